@@ -1,0 +1,167 @@
+/**
+ * Per-file keys, nonces and AAD (docs/format.md §2). One {@link FileCipher} serves one file instance.
+ *
+ * ```
+ * encKey ‖ macKey = HKDF-SHA256(ikm = data key, salt = file salt, info = "armdb/v1 file" ‖ binding, L = 64)
+ * binding         = kind u8 ‖ algorithm u8 ‖ database id (16) ‖ shard u16 ‖ file id u32 ‖ key id u32
+ * nonce           = unit index u64 LE ‖ kind u32 LE                         (12 bytes)
+ * AAD             = database id (16) ‖ shard u16 ‖ kind u8 ‖ algorithm u8 ‖ file id u32 ‖ key id u32
+ *                   ‖ unit index u64 ‖ unit flags u32                      (40 bytes)
+ * ```
+ * The salt is fresh for every file instance, so the (key, nonce) pair of every sealed unit is unique
+ * as long as one writer seals each unit index once; the writer enforces that by sealing strictly in
+ * order. Without encryption the same layout is kept, the data key is 32 zero bytes and a unit's tag is
+ * CRC-32 over AAD ‖ plaintext followed by 12 zero bytes: integrity against accidents, not attackers.
+ */
+import { crc32 } from 'node:zlib';
+import { inspect } from 'node:util';
+import { integrityError } from '../errors.js';
+import { ByteWriter, isAllZero } from '../format/bytes.js';
+import { Algorithm, KEY_BYTES, TAG_BYTES, type AlgorithmId } from '../format/constants.js';
+import type { FileIdentity } from '../format/tag-file.js';
+import type { Aead, CryptoProvider } from './provider.js';
+
+const FILE_INFO_LABEL = new TextEncoder().encode('armdb/v1 file');
+export const AAD_BYTES = 40;
+const ZERO_KEY = new Uint8Array(KEY_BYTES);
+
+function bindingBytes(identity: FileIdentity): Uint8Array {
+  return new ByteWriter(FILE_INFO_LABEL.length + 28)
+    .raw(FILE_INFO_LABEL)
+    .u8(identity.kind)
+    .u8(identity.algorithm)
+    .raw(identity.databaseId, 16)
+    .u16(identity.shard)
+    .u32(identity.fileId)
+    .u32(identity.keyId)
+    .finish();
+}
+
+/** The 12-byte nonce of a unit (page or hint chunk). */
+export function unitNonce(unitIndex: number, kind: number): Uint8Array {
+  return new ByteWriter(12).u64(unitIndex).u32(kind).finish();
+}
+
+/** The 40-byte AAD of a unit. */
+export function unitAad(identity: FileIdentity, unitIndex: number, unitFlags: number): Uint8Array {
+  return new ByteWriter(AAD_BYTES)
+    .raw(identity.databaseId, 16)
+    .u16(identity.shard)
+    .u8(identity.kind)
+    .u8(identity.algorithm)
+    .u32(identity.fileId)
+    .u32(identity.keyId)
+    .u64(unitIndex)
+    .u32(unitFlags)
+    .finish();
+}
+
+/** A sealed unit: ciphertext (same length as the plaintext) and its 16-byte tag. */
+export interface SealedUnit {
+  readonly ciphertext: Uint8Array;
+  readonly tag: Uint8Array;
+}
+
+/** Called with every (file key, nonce) use, for tests that prove nonces are never reused. */
+export type SealObserver = (event: { readonly fileKeyFingerprint: string; readonly nonceHex: string }) => void;
+let sealObserver: SealObserver | undefined;
+
+/** @internal Test hook: observe every seal. */
+export function setSealObserver(observer: SealObserver | undefined): void {
+  sealObserver = observer;
+}
+
+export type FileCipherMode = 'read' | 'write';
+
+/** Seals and opens the units of one file instance; also provides the file's MAC. */
+export class FileCipher {
+  readonly identity: FileIdentity;
+  readonly mode: FileCipherMode;
+  readonly #provider: CryptoProvider;
+  readonly #aead: Aead | undefined;
+  readonly #macKey: Uint8Array;
+  readonly #fingerprint: string;
+  #nextSealIndex = 0;
+
+  /**
+   * @param dataKey The data key named by `identity.keyId` (ignored without encryption).
+   * @param mode `'write'` only for a file this process created; sealing is refused in `'read'` mode.
+   */
+  constructor(provider: CryptoProvider, identity: FileIdentity, dataKey: Uint8Array | undefined, mode: FileCipherMode) {
+    if (identity.algorithm === Algorithm.aes256gcm && (dataKey === undefined || dataKey.length !== KEY_BYTES)) {
+      throw new RangeError('an encrypted file needs a 32-byte data key');
+    }
+    this.identity = identity;
+    this.mode = mode;
+    this.#provider = provider;
+    const keys = provider.hkdf(identity.algorithm === Algorithm.none ? ZERO_KEY : dataKey!, identity.salt, bindingBytes(identity), 2 * KEY_BYTES);
+    const encKey = keys.subarray(0, KEY_BYTES);
+    this.#aead = identity.algorithm === Algorithm.aes256gcm ? provider.aead(encKey) : undefined;
+    this.#macKey = keys.slice(KEY_BYTES);
+    this.#fingerprint = Buffer.from(provider.hmac(keys.subarray(0, KEY_BYTES), FILE_INFO_LABEL).subarray(0, 8)).toString('hex');
+    keys.fill(0);
+  }
+
+  get algorithm(): AlgorithmId {
+    return this.identity.algorithm;
+  }
+
+  /** How many units this writer has sealed: the next index it will accept. */
+  get sealedUnitCount(): number {
+    return this.#nextSealIndex;
+  }
+
+  /** HMAC-SHA256 under the file's MAC key. */
+  readonly mac = (bytes: Uint8Array): Uint8Array => this.#provider.hmac(this.#macKey, bytes);
+
+  /**
+   * Seals unit `unitIndex`. Units must be sealed in order 0, 1, 2, … and each exactly once: a second
+   * seal of an index would reuse a (key, nonce) pair, which breaks AES-GCM (SP 800-38D §8).
+   */
+  seal(unitIndex: number, plaintext: Uint8Array, unitFlags = 0): SealedUnit {
+    if (this.mode !== 'write') throw new Error('FileCipher: sealing refused on a file opened for reading');
+    if (unitIndex !== this.#nextSealIndex) {
+      throw new Error(`FileCipher: unit ${unitIndex} sealed out of order (next is ${this.#nextSealIndex}); a nonce must never repeat`);
+    }
+    this.#nextSealIndex++;
+    const nonce = unitNonce(unitIndex, this.identity.kind);
+    const aad = unitAad(this.identity, unitIndex, unitFlags);
+    sealObserver?.({ fileKeyFingerprint: this.#fingerprint, nonceHex: Buffer.from(nonce).toString('hex') });
+    if (this.#aead !== undefined) return this.#aead.seal(nonce, aad, plaintext);
+    const tag = new Uint8Array(TAG_BYTES);
+    new DataView(tag.buffer).setUint32(0, crc32(plaintext, crc32(aad)) >>> 0, true);
+    return { ciphertext: plaintext.slice(), tag };
+  }
+
+  /** Verifies and decrypts unit `unitIndex`; throws ARMDB_INTEGRITY and returns nothing on failure. */
+  open(unitIndex: number, ciphertext: Uint8Array, tag: Uint8Array, unitFlags = 0): Uint8Array {
+    if (tag.length !== TAG_BYTES) throw integrityError(`tag of unit ${unitIndex} has ${tag.length} bytes`);
+    const aad = unitAad(this.identity, unitIndex, unitFlags);
+    if (this.#aead !== undefined) {
+      try {
+        return this.#aead.open(unitNonce(unitIndex, this.identity.kind), aad, ciphertext, tag);
+      } catch (cause) {
+        throw integrityError(`file ${this.identity.fileId} of shard ${this.identity.shard}: unit ${unitIndex} fails authentication`, cause);
+      }
+    }
+    const expected = crc32(ciphertext, crc32(aad)) >>> 0;
+    const stored = new DataView(tag.buffer, tag.byteOffset, TAG_BYTES).getUint32(0, true);
+    if (stored !== expected || !isAllZero(tag.subarray(4))) {
+      throw integrityError(`file ${this.identity.fileId} of shard ${this.identity.shard}: unit ${unitIndex} fails its CRC-32`);
+    }
+    return ciphertext.slice();
+  }
+
+  /** Wipes the MAC key; the AEAD key lives in a KeyObject (node) or is dropped with this object. */
+  destroy(): void {
+    this.#macKey.fill(0);
+  }
+
+  [inspect.custom](): string {
+    return `FileCipher { shard: ${this.identity.shard}, fileId: ${this.identity.fileId}, keyId: ${this.identity.keyId}, mode: '${this.mode}' }`;
+  }
+
+  toJSON(): object {
+    return { shard: this.identity.shard, fileId: this.identity.fileId, keyId: this.identity.keyId, mode: this.mode };
+  }
+}

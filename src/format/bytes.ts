@@ -1,0 +1,161 @@
+/**
+ * Little-endian field access with bounds checks, shared by every codec in format/.
+ * Reads past the end of a buffer raise ARMDB_INTEGRITY, never a RangeError from a DataView, so a
+ * truncated file is reported as what it is.
+ */
+import { integrityError } from '../errors.js';
+
+const TWO_POW_32 = 2 ** 32;
+
+/** A cursor over bytes read from disk. Every read is checked against the end of the buffer. */
+export class ByteReader {
+  readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  private position: number;
+  private readonly what: string;
+
+  constructor(bytes: Uint8Array, what: string, position = 0) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.position = position;
+    this.what = what;
+  }
+
+  get offset(): number {
+    return this.position;
+  }
+
+  get remaining(): number {
+    return this.bytes.length - this.position;
+  }
+
+  private take(length: number): number {
+    if (length > this.remaining) {
+      throw integrityError(`${this.what} is truncated: needed ${length} bytes at offset ${this.position}, ${this.remaining} left`);
+    }
+    const at = this.position;
+    this.position += length;
+    return at;
+  }
+
+  u8(): number {
+    return this.view.getUint8(this.take(1));
+  }
+
+  u16(): number {
+    return this.view.getUint16(this.take(2), true);
+  }
+
+  u32(): number {
+    return this.view.getUint32(this.take(4), true);
+  }
+
+  /** A u64 that must fit in a JS number (< 2^53); larger values are an integrity error. */
+  u64(): number {
+    const at = this.take(8);
+    const low = this.view.getUint32(at, true);
+    const high = this.view.getUint32(at + 4, true);
+    if (high > 0x1fffff) throw integrityError(`${this.what} has a 64-bit field beyond 2^53 at offset ${at}`);
+    return high * TWO_POW_32 + low;
+  }
+
+  /** A view (not a copy) of the next `length` bytes. */
+  bytesView(length: number): Uint8Array {
+    const at = this.take(length);
+    return this.bytes.subarray(at, at + length);
+  }
+
+  /** A copy of the next `length` bytes. */
+  copy(length: number): Uint8Array {
+    return this.bytesView(length).slice();
+  }
+
+  /** Reserved bytes must be zero so that a later version can give them a meaning. */
+  zeros(length: number): void {
+    const at = this.take(length);
+    for (let index = at; index < at + length; index++) {
+      if (this.bytes[index] !== 0) throw integrityError(`${this.what} has non-zero reserved byte at offset ${index}`);
+    }
+  }
+
+  end(): void {
+    if (this.remaining !== 0) throw integrityError(`${this.what} has ${this.remaining} unexpected trailing bytes`);
+  }
+}
+
+/** A cursor that fills a pre-sized buffer. Writing past its end is a bug, not bad input. */
+export class ByteWriter {
+  readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  private position: number;
+
+  constructor(length: number) {
+    this.bytes = new Uint8Array(length);
+    this.view = new DataView(this.bytes.buffer);
+    this.position = 0;
+  }
+
+  get offset(): number {
+    return this.position;
+  }
+
+  private take(length: number): number {
+    if (this.position + length > this.bytes.length) throw new Error(`ByteWriter overflow: ${this.position} + ${length} > ${this.bytes.length}`);
+    const at = this.position;
+    this.position += length;
+    return at;
+  }
+
+  u8(value: number): this {
+    this.view.setUint8(this.take(1), value);
+    return this;
+  }
+
+  u16(value: number): this {
+    this.view.setUint16(this.take(2), value, true);
+    return this;
+  }
+
+  u32(value: number): this {
+    this.view.setUint32(this.take(4), value, true);
+    return this;
+  }
+
+  u64(value: number): this {
+    if (!Number.isSafeInteger(value) || value < 0) throw new Error(`u64 field out of range: ${value}`);
+    const at = this.take(8);
+    this.view.setUint32(at, value % TWO_POW_32, true);
+    this.view.setUint32(at + 4, Math.floor(value / TWO_POW_32), true);
+    return this;
+  }
+
+  raw(bytes: Uint8Array, expectedLength = bytes.length): this {
+    if (bytes.length !== expectedLength) throw new Error(`field expected ${expectedLength} bytes, got ${bytes.length}`);
+    this.bytes.set(bytes, this.take(bytes.length));
+    return this;
+  }
+
+  zeros(length: number): this {
+    this.take(length);
+    return this;
+  }
+
+  /** Returns the filled buffer; every byte must have been written. */
+  finish(): Uint8Array {
+    if (this.position !== this.bytes.length) throw new Error(`ByteWriter underfilled: ${this.position} of ${this.bytes.length}`);
+    return this.bytes;
+  }
+}
+
+/** Constant-time comparison for MACs and digests. */
+export function equalBytes(left: Uint8Array, right: Uint8Array): boolean {
+  if (left.length !== right.length) return false;
+  let difference = 0;
+  for (let index = 0; index < left.length; index++) difference |= left[index]! ^ right[index]!;
+  return difference === 0;
+}
+
+export function isAllZero(bytes: Uint8Array): boolean {
+  for (let index = 0; index < bytes.length; index++) if (bytes[index] !== 0) return false;
+  return true;
+}

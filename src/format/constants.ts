@@ -1,0 +1,69 @@
+/** Format constants. docs/format.md §1 gives the version history. */
+
+/** The on-disk format version written by this code. A directory of another version is refused. */
+export const FORMAT_VERSION = 1;
+
+/** Every data file is a sequence of pages of exactly this many bytes (docs/format.md §3). */
+export const PAGE_BYTES = 4096;
+
+/** Bytes of one authentication tag (AES-GCM tag, or CRC-32 plus zeros without encryption). */
+export const TAG_BYTES = 16;
+
+/** Bytes of a MAC or digest (HMAC-SHA256 / SHA-256). */
+export const MAC_BYTES = 32;
+
+/** Bytes of a per-file salt for HKDF. */
+export const SALT_BYTES = 32;
+
+/** Bytes of the random database id. */
+export const DATABASE_ID_BYTES = 16;
+
+/** Bytes of every data key, key-encryption key and file key. */
+export const KEY_BYTES = 32;
+
+/** Page-cipher algorithms, as stored in tag-file headers and the manifest. */
+export const Algorithm = {
+  /** No confidentiality: pages in clear, each protected by CRC-32 over AAD and page. */
+  none: 0,
+  /** AES-256-GCM, 12-byte nonce, 16-byte tag. */
+  aes256gcm: 1,
+} as const;
+export type AlgorithmId = (typeof Algorithm)[keyof typeof Algorithm];
+
+export function isAlgorithmId(value: number): value is AlgorithmId {
+  return value === Algorithm.none || value === Algorithm.aes256gcm;
+}
+
+/** What a sealed unit belongs to; bound into keys and AAD so one kind can never pass for another. */
+export const FileKind = {
+  data: 1,
+  hint: 2,
+} as const;
+export type FileKindId = (typeof FileKind)[keyof typeof FileKind];
+
+/** Limits that every length read from disk is checked against before it sizes an allocation. */
+export const Limits = {
+  maxKeyBytes: 1024,
+  maxShards: 256,
+  /** Largest value the format can hold; `maxValueBytes` may lower it. */
+  maxValueBytes: 512 * 2 ** 20,
+  /** Largest data file; record offsets are u32. */
+  maxFileBytes: 2 ** 31,
+  /** Largest number of files a manifest may list. */
+  maxManifestFiles: 1_000_000,
+  /** Largest number of data keys a keyring may hold. */
+  maxKeyringKeys: 65_536,
+  /** Largest hint chunk plaintext. */
+  maxHintChunkBytes: 1 * 2 ** 20,
+} as const;
+
+const encoder = new TextEncoder();
+
+/** ASCII magic numbers, 8 bytes each. */
+export const Magic = {
+  tagHeader: encoder.encode('ARMDBTAG'),
+  tagFooter: encoder.encode('ARMDBEND'),
+  hintHeader: encoder.encode('ARMDBHNT'),
+  manifest: encoder.encode('ARMDBMAN'),
+  keyring: encoder.encode('ARMDBKEY'),
+} as const;

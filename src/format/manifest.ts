@@ -1,0 +1,160 @@
+/**
+ * The `MANIFEST` (docs/format.md §7): the authenticated list of live files and the immutable options.
+ * Replaced atomically on every change (write temp, fsync, rename, fsync directory); its epoch grows by
+ * one with every replacement.
+ */
+import { integrityError } from '../errors.js';
+import { ByteReader, ByteWriter, equalBytes } from './bytes.js';
+import { DATABASE_ID_BYTES, FORMAT_VERSION, Limits, Magic, MAC_BYTES, isAlgorithmId, type AlgorithmId } from './constants.js';
+import type { MacFunction } from './tag-file.js';
+
+export const MANIFEST_HEADER_BYTES = 64;
+export const MANIFEST_FILE_ENTRY_BYTES = 120;
+
+/** Which collection class created the directory. */
+export const CollectionKind = {
+  varMap: 1,
+  varTree: 2,
+  constMap: 3,
+  constTree: 4,
+  typedMap: 5,
+  typedTree: 6,
+} as const;
+export type CollectionKindId = (typeof CollectionKind)[keyof typeof CollectionKind];
+
+export const FileState = { active: 1, sealed: 2 } as const;
+export type FileStateId = (typeof FileState)[keyof typeof FileState];
+
+export interface ManifestFile {
+  readonly shard: number;
+  readonly state: FileStateId;
+  readonly fileId: number;
+  readonly keyId: number;
+  /** Sealed: the page count in its footer. Active: pages known durable. */
+  readonly pageCount: number;
+  /** MAC of the tag-file header: pins the file instance (its salt). */
+  readonly headerMac: Uint8Array;
+  /** SHA-256 over the first `pageCount` tags. */
+  readonly tagDigest: Uint8Array;
+  /** MAC of the hint-file header, or undefined when the file has no hint. */
+  readonly hintMac: Uint8Array | undefined;
+}
+
+export interface Manifest {
+  readonly epoch: number;
+  readonly algorithm: AlgorithmId;
+  readonly collectionKind: CollectionKindId;
+  readonly databaseId: Uint8Array;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly shards: number;
+  readonly shardPrefixBits: number;
+  /** Data key that new files are written under (0 without encryption). */
+  readonly activeKeyId: number;
+  /** File ids are unique across the database and never reused. */
+  readonly nextFileId: number;
+  readonly files: readonly ManifestFile[];
+}
+
+export function encodeManifest(manifest: Manifest, mac: MacFunction): Uint8Array {
+  const length = MANIFEST_HEADER_BYTES + manifest.files.length * MANIFEST_FILE_ENTRY_BYTES + MAC_BYTES;
+  const writer = new ByteWriter(length);
+  writer
+    .raw(Magic.manifest, 8)
+    .u16(FORMAT_VERSION)
+    .u8(manifest.algorithm)
+    .u8(manifest.collectionKind)
+    .u64(manifest.epoch)
+    .raw(manifest.databaseId, DATABASE_ID_BYTES)
+    .u16(manifest.keySize)
+    .u16(manifest.shards)
+    .u16(manifest.shardPrefixBits)
+    .zeros(2)
+    .u32(manifest.valueSize)
+    .u32(manifest.activeKeyId)
+    .u32(manifest.nextFileId)
+    .u32(manifest.files.length)
+    .zeros(4);
+  for (const file of manifest.files) {
+    writer
+      .u16(file.shard)
+      .u8(file.state)
+      .u8(file.hintMac === undefined ? 0 : 1)
+      .u32(file.fileId)
+      .u32(file.keyId)
+      .zeros(4)
+      .u64(file.pageCount)
+      .raw(file.headerMac, MAC_BYTES)
+      .raw(file.tagDigest, MAC_BYTES)
+      .raw(file.hintMac ?? new Uint8Array(MAC_BYTES), MAC_BYTES);
+  }
+  writer.raw(mac(writer.bytes.subarray(0, length - MAC_BYTES)), MAC_BYTES);
+  return writer.finish();
+}
+
+/**
+ * Reads the fields the MAC key does not depend on, without authenticating: used only to choose
+ * which key to verify with and to report a clear mismatch. Nothing from it is trusted further.
+ */
+export function peekManifestAlgorithm(bytes: Uint8Array): AlgorithmId {
+  const reader = new ByteReader(bytes, 'manifest');
+  if (!equalBytes(reader.bytesView(8), Magic.manifest)) throw integrityError('manifest has a wrong magic number');
+  const version = reader.u16();
+  if (version !== FORMAT_VERSION) throw integrityError(`manifest has format version ${version}, expected ${FORMAT_VERSION}`);
+  const algorithm = reader.u8();
+  if (!isAlgorithmId(algorithm)) throw integrityError(`manifest names unknown algorithm ${algorithm}`);
+  return algorithm;
+}
+
+/** Parses and authenticates a manifest. Lengths are checked against the file size before use. */
+export function decodeManifest(bytes: Uint8Array, mac: MacFunction): Manifest {
+  if (bytes.length < MANIFEST_HEADER_BYTES + MAC_BYTES) throw integrityError(`manifest of ${bytes.length} bytes is truncated`);
+  const body = bytes.subarray(0, bytes.length - MAC_BYTES);
+  if (!equalBytes(mac(body), bytes.subarray(bytes.length - MAC_BYTES))) throw integrityError('manifest fails its MAC');
+  const reader = new ByteReader(body, 'manifest');
+  reader.bytesView(8);
+  reader.u16();
+  const algorithm = reader.u8() as AlgorithmId;
+  if (!isAlgorithmId(algorithm)) throw integrityError(`manifest names unknown algorithm ${algorithm}`);
+  const collectionKind = reader.u8();
+  if (collectionKind < CollectionKind.varMap || collectionKind > CollectionKind.typedTree) {
+    throw integrityError(`manifest names unknown collection kind ${collectionKind}`);
+  }
+  const epoch = reader.u64();
+  const databaseId = reader.copy(DATABASE_ID_BYTES);
+  const keySize = reader.u16();
+  const shards = reader.u16();
+  const shardPrefixBits = reader.u16();
+  reader.zeros(2);
+  const valueSize = reader.u32();
+  const activeKeyId = reader.u32();
+  const nextFileId = reader.u32();
+  const fileCount = reader.u32();
+  reader.zeros(4);
+  if (keySize < 1 || keySize > Limits.maxKeyBytes) throw integrityError(`manifest key size ${keySize} is out of range`);
+  if (shards < 1 || shards > Limits.maxShards) throw integrityError(`manifest shard count ${shards} is out of range`);
+  if (shardPrefixBits > keySize * 8) throw integrityError('manifest shard prefix is longer than the key');
+  if (fileCount > Limits.maxManifestFiles || fileCount * MANIFEST_FILE_ENTRY_BYTES !== reader.remaining) {
+    throw integrityError(`manifest claims ${fileCount} files but holds ${reader.remaining} bytes of entries`);
+  }
+  const files: ManifestFile[] = [];
+  for (let index = 0; index < fileCount; index++) {
+    const shard = reader.u16();
+    const state = reader.u8();
+    const hasHint = reader.u8();
+    if (shard >= shards) throw integrityError(`manifest lists a file of shard ${shard} of ${shards}`);
+    if (state !== FileState.active && state !== FileState.sealed) throw integrityError(`manifest file state ${state} is unknown`);
+    if (hasHint > 1) throw integrityError('manifest hint flag is out of range');
+    const fileId = reader.u32();
+    const keyId = reader.u32();
+    reader.zeros(4);
+    const pageCount = reader.u64();
+    const headerMac = reader.copy(MAC_BYTES);
+    const tagDigest = reader.copy(MAC_BYTES);
+    const hintMacBytes = reader.copy(MAC_BYTES);
+    if (fileId >= nextFileId) throw integrityError(`manifest lists file ${fileId} at or beyond its next file id ${nextFileId}`);
+    files.push({ shard, state, fileId, keyId, pageCount, headerMac, tagDigest, hintMac: hasHint === 1 ? hintMacBytes : undefined });
+  }
+  reader.end();
+  return { epoch, algorithm, collectionKind: collectionKind as CollectionKindId, databaseId, keySize, valueSize, shards, shardPrefixBits, activeKeyId, nextFileId, files };
+}

@@ -1,0 +1,94 @@
+/**
+ * Page geometry and the padding rule (docs/format.md §3.2).
+ *
+ * A data file is a stream of records cut into 4096-byte pages. Records are 8-byte aligned and may span
+ * pages, but a record header never does: where the rest of a page is shorter than a header the writer
+ * leaves it zero and starts the next record on the next page. Readers apply the same rule, and also
+ * treat an all-zero header as padding to the end of its page (the zero-padded tail that a barrier
+ * seals).
+ *
+ * armdb 0.x stalled recovery on the 8-byte gap at offset 4088; `nextRecordPosition(4088)` is 4096.
+ */
+import { integrityError } from '../errors.js';
+import { PAGE_BYTES } from './constants.js';
+import { RECORD_HEADER_BYTES, decodeRecordHeader, recordBytes, verifyRecordChecksum, type RecordHeader } from './record.js';
+
+export function pageIndexOf(position: number): number {
+  return Math.floor(position / PAGE_BYTES);
+}
+
+export function pageStart(pageIndex: number): number {
+  return pageIndex * PAGE_BYTES;
+}
+
+/** The first page boundary at or after `position`. */
+export function alignUpToPage(position: number): number {
+  return Math.ceil(position / PAGE_BYTES) * PAGE_BYTES;
+}
+
+/**
+ * Where the next record header may start at or after `position`: `position` itself if a whole
+ * header fits before the page ends, else the next page boundary.
+ */
+export function nextRecordPosition(position: number): number {
+  const remainder = PAGE_BYTES - (position % PAGE_BYTES);
+  return remainder < RECORD_HEADER_BYTES ? position + remainder : position;
+}
+
+/** Pages spanned by `length` bytes starting at `position` (first index, count). */
+export function pageSpan(position: number, length: number): { firstPageIndex: number; pageCount: number } {
+  const firstPageIndex = pageIndexOf(position);
+  const lastPageIndex = pageIndexOf(position + Math.max(length, 1) - 1);
+  return { firstPageIndex, pageCount: lastPageIndex - firstPageIndex + 1 };
+}
+
+/** One record found by {@link scanRecords}; `key` and `value` are views into the scanned buffer. */
+export interface ScannedRecord extends RecordHeader {
+  /** Byte position of the record header in the file. */
+  readonly position: number;
+  /** Bytes the record occupies, padding included. */
+  readonly recordBytes: number;
+  readonly key: Uint8Array;
+  readonly value: Uint8Array;
+}
+
+/**
+ * Walks the records in `plaintext`, which holds the file's bytes from `bufferPosition` on, starting at
+ * file position `fromPosition`. Stops at the end of the buffer or before a record the buffer holds only
+ * part of, and returns the position to resume at once more bytes are available. Every record is
+ * checked (reserved bits, length bound, CRC) before `visit` sees it.
+ */
+export function scanRecords(
+  plaintext: Uint8Array,
+  bufferPosition: number,
+  fromPosition: number,
+  keySize: number,
+  maxValueBytes: number,
+  visit: (record: ScannedRecord) => void,
+): number {
+  const bufferEnd = bufferPosition + plaintext.length;
+  let position = fromPosition;
+  for (;;) {
+    position = nextRecordPosition(position);
+    if (position + RECORD_HEADER_BYTES > bufferEnd) return position;
+    if (position % 8 !== 0) throw integrityError(`record position ${position} is not 8-byte aligned`);
+    const local = position - bufferPosition;
+    const header = decodeRecordHeader(plaintext, local, maxValueBytes);
+    if (header === undefined) {
+      position = alignUpToPage(position + 1);
+      continue;
+    }
+    const length = recordBytes(keySize, header.valueLength);
+    if (position + length > bufferEnd) return position;
+    verifyRecordChecksum(plaintext, local, keySize, header.valueLength);
+    const keyStart = local + RECORD_HEADER_BYTES;
+    visit({
+      ...header,
+      position,
+      recordBytes: length,
+      key: plaintext.subarray(keyStart, keyStart + keySize),
+      value: plaintext.subarray(keyStart + keySize, keyStart + keySize + header.valueLength),
+    });
+    position += length;
+  }
+}

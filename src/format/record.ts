@@ -1,0 +1,118 @@
+/**
+ * The entry record (docs/format.md §4): a 16-byte header, the key, the value, zero padding to 8 bytes.
+ *
+ * ```
+ * 0   u64 LE  sequence number (bits 0..52) and flags (bit 63 tombstone, bit 62 batch continues)
+ * 8   u32 LE  CRC-32 (IEEE) over bytes 0..8 ‖ bytes 12..16 ‖ key ‖ value
+ * 12  u32 LE  value length
+ * 16  key (keySize bytes), value, zero padding to a multiple of 8
+ * ```
+ * A sequence number of 0 is never written, so an all-zero header is padding.
+ */
+import { crc32 } from 'node:zlib';
+import { integrityError } from '../errors.js';
+import { isAllZero } from './bytes.js';
+import { Limits } from './constants.js';
+
+export const RECORD_HEADER_BYTES = 16;
+export const RECORD_ALIGNMENT = 8;
+
+/** Largest sequence number: the low 53 bits of the first header word. */
+export const MAX_SEQUENCE = 2 ** 53 - 1;
+
+/** Record flags, stored in the top bits of the sequence word. */
+export const RecordFlag = {
+  /** The key was deleted; the value is empty. */
+  tombstone: 1 << 31,
+  /** More records of the same `atomic()` group follow; the group ends at the first record without it. */
+  batchContinues: 1 << 30,
+} as const;
+
+const FLAG_MASK_HIGH = (RecordFlag.tombstone | RecordFlag.batchContinues) >>> 0;
+/** Bits 53..61 of the sequence word: reserved, must be zero. */
+const RESERVED_MASK_HIGH = 0x3fe00000;
+const SEQUENCE_MASK_HIGH = 0x001fffff;
+const TWO_POW_32 = 2 ** 32;
+
+export interface RecordHeader {
+  readonly sequence: number;
+  readonly tombstone: boolean;
+  readonly batchContinues: boolean;
+  readonly valueLength: number;
+}
+
+/** Bytes a record with this key and value length occupies, padding included. */
+export function recordBytes(keySize: number, valueLength: number): number {
+  const unpadded = RECORD_HEADER_BYTES + keySize + valueLength;
+  return Math.ceil(unpadded / RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
+}
+
+function crcOf(header: Uint8Array, key: Uint8Array, value: Uint8Array): number {
+  let crc = crc32(header.subarray(0, 8));
+  crc = crc32(header.subarray(12, 16), crc);
+  crc = crc32(key, crc);
+  return crc32(value, crc) >>> 0;
+}
+
+/**
+ * Writes one record at `offset` of `target` and returns the number of bytes it occupies.
+ * `target` must hold `recordBytes(key.length, value.length)` bytes from `offset`; padding bytes are zeroed.
+ */
+export function encodeRecord(
+  target: Uint8Array,
+  offset: number,
+  sequence: number,
+  flags: number,
+  key: Uint8Array,
+  value: Uint8Array,
+): number {
+  if (!Number.isSafeInteger(sequence) || sequence < 1 || sequence > MAX_SEQUENCE) throw new Error(`sequence out of range: ${sequence}`);
+  if ((flags & ~FLAG_MASK_HIGH) !== 0) throw new Error(`unknown record flags: ${flags}`);
+  if ((flags & RecordFlag.tombstone) !== 0 && value.length !== 0) throw new Error('a tombstone carries no value');
+  const total = recordBytes(key.length, value.length);
+  if (offset + total > target.length) throw new Error('record does not fit its target');
+  const header = target.subarray(offset, offset + RECORD_HEADER_BYTES);
+  const view = new DataView(target.buffer, target.byteOffset + offset, RECORD_HEADER_BYTES);
+  view.setUint32(0, sequence % TWO_POW_32, true);
+  view.setUint32(4, (Math.floor(sequence / TWO_POW_32) | flags) >>> 0, true);
+  view.setUint32(12, value.length, true);
+  target.set(key, offset + RECORD_HEADER_BYTES);
+  target.set(value, offset + RECORD_HEADER_BYTES + key.length);
+  target.fill(0, offset + RECORD_HEADER_BYTES + key.length + value.length, offset + total);
+  view.setUint32(8, crcOf(header, key, value), true);
+  return total;
+}
+
+/**
+ * Parses a record header. Returns `undefined` for an all-zero header (padding).
+ * `maxValueBytes` bounds the length before anything is allocated for it.
+ */
+export function decodeRecordHeader(bytes: Uint8Array, offset: number, maxValueBytes: number): RecordHeader | undefined {
+  if (offset < 0 || offset + RECORD_HEADER_BYTES > bytes.length) throw integrityError(`record header at ${offset} is truncated`);
+  const header = bytes.subarray(offset, offset + RECORD_HEADER_BYTES);
+  if (isAllZero(header)) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, RECORD_HEADER_BYTES);
+  const low = view.getUint32(0, true);
+  const high = view.getUint32(4, true);
+  if ((high & RESERVED_MASK_HIGH) !== 0) throw integrityError(`record at ${offset} has reserved flag bits set`);
+  const sequence = (high & SEQUENCE_MASK_HIGH) * TWO_POW_32 + low;
+  if (sequence === 0) throw integrityError(`record at ${offset} has sequence number 0`);
+  const valueLength = view.getUint32(12, true);
+  const tombstone = (high & RecordFlag.tombstone) !== 0;
+  if (valueLength > Math.min(maxValueBytes, Limits.maxValueBytes)) {
+    throw integrityError(`record at ${offset} claims a ${valueLength}-byte value, above the ${maxValueBytes}-byte limit`);
+  }
+  if (tombstone && valueLength !== 0) throw integrityError(`tombstone at ${offset} carries a value`);
+  return { sequence, tombstone, batchContinues: (high & RecordFlag.batchContinues) !== 0, valueLength };
+}
+
+/** Checks the CRC of a whole record laid out contiguously at `offset`. */
+export function verifyRecordChecksum(bytes: Uint8Array, offset: number, keySize: number, valueLength: number): void {
+  const keyStart = offset + RECORD_HEADER_BYTES;
+  const valueStart = keyStart + keySize;
+  if (valueStart + valueLength > bytes.length) throw integrityError(`record at ${offset} is truncated`);
+  const header = bytes.subarray(offset, keyStart);
+  const stored = new DataView(bytes.buffer, bytes.byteOffset + offset + 8, 4).getUint32(0, true);
+  const actual = crcOf(header, bytes.subarray(keyStart, valueStart), bytes.subarray(valueStart, valueStart + valueLength));
+  if (stored !== actual) throw integrityError(`record at ${offset} fails its CRC-32`);
+}

@@ -1,0 +1,150 @@
+/**
+ * The tag file `NNNNNN.tags` (docs/format.md §5): a 128-byte authenticated header, one 16-byte tag per
+ * sealed data page, and — once the data file is sealed — an 80-byte authenticated footer.
+ *
+ * The MAC function is passed in (HMAC-SHA256 under the file's MAC key); this module does no crypto.
+ */
+import { integrityError } from '../errors.js';
+import { ByteReader, ByteWriter, equalBytes } from './bytes.js';
+import {
+  DATABASE_ID_BYTES,
+  FORMAT_VERSION,
+  Magic,
+  MAC_BYTES,
+  PAGE_BYTES,
+  SALT_BYTES,
+  TAG_BYTES,
+  isAlgorithmId,
+  type AlgorithmId,
+  type FileKindId,
+  FileKind,
+} from './constants.js';
+
+export const TAG_HEADER_BYTES = 128;
+export const TAG_FOOTER_BYTES = 80;
+const HEADER_BODY_BYTES = TAG_HEADER_BYTES - MAC_BYTES;
+const FOOTER_BODY_BYTES = TAG_FOOTER_BYTES - MAC_BYTES;
+
+/** Computes a MAC over bytes. */
+export type MacFunction = (bytes: Uint8Array) => Uint8Array;
+
+/** Identity of one file instance: everything its keys, nonces and AAD are bound to. */
+export interface FileIdentity {
+  readonly algorithm: AlgorithmId;
+  readonly kind: FileKindId;
+  readonly databaseId: Uint8Array;
+  readonly shard: number;
+  readonly fileId: number;
+  readonly keyId: number;
+  readonly salt: Uint8Array;
+}
+
+export interface TagFileHeader extends FileIdentity {
+  /** MAC over the header's first 96 bytes; the manifest records it to pin this file instance. */
+  readonly mac: Uint8Array;
+}
+
+/** Byte position of the tag of `pageIndex` in a tag file. */
+export function tagOffset(pageIndex: number): number {
+  return TAG_HEADER_BYTES + pageIndex * TAG_BYTES;
+}
+
+/** Encodes the header body (without MAC); shared by tag and hint files, which differ in magic. */
+export function encodeIdentity(writer: ByteWriter, magic: Uint8Array, identity: FileIdentity): void {
+  writer
+    .raw(magic, 8)
+    .u16(FORMAT_VERSION)
+    .u8(identity.algorithm)
+    .u8(identity.kind)
+    .u32(PAGE_BYTES)
+    .raw(identity.databaseId, DATABASE_ID_BYTES)
+    .u16(identity.shard)
+    .zeros(2)
+    .u32(identity.fileId)
+    .u32(identity.keyId)
+    .zeros(4)
+    .raw(identity.salt, SALT_BYTES)
+    .zeros(HEADER_BODY_BYTES - 80);
+}
+
+export function decodeIdentity(reader: ByteReader, magic: Uint8Array, what: string): FileIdentity {
+  if (!equalBytes(reader.bytesView(8), magic)) throw integrityError(`${what} has a wrong magic number`);
+  const version = reader.u16();
+  if (version !== FORMAT_VERSION) throw integrityError(`${what} has format version ${version}, expected ${FORMAT_VERSION}`);
+  const algorithm = reader.u8();
+  if (!isAlgorithmId(algorithm)) throw integrityError(`${what} names unknown algorithm ${algorithm}`);
+  const kind = reader.u8();
+  if (kind !== FileKind.data && kind !== FileKind.hint) throw integrityError(`${what} names unknown file kind ${kind}`);
+  const pageBytes = reader.u32();
+  if (pageBytes !== PAGE_BYTES) throw integrityError(`${what} has page size ${pageBytes}, expected ${PAGE_BYTES}`);
+  const databaseId = reader.copy(DATABASE_ID_BYTES);
+  const shard = reader.u16();
+  reader.zeros(2);
+  const fileId = reader.u32();
+  const keyId = reader.u32();
+  reader.zeros(4);
+  const salt = reader.copy(SALT_BYTES);
+  reader.zeros(HEADER_BODY_BYTES - 80);
+  return { algorithm, kind, databaseId, shard, fileId, keyId, salt };
+}
+
+export function encodeTagFileHeader(identity: FileIdentity, mac: MacFunction): Uint8Array {
+  const writer = new ByteWriter(TAG_HEADER_BYTES);
+  encodeIdentity(writer, Magic.tagHeader, identity);
+  const body = writer.bytes.subarray(0, HEADER_BODY_BYTES);
+  writer.raw(mac(body), MAC_BYTES);
+  return writer.finish();
+}
+
+/**
+ * Parses a tag-file header without checking its MAC: the MAC key is derived from fields inside it
+ * (salt, ids), so the caller derives the key and then calls {@link verifyTagFileHeader}.
+ */
+export function decodeTagFileHeader(bytes: Uint8Array): TagFileHeader {
+  if (bytes.length < TAG_HEADER_BYTES) throw integrityError(`tag file header is truncated: ${bytes.length} of ${TAG_HEADER_BYTES} bytes`);
+  const reader = new ByteReader(bytes.subarray(0, TAG_HEADER_BYTES), 'tag file header');
+  const identity = decodeIdentity(reader, Magic.tagHeader, 'tag file header');
+  return { ...identity, mac: reader.copy(MAC_BYTES) };
+}
+
+export function verifyTagFileHeader(bytes: Uint8Array, header: TagFileHeader, mac: MacFunction): void {
+  if (!equalBytes(mac(bytes.subarray(0, HEADER_BODY_BYTES)), header.mac)) throw integrityError('tag file header fails its MAC');
+}
+
+export interface TagFileFooter {
+  /** Number of sealed data pages (and tags). */
+  readonly pageCount: number;
+  /** SHA-256 over all tags in page order. */
+  readonly tagDigest: Uint8Array;
+}
+
+export function encodeTagFileFooter(footer: TagFileFooter, mac: MacFunction): Uint8Array {
+  const writer = new ByteWriter(TAG_FOOTER_BYTES);
+  writer.raw(Magic.tagFooter, 8).u64(footer.pageCount).raw(footer.tagDigest, MAC_BYTES);
+  writer.raw(mac(writer.bytes.subarray(0, FOOTER_BODY_BYTES)), MAC_BYTES);
+  return writer.finish();
+}
+
+/** Parses and authenticates a footer. */
+export function decodeTagFileFooter(bytes: Uint8Array, mac: MacFunction): TagFileFooter {
+  if (bytes.length !== TAG_FOOTER_BYTES) throw integrityError(`tag file footer has ${bytes.length} bytes, expected ${TAG_FOOTER_BYTES}`);
+  const reader = new ByteReader(bytes, 'tag file footer');
+  if (!equalBytes(reader.bytesView(8), Magic.tagFooter)) throw integrityError('tag file footer has a wrong magic number');
+  const pageCount = reader.u64();
+  const tagDigest = reader.copy(MAC_BYTES);
+  const storedMac = reader.bytesView(MAC_BYTES);
+  reader.end();
+  if (!equalBytes(mac(bytes.subarray(0, FOOTER_BODY_BYTES)), storedMac)) throw integrityError('tag file footer fails its MAC');
+  return { pageCount, tagDigest };
+}
+
+/**
+ * What a tag file's length says about it: sealed files are header + tags + footer, active files
+ * header + tags (a torn tail may leave a partial tag, which is not counted).
+ */
+export function tagCountForLength(fileBytes: number, sealed: boolean): number {
+  const body = fileBytes - TAG_HEADER_BYTES - (sealed ? TAG_FOOTER_BYTES : 0);
+  if (body < 0) throw integrityError(`tag file of ${fileBytes} bytes is shorter than its framing`);
+  if (sealed && body % TAG_BYTES !== 0) throw integrityError(`sealed tag file of ${fileBytes} bytes does not hold whole tags`);
+  return Math.floor(body / TAG_BYTES);
+}
