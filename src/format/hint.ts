@@ -10,7 +10,7 @@
  */
 import { integrityError } from '../errors.js';
 import { ByteReader, ByteWriter, equalBytes } from './bytes.js';
-import { Limits, Magic, MAC_BYTES, TAG_BYTES } from './constants.js';
+import { FileKind, Limits, Magic, MAC_BYTES, TAG_BYTES } from './constants.js';
 import { decodeIdentity, encodeIdentity, type MacFunction, TAG_HEADER_BYTES, type FileIdentity, type TagFileHeader } from './tag-file.js';
 
 export const HINT_HEADER_BYTES = TAG_HEADER_BYTES;
@@ -39,7 +39,7 @@ export function encodeHintHeader(identity: FileIdentity, mac: MacFunction): Uint
 export function decodeHintHeader(bytes: Uint8Array): TagFileHeader {
   if (bytes.length < HINT_HEADER_BYTES) throw integrityError('hint file header is truncated');
   const reader = new ByteReader(bytes.subarray(0, HINT_HEADER_BYTES), 'hint file header');
-  const identity = decodeIdentity(reader, Magic.hintHeader, 'hint file header');
+  const identity = decodeIdentity(reader, Magic.hintHeader, 'hint file header', FileKind.hint);
   return { ...identity, mac: reader.copy(MAC_BYTES) };
 }
 

@@ -111,11 +111,8 @@ export function decodeManifest(bytes: Uint8Array, mac: MacFunction): Manifest {
   if (bytes.length < MANIFEST_HEADER_BYTES + MAC_BYTES) throw integrityError(`manifest of ${bytes.length} bytes is truncated`);
   const body = bytes.subarray(0, bytes.length - MAC_BYTES);
   if (!equalBytes(mac(body), bytes.subarray(bytes.length - MAC_BYTES))) throw integrityError('manifest fails its MAC');
-  const reader = new ByteReader(body, 'manifest');
-  reader.bytesView(8);
-  reader.u16();
-  const algorithm = reader.u8() as AlgorithmId;
-  if (!isAlgorithmId(algorithm)) throw integrityError(`manifest names unknown algorithm ${algorithm}`);
+  const algorithm = peekManifestAlgorithm(body);
+  const reader = new ByteReader(body, 'manifest', 11);
   const collectionKind = reader.u8();
   if (collectionKind < CollectionKind.varMap || collectionKind > CollectionKind.typedTree) {
     throw integrityError(`manifest names unknown collection kind ${collectionKind}`);

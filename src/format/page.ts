@@ -42,7 +42,10 @@ export function pageSpan(position: number, length: number): { firstPageIndex: nu
   return { firstPageIndex, pageCount: lastPageIndex - firstPageIndex + 1 };
 }
 
-/** One record found by {@link scanRecords}; `key` and `value` are views into the scanned buffer. */
+/**
+ * One record found by {@link scanRecords}. The object and its `key`/`value` views are reused for the
+ * next record: copy what must outlive the callback.
+ */
 export interface ScannedRecord extends RecordHeader {
   /** Byte position of the record header in the file. */
   readonly position: number;
@@ -50,6 +53,17 @@ export interface ScannedRecord extends RecordHeader {
   readonly recordBytes: number;
   readonly key: Uint8Array;
   readonly value: Uint8Array;
+}
+
+interface MutableScannedRecord {
+  sequence: number;
+  tombstone: boolean;
+  batchContinues: boolean;
+  valueLength: number;
+  position: number;
+  recordBytes: number;
+  key: Uint8Array;
+  value: Uint8Array;
 }
 
 /**
@@ -67,6 +81,16 @@ export function scanRecords(
   visit: (record: ScannedRecord) => void,
 ): number {
   const bufferEnd = bufferPosition + plaintext.length;
+  const record: MutableScannedRecord = {
+    sequence: 0,
+    tombstone: false,
+    batchContinues: false,
+    valueLength: 0,
+    position: 0,
+    recordBytes: 0,
+    key: plaintext,
+    value: plaintext,
+  };
   let position = fromPosition;
   for (;;) {
     position = nextRecordPosition(position);
@@ -82,13 +106,15 @@ export function scanRecords(
     if (position + length > bufferEnd) return position;
     verifyRecordChecksum(plaintext, local, keySize, header.valueLength);
     const keyStart = local + RECORD_HEADER_BYTES;
-    visit({
-      ...header,
-      position,
-      recordBytes: length,
-      key: plaintext.subarray(keyStart, keyStart + keySize),
-      value: plaintext.subarray(keyStart + keySize, keyStart + keySize + header.valueLength),
-    });
+    record.sequence = header.sequence;
+    record.tombstone = header.tombstone;
+    record.batchContinues = header.batchContinues;
+    record.valueLength = header.valueLength;
+    record.position = position;
+    record.recordBytes = length;
+    record.key = plaintext.subarray(keyStart, keyStart + keySize);
+    record.value = plaintext.subarray(keyStart + keySize, keyStart + keySize + header.valueLength);
+    visit(record);
     position += length;
   }
 }

@@ -11,7 +11,6 @@
  */
 import { crc32 } from 'node:zlib';
 import { integrityError } from '../errors.js';
-import { isAllZero } from './bytes.js';
 import { Limits } from './constants.js';
 
 export const RECORD_HEADER_BYTES = 16;
@@ -34,6 +33,17 @@ const RESERVED_MASK_HIGH = 0x3fe00000;
 const SEQUENCE_MASK_HIGH = 0x001fffff;
 const TWO_POW_32 = 2 ** 32;
 
+function readU32(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
+}
+
+function writeU32(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value & 0xff;
+  bytes[offset + 1] = (value >>> 8) & 0xff;
+  bytes[offset + 2] = (value >>> 16) & 0xff;
+  bytes[offset + 3] = (value >>> 24) & 0xff;
+}
+
 export interface RecordHeader {
   readonly sequence: number;
   readonly tombstone: boolean;
@@ -47,11 +57,10 @@ export function recordBytes(keySize: number, valueLength: number): number {
   return Math.ceil(unpadded / RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
 }
 
-function crcOf(header: Uint8Array, key: Uint8Array, value: Uint8Array): number {
-  let crc = crc32(header.subarray(0, 8));
-  crc = crc32(header.subarray(12, 16), crc);
-  crc = crc32(key, crc);
-  return crc32(value, crc) >>> 0;
+/** CRC-32 over sequence word ‖ value length ‖ key ‖ value of the record laid out at `offset`. */
+function crcAt(bytes: Uint8Array, offset: number, keySize: number, valueLength: number): number {
+  const crc = crc32(bytes.subarray(offset, offset + 8));
+  return crc32(bytes.subarray(offset + 12, offset + RECORD_HEADER_BYTES + keySize + valueLength), crc) >>> 0;
 }
 
 /**
@@ -71,15 +80,13 @@ export function encodeRecord(
   if ((flags & RecordFlag.tombstone) !== 0 && value.length !== 0) throw new Error('a tombstone carries no value');
   const total = recordBytes(key.length, value.length);
   if (offset + total > target.length) throw new Error('record does not fit its target');
-  const header = target.subarray(offset, offset + RECORD_HEADER_BYTES);
-  const view = new DataView(target.buffer, target.byteOffset + offset, RECORD_HEADER_BYTES);
-  view.setUint32(0, sequence % TWO_POW_32, true);
-  view.setUint32(4, (Math.floor(sequence / TWO_POW_32) | flags) >>> 0, true);
-  view.setUint32(12, value.length, true);
+  writeU32(target, offset, sequence % TWO_POW_32);
+  writeU32(target, offset + 4, (Math.floor(sequence / TWO_POW_32) | flags) >>> 0);
+  writeU32(target, offset + 12, value.length);
   target.set(key, offset + RECORD_HEADER_BYTES);
   target.set(value, offset + RECORD_HEADER_BYTES + key.length);
   target.fill(0, offset + RECORD_HEADER_BYTES + key.length + value.length, offset + total);
-  view.setUint32(8, crcOf(header, key, value), true);
+  writeU32(target, offset + 8, crcAt(target, offset, key.length, value.length));
   return total;
 }
 
@@ -89,15 +96,13 @@ export function encodeRecord(
  */
 export function decodeRecordHeader(bytes: Uint8Array, offset: number, maxValueBytes: number): RecordHeader | undefined {
   if (offset < 0 || offset + RECORD_HEADER_BYTES > bytes.length) throw integrityError(`record header at ${offset} is truncated`);
-  const header = bytes.subarray(offset, offset + RECORD_HEADER_BYTES);
-  if (isAllZero(header)) return undefined;
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, RECORD_HEADER_BYTES);
-  const low = view.getUint32(0, true);
-  const high = view.getUint32(4, true);
+  const low = readU32(bytes, offset);
+  const high = readU32(bytes, offset + 4);
+  if (low === 0 && high === 0 && readU32(bytes, offset + 8) === 0 && readU32(bytes, offset + 12) === 0) return undefined;
   if ((high & RESERVED_MASK_HIGH) !== 0) throw integrityError(`record at ${offset} has reserved flag bits set`);
   const sequence = (high & SEQUENCE_MASK_HIGH) * TWO_POW_32 + low;
   if (sequence === 0) throw integrityError(`record at ${offset} has sequence number 0`);
-  const valueLength = view.getUint32(12, true);
+  const valueLength = readU32(bytes, offset + 12);
   const tombstone = (high & RecordFlag.tombstone) !== 0;
   if (valueLength > Math.min(maxValueBytes, Limits.maxValueBytes)) {
     throw integrityError(`record at ${offset} claims a ${valueLength}-byte value, above the ${maxValueBytes}-byte limit`);
@@ -111,8 +116,5 @@ export function verifyRecordChecksum(bytes: Uint8Array, offset: number, keySize:
   const keyStart = offset + RECORD_HEADER_BYTES;
   const valueStart = keyStart + keySize;
   if (valueStart + valueLength > bytes.length) throw integrityError(`record at ${offset} is truncated`);
-  const header = bytes.subarray(offset, keyStart);
-  const stored = new DataView(bytes.buffer, bytes.byteOffset + offset + 8, 4).getUint32(0, true);
-  const actual = crcOf(header, bytes.subarray(keyStart, valueStart), bytes.subarray(valueStart, valueStart + valueLength));
-  if (stored !== actual) throw integrityError(`record at ${offset} fails its CRC-32`);
+  if (readU32(bytes, offset + 8) !== crcAt(bytes, offset, keySize, valueLength)) throw integrityError(`record at ${offset} fails its CRC-32`);
 }

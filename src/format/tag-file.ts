@@ -67,14 +67,14 @@ export function encodeIdentity(writer: ByteWriter, magic: Uint8Array, identity: 
     .zeros(HEADER_BODY_BYTES - 80);
 }
 
-export function decodeIdentity(reader: ByteReader, magic: Uint8Array, what: string): FileIdentity {
+export function decodeIdentity(reader: ByteReader, magic: Uint8Array, what: string, expectedKind: FileKindId): FileIdentity {
   if (!equalBytes(reader.bytesView(8), magic)) throw integrityError(`${what} has a wrong magic number`);
   const version = reader.u16();
   if (version !== FORMAT_VERSION) throw integrityError(`${what} has format version ${version}, expected ${FORMAT_VERSION}`);
   const algorithm = reader.u8();
   if (!isAlgorithmId(algorithm)) throw integrityError(`${what} names unknown algorithm ${algorithm}`);
   const kind = reader.u8();
-  if (kind !== FileKind.data && kind !== FileKind.hint) throw integrityError(`${what} names unknown file kind ${kind}`);
+  if (kind !== expectedKind) throw integrityError(`${what} names file kind ${kind}, expected ${expectedKind}`);
   const pageBytes = reader.u32();
   if (pageBytes !== PAGE_BYTES) throw integrityError(`${what} has page size ${pageBytes}, expected ${PAGE_BYTES}`);
   const databaseId = reader.copy(DATABASE_ID_BYTES);
@@ -103,7 +103,7 @@ export function encodeTagFileHeader(identity: FileIdentity, mac: MacFunction): U
 export function decodeTagFileHeader(bytes: Uint8Array): TagFileHeader {
   if (bytes.length < TAG_HEADER_BYTES) throw integrityError(`tag file header is truncated: ${bytes.length} of ${TAG_HEADER_BYTES} bytes`);
   const reader = new ByteReader(bytes.subarray(0, TAG_HEADER_BYTES), 'tag file header');
-  const identity = decodeIdentity(reader, Magic.tagHeader, 'tag file header');
+  const identity = decodeIdentity(reader, Magic.tagHeader, 'tag file header', FileKind.data);
   return { ...identity, mac: reader.copy(MAC_BYTES) };
 }
 

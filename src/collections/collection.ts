@@ -1,0 +1,296 @@
+/**
+ * What every collection shares (SPEC §3): argument checks, the mutation API on top of the engine's
+ * crash-atomic write groups, hooks, and lifecycle. Subclasses say how values are checked, encoded and
+ * decoded.
+ */
+import { inspect } from 'node:util';
+import { checkBytes } from '../config.js';
+import type { WriteHook } from '../config.js';
+import type { Engine, Stats, VerifyOptions, VerifyReport, WriteOperation } from '../engine/engine.js';
+import { armdbError } from '../errors.js';
+
+/** The view of the store an `atomic()` callback works with; every key must route to the same shard. */
+export interface Transaction<V> {
+  get(key: Uint8Array): V | undefined;
+  has(key: Uint8Array): boolean;
+  put(key: Uint8Array, value: V): void;
+  /** Throws ARMDB_KEY_EXISTS if the key is present (in the store or earlier in this transaction). */
+  insert(key: Uint8Array, value: V): void;
+  delete(key: Uint8Array): boolean;
+}
+
+function sameBytes(left: Uint8Array, right: Uint8Array): boolean {
+  return left.length === right.length && Buffer.compare(left, right) === 0;
+}
+
+const latin1 = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
+
+/** Base of every collection class. */
+export abstract class Collection<V> {
+  /** @internal */
+  protected readonly engine: Engine;
+  /** @internal */
+  protected readonly hook: WriteHook<V> | undefined;
+
+  /** @internal */
+  protected constructor(engine: Engine, hook: WriteHook<V> | undefined) {
+    this.engine = engine;
+    this.hook = hook;
+  }
+
+  /** @internal Checks a value and returns the bytes stored for it. */
+  protected abstract encodeValue(value: V): Uint8Array;
+  /** @internal Turns stored bytes into the value handed to callers (a fresh object). */
+  protected abstract decodeValue(bytes: Uint8Array): V;
+
+  /** @internal Reads the stored bytes of a checked key. */
+  protected readBytes(key: Uint8Array): Uint8Array | undefined {
+    return this.engine.get(key);
+  }
+
+  /** @internal Called after the engine applied mutations (subclasses keep in-memory values in step). */
+  protected afterCommit(_operations: readonly WriteOperation[]): void {}
+
+  /** @internal */
+  protected checkKey(key: unknown): Uint8Array {
+    return checkBytes('key', key, this.engine.keySize);
+  }
+
+  /** @internal */
+  protected checkedBytes(value: V): Uint8Array {
+    const bytes = this.encodeValue(value);
+    if (bytes.length > this.engine.options.maxValueBytes) {
+      throw armdbError('ARMDB_VALUE_TOO_LARGE', `a ${bytes.length}-byte value exceeds maxValueBytes (${this.engine.options.maxValueBytes})`);
+    }
+    return bytes;
+  }
+
+  #commit(shard: number, operations: WriteOperation[], oldValues: (V | undefined)[], newValues: (V | undefined)[]): void {
+    this.engine.commit(shard, operations);
+    this.afterCommit(operations);
+    const hook = this.hook;
+    if (hook === undefined) return;
+    for (let index = 0; index < operations.length; index++) {
+      hook.onWrite(operations[index]!.key.slice(), oldValues[index], newValues[index]);
+    }
+  }
+
+  #oldValueForHook(key: Uint8Array): V | undefined {
+    if (this.hook === undefined || this.hook.needsOldValue === false) return undefined;
+    const bytes = this.readBytes(key);
+    return bytes === undefined ? undefined : this.decodeValue(bytes);
+  }
+
+  /** The value of `key`, or undefined. Synchronous; the result is the caller's to mutate. */
+  get(key: Uint8Array): V | undefined {
+    const bytes = this.readBytes(this.checkKey(key));
+    return bytes === undefined ? undefined : this.decodeValue(bytes);
+  }
+
+  /** Whether `key` is present. Never touches disk. */
+  has(key: Uint8Array): boolean {
+    return this.engine.has(this.checkKey(key));
+  }
+
+  /** Values of many keys in one call; I/O is sorted by location on disk. */
+  getMany(keys: readonly Uint8Array[]): (V | undefined)[] {
+    if (!Array.isArray(keys)) throw new TypeError('"keys" expected an array of Uint8Array');
+    return this.engine.getMany(keys.map((key) => this.checkKey(key))).map((bytes) => (bytes === undefined ? undefined : this.decodeValue(bytes)));
+  }
+
+  /** Inserts or overwrites. Returns once the record is in the write buffer; `sync()` makes it durable. */
+  put(key: Uint8Array, value: V): void {
+    const checkedKey = this.checkKey(key);
+    const bytes = this.checkedBytes(value);
+    const old = this.#oldValueForHook(checkedKey);
+    this.#commit(this.engine.shardOf(checkedKey), [{ key: checkedKey, value: bytes }], [old], [value]);
+  }
+
+  /** Inserts only if absent; otherwise throws ARMDB_KEY_EXISTS and the old value stays. */
+  insert(key: Uint8Array, value: V): void {
+    const checkedKey = this.checkKey(key);
+    const bytes = this.checkedBytes(value);
+    if (this.engine.has(checkedKey)) throw armdbError('ARMDB_KEY_EXISTS', 'the key is already present');
+    this.#commit(this.engine.shardOf(checkedKey), [{ key: checkedKey, value: bytes }], [undefined], [value]);
+  }
+
+  /** Deletes `key`; returns whether it existed. */
+  delete(key: Uint8Array): boolean {
+    const checkedKey = this.checkKey(key);
+    if (!this.engine.has(checkedKey)) return false;
+    const old = this.#oldValueForHook(checkedKey);
+    this.#commit(this.engine.shardOf(checkedKey), [{ key: checkedKey, value: undefined }], [old], [undefined]);
+    return true;
+  }
+
+  /**
+   * Compare-and-swap: stores `next` only if the current value equals `expected` (byte-wise, after
+   * encoding). ARMDB_KEY_NOT_FOUND if absent, ARMDB_CAS_MISMATCH if different.
+   */
+  cas(key: Uint8Array, expected: V, next: V): void {
+    const checkedKey = this.checkKey(key);
+    const expectedBytes = this.encodeValue(expected);
+    const nextBytes = this.checkedBytes(next);
+    const current = this.readBytes(checkedKey);
+    if (current === undefined) throw armdbError('ARMDB_KEY_NOT_FOUND', 'cas of an absent key');
+    if (!sameBytes(current, expectedBytes)) throw armdbError('ARMDB_CAS_MISMATCH', 'the current value differs from the expected one');
+    const old = this.hook === undefined || this.hook.needsOldValue === false ? undefined : this.decodeValue(current);
+    this.#commit(this.engine.shardOf(checkedKey), [{ key: checkedKey, value: nextBytes }], [old], [next]);
+  }
+
+  /**
+   * `fn(current)` returns the new value, or undefined to leave it. Returns the value now stored, or
+   * undefined if the key is absent (then `fn` is not called).
+   */
+  update(key: Uint8Array, fn: (current: V) => V | undefined): V | undefined {
+    return this.#update(key, fn, false);
+  }
+
+  /** Like {@link update} but returns the previous value. */
+  fetchUpdate(key: Uint8Array, fn: (current: V) => V | undefined): V | undefined {
+    return this.#update(key, fn, true);
+  }
+
+  #update(key: Uint8Array, fn: (current: V) => V | undefined, returnPrevious: boolean): V | undefined {
+    const checkedKey = this.checkKey(key);
+    if (typeof fn !== 'function') throw new TypeError('"fn" expected function');
+    const currentBytes = this.readBytes(checkedKey);
+    if (currentBytes === undefined) return undefined;
+    const current = this.decodeValue(currentBytes);
+    const next = fn(this.decodeValue(currentBytes.slice()));
+    if (next === undefined) return current;
+    const nextBytes = this.checkedBytes(next);
+    this.#commit(this.engine.shardOf(checkedKey), [{ key: checkedKey, value: nextBytes }], [current], [next]);
+    return returnPrevious ? current : this.decodeValue(nextBytes);
+  }
+
+  /**
+   * Runs `fn(tx)` over keys of `key`'s shard and applies all of its mutations as one crash-atomic
+   * group, or none if `fn` throws. `fn` must be synchronous.
+   *
+   * @example
+   * ```ts
+   * db.atomic(from, (tx) => {
+   *   const balance = tx.get(from)!;
+   *   tx.put(from, debit(balance));
+   *   tx.put(to, credit(tx.get(to)));   // `to` must route to the same shard (shardPrefixBits helps)
+   * });
+   * ```
+   */
+  atomic<R>(key: Uint8Array, fn: (tx: Transaction<V>) => R): R {
+    const shard = this.engine.shardOf(this.checkKey(key));
+    if (typeof fn !== 'function') throw new TypeError('"fn" expected function');
+    const operations: WriteOperation[] = [];
+    const oldValues: (V | undefined)[] = [];
+    const newValues: (V | undefined)[] = [];
+    const overlay = new Map<string, Uint8Array | null>();
+    let open = true;
+    const checkTxKey = (candidate: Uint8Array): Uint8Array => {
+      if (!open) throw armdbError('ARMDB_CLOSED', 'the transaction has ended');
+      const checked = this.checkKey(candidate);
+      if (this.engine.shardOf(checked) !== shard) throw armdbError('ARMDB_SHARD_MISMATCH', "a key inside atomic() routes to another shard than the transaction's key");
+      return checked;
+    };
+    const currentBytes = (checked: Uint8Array): Uint8Array | undefined => {
+      const staged = overlay.get(latin1(checked));
+      if (staged !== undefined) return staged ?? undefined;
+      return this.readBytes(checked);
+    };
+    const wantsOld = this.hook !== undefined && this.hook.needsOldValue !== false;
+    const stage = (checked: Uint8Array, bytes: Uint8Array | undefined, value: V | undefined): void => {
+      const previous = wantsOld ? currentBytes(checked) : undefined;
+      oldValues.push(previous === undefined ? undefined : this.decodeValue(previous));
+      newValues.push(value);
+      const keyCopy = checked.slice();
+      operations.push({ key: keyCopy, value: bytes });
+      overlay.set(latin1(keyCopy), bytes ?? null);
+    };
+    const tx: Transaction<V> = {
+      get: (candidate) => {
+        const bytes = currentBytes(checkTxKey(candidate));
+        return bytes === undefined ? undefined : this.decodeValue(bytes);
+      },
+      has: (candidate) => currentBytes(checkTxKey(candidate)) !== undefined,
+      put: (candidate, value) => {
+        const checked = checkTxKey(candidate);
+        const bytes = this.checkedBytes(value);
+        stage(checked, bytes.slice(), value);
+      },
+      insert: (candidate, value) => {
+        const checked = checkTxKey(candidate);
+        const bytes = this.checkedBytes(value);
+        if (currentBytes(checked) !== undefined) throw armdbError('ARMDB_KEY_EXISTS', 'the key is already present');
+        stage(checked, bytes.slice(), value);
+      },
+      delete: (candidate) => {
+        const checked = checkTxKey(candidate);
+        if (currentBytes(checked) === undefined) return false;
+        stage(checked, undefined, undefined);
+        return true;
+      },
+    };
+    let result: R;
+    try {
+      result = fn(tx);
+    } finally {
+      open = false;
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
+      throw new TypeError('atomic() callbacks must be synchronous; nothing was applied');
+    }
+    if (operations.length > 0) this.#commit(shard, operations, oldValues, newValues);
+    return result;
+  }
+
+  /** Number of live keys. */
+  get size(): number {
+    return this.engine.size;
+  }
+
+  isEmpty(): boolean {
+    return this.engine.size === 0;
+  }
+
+  /** Hands complete pages to the OS (no fsync). */
+  flush(): void {
+    this.engine.flush();
+  }
+
+  /** Durability barrier: every mutation that returned before the call survives a crash once it resolves. */
+  sync(): Promise<void> {
+    return this.engine.sync();
+  }
+
+  /** Authenticates every page of every file; the report lists each failure with file and page. */
+  verify(options?: VerifyOptions): Promise<VerifyReport> {
+    return this.engine.verify(options);
+  }
+
+  /** Counters and gauges (SPEC §8). */
+  stats(): Stats {
+    return this.engine.stats();
+  }
+
+  /** Syncs, seals the active files and releases the directory lock. Idempotent. */
+  close(): Promise<void> {
+    return this.engine.close();
+  }
+
+  /** `await using db = await VarMap.open(…)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Shows the kind, directory and size only — never keys or values. */
+  [inspect.custom](): string {
+    return `${this.constructor.name} { directory: ${JSON.stringify(this.engine.directory)}, size: ${this.engine.isClosed ? 'closed' : this.engine.size} }`;
+  }
+
+  toJSON(): object {
+    return { kind: this.constructor.name, directory: this.engine.directory };
+  }
+
+  toString(): string {
+    return `[${this.constructor.name} ${this.engine.directory}]`;
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * Open options: the public shape, frozen defaults, and validation at the boundary with one message
+ * shape: `"keySize" expected integer 1..1024, got 0` (TypeError for a wrong type, RangeError for a
+ * wrong size).
+ */
+import { KeyObject } from 'node:crypto';
+import { inspect } from 'node:util';
+import type { CipherName } from './crypto/provider.js';
+import { DEFAULT_SCRYPT, makeCredential, type Credential } from './crypto/keys.js';
+import { Limits } from './format/constants.js';
+import { ScryptBounds } from './format/keyring.js';
+
+/** A 32-byte key, or a passphrase stretched with scrypt, or no encryption at all. */
+export type EncryptionOption =
+  | { readonly key: Uint8Array | KeyObject }
+  | {
+      readonly passphrase: string | Uint8Array;
+      /**
+       * scrypt cost as log2(N), 10..20; default 17 (SPEC §5.2). Used only when the store is created
+       * or the key is changed. Lower values make brute force cheaper: only for tests.
+       */
+      readonly scryptLogN?: number;
+    }
+  | 'none';
+
+/**
+ * Called after every committed mutation (SPEC §6).
+ *
+ * @example
+ * ```ts
+ * const hook: WriteHook<Uint8Array> = {
+ *   needsOldValue: false,
+ *   onWrite(key, _old, value) { audit.push({ key, deleted: value === undefined }); },
+ * };
+ * ```
+ */
+export interface WriteHook<V> {
+  /** `oldValue` is undefined when the key was absent or `needsOldValue` is false; `newValue` on delete. */
+  onWrite(key: Uint8Array, oldValue: V | undefined, newValue: V | undefined): void;
+  /** When false the engine skips reading the old value. Default true. */
+  readonly needsOldValue?: boolean;
+  /** Called for every live entry at open and for kept entries in `migrate`. */
+  onInit?(key: Uint8Array, value: V): void;
+}
+
+/** Options of every collection's `open` (SPEC §3). */
+export interface OpenOptions<V = Uint8Array> {
+  /** Bytes of every key, 1..1024. Immutable. */
+  readonly keySize: number;
+  /** Required: a key, a passphrase, or `'none'`. */
+  readonly encryption: EncryptionOption;
+  /** Shards, 1..256. Immutable. Default 4. */
+  readonly shards?: number;
+  /** Route by the first N bits of the key (0 = whole key). Immutable. Default 0. */
+  readonly shardPrefixBits?: number;
+  /** Page-cipher provider; both write identical bytes. Default `'node'`. */
+  readonly cipher?: CipherName;
+  /** Rotation threshold of a data file. Default 256 MiB. */
+  readonly maxFileBytes?: number;
+  /** Write buffer per shard. Default 1 MiB. */
+  readonly writeBufferBytes?: number;
+  /** Largest value accepted. Default 16 MiB. */
+  readonly maxValueBytes?: number;
+  /** Budget of the decrypted-page cache; 0 disables it. Default 64 MiB. */
+  readonly cacheBytes?: number;
+  /** Dead/total bytes of a file that makes it a compaction candidate. Default 0.3. */
+  readonly compactionThreshold?: number;
+  /** Compact in the background when the threshold is crossed. Default true. */
+  readonly autoCompact?: boolean;
+  /** Write hint files for fast open. Default true. */
+  readonly hints?: boolean;
+  /** Background durability barrier; 0 = only explicit `sync()`/`close()`. Default 1000. */
+  readonly syncIntervalMs?: number;
+  /** Write hook (SPEC §6). */
+  readonly hook?: WriteHook<V>;
+  /** Refuse to open a store whose epoch is lower (rollback anchor, SPEC §5.5). */
+  readonly expectedMinEpoch?: number;
+}
+
+export const DEFAULTS = Object.freeze({
+  shards: 4,
+  shardPrefixBits: 0,
+  cipher: 'node' as CipherName,
+  maxFileBytes: 256 * 2 ** 20,
+  writeBufferBytes: 2 ** 20,
+  maxValueBytes: 16 * 2 ** 20,
+  cacheBytes: 64 * 2 ** 20,
+  compactionThreshold: 0.3,
+  autoCompact: true,
+  hints: true,
+  syncIntervalMs: 1000,
+});
+
+/** Options after validation, with defaults applied and the secret turned into a {@link Credential}. */
+export interface ResolvedOptions {
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly credential: Credential | undefined;
+  readonly shards: number;
+  readonly shardPrefixBits: number;
+  readonly cipher: CipherName;
+  readonly maxFileBytes: number;
+  readonly writeBufferBytes: number;
+  readonly maxValueBytes: number;
+  readonly cacheBytes: number;
+  readonly compactionThreshold: number;
+  readonly autoCompact: boolean;
+  readonly hints: boolean;
+  readonly syncIntervalMs: number;
+  readonly expectedMinEpoch: number | undefined;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return 'a string';
+  if (value instanceof Uint8Array) return `Uint8Array(${value.length})`;
+  return inspect(value, { depth: 0, maxStringLength: 20 });
+}
+
+/** `"name" expected integer min..max, got value` */
+export function checkInteger(name: string, value: unknown, minimum: number, maximum: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`"${name}" expected integer ${minimum}..${maximum}, got ${describe(value)}`);
+  if (value < minimum || value > maximum) throw new RangeError(`"${name}" expected integer ${minimum}..${maximum}, got ${value}`);
+  return value;
+}
+
+export function checkNumber(name: string, value: unknown, minimum: number, maximum: number): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`"${name}" expected number ${minimum}..${maximum}, got ${describe(value)}`);
+  if (value < minimum || value > maximum) throw new RangeError(`"${name}" expected number ${minimum}..${maximum}, got ${value}`);
+  return value;
+}
+
+export function checkBoolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`"${name}" expected boolean, got ${describe(value)}`);
+  return value;
+}
+
+/** `"key" expected Uint8Array of 16 bytes, got …` */
+export function checkBytes(name: string, value: unknown, length?: number): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new TypeError(`"${name}" expected Uint8Array${length === undefined ? '' : ` of ${length} bytes`}, got ${describe(value)}`);
+  if (length !== undefined && value.length !== length) throw new RangeError(`"${name}" expected Uint8Array of ${length} bytes, got ${value.length} bytes`);
+  return value;
+}
+
+function resolveCredential(encryption: unknown): Credential | undefined {
+  if (encryption === 'none') return undefined;
+  if (typeof encryption !== 'object' || encryption === null) {
+    throw new TypeError(`"encryption" expected { key } | { passphrase } | 'none', got ${describe(encryption)}`);
+  }
+  const record = encryption as Record<string, unknown>;
+  if ('key' in record) {
+    const key = record['key'];
+    if (key instanceof KeyObject) {
+      if (key.type !== 'secret' || key.symmetricKeySize !== 32) throw new RangeError('"encryption.key" expected a 32-byte secret KeyObject');
+      const exported = new Uint8Array(key.export());
+      const credential = makeCredential({ kind: 'key', key: exported });
+      exported.fill(0);
+      return credential;
+    }
+    return makeCredential({ kind: 'key', key: checkBytes('encryption.key', key, 32) });
+  }
+  if ('passphrase' in record) {
+    const passphrase = record['passphrase'];
+    let bytes: Uint8Array;
+    if (typeof passphrase === 'string') bytes = new TextEncoder().encode(passphrase);
+    else bytes = checkBytes('encryption.passphrase', passphrase);
+    if (bytes.length === 0) throw new RangeError('"encryption.passphrase" expected a non-empty passphrase');
+    const logN = record['scryptLogN'] === undefined ? DEFAULT_SCRYPT.logN : checkInteger('encryption.scryptLogN', record['scryptLogN'], ScryptBounds.minLogN, ScryptBounds.maxLogN);
+    const credential = makeCredential({ kind: 'passphrase', passphrase: bytes, scrypt: { logN, r: DEFAULT_SCRYPT.r, p: DEFAULT_SCRYPT.p } });
+    if (typeof passphrase === 'string') bytes.fill(0);
+    return credential;
+  }
+  throw new TypeError('"encryption" expected { key } | { passphrase } | \'none\'');
+}
+
+/** Validates `open` options; `valueSize` is 0 for variable-length collections. */
+export function resolveOptions(options: unknown, valueSize: number): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`"options" expected object, got ${describe(options)}`);
+  const record = options as Record<string, unknown>;
+  const pick = <T>(name: keyof typeof DEFAULTS): T => (record[name] === undefined ? DEFAULTS[name] : record[name]) as T;
+  const keySize = checkInteger('keySize', record['keySize'], 1, Limits.maxKeyBytes);
+  if (!('encryption' in record) || record['encryption'] === undefined) {
+    throw new TypeError('"encryption" is required: { key: Uint8Array(32) } | { passphrase } | \'none\'');
+  }
+  const cipher = pick<unknown>('cipher');
+  if (cipher !== 'node' && cipher !== 'noble') throw new TypeError(`"cipher" expected 'node' | 'noble', got ${describe(cipher)}`);
+  const hook = record['hook'];
+  if (hook !== undefined && (typeof hook !== 'object' || hook === null || typeof (hook as { onWrite?: unknown }).onWrite !== 'function')) {
+    throw new TypeError('"hook" expected { onWrite(key, oldValue, newValue) }');
+  }
+  const expectedMinEpoch = record['expectedMinEpoch'] === undefined ? undefined : checkInteger('expectedMinEpoch', record['expectedMinEpoch'], 0, Number.MAX_SAFE_INTEGER);
+  const resolved: ResolvedOptions = {
+    keySize,
+    valueSize,
+    shards: checkInteger('shards', pick('shards'), 1, Limits.maxShards),
+    shardPrefixBits: checkInteger('shardPrefixBits', pick('shardPrefixBits'), 0, keySize * 8),
+    cipher,
+    maxFileBytes: checkInteger('maxFileBytes', pick('maxFileBytes'), 16 * 4096, Limits.maxFileBytes),
+    writeBufferBytes: checkInteger('writeBufferBytes', pick('writeBufferBytes'), 4096, 256 * 2 ** 20),
+    maxValueBytes: checkInteger('maxValueBytes', pick('maxValueBytes'), 0, Limits.maxValueBytes),
+    cacheBytes: checkInteger('cacheBytes', pick('cacheBytes'), 0, Number.MAX_SAFE_INTEGER),
+    compactionThreshold: checkNumber('compactionThreshold', pick('compactionThreshold'), 0, 1),
+    autoCompact: checkBoolean('autoCompact', pick('autoCompact')),
+    hints: checkBoolean('hints', pick('hints')),
+    syncIntervalMs: checkInteger('syncIntervalMs', pick('syncIntervalMs'), 0, 2 ** 31 - 1),
+    expectedMinEpoch,
+    // Last: only after every other option validated, so a bad option never leaves a credential copy behind.
+    credential: resolveCredential(record['encryption']),
+  };
+  return resolved;
+}

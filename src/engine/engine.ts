@@ -1,0 +1,690 @@
+/**
+ * The engine shared by every collection: routing, lifecycle, the write path, reads, durability
+ * barriers and poisoning (SPEC §4). Collections add value handling and the public API on top.
+ */
+import { randomBytes } from 'node:crypto';
+import { channel } from 'node:diagnostics_channel';
+import * as path from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import xxhash from 'xxhash-wasm';
+import type { ResolvedOptions } from '../config.js';
+import { FileCipher } from '../crypto/file-cipher.js';
+import { createKeySet, openKeyring, sealKeyring, type KeySet } from '../crypto/keys.js';
+import { nobleProvider } from '../crypto/noble-provider.js';
+import { nodeProvider } from '../crypto/node-provider.js';
+import type { CryptoProvider } from '../crypto/provider.js';
+import { ArmdbError, armdbError, integrityError } from '../errors.js';
+import { Algorithm, DATABASE_ID_BYTES, FileKind, KEY_BYTES, PAGE_BYTES, SALT_BYTES, type AlgorithmId } from '../format/constants.js';
+import { decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, type CollectionKindId, type Manifest } from '../format/manifest.js';
+import { RecordFlag, recordBytes, RECORD_HEADER_BYTES } from '../format/record.js';
+import type { FileSystem } from '../io/file-system.js';
+import { lockDirectory, type DirectoryLock } from '../io/lock.js';
+import { nodeFileSystem } from '../io/node-file-system.js';
+import { HashIndex } from '../index/hash-index.js';
+import type { KeyIndex } from '../index/key-index.js';
+import { BlockCache } from '../storage/block-cache.js';
+import { DataFile, type DurableState } from '../storage/data-file.js';
+import { replaceFileAtomically } from './atomic-file.js';
+import { KEYRING_NAME, MANIFEST_NAME, filePath, shardDirectory, TEMPORARY_SUFFIX } from './paths.js';
+import { finishIndex, recover } from './recovery.js';
+
+const syncChannel = channel('armdb:sync');
+const rotateChannel = channel('armdb:rotate');
+const recoverChannel = channel('armdb:recover');
+const EMPTY = new Uint8Array(0);
+const ZERO_KEY: Uint8Array = new Uint8Array(KEY_BYTES);
+
+/** One mutation of a write group: a put, or a delete when `value` is undefined. */
+export interface WriteOperation {
+  readonly key: Uint8Array;
+  readonly value: Uint8Array | undefined;
+}
+
+/** Counters and gauges of a collection (SPEC §8). No field holds key material, keys or values. */
+export interface Stats {
+  /** Live keys. */
+  keys: number;
+  gets: number;
+  puts: number;
+  deletes: number;
+  cacheHits: number;
+  cacheMisses: number;
+  /** Bytes of decrypted pages in the cache. */
+  cacheBytes: number;
+  pagesSealed: number;
+  bytesWritten: number;
+  syncs: number;
+  rotations: number;
+  compactions: number;
+  /** Bytes in data files no live key points at (overwritten, deleted, padding). */
+  deadBytes: number;
+  /** Bytes in data files. */
+  totalBytes: number;
+  files: number;
+  /** The manifest's epoch; grows with every durable change (rollback anchor, SPEC §5.5). */
+  epoch: number;
+  /** Bytes of a torn tail discarded by recovery at the last open. */
+  recoveredTornBytes: number;
+  /** Data files per data-key id. */
+  filesPerKeyId: Record<number, number>;
+  /** Bytes of memory the index holds. */
+  indexBytes: number;
+}
+
+/** Result of {@link Engine.verify}. */
+export interface VerifyReport {
+  readonly files: number;
+  readonly pages: number;
+  readonly bytes: number;
+  readonly failures: readonly { readonly shard: number; readonly fileId: number; readonly pageIndex: number; readonly message: string }[];
+  readonly ok: boolean;
+}
+
+/** Options of `verify`. */
+export interface VerifyOptions {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: { pagesDone: number; pagesTotal: number }) => void;
+}
+
+interface ShardState {
+  readonly shard: number;
+  active: DataFile;
+  readonly files: DataFile[];
+  directoryDirty: boolean;
+}
+
+type Hasher = Awaited<ReturnType<typeof xxhash>>;
+let hasherPromise: Promise<Hasher> | undefined;
+
+/** @internal Engine options beyond the public ones (tests inject a file system). */
+export interface EngineHooks {
+  readonly fileSystem?: FileSystem;
+}
+
+export class Engine {
+  readonly directory: string;
+  readonly options: ResolvedOptions;
+  readonly keySize: number;
+  readonly index: KeyIndex;
+  readonly cache: BlockCache | undefined;
+  readonly collectionKind: CollectionKindId;
+  #fileSystem: FileSystem;
+  #provider: CryptoProvider;
+  #keys: KeySet | undefined;
+  #algorithm: AlgorithmId;
+  #databaseId: Uint8Array;
+  #manifestMacKey: Uint8Array;
+  #lock: DirectoryLock;
+  #hasher: Hasher;
+  #shards: ShardState[] = [];
+  readonly #filesById = new Map<number, DataFile>();
+  #sequence = 0;
+  #epoch: number;
+  #nextFileId: number;
+  #poisonCause: unknown = undefined;
+  #closing: Promise<void> | undefined;
+  #running: Promise<void> | undefined;
+  #queued: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #tornBytes = 0;
+  readonly #counters = { gets: 0, puts: 0, deletes: 0, pagesSealed: 0, bytesWritten: 0, syncs: 0, rotations: 0, compactions: 0 };
+
+  private constructor(init: {
+    directory: string;
+    options: ResolvedOptions;
+    collectionKind: CollectionKindId;
+    fileSystem: FileSystem;
+    provider: CryptoProvider;
+    keys: KeySet | undefined;
+    algorithm: AlgorithmId;
+    databaseId: Uint8Array;
+    manifestMacKey: Uint8Array;
+    lock: DirectoryLock;
+    hasher: Hasher;
+    epoch: number;
+    nextFileId: number;
+  }) {
+    this.directory = init.directory;
+    this.options = init.options;
+    this.keySize = init.options.keySize;
+    this.collectionKind = init.collectionKind;
+    this.#fileSystem = init.fileSystem;
+    this.#provider = init.provider;
+    this.#keys = init.keys;
+    this.#algorithm = init.algorithm;
+    this.#databaseId = init.databaseId;
+    this.#manifestMacKey = init.manifestMacKey;
+    this.#lock = init.lock;
+    this.#hasher = init.hasher;
+    this.#epoch = init.epoch;
+    this.#nextFileId = init.nextFileId;
+    this.index = new HashIndex(this.keySize);
+    this.cache = init.options.cacheBytes > 0 ? new BlockCache(init.options.cacheBytes) : undefined;
+  }
+
+  /** Opens or creates the store in `directory`. */
+  static async open(directory: string, options: ResolvedOptions, collectionKind: CollectionKindId, hooks: EngineHooks = {}): Promise<Engine> {
+    const fileSystem = hooks.fileSystem ?? nodeFileSystem;
+    // xxhash-wasm is initialised here, never at module load (no top-level await: require() must work).
+    const hasher = await (hasherPromise ??= xxhash());
+    const root = path.resolve(directory);
+    fileSystem.makeDirectory(root);
+    const lock = lockDirectory(root);
+    let keys: KeySet | undefined;
+    try {
+      for (const name of fileSystem.list(root)) if (name.endsWith(TEMPORARY_SUFFIX)) fileSystem.unlink(path.join(root, name));
+      const provider = options.cipher === 'noble' ? nobleProvider : nodeProvider;
+      const manifestPath = path.join(root, MANIFEST_NAME);
+      const keyringPath = path.join(root, KEYRING_NAME);
+      const manifestBytes = fileSystem.readFile(manifestPath);
+      let manifest: Manifest;
+      let manifestMacKey: Uint8Array;
+      if (manifestBytes === undefined) {
+        Engine.#refuseOrphanedData(fileSystem, root);
+        const created = await Engine.#create(fileSystem, root, options, collectionKind, provider);
+        keys = created.keys;
+        manifest = created.manifest;
+        manifestMacKey = created.manifestMacKey;
+      } else {
+        const algorithm = peekManifestAlgorithm(manifestBytes);
+        if (algorithm === Algorithm.none) {
+          if (options.credential !== undefined) throw armdbError('ARMDB_FORMAT_MISMATCH', "the store was created with encryption: 'none'; a key was given");
+          if (fileSystem.exists(keyringPath)) throw integrityError('an unencrypted store holds a KEYRING');
+          manifestMacKey = ZERO_KEY;
+        } else {
+          if (options.credential === undefined) throw armdbError('ARMDB_FORMAT_MISMATCH', "the store is encrypted; encryption: 'none' was given");
+          const keyringMode = fileSystem.modeOf(keyringPath);
+          if (keyringMode === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
+          if ((keyringMode & 0o077) !== 0) {
+            throw integrityError(`the KEYRING is readable or writable by other users (mode ${keyringMode.toString(8)}); run chmod 600 on it`);
+          }
+          keys = await openKeyring(fileSystem.readFile(keyringPath)!, options.credential, provider);
+          manifestMacKey = keys.manifestMacKey(provider);
+        }
+        manifest = decodeManifest(manifestBytes, (body) => provider.hmac(manifestMacKey, body));
+        Engine.#checkManifest(manifest, options, collectionKind, keys);
+      }
+      const engine = new Engine({
+        directory: root,
+        options,
+        collectionKind,
+        fileSystem,
+        provider,
+        keys,
+        algorithm: manifest.algorithm,
+        databaseId: manifest.databaseId,
+        manifestMacKey,
+        lock,
+        hasher,
+        epoch: manifest.epoch,
+        nextFileId: manifest.nextFileId,
+      });
+      try {
+        await engine.#recover(manifest);
+      } catch (error) {
+        engine.#releaseResources();
+        keys = undefined;
+        throw error;
+      }
+      return engine;
+    } catch (error) {
+      keys?.destroy();
+      lock.release();
+      throw error;
+    }
+  }
+
+  static #refuseOrphanedData(fileSystem: FileSystem, root: string): void {
+    for (const name of fileSystem.list(root)) {
+      if (name.startsWith('shard-') && fileSystem.list(path.join(root, name)).some((file) => /\.(data|tags)$/.test(file))) {
+        throw integrityError('the MANIFEST is missing but data files exist; refusing to start over on top of them');
+      }
+    }
+  }
+
+  static async #create(fileSystem: FileSystem, root: string, options: ResolvedOptions, collectionKind: CollectionKindId, provider: CryptoProvider) {
+    let keys: KeySet | undefined;
+    let manifestMacKey: Uint8Array = ZERO_KEY;
+    let databaseId: Uint8Array;
+    if (options.credential !== undefined) {
+      keys = createKeySet();
+      databaseId = keys.databaseId;
+      await replaceFileAtomically(fileSystem, path.join(root, KEYRING_NAME), await sealKeyring(keys, options.credential, provider));
+      manifestMacKey = keys.manifestMacKey(provider);
+    } else {
+      databaseId = new Uint8Array(randomBytes(DATABASE_ID_BYTES));
+      if (fileSystem.exists(path.join(root, KEYRING_NAME))) fileSystem.unlink(path.join(root, KEYRING_NAME));
+    }
+    const manifest: Manifest = {
+      epoch: 0,
+      algorithm: keys === undefined ? Algorithm.none : Algorithm.aes256gcm,
+      collectionKind,
+      databaseId,
+      keySize: options.keySize,
+      valueSize: options.valueSize,
+      shards: options.shards,
+      shardPrefixBits: options.shardPrefixBits,
+      activeKeyId: keys?.activeKeyId ?? 0,
+      nextFileId: 1,
+      files: [],
+    };
+    return { keys, manifest, manifestMacKey };
+  }
+
+  static #checkManifest(manifest: Manifest, options: ResolvedOptions, collectionKind: CollectionKindId, keys: KeySet | undefined): void {
+    const mismatch = (what: string, stored: number, given: number): never => {
+      throw armdbError('ARMDB_FORMAT_MISMATCH', `"${what}" is ${stored} in this store; ${given} was given`);
+    };
+    if (keys !== undefined && !Buffer.from(keys.databaseId).equals(Buffer.from(manifest.databaseId))) {
+      throw integrityError('the MANIFEST and the KEYRING belong to different databases');
+    }
+    if (manifest.keySize !== options.keySize) mismatch('keySize', manifest.keySize, options.keySize);
+    if (manifest.shards !== options.shards) mismatch('shards', manifest.shards, options.shards);
+    if (manifest.shardPrefixBits !== options.shardPrefixBits) mismatch('shardPrefixBits', manifest.shardPrefixBits, options.shardPrefixBits);
+    if (manifest.valueSize !== options.valueSize) mismatch('valueSize', manifest.valueSize, options.valueSize);
+    if (manifest.collectionKind !== collectionKind) mismatch('collection kind', manifest.collectionKind, collectionKind);
+    if (options.expectedMinEpoch !== undefined && manifest.epoch < options.expectedMinEpoch) {
+      throw armdbError('ARMDB_ROLLBACK', `the store's epoch ${manifest.epoch} is older than the expected minimum ${options.expectedMinEpoch}`);
+    }
+    if (keys !== undefined && !keys.keyIds.includes(manifest.activeKeyId)) throw integrityError(`the manifest's active data key ${manifest.activeKeyId} is not in the keyring`);
+  }
+
+  async #recover(manifest: Manifest): Promise<void> {
+    for (let shard = 0; shard < this.options.shards; shard++) this.#fileSystem.makeDirectory(shardDirectory(this.directory, shard));
+    const result = recover({
+      fileSystem: this.#fileSystem,
+      directory: this.directory,
+      manifest,
+      keys: this.#keys,
+      provider: this.#provider,
+      keySize: this.keySize,
+      index: this.index,
+    });
+    this.#sequence = result.highestSequence;
+    this.#tornBytes = result.tornBytes;
+    for (let shard = 0; shard < this.options.shards; shard++) {
+      const files = result.files[shard]!;
+      for (const file of files) this.#filesById.set(file.fileId, file);
+      const active = this.#createActiveFile(shard);
+      files.push(active);
+      this.#shards.push({ shard, active, files, directoryDirty: true });
+    }
+    finishIndex(this.index, this.#filesById, this.keySize);
+    if (recoverChannel.hasSubscribers) {
+      recoverChannel.publish({ directory: this.directory, keys: this.index.size, tornBytes: result.tornBytes, removedFiles: result.removedFiles, sealedFiles: result.sealedFiles });
+    }
+    await this.#barrier();
+    if (this.options.syncIntervalMs > 0) {
+      this.#timer = setInterval(() => {
+        if (this.#hasUnsyncedWrites()) this.sync().catch(() => undefined);
+      }, this.options.syncIntervalMs);
+      this.#timer.unref();
+    }
+  }
+
+  #createActiveFile(shard: number): DataFile {
+    const fileId = this.#nextFileId++;
+    const keyId = this.#keys?.activeKeyId ?? 0;
+    const identity = {
+      algorithm: this.#algorithm,
+      kind: FileKind.data,
+      databaseId: this.#databaseId,
+      shard,
+      fileId,
+      keyId,
+      salt: new Uint8Array(randomBytes(SALT_BYTES)),
+    };
+    const cipher = new FileCipher(this.#provider, identity, this.#keys?.dataKey(keyId), 'write');
+    const dataHandle = this.#fileSystem.open(filePath(this.directory, shard, fileId, 'data'), 'create');
+    const tagHandle = this.#fileSystem.open(filePath(this.directory, shard, fileId, 'tags'), 'create');
+    const file = DataFile.create(cipher, dataHandle, tagHandle, this.options.writeBufferBytes, this.#counters);
+    file.keepsUnsyncedPages = this.cache !== undefined;
+    this.#filesById.set(fileId, file);
+    return file;
+  }
+
+  // ---- routing -------------------------------------------------------------------------------
+
+  /** The shard `key` belongs to: xxh64 of the key (or its first `shardPrefixBits` bits) mod shards. */
+  shardOf(key: Uint8Array): number {
+    const shards = this.options.shards;
+    if (shards === 1) return 0;
+    const bits = this.options.shardPrefixBits;
+    let routed = key;
+    if (bits > 0) {
+      const bytes = Math.ceil(bits / 8);
+      routed = key.slice(0, bytes);
+      const spare = bytes * 8 - bits;
+      if (spare > 0) routed[bytes - 1]! &= (0xff << spare) & 0xff;
+    }
+    return Number(this.#hasher.h64Raw(routed, 0n) % BigInt(shards));
+  }
+
+  // ---- state checks --------------------------------------------------------------------------
+
+  #assertOpen(): void {
+    if (this.#closing !== undefined) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
+  }
+
+  #assertWritable(): void {
+    this.#assertOpen();
+    if (this.#poisonCause !== undefined) {
+      throw armdbError('ARMDB_POISONED', 'an earlier write or fsync failed; close and reopen the collection', this.#poisonCause);
+    }
+  }
+
+  /** Records a write-path failure: from now on every write is refused (fsync is never retried). */
+  #poison(error: unknown): ArmdbError {
+    if (this.#poisonCause === undefined) this.#poisonCause = error;
+    if (error instanceof ArmdbError && error.code === 'ARMDB_POISONED') return error;
+    return armdbError('ARMDB_POISONED', 'a write-path I/O operation failed; close and reopen the collection', error);
+  }
+
+  get isClosed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  has(key: Uint8Array): boolean {
+    this.#assertOpen();
+    return this.index.find(key) >= 0;
+  }
+
+  /** The stored value of `key` (a fresh copy), or undefined. */
+  get(key: Uint8Array): Uint8Array | undefined {
+    this.#assertOpen();
+    this.#counters.gets++;
+    const handle = this.index.find(key);
+    return handle < 0 ? undefined : this.readHandle(handle);
+  }
+
+  /** Reads the value an index entry points at. */
+  readHandle(handle: number): Uint8Array {
+    const entries = this.index.entries;
+    const file = this.#filesById.get(entries.fileIds[handle]!);
+    if (file === undefined) throw integrityError('the index points into a file that does not exist');
+    return file.read(entries.positions[handle]! + RECORD_HEADER_BYTES + this.keySize, entries.valueLengths[handle]!, this.cache);
+  }
+
+  /** Values of many keys, read in file order. */
+  getMany(keys: readonly Uint8Array[]): (Uint8Array | undefined)[] {
+    this.#assertOpen();
+    const entries = this.index.entries;
+    const handles = keys.map((key) => this.index.find(key));
+    const order = handles.map((_, position) => position).filter((position) => handles[position]! >= 0);
+    order.sort((left, right) => {
+      const a = handles[left]!;
+      const b = handles[right]!;
+      return entries.fileIds[a]! - entries.fileIds[b]! || entries.positions[a]! - entries.positions[b]!;
+    });
+    const values: (Uint8Array | undefined)[] = new Array(keys.length).fill(undefined);
+    for (const position of order) values[position] = this.readHandle(handles[position]!);
+    this.#counters.gets += keys.length;
+    return values;
+  }
+
+  // ---- writes --------------------------------------------------------------------------------
+
+  /**
+   * Appends a group of mutations of one shard as one crash-atomic unit and applies it to the index.
+   * The only I/O (rotation, writing complete pages) happens before anything changes, so a failure
+   * applies nothing and poisons the collection.
+   */
+  commit(shard: number, operations: readonly WriteOperation[]): void {
+    this.#assertWritable();
+    const state = this.#shards[shard]!;
+    try {
+      if (state.active.writePosition >= this.options.maxFileBytes) this.#rotate(state);
+      state.active.reserve(DataFile.reserveBytes(this.keySize, operations.map((operation) => operation.value?.length ?? 0)));
+    } catch (error) {
+      throw this.#poison(error);
+    }
+    const active = state.active;
+    const entries = this.index.entries;
+    const last = operations.length - 1;
+    for (let position = 0; position <= last; position++) {
+      const { key, value } = operations[position]!;
+      const sequence = ++this.#sequence;
+      const flags = (value === undefined ? RecordFlag.tombstone : 0) | (position < last ? RecordFlag.batchContinues : 0);
+      const recordPosition = active.append(sequence, flags, key, value ?? EMPTY);
+      if (value === undefined) {
+        const handle = this.index.find(key);
+        if (handle >= 0) {
+          this.#releaseLive(handle);
+          this.index.remove(key);
+        }
+        this.#counters.deletes++;
+      } else {
+        const handle = this.index.findOrInsert(key);
+        if (entries.sequences[handle] !== 0) this.#releaseLive(handle);
+        entries.setLocation(handle, active.fileId, recordPosition, value.length, sequence);
+        active.liveBytes += recordBytes(this.keySize, value.length);
+        this.#counters.puts++;
+      }
+    }
+  }
+
+  #releaseLive(handle: number): void {
+    const entries = this.index.entries;
+    const file = this.#filesById.get(entries.fileIds[handle]!);
+    if (file !== undefined) file.liveBytes -= recordBytes(this.keySize, entries.valueLengths[handle]!);
+  }
+
+  #rotate(state: ShardState): void {
+    const previous = state.active;
+    previous.seal();
+    state.active = this.#createActiveFile(state.shard);
+    state.files.push(state.active);
+    state.directoryDirty = true;
+    this.#counters.rotations++;
+    if (rotateChannel.hasSubscribers) rotateChannel.publish({ directory: this.directory, shard: state.shard, sealedFileId: previous.fileId, activeFileId: state.active.fileId });
+  }
+
+  /** Hands complete pages of every write buffer to the OS (no fsync). */
+  flush(): void {
+    this.#assertWritable();
+    try {
+      for (const state of this.#shards) state.active.writeCompletePages();
+    } catch (error) {
+      throw this.#poison(error);
+    }
+  }
+
+  // ---- durability ----------------------------------------------------------------------------
+
+  #hasUnsyncedWrites(): boolean {
+    for (const file of this.#filesById.values()) if (file.dirty || file.writePosition > file.pageCount * PAGE_BYTES) return true;
+    return false;
+  }
+
+  /**
+   * Durability barrier with group commit: every mutation that returned before the call is durable
+   * when the promise resolves. Calls made while a barrier runs share the next one.
+   */
+  sync(): Promise<void> {
+    try {
+      this.#assertWritable();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#scheduleBarrier();
+  }
+
+  #scheduleBarrier(): Promise<void> {
+    if (this.#running === undefined) {
+      this.#running = this.#barrier().finally(() => {
+        this.#running = undefined;
+      });
+      return this.#running;
+    }
+    this.#queued ??= this.#running
+      .catch(() => undefined)
+      .then(() => {
+        this.#queued = undefined;
+        return this.#scheduleBarrier();
+      });
+    return this.#queued;
+  }
+
+  async #barrier(): Promise<void> {
+    if (this.#poisonCause !== undefined) throw this.#poison(this.#poisonCause);
+    const started = performance.now();
+    try {
+      for (const state of this.#shards) state.active.sealPartialPage();
+      const snapshots: { file: DataFile; state: DurableState }[] = [];
+      for (const file of this.#filesById.values()) {
+        if (!file.dirty) continue;
+        file.dirty = false;
+        snapshots.push({ file, state: { pageCount: file.pageCount, tagDigest: file.currentDigest(), sealed: file.sealed } });
+      }
+      const nextFileId = this.#nextFileId;
+      const directories = this.#shards.filter((state) => state.directoryDirty);
+      for (const state of directories) state.directoryDirty = false;
+      if (snapshots.length === 0 && directories.length === 0) return;
+      await Promise.all(snapshots.flatMap(({ file }) => [file.dataHandle.sync(), file.tagHandle.sync()]));
+      await Promise.all(directories.map((state) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, state.shard))));
+      for (const { file, state } of snapshots) {
+        file.durable = state;
+        file.listed = true;
+        file.promoteDurablePages(this.cache);
+      }
+      await this.#writeManifest(nextFileId);
+      this.#counters.syncs++;
+      if (syncChannel.hasSubscribers) {
+        syncChannel.publish({ directory: this.directory, epoch: this.#epoch, files: snapshots.length, durationMs: performance.now() - started });
+      }
+    } catch (error) {
+      throw this.#poison(error);
+    }
+  }
+
+  async #writeManifest(nextFileId: number): Promise<void> {
+    const files = [...this.#filesById.values()]
+      .filter((file) => file.listed)
+      .sort((left, right) => left.shard - right.shard || left.fileId - right.fileId)
+      .map((file) => ({
+        shard: file.shard,
+        state: file.durable.sealed ? FileState.sealed : FileState.active,
+        fileId: file.fileId,
+        keyId: file.keyId,
+        pageCount: file.durable.pageCount,
+        headerMac: file.headerMac,
+        tagDigest: file.durable.tagDigest,
+        hintMac: undefined,
+      }));
+    const manifest: Manifest = {
+      epoch: this.#epoch + 1,
+      algorithm: this.#algorithm,
+      collectionKind: this.collectionKind,
+      databaseId: this.#databaseId,
+      keySize: this.keySize,
+      valueSize: this.options.valueSize,
+      shards: this.options.shards,
+      shardPrefixBits: this.options.shardPrefixBits,
+      activeKeyId: this.#keys?.activeKeyId ?? 0,
+      nextFileId,
+      files,
+    };
+    const bytes = encodeManifest(manifest, (body) => this.#provider.hmac(this.#manifestMacKey, body));
+    await replaceFileAtomically(this.#fileSystem, path.join(this.directory, MANIFEST_NAME), bytes);
+    this.#epoch = manifest.epoch;
+  }
+
+  // ---- verification --------------------------------------------------------------------------
+
+  /** Authenticates every sealed page of every file, reporting each failure with file and page. */
+  async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
+    this.#assertOpen();
+    const failures: { shard: number; fileId: number; pageIndex: number; message: string }[] = [];
+    const files = [...this.#filesById.values()];
+    const pagesTotal = files.reduce((sum, file) => sum + file.pageCount, 0);
+    let pagesDone = 0;
+    const chunkPages = 64;
+    for (const file of files) {
+      for (let first = 0; first < file.pageCount; first += chunkPages) {
+        if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'verify was aborted', options.signal.reason);
+        this.#assertOpen();
+        const count = Math.min(chunkPages, file.pageCount - first);
+        for (let pageIndex = first; pageIndex < first + count; pageIndex++) {
+          try {
+            file.readVerifiedPages(pageIndex, 1);
+          } catch (error) {
+            if (!(error instanceof ArmdbError)) throw error;
+            failures.push({ shard: file.shard, fileId: file.fileId, pageIndex, message: error.message });
+          }
+        }
+        pagesDone += count;
+        options.onProgress?.({ pagesDone, pagesTotal });
+        await yieldToEventLoop();
+      }
+    }
+    return { files: files.length, pages: pagesDone, bytes: pagesDone * PAGE_BYTES, failures, ok: failures.length === 0 };
+  }
+
+  // ---- observability -------------------------------------------------------------------------
+
+  stats(): Stats {
+    let totalBytes = 0;
+    let liveBytes = 0;
+    const filesPerKeyId: Record<number, number> = {};
+    for (const file of this.#filesById.values()) {
+      totalBytes += file.streamBytes;
+      liveBytes += file.liveBytes;
+      filesPerKeyId[file.keyId] = (filesPerKeyId[file.keyId] ?? 0) + 1;
+    }
+    return {
+      keys: this.index.size,
+      ...this.#counters,
+      cacheHits: this.cache?.hits ?? 0,
+      cacheMisses: this.cache?.misses ?? 0,
+      cacheBytes: this.cache?.bytes ?? 0,
+      deadBytes: totalBytes - liveBytes,
+      totalBytes,
+      files: this.#filesById.size,
+      epoch: this.#epoch,
+      recoveredTornBytes: this.#tornBytes,
+      filesPerKeyId,
+      indexBytes: this.index.memoryBytes,
+    };
+  }
+
+  // ---- lifecycle -----------------------------------------------------------------------------
+
+  /** Seals every active file, runs a last barrier, and releases files, keys and the lock. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#closeOnce();
+    return this.#closing;
+  }
+
+  async #closeOnce(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    try {
+      await this.#running?.catch(() => undefined);
+      await this.#queued?.catch(() => undefined);
+      if (this.#poisonCause === undefined) {
+        try {
+          for (const state of this.#shards) state.active.seal();
+        } catch (error) {
+          throw this.#poison(error);
+        }
+        await this.#barrier();
+      }
+    } finally {
+      this.#releaseResources();
+    }
+  }
+
+  #releaseResources(): void {
+    for (const file of this.#filesById.values()) file.close();
+    this.#filesById.clear();
+    this.cache?.clear();
+    this.#keys?.destroy();
+    this.#manifestMacKey.fill(0);
+    this.#lock.release();
+  }
+}

@@ -1,0 +1,31 @@
+/** File and directory names (docs/format.md §1). */
+import * as path from 'node:path';
+
+export const MANIFEST_NAME = 'MANIFEST';
+export const KEYRING_NAME = 'KEYRING';
+export const TEMPORARY_SUFFIX = '.tmp';
+
+export type FileExtension = 'data' | 'tags' | 'hint';
+
+const FILE_NAME = /^(\d{6,10})\.(data|tags|hint)$/;
+
+export function shardDirectory(directory: string, shard: number): string {
+  return path.join(directory, `shard-${String(shard).padStart(3, '0')}`);
+}
+
+export function fileName(fileId: number, extension: FileExtension): string {
+  return `${String(fileId).padStart(6, '0')}.${extension}`;
+}
+
+export function filePath(directory: string, shard: number, fileId: number, extension: FileExtension): string {
+  return path.join(shardDirectory(directory, shard), fileName(fileId, extension));
+}
+
+/** Parses `NNNNNN.ext`; undefined for any other name. */
+export function parseFileName(name: string): { fileId: number; extension: FileExtension } | undefined {
+  const match = FILE_NAME.exec(name);
+  if (match === null) return undefined;
+  const fileId = Number(match[1]);
+  if (fileId > 0xffffffff) return undefined;
+  return { fileId, extension: match[2] as FileExtension };
+}

@@ -1,0 +1,393 @@
+/**
+ * Recovery at open (docs/durability.md): every file of every shard is checked against the manifest,
+ * its pages authenticated and its records replayed into the index. Later sequence numbers win,
+ * tombstones delete, an `atomic` group applies whole or not at all.
+ *
+ * What the manifest says is durable must be there, unaltered: anything missing, truncated, extended or
+ * failing authentication at or below it is ARMDB_INTEGRITY. Beyond it (written after the last
+ * barrier) pages are kept while they authenticate; from the first that does not, the rest of the
+ * shard's log is a torn tail, discarded and counted. Files written before a crash but never recorded
+ * are accepted only with ids the manifest had not handed out yet; an unlisted file with an older id
+ * is a leftover (of a compaction) and is removed, after checking that we wrote it.
+ */
+import { equalBytes, isAllZero } from '../format/bytes.js';
+import { Algorithm, FileKind, PAGE_BYTES, TAG_BYTES } from '../format/constants.js';
+import { FileState, type Manifest, type ManifestFile } from '../format/manifest.js';
+import { scanRecords, type ScannedRecord } from '../format/page.js';
+import { recordBytes } from '../format/record.js';
+import {
+  decodeTagFileFooter,
+  decodeTagFileHeader,
+  TAG_FOOTER_BYTES,
+  TAG_HEADER_BYTES,
+  tagOffset,
+  verifyTagFileHeader,
+  encodeTagFileFooter,
+  type TagFileHeader,
+} from '../format/tag-file.js';
+import { FileCipher } from '../crypto/file-cipher.js';
+import type { KeySet } from '../crypto/keys.js';
+import type { CryptoProvider } from '../crypto/provider.js';
+import { ArmdbError, armdbError, integrityError } from '../errors.js';
+import type { FileHandle, FileSystem } from '../io/file-system.js';
+import { TOMBSTONE_LENGTH } from '../index/entry-store.js';
+import type { KeyIndex } from '../index/key-index.js';
+import { DataFile, digestOfTags } from '../storage/data-file.js';
+import { filePath, parseFileName, shardDirectory, TEMPORARY_SUFFIX } from './paths.js';
+
+/** Pages decrypted per read while replaying a file. */
+const REPLAY_CHUNK_PAGES = 256;
+
+export interface RecoveryContext {
+  readonly fileSystem: FileSystem;
+  readonly directory: string;
+  readonly manifest: Manifest;
+  readonly keys: KeySet | undefined;
+  readonly provider: CryptoProvider;
+  readonly keySize: number;
+  readonly index: KeyIndex;
+}
+
+export interface RecoveryResult {
+  /** Every surviving file, sealed, per shard in id order. */
+  readonly files: DataFile[][];
+  readonly highestSequence: number;
+  readonly tornBytes: number;
+  /** Files that were removed: leftovers and torn tails. */
+  readonly removedFiles: string[];
+  /** Files sealed by recovery (they were active); the manifest must be rewritten. */
+  readonly sealedFiles: number;
+}
+
+interface PendingRecord {
+  readonly key: Uint8Array;
+  readonly sequence: number;
+  readonly tombstone: boolean;
+  readonly position: number;
+  readonly valueLength: number;
+}
+
+function sameIdentity(header: TagFileHeader, context: RecoveryContext, shard: number, fileId: number): boolean {
+  return (
+    header.kind === FileKind.data &&
+    header.algorithm === context.manifest.algorithm &&
+    header.shard === shard &&
+    header.fileId === fileId &&
+    equalBytes(header.databaseId, context.manifest.databaseId)
+  );
+}
+
+function dataKeyFor(context: RecoveryContext, keyId: number): Uint8Array | undefined {
+  if (context.manifest.algorithm === Algorithm.none) return undefined;
+  if (context.keys === undefined) throw integrityError('an encrypted file in a store opened without a key');
+  return context.keys.dataKey(keyId);
+}
+
+/** Reads and authenticates a tag-file header; returns undefined if it does not authenticate. */
+function authenticHeader(context: RecoveryContext, tagBytes: Uint8Array, shard: number, fileId: number): { header: TagFileHeader; cipher: FileCipher } | undefined {
+  let header: TagFileHeader;
+  try {
+    header = decodeTagFileHeader(tagBytes);
+  } catch (error) {
+    if (error instanceof ArmdbError) return undefined;
+    throw error;
+  }
+  if (!sameIdentity(header, context, shard, fileId)) return undefined;
+  let cipher: FileCipher;
+  try {
+    cipher = new FileCipher(context.provider, header, dataKeyFor(context, header.keyId), 'read');
+  } catch (error) {
+    if (error instanceof ArmdbError) return undefined;
+    throw error;
+  }
+  try {
+    verifyTagFileHeader(tagBytes, header, cipher.mac);
+  } catch (error) {
+    cipher.destroy();
+    if (error instanceof ArmdbError) return undefined;
+    throw error;
+  }
+  return { header, cipher };
+}
+
+function readWhole(handle: FileHandle, bytes: number): Uint8Array {
+  const buffer = new Uint8Array(bytes);
+  const read = handle.read(buffer, 0);
+  return buffer.subarray(0, read);
+}
+
+export function recover(context: RecoveryContext): RecoveryResult {
+  const { fileSystem, directory, manifest } = context;
+  const files: DataFile[][] = [];
+  const removedFiles: string[] = [];
+  let highestSequence = 0;
+  let tornBytes = 0;
+  let sealedFiles = 0;
+  const listed = new Map<string, ManifestFile>();
+  for (const file of manifest.files) listed.set(`${file.shard}:${file.fileId}`, file);
+  const seenListed = new Set<string>();
+
+  for (let shard = 0; shard < manifest.shards; shard++) {
+    const shardFiles: DataFile[] = [];
+    files.push(shardFiles);
+    const shardPath = shardDirectory(directory, shard);
+    const ids = new Set<number>();
+    for (const name of fileSystem.list(shardPath)) {
+      if (name.endsWith(TEMPORARY_SUFFIX)) {
+        fileSystem.unlink(`${shardPath}/${name}`);
+        continue;
+      }
+      const parsed = parseFileName(name);
+      if (parsed === undefined) throw integrityError(`shard ${shard} holds an unexpected file "${name}"`);
+      if (parsed.extension !== 'hint') ids.add(parsed.fileId);
+    }
+    for (const file of manifest.files) if (file.shard === shard) ids.add(file.fileId);
+
+    let torn = false;
+    for (const fileId of [...ids].sort((left, right) => left - right)) {
+      const entry = listed.get(`${shard}:${fileId}`);
+      if (entry !== undefined) seenListed.add(`${shard}:${fileId}`);
+      const dataPath = filePath(directory, shard, fileId, 'data');
+      const tagPath = filePath(directory, shard, fileId, 'tags');
+      const hintPath = filePath(directory, shard, fileId, 'hint');
+      const removeFile = (reason: string): void => {
+        for (const target of [dataPath, tagPath, hintPath]) {
+          if (fileSystem.exists(target)) {
+            fileSystem.unlink(target);
+            removedFiles.push(`${target} (${reason})`);
+          }
+        }
+      };
+
+      if (entry === undefined && torn) {
+        // A later file of a log whose tail tore: nothing in it can be kept.
+        tornBytes += fileBytes(fileSystem, dataPath);
+        removeFile('after a torn tail');
+        continue;
+      }
+      if (entry !== undefined && torn) throw integrityError(`shard ${shard}: file ${fileId} is listed as durable after a torn tail`);
+      if (!fileSystem.exists(dataPath) || !fileSystem.exists(tagPath)) {
+        if (entry !== undefined) throw integrityError(`shard ${shard}: file ${fileId} listed in the manifest is missing`);
+        if (fileId < manifest.nextFileId) throw integrityError(`shard ${shard}: half of unlisted file ${fileId} is missing`);
+        tornBytes += fileBytes(fileSystem, dataPath);
+        removeFile('incomplete creation');
+        torn = true;
+        continue;
+      }
+
+      const tagHandle = fileSystem.open(tagPath, entry?.state === FileState.sealed ? 'read' : 'readWrite');
+      const dataHandle = fileSystem.open(dataPath, entry?.state === FileState.sealed ? 'read' : 'readWrite');
+      let keep = false;
+      try {
+        const dataBytes = dataHandle.size();
+        const tagFileBytes = tagHandle.size();
+        // Bound before allocating: a tag file is never larger than its framing plus a tag per data page.
+        const maximumTagFileBytes = TAG_HEADER_BYTES + (Math.floor(dataBytes / PAGE_BYTES) + 1) * TAG_BYTES + TAG_FOOTER_BYTES;
+        if (tagFileBytes > maximumTagFileBytes && entry !== undefined) {
+          throw integrityError(`shard ${shard}: tag file ${fileId} is longer (${tagFileBytes} bytes) than its data file allows`);
+        }
+        const tagBytes = readWhole(tagHandle, Math.min(tagFileBytes, maximumTagFileBytes));
+        const authentic = authenticHeader(context, tagBytes, shard, fileId);
+        if (authentic === undefined) {
+          if (entry !== undefined) throw integrityError(`shard ${shard}: the header of file ${fileId} does not authenticate`);
+          if (fileId < manifest.nextFileId || !(tagBytes.length < TAG_HEADER_BYTES || isAllZero(tagBytes))) {
+            throw integrityError(`shard ${shard}: file ${fileId} was not written by this store`);
+          }
+          tornBytes += dataBytes;
+          removeFile('torn header');
+          torn = true;
+          continue;
+        }
+        const { header, cipher } = authentic;
+        if (entry === undefined && fileId < manifest.nextFileId) {
+          cipher.destroy();
+          removeFile('leftover not in the manifest');
+          continue;
+        }
+        if (entry !== undefined) {
+          if (!equalBytes(header.mac, entry.headerMac)) {
+            throw armdbError('ARMDB_ROLLBACK', `shard ${shard}: file ${fileId} is another instance than the manifest records`);
+          }
+          if (header.keyId !== entry.keyId) throw integrityError(`shard ${shard}: file ${fileId} names another data key than the manifest`);
+        }
+
+        const footer = tryFooter(tagBytes, cipher);
+        const durablePages = entry?.pageCount ?? 0;
+        let candidatePages: number;
+        if (entry?.state === FileState.sealed) {
+          if (footer === undefined) {
+            throw armdbError('ARMDB_ROLLBACK', `shard ${shard}: sealed file ${fileId} has no footer (an older generation of the file?)`);
+          }
+          if (footer.pageCount !== entry.pageCount || !equalBytes(footer.tagDigest, entry.tagDigest)) {
+            throw armdbError('ARMDB_ROLLBACK', `shard ${shard}: sealed file ${fileId} differs from the manifest's record of it`);
+          }
+          if (dataBytes !== entry.pageCount * PAGE_BYTES) throw integrityError(`shard ${shard}: data file ${fileId} is ${dataBytes} bytes, expected ${entry.pageCount * PAGE_BYTES}`);
+          candidatePages = entry.pageCount;
+        } else {
+          const tagCount = footer?.pageCount ?? Math.floor((tagBytes.length - TAG_HEADER_BYTES) / TAG_BYTES);
+          const dataPages = Math.floor(dataBytes / PAGE_BYTES);
+          if (tagCount < durablePages || dataPages < durablePages) {
+            throw integrityError(`shard ${shard}: file ${fileId} is shorter than its ${durablePages} durable pages`);
+          }
+          if (entry !== undefined && !equalBytes(digestOfTags(tagBytes.subarray(TAG_HEADER_BYTES), durablePages), entry.tagDigest)) {
+            throw integrityError(`shard ${shard}: the durable tags of file ${fileId} were altered`);
+          }
+          candidatePages = Math.min(tagCount, dataPages);
+        }
+
+        const tags = tagBytes.slice(TAG_HEADER_BYTES, TAG_HEADER_BYTES + candidatePages * TAG_BYTES);
+        const file = DataFile.opened(cipher, header.mac, dataHandle, tagHandle, tags, candidatePages);
+        const replay = replayFile(context, file, candidatePages, durablePages);
+        highestSequence = Math.max(highestSequence, replay.highestSequence);
+        const sealedInManifest = entry?.state === FileState.sealed;
+        if (!sealedInManifest) {
+          // Active when last seen: keep what authenticated, cut the rest, and seal it.
+          const validPages = replay.validPages;
+          const fullyIntact = footer !== undefined && validPages === footer.pageCount && replay.tailBytes === 0 && dataBytes === validPages * PAGE_BYTES;
+          tornBytes += dataBytes - validPages * PAGE_BYTES + replay.tailBytes;
+          if (!fullyIntact) {
+            const sealedTags = tags.subarray(0, validPages * TAG_BYTES);
+            dataHandle.truncate(validPages * PAGE_BYTES);
+            tagHandle.truncate(tagOffset(validPages));
+            tagHandle.write(encodeTagFileFooter({ pageCount: validPages, tagDigest: digestOfTags(sealedTags, validPages) }, cipher.mac), tagOffset(validPages));
+            file.dirty = true;
+          }
+          file.resetAfterRecovery(validPages, entry);
+          sealedFiles++;
+          if (replay.validPages < candidatePages || replay.tailBytes > 0) torn = true;
+        }
+        shardFiles.push(file);
+        keep = true;
+      } finally {
+        if (!keep) {
+          dataHandle.close();
+          tagHandle.close();
+        }
+      }
+    }
+  }
+  for (const key of listed.keys()) {
+    if (!seenListed.has(key)) throw integrityError(`file ${key} listed in the manifest is missing`);
+  }
+  return { files, highestSequence, tornBytes, removedFiles, sealedFiles };
+}
+
+function fileBytes(fileSystem: FileSystem, target: string): number {
+  if (!fileSystem.exists(target)) return 0;
+  const handle = fileSystem.open(target, 'read');
+  try {
+    return handle.size();
+  } finally {
+    handle.close();
+  }
+}
+
+function tryFooter(tagBytes: Uint8Array, cipher: FileCipher): { pageCount: number; tagDigest: Uint8Array } | undefined {
+  const body = tagBytes.length - TAG_HEADER_BYTES - TAG_FOOTER_BYTES;
+  if (body < 0 || body % TAG_BYTES !== 0) return undefined;
+  try {
+    const footer = decodeTagFileFooter(tagBytes.subarray(tagBytes.length - TAG_FOOTER_BYTES), cipher.mac);
+    if (footer.pageCount * TAG_BYTES !== body) return undefined;
+    if (!equalBytes(footer.tagDigest, digestOfTags(tagBytes.subarray(TAG_HEADER_BYTES), footer.pageCount))) return undefined;
+    return footer;
+  } catch (error) {
+    if (error instanceof ArmdbError) return undefined;
+    throw error;
+  }
+}
+
+interface ReplayResult {
+  /** Pages that authenticated, from the start. */
+  readonly validPages: number;
+  /** Bytes inside valid pages after the last complete group (an incomplete record or group). */
+  readonly tailBytes: number;
+  readonly highestSequence: number;
+}
+
+/**
+ * Decrypts the file's pages in order and applies every complete group of records to the index.
+ * A page below `durablePages` that fails is ARMDB_INTEGRITY; the first failing page beyond it ends
+ * the replay (torn tail).
+ */
+function replayFile(context: RecoveryContext, file: DataFile, candidatePages: number, durablePages: number): ReplayResult {
+  const { keySize, index } = context;
+  const entries = index.entries;
+  let highestSequence = 0;
+  let pending: PendingRecord[] = [];
+  let carry = new Uint8Array(0);
+  let carryPosition = 0;
+  let resumePosition = 0;
+  let validPages = 0;
+
+  const apply = (record: PendingRecord): void => {
+    const handle = index.findOrInsert(record.key);
+    if (entries.sequences[handle]! > record.sequence) return;
+    entries.setLocation(handle, file.fileId, record.position, record.tombstone ? TOMBSTONE_LENGTH : record.valueLength, record.sequence);
+  };
+  const visit = (record: ScannedRecord): void => {
+    if (record.sequence > highestSequence) highestSequence = record.sequence;
+    if (!record.batchContinues && pending.length === 0) {
+      apply(record);
+      return;
+    }
+    pending.push({ key: record.key.slice(), sequence: record.sequence, tombstone: record.tombstone, position: record.position, valueLength: record.valueLength });
+    if (!record.batchContinues) {
+      for (const member of pending) apply(member);
+      pending = [];
+    }
+  };
+
+  for (let firstPage = 0; firstPage < candidatePages; firstPage += REPLAY_CHUNK_PAGES) {
+    const count = Math.min(REPLAY_CHUNK_PAGES, candidatePages - firstPage);
+    let pages: Uint8Array[];
+    try {
+      pages = file.readVerifiedPages(firstPage, count);
+    } catch (error) {
+      if (!(error instanceof ArmdbError)) throw error;
+      // Find the exact first bad page of this chunk.
+      pages = [];
+      for (let page = firstPage; page < firstPage + count; page++) {
+        try {
+          pages.push(...file.readVerifiedPages(page, 1));
+        } catch (pageError) {
+          if (!(pageError instanceof ArmdbError)) throw pageError;
+          if (page < durablePages) throw pageError;
+          break;
+        }
+      }
+    }
+    const plaintext = new Uint8Array(carry.length + pages.length * PAGE_BYTES);
+    plaintext.set(carry);
+    pages.forEach((page, offset) => plaintext.set(page, carry.length + offset * PAGE_BYTES));
+    validPages = firstPage + pages.length;
+    resumePosition = scanRecords(plaintext, carryPosition, resumePosition, keySize, Number.MAX_SAFE_INTEGER, visit);
+    carry = plaintext.subarray(resumePosition - carryPosition);
+    carryPosition = resumePosition;
+    if (pages.length < count) break;
+  }
+  // Where the log stops making sense: the first record of an unfinished group, or a record the
+  // valid pages hold only part of. Barriers seal whole groups, so this is never inside the durable log.
+  const validBytes = validPages * PAGE_BYTES;
+  const tornStart = pending.length > 0 ? pending[0]!.position : resumePosition < validBytes ? resumePosition : undefined;
+  if (tornStart !== undefined && tornStart < durablePages * PAGE_BYTES) {
+    throw integrityError(`file ${file.fileId} of shard ${file.shard}: a record or atomic group is cut inside the durable log`);
+  }
+  return { validPages, tailBytes: tornStart === undefined ? 0 : validBytes - tornStart, highestSequence };
+}
+
+/** Live bytes per file and removal of tombstones once the whole log has been replayed. */
+export function finishIndex(index: KeyIndex, filesById: ReadonlyMap<number, DataFile>, keySize: number): void {
+  const entries = index.entries;
+  const tombstoned: Uint8Array[] = [];
+  index.forEachHandle((handle) => {
+    const valueLength = entries.valueLengths[handle]!;
+    if (valueLength === TOMBSTONE_LENGTH) {
+      tombstoned.push(entries.keyView(handle).slice());
+      return;
+    }
+    const file = filesById.get(entries.fileIds[handle]!);
+    if (file === undefined) throw integrityError('the index points into a file that does not exist');
+    file.liveBytes += recordBytes(keySize, valueLength);
+  });
+  for (const key of tombstoned) index.remove(key);
+}

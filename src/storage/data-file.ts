@@ -1,0 +1,376 @@
+/**
+ * One data file and its tag file (docs/format.md §3, §5), for writing (the active file of a shard) or
+ * reading (sealed files, and the active file's own pages).
+ *
+ * Writing: records go into a page-aligned write buffer. When it fills, only complete pages are sealed
+ * and written; the partial page stays in memory until a barrier, rotation or close seals it
+ * zero-padded, after which writing continues on the next page (a page index is sealed once).
+ *
+ * Reading: pages are authenticated and decrypted before anything sees them, then cached — but a page
+ * of the active file only once it is durable (so the cache never holds what a crash could take back).
+ */
+import { createHash, type Hash } from 'node:crypto';
+import type { FileCipher } from '../crypto/file-cipher.js';
+import { integrityError } from '../errors.js';
+import { MAC_BYTES, PAGE_BYTES, TAG_BYTES } from '../format/constants.js';
+import { alignUpToPage, nextRecordPosition, pageIndexOf } from '../format/page.js';
+import { encodeRecord, recordBytes } from '../format/record.js';
+import { encodeTagFileFooter, encodeTagFileHeader, tagOffset } from '../format/tag-file.js';
+import type { FileHandle } from '../io/file-system.js';
+import { pageCacheId, type BlockCache } from './block-cache.js';
+
+/** What the manifest records of a file, as of the last barrier that covered it. */
+export interface DurableState {
+  readonly pageCount: number;
+  readonly tagDigest: Uint8Array;
+  readonly sealed: boolean;
+}
+
+/** At most this many unsynced plaintext pages are kept per file (4 MiB). */
+const MAX_UNSYNCED_PAGES = 1024;
+
+const EMPTY_DIGEST = createHash('sha256').digest();
+
+/** Counters the writer adds to (shared with the engine's stats). */
+export interface WriteCounters {
+  pagesSealed: number;
+  bytesWritten: number;
+}
+
+export function digestOfTags(tags: Uint8Array, pageCount: number): Uint8Array {
+  return createHash('sha256').update(tags.subarray(0, pageCount * TAG_BYTES)).digest();
+}
+
+export class DataFile {
+  readonly shard: number;
+  readonly fileId: number;
+  readonly keyId: number;
+  readonly cipher: FileCipher;
+  readonly headerMac: Uint8Array;
+  readonly dataHandle: FileHandle;
+  readonly tagHandle: FileHandle;
+  /** Pages sealed and written. */
+  pageCount: number;
+  sealed: boolean;
+  durable: DurableState;
+  /** Written since its last fsync. */
+  dirty = false;
+  /** Bytes of records (and padding) in the stream: the file's logical length. */
+  streamBytes: number;
+  /** Bytes of records the index still points at. */
+  liveBytes = 0;
+  hintMac: Uint8Array | undefined = undefined;
+  /** Recorded in the manifest (a barrier has made it durable at least once). */
+  listed = false;
+  #tags: Uint8Array;
+  #tagHash: Hash;
+  #writer: WriteBuffer | undefined;
+  /**
+   * Plaintext of pages written but not yet durable, so reads right after writes need not decrypt
+   * them again. They move into the cache only once a barrier made them durable. Bounded.
+   */
+  readonly #unsyncedPages = new Map<number, Uint8Array>();
+  #counters: WriteCounters | undefined;
+
+  private constructor(
+    cipher: FileCipher,
+    headerMac: Uint8Array,
+    dataHandle: FileHandle,
+    tagHandle: FileHandle,
+    tags: Uint8Array,
+    pageCount: number,
+    sealed: boolean,
+    durable: DurableState,
+  ) {
+    this.cipher = cipher;
+    this.shard = cipher.identity.shard;
+    this.fileId = cipher.identity.fileId;
+    this.keyId = cipher.identity.keyId;
+    this.headerMac = headerMac;
+    this.dataHandle = dataHandle;
+    this.tagHandle = tagHandle;
+    this.#tags = tags;
+    this.pageCount = pageCount;
+    this.sealed = sealed;
+    this.durable = durable;
+    this.streamBytes = pageCount * PAGE_BYTES;
+    this.#tagHash = createHash('sha256').update(tags.subarray(0, pageCount * TAG_BYTES));
+  }
+
+  /** Starts a new, empty active file: writes the tag-file header. Handles must be freshly created. */
+  static create(cipher: FileCipher, dataHandle: FileHandle, tagHandle: FileHandle, writeBufferBytes: number, counters: WriteCounters): DataFile {
+    const header = encodeTagFileHeader(cipher.identity, cipher.mac);
+    tagHandle.write(header, 0);
+    const headerMac = header.slice(header.length - MAC_BYTES);
+    const file = new DataFile(cipher, headerMac, dataHandle, tagHandle, new Uint8Array(64 * TAG_BYTES), 0, false, {
+      pageCount: 0,
+      tagDigest: EMPTY_DIGEST,
+      sealed: false,
+    });
+    file.#writer = new WriteBuffer(writeBufferBytes);
+    file.#counters = counters;
+    file.dirty = true;
+    counters.bytesWritten += header.length;
+    return file;
+  }
+
+  /** A file recovered from disk, sealed, with its verified tags. */
+  static opened(cipher: FileCipher, headerMac: Uint8Array, dataHandle: FileHandle, tagHandle: FileHandle, tags: Uint8Array, pageCount: number): DataFile {
+    const file = new DataFile(cipher, headerMac, dataHandle, tagHandle, tags, pageCount, true, { pageCount, tagDigest: new Uint8Array(0), sealed: true });
+    file.durable = { pageCount, tagDigest: file.currentDigest(), sealed: true };
+    file.listed = true;
+    return file;
+  }
+
+  /**
+   * Recovery kept the first `validPages` of a file that was active when last seen and sealed it.
+   * Its durable state stays what the manifest recorded until the next barrier covers it.
+   */
+  resetAfterRecovery(validPages: number, listed: { pageCount: number; tagDigest: Uint8Array } | undefined): void {
+    this.pageCount = validPages;
+    this.streamBytes = validPages * PAGE_BYTES;
+    this.#tagHash = createHash('sha256').update(this.#tags.subarray(0, validPages * TAG_BYTES));
+    this.durable = listed === undefined ? { pageCount: 0, tagDigest: EMPTY_DIGEST, sealed: false } : { pageCount: listed.pageCount, tagDigest: listed.tagDigest, sealed: false };
+    this.listed = listed !== undefined;
+    this.dirty = true;
+  }
+
+  get isActive(): boolean {
+    return this.#writer !== undefined;
+  }
+
+  /** Position where the next record will start (active files). */
+  get writePosition(): number {
+    return this.#writer?.position ?? this.streamBytes;
+  }
+
+  /** SHA-256 over the tags of all sealed pages. */
+  currentDigest(): Uint8Array {
+    return this.#tagHash.copy().digest();
+  }
+
+  /** The tag of a sealed page. */
+  tagOf(pageIndex: number): Uint8Array {
+    return this.#tags.subarray(pageIndex * TAG_BYTES, (pageIndex + 1) * TAG_BYTES);
+  }
+
+  /** Bytes a group of records will need at most, including a page-end gap before each. */
+  static reserveBytes(keySize: number, valueLengths: readonly number[]): number {
+    let total = 0;
+    for (const valueLength of valueLengths) total += recordBytes(keySize, valueLength) + 8;
+    return total;
+  }
+
+  /**
+   * Makes room for `bytes` more in the write buffer, sealing and writing complete pages if needed.
+   * The only I/O on the mutation path; call it before changing any state so a failure applies nothing.
+   */
+  reserve(bytes: number): void {
+    const writer = this.#requireWriter();
+    if (writer.fits(bytes)) return;
+    this.writeCompletePages();
+    writer.ensureCapacity(bytes);
+  }
+
+  /** Appends one record (room must have been reserved) and returns its position in the file. */
+  append(sequence: number, flags: number, key: Uint8Array, value: Uint8Array): number {
+    const writer = this.#requireWriter();
+    const position = nextRecordPosition(writer.position);
+    const length = encodeRecord(writer.buffer, position - writer.bufferPosition, sequence, flags, key, value);
+    writer.position = position + length;
+    this.streamBytes = writer.position;
+    return position;
+  }
+
+  /** Seals and writes the pages of the write buffer, the last one zero-padded. Afterwards writing continues on a fresh page. */
+  sealPartialPage(): void {
+    const writer = this.#writer;
+    if (writer === undefined || writer.position === writer.bufferPosition) return;
+    writer.position = alignUpToPage(writer.position);
+    this.streamBytes = writer.position;
+    this.writeCompletePages();
+  }
+
+  /** Rotation and close: seal the partial page, then write the footer. The file is then read-only. */
+  seal(): void {
+    this.sealPartialPage();
+    const footer = encodeTagFileFooter({ pageCount: this.pageCount, tagDigest: this.currentDigest() }, this.cipher.mac);
+    this.tagHandle.write(footer, tagOffset(this.pageCount));
+    if (this.#counters !== undefined) this.#counters.bytesWritten += footer.length;
+    this.dirty = true;
+    this.sealed = true;
+    this.#writer = undefined;
+  }
+
+  #requireWriter(): WriteBuffer {
+    if (this.#writer === undefined) throw new Error(`file ${this.fileId} is sealed; sealed files are never appended to`);
+    return this.#writer;
+  }
+
+  /** Seals and writes the complete pages of the write buffer (no fsync). */
+  writeCompletePages(): void {
+    const writer = this.#writer;
+    if (writer === undefined) return;
+    const completePages = Math.floor((writer.position - writer.bufferPosition) / PAGE_BYTES);
+    if (completePages === 0) return;
+    const firstPageIndex = writer.bufferPosition / PAGE_BYTES;
+    if (firstPageIndex !== this.pageCount) throw new Error(`write buffer of file ${this.fileId} is out of step with its sealed pages`);
+    const ciphertext = new Uint8Array(completePages * PAGE_BYTES);
+    const tags = new Uint8Array(completePages * TAG_BYTES);
+    for (let page = 0; page < completePages; page++) {
+      const plaintext = writer.buffer.subarray(page * PAGE_BYTES, (page + 1) * PAGE_BYTES);
+      if (this.keepsUnsyncedPages) this.#rememberUnsynced(firstPageIndex + page, plaintext.slice());
+      const sealed = this.cipher.seal(firstPageIndex + page, plaintext);
+      ciphertext.set(sealed.ciphertext, page * PAGE_BYTES);
+      tags.set(sealed.tag, page * TAG_BYTES);
+    }
+    this.dirty = true;
+    this.dataHandle.write(ciphertext, firstPageIndex * PAGE_BYTES);
+    this.tagHandle.write(tags, tagOffset(firstPageIndex));
+    this.#appendTags(tags);
+    this.pageCount += completePages;
+    if (this.#counters !== undefined) {
+      this.#counters.pagesSealed += completePages;
+      this.#counters.bytesWritten += ciphertext.length + tags.length;
+    }
+    writer.consume(completePages * PAGE_BYTES);
+  }
+
+  /** Set by the engine when a cache exists. */
+  keepsUnsyncedPages = false;
+
+  #rememberUnsynced(pageIndex: number, plaintext: Uint8Array): void {
+    this.#unsyncedPages.set(pageIndex, plaintext);
+    if (this.#unsyncedPages.size > MAX_UNSYNCED_PAGES) {
+      const oldest = this.#unsyncedPages.keys().next().value;
+      if (oldest !== undefined) this.#unsyncedPages.delete(oldest);
+    }
+  }
+
+  /** After a barrier: pages now durable move from the unsynced set into the cache. */
+  promoteDurablePages(cache: BlockCache | undefined): void {
+    for (const [pageIndex, page] of this.#unsyncedPages) {
+      if (pageIndex >= this.durable.pageCount) continue;
+      this.#unsyncedPages.delete(pageIndex);
+      cache?.insert(pageCacheId(this.fileId, pageIndex), page);
+    }
+  }
+
+  #appendTags(tags: Uint8Array): void {
+    const needed = this.pageCount * TAG_BYTES + tags.length;
+    if (needed > this.#tags.length) {
+      const larger = new Uint8Array(Math.max(needed, this.#tags.length * 2));
+      larger.set(this.#tags.subarray(0, this.pageCount * TAG_BYTES));
+      this.#tags = larger;
+    }
+    this.#tags.set(tags, this.pageCount * TAG_BYTES);
+    this.#tagHash.update(tags);
+  }
+
+  /**
+   * Copies `length` bytes at `position` of the stream into a new array: from the write buffer, the
+   * cache, or disk (one pread per run of missing pages, each page verified before use).
+   */
+  read(position: number, length: number, cache: BlockCache | undefined): Uint8Array {
+    const writer = this.#writer;
+    const firstPageIndex = Math.floor(position / PAGE_BYTES);
+    const inFirstPage = position - firstPageIndex * PAGE_BYTES;
+    if (inFirstPage + length <= PAGE_BYTES && firstPageIndex < this.pageCount) {
+      // The common case: a value inside one sealed page.
+      return this.#page(firstPageIndex, cache, firstPageIndex).slice(inFirstPage, inFirstPage + length);
+    }
+    const output = new Uint8Array(length);
+    if (length === 0) return output;
+    let copied = 0;
+    let pageIndex = firstPageIndex;
+    const lastPageIndex = pageIndexOf(position + length - 1);
+    while (copied < length) {
+      const at = position + copied;
+      const inPage = at - pageIndex * PAGE_BYTES;
+      const take = Math.min(PAGE_BYTES - inPage, length - copied);
+      if (writer !== undefined && at >= writer.bufferPosition) {
+        const local = at - writer.bufferPosition;
+        output.set(writer.buffer.subarray(local, local + (length - copied)), copied);
+        return output;
+      }
+      const page = this.#page(pageIndex, cache, lastPageIndex);
+      output.set(page.subarray(inPage, inPage + take), copied);
+      copied += take;
+      pageIndex++;
+    }
+    return output;
+  }
+
+  /** Plaintext of a sealed page; on a miss, reads ahead up to `lastWantedPage` in one pread. */
+  #page(pageIndex: number, cache: BlockCache | undefined, lastWantedPage: number): Uint8Array {
+    const cached = cache?.get(pageCacheId(this.fileId, pageIndex)) ?? this.#unsyncedPages.get(pageIndex);
+    if (cached !== undefined) return cached;
+    const lastPage = Math.min(lastWantedPage, this.pageCount - 1);
+    if (pageIndex > lastPage) throw integrityError(`file ${this.fileId} of shard ${this.shard}: page ${pageIndex} is beyond its ${this.pageCount} pages`);
+    let runEnd = pageIndex + 1;
+    while (runEnd <= lastPage && cache?.get(pageCacheId(this.fileId, runEnd)) === undefined) runEnd++;
+    const pages = this.readVerifiedPages(pageIndex, runEnd - pageIndex);
+    let first: Uint8Array | undefined;
+    for (let index = 0; index < pages.length; index++) {
+      const page = pages[index]!;
+      if (cache !== undefined && pageIndex + index < this.durable.pageCount) cache.insert(pageCacheId(this.fileId, pageIndex + index), page);
+      if (index === 0) first = page;
+    }
+    return first!;
+  }
+
+  /** Reads and authenticates `count` pages from disk (no cache). Throws ARMDB_INTEGRITY on the first bad page. */
+  readVerifiedPages(firstPageIndex: number, count: number): Uint8Array[] {
+    const ciphertext = new Uint8Array(count * PAGE_BYTES);
+    const read = this.dataHandle.read(ciphertext, firstPageIndex * PAGE_BYTES);
+    if (read !== ciphertext.length) {
+      throw integrityError(`file ${this.fileId} of shard ${this.shard}: pages ${firstPageIndex}..${firstPageIndex + count - 1} are missing (short read)`);
+    }
+    const pages: Uint8Array[] = [];
+    for (let index = 0; index < count; index++) {
+      const pageIndex = firstPageIndex + index;
+      pages.push(this.cipher.open(pageIndex, ciphertext.subarray(index * PAGE_BYTES, (index + 1) * PAGE_BYTES), this.tagOf(pageIndex)));
+    }
+    return pages;
+  }
+
+  close(): void {
+    this.#unsyncedPages.clear();
+    this.dataHandle.close();
+    this.tagHandle.close();
+    this.cipher.destroy();
+  }
+}
+
+/** The page-aligned in-memory tail of the active file. */
+class WriteBuffer {
+  buffer: Uint8Array;
+  /** File position of buffer[0]; always a page boundary. */
+  bufferPosition = 0;
+  /** File position of the next record. */
+  position = 0;
+
+  constructor(writeBufferBytes: number) {
+    this.buffer = new Uint8Array(Math.max(2, Math.ceil(writeBufferBytes / PAGE_BYTES)) * PAGE_BYTES);
+  }
+
+  fits(bytes: number): boolean {
+    return this.position - this.bufferPosition + bytes <= this.buffer.length;
+  }
+
+  ensureCapacity(bytes: number): void {
+    const needed = this.position - this.bufferPosition + bytes;
+    if (needed <= this.buffer.length) return;
+    const larger = new Uint8Array(alignUpToPage(needed));
+    larger.set(this.buffer.subarray(0, this.position - this.bufferPosition));
+    this.buffer = larger;
+  }
+
+  /** Drops `bytes` (whole pages) from the front after they were written. */
+  consume(bytes: number): void {
+    const used = this.position - this.bufferPosition;
+    this.buffer.copyWithin(0, bytes, used);
+    this.buffer.fill(0, used - bytes, used);
+    this.bufferPosition += bytes;
+  }
+}
