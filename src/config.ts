@@ -161,7 +161,8 @@ function resolveCredential(encryption: unknown): Credential | undefined {
   if ('passphrase' in record) {
     const passphrase = record['passphrase'];
     let bytes: Uint8Array;
-    if (typeof passphrase === 'string') bytes = new TextEncoder().encode(passphrase);
+    // NFC, so the same passphrase typed on systems that compose characters differently derives the same key.
+    if (typeof passphrase === 'string') bytes = new TextEncoder().encode(passphrase.normalize('NFC'));
     else bytes = checkBytes('encryption.passphrase', passphrase);
     if (bytes.length === 0) throw new RangeError('"encryption.passphrase" expected a non-empty passphrase');
     const logN = record['scryptLogN'] === undefined ? DEFAULT_SCRYPT.logN : checkInteger('encryption.scryptLogN', record['scryptLogN'], ScryptBounds.minLogN, ScryptBounds.maxLogN);

@@ -75,6 +75,21 @@ export abstract class Collection<V> {
     }
   }
 
+  /** One put or delete: the allocation-free path when there is no hook. */
+  #commitOne(key: Uint8Array, bytes: Uint8Array | undefined, oldValue: V | undefined, newValue: V | undefined): void {
+    const shard = this.engine.shardOf(key);
+    if (this.hook !== undefined || this.hasAfterCommit) {
+      this.#commit(shard, [{ key, value: bytes }], [oldValue], [newValue]);
+      return;
+    }
+    this.engine.commitOne(shard, key, bytes);
+  }
+
+  /** @internal Subclasses that override {@link afterCommit} set this. */
+  protected get hasAfterCommit(): boolean {
+    return false;
+  }
+
   #oldValueForHook(key: Uint8Array): V | undefined {
     if (this.hook === undefined || this.hook.needsOldValue === false) return undefined;
     const bytes = this.readBytes(key);
@@ -102,8 +117,7 @@ export abstract class Collection<V> {
   put(key: Uint8Array, value: V): void {
     const checkedKey = this.checkKey(key);
     const bytes = this.checkedBytes(value);
-    const old = this.#oldValueForHook(checkedKey);
-    this.#commit(this.engine.shardOf(checkedKey), [{ key: checkedKey, value: bytes }], [old], [value]);
+    this.#commitOne(checkedKey, bytes, this.#oldValueForHook(checkedKey), value);
   }
 
   /** Inserts only if absent; otherwise throws ARMDB_KEY_EXISTS and the old value stays. */
@@ -111,15 +125,14 @@ export abstract class Collection<V> {
     const checkedKey = this.checkKey(key);
     const bytes = this.checkedBytes(value);
     if (this.engine.has(checkedKey)) throw armdbError('ARMDB_KEY_EXISTS', 'the key is already present');
-    this.#commit(this.engine.shardOf(checkedKey), [{ key: checkedKey, value: bytes }], [undefined], [value]);
+    this.#commitOne(checkedKey, bytes, undefined, value);
   }
 
   /** Deletes `key`; returns whether it existed. */
   delete(key: Uint8Array): boolean {
     const checkedKey = this.checkKey(key);
     if (!this.engine.has(checkedKey)) return false;
-    const old = this.#oldValueForHook(checkedKey);
-    this.#commit(this.engine.shardOf(checkedKey), [{ key: checkedKey, value: undefined }], [old], [undefined]);
+    this.#commitOne(checkedKey, undefined, this.#oldValueForHook(checkedKey), undefined);
     return true;
   }
 

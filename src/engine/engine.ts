@@ -117,6 +117,7 @@ export class Engine {
   #lock: DirectoryLock;
   #hasher: Hasher;
   #shards: ShardState[] = [];
+  readonly #shardCount: bigint;
   readonly #filesById = new Map<number, DataFile>();
   #sequence = 0;
   #epoch: number;
@@ -159,6 +160,7 @@ export class Engine {
     this.#epoch = init.epoch;
     this.#nextFileId = init.nextFileId;
     this.index = new HashIndex(this.keySize);
+    this.#shardCount = BigInt(init.options.shards);
     this.cache = init.options.cacheBytes > 0 ? new BlockCache(init.options.cacheBytes) : undefined;
   }
 
@@ -357,7 +359,7 @@ export class Engine {
       const spare = bytes * 8 - bits;
       if (spare > 0) routed[bytes - 1]! &= (0xff << spare) & 0xff;
     }
-    return Number(this.#hasher.h64Raw(routed, 0n) % BigInt(shards));
+    return Number(this.#hasher.h64Raw(routed, 0n) % this.#shardCount);
   }
 
   // ---- state checks --------------------------------------------------------------------------
@@ -436,37 +438,53 @@ export class Engine {
    * applies nothing and poisons the collection.
    */
   commit(shard: number, operations: readonly WriteOperation[]): void {
+    let reserveBytes = 0;
+    for (const operation of operations) reserveBytes += DataFile.reserveBytes(this.keySize, operation.value?.length ?? 0);
+    const active = this.#prepareWrite(shard, reserveBytes);
+    const last = operations.length - 1;
+    for (let position = 0; position <= last; position++) {
+      const { key, value } = operations[position]!;
+      this.#apply(active, key, value, position < last ? RecordFlag.batchContinues : 0);
+    }
+  }
+
+  /** {@link commit} of a single put or delete, without allocating a group. */
+  commitOne(shard: number, key: Uint8Array, value: Uint8Array | undefined): void {
+    const active = this.#prepareWrite(shard, DataFile.reserveBytes(this.keySize, value?.length ?? 0));
+    this.#apply(active, key, value, 0);
+  }
+
+  /** Rotation and room in the write buffer: all I/O of a write happens here, before any state changes. */
+  #prepareWrite(shard: number, reserveBytes: number): DataFile {
     this.#assertWritable();
     const state = this.#shards[shard]!;
     try {
       if (state.active.writePosition >= this.options.maxFileBytes) this.#rotate(state);
-      state.active.reserve(DataFile.reserveBytes(this.keySize, operations.map((operation) => operation.value?.length ?? 0)));
+      state.active.reserve(reserveBytes);
     } catch (error) {
       throw this.#poison(error);
     }
-    const active = state.active;
-    const entries = this.index.entries;
-    const last = operations.length - 1;
-    for (let position = 0; position <= last; position++) {
-      const { key, value } = operations[position]!;
-      const sequence = ++this.#sequence;
-      const flags = (value === undefined ? RecordFlag.tombstone : 0) | (position < last ? RecordFlag.batchContinues : 0);
-      const recordPosition = active.append(sequence, flags, key, value ?? EMPTY);
-      if (value === undefined) {
-        const handle = this.index.find(key);
-        if (handle >= 0) {
-          this.#releaseLive(handle);
-          this.index.remove(key);
-        }
-        this.#counters.deletes++;
-      } else {
-        const handle = this.index.findOrInsert(key);
-        if (entries.sequences[handle] !== 0) this.#releaseLive(handle);
-        entries.setLocation(handle, active.fileId, recordPosition, value.length, sequence);
-        active.liveBytes += recordBytes(this.keySize, value.length);
-        this.#counters.puts++;
+    return state.active;
+  }
+
+  #apply(active: DataFile, key: Uint8Array, value: Uint8Array | undefined, batchFlag: number): void {
+    const sequence = ++this.#sequence;
+    const recordPosition = active.append(sequence, (value === undefined ? RecordFlag.tombstone : 0) | batchFlag, key, value ?? EMPTY);
+    if (value === undefined) {
+      const handle = this.index.find(key);
+      if (handle >= 0) {
+        this.#releaseLive(handle);
+        this.index.remove(key);
       }
+      this.#counters.deletes++;
+      return;
     }
+    const entries = this.index.entries;
+    const handle = this.index.findOrInsert(key);
+    if (entries.sequences[handle] !== 0) this.#releaseLive(handle);
+    entries.setLocation(handle, active.fileId, recordPosition, value.length, sequence);
+    active.liveBytes += recordBytes(this.keySize, value.length);
+    this.#counters.puts++;
   }
 
   #releaseLive(handle: number): void {

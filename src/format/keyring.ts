@@ -7,7 +7,7 @@
  * rather than as a wrong key.
  */
 import { crc32 } from 'node:zlib';
-import { integrityError } from '../errors.js';
+import { armdbError, integrityError } from '../errors.js';
 import { ByteReader, ByteWriter, equalBytes } from './bytes.js';
 import { DATABASE_ID_BYTES, FORMAT_VERSION, KEY_BYTES, Limits, Magic, MAC_BYTES, SALT_BYTES } from './constants.js';
 import type { MacFunction } from './tag-file.js';
@@ -49,6 +49,8 @@ export function checkScryptParameters(parameters: ScryptParameters): void {
     Number.isInteger(logN) && logN >= ScryptBounds.minLogN && logN <= ScryptBounds.maxLogN &&
     Number.isInteger(r) && r >= 1 && r <= ScryptBounds.maxR &&
     Number.isInteger(p) && p >= 1 && p <= ScryptBounds.maxP &&
+    // RFC 7914 §2 requires N < 2^(128·r/8) = 2^(16·r); OpenSSL refuses anything else.
+    logN < 16 * r &&
     128 * r * 2 ** logN <= ScryptBounds.maxMemoryBytes &&
     2 ** logN * r * p <= ScryptBounds.maxWork;
   if (!ok) throw integrityError(`keyring scrypt parameters (logN ${logN}, r ${r}, p ${p}) are outside the accepted bounds`);
@@ -108,7 +110,7 @@ export function decodeKeyring(bytes: Uint8Array): Keyring {
   const reader = new ByteReader(bytes.subarray(0, bytes.length - 4 - MAC_BYTES), 'keyring');
   if (!equalBytes(reader.bytesView(8), Magic.keyring)) throw integrityError('keyring has a wrong magic number');
   const version = reader.u16();
-  if (version !== FORMAT_VERSION) throw integrityError(`keyring has format version ${version}, expected ${FORMAT_VERSION}`);
+  if (version !== FORMAT_VERSION) throw armdbError('ARMDB_FORMAT_MISMATCH', `the keyring has format version ${version}; this armdb reads version ${FORMAT_VERSION}`);
   const kekKind = reader.u8();
   if (kekKind !== KekKind.rawKey && kekKind !== KekKind.passphrase) throw integrityError(`keyring names unknown key kind ${kekKind}`);
   reader.zeros(1);

@@ -3,7 +3,7 @@
  * Replaced atomically on every change (write temp, fsync, rename, fsync directory); its epoch grows by
  * one with every replacement.
  */
-import { integrityError } from '../errors.js';
+import { armdbError, integrityError } from '../errors.js';
 import { ByteReader, ByteWriter, equalBytes } from './bytes.js';
 import { DATABASE_ID_BYTES, FORMAT_VERSION, Limits, Magic, MAC_BYTES, isAlgorithmId, type AlgorithmId } from './constants.js';
 import type { MacFunction } from './tag-file.js';
@@ -100,7 +100,7 @@ export function peekManifestAlgorithm(bytes: Uint8Array): AlgorithmId {
   const reader = new ByteReader(bytes, 'manifest');
   if (!equalBytes(reader.bytesView(8), Magic.manifest)) throw integrityError('manifest has a wrong magic number');
   const version = reader.u16();
-  if (version !== FORMAT_VERSION) throw integrityError(`manifest has format version ${version}, expected ${FORMAT_VERSION}`);
+  if (version !== FORMAT_VERSION) throw armdbError('ARMDB_FORMAT_MISMATCH', `the store has format version ${version}; this armdb reads version ${FORMAT_VERSION}`);
   const algorithm = reader.u8();
   if (!isAlgorithmId(algorithm)) throw integrityError(`manifest names unknown algorithm ${algorithm}`);
   return algorithm;

@@ -9,7 +9,7 @@
  * ```
  * A sequence number of 0 is never written, so an all-zero header is padding.
  */
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 import { integrityError } from '../errors.js';
 import { Limits } from './constants.js';
 
@@ -59,8 +59,8 @@ export function recordBytes(keySize: number, valueLength: number): number {
 
 /** CRC-32 over sequence word ‖ value length ‖ key ‖ value of the record laid out at `offset`. */
 function crcAt(bytes: Uint8Array, offset: number, keySize: number, valueLength: number): number {
-  const crc = crc32(bytes.subarray(offset, offset + 8));
-  return crc32(bytes.subarray(offset + 12, offset + RECORD_HEADER_BYTES + keySize + valueLength), crc) >>> 0;
+  const crc = crc32(bytes, offset, offset + 8);
+  return crc32(bytes, offset + 12, offset + RECORD_HEADER_BYTES + keySize + valueLength, crc);
 }
 
 /**
@@ -115,6 +115,6 @@ export function decodeRecordHeader(bytes: Uint8Array, offset: number, maxValueBy
 export function verifyRecordChecksum(bytes: Uint8Array, offset: number, keySize: number, valueLength: number): void {
   const keyStart = offset + RECORD_HEADER_BYTES;
   const valueStart = keyStart + keySize;
-  if (valueStart + valueLength > bytes.length) throw integrityError(`record at ${offset} is truncated`);
+  if (offset < 0 || valueStart + valueLength > bytes.length) throw integrityError(`record at ${offset} is truncated`);
   if (readU32(bytes, offset + 8) !== crcAt(bytes, offset, keySize, valueLength)) throw integrityError(`record at ${offset} fails its CRC-32`);
 }

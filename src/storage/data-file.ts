@@ -154,11 +154,9 @@ export class DataFile {
     return this.#tags.subarray(pageIndex * TAG_BYTES, (pageIndex + 1) * TAG_BYTES);
   }
 
-  /** Bytes a group of records will need at most, including a page-end gap before each. */
-  static reserveBytes(keySize: number, valueLengths: readonly number[]): number {
-    let total = 0;
-    for (const valueLength of valueLengths) total += recordBytes(keySize, valueLength) + 8;
-    return total;
+  /** Bytes a record will need at most in the write buffer, including a page-end gap before it. */
+  static reserveBytes(keySize: number, valueLength: number): number {
+    return recordBytes(keySize, valueLength) + 8;
   }
 
   /**
