@@ -37,6 +37,15 @@ function readU32(bytes: Uint8Array, offset: number): number {
   return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
 }
 
+/** Short copies in a loop: cheaper than a native call for the keys and small values of most records. */
+function copyInto(target: Uint8Array, offset: number, source: Uint8Array): void {
+  if (source.length > 64) {
+    target.set(source, offset);
+    return;
+  }
+  for (let index = 0; index < source.length; index++) target[offset + index] = source[index]!;
+}
+
 function writeU32(bytes: Uint8Array, offset: number, value: number): void {
   bytes[offset] = value & 0xff;
   bytes[offset + 1] = (value >>> 8) & 0xff;
@@ -83,9 +92,9 @@ export function encodeRecord(
   writeU32(target, offset, sequence % TWO_POW_32);
   writeU32(target, offset + 4, (Math.floor(sequence / TWO_POW_32) | flags) >>> 0);
   writeU32(target, offset + 12, value.length);
-  target.set(key, offset + RECORD_HEADER_BYTES);
-  target.set(value, offset + RECORD_HEADER_BYTES + key.length);
-  target.fill(0, offset + RECORD_HEADER_BYTES + key.length + value.length, offset + total);
+  copyInto(target, offset + RECORD_HEADER_BYTES, key);
+  copyInto(target, offset + RECORD_HEADER_BYTES + key.length, value);
+  for (let index = offset + RECORD_HEADER_BYTES + key.length + value.length; index < offset + total; index++) target[index] = 0;
   writeU32(target, offset + 8, crcAt(target, offset, key.length, value.length));
   return total;
 }

@@ -1,6 +1,6 @@
 /**
  * Columnar storage of index entries in typed arrays: one key slot and one packed disk location per
- * live key, about 24 bytes beside the key itself instead of ~200 for a JS Map keyed by strings.
+ * live key, 20 bytes beside the key itself instead of ~200 for a JS Map keyed by strings.
  * Entry handles are small integers, reused after removal.
  */
 
@@ -15,7 +15,6 @@ export class EntryStore {
   positions: Uint32Array;
   valueLengths: Uint32Array;
   sequences: Float64Array;
-  hashes: Uint32Array;
   private freeHandles: Int32Array;
   private freeCount = 0;
   private highWater = 0;
@@ -28,7 +27,6 @@ export class EntryStore {
     this.positions = new Uint32Array(initialCapacity);
     this.valueLengths = new Uint32Array(initialCapacity);
     this.sequences = new Float64Array(initialCapacity);
-    this.hashes = new Uint32Array(initialCapacity);
     this.freeHandles = new Int32Array(16);
   }
 
@@ -39,10 +37,10 @@ export class EntryStore {
 
   /** Bytes held by the typed arrays (for stats and the memory benchmark). */
   get memoryBytes(): number {
-    return this.keys.byteLength + this.capacity * (4 + 4 + 4 + 8 + 4) + this.freeHandles.byteLength;
+    return this.keys.byteLength + this.capacity * (4 + 4 + 4 + 8) + this.freeHandles.byteLength;
   }
 
-  allocate(key: Uint8Array, hash: number): number {
+  allocate(key: Uint8Array): number {
     let handle: number;
     if (this.freeCount > 0) handle = this.freeHandles[--this.freeCount]!;
     else {
@@ -50,7 +48,6 @@ export class EntryStore {
       handle = this.highWater++;
     }
     this.keys.set(key, handle * this.keySize);
-    this.hashes[handle] = hash;
     // Sequence 0 is never written, so it marks an entry whose location is not set yet.
     this.setLocation(handle, 0, 0, 0, 0);
     return handle;
@@ -94,7 +91,6 @@ export class EntryStore {
     this.fileIds = growU32(this.fileIds, capacity);
     this.positions = growU32(this.positions, capacity);
     this.valueLengths = growU32(this.valueLengths, capacity);
-    this.hashes = growU32(this.hashes, capacity);
     const sequences = new Float64Array(capacity);
     sequences.set(this.sequences);
     this.sequences = sequences;

@@ -38,6 +38,10 @@ export function hashKey(key: Uint8Array): number {
   return hash >>> 0;
 }
 
+/**
+ * Slots are pairs in one Int32Array: [handle + 1 (0 = empty), hash]. Keeping the hash beside the
+ * handle means a probe touches one cache line for the slot and one for the key, not three.
+ */
 export class HashIndex implements KeyIndex {
   readonly entries: EntryStore;
   private slots: Int32Array;
@@ -46,8 +50,8 @@ export class HashIndex implements KeyIndex {
 
   constructor(keySize: number) {
     this.entries = new EntryStore(keySize);
-    this.slots = new Int32Array(2048);
-    this.mask = this.slots.length - 1;
+    this.slots = new Int32Array(2 * 2048);
+    this.mask = 2048 - 1;
   }
 
   get size(): number {
@@ -59,81 +63,83 @@ export class HashIndex implements KeyIndex {
   }
 
   find(key: Uint8Array): number {
-    const hash = hashKey(key);
+    const hash = hashKey(key) | 0;
     const slots = this.slots;
-    const hashes = this.entries.hashes;
-    for (let slot = hash & this.mask; ; slot = (slot + 1) & this.mask) {
-      const stored = slots[slot]!;
+    const mask = this.mask;
+    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+      const stored = slots[2 * slot]!;
       if (stored === 0) return -1;
-      const handle = stored - 1;
-      if (hashes[handle] === hash && this.entries.keyEquals(handle, key)) return handle;
+      if (slots[2 * slot + 1] === hash && this.entries.keyEquals(stored - 1, key)) return stored - 1;
     }
   }
 
   findOrInsert(key: Uint8Array): number {
-    const hash = hashKey(key);
-    const hashes = this.entries.hashes;
-    let slot = hash & this.mask;
-    for (; ; slot = (slot + 1) & this.mask) {
-      const stored = this.slots[slot]!;
+    const hash = hashKey(key) | 0;
+    const slots = this.slots;
+    const mask = this.mask;
+    let slot = hash & mask;
+    for (; ; slot = (slot + 1) & mask) {
+      const stored = slots[2 * slot]!;
       if (stored === 0) break;
-      const handle = stored - 1;
-      if (hashes[handle] === hash && this.entries.keyEquals(handle, key)) return handle;
+      if (slots[2 * slot + 1] === hash && this.entries.keyEquals(stored - 1, key)) return stored - 1;
     }
-    const handle = this.entries.allocate(key, hash);
-    this.slots[slot] = handle + 1;
+    const handle = this.entries.allocate(key);
+    slots[2 * slot] = handle + 1;
+    slots[2 * slot + 1] = hash;
     this.used++;
-    if (this.used * 4 > this.slots.length * 3) this.resize(this.slots.length * 2);
+    if (this.used * 4 > (mask + 1) * 3) this.resize((mask + 1) * 2);
     return handle;
   }
 
   remove(key: Uint8Array): boolean {
-    const hash = hashKey(key);
+    const hash = hashKey(key) | 0;
     const slots = this.slots;
-    const hashes = this.entries.hashes;
-    let slot = hash & this.mask;
-    for (; ; slot = (slot + 1) & this.mask) {
-      const stored = slots[slot]!;
+    const mask = this.mask;
+    let slot = hash & mask;
+    for (; ; slot = (slot + 1) & mask) {
+      const stored = slots[2 * slot]!;
       if (stored === 0) return false;
-      const handle = stored - 1;
-      if (hashes[handle] === hash && this.entries.keyEquals(handle, key)) break;
+      if (slots[2 * slot + 1] === hash && this.entries.keyEquals(stored - 1, key)) break;
     }
-    this.entries.release(slots[slot]! - 1);
+    this.entries.release(slots[2 * slot]! - 1);
     this.used--;
     // Backward-shift deletion: pull later members of the probe run into the hole.
     let hole = slot;
-    for (let next = (hole + 1) & this.mask; ; next = (next + 1) & this.mask) {
-      const stored = slots[next]!;
+    for (let next = (hole + 1) & mask; ; next = (next + 1) & mask) {
+      const stored = slots[2 * next]!;
       if (stored === 0) break;
-      const home = hashes[stored - 1]! & this.mask;
-      const distanceToNext = (next - home) & this.mask;
-      const distanceToHole = (hole - home) & this.mask;
-      if (distanceToHole <= distanceToNext) {
-        slots[hole] = stored;
+      const home = slots[2 * next + 1]! & mask;
+      if (((hole - home) & mask) <= ((next - home) & mask)) {
+        slots[2 * hole] = stored;
+        slots[2 * hole + 1] = slots[2 * next + 1]!;
         hole = next;
       }
     }
-    slots[hole] = 0;
+    slots[2 * hole] = 0;
+    slots[2 * hole + 1] = 0;
     return true;
   }
 
   forEachHandle(visit: (handle: number) => void): void {
     const slots = this.slots;
-    for (let slot = 0; slot < slots.length; slot++) {
+    for (let slot = 0; slot < slots.length; slot += 2) {
       const stored = slots[slot]!;
       if (stored !== 0) visit(stored - 1);
     }
   }
 
   private resize(slotCount: number): void {
-    const slots = new Int32Array(slotCount);
+    const slots = new Int32Array(2 * slotCount);
     const mask = slotCount - 1;
-    const hashes = this.entries.hashes;
-    for (const stored of this.slots) {
+    const old = this.slots;
+    for (let index = 0; index < old.length; index += 2) {
+      const stored = old[index]!;
       if (stored === 0) continue;
-      let slot = hashes[stored - 1]! & mask;
-      while (slots[slot] !== 0) slot = (slot + 1) & mask;
-      slots[slot] = stored;
+      const hash = old[index + 1]!;
+      let slot = hash & mask;
+      while (slots[2 * slot] !== 0) slot = (slot + 1) & mask;
+      slots[2 * slot] = stored;
+      slots[2 * slot + 1] = hash;
     }
     this.slots = slots;
     this.mask = mask;
