@@ -15,12 +15,13 @@ import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { ArmdbError, armdbError, integrityError } from '../errors.js';
 import { Algorithm, DATABASE_ID_BYTES, FileKind, KEY_BYTES, PAGE_BYTES, SALT_BYTES, type AlgorithmId } from '../format/constants.js';
-import { decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, type CollectionKindId, type Manifest } from '../format/manifest.js';
+import { CollectionKind, decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, type CollectionKindId, type Manifest } from '../format/manifest.js';
 import { RecordFlag, recordBytes, RECORD_HEADER_BYTES } from '../format/record.js';
 import type { FileSystem } from '../io/file-system.js';
 import { lockDirectory, type DirectoryLock } from '../io/lock.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { HashIndex } from '../index/hash-index.js';
+import { OrderedIndex } from '../index/ordered-index.js';
 import type { KeyIndex } from '../index/key-index.js';
 import { BlockCache } from '../storage/block-cache.js';
 import { DataFile, type DurableState } from '../storage/data-file.js';
@@ -106,6 +107,8 @@ export class Engine {
   readonly options: ResolvedOptions;
   readonly keySize: number;
   readonly index: KeyIndex;
+  /** The same index, when it is ordered (Tree collections). */
+  readonly ordered: OrderedIndex | undefined;
   readonly cache: BlockCache | undefined;
   readonly collectionKind: CollectionKindId;
   #fileSystem: FileSystem;
@@ -159,7 +162,10 @@ export class Engine {
     this.#hasher = init.hasher;
     this.#epoch = init.epoch;
     this.#nextFileId = init.nextFileId;
-    this.index = new HashIndex(this.keySize);
+    const kind = init.collectionKind;
+    const indexOptions = { valueSize: init.options.valueSize, keepsObjects: kind === CollectionKind.typedMap || kind === CollectionKind.typedTree };
+    this.ordered = kind === CollectionKind.varTree || kind === CollectionKind.constTree || kind === CollectionKind.typedTree ? new OrderedIndex(this.keySize, indexOptions) : undefined;
+    this.index = this.ordered ?? new HashIndex(this.keySize, indexOptions);
     this.#shardCount = BigInt(init.options.shards);
     this.cache = init.options.cacheBytes > 0 ? new BlockCache(init.options.cacheBytes) : undefined;
   }
@@ -190,8 +196,10 @@ export class Engine {
       } else {
         const algorithm = peekManifestAlgorithm(manifestBytes);
         if (algorithm === Algorithm.none) {
+          // The algorithm byte is not authenticated yet: a KEYRING beside a manifest claiming no
+          // encryption means the manifest was altered (a downgrade attempt), not a mismatch of options.
+          if (fileSystem.exists(keyringPath)) throw integrityError('the MANIFEST claims no encryption but the store has a KEYRING');
           if (options.credential !== undefined) throw armdbError('ARMDB_FORMAT_MISMATCH', "the store was created with encryption: 'none'; a key was given");
-          if (fileSystem.exists(keyringPath)) throw integrityError('an unencrypted store holds a KEYRING');
           manifestMacKey = ZERO_KEY;
         } else {
           if (options.credential === undefined) throw armdbError('ARMDB_FORMAT_MISMATCH', "the store is encrypted; encryption: 'none' was given");
@@ -303,6 +311,8 @@ export class Engine {
       index: this.index,
     });
     this.#sequence = result.highestSequence;
+    // Files created after the last barrier are on disk but not in the manifest: never reuse their ids.
+    this.#nextFileId = Math.max(this.#nextFileId, result.highestFileId + 1);
     this.#tornBytes = result.tornBytes;
     for (let shard = 0; shard < this.options.shards; shard++) {
       const files = result.files[shard]!;
@@ -408,6 +418,7 @@ export class Engine {
   /** Reads the value an index entry points at. */
   readHandle(handle: number): Uint8Array {
     const entries = this.index.entries;
+    if (entries.valueSize > 0) return entries.valueCopy(handle);
     const file = this.#filesById.get(entries.fileIds[handle]!);
     if (file === undefined) throw integrityError('the index points into a file that does not exist');
     return file.read(entries.positions[handle]! + RECORD_HEADER_BYTES + this.keySize, entries.valueLengths[handle]!, this.cache);
@@ -483,6 +494,8 @@ export class Engine {
     const handle = this.index.findOrInsert(key);
     if (entries.sequences[handle] !== 0) this.#releaseLive(handle);
     entries.setLocation(handle, active.fileId, recordPosition, value.length, sequence);
+    if (entries.valueSize > 0) entries.setValue(handle, value);
+    if (entries.objects !== undefined) entries.objects[handle] = undefined;
     active.liveBytes += recordBytes(this.keySize, value.length);
     this.#counters.puts++;
   }

@@ -57,10 +57,13 @@ export interface RecoveryResult {
   readonly removedFiles: string[];
   /** Files sealed by recovery (they were active); the manifest must be rewritten. */
   readonly sealedFiles: number;
+  /** Highest file id seen on disk or in the manifest: new files must get larger ids. */
+  readonly highestFileId: number;
 }
 
 interface PendingRecord {
   readonly key: Uint8Array;
+  readonly value: Uint8Array;
   readonly sequence: number;
   readonly tombstone: boolean;
   readonly position: number;
@@ -123,6 +126,7 @@ export function recover(context: RecoveryContext): RecoveryResult {
   let highestSequence = 0;
   let tornBytes = 0;
   let sealedFiles = 0;
+  let highestFileId = 0;
   const listed = new Map<string, ManifestFile>();
   for (const file of manifest.files) listed.set(`${file.shard}:${file.fileId}`, file);
   const seenListed = new Set<string>();
@@ -142,6 +146,7 @@ export function recover(context: RecoveryContext): RecoveryResult {
       if (parsed.extension !== 'hint') ids.add(parsed.fileId);
     }
     for (const file of manifest.files) if (file.shard === shard) ids.add(file.fileId);
+    for (const fileId of ids) highestFileId = Math.max(highestFileId, fileId);
 
     let torn = false;
     for (const fileId of [...ids].sort((left, right) => left - right)) {
@@ -211,14 +216,16 @@ export function recover(context: RecoveryContext): RecoveryResult {
           if (header.keyId !== entry.keyId) throw integrityError(`shard ${shard}: file ${fileId} names another data key than the manifest`);
         }
 
-        const footer = tryFooter(tagBytes, cipher);
+        const footerState = readFooter(tagBytes, cipher);
+        const footer = footerState.kind === 'valid' ? footerState : undefined;
         const durablePages = entry?.pageCount ?? 0;
         let candidatePages: number;
         if (entry?.state === FileState.sealed) {
-          if (footer === undefined) {
+          if (footerState.kind === 'absent') {
             throw armdbError('ARMDB_ROLLBACK', `shard ${shard}: sealed file ${fileId} has no footer (an older generation of the file?)`);
           }
-          if (footer.pageCount !== entry.pageCount || !equalBytes(footer.tagDigest, entry.tagDigest)) {
+          if (footerState.kind !== 'valid') throw integrityError(`shard ${shard}: the tags or footer of sealed file ${fileId} were altered`);
+          if (footerState.pageCount !== entry.pageCount || !equalBytes(footerState.tagDigest, entry.tagDigest)) {
             throw armdbError('ARMDB_ROLLBACK', `shard ${shard}: sealed file ${fileId} differs from the manifest's record of it`);
           }
           if (dataBytes !== entry.pageCount * PAGE_BYTES) throw integrityError(`shard ${shard}: data file ${fileId} is ${dataBytes} bytes, expected ${entry.pageCount * PAGE_BYTES}`);
@@ -269,7 +276,7 @@ export function recover(context: RecoveryContext): RecoveryResult {
   for (const key of listed.keys()) {
     if (!seenListed.has(key)) throw integrityError(`file ${key} listed in the manifest is missing`);
   }
-  return { files, highestSequence, tornBytes, removedFiles, sealedFiles };
+  return { files, highestSequence, tornBytes, removedFiles, sealedFiles, highestFileId };
 }
 
 function fileBytes(fileSystem: FileSystem, target: string): number {
@@ -282,18 +289,28 @@ function fileBytes(fileSystem: FileSystem, target: string): number {
   }
 }
 
-function tryFooter(tagBytes: Uint8Array, cipher: FileCipher): { pageCount: number; tagDigest: Uint8Array } | undefined {
+type FooterState =
+  | { readonly kind: 'valid'; readonly pageCount: number; readonly tagDigest: Uint8Array }
+  /** No footer: the tag file is a header and whole tags (an active file, or an older generation of a sealed one). */
+  | { readonly kind: 'absent' }
+  /** Something footer-shaped that does not authenticate or does not match the tags: altered. */
+  | { readonly kind: 'altered' };
+
+function readFooter(tagBytes: Uint8Array, cipher: FileCipher): FooterState {
   const body = tagBytes.length - TAG_HEADER_BYTES - TAG_FOOTER_BYTES;
-  if (body < 0 || body % TAG_BYTES !== 0) return undefined;
+  if (body < 0 || body % TAG_BYTES !== 0) return { kind: 'absent' };
+  let footer: { pageCount: number; tagDigest: Uint8Array };
   try {
-    const footer = decodeTagFileFooter(tagBytes.subarray(tagBytes.length - TAG_FOOTER_BYTES), cipher.mac);
-    if (footer.pageCount * TAG_BYTES !== body) return undefined;
-    if (!equalBytes(footer.tagDigest, digestOfTags(tagBytes.subarray(TAG_HEADER_BYTES), footer.pageCount))) return undefined;
-    return footer;
+    footer = decodeTagFileFooter(tagBytes.subarray(tagBytes.length - TAG_FOOTER_BYTES), cipher.mac);
   } catch (error) {
-    if (error instanceof ArmdbError) return undefined;
-    throw error;
+    if (!(error instanceof ArmdbError)) throw error;
+    // 80 bytes are 5 whole tags too: without the footer magic this is an unsealed file.
+    const magic = tagBytes.subarray(tagBytes.length - TAG_FOOTER_BYTES, tagBytes.length - TAG_FOOTER_BYTES + 8);
+    return Buffer.from(magic).toString('latin1') === 'ARMDBEND' ? { kind: 'altered' } : { kind: 'absent' };
   }
+  if (footer.pageCount * TAG_BYTES !== body) return { kind: 'altered' };
+  if (!equalBytes(footer.tagDigest, digestOfTags(tagBytes.subarray(TAG_HEADER_BYTES), footer.pageCount))) return { kind: 'altered' };
+  return { kind: 'valid', ...footer };
 }
 
 interface ReplayResult {
@@ -323,6 +340,10 @@ function replayFile(context: RecoveryContext, file: DataFile, candidatePages: nu
     const handle = index.findOrInsert(record.key);
     if (entries.sequences[handle]! > record.sequence) return;
     entries.setLocation(handle, file.fileId, record.position, record.tombstone ? TOMBSTONE_LENGTH : record.valueLength, record.sequence);
+    if (entries.valueSize > 0 && !record.tombstone) {
+      if (record.valueLength !== entries.valueSize) throw integrityError(`file ${file.fileId}: a record holds ${record.valueLength} bytes where every value has ${entries.valueSize}`);
+      entries.setValue(handle, record.value);
+    }
   };
   const visit = (record: ScannedRecord): void => {
     if (record.sequence > highestSequence) highestSequence = record.sequence;
@@ -330,7 +351,7 @@ function replayFile(context: RecoveryContext, file: DataFile, candidatePages: nu
       apply(record);
       return;
     }
-    pending.push({ key: record.key.slice(), sequence: record.sequence, tombstone: record.tombstone, position: record.position, valueLength: record.valueLength });
+    pending.push({ key: record.key.slice(), value: entries.valueSize > 0 ? record.value.slice() : record.value, sequence: record.sequence, tombstone: record.tombstone, position: record.position, valueLength: record.valueLength });
     if (!record.batchContinues) {
       for (const member of pending) apply(member);
       pending = [];

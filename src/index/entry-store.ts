@@ -9,6 +9,12 @@ export const TOMBSTONE_LENGTH = 0xffffffff;
 
 export class EntryStore {
   readonly keySize: number;
+  /** Bytes of every value held inline (Const collections), or 0. */
+  readonly valueSize: number;
+  /** Inline values, `valueSize` bytes per handle (Const collections). */
+  values: Uint8Array;
+  /** Decoded values per handle (Typed collections), or undefined. */
+  readonly objects: unknown[] | undefined;
   capacity: number;
   keys: Uint8Array;
   fileIds: Uint32Array;
@@ -19,8 +25,11 @@ export class EntryStore {
   private freeCount = 0;
   private highWater = 0;
 
-  constructor(keySize: number, initialCapacity = 1024) {
+  constructor(keySize: number, options: { valueSize?: number; keepsObjects?: boolean } = {}, initialCapacity = 1024) {
     this.keySize = keySize;
+    this.valueSize = options.valueSize ?? 0;
+    this.values = new Uint8Array(initialCapacity * this.valueSize);
+    this.objects = options.keepsObjects === true ? [] : undefined;
     this.capacity = initialCapacity;
     this.keys = new Uint8Array(initialCapacity * keySize);
     this.fileIds = new Uint32Array(initialCapacity);
@@ -37,7 +46,7 @@ export class EntryStore {
 
   /** Bytes held by the typed arrays (for stats and the memory benchmark). */
   get memoryBytes(): number {
-    return this.keys.byteLength + this.capacity * (4 + 4 + 4 + 8) + this.freeHandles.byteLength;
+    return this.keys.byteLength + this.values.byteLength + this.capacity * (4 + 4 + 4 + 8) + this.freeHandles.byteLength;
   }
 
   allocate(key: Uint8Array): number {
@@ -61,6 +70,7 @@ export class EntryStore {
     }
     this.freeHandles[this.freeCount++] = handle;
     this.valueLengths[handle] = 0;
+    if (this.objects !== undefined) this.objects[handle] = undefined;
   }
 
   setLocation(handle: number, fileId: number, position: number, valueLength: number, sequence: number): void {
@@ -76,6 +86,17 @@ export class EntryStore {
     return this.keys.subarray(start, start + this.keySize);
   }
 
+  /** Stores a value inline (Const collections). */
+  setValue(handle: number, value: Uint8Array): void {
+    this.values.set(value, handle * this.valueSize);
+  }
+
+  /** A copy of the inline value of `handle`. */
+  valueCopy(handle: number): Uint8Array {
+    const start = handle * this.valueSize;
+    return this.values.slice(start, start + this.valueSize);
+  }
+
   keyEquals(handle: number, key: Uint8Array): boolean {
     const keys = this.keys;
     const start = handle * this.keySize;
@@ -88,6 +109,11 @@ export class EntryStore {
     const keys = new Uint8Array(capacity * this.keySize);
     keys.set(this.keys);
     this.keys = keys;
+    if (this.valueSize > 0) {
+      const values = new Uint8Array(capacity * this.valueSize);
+      values.set(this.values);
+      this.values = values;
+    }
     this.fileIds = growU32(this.fileIds, capacity);
     this.positions = growU32(this.positions, capacity);
     this.valueLengths = growU32(this.valueLengths, capacity);

@@ -48,8 +48,8 @@ export class HashIndex implements KeyIndex {
   private mask: number;
   private used = 0;
 
-  constructor(keySize: number) {
-    this.entries = new EntryStore(keySize);
+  constructor(keySize: number, options: { valueSize?: number; keepsObjects?: boolean } = {}) {
+    this.entries = new EntryStore(keySize, options);
     this.slots = new Int32Array(2 * 2048);
     this.mask = 2048 - 1;
   }
