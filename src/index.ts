@@ -12,8 +12,14 @@
  * @module
  */
 export { ArmdbError, ERROR_CODES, type ArmdbErrorCode } from './errors.js';
-export { VarMap } from './collections/var-map.js';
 export { Collection, type Transaction } from './collections/collection.js';
+export { OrderedCollection, type RangeOptions, type PrefixOptions, type EntryIterator } from './collections/ordered-collection.js';
+export { VarMap } from './collections/var-map.js';
+export { VarTree } from './collections/var-tree.js';
+export { ConstMap, ConstTree, type ConstOpenOptions } from './collections/const-map.js';
+export { TypedMap, TypedTree, type TypedOpenOptions } from './collections/typed.js';
+export { codecs, type Codec } from './collections/values.js';
+export { indexHook } from './collections/index-hook.js';
 export { keys } from './keys.js';
 export type { OpenOptions, EncryptionOption, WriteHook } from './config.js';
 export type { Stats, VerifyReport, VerifyOptions } from './engine/engine.js';

@@ -6,6 +6,7 @@
 import { inspect } from 'node:util';
 import { checkBytes } from '../config.js';
 import type { WriteHook } from '../config.js';
+import type { ValueHandler } from './values.js';
 import type { Engine, Stats, VerifyOptions, VerifyReport, WriteOperation } from '../engine/engine.js';
 import { armdbError } from '../errors.js';
 
@@ -31,17 +32,40 @@ export abstract class Collection<V> {
   protected readonly engine: Engine;
   /** @internal */
   protected readonly hook: WriteHook<V> | undefined;
+  /** @internal */
+  protected readonly valueHandler: ValueHandler<V>;
 
   /** @internal */
-  protected constructor(engine: Engine, hook: WriteHook<V> | undefined) {
+  protected constructor(engine: Engine, hook: WriteHook<V> | undefined, values: ValueHandler<V>) {
     this.engine = engine;
     this.hook = hook;
+    this.valueHandler = values;
   }
 
   /** @internal Checks a value and returns the bytes stored for it. */
-  protected abstract encodeValue(value: V): Uint8Array;
-  /** @internal Turns stored bytes into the value handed to callers (a fresh object). */
-  protected abstract decodeValue(bytes: Uint8Array): V;
+  protected encodeValue(value: V): Uint8Array {
+    return this.valueHandler.encode(value);
+  }
+
+  /** @internal Turns stored bytes into the value handed to callers. */
+  protected decodeValue(bytes: Uint8Array): V {
+    return this.valueHandler.decode(bytes);
+  }
+
+  /** @internal The caller's value of an index entry. Typed collections serve their decoded copy. */
+  protected valueOfHandle(handle: number): V {
+    return this.decodeValue(this.engine.readHandle(handle));
+  }
+
+  /** @internal Calls `hook.onInit` for every live entry (at open). */
+  protected initHook(): void {
+    const onInit = this.hook?.onInit;
+    if (onInit === undefined) return;
+    const entries = this.engine.index.entries;
+    const handles: number[] = [];
+    this.engine.index.forEachHandle((handle) => handles.push(handle));
+    for (const handle of handles) onInit.call(this.hook, entries.keyView(handle).slice(), this.valueOfHandle(handle));
+  }
 
   /** @internal Reads the stored bytes of a checked key. */
   protected readBytes(key: Uint8Array): Uint8Array | undefined {
@@ -96,10 +120,11 @@ export abstract class Collection<V> {
     return bytes === undefined ? undefined : this.decodeValue(bytes);
   }
 
-  /** The value of `key`, or undefined. Synchronous; the result is the caller's to mutate. */
+  /** The value of `key`, or undefined. Synchronous; byte values are fresh copies the caller may mutate. */
   get(key: Uint8Array): V | undefined {
-    const bytes = this.readBytes(this.checkKey(key));
-    return bytes === undefined ? undefined : this.decodeValue(bytes);
+    const checkedKey = this.checkKey(key);
+    const handle = this.engine.find(checkedKey);
+    return handle < 0 ? undefined : this.valueOfHandle(handle);
   }
 
   /** Whether `key` is present. Never touches disk. */

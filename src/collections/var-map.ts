@@ -1,8 +1,8 @@
-import { resolveOptions, type OpenOptions } from '../config.js';
-import { Engine, type EngineHooks } from '../engine/engine.js';
+import type { OpenOptions } from '../config.js';
 import { CollectionKind } from '../format/manifest.js';
-import { checkBytes } from '../config.js';
 import { Collection } from './collection.js';
+import { finishOpen, openEngine } from './open.js';
+import { bytesValues } from './values.js';
 
 /**
  * A hash-indexed map from fixed-size keys to variable-length byte values, stored on disk in encrypted
@@ -24,21 +24,11 @@ import { Collection } from './collection.js';
 export class VarMap extends Collection<Uint8Array> {
   /** Opens (or creates) the map stored in `directory`. */
   static async open(directory: string, options: OpenOptions<Uint8Array>): Promise<VarMap> {
-    const resolved = resolveOptions(options, 0);
-    const engine = await Engine.open(directory, resolved, CollectionKind.varMap, (options as { [engineHooks]?: EngineHooks })[engineHooks]);
-    return new VarMap(engine, options.hook);
-  }
-
-  /** @internal */
-  protected encodeValue(value: Uint8Array): Uint8Array {
-    return checkBytes('value', value);
-  }
-
-  /** @internal */
-  protected decodeValue(bytes: Uint8Array): Uint8Array {
-    return bytes;
+    const engine = await openEngine(directory, options, CollectionKind.varMap, 0);
+    const map = new VarMap(engine, options.hook, bytesValues);
+    return finishOpen(map, engine, () => map.initHook());
   }
 }
 
-/** @internal Tests pass engine hooks (a fault-injecting file system) under this symbol. */
-export const engineHooks = Symbol.for('armdb.engineHooks');
+/** @internal Re-exported for tests that inject a file system. */
+export { engineHooks } from './open.js';

@@ -292,7 +292,10 @@ export class Engine {
     if (manifest.shards !== options.shards) mismatch('shards', manifest.shards, options.shards);
     if (manifest.shardPrefixBits !== options.shardPrefixBits) mismatch('shardPrefixBits', manifest.shardPrefixBits, options.shardPrefixBits);
     if (manifest.valueSize !== options.valueSize) mismatch('valueSize', manifest.valueSize, options.valueSize);
-    if (manifest.collectionKind !== collectionKind) mismatch('collection kind', manifest.collectionKind, collectionKind);
+    if (manifest.collectionKind !== collectionKind) {
+      const names = ['', 'VarMap', 'VarTree', 'ConstMap', 'ConstTree', 'TypedMap', 'TypedTree'];
+      throw armdbError('ARMDB_FORMAT_MISMATCH', `the store is a ${names[manifest.collectionKind]}; it was opened as a ${names[collectionKind]}`);
+    }
     if (options.expectedMinEpoch !== undefined && manifest.epoch < options.expectedMinEpoch) {
       throw armdbError('ARMDB_ROLLBACK', `the store's epoch ${manifest.epoch} is older than the expected minimum ${options.expectedMinEpoch}`);
     }
@@ -405,6 +408,13 @@ export class Engine {
   has(key: Uint8Array): boolean {
     this.#assertOpen();
     return this.index.find(key) >= 0;
+  }
+
+  /** The index handle of `key`, or -1 (counts a get). */
+  find(key: Uint8Array): number {
+    this.#assertOpen();
+    this.#counters.gets++;
+    return this.index.find(key);
   }
 
   /** The stored value of `key` (a fresh copy), or undefined. */

@@ -1,0 +1,35 @@
+/** @internal Shared steps of every collection's `open`. */
+import { checkInteger, resolveOptions } from '../config.js';
+import { Engine, type EngineHooks } from '../engine/engine.js';
+import type { CollectionKindId } from '../format/manifest.js';
+import type { Collection } from './collection.js';
+
+/** @internal Tests pass engine hooks (a fault-injecting file system) under this symbol. */
+export const engineHooks = Symbol.for('armdb.engineHooks');
+
+/** Largest `valueSize` of Const collections: their values live in memory. */
+export const MAX_CONST_VALUE_BYTES = 65_536;
+
+/** @internal */
+export function openEngine(directory: unknown, options: unknown, kind: CollectionKindId, valueSize: number): Promise<Engine> {
+  if (typeof directory !== 'string' || directory.length === 0) throw new TypeError('"directory" expected a non-empty string');
+  const resolved = resolveOptions(options, valueSize);
+  return Engine.open(directory, resolved, kind, (options as { [engineHooks]?: EngineHooks })[engineHooks]);
+}
+
+/** @internal `valueSize` of Const collections. */
+export function checkValueSize(options: unknown): number {
+  const value = typeof options === 'object' && options !== null ? (options as { valueSize?: unknown }).valueSize : undefined;
+  return checkInteger('valueSize', value, 1, MAX_CONST_VALUE_BYTES);
+}
+
+/** @internal Runs the collection's open-time work; closes the engine if it fails. */
+export async function finishOpen<C extends Collection<any>>(collection: C, engine: Engine, prepare: () => void): Promise<C> {
+  try {
+    prepare();
+    return collection;
+  } catch (error) {
+    await engine.close().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * Ordered iteration of the Tree collections (SPEC §3): `range`, `keys`, `values`, `prefix`, `first`,
+ * `last`. Iterators are synchronous, yield copies, and stay correct while the tree is mutated: every
+ * key present for the whole iteration is yielded exactly once, in order (src/index/ordered-index.ts).
+ */
+import { checkBytes, checkInteger } from '../config.js';
+import { armdbError } from '../errors.js';
+import type { OrderedIndex } from '../index/ordered-index.js';
+import { Collection } from './collection.js';
+
+/** Bounds and direction of a range. At most one of `gt`/`gte` and one of `lt`/`lte`. */
+export interface RangeOptions {
+  /** Keys greater than this. */
+  readonly gt?: Uint8Array;
+  /** Keys greater than or equal to this. */
+  readonly gte?: Uint8Array;
+  /** Keys less than this. */
+  readonly lt?: Uint8Array;
+  /** Keys less than or equal to this. */
+  readonly lte?: Uint8Array;
+  /** Largest key first. */
+  readonly reverse?: boolean;
+  /** Stop after this many entries. */
+  readonly limit?: number;
+}
+
+/** Direction and count of a prefix scan. */
+export interface PrefixOptions {
+  readonly reverse?: boolean;
+  readonly limit?: number;
+}
+
+/** A synchronous iterator that can be closed early with `return()` or `using`. */
+export interface EntryIterator<T> extends IterableIterator<T> {
+  return(value?: unknown): IteratorResult<T, undefined>;
+  [Symbol.dispose](): void;
+}
+
+interface Bounds {
+  lower?: Uint8Array | undefined;
+  lowerExclusive?: boolean;
+  upper?: Uint8Array | undefined;
+  upperExclusive?: boolean;
+  reverse?: boolean;
+}
+
+/** Base of VarTree, ConstTree and TypedTree. */
+export abstract class OrderedCollection<V> extends Collection<V> {
+  /** @internal */
+  protected get ordered(): OrderedIndex {
+    return this.engine.ordered!;
+  }
+
+  #bounds(options: RangeOptions | undefined): { bounds: Bounds; limit: number } {
+    if (options === undefined) return { bounds: {}, limit: Infinity };
+    if (typeof options !== 'object' || options === null) throw new TypeError('"options" expected { gt, gte, lt, lte, reverse, limit }');
+    if (options.gt !== undefined && options.gte !== undefined) throw new TypeError('"gt" and "gte" cannot both be given');
+    if (options.lt !== undefined && options.lte !== undefined) throw new TypeError('"lt" and "lte" cannot both be given');
+    const keySize = this.engine.keySize;
+    const lowerKey = options.gt ?? options.gte;
+    const upperKey = options.lt ?? options.lte;
+    const bounds: Bounds = {
+      lower: lowerKey === undefined ? undefined : checkBytes(options.gt !== undefined ? 'gt' : 'gte', lowerKey, keySize),
+      lowerExclusive: options.gt !== undefined,
+      upper: upperKey === undefined ? undefined : checkBytes(options.lt !== undefined ? 'lt' : 'lte', upperKey, keySize),
+      upperExclusive: options.lt !== undefined,
+      reverse: options.reverse === undefined ? false : Boolean(options.reverse),
+    };
+    const limit = options.limit === undefined ? Infinity : checkInteger('limit', options.limit, 0, Number.MAX_SAFE_INTEGER);
+    return { bounds, limit };
+  }
+
+  #iterate<T>(bounds: Bounds, limit: number, project: (handle: number) => T): EntryIterator<T> {
+    if (this.engine.isClosed) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
+    const handles = this.ordered.handles(bounds);
+    let remaining = limit;
+    let finished = false;
+    const finish = (): IteratorResult<T, undefined> => {
+      if (!finished) {
+        finished = true;
+        handles.return();
+      }
+      return { done: true, value: undefined };
+    };
+    const iterator: EntryIterator<T> = {
+      next: () => {
+        if (finished || remaining <= 0) return finish();
+        if (this.engine.isClosed) {
+          finish();
+          throw armdbError('ARMDB_CLOSED', 'the collection was closed during iteration');
+        }
+        const step = handles.next();
+        if (step.done === true) return finish();
+        remaining--;
+        return { done: false, value: project(step.value) };
+      },
+      return: () => finish(),
+      [Symbol.iterator]: () => iterator,
+      [Symbol.dispose]: () => {
+        finish();
+      },
+    };
+    return iterator;
+  }
+
+  #keyCopy(handle: number): Uint8Array {
+    return this.engine.index.entries.keyView(handle).slice();
+  }
+
+  /**
+   * Entries in key order within bounds.
+   *
+   * @example
+   * ```ts
+   * for (const [key, value] of tree.range({ gte: keys.u64(100), lt: keys.u64(200), limit: 10 })) { … }
+   * ```
+   */
+  range(options?: RangeOptions): EntryIterator<[Uint8Array, V]> {
+    const { bounds, limit } = this.#bounds(options);
+    return this.#iterate(bounds, limit, (handle) => [this.#keyCopy(handle), this.valueOfHandle(handle)]);
+  }
+
+  /** Keys in order within bounds; never reads or decrypts a value. */
+  keys(options?: RangeOptions): EntryIterator<Uint8Array> {
+    const { bounds, limit } = this.#bounds(options);
+    return this.#iterate(bounds, limit, (handle) => this.#keyCopy(handle));
+  }
+
+  /** Values in key order within bounds. */
+  values(options?: RangeOptions): EntryIterator<V> {
+    const { bounds, limit } = this.#bounds(options);
+    return this.#iterate(bounds, limit, (handle) => this.valueOfHandle(handle));
+  }
+
+  /** Entries whose key starts with `bytes` (at most `keySize` bytes). */
+  prefix(bytes: Uint8Array, options: PrefixOptions = {}): EntryIterator<[Uint8Array, V]> {
+    const keySize = this.engine.keySize;
+    const prefix = checkBytes('prefix', bytes);
+    if (prefix.length > keySize) throw new RangeError(`"prefix" expected at most ${keySize} bytes, got ${prefix.length}`);
+    const lower = new Uint8Array(keySize);
+    lower.set(prefix);
+    const upper = new Uint8Array(keySize).fill(0xff);
+    upper.set(prefix);
+    const limit = options.limit === undefined ? Infinity : checkInteger('limit', options.limit, 0, Number.MAX_SAFE_INTEGER);
+    return this.#iterate({ lower, upper, reverse: options.reverse === true }, limit, (handle) => [this.#keyCopy(handle), this.valueOfHandle(handle)]);
+  }
+
+  /** The entry with the smallest key, or undefined when empty. */
+  first(): [Uint8Array, V] | undefined {
+    if (this.engine.isClosed) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
+    const handle = this.ordered.firstHandle();
+    return handle < 0 ? undefined : [this.#keyCopy(handle), this.valueOfHandle(handle)];
+  }
+
+  /** The entry with the largest key, or undefined when empty. */
+  last(): [Uint8Array, V] | undefined {
+    if (this.engine.isClosed) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
+    const handle = this.ordered.lastHandle();
+    return handle < 0 ? undefined : [this.#keyCopy(handle), this.valueOfHandle(handle)];
+  }
+}

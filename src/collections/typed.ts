@@ -1,0 +1,103 @@
+import type { OpenOptions } from '../config.js';
+import type { Engine } from '../engine/engine.js';
+import { CollectionKind } from '../format/manifest.js';
+import { Collection } from './collection.js';
+import { finishOpen, openEngine } from './open.js';
+import { OrderedCollection } from './ordered-collection.js';
+import { checkCodec, typedValues, type Codec, type ValueHandler } from './values.js';
+
+/** Options of {@link TypedMap.open} and {@link TypedTree.open}. */
+export interface TypedOpenOptions<T> extends OpenOptions<T> {
+  /** Turns values into bytes and back; `codecs.json` is built in. */
+  readonly codec: Codec<T>;
+}
+
+/** The decoded value of an entry: kept in memory after the first decode. */
+function typedValueOfHandle<T>(engine: Engine, values: ValueHandler<T>, handle: number): T {
+  const objects = engine.index.entries.objects!;
+  const cached = objects[handle];
+  if (cached !== undefined) return cached as T;
+  const value = values.decode(engine.readHandle(handle));
+  objects[handle] = value;
+  return value;
+}
+
+/** Decodes every live value at open: fills memory and reports a wrong codec at once. */
+function decodeAll<T>(engine: Engine, values: ValueHandler<T>): void {
+  const handles: number[] = [];
+  engine.index.forEachHandle((handle) => handles.push(handle));
+  for (const handle of handles) typedValueOfHandle(engine, values, handle);
+}
+
+/**
+ * A hash map of JS values through a {@link Codec}. Values are stored encoded (and encrypted) on disk
+ * and kept decoded in memory, so memory grows with the data: pick it for data that fits in memory.
+ *
+ * `get` returns the stored object itself, not a copy: treat it as read-only. Mutating it would change
+ * what later `get`s return without changing what is on disk; `put` a new value instead.
+ *
+ * @example
+ * ```ts
+ * import { TypedMap, codecs, keys } from 'armdb';
+ *
+ * const users = await TypedMap.open<{ name: string; admin: boolean }>('./users', {
+ *   keySize: 8, codec: codecs.json, encryption: { key },
+ * });
+ * users.put(keys.u64(1), { name: 'Ada', admin: true });
+ * users.get(keys.u64(1))?.name;   // 'Ada'
+ * await users.close();
+ * ```
+ */
+export class TypedMap<T> extends Collection<T> {
+  /** Opens (or creates) the map stored in `directory`. */
+  static async open<T>(directory: string, options: TypedOpenOptions<T>): Promise<TypedMap<T>> {
+    const codec = checkCodec(options?.codec) as Codec<T>;
+    const engine = await openEngine(directory, options, CollectionKind.typedMap, 0);
+    const values = typedValues(codec, () => `TypedMap at ${JSON.stringify(engine.directory)}`);
+    const map = new TypedMap<T>(engine, options.hook, values);
+    return finishOpen(map, engine, () => {
+      decodeAll(engine, values);
+      map.initHook();
+    });
+  }
+
+  /** @internal */
+  protected override valueOfHandle(handle: number): T {
+    return typedValueOfHandle(this.engine, this.valueHandler, handle);
+  }
+}
+
+/**
+ * An ordered map of JS values through a {@link Codec}, decoded values kept in memory (see
+ * {@link TypedMap} for what that means for memory and mutation).
+ *
+ * @example
+ * ```ts
+ * import { TypedTree, codecs, keys } from 'armdb';
+ *
+ * const log = await TypedTree.open<{ level: string; text: string }>('./log', {
+ *   keySize: 8, codec: codecs.json, encryption: { key },
+ * });
+ * log.put(keys.u64(Date.now()), { level: 'info', text: 'started' });
+ * for (const entry of log.values({ reverse: true, limit: 20 })) console.log(entry.text);
+ * await log.close();
+ * ```
+ */
+export class TypedTree<T> extends OrderedCollection<T> {
+  /** Opens (or creates) the tree stored in `directory`. */
+  static async open<T>(directory: string, options: TypedOpenOptions<T>): Promise<TypedTree<T>> {
+    const codec = checkCodec(options?.codec) as Codec<T>;
+    const engine = await openEngine(directory, options, CollectionKind.typedTree, 0);
+    const values = typedValues(codec, () => `TypedTree at ${JSON.stringify(engine.directory)}`);
+    const tree = new TypedTree<T>(engine, options.hook, values);
+    return finishOpen(tree, engine, () => {
+      decodeAll(engine, values);
+      tree.initHook();
+    });
+  }
+
+  /** @internal */
+  protected override valueOfHandle(handle: number): T {
+    return typedValueOfHandle(this.engine, this.valueHandler, handle);
+  }
+}
