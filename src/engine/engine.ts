@@ -26,6 +26,7 @@ import type { KeyIndex } from '../index/key-index.js';
 import { BlockCache } from '../storage/block-cache.js';
 import { DataFile, type DurableState } from '../storage/data-file.js';
 import { replaceFileAtomically } from './atomic-file.js';
+import { COLLECTION_NAMES } from './describe.js';
 import { KEYRING_NAME, MANIFEST_NAME, filePath, shardDirectory, TEMPORARY_SUFFIX } from './paths.js';
 import { finishIndex, recover } from './recovery.js';
 
@@ -293,8 +294,7 @@ export class Engine {
     if (manifest.shardPrefixBits !== options.shardPrefixBits) mismatch('shardPrefixBits', manifest.shardPrefixBits, options.shardPrefixBits);
     if (manifest.valueSize !== options.valueSize) mismatch('valueSize', manifest.valueSize, options.valueSize);
     if (manifest.collectionKind !== collectionKind) {
-      const names = ['', 'VarMap', 'VarTree', 'ConstMap', 'ConstTree', 'TypedMap', 'TypedTree'];
-      throw armdbError('ARMDB_FORMAT_MISMATCH', `the store is a ${names[manifest.collectionKind]}; it was opened as a ${names[collectionKind]}`);
+      throw armdbError('ARMDB_FORMAT_MISMATCH', `the store is a ${COLLECTION_NAMES[manifest.collectionKind]}; it was opened as a ${COLLECTION_NAMES[collectionKind]}`);
     }
     if (options.expectedMinEpoch !== undefined && manifest.epoch < options.expectedMinEpoch) {
       throw armdbError('ARMDB_ROLLBACK', `the store's epoch ${manifest.epoch} is older than the expected minimum ${options.expectedMinEpoch}`);
