@@ -9,6 +9,7 @@ import type { WriteHook } from '../config.js';
 import type { ValueHandler } from './values.js';
 import type { Engine, Stats, VerifyOptions, VerifyReport, WriteOperation } from '../engine/engine.js';
 import { armdbError } from '../errors.js';
+import { copyBytes } from '../format/bytes.js';
 
 /** The view of the store an `atomic()` callback works with; every key must route to the same shard. */
 export interface Transaction<V> {
@@ -95,7 +96,7 @@ export abstract class Collection<V> {
     const hook = this.hook;
     if (hook === undefined) return;
     for (let index = 0; index < operations.length; index++) {
-      hook.onWrite(operations[index]!.key.slice(), oldValues[index], newValues[index]);
+      hook.onWrite(copyBytes(operations[index]!.key), oldValues[index], newValues[index]);
     }
   }
 
@@ -195,7 +196,7 @@ export abstract class Collection<V> {
     const currentBytes = this.readBytes(checkedKey);
     if (currentBytes === undefined) return undefined;
     const current = this.decodeValue(currentBytes);
-    const next = fn(this.decodeValue(currentBytes.slice()));
+    const next = fn(this.decodeValue(copyBytes(currentBytes)));
     if (next === undefined) return current;
     const nextBytes = this.checkedBytes(next);
     this.#commit(this.engine.shardOf(checkedKey), [{ key: checkedKey, value: nextBytes }], [current], [next]);
@@ -239,7 +240,7 @@ export abstract class Collection<V> {
       const previous = wantsOld ? currentBytes(checked) : undefined;
       oldValues.push(previous === undefined ? undefined : this.decodeValue(previous));
       newValues.push(value);
-      const keyCopy = checked.slice();
+      const keyCopy = copyBytes(checked);
       operations.push({ key: keyCopy, value: bytes });
       overlay.set(latin1(keyCopy), bytes ?? null);
     };
@@ -252,13 +253,13 @@ export abstract class Collection<V> {
       put: (candidate, value) => {
         const checked = checkTxKey(candidate);
         const bytes = this.checkedBytes(value);
-        stage(checked, bytes.slice(), value);
+        stage(checked, copyBytes(bytes), value);
       },
       insert: (candidate, value) => {
         const checked = checkTxKey(candidate);
         const bytes = this.checkedBytes(value);
         if (currentBytes(checked) !== undefined) throw armdbError('ARMDB_KEY_EXISTS', 'the key is already present');
-        stage(checked, bytes.slice(), value);
+        stage(checked, copyBytes(bytes), value);
       },
       delete: (candidate) => {
         const checked = checkTxKey(candidate);

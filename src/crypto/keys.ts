@@ -13,7 +13,7 @@
 import { randomBytes, scrypt as scryptCallback } from 'node:crypto';
 import { inspect } from 'node:util';
 import { armdbError, integrityError } from '../errors.js';
-import { ByteWriter } from '../format/bytes.js';
+import { ByteWriter, copyBytes } from '../format/bytes.js';
 import { DATABASE_ID_BYTES, KEY_BYTES, SALT_BYTES } from '../format/constants.js';
 import {
   checkScryptParameters,
@@ -48,8 +48,8 @@ function redact(this: unknown): string {
 export function makeCredential(credential: Credential): Credential {
   const copy =
     credential.kind === 'key'
-      ? { kind: 'key' as const, key: credential.key.slice() }
-      : { kind: 'passphrase' as const, passphrase: credential.passphrase.slice(), scrypt: credential.scrypt };
+      ? { kind: 'key' as const, key: copyBytes(credential.key) }
+      : { kind: 'passphrase' as const, passphrase: copyBytes(credential.passphrase), scrypt: credential.scrypt };
   Object.defineProperties(copy, {
     [inspect.custom]: { value: redact },
     toJSON: { value: redact },

@@ -7,6 +7,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { integrityError } from '../errors.js';
+import { copyBytes } from '../format/bytes.js';
 import { checkAeadArguments, GCM_TAG_BYTES, type Aead, type CryptoProvider } from './provider.js';
 
 class NobleAead implements Aead {
@@ -14,7 +15,7 @@ class NobleAead implements Aead {
 
   constructor(key: Uint8Array) {
     checkAeadArguments(key, new Uint8Array(12));
-    this.#key = key.slice();
+    this.#key = copyBytes(key);
   }
 
   seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): { ciphertext: Uint8Array; tag: Uint8Array } {

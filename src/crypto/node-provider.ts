@@ -7,6 +7,7 @@
  */
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 import { integrityError } from '../errors.js';
+import { asPlainBytes } from '../format/bytes.js';
 import { checkAeadArguments, GCM_TAG_BYTES, type Aead, type CryptoProvider } from './provider.js';
 
 class NodeAead implements Aead {
@@ -24,7 +25,7 @@ class NodeAead implements Aead {
     const head = cipher.update(plaintext);
     const tail = cipher.final();
     const ciphertext = tail.length === 0 ? head : Buffer.concat([head, tail]);
-    return { ciphertext, tag: cipher.getAuthTag() };
+    return { ciphertext: asPlainBytes(ciphertext), tag: asPlainBytes(cipher.getAuthTag()) };
   }
 
   open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array): Uint8Array {
@@ -35,7 +36,7 @@ class NodeAead implements Aead {
     const unverified = decipher.update(ciphertext);
     try {
       const tail = decipher.final();
-      return tail.length === 0 ? unverified : Buffer.concat([unverified, tail]);
+      return asPlainBytes(tail.length === 0 ? unverified : Buffer.concat([unverified, tail]));
     } catch (cause) {
       unverified.fill(0);
       throw integrityError('AES-GCM authentication failed', cause);
@@ -47,5 +48,5 @@ export const nodeProvider: CryptoProvider = {
   name: 'node',
   aead: (key) => new NodeAead(key),
   hkdf: (inputKey, salt, info, length) => new Uint8Array(hkdfSync('sha256', inputKey, salt, info, length)),
-  hmac: (key, message) => createHmac('sha256', key).update(message).digest(),
+  hmac: (key, message) => asPlainBytes(createHmac('sha256', key).update(message).digest()),
 };

@@ -9,14 +9,16 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import xxhash from 'xxhash-wasm';
 import type { ResolvedOptions } from '../config.js';
 import { FileCipher } from '../crypto/file-cipher.js';
-import { createKeySet, openKeyring, sealKeyring, type KeySet } from '../crypto/keys.js';
+import { createKeySet, openKeyring, sealKeyring, wipeCredential, type KeySet } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble-provider.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { ArmdbError, armdbError, integrityError } from '../errors.js';
-import { Algorithm, DATABASE_ID_BYTES, FileKind, KEY_BYTES, PAGE_BYTES, SALT_BYTES, type AlgorithmId } from '../format/constants.js';
-import { CollectionKind, decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, type CollectionKindId, type Manifest } from '../format/manifest.js';
+import { Algorithm, DATABASE_ID_BYTES, FileKind, KEY_BYTES, Limits, MAC_BYTES, PAGE_BYTES, SALT_BYTES, type AlgorithmId } from '../format/constants.js';
+import { KEYRING_ENTRY_BYTES, KEYRING_HEADER_BYTES } from '../format/keyring.js';
+import { CollectionKind, MANIFEST_FILE_ENTRY_BYTES, MANIFEST_HEADER_BYTES, decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, type CollectionKindId, type Manifest } from '../format/manifest.js';
 import { RecordFlag, recordBytes, RECORD_HEADER_BYTES } from '../format/record.js';
+import { copyBytes } from '../format/bytes.js';
 import type { FileSystem } from '../io/file-system.js';
 import { lockDirectory, type DirectoryLock } from '../io/lock.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
@@ -29,11 +31,16 @@ import { replaceFileAtomically } from './atomic-file.js';
 import { COLLECTION_NAMES } from './describe.js';
 import { KEYRING_NAME, MANIFEST_NAME, filePath, shardDirectory, TEMPORARY_SUFFIX } from './paths.js';
 import { finishIndex, recover } from './recovery.js';
+import { buildHint } from '../storage/hint-file.js';
 
 const syncChannel = channel('armdb:sync');
 const rotateChannel = channel('armdb:rotate');
 const recoverChannel = channel('armdb:recover');
+const hintChannel = channel('armdb:hint');
 const EMPTY = new Uint8Array(0);
+/** Bounds checked before reading the root files (docs/format.md §9). */
+const MAX_MANIFEST_BYTES = MANIFEST_HEADER_BYTES + Limits.maxManifestFiles * MANIFEST_FILE_ENTRY_BYTES + MAC_BYTES;
+const MAX_KEYRING_BYTES = KEYRING_HEADER_BYTES + (Limits.maxKeyringKeys + 1) * KEYRING_ENTRY_BYTES + MAC_BYTES + 4;
 const ZERO_KEY: Uint8Array = new Uint8Array(KEY_BYTES);
 
 /** One mutation of a write group: a put, or a delete when `value` is undefined. */
@@ -67,6 +74,10 @@ export interface Stats {
   epoch: number;
   /** Bytes of a torn tail discarded by recovery at the last open. */
   recoveredTornBytes: number;
+  /** Data files whose index entries came from their hint file at the last open. */
+  filesFromHints: number;
+  /** Hint files the manifest vouched for that could not be used at the last open (the data file was scanned). */
+  damagedHints: number;
   /** Data files per data-key id. */
   filesPerKeyId: Record<number, number>;
   /** Bytes of memory the index holds. */
@@ -132,6 +143,13 @@ export class Engine {
   #queued: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #tornBytes = 0;
+  /** Sealed files waiting for their hint, and the worker writing them. */
+  readonly #hintQueue: DataFile[] = [];
+  #hintWorker: Promise<void> | undefined;
+  /** The manifest must be rewritten even without new data (a hint was written). */
+  #manifestStale = false;
+  #damagedHints: string[] = [];
+  #filesFromHints = 0;
   readonly #counters = { gets: 0, puts: 0, deletes: 0, pagesSealed: 0, bytesWritten: 0, syncs: 0, rotations: 0, compactions: 0 };
 
   private constructor(init: {
@@ -177,7 +195,10 @@ export class Engine {
     // xxhash-wasm is initialised here, never at module load (no top-level await: require() must work).
     const hasher = await (hasherPromise ??= xxhash());
     const root = path.resolve(directory);
+    const existed = fileSystem.exists(root);
     fileSystem.makeDirectory(root);
+    // A new store's directory entry must survive power loss too.
+    if (!existed) await fileSystem.syncDirectory(path.dirname(root));
     const lock = lockDirectory(root);
     let keys: KeySet | undefined;
     try {
@@ -185,11 +206,14 @@ export class Engine {
       const provider = options.cipher === 'noble' ? nobleProvider : nodeProvider;
       const manifestPath = path.join(root, MANIFEST_NAME);
       const keyringPath = path.join(root, KEYRING_NAME);
-      const manifestBytes = fileSystem.readFile(manifestPath);
+      const manifestBytes = fileSystem.readFile(manifestPath, MAX_MANIFEST_BYTES);
       let manifest: Manifest;
       let manifestMacKey: Uint8Array;
       if (manifestBytes === undefined) {
         Engine.#refuseOrphanedData(fileSystem, root);
+        if (options.expectedMinEpoch !== undefined && options.expectedMinEpoch > 0) {
+          throw armdbError('ARMDB_ROLLBACK', `expected a store at epoch ${options.expectedMinEpoch} or later, but the directory holds none`);
+        }
         const created = await Engine.#create(fileSystem, root, options, collectionKind, provider);
         keys = created.keys;
         manifest = created.manifest;
@@ -206,10 +230,13 @@ export class Engine {
           if (options.credential === undefined) throw armdbError('ARMDB_FORMAT_MISMATCH', "the store is encrypted; encryption: 'none' was given");
           const keyringMode = fileSystem.modeOf(keyringPath);
           if (keyringMode === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
-          if ((keyringMode & 0o077) !== 0) {
+          // Windows reports 0o666 for every file: permission bits mean nothing there.
+          if (process.platform !== 'win32' && (keyringMode & 0o077) !== 0) {
             throw integrityError(`the KEYRING is readable or writable by other users (mode ${keyringMode.toString(8)}); run chmod 600 on it`);
           }
-          keys = await openKeyring(fileSystem.readFile(keyringPath)!, options.credential, provider);
+          const keyringBytes = fileSystem.readFile(keyringPath, MAX_KEYRING_BYTES);
+          if (keyringBytes === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
+          keys = await openKeyring(keyringBytes, options.credential, provider);
           manifestMacKey = keys.manifestMacKey(provider);
         }
         manifest = decodeManifest(manifestBytes, (body) => provider.hmac(manifestMacKey, body));
@@ -312,8 +339,12 @@ export class Engine {
       provider: this.#provider,
       keySize: this.keySize,
       index: this.index,
+      // Const collections need their values in memory: hints do not carry them.
+      useHints: this.options.hints && this.options.valueSize === 0,
     });
     this.#sequence = result.highestSequence;
+    this.#damagedHints = result.damagedHints;
+    this.#filesFromHints = result.filesFromHints;
     // Files created after the last barrier are on disk but not in the manifest: never reuse their ids.
     this.#nextFileId = Math.max(this.#nextFileId, result.highestFileId + 1);
     this.#tornBytes = result.tornBytes;
@@ -326,9 +357,18 @@ export class Engine {
     }
     finishIndex(this.index, this.#filesById, this.keySize);
     if (recoverChannel.hasSubscribers) {
-      recoverChannel.publish({ directory: this.directory, keys: this.index.size, tornBytes: result.tornBytes, removedFiles: result.removedFiles, sealedFiles: result.sealedFiles });
+      recoverChannel.publish({
+        directory: this.directory,
+        keys: this.index.size,
+        tornBytes: result.tornBytes,
+        removedFiles: result.removedFiles,
+        sealedFiles: result.sealedFiles,
+        filesFromHints: result.filesFromHints,
+        damagedHints: result.damagedHints,
+      });
     }
     await this.#barrier();
+    for (const state of this.#shards) for (const file of state.files) if (file.sealed) this.#scheduleHint(file);
     if (this.options.syncIntervalMs > 0) {
       this.#timer = setInterval(() => {
         if (this.#hasUnsyncedWrites()) this.sync().catch(() => undefined);
@@ -368,7 +408,7 @@ export class Engine {
     let routed = key;
     if (bits > 0) {
       const bytes = Math.ceil(bits / 8);
-      routed = key.slice(0, bytes);
+      routed = copyBytes(key.subarray(0, bytes));
       const spare = bytes * 8 - bits;
       if (spare > 0) routed[bytes - 1]! &= (0xff << spare) & 0xff;
     }
@@ -523,6 +563,7 @@ export class Engine {
     state.files.push(state.active);
     state.directoryDirty = true;
     this.#counters.rotations++;
+    this.#scheduleHint(previous);
     if (rotateChannel.hasSubscribers) rotateChannel.publish({ directory: this.directory, shard: state.shard, sealedFileId: previous.fileId, activeFileId: state.active.fileId });
   }
 
@@ -586,7 +627,9 @@ export class Engine {
       const nextFileId = this.#nextFileId;
       const directories = this.#shards.filter((state) => state.directoryDirty);
       for (const state of directories) state.directoryDirty = false;
-      if (snapshots.length === 0 && directories.length === 0) return;
+      const manifestStale = this.#manifestStale;
+      this.#manifestStale = false;
+      if (snapshots.length === 0 && directories.length === 0 && !manifestStale) return;
       await Promise.all(snapshots.flatMap(({ file }) => [file.dataHandle.sync(), file.tagHandle.sync()]));
       await Promise.all(directories.map((state) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, state.shard))));
       for (const { file, state } of snapshots) {
@@ -616,7 +659,7 @@ export class Engine {
         pageCount: file.durable.pageCount,
         headerMac: file.headerMac,
         tagDigest: file.durable.tagDigest,
-        hintMac: undefined,
+        hintMac: file.hintMac,
       }));
     const manifest: Manifest = {
       epoch: this.#epoch + 1,
@@ -634,6 +677,45 @@ export class Engine {
     const bytes = encodeManifest(manifest, (body) => this.#provider.hmac(this.#manifestMacKey, body));
     await replaceFileAtomically(this.#fileSystem, path.join(this.directory, MANIFEST_NAME), bytes);
     this.#epoch = manifest.epoch;
+  }
+
+  // ---- hints -------------------------------------------------------------------------------
+
+  #hintsWanted(): boolean {
+    return this.options.hints && this.options.valueSize === 0;
+  }
+
+  /** Queues a sealed file for its hint; the worker runs off the write path, a chunk at a time. */
+  #scheduleHint(file: DataFile): void {
+    if (!this.#hintsWanted() || file.hintMac !== undefined || this.#hintQueue.includes(file)) return;
+    this.#hintQueue.push(file);
+    this.#hintWorker ??= this.#writeQueuedHints().finally(() => {
+      this.#hintWorker = undefined;
+    });
+  }
+
+  async #writeQueuedHints(): Promise<void> {
+    for (let file = this.#hintQueue.shift(); file !== undefined; file = this.#hintQueue.shift()) {
+      if (this.#poisonCause !== undefined || !this.#filesById.has(file.fileId)) continue;
+      try {
+        await this.#writeHint(file);
+      } catch (error) {
+        // A hint is an optimisation: failing to write one costs a scan at the next open, nothing more.
+        if (hintChannel.hasSubscribers) hintChannel.publish({ directory: this.directory, fileId: file.fileId, error });
+      }
+    }
+  }
+
+  async #writeHint(file: DataFile): Promise<void> {
+    const dataKey = this.#keys?.dataKey(file.keyId);
+    const { bytes, headerMac } = await buildHint(file, this.keySize, this.#provider, dataKey, () => yieldToEventLoop());
+    if (!this.#filesById.has(file.fileId)) return;
+    const target = filePath(this.directory, file.shard, file.fileId, 'hint');
+    await this.#fileSystem.writeFile(target + TEMPORARY_SUFFIX, bytes);
+    this.#fileSystem.rename(target + TEMPORARY_SUFFIX, target);
+    await this.#fileSystem.syncDirectory(path.dirname(target));
+    file.hintMac = headerMac;
+    this.#manifestStale = true;
   }
 
   // ---- verification --------------------------------------------------------------------------
@@ -689,6 +771,8 @@ export class Engine {
       files: this.#filesById.size,
       epoch: this.#epoch,
       recoveredTornBytes: this.#tornBytes,
+      filesFromHints: this.#filesFromHints,
+      damagedHints: this.#damagedHints.length,
       filesPerKeyId,
       indexBytes: this.index.memoryBytes,
     };
@@ -714,6 +798,9 @@ export class Engine {
           throw this.#poison(error);
         }
         await this.#barrier();
+        for (const state of this.#shards) this.#scheduleHint(state.active);
+        await this.#hintWorker;
+        if (this.#manifestStale) await this.#barrier();
       }
     } finally {
       this.#releaseResources();
@@ -726,6 +813,7 @@ export class Engine {
     this.cache?.clear();
     this.#keys?.destroy();
     this.#manifestMacKey.fill(0);
+    if (this.options.credential !== undefined) wipeCredential(this.options.credential);
     this.#lock.release();
   }
 }

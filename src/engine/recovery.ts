@@ -10,10 +10,9 @@
  * are accepted only with ids the manifest had not handed out yet; an unlisted file with an older id
  * is a leftover (of a compaction) and is removed, after checking that we wrote it.
  */
-import { equalBytes, isAllZero } from '../format/bytes.js';
+import { copyBytes, equalBytes, isAllZero } from '../format/bytes.js';
 import { Algorithm, FileKind, PAGE_BYTES, TAG_BYTES } from '../format/constants.js';
 import { FileState, type Manifest, type ManifestFile } from '../format/manifest.js';
-import { scanRecords, type ScannedRecord } from '../format/page.js';
 import { recordBytes } from '../format/record.js';
 import {
   decodeTagFileFooter,
@@ -33,10 +32,10 @@ import type { FileHandle, FileSystem } from '../io/file-system.js';
 import { TOMBSTONE_LENGTH } from '../index/entry-store.js';
 import type { KeyIndex } from '../index/key-index.js';
 import { DataFile, digestOfTags } from '../storage/data-file.js';
+import { readHint } from '../storage/hint-file.js';
+import { RecordStream, type StreamRecord } from '../storage/record-stream.js';
+import type { HintEntry } from '../format/hint.js';
 import { filePath, parseFileName, shardDirectory, TEMPORARY_SUFFIX } from './paths.js';
-
-/** Pages decrypted per read while replaying a file. */
-const REPLAY_CHUNK_PAGES = 256;
 
 export interface RecoveryContext {
   readonly fileSystem: FileSystem;
@@ -46,6 +45,8 @@ export interface RecoveryContext {
   readonly provider: CryptoProvider;
   readonly keySize: number;
   readonly index: KeyIndex;
+  /** Read hint files where the manifest vouches for them. */
+  readonly useHints: boolean;
 }
 
 export interface RecoveryResult {
@@ -59,15 +60,10 @@ export interface RecoveryResult {
   readonly sealedFiles: number;
   /** Highest file id seen on disk or in the manifest: new files must get larger ids. */
   readonly highestFileId: number;
-}
-
-interface PendingRecord {
-  readonly key: Uint8Array;
-  readonly value: Uint8Array;
-  readonly sequence: number;
-  readonly tombstone: boolean;
-  readonly position: number;
-  readonly valueLength: number;
+  /** Hints the manifest vouched for that could not be used (the data file was scanned instead). */
+  readonly damagedHints: string[];
+  /** Data files whose index came from their hint. */
+  readonly filesFromHints: number;
 }
 
 function sameIdentity(header: TagFileHeader, context: RecoveryContext, shard: number, fileId: number): boolean {
@@ -127,6 +123,8 @@ export function recover(context: RecoveryContext): RecoveryResult {
   let tornBytes = 0;
   let sealedFiles = 0;
   let highestFileId = 0;
+  const damagedHints: string[] = [];
+  let filesFromHints = 0;
   const listed = new Map<string, ManifestFile>();
   for (const file of manifest.files) listed.set(`${file.shard}:${file.fileId}`, file);
   const seenListed = new Set<string>();
@@ -222,7 +220,12 @@ export function recover(context: RecoveryContext): RecoveryResult {
         let candidatePages: number;
         if (entry?.state === FileState.sealed) {
           if (footerState.kind === 'absent') {
-            throw armdbError('ARMDB_ROLLBACK', `shard ${shard}: sealed file ${fileId} has no footer (an older generation of the file?)`);
+            // Header and whole tags, fewer than the sealed count: the file as it was while active.
+            const body = tagBytes.length - TAG_HEADER_BYTES;
+            if (body % TAG_BYTES === 0 && body / TAG_BYTES <= entry.pageCount) {
+              throw armdbError('ARMDB_ROLLBACK', `shard ${shard}: sealed file ${fileId} has no footer (an older generation of the file)`);
+            }
+            throw integrityError(`shard ${shard}: the tag file of sealed file ${fileId} was truncated or extended`);
           }
           if (footerState.kind !== 'valid') throw integrityError(`shard ${shard}: the tags or footer of sealed file ${fileId} were altered`);
           if (footerState.pageCount !== entry.pageCount || !equalBytes(footerState.tagDigest, entry.tagDigest)) {
@@ -244,7 +247,15 @@ export function recover(context: RecoveryContext): RecoveryResult {
 
         const tags = tagBytes.slice(TAG_HEADER_BYTES, TAG_HEADER_BYTES + candidatePages * TAG_BYTES);
         const file = DataFile.opened(cipher, header.mac, dataHandle, tagHandle, tags, candidatePages);
-        const replay = replayFile(context, file, candidatePages, durablePages);
+        let replay: ReplayResult | undefined;
+        if (entry?.state === FileState.sealed && entry.hintMac !== undefined && context.useHints) {
+          replay = replayHint(context, file, entry.hintMac, hintPath, damagedHints);
+          if (replay !== undefined) {
+            file.hintMac = entry.hintMac;
+            filesFromHints++;
+          }
+        }
+        replay ??= replayFile(context, file, candidatePages, durablePages);
         highestSequence = Math.max(highestSequence, replay.highestSequence);
         const sealedInManifest = entry?.state === FileState.sealed;
         if (!sealedInManifest) {
@@ -276,7 +287,7 @@ export function recover(context: RecoveryContext): RecoveryResult {
   for (const key of listed.keys()) {
     if (!seenListed.has(key)) throw integrityError(`file ${key} listed in the manifest is missing`);
   }
-  return { files, highestSequence, tornBytes, removedFiles, sealedFiles, highestFileId };
+  return { files, highestSequence, tornBytes, removedFiles, sealedFiles, highestFileId, damagedHints, filesFromHints };
 }
 
 function fileBytes(fileSystem: FileSystem, target: string): number {
@@ -321,79 +332,62 @@ interface ReplayResult {
   readonly highestSequence: number;
 }
 
+/** Applies one record to the index during recovery: the higher sequence number wins. */
+export function applyRecoveredRecord(index: KeyIndex, fileId: number, record: Omit<StreamRecord, 'recordBytes'>): void {
+  const entries = index.entries;
+  const handle = index.findOrInsert(record.key);
+  if (entries.sequences[handle]! > record.sequence) return;
+  entries.setLocation(handle, fileId, record.position, record.tombstone ? TOMBSTONE_LENGTH : record.valueLength, record.sequence);
+  if (entries.valueSize > 0 && !record.tombstone) {
+    if (record.valueLength !== entries.valueSize) throw integrityError(`file ${fileId}: a record holds ${record.valueLength} bytes where every value has ${entries.valueSize}`);
+    entries.setValue(handle, record.value);
+  }
+}
+
+/** Applies a file's hint; undefined (and the problem recorded) if the hint cannot be used. */
+function replayHint(context: RecoveryContext, file: DataFile, headerMac: Uint8Array, hintPath: string, damagedHints: string[]): ReplayResult | undefined {
+  const bytes = context.fileSystem.readFile(hintPath);
+  if (bytes === undefined) {
+    damagedHints.push(`${hintPath}: missing`);
+    return undefined;
+  }
+  const entries: HintEntry[] = [];
+  let highestSequence = 0;
+  try {
+    // Collect first, apply after: a hint that fails half-way must leave the index untouched.
+    readHint(bytes, { dataFile: file.cipher.identity, headerMac }, context.keySize, context.provider, dataKeyFor(context, file.keyId), (entry) => {
+      entries.push({ ...entry, key: copyBytes(entry.key) });
+    });
+  } catch (error) {
+    if (!(error instanceof ArmdbError)) throw error;
+    damagedHints.push(`${hintPath}: ${error.message}`);
+    return undefined;
+  }
+  for (const entry of entries) {
+    if (entry.position + entry.valueLength > file.pageCount * PAGE_BYTES) {
+      damagedHints.push(`${hintPath}: an entry points beyond the data file`);
+      return undefined;
+    }
+  }
+  for (const entry of entries) {
+    applyRecoveredRecord(context.index, file.fileId, { ...entry, value: EMPTY_VALUE });
+    highestSequence = Math.max(highestSequence, entry.sequence);
+    file.lowestSequence = Math.min(file.lowestSequence, entry.sequence);
+  }
+  return { validPages: file.pageCount, tailBytes: 0, highestSequence };
+}
+
+const EMPTY_VALUE = new Uint8Array(0);
+
 /**
  * Decrypts the file's pages in order and applies every complete group of records to the index.
  * A page below `durablePages` that fails is ARMDB_INTEGRITY; the first failing page beyond it ends
  * the replay (torn tail).
  */
 function replayFile(context: RecoveryContext, file: DataFile, candidatePages: number, durablePages: number): ReplayResult {
-  const { keySize, index } = context;
-  const entries = index.entries;
-  let highestSequence = 0;
-  let pending: PendingRecord[] = [];
-  let carry = new Uint8Array(0);
-  let carryPosition = 0;
-  let resumePosition = 0;
-  let validPages = 0;
-
-  const apply = (record: PendingRecord): void => {
-    const handle = index.findOrInsert(record.key);
-    if (entries.sequences[handle]! > record.sequence) return;
-    entries.setLocation(handle, file.fileId, record.position, record.tombstone ? TOMBSTONE_LENGTH : record.valueLength, record.sequence);
-    if (entries.valueSize > 0 && !record.tombstone) {
-      if (record.valueLength !== entries.valueSize) throw integrityError(`file ${file.fileId}: a record holds ${record.valueLength} bytes where every value has ${entries.valueSize}`);
-      entries.setValue(handle, record.value);
-    }
-  };
-  const visit = (record: ScannedRecord): void => {
-    if (record.sequence > highestSequence) highestSequence = record.sequence;
-    if (!record.batchContinues && pending.length === 0) {
-      apply(record);
-      return;
-    }
-    pending.push({ key: record.key.slice(), value: entries.valueSize > 0 ? record.value.slice() : record.value, sequence: record.sequence, tombstone: record.tombstone, position: record.position, valueLength: record.valueLength });
-    if (!record.batchContinues) {
-      for (const member of pending) apply(member);
-      pending = [];
-    }
-  };
-
-  for (let firstPage = 0; firstPage < candidatePages; firstPage += REPLAY_CHUNK_PAGES) {
-    const count = Math.min(REPLAY_CHUNK_PAGES, candidatePages - firstPage);
-    let pages: Uint8Array[];
-    try {
-      pages = file.readVerifiedPages(firstPage, count);
-    } catch (error) {
-      if (!(error instanceof ArmdbError)) throw error;
-      // Find the exact first bad page of this chunk.
-      pages = [];
-      for (let page = firstPage; page < firstPage + count; page++) {
-        try {
-          pages.push(...file.readVerifiedPages(page, 1));
-        } catch (pageError) {
-          if (!(pageError instanceof ArmdbError)) throw pageError;
-          if (page < durablePages) throw pageError;
-          break;
-        }
-      }
-    }
-    const plaintext = new Uint8Array(carry.length + pages.length * PAGE_BYTES);
-    plaintext.set(carry);
-    pages.forEach((page, offset) => plaintext.set(page, carry.length + offset * PAGE_BYTES));
-    validPages = firstPage + pages.length;
-    resumePosition = scanRecords(plaintext, carryPosition, resumePosition, keySize, Number.MAX_SAFE_INTEGER, visit);
-    carry = plaintext.subarray(resumePosition - carryPosition);
-    carryPosition = resumePosition;
-    if (pages.length < count) break;
-  }
-  // Where the log stops making sense: the first record of an unfinished group, or a record the
-  // valid pages hold only part of. Barriers seal whole groups, so this is never inside the durable log.
-  const validBytes = validPages * PAGE_BYTES;
-  const tornStart = pending.length > 0 ? pending[0]!.position : resumePosition < validBytes ? resumePosition : undefined;
-  if (tornStart !== undefined && tornStart < durablePages * PAGE_BYTES) {
-    throw integrityError(`file ${file.fileId} of shard ${file.shard}: a record or atomic group is cut inside the durable log`);
-  }
-  return { validPages, tailBytes: tornStart === undefined ? 0 : validBytes - tornStart, highestSequence };
+  const stream = new RecordStream(file, candidatePages, durablePages, context.keySize, (record) => applyRecoveredRecord(context.index, file.fileId, record)).drain();
+  file.lowestSequence = Math.min(file.lowestSequence, stream.lowestSequence);
+  return { validPages: stream.validPages, tailBytes: stream.tailBytes(), highestSequence: stream.highestSequence };
 }
 
 /** Live bytes per file and removal of tombstones once the whole log has been replayed. */

@@ -147,6 +147,21 @@ export class ByteWriter {
   }
 }
 
+/**
+ * A real copy of `bytes` as a plain Uint8Array. (`Buffer.prototype.slice` returns a view, so
+ * `.slice()` on a caller's Buffer would alias it.)
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
+/** A plain Uint8Array over the same memory as `bytes` (turns node's Buffers into arrays whose slice() copies). */
+export function asPlainBytes(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** Constant-time comparison for MACs and digests. */
 export function equalBytes(left: Uint8Array, right: Uint8Array): boolean {
   if (left.length !== right.length) return false;

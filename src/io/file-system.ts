@@ -31,8 +31,8 @@ export type OpenMode =
 
 export interface FileSystem {
   open(path: string, mode: OpenMode): FileHandle;
-  /** Whole file, or undefined if it does not exist. */
-  readFile(path: string): Uint8Array | undefined;
+  /** Whole file, or undefined if it does not exist. A file larger than `maxBytes` is ARMDB_INTEGRITY, unread. */
+  readFile(path: string, maxBytes?: number): Uint8Array | undefined;
   /** Creates or replaces `path` with `bytes` (mode 0600) and fsyncs it; not atomic by itself. */
   writeFile(path: string, bytes: Uint8Array): Promise<void>;
   rename(from: string, to: string): void;

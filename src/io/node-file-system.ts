@@ -1,6 +1,7 @@
 /** The real {@link FileSystem} over node:fs. Files are created 0600 and directories 0700 whatever the umask. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { integrityError } from '../errors.js';
 import type { FileHandle, FileSystem, OpenMode } from './file-system.js';
 
 export const FILE_MODE = 0o600;
@@ -66,8 +67,11 @@ export const nodeFileSystem: FileSystem = {
     return new NodeFileHandle(filePath, descriptor);
   },
 
-  readFile(filePath) {
+  readFile(filePath, maxBytes) {
     try {
+      if (maxBytes !== undefined && fs.statSync(filePath).size > maxBytes) {
+        throw integrityError(`${path.basename(filePath)} is larger than any valid one (${maxBytes} bytes)`);
+      }
       return new Uint8Array(fs.readFileSync(filePath));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

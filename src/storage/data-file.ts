@@ -12,6 +12,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { FileCipher } from '../crypto/file-cipher.js';
 import { integrityError } from '../errors.js';
+import { copyBytes } from '../format/bytes.js';
 import { MAC_BYTES, PAGE_BYTES, TAG_BYTES } from '../format/constants.js';
 import { alignUpToPage, nextRecordPosition, pageIndexOf } from '../format/page.js';
 import { encodeRecord, recordBytes } from '../format/record.js';
@@ -62,6 +63,8 @@ export class DataFile {
   hintMac: Uint8Array | undefined = undefined;
   /** Recorded in the manifest (a barrier has made it durable at least once). */
   listed = false;
+  /** Lowest sequence number of a record in the file (compaction keeps a tombstone while an older record may exist). */
+  lowestSequence = Number.MAX_SAFE_INTEGER;
   #tags: Uint8Array;
   #tagHash: Hash;
   #writer: WriteBuffer | undefined;
@@ -173,6 +176,7 @@ export class DataFile {
   /** Appends one record (room must have been reserved) and returns its position in the file. */
   append(sequence: number, flags: number, key: Uint8Array, value: Uint8Array): number {
     const writer = this.#requireWriter();
+    if (sequence < this.lowestSequence) this.lowestSequence = sequence;
     const position = nextRecordPosition(writer.position);
     const length = encodeRecord(writer.buffer, position - writer.bufferPosition, sequence, flags, key, value);
     writer.position = position + length;
@@ -275,7 +279,7 @@ export class DataFile {
     const inFirstPage = position - firstPageIndex * PAGE_BYTES;
     if (inFirstPage + length <= PAGE_BYTES && firstPageIndex < this.pageCount) {
       // The common case: a value inside one sealed page.
-      return this.#page(firstPageIndex, cache, firstPageIndex).slice(inFirstPage, inFirstPage + length);
+      return copyBytes(this.#page(firstPageIndex, cache, firstPageIndex).subarray(inFirstPage, inFirstPage + length));
     }
     const output = new Uint8Array(length);
     if (length === 0) return output;

@@ -1,0 +1,128 @@
+/**
+ * Hint files (docs/format.md §6): for each record of a sealed data file its key, sequence number,
+ * position and value length, so that open can rebuild the index without decrypting the data file.
+ * Hints hold record keys, so they are sealed like pages: their own file key (kind = hint), bound to the
+ * data file's id, shard, database and key id.
+ *
+ * A hint is trusted only if the manifest records the MAC of its header; a missing, stale or damaged
+ * hint makes recovery scan that one data file instead.
+ */
+import { randomBytes } from 'node:crypto';
+import { FileCipher } from '../crypto/file-cipher.js';
+import type { CryptoProvider } from '../crypto/provider.js';
+import { ArmdbError, integrityError } from '../errors.js';
+import { equalBytes } from '../format/bytes.js';
+import { FileKind, Limits, MAC_BYTES, SALT_BYTES, TAG_BYTES } from '../format/constants.js';
+import {
+  decodeHintChunkFrame,
+  decodeHintEntries,
+  decodeHintHeader,
+  encodeHintChunkFrame,
+  encodeHintEntries,
+  encodeHintHeader,
+  HINT_CHUNK_FRAME_BYTES,
+  HINT_HEADER_BYTES,
+  hintEntryBytes,
+  verifyHintHeader,
+  type HintEntry,
+} from '../format/hint.js';
+import type { FileIdentity } from '../format/tag-file.js';
+import type { DataFile } from './data-file.js';
+import { RecordStream } from './record-stream.js';
+
+/** Entries per chunk: bounded so a chunk stays below the format's chunk limit. */
+function entriesPerChunk(keySize: number): number {
+  return Math.max(1, Math.floor(Math.min(Limits.maxHintChunkBytes, 256 * 1024) / hintEntryBytes(keySize)));
+}
+
+/**
+ * Builds the sealed bytes of a data file's hint, reading the file through a {@link RecordStream}.
+ * `yieldEvery` lets async callers give the event loop a turn between chunks of pages.
+ */
+export async function buildHint(
+  file: DataFile,
+  keySize: number,
+  provider: CryptoProvider,
+  dataKey: Uint8Array | undefined,
+  yieldToEventLoop: () => Promise<void>,
+): Promise<{ bytes: Uint8Array; headerMac: Uint8Array }> {
+  const identity: FileIdentity = { ...file.cipher.identity, kind: FileKind.hint, salt: new Uint8Array(randomBytes(SALT_BYTES)) };
+  const cipher = new FileCipher(provider, identity, dataKey, 'write');
+  try {
+    const header = encodeHintHeader(identity, cipher.mac);
+    const parts: Uint8Array[] = [header];
+    const perChunk = entriesPerChunk(keySize);
+    let entries: HintEntry[] = [];
+    let chunkIndex = 0;
+    const sealChunk = (last: boolean): void => {
+      const plaintext = encodeHintEntries(entries, keySize);
+      const flags = last ? 1 : 0;
+      const sealed = cipher.seal(chunkIndex++, plaintext, flags);
+      parts.push(encodeHintChunkFrame({ plaintextBytes: plaintext.length, last }), sealed.ciphertext, sealed.tag);
+      entries = [];
+    };
+    const stream = new RecordStream(file, file.pageCount, file.pageCount, keySize, (record) => {
+      entries.push({ key: record.key.slice(), sequence: record.sequence, tombstone: record.tombstone, position: record.position, valueLength: record.valueLength });
+      if (entries.length === perChunk) sealChunk(false);
+    });
+    while (stream.step()) await yieldToEventLoop();
+    sealChunk(true);
+    const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      bytes.set(part, offset);
+      offset += part.length;
+    }
+    return { bytes, headerMac: header.slice(HINT_HEADER_BYTES - MAC_BYTES) };
+  } finally {
+    cipher.destroy();
+  }
+}
+
+/**
+ * Authenticates a hint and visits its entries. Throws ARMDB_INTEGRITY for anything wrong: another
+ * instance than the manifest records, another file, a damaged or truncated chunk.
+ */
+export function readHint(
+  bytes: Uint8Array,
+  expected: { readonly dataFile: FileIdentity; readonly headerMac: Uint8Array },
+  keySize: number,
+  provider: CryptoProvider,
+  dataKey: Uint8Array | undefined,
+  visit: (entry: HintEntry) => void,
+): void {
+  const header = decodeHintHeader(bytes);
+  const dataFile = expected.dataFile;
+  if (
+    header.algorithm !== dataFile.algorithm ||
+    header.shard !== dataFile.shard ||
+    header.fileId !== dataFile.fileId ||
+    header.keyId !== dataFile.keyId ||
+    !equalBytes(header.databaseId, dataFile.databaseId)
+  ) {
+    throw integrityError(`hint of file ${dataFile.fileId} describes another file`);
+  }
+  if (!equalBytes(header.mac, expected.headerMac)) throw integrityError(`hint of file ${dataFile.fileId} is not the one the manifest records (stale)`);
+  const cipher = new FileCipher(provider, header, dataKey, 'read');
+  try {
+    verifyHintHeader(bytes, header, cipher.mac);
+    let offset = HINT_HEADER_BYTES;
+    for (let chunkIndex = 0; ; chunkIndex++) {
+      if (bytes.length - offset < HINT_CHUNK_FRAME_BYTES) throw integrityError(`hint of file ${dataFile.fileId} is truncated`);
+      const frame = decodeHintChunkFrame(bytes.subarray(offset, offset + HINT_CHUNK_FRAME_BYTES), bytes.length - offset - HINT_CHUNK_FRAME_BYTES);
+      offset += HINT_CHUNK_FRAME_BYTES;
+      const ciphertext = bytes.subarray(offset, offset + frame.plaintextBytes);
+      const tag = bytes.subarray(offset + frame.plaintextBytes, offset + frame.plaintextBytes + TAG_BYTES);
+      offset += frame.plaintextBytes + TAG_BYTES;
+      const plaintext = cipher.open(chunkIndex, ciphertext, tag, frame.last ? 1 : 0);
+      decodeHintEntries(plaintext, keySize, visit);
+      if (frame.last) break;
+    }
+    if (offset !== bytes.length) throw integrityError(`hint of file ${dataFile.fileId} has bytes after its last chunk`);
+  } catch (error) {
+    if (error instanceof ArmdbError) throw error;
+    throw integrityError(`hint of file ${dataFile.fileId} could not be read`, error);
+  } finally {
+    cipher.destroy();
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Node's Buffer.prototype.slice returns a view, not a copy. These tests pin that no caller-supplied
+ * Buffer is ever aliased or modified by the store, and that values handed out are independent copies.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { VarMap, VarTree } from '../../src/index.js';
+
+const directories: string[] = [];
+function temporaryDirectory(): string {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'armdb-alias-'));
+  directories.push(directory);
+  return directory;
+}
+afterEach(() => {
+  for (const directory of directories.splice(0)) fs.rmSync(directory, { recursive: true, force: true });
+});
+
+describe('no aliasing of caller buffers', () => {
+  it("close() wipes armdb's copy of the key, never the caller's Buffer", async () => {
+    const key = randomBytes(32);
+    const original = Buffer.from(key);
+    const directory = temporaryDirectory();
+    const db = await VarMap.open(directory, { keySize: 16, encryption: { key }, syncIntervalMs: 0 });
+    await db.close();
+    expect(key.equals(original)).toBe(true);
+    const again = await VarMap.open(directory, { keySize: 16, encryption: { key }, syncIntervalMs: 0 });
+    await again.close();
+  });
+
+  it('shard routing with shardPrefixBits does not modify the caller key', async () => {
+    const db = await VarMap.open(temporaryDirectory(), { keySize: 4, shards: 4, shardPrefixBits: 12, encryption: 'none', syncIntervalMs: 0 });
+    const key = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+    db.put(key, Buffer.from('v'));
+    expect([...key]).toEqual([0xff, 0xff, 0xff, 0xff]);
+    await db.close();
+  });
+
+
+  it('mutating what get(), range() and atomic() handed out or were given leaves stored bytes intact', async () => {
+    const secret = randomBytes(32);
+    const directory = temporaryDirectory();
+    let db = await VarTree.open(directory, { keySize: 4, encryption: { key: secret }, cipher: 'node', syncIntervalMs: 0 });
+    const key = Buffer.from([0, 0, 0, 1]);
+    db.put(key, Buffer.from('value-one'));
+    await db.close();
+    db = await VarTree.open(directory, { keySize: 4, encryption: { key: secret }, cipher: 'node', syncIntervalMs: 0 });
+    const first = db.get(key)!;
+    first.fill(0x41); // the page is now in the cache; this must not reach it
+    expect(Buffer.from(db.get(key)!).toString()).toBe('value-one');
+    for (const [rangeKey, value] of db.range()) {
+      rangeKey.fill(0);
+      value.fill(0);
+    }
+    expect(Buffer.from(db.get(key)!).toString()).toBe('value-one');
+    const stagedKey = Buffer.from([0, 0, 0, 2]);
+    const stagedValue = Buffer.from('staged');
+    db.atomic(stagedKey, (tx) => {
+      tx.put(stagedKey, stagedValue);
+      stagedKey[3] = 9;
+      stagedValue.fill(0x5a);
+    });
+    expect(Buffer.from(db.get(Buffer.from([0, 0, 0, 2]))!).toString()).toBe('staged');
+    expect(db.get(Buffer.from([0, 0, 0, 9]))).toBeUndefined();
+    await db.close();
+  });
+});
