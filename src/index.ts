@@ -23,4 +23,5 @@ export { indexHook } from './collections/index-hook.js';
 export { keys } from './keys.js';
 export type { OpenOptions, EncryptionOption, WriteHook } from './config.js';
 export type { Stats, VerifyReport, VerifyOptions } from './engine/engine.js';
+export type { CompactionReport, CompactOptions } from './engine/compaction.js';
 export type { CipherName } from './crypto/provider.js';

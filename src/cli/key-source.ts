@@ -30,13 +30,13 @@ async function promptHidden(question: string): Promise<Uint8Array> {
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
       for (const byte of chunk) {
-        if (byte === 0x0d || byte === 0x0a) return new Uint8Array(collected);
+        if (byte === 0x0d || byte === 0x0a || byte === 0x04) return normalized(collected);
         if (byte === 0x03) throw new UsageError('cancelled');
-        if (byte === 0x7f) collected.pop();
+        if (byte === 0x7f || byte === 0x08) collected.pop();
         else collected.push(byte);
       }
     }
-    return new Uint8Array(collected);
+    return normalized(collected);
   } finally {
     input.setRawMode(false);
     input.pause();
@@ -45,11 +45,48 @@ async function promptHidden(question: string): Promise<Uint8Array> {
   }
 }
 
-/** The encryption option for a store, from the sources above in that order. */
-export async function encryptionFrom(options: { keyFile?: string | undefined; none?: boolean | undefined }, prompt = 'Passphrase: '): Promise<EncryptionOption> {
+/** A typed passphrase in NFC, as the library normalises string passphrases (same key on every system). */
+function normalized(collected: number[]): Uint8Array {
+  const bytes = new Uint8Array(collected);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return bytes;
+  }
+  bytes.fill(0);
+  return new TextEncoder().encode(text.normalize('NFC'));
+}
+
+function equalSecrets(left: Uint8Array, right: Uint8Array): boolean {
+  return left.length === right.length && left.every((byte, index) => byte === right[index]);
+}
+
+/**
+ * The encryption option for a store, from the sources above in that order. `confirm` asks twice
+ * (creating a store: a typo would lock the data away for good).
+ */
+export async function encryptionFrom(
+  options: { keyFile?: string | undefined; none?: boolean | undefined },
+  prompt: { question?: string; confirm?: boolean } = {},
+): Promise<EncryptionOption> {
   if (options.none) return 'none';
-  if (options.keyFile !== undefined) return { key: readKeyFile(options.keyFile) };
+  if (options.keyFile !== undefined) {
+    if (!fs.existsSync(options.keyFile)) throw new UsageError(`key file ${options.keyFile} does not exist`);
+    return { key: readKeyFile(options.keyFile) };
+  }
   const fromEnvironment = process.env['ARMDB_PASSPHRASE'];
   if (fromEnvironment !== undefined && fromEnvironment.length > 0) return { passphrase: fromEnvironment };
-  return { passphrase: await promptHidden(prompt) };
+  const passphrase = await promptHidden(prompt.question ?? (prompt.confirm ? 'New passphrase: ' : 'Passphrase: '));
+  if (passphrase.length === 0) throw new UsageError('empty passphrase');
+  if (prompt.confirm) {
+    const again = await promptHidden('Repeat the passphrase: ');
+    const same = equalSecrets(passphrase, again);
+    again.fill(0);
+    if (!same) {
+      passphrase.fill(0);
+      throw new UsageError('the passphrases differ');
+    }
+  }
+  return { passphrase };
 }

@@ -1,44 +1,69 @@
 #!/usr/bin/env node
 /**
- * The `armdb` command (docs/cli.md). Exit codes: 0 ok, 1 a failure was found, 2 usage.
+ * The `armdb` command (docs/cli.md): a dispatcher over one module per subcommand.
+ * Exit codes: 0 ok, 1 a failure was found (integrity, wrong key, bad input, I/O), 2 usage.
  */
 import { parseArgs } from 'node:util';
 import { ArmdbError } from '../errors.js';
-import { runDemo } from './demo.js';
-import { UsageError } from './key-source.js';
+import { benchCommand } from './bench.js';
+import { UsageError, type Command } from './command.js';
+import { demoCommand } from './demo.js';
+import { exportCommand } from './export.js';
+import { importCommand } from './import.js';
+import { infoCommand } from './info.js';
+import { changeKeyCommand, compactCommand, rotateKeyCommand } from './planned.js';
+import { verifyCommand } from './verify.js';
+
+const COMMANDS: readonly Command[] = [infoCommand, verifyCommand, exportCommand, importCommand, benchCommand, demoCommand, compactCommand, changeKeyCommand, rotateKeyCommand];
 
 const HELP = `armdb — encrypted embedded key-value store
 
 Usage: armdb <command> [options]
 
 Commands:
-  demo [dir]      write, read, reopen and verify a demo store (default ./armdb-demo)
+${COMMANDS.map((command) => `  ${command.name.padEnd(12)}${command.summary}`).join('\n')}
 
 Options:
-  -h, --help      show help for a command
+  -h, --help    show help (armdb <command> --help for a command)
 
 The key comes from --key-file, the ARMDB_PASSPHRASE environment variable, or a hidden prompt —
-never from an argument.`;
+never from an argument. Exit codes: 0 ok, 1 a failure was found (integrity, wrong key, bad input,
+I/O), 2 usage.`;
+
+/** The running command, for error messages. */
+let current: string | undefined;
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(`${HELP}\n`);
-    return command === undefined ? 2 : 0;
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    (name === undefined ? process.stderr : process.stdout).write(`${HELP}\n`);
+    return name === undefined ? 2 : 0;
   }
-  switch (command) {
-    case 'demo': {
-      const { values, positionals } = parseArgs({ args: rest, options: { help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
-      if (values.help) {
-        process.stdout.write('Usage: armdb demo [dir]\n\nWrites 100,000 records to an encrypted store (default ./armdb-demo), reads them,\nreopens and verifies it. A random key is created in <dir>.key (mode 0600) on first run.\n');
-        return 0;
-      }
-      await runDemo(positionals[0] ?? 'armdb-demo', (line) => process.stdout.write(`${line}\n`));
-      return 0;
-    }
-    default:
-      throw new UsageError(`unknown command "${command}"; run armdb --help`);
+  const command = COMMANDS.find((candidate) => candidate.name === name);
+  if (command === undefined) throw new UsageError(`unknown command "${name}"; run armdb --help`);
+  current = command.name;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { ...command.options, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help === true) {
+    process.stdout.write(`${command.help}\n`);
+    return 0;
   }
+  if (positionals.length > command.maxPositionals) throw new UsageError(`unexpected argument "${positionals[command.maxPositionals]}"; see armdb ${command.name} --help`);
+  return command.run(values, positionals);
+}
+
+
+function isUsageError(error: unknown): boolean {
+  return error instanceof UsageError || (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'));
+}
+
+/** An operating-system error (ENOENT, EACCES, EPIPE…): its message is enough. */
+function isSystemError(error: unknown): error is NodeJS.ErrnoException {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && /^E[A-Z]+$/.test(String((error as NodeJS.ErrnoException).code));
 }
 
 main(process.argv.slice(2)).then(
@@ -46,14 +71,15 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof UsageError || (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
-      process.stderr.write(`armdb: ${error.message}\n`);
+    const prefix = current === undefined ? 'armdb' : `armdb ${current}`;
+    if (isUsageError(error)) {
+      process.stderr.write(`${prefix}: ${(error as Error).message}\n`);
       process.exitCode = 2;
-    } else if (error instanceof ArmdbError) {
-      process.stderr.write(`armdb: ${error.message}\n`);
+    } else if (error instanceof ArmdbError || isSystemError(error)) {
+      process.stderr.write(`${prefix}: ${error.message}\n`);
       process.exitCode = 1;
     } else {
-      process.stderr.write(`armdb: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.stderr.write(`${prefix}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
       process.exitCode = 1;
     }
   },

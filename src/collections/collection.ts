@@ -7,6 +7,7 @@ import { inspect } from 'node:util';
 import { checkBytes } from '../config.js';
 import type { WriteHook } from '../config.js';
 import type { ValueHandler } from './values.js';
+import type { CompactionReport, CompactOptions } from '../engine/compaction.js';
 import type { Engine, Stats, VerifyOptions, VerifyReport, WriteOperation } from '../engine/engine.js';
 import { armdbError } from '../errors.js';
 import { copyBytes } from '../format/bytes.js';
@@ -199,7 +200,8 @@ export abstract class Collection<V> {
     const next = fn(this.decodeValue(copyBytes(currentBytes)));
     if (next === undefined) return current;
     const nextBytes = this.checkedBytes(next);
-    this.#commit(this.engine.shardOf(checkedKey), [{ key: checkedKey, value: nextBytes }], [current], [next]);
+    const oldForHook = this.hook?.needsOldValue === false ? undefined : current;
+    this.#commit(this.engine.shardOf(checkedKey), [{ key: checkedKey, value: nextBytes }], [oldForHook], [next]);
     return returnPrevious ? current : this.decodeValue(nextBytes);
   }
 
@@ -298,6 +300,56 @@ export abstract class Collection<V> {
   /** Durability barrier: every mutation that returned before the call survives a crash once it resolves. */
   sync(): Promise<void> {
     return this.engine.sync();
+  }
+
+  /**
+   * Rewrites the live records of files with dead bytes into new files and deletes the old ones, in
+   * slices that keep the event loop responsive. With `reencrypt`, also every file not under the
+   * active data key. Runs in the background on its own when `autoCompact` is on.
+   */
+  compact(options?: CompactOptions): Promise<CompactionReport> {
+    return this.engine.compact(options);
+  }
+
+  /** Loads every page holding a live value into the cache (sorted I/O, bounded by `cacheBytes`). */
+  warmup(options?: { readonly signal?: AbortSignal }): Promise<void> {
+    return this.engine.warmup(options);
+  }
+
+  /**
+   * Walks every entry once: `fn(key, value)` returns `'keep'`, `'delete'`, or a new value. Calls the
+   * hook's `onInit` for kept entries and returns the number of mutations. Works in slices, one handle
+   * after another, without first copying all keys (armdb's memory spike).
+   *
+   * @example
+   * ```ts
+   * const changed = await users.migrate((key, user) => (user.legacy ? 'delete' : 'keep'));
+   * ```
+   */
+  async migrate(fn: (key: Uint8Array, value: V) => 'keep' | 'delete' | V, options: { readonly signal?: AbortSignal } = {}): Promise<number> {
+    if (typeof fn !== 'function') throw new TypeError('"fn" expected function');
+    const entries = this.engine.index.entries;
+    const limit = entries.handleLimit;
+    let mutations = 0;
+    for (let handle = 0; handle < limit; handle++) {
+      if (handle % 1024 === 0) {
+        if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'migrate was aborted', options.signal.reason);
+        if (handle > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (entries.sequences[handle] === 0) continue;
+      const key = copyBytes(entries.keyView(handle));
+      const value = this.valueOfHandle(handle);
+      const outcome = fn(copyBytes(key), value);
+      if (outcome === 'keep') this.hook?.onInit?.(key, value);
+      else if (outcome === 'delete') {
+        this.delete(key);
+        mutations++;
+      } else {
+        this.put(key, outcome);
+        mutations++;
+      }
+    }
+    return mutations;
   }
 
   /** Authenticates every page of every file; the report lists each failure with file and page. */

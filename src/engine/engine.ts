@@ -31,12 +31,14 @@ import { replaceFileAtomically } from './atomic-file.js';
 import { COLLECTION_NAMES } from './describe.js';
 import { KEYRING_NAME, MANIFEST_NAME, filePath, shardDirectory, TEMPORARY_SUFFIX } from './paths.js';
 import { finishIndex, recover } from './recovery.js';
+import { compactShard, deadRatio, type CompactionHost, type CompactionReport, type CompactOptions } from './compaction.js';
 import { buildHint } from '../storage/hint-file.js';
 
 const syncChannel = channel('armdb:sync');
 const rotateChannel = channel('armdb:rotate');
 const recoverChannel = channel('armdb:recover');
 const hintChannel = channel('armdb:hint');
+const compactChannel = channel('armdb:compact');
 const EMPTY = new Uint8Array(0);
 /** Bounds checked before reading the root files (docs/format.md §9). */
 const MAX_MANIFEST_BYTES = MANIFEST_HEADER_BYTES + Limits.maxManifestFiles * MANIFEST_FILE_ENTRY_BYTES + MAC_BYTES;
@@ -122,6 +124,7 @@ export class Engine {
   /** The same index, when it is ordered (Tree collections). */
   readonly ordered: OrderedIndex | undefined;
   readonly cache: BlockCache | undefined;
+  readonly valueCache: BlockCache | undefined;
   readonly collectionKind: CollectionKindId;
   #fileSystem: FileSystem;
   #provider: CryptoProvider;
@@ -149,6 +152,9 @@ export class Engine {
   /** The manifest must be rewritten even without new data (a hint was written). */
   #manifestStale = false;
   #damagedHints: string[] = [];
+  /** The running compaction (one at a time), and the switch close() uses to stop it. */
+  #compaction: Promise<CompactionReport> | undefined;
+  readonly #closeSignal = new AbortController();
   #filesFromHints = 0;
   readonly #counters = { gets: 0, puts: 0, deletes: 0, pagesSealed: 0, bytesWritten: 0, syncs: 0, rotations: 0, compactions: 0 };
 
@@ -185,8 +191,11 @@ export class Engine {
     const indexOptions = { valueSize: init.options.valueSize, keepsObjects: kind === CollectionKind.typedMap || kind === CollectionKind.typedTree };
     this.ordered = kind === CollectionKind.varTree || kind === CollectionKind.constTree || kind === CollectionKind.typedTree ? new OrderedIndex(this.keySize, indexOptions) : undefined;
     this.index = this.ordered ?? new HashIndex(this.keySize, indexOptions);
+    this.#compactionHost = this.#makeCompactionHost();
     this.#shardCount = BigInt(init.options.shards);
-    this.cache = init.options.cacheBytes > 0 ? new BlockCache(init.options.cacheBytes) : undefined;
+    // Pages get 7/8 of the budget, whole large values (more than two pages) the rest.
+    this.cache = init.options.cacheBytes > 0 ? new BlockCache(init.options.cacheBytes - Math.floor(init.options.cacheBytes / 8)) : undefined;
+    this.valueCache = init.options.cacheBytes > 0 ? new BlockCache(Math.floor(init.options.cacheBytes / 8)) : undefined;
   }
 
   /** Opens or creates the store in `directory`. */
@@ -378,6 +387,14 @@ export class Engine {
   }
 
   #createActiveFile(shard: number): DataFile {
+    const file = this.#createFile(shard, false);
+    file.keepsUnsyncedPages = this.cache !== undefined;
+    this.#filesById.set(file.fileId, file);
+    return file;
+  }
+
+  /** A new, empty file under the active data key; `temporary` names it `.tmp` until it is renamed. */
+  #createFile(shard: number, temporary: boolean): DataFile {
     const fileId = this.#nextFileId++;
     const keyId = this.#keys?.activeKeyId ?? 0;
     const identity = {
@@ -390,12 +407,10 @@ export class Engine {
       salt: new Uint8Array(randomBytes(SALT_BYTES)),
     };
     const cipher = new FileCipher(this.#provider, identity, this.#keys?.dataKey(keyId), 'write');
-    const dataHandle = this.#fileSystem.open(filePath(this.directory, shard, fileId, 'data'), 'create');
-    const tagHandle = this.#fileSystem.open(filePath(this.directory, shard, fileId, 'tags'), 'create');
-    const file = DataFile.create(cipher, dataHandle, tagHandle, this.options.writeBufferBytes, this.#counters);
-    file.keepsUnsyncedPages = this.cache !== undefined;
-    this.#filesById.set(fileId, file);
-    return file;
+    const suffix = temporary ? TEMPORARY_SUFFIX : '';
+    const dataHandle = this.#fileSystem.open(filePath(this.directory, shard, fileId, 'data') + suffix, 'create');
+    const tagHandle = this.#fileSystem.open(filePath(this.directory, shard, fileId, 'tags') + suffix, 'create');
+    return DataFile.create(cipher, dataHandle, tagHandle, this.options.writeBufferBytes, this.#counters);
   }
 
   // ---- routing -------------------------------------------------------------------------------
@@ -471,7 +486,7 @@ export class Engine {
     if (entries.valueSize > 0) return entries.valueCopy(handle);
     const file = this.#filesById.get(entries.fileIds[handle]!);
     if (file === undefined) throw integrityError('the index points into a file that does not exist');
-    return file.read(entries.positions[handle]! + RECORD_HEADER_BYTES + this.keySize, entries.valueLengths[handle]!, this.cache);
+    return file.read(entries.positions[handle]! + RECORD_HEADER_BYTES + this.keySize, entries.valueLengths[handle]!, this.cache, this.valueCache);
   }
 
   /** Values of many keys, read in file order. */
@@ -639,6 +654,7 @@ export class Engine {
       }
       await this.#writeManifest(nextFileId);
       this.#counters.syncs++;
+      this.#maybeCompactInBackground();
       if (syncChannel.hasSubscribers) {
         syncChannel.publish({ directory: this.directory, epoch: this.#epoch, files: snapshots.length, durationMs: performance.now() - started });
       }
@@ -718,6 +734,189 @@ export class Engine {
     this.#manifestStale = true;
   }
 
+  // ---- warmup --------------------------------------------------------------------------------
+
+  /**
+   * Loads every page that holds a live value into the cache, file by file in page order (one pread
+   * per run of pages), up to `cacheBytes`. Const and Typed collections hold their values in memory
+   * already; there is nothing to load for them.
+   */
+  async warmup(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
+    this.#assertOpen();
+    const cache = this.cache;
+    const entries = this.index.entries;
+    if (cache === undefined || entries.valueSize > 0 || entries.objects !== undefined) return;
+    const pagesByFile = new Map<number, Set<number>>();
+    this.index.forEachHandle((handle) => {
+      const start = entries.positions[handle]! + RECORD_HEADER_BYTES + this.keySize;
+      const length = entries.valueLengths[handle]!;
+      const fileId = entries.fileIds[handle]!;
+      let pages = pagesByFile.get(fileId);
+      if (pages === undefined) pagesByFile.set(fileId, (pages = new Set()));
+      for (let page = Math.floor(start / PAGE_BYTES); page <= Math.floor((start + Math.max(length, 1) - 1) / PAGE_BYTES); page++) pages.add(page);
+    });
+    let budgetPages = Math.floor(cache.capacityBytes / PAGE_BYTES);
+    for (const [fileId, pageSet] of [...pagesByFile].sort(([left], [right]) => left - right)) {
+      const pages = [...pageSet].sort((left, right) => left - right);
+      for (let index = 0; index < pages.length && budgetPages > 0; ) {
+        if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'warmup was aborted', options.signal.reason);
+        this.#assertOpen();
+        const file = this.#filesById.get(fileId);
+        if (file === undefined) break;
+        let runEnd = index + 1;
+        while (runEnd < pages.length && pages[runEnd] === pages[runEnd - 1]! + 1 && runEnd - index < 64 && runEnd - index < budgetPages) runEnd++;
+        budgetPages -= file.warmPages(pages[index]!, runEnd - index, cache);
+        index = runEnd;
+        await yieldToEventLoop();
+      }
+    }
+  }
+
+  // ---- compaction --------------------------------------------------------------------------
+
+  /**
+   * Rewrites sealed files with dead bytes (all of them, after rotating the active files) and, with
+   * `reencrypt`, every file not under the active data key. One compaction runs at a time.
+   */
+  compact(options: CompactOptions = {}): Promise<CompactionReport> {
+    try {
+      this.#assertWritable();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const previous = this.#compaction?.catch(() => undefined) ?? Promise.resolve(undefined);
+    const run = previous.then(() => this.#compactNow(options, true));
+    this.#trackCompaction(run);
+    return run;
+  }
+
+  #trackCompaction(run: Promise<CompactionReport>): void {
+    this.#compaction = run;
+    run.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => {
+      if (this.#compaction === run) this.#compaction = undefined;
+    });
+  }
+
+  #maybeCompactInBackground(): void {
+    if (!this.options.autoCompact || this.#compaction !== undefined || this.#closing !== undefined || this.#poisonCause !== undefined) return;
+    if (!this.#shards.some((state) => this.#candidates(state, false, false).length > 0)) return;
+    const run = this.#compactNow({}, false);
+    this.#trackCompaction(run);
+    run.catch((error: unknown) => {
+      if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, error });
+    });
+  }
+
+  #candidates(state: ShardState, forced: boolean, reencrypt: boolean): DataFile[] {
+    const activeKeyId = this.#keys?.activeKeyId ?? 0;
+    return state.files.filter((file) => {
+      if (file === state.active || !file.sealed || !file.durable.sealed) return false;
+      if (reencrypt && file.keyId !== activeKeyId) return true;
+      const deadBytes = file.streamBytes - file.liveBytes;
+      if (file.liveBytes >= file.liveBytesWhenCompacted) return false;
+      if (forced) return deadBytes >= PAGE_BYTES;
+      return deadBytes >= 2 * PAGE_BYTES && deadRatio(file) >= this.options.compactionThreshold;
+    });
+  }
+
+  async #compactNow(options: CompactOptions, forced: boolean): Promise<CompactionReport> {
+    const started = performance.now();
+    this.#assertWritable();
+    if (forced) {
+      // Make everything written so far compactable: seal the active files that hold data.
+      try {
+        for (const state of this.#shards) if (state.active.writePosition > 0) this.#rotate(state);
+      } catch (error) {
+        throw this.#poison(error);
+      }
+    }
+    await this.#scheduleBarrier();
+    const signal = options.signal === undefined ? this.#closeSignal.signal : AbortSignal.any([options.signal, this.#closeSignal.signal]);
+    const totals = { filesIn: 0, filesOut: 0, bytesIn: 0, bytesOut: 0, recordsMoved: 0, tombstonesKept: 0, tombstonesDropped: 0 };
+    for (const state of this.#shards) {
+      const candidates = this.#candidates(state, forced, options.reencrypt === true);
+      if (candidates.length === 0) continue;
+      let result;
+      try {
+        result = await compactShard(this.#compactionHost, state.shard, candidates, signal);
+      } catch (error) {
+        if (error instanceof ArmdbError && (error.code === 'ARMDB_ABORTED' || error.code === 'ARMDB_POISONED')) throw error;
+        throw this.#poison(error);
+      }
+      for (const name of Object.keys(totals) as (keyof typeof totals)[]) totals[name] += result[name];
+    }
+    this.#counters.compactions++;
+    const report: CompactionReport = { ...totals, bytesReclaimed: Math.max(0, totals.bytesIn - totals.bytesOut), durationMs: performance.now() - started };
+    if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, ...report });
+    return report;
+  }
+
+  readonly #compactionHost: CompactionHost;
+
+  #makeCompactionHost(): CompactionHost {
+    return {
+    keySize: this.keySize,
+    maxFileBytes: this.options.maxFileBytes,
+    index: this.index,
+    createOutput: (shard) => this.#createFile(shard, true),
+    finalizeOutputs: async (shard, outputs) => {
+      await Promise.all(outputs.flatMap((file) => [file.dataHandle.sync(), file.tagHandle.sync()]));
+      for (const file of outputs) {
+        for (const extension of ['data', 'tags'] as const) {
+          const final = filePath(this.directory, shard, file.fileId, extension);
+          this.#fileSystem.rename(final + TEMPORARY_SUFFIX, final);
+        }
+      }
+      await this.#fileSystem.syncDirectory(shardDirectory(this.directory, shard));
+    },
+    discardOutputs: (outputs) => {
+      for (const file of outputs) {
+        file.close();
+        for (const extension of ['data', 'tags'] as const) {
+          for (const name of [filePath(this.directory, file.shard, file.fileId, extension), filePath(this.directory, file.shard, file.fileId, extension) + TEMPORARY_SUFFIX]) {
+            if (this.#fileSystem.exists(name)) this.#fileSystem.unlink(name);
+          }
+        }
+      }
+    },
+    filesOf: (shard) => this.#shards[shard]!.files,
+    adopt: (shard, outputs, retired) => {
+      const state = this.#shards[shard]!;
+      for (const file of retired) {
+        this.#filesById.delete(file.fileId);
+        state.files.splice(state.files.indexOf(file), 1);
+      }
+      for (const file of outputs) {
+        file.durable = { pageCount: file.pageCount, tagDigest: file.currentDigest(), sealed: true };
+        file.dirty = false;
+        file.listed = true;
+        file.liveBytesWhenCompacted = file.liveBytes;
+        this.#filesById.set(file.fileId, file);
+        state.files.push(file);
+      }
+      state.files.sort((left, right) => left.fileId - right.fileId);
+      this.#manifestStale = true;
+    },
+    persist: () => this.#scheduleBarrier(),
+    retire: (files) => {
+      for (const file of files) {
+        file.close();
+        this.cache?.dropFile(file.fileId);
+        this.valueCache?.clear();
+        for (const extension of ['data', 'tags', 'hint'] as const) {
+          const name = filePath(this.directory, file.shard, file.fileId, extension);
+          if (this.#fileSystem.exists(name)) this.#fileSystem.unlink(name);
+        }
+      }
+      for (const state of this.#shards) for (const file of state.files) if (file.sealed && file.hintMac === undefined) this.#scheduleHint(file);
+    },
+    yieldToEventLoop: () => yieldToEventLoop(),
+    };
+  }
+
   // ---- verification --------------------------------------------------------------------------
 
   /** Authenticates every sealed page of every file, reporting each failure with file and page. */
@@ -763,9 +962,9 @@ export class Engine {
     return {
       keys: this.index.size,
       ...this.#counters,
-      cacheHits: this.cache?.hits ?? 0,
-      cacheMisses: this.cache?.misses ?? 0,
-      cacheBytes: this.cache?.bytes ?? 0,
+      cacheHits: (this.cache?.hits ?? 0) + (this.valueCache?.hits ?? 0),
+      cacheMisses: (this.cache?.misses ?? 0) + (this.valueCache?.misses ?? 0),
+      cacheBytes: (this.cache?.bytes ?? 0) + (this.valueCache?.bytes ?? 0),
       deadBytes: totalBytes - liveBytes,
       totalBytes,
       files: this.#filesById.size,
@@ -788,7 +987,9 @@ export class Engine {
 
   async #closeOnce(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#closeSignal.abort();
     try {
+      await this.#compaction?.catch(() => undefined);
       await this.#running?.catch(() => undefined);
       await this.#queued?.catch(() => undefined);
       if (this.#poisonCause === undefined) {
@@ -811,6 +1012,7 @@ export class Engine {
     for (const file of this.#filesById.values()) file.close();
     this.#filesById.clear();
     this.cache?.clear();
+    this.valueCache?.clear();
     this.#keys?.destroy();
     this.#manifestMacKey.fill(0);
     if (this.options.credential !== undefined) wipeCredential(this.options.credential);

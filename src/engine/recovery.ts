@@ -10,7 +10,7 @@
  * are accepted only with ids the manifest had not handed out yet; an unlisted file with an older id
  * is a leftover (of a compaction) and is removed, after checking that we wrote it.
  */
-import { copyBytes, equalBytes, isAllZero } from '../format/bytes.js';
+import { equalBytes, isAllZero } from '../format/bytes.js';
 import { Algorithm, FileKind, PAGE_BYTES, TAG_BYTES } from '../format/constants.js';
 import { FileState, type Manifest, type ManifestFile } from '../format/manifest.js';
 import { recordBytes } from '../format/record.js';
@@ -34,7 +34,7 @@ import type { KeyIndex } from '../index/key-index.js';
 import { DataFile, digestOfTags } from '../storage/data-file.js';
 import { readHint } from '../storage/hint-file.js';
 import { RecordStream, type StreamRecord } from '../storage/record-stream.js';
-import type { HintEntry } from '../format/hint.js';
+import { decodeHintEntries } from '../format/hint.js';
 import { filePath, parseFileName, shardDirectory, TEMPORARY_SUFFIX } from './paths.js';
 
 export interface RecoveryContext {
@@ -255,6 +255,8 @@ export function recover(context: RecoveryContext): RecoveryResult {
             filesFromHints++;
           }
         }
+        // Not read this time, but still the manifest's: keep vouching for it.
+        if (entry?.state === FileState.sealed && entry.hintMac !== undefined && !context.useHints) file.hintMac = entry.hintMac;
         replay ??= replayFile(context, file, candidatePages, durablePages);
         highestSequence = Math.max(highestSequence, replay.highestSequence);
         const sealedInManifest = entry?.state === FileState.sealed;
@@ -351,33 +353,39 @@ function replayHint(context: RecoveryContext, file: DataFile, headerMac: Uint8Ar
     damagedHints.push(`${hintPath}: missing`);
     return undefined;
   }
-  const entries: HintEntry[] = [];
-  let highestSequence = 0;
+  const streamBytes = file.pageCount * PAGE_BYTES;
+  let chunks: Uint8Array[];
   try {
-    // Collect first, apply after: a hint that fails half-way must leave the index untouched.
-    readHint(bytes, { dataFile: file.cipher.identity, headerMac }, context.keySize, context.provider, dataKeyFor(context, file.keyId), (entry) => {
-      entries.push({ ...entry, key: copyBytes(entry.key) });
-    });
+    // Every chunk is authenticated, and every entry checked, before the first one is applied:
+    // a hint that fails half-way must leave the index untouched.
+    chunks = readHint(bytes, { dataFile: file.cipher.identity, headerMac }, context.provider, dataKeyFor(context, file.keyId));
+    for (const chunk of chunks) {
+      decodeHintEntries(chunk, context.keySize, (entry) => {
+        if (entry.position + recordBytes(context.keySize, entry.valueLength) > streamBytes) throw integrityError('an entry points beyond the data file');
+      });
+    }
   } catch (error) {
     if (!(error instanceof ArmdbError)) throw error;
     damagedHints.push(`${hintPath}: ${error.message}`);
     return undefined;
   }
-  for (const entry of entries) {
-    if (entry.position + entry.valueLength > file.pageCount * PAGE_BYTES) {
-      damagedHints.push(`${hintPath}: an entry points beyond the data file`);
-      return undefined;
-    }
+  let highestSequence = 0;
+  let lowestSequence = file.lowestSequence;
+  const entries = context.index.entries;
+  for (const chunk of chunks) {
+    decodeHintEntries(chunk, context.keySize, (entry) => {
+      const handle = context.index.findOrInsert(entry.key);
+      if (entries.sequences[handle]! < entry.sequence) {
+        entries.setLocation(handle, file.fileId, entry.position, entry.tombstone ? TOMBSTONE_LENGTH : entry.valueLength, entry.sequence);
+      }
+      if (entry.sequence > highestSequence) highestSequence = entry.sequence;
+      if (entry.sequence < lowestSequence) lowestSequence = entry.sequence;
+    });
   }
-  for (const entry of entries) {
-    applyRecoveredRecord(context.index, file.fileId, { ...entry, value: EMPTY_VALUE });
-    highestSequence = Math.max(highestSequence, entry.sequence);
-    file.lowestSequence = Math.min(file.lowestSequence, entry.sequence);
-  }
+  file.lowestSequence = lowestSequence;
   return { validPages: file.pageCount, tailBytes: 0, highestSequence };
 }
 
-const EMPTY_VALUE = new Uint8Array(0);
 
 /**
  * Decrypts the file's pages in order and applies every complete group of records to the index.

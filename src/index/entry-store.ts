@@ -39,6 +39,11 @@ export class EntryStore {
     this.freeHandles = new Int32Array(16);
   }
 
+  /** Every handle ever handed out is below this; a handle is live when its sequence is not 0. */
+  get handleLimit(): number {
+    return this.highWater;
+  }
+
   /** Handles in use (live entries). */
   get count(): number {
     return this.highWater - this.freeCount;
@@ -70,6 +75,7 @@ export class EntryStore {
     }
     this.freeHandles[this.freeCount++] = handle;
     this.valueLengths[handle] = 0;
+    this.sequences[handle] = 0;
     if (this.objects !== undefined) this.objects[handle] = undefined;
   }
 

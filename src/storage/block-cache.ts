@@ -86,10 +86,13 @@ export class BlockCache {
     return entry.page;
   }
 
-  /** Inserts a verified page. Pages larger than the whole budget are not cached. */
-  insert(id: number, page: Uint8Array): void {
+  /**
+   * Inserts a verified page. Pages larger than the whole budget are not cached. `warm` pages (from
+   * `warmup()`, which the caller asked for on purpose) skip the probation queue.
+   */
+  insert(id: number, page: Uint8Array, warm = false): void {
     if (this.capacityBytes === 0 || page.length > this.capacityBytes || this.entries.has(id)) return;
-    const inMain = this.ghostSet.delete(id);
+    const inMain = this.ghostSet.delete(id) || warm;
     const entry: Entry = { id, page, frequency: 0, inMain };
     this.entries.set(id, entry);
     if (inMain) {

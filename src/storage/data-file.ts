@@ -63,6 +63,11 @@ export class DataFile {
   hintMac: Uint8Array | undefined = undefined;
   /** Recorded in the manifest (a barrier has made it durable at least once). */
   listed = false;
+  /**
+   * Written by compaction: live bytes when it was written. It is a candidate again only once some of
+   * them died (its tombstones and tail padding alone must not make it rewrite itself forever).
+   */
+  liveBytesWhenCompacted = Number.POSITIVE_INFINITY;
   /** Lowest sequence number of a record in the file (compaction keeps a tombstone while an older record may exist). */
   lowestSequence = Number.MAX_SAFE_INTEGER;
   #tags: Uint8Array;
@@ -273,7 +278,7 @@ export class DataFile {
    * Copies `length` bytes at `position` of the stream into a new array: from the write buffer, the
    * cache, or disk (one pread per run of missing pages, each page verified before use).
    */
-  read(position: number, length: number, cache: BlockCache | undefined): Uint8Array {
+  read(position: number, length: number, cache: BlockCache | undefined, valueCache?: BlockCache): Uint8Array {
     const writer = this.#writer;
     const firstPageIndex = Math.floor(position / PAGE_BYTES);
     const inFirstPage = position - firstPageIndex * PAGE_BYTES;
@@ -281,11 +286,12 @@ export class DataFile {
       // The common case: a value inside one sealed page.
       return copyBytes(this.#page(firstPageIndex, cache, firstPageIndex).subarray(inFirstPage, inFirstPage + length));
     }
+    const lastPageIndex = pageIndexOf(position + length - 1);
+    if (lastPageIndex - firstPageIndex + 1 > 2 && lastPageIndex < this.pageCount) return this.#readLargeValue(position, length, valueCache);
     const output = new Uint8Array(length);
     if (length === 0) return output;
     let copied = 0;
     let pageIndex = firstPageIndex;
-    const lastPageIndex = pageIndexOf(position + length - 1);
     while (copied < length) {
       const at = position + copied;
       const inPage = at - pageIndex * PAGE_BYTES;
@@ -301,6 +307,28 @@ export class DataFile {
       pageIndex++;
     }
     return output;
+  }
+
+  /**
+   * A value spanning more than two sealed pages: one pread of its exact page span, and cached whole in
+   * the value cache rather than page by page, so one big value cannot evict thousands of small pages.
+   */
+  #readLargeValue(position: number, length: number, valueCache: BlockCache | undefined): Uint8Array {
+    const id = this.fileId * 2 ** 21 + position / 8;
+    const cached = valueCache?.get(id);
+    if (cached !== undefined) return copyBytes(cached);
+    const firstPageIndex = pageIndexOf(position);
+    const pages = this.readVerifiedPages(firstPageIndex, pageIndexOf(position + length - 1) - firstPageIndex + 1);
+    const value = new Uint8Array(length);
+    let copied = 0;
+    for (let index = 0; index < pages.length; index++) {
+      const from = index === 0 ? position - firstPageIndex * PAGE_BYTES : 0;
+      const take = Math.min(PAGE_BYTES - from, length - copied);
+      value.set(pages[index]!.subarray(from, from + take), copied);
+      copied += take;
+    }
+    if (valueCache !== undefined && pageIndexOf(position + length - 1) < this.durable.pageCount) valueCache.insert(id, value);
+    return copyBytes(value);
   }
 
   /** Plaintext of a sealed page; on a miss, reads ahead up to `lastWantedPage` in one pread. */
@@ -319,6 +347,15 @@ export class DataFile {
       if (index === 0) first = page;
     }
     return first!;
+  }
+
+  /** Reads pages into the cache (warmup): one pread per run, durable pages only. Returns pages added. */
+  warmPages(firstPageIndex: number, count: number, cache: BlockCache): number {
+    const last = Math.min(firstPageIndex + count, this.durable.pageCount);
+    if (last <= firstPageIndex) return 0;
+    const pages = this.readVerifiedPages(firstPageIndex, last - firstPageIndex);
+    pages.forEach((page, offset) => cache.insert(pageCacheId(this.fileId, firstPageIndex + offset), page, true));
+    return pages.length;
   }
 
   /** Reads and authenticates `count` pages from disk (no cache). Throws ARMDB_INTEGRITY on the first bad page. */

@@ -15,7 +15,6 @@ import { equalBytes } from '../format/bytes.js';
 import { FileKind, Limits, MAC_BYTES, SALT_BYTES, TAG_BYTES } from '../format/constants.js';
 import {
   decodeHintChunkFrame,
-  decodeHintEntries,
   decodeHintHeader,
   encodeHintChunkFrame,
   encodeHintEntries,
@@ -80,17 +79,16 @@ export async function buildHint(
 }
 
 /**
- * Authenticates a hint and visits its entries. Throws ARMDB_INTEGRITY for anything wrong: another
- * instance than the manifest records, another file, a damaged or truncated chunk.
+ * Authenticates a whole hint and returns its chunks' plaintexts (entries are decoded from them with
+ * `decodeHintEntries`). Throws ARMDB_INTEGRITY for anything wrong — another instance than the manifest
+ * records, another file, a damaged or truncated chunk — before the caller has applied any entry.
  */
 export function readHint(
   bytes: Uint8Array,
   expected: { readonly dataFile: FileIdentity; readonly headerMac: Uint8Array },
-  keySize: number,
   provider: CryptoProvider,
   dataKey: Uint8Array | undefined,
-  visit: (entry: HintEntry) => void,
-): void {
+): Uint8Array[] {
   const header = decodeHintHeader(bytes);
   const dataFile = expected.dataFile;
   if (
@@ -104,6 +102,7 @@ export function readHint(
   }
   if (!equalBytes(header.mac, expected.headerMac)) throw integrityError(`hint of file ${dataFile.fileId} is not the one the manifest records (stale)`);
   const cipher = new FileCipher(provider, header, dataKey, 'read');
+  const chunks: Uint8Array[] = [];
   try {
     verifyHintHeader(bytes, header, cipher.mac);
     let offset = HINT_HEADER_BYTES;
@@ -114,11 +113,11 @@ export function readHint(
       const ciphertext = bytes.subarray(offset, offset + frame.plaintextBytes);
       const tag = bytes.subarray(offset + frame.plaintextBytes, offset + frame.plaintextBytes + TAG_BYTES);
       offset += frame.plaintextBytes + TAG_BYTES;
-      const plaintext = cipher.open(chunkIndex, ciphertext, tag, frame.last ? 1 : 0);
-      decodeHintEntries(plaintext, keySize, visit);
+      chunks.push(cipher.open(chunkIndex, ciphertext, tag, frame.last ? 1 : 0));
       if (frame.last) break;
     }
     if (offset !== bytes.length) throw integrityError(`hint of file ${dataFile.fileId} has bytes after its last chunk`);
+    return chunks;
   } catch (error) {
     if (error instanceof ArmdbError) throw error;
     throw integrityError(`hint of file ${dataFile.fileId} could not be read`, error);

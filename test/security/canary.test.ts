@@ -191,7 +191,9 @@ afterAll(() => {
   if (root !== undefined) fs.rmSync(root, { recursive: true, force: true });
 });
 
-const base = { keySize: KEY_SIZE, shards: 2, syncIntervalMs: 0, maxFileBytes: 65536 } as const;
+// autoCompact off: every superseded value stays on disk, so the scans look at all of them (the control
+// below must find them all in clear). Compaction output is scanned by its own test.
+const base = { keySize: KEY_SIZE, shards: 2, syncIntervalMs: 0, maxFileBytes: 65536, autoCompact: false } as const;
 
 describe('an encrypted store holds no canary in any form', () => {
   const key = new Uint8Array(randomBytes(32));
@@ -205,6 +207,17 @@ describe('an encrypted store holds no canary in any form', () => {
       scannedWhileOpen = scan(open, allCanaries);
       modesWhileOpen = modes(open);
     });
+  });
+
+  it('compaction output and hint files hold no canary either', async () => {
+    const compacted = path.join(root, 'encrypted', 'compacted');
+    fs.cpSync(dir, compacted, { recursive: true });
+    const db = await VarMap.open(compacted, { ...base, encryption: { key } });
+    const report = await db.compact();
+    await db.close();
+    expect(report.filesOut).toBeGreaterThan(0);
+    expect(fs.readdirSync(path.join(compacted, 'shard-000')).some((name) => name.endsWith('.hint'))).toBe(true);
+    expect(scan(compacted, allCanaries)).toEqual([]);
   });
 
   it('the store went through rotation: several data files per shard', () => {

@@ -1,0 +1,165 @@
+/**
+ * Compaction (docs/durability.md §Compaction): live records of sealed files are rewritten into new
+ * files — new salt, new file ids, the current data key — and the old files deleted once a manifest
+ * without them is durable.
+ *
+ * Order, so that a crash at any point loses nothing and resurrects nothing:
+ *   1. write the new files under temporary names (`.tmp`, swept at open), a slice at a time;
+ *   2. fsync them, rename them to their final names, fsync the shard directory;
+ *   3. re-point each index entry that still points where compaction read it (writes made meanwhile win);
+ *   4. make a manifest that lists the new files and not the old ones durable (a barrier);
+ *   5. delete the old files.
+ * Until 4, the old files are the manifest's; the renamed new files only hold copies with their original
+ * sequence numbers, so recovery may read both. After 4, the old files are leftovers removed at open.
+ *
+ * A tombstone is kept while any other file of the shard holds a record older than it, so no deleted key
+ * comes back.
+ */
+import { armdbError } from '../errors.js';
+import { RecordFlag, recordBytes } from '../format/record.js';
+import type { KeyIndex } from '../index/key-index.js';
+import { DataFile } from '../storage/data-file.js';
+import { RecordStream } from '../storage/record-stream.js';
+
+/** What `compact()` reports. */
+export interface CompactionReport {
+  /** Data files rewritten and deleted. */
+  readonly filesIn: number;
+  /** Data files written. */
+  readonly filesOut: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly bytesReclaimed: number;
+  /** Live records copied. */
+  readonly recordsMoved: number;
+  readonly tombstonesKept: number;
+  readonly tombstonesDropped: number;
+  readonly durationMs: number;
+}
+
+/** Options of `compact()`. */
+export interface CompactOptions {
+  /** Stops between slices with ARMDB_ABORTED; files written so far are discarded. */
+  readonly signal?: AbortSignal;
+  /** Also rewrite every file that is not under the active data key (after `rotateDataKey`). */
+  readonly reencrypt?: boolean;
+}
+
+/** The engine's side of compaction. */
+export interface CompactionHost {
+  readonly keySize: number;
+  readonly maxFileBytes: number;
+  readonly index: KeyIndex;
+  /** A new file of `shard` under a temporary name, under the active data key. */
+  createOutput(shard: number): DataFile;
+  /** fsync, rename to the final names, fsync the directory. */
+  finalizeOutputs(shard: number, outputs: readonly DataFile[]): Promise<void>;
+  /** Deletes outputs that will not be used (abort, failure). */
+  discardOutputs(outputs: readonly DataFile[]): void;
+  /** Every file of the shard, active included. */
+  filesOf(shard: number): readonly DataFile[];
+  /** Swaps the retired files for the outputs in the engine's file lists (synchronously). */
+  adopt(shard: number, outputs: readonly DataFile[], retired: readonly DataFile[]): void;
+  /** A barrier that makes a manifest without the retired files durable. */
+  persist(): Promise<void>;
+  /** Deletes retired files from disk and cache. */
+  retire(files: readonly DataFile[]): void;
+  yieldToEventLoop(): Promise<void>;
+}
+
+/** Is `file` worth compacting under `threshold` (dead / total bytes)? */
+export function deadRatio(file: DataFile): number {
+  return file.streamBytes === 0 ? 0 : (file.streamBytes - file.liveBytes) / file.streamBytes;
+}
+
+export interface ShardCompactionResult {
+  filesIn: number;
+  filesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  recordsMoved: number;
+  tombstonesKept: number;
+  tombstonesDropped: number;
+}
+
+/** Compacts `candidates` (sealed, durable files of one shard). */
+export async function compactShard(host: CompactionHost, shard: number, candidates: readonly DataFile[], signal: AbortSignal | undefined): Promise<ShardCompactionResult> {
+  const { index, keySize } = host;
+  const entries = index.entries;
+  const candidateIds = new Set(candidates.map((file) => file.fileId));
+  // The oldest record any file outside this compaction may hold: tombstones newer than it must stay.
+  let oldestOutside = Number.MAX_SAFE_INTEGER;
+  for (const file of host.filesOf(shard)) if (!candidateIds.has(file.fileId)) oldestOutside = Math.min(oldestOutside, file.lowestSequence);
+
+  const outputs: DataFile[] = [];
+  // Moves as flat numbers: handle, from file, from position, to file, to position, value length.
+  const moves: number[] = [];
+  const result: ShardCompactionResult = { filesIn: candidates.length, filesOut: 0, bytesIn: 0, bytesOut: 0, recordsMoved: 0, tombstonesKept: 0, tombstonesDropped: 0 };
+  let output: DataFile | undefined;
+  const target = (): DataFile => {
+    if (output === undefined || output.writePosition >= host.maxFileBytes) {
+      if (output !== undefined) output.seal();
+      output = host.createOutput(shard);
+      outputs.push(output);
+    }
+    return output;
+  };
+  try {
+    for (const file of candidates) {
+      result.bytesIn += file.streamBytes;
+      const stream = new RecordStream(file, file.pageCount, file.pageCount, keySize, (record) => {
+        if (record.tombstone) {
+          if (oldestOutside >= record.sequence) {
+            result.tombstonesDropped++;
+            return;
+          }
+          const writer = target();
+          writer.reserve(DataFile.reserveBytes(keySize, 0));
+          writer.append(record.sequence, RecordFlag.tombstone, record.key, record.value);
+          result.tombstonesKept++;
+          return;
+        }
+        const handle = index.find(record.key);
+        if (handle < 0 || entries.fileIds[handle] !== file.fileId || entries.positions[handle] !== record.position) return;
+        const writer = target();
+        writer.reserve(DataFile.reserveBytes(keySize, record.valueLength));
+        const position = writer.append(record.sequence, 0, record.key, record.value);
+        moves.push(handle, file.fileId, record.position, writer.fileId, position, record.valueLength);
+        result.recordsMoved++;
+      });
+      for (;;) {
+        if (signal?.aborted) throw armdbError('ARMDB_ABORTED', 'compaction was aborted', signal.reason);
+        const more = stream.step();
+        await host.yieldToEventLoop();
+        if (!more) break;
+      }
+    }
+    if (output !== undefined) output.seal();
+    await host.finalizeOutputs(shard, outputs);
+  } catch (error) {
+    host.discardOutputs(outputs);
+    throw error;
+  }
+
+  // From here on nothing awaits until the swap is done: reads and writes see either the old or the new state.
+  const filesById = new Map(outputs.map((file) => [file.fileId, file]));
+  const candidateById = new Map(candidates.map((file) => [file.fileId, file]));
+  for (let offset = 0; offset < moves.length; offset += 6) {
+    const handle = moves[offset]!;
+    const fromFileId = moves[offset + 1]!;
+    const fromPosition = moves[offset + 2]!;
+    if (entries.fileIds[handle] !== fromFileId || entries.positions[handle] !== fromPosition) continue;
+    const toFile = filesById.get(moves[offset + 3]!)!;
+    const bytes = recordBytes(keySize, moves[offset + 5]!);
+    entries.fileIds[handle] = toFile.fileId;
+    entries.positions[handle] = moves[offset + 4]!;
+    candidateById.get(fromFileId)!.liveBytes -= bytes;
+    toFile.liveBytes += bytes;
+  }
+  for (const file of outputs) result.bytesOut += file.streamBytes;
+  result.filesOut = outputs.length;
+  host.adopt(shard, outputs, candidates);
+  await host.persist();
+  host.retire(candidates);
+  return result;
+}
