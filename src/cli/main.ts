@@ -11,7 +11,8 @@ import { demoCommand } from './demo.js';
 import { exportCommand } from './export.js';
 import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
-import { changeKeyCommand, compactCommand, rotateKeyCommand } from './planned.js';
+import { compactCommand } from './compact.js';
+import { changeKeyCommand, rotateKeyCommand } from './planned.js';
 import { verifyCommand } from './verify.js';
 
 const COMMANDS: readonly Command[] = [infoCommand, verifyCommand, exportCommand, importCommand, benchCommand, demoCommand, compactCommand, changeKeyCommand, rotateKeyCommand];

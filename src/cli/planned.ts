@@ -1,5 +1,5 @@
 /**
- * `compact`, `change-key`, `rotate-key`: planned commands whose engine operations this version does
+ * `change-key`, `rotate-key`: planned commands whose engine operations this version does
  * not have yet. They say so and exit 1 — they never pretend to have done something.
  */
 import { KEY_OPTIONS, note, type Command } from './command.js';
@@ -22,13 +22,6 @@ exits with code 1.`,
     },
   };
 }
-
-export const compactCommand = planned(
-  'compact',
-  'rewrite files to reclaim dead bytes',
-  'armdb compact <dir> [--reencrypt] [key options]',
-  'Planned: rewrites data files whose dead bytes cross the threshold, reclaiming the space; with\n--reencrypt, also rewrites files under the active data key (crypto-shredding older keys).',
-);
 
 export const changeKeyCommand = planned(
   'change-key',

@@ -993,12 +993,29 @@ export class Engine {
       await this.#running?.catch(() => undefined);
       await this.#queued?.catch(() => undefined);
       if (this.#poisonCause === undefined) {
+        // An active file that never received a record is dropped rather than sealed: opening a store
+        // to read it (info, verify, export) leaves no empty files behind.
+        const unused: DataFile[] = [];
         try {
-          for (const state of this.#shards) state.active.seal();
+          for (const state of this.#shards) {
+            if (state.active.writePosition === 0) {
+              unused.push(state.active);
+              this.#filesById.delete(state.active.fileId);
+              state.files.splice(state.files.indexOf(state.active), 1);
+              this.#manifestStale = true;
+            } else state.active.seal();
+          }
         } catch (error) {
           throw this.#poison(error);
         }
         await this.#barrier();
+        for (const file of unused) {
+          file.close();
+          for (const extension of ['data', 'tags'] as const) {
+            const name = filePath(this.directory, file.shard, file.fileId, extension);
+            if (this.#fileSystem.exists(name)) this.#fileSystem.unlink(name);
+          }
+        }
         for (const state of this.#shards) this.#scheduleHint(state.active);
         await this.#hintWorker;
         if (this.#manifestStale) await this.#barrier();
