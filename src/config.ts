@@ -141,7 +141,8 @@ export function checkBytes(name: string, value: unknown, length?: number): Uint8
   return value;
 }
 
-function resolveCredential(encryption: unknown): Credential | undefined {
+/** @internal The credential of an `encryption` option (undefined for 'none'). */
+export function resolveCredential(encryption: unknown): Credential | undefined {
   if (encryption === 'none') return undefined;
   if (typeof encryption !== 'object' || encryption === null) {
     throw new TypeError(`"encryption" expected { key } | { passphrase } | 'none', got ${describe(encryption)}`);

@@ -4,7 +4,8 @@
  * decoded.
  */
 import { inspect } from 'node:util';
-import { checkBytes } from '../config.js';
+import { checkBytes, resolveCredential, type EncryptionOption } from '../config.js';
+import { wipeCredential } from '../crypto/keys.js';
 import type { WriteHook } from '../config.js';
 import type { ValueHandler } from './values.js';
 import type { CompactionReport, CompactOptions } from '../engine/compaction.js';
@@ -309,6 +310,34 @@ export abstract class Collection<V> {
    */
   compact(options?: CompactOptions): Promise<CompactionReport> {
     return this.engine.compact(options);
+  }
+
+  /**
+   * Re-wraps the data keys under a new key or passphrase; data files are untouched. Afterwards the
+   * old key fails with ARMDB_WRONG_KEY and the new one opens the store.
+   *
+   * @example
+   * ```ts
+   * await db.changeKey({ key: newKey });            // or { passphrase }
+   * ```
+   */
+  async changeKey(next: Exclude<EncryptionOption, 'none'>): Promise<void> {
+    const credential = resolveCredential(next);
+    if (credential === undefined) throw new TypeError('"next" expected { key } or { passphrase }');
+    try {
+      await this.engine.changeKey(credential);
+    } catch (error) {
+      wipeCredential(credential);
+      throw error;
+    }
+  }
+
+  /**
+   * Makes a new data key active for files written from now on. `compact({ reencrypt: true })` then
+   * rewrites older files under it and removes the old key from the keyring (crypto-shredding).
+   */
+  rotateDataKey(): Promise<void> {
+    return this.engine.rotateDataKey();
   }
 
   /** Loads every page holding a live value into the cache (sorted I/O, bounded by `cacheBytes`). */

@@ -34,6 +34,8 @@ export interface CompactionReport {
   readonly recordsMoved: number;
   readonly tombstonesKept: number;
   readonly tombstonesDropped: number;
+  /** Data keys removed from the KEYRING because no file uses them any more (crypto-shredding). */
+  readonly shreddedKeyIds: readonly number[];
   readonly durationMs: number;
 }
 

@@ -9,7 +9,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import xxhash from 'xxhash-wasm';
 import type { ResolvedOptions } from '../config.js';
 import { FileCipher } from '../crypto/file-cipher.js';
-import { createKeySet, openKeyring, sealKeyring, wipeCredential, type KeySet } from '../crypto/keys.js';
+import { createKeySet, openKeyring, sealKeyring, wipeCredential, type Credential, type KeySet } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble-provider.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
@@ -39,6 +39,7 @@ const rotateChannel = channel('armdb:rotate');
 const recoverChannel = channel('armdb:recover');
 const hintChannel = channel('armdb:hint');
 const compactChannel = channel('armdb:compact');
+const keyChannel = channel('armdb:key');
 const EMPTY = new Uint8Array(0);
 /** Bounds checked before reading the root files (docs/format.md §9). */
 const MAX_MANIFEST_BYTES = MANIFEST_HEADER_BYTES + Limits.maxManifestFiles * MANIFEST_FILE_ENTRY_BYTES + MAC_BYTES;
@@ -129,6 +130,10 @@ export class Engine {
   #fileSystem: FileSystem;
   #provider: CryptoProvider;
   #keys: KeySet | undefined;
+  /** The caller's credential (copied, wiped at close): re-deriving the KEK is needed to rewrite the KEYRING. */
+  #credential: Credential | undefined;
+  /** KEYRING rewrites (changeKey, rotateDataKey, shredding) one at a time. */
+  #keyringChain: Promise<unknown> = Promise.resolve();
   #algorithm: AlgorithmId;
   #databaseId: Uint8Array;
   #manifestMacKey: Uint8Array;
@@ -180,6 +185,7 @@ export class Engine {
     this.#fileSystem = init.fileSystem;
     this.#provider = init.provider;
     this.#keys = init.keys;
+    this.#credential = init.options.credential;
     this.#algorithm = init.algorithm;
     this.#databaseId = init.databaseId;
     this.#manifestMacKey = init.manifestMacKey;
@@ -734,6 +740,87 @@ export class Engine {
     this.#manifestStale = true;
   }
 
+  // ---- key lifecycle (docs/security-model.md §Key lifecycle) ---------------------------------
+
+  #requireKeys(operation: string): KeySet {
+    this.#assertWritable();
+    if (this.#keys === undefined || this.#credential === undefined) {
+      throw armdbError('ARMDB_FORMAT_MISMATCH', `${operation} needs an encrypted store; this one was created with encryption: 'none'`);
+    }
+    return this.#keys;
+  }
+
+  /** Seals and atomically replaces the KEYRING with the current keys under `credential`. */
+  #writeKeyring(credential: Credential): Promise<void> {
+    const keys = this.#keys!;
+    const write = this.#keyringChain.then(async () => {
+      const bytes = await sealKeyring(keys, credential, this.#provider);
+      try {
+        await replaceFileAtomically(this.#fileSystem, path.join(this.directory, KEYRING_NAME), bytes);
+      } catch (error) {
+        throw this.#poison(error);
+      }
+    });
+    this.#keyringChain = write.catch(() => undefined);
+    return write;
+  }
+
+  /**
+   * Re-wraps the data keys under a new key or passphrase. Only the KEYRING changes, in one atomic
+   * replace: a crash leaves exactly one of the old and the new credential working.
+   */
+  async changeKey(next: Credential): Promise<void> {
+    this.#requireKeys('changeKey');
+    await this.#writeKeyring(next);
+    const previous = this.#credential!;
+    this.#credential = next;
+    wipeCredential(previous);
+    if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.directory, event: 'changeKey' });
+  }
+
+  /**
+   * Makes a fresh data key active: the KEYRING gains it first (atomically), then every shard moves to
+   * a new active file under it. Older files keep their key until compaction rewrites them
+   * (`compact({ reencrypt: true })`), after which the old key is removed from the KEYRING.
+   */
+  async rotateDataKey(): Promise<void> {
+    const keys = this.#requireKeys('rotateDataKey');
+    const previousActive = keys.activeKeyId;
+    // The new key is always the highest id and active; only non-active keys are ever removed, so an
+    // id is never handed out twice.
+    const keyId = keys.addDataKey();
+    keys.activeKeyId = keyId;
+    try {
+      await this.#writeKeyring(this.#credential!);
+    } catch (error) {
+      keys.activeKeyId = previousActive;
+      keys.removeDataKey(keyId);
+      throw error;
+    }
+    try {
+      for (const state of this.#shards) this.#rotate(state);
+    } catch (error) {
+      throw this.#poison(error);
+    }
+    this.#manifestStale = true;
+    await this.#scheduleBarrier();
+    if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.directory, event: 'rotateDataKey', activeKeyId: keyId });
+  }
+
+  /** Crypto-shredding: data keys no file (data or hint) uses any more leave the KEYRING. */
+  async #shredUnusedKeys(): Promise<number[]> {
+    const keys = this.#keys;
+    if (keys === undefined || this.#credential === undefined) return [];
+    const inUse = new Set<number>([keys.activeKeyId]);
+    for (const file of this.#filesById.values()) inUse.add(file.keyId);
+    const unused = keys.keyIds.filter((keyId) => !inUse.has(keyId));
+    if (unused.length === 0) return [];
+    for (const keyId of unused) keys.removeDataKey(keyId);
+    await this.#writeKeyring(this.#credential);
+    if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.directory, event: 'shred', keyIds: unused });
+    return unused;
+  }
+
   // ---- warmup --------------------------------------------------------------------------------
 
   /**
@@ -849,7 +936,8 @@ export class Engine {
       for (const name of Object.keys(totals) as (keyof typeof totals)[]) totals[name] += result[name];
     }
     this.#counters.compactions++;
-    const report: CompactionReport = { ...totals, bytesReclaimed: Math.max(0, totals.bytesIn - totals.bytesOut), durationMs: performance.now() - started };
+    const shreddedKeyIds = await this.#shredUnusedKeys();
+    const report: CompactionReport = { ...totals, shreddedKeyIds, bytesReclaimed: Math.max(0, totals.bytesIn - totals.bytesOut), durationMs: performance.now() - started };
     if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, ...report });
     return report;
   }
@@ -1032,7 +1120,7 @@ export class Engine {
     this.valueCache?.clear();
     this.#keys?.destroy();
     this.#manifestMacKey.fill(0);
-    if (this.options.credential !== undefined) wipeCredential(this.options.credential);
+    if (this.#credential !== undefined) wipeCredential(this.#credential);
     this.#lock.release();
   }
 }
