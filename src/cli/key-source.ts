@@ -67,7 +67,7 @@ function equalSecrets(left: Uint8Array, right: Uint8Array): boolean {
  * (creating a store: a typo would lock the data away for good).
  */
 export async function encryptionFrom(
-  options: { keyFile?: string | undefined; none?: boolean | undefined },
+  options: { keyFile?: string | undefined; none?: boolean | undefined; environmentVariable?: string },
   prompt: { question?: string; confirm?: boolean } = {},
 ): Promise<EncryptionOption> {
   if (options.none) return 'none';
@@ -75,7 +75,7 @@ export async function encryptionFrom(
     if (!fs.existsSync(options.keyFile)) throw new UsageError(`key file ${options.keyFile} does not exist`);
     return { key: readKeyFile(options.keyFile) };
   }
-  const fromEnvironment = process.env['ARMDB_PASSPHRASE'];
+  const fromEnvironment = process.env[options.environmentVariable ?? 'ARMDB_PASSPHRASE'];
   if (fromEnvironment !== undefined && fromEnvironment.length > 0) return { passphrase: fromEnvironment };
   const passphrase = await promptHidden(prompt.question ?? (prompt.confirm ? 'New passphrase: ' : 'Passphrase: '));
   if (passphrase.length === 0) throw new UsageError('empty passphrase');

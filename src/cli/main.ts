@@ -12,7 +12,7 @@ import { exportCommand } from './export.js';
 import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
 import { compactCommand } from './compact.js';
-import { changeKeyCommand, rotateKeyCommand } from './planned.js';
+import { changeKeyCommand, rotateKeyCommand } from './key-commands.js';
 import { verifyCommand } from './verify.js';
 
 const COMMANDS: readonly Command[] = [infoCommand, verifyCommand, exportCommand, importCommand, benchCommand, demoCommand, compactCommand, changeKeyCommand, rotateKeyCommand];

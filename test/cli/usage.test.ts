@@ -1,6 +1,5 @@
 /**
- * The command line's contract that needs no store: help, exit code 2 for usage errors, and the
- * planned commands that must say they are not available rather than pretend.
+ * The command line's contract that needs no store: help, and exit code 2 for usage errors.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -103,12 +102,4 @@ describe.skipIf(!BUILT)('armdb usage', () => {
     expect(result.stderr).toContain('no key given');
   });
 
-  it.each(['change-key', 'rotate-key'])('%s is not available yet: says so and exits 1, changing nothing', (name) => {
-    const directory = tempDir();
-    fs.writeFileSync(path.join(directory, 'marker'), 'x');
-    const result = armdb([name, directory]);
-    expect(result.status).toBe(1);
-    expect(result.stderr).toContain('not available yet in this version');
-    expect(fs.readdirSync(directory)).toEqual(['marker']);
-  });
 });

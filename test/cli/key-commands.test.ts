@@ -1,0 +1,71 @@
+/** `armdb rotate-key` and `armdb change-key` on real stores; secrets never appear in any output. */
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { VarMap, keys } from '../../src/index.js';
+import { armdb, BUILT, outputs, removeTempDirs, secretForms, tempDir, testKey, writeKeyFile } from './run.js';
+
+const OLD_KEY = testKey(11);
+const NEW_KEY = testKey(12);
+const NEW_PASSPHRASE = 'the new passphrase 42';
+const base = { keySize: 16, shards: 2, syncIntervalMs: 0, maxFileBytes: 65536, autoCompact: false } as const;
+
+async function writeStore(directory: string): Promise<void> {
+  const db = await VarMap.open(directory, { ...base, encryption: { key: OLD_KEY } });
+  for (let index = 0; index < 3000; index++) db.put(keys.fromString(`k${index}`, 16), new TextEncoder().encode(`value ${index}`));
+  await db.close();
+}
+
+describe.skipIf(!BUILT)('armdb rotate-key and change-key', () => {
+  afterAll(() => {
+    const leaks = secretForms([OLD_KEY, NEW_KEY, NEW_PASSPHRASE]).filter((secret) => outputs.some((output) => output.includes(secret)));
+    removeTempDirs();
+    expect(leaks).toEqual([]);
+  });
+
+  it('rotate-key --reencrypt leaves every file under the new data key and shreds the old one', async () => {
+    const root = tempDir('keys');
+    const keyFile = writeKeyFile(root, OLD_KEY);
+    const directory = path.join(root, 'store');
+    await writeStore(directory);
+    const result = armdb(['rotate-key', directory, '--key-file', keyFile, '--reencrypt']);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain('data keys removed from the keyring: 1');
+    const info = armdb(['info', directory, '--key-file', keyFile, '--json']);
+    expect(info.status, info.stderr).toBe(0);
+    expect(JSON.parse(info.stdout).keyIdsInUse).toEqual([2]);
+    const db = await VarMap.open(directory, { ...base, encryption: { key: OLD_KEY } });
+    expect(db.size).toBe(3000);
+    expect(new TextDecoder().decode(db.get(keys.fromString('k2999', 16)))).toBe('value 2999');
+    await db.close();
+  });
+
+  it('change-key to a key file: the old key is refused, the new one opens, data files untouched', async () => {
+    const root = tempDir('keys');
+    const oldKeyFile = writeKeyFile(root, OLD_KEY);
+    const newKeyFile = writeKeyFile(root, NEW_KEY, 'new.key');
+    const directory = path.join(root, 'store');
+    await writeStore(directory);
+    const result = armdb(['change-key', directory, '--key-file', oldKeyFile, '--new-key-file', newKeyFile]);
+    expect(result.status, result.stderr).toBe(0);
+    const refused = armdb(['info', directory, '--key-file', oldKeyFile]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('ARMDB_WRONG_KEY');
+    expect(armdb(['verify', directory, '--key-file', newKeyFile]).status).toBe(0);
+  });
+
+  it('change-key to a passphrase from ARMDB_NEW_PASSPHRASE', async () => {
+    const root = tempDir('keys');
+    const oldKeyFile = writeKeyFile(root, OLD_KEY);
+    const directory = path.join(root, 'store');
+    await writeStore(directory);
+    const previous = process.env['ARMDB_NEW_PASSPHRASE'];
+    process.env['ARMDB_NEW_PASSPHRASE'] = NEW_PASSPHRASE;
+    try {
+      expect(armdb(['change-key', directory, '--key-file', oldKeyFile]).status).toBe(0);
+    } finally {
+      if (previous === undefined) delete process.env['ARMDB_NEW_PASSPHRASE'];
+      else process.env['ARMDB_NEW_PASSPHRASE'] = previous;
+    }
+    expect(armdb(['info', directory], { passphrase: NEW_PASSPHRASE }).status).toBe(0);
+  });
+});
