@@ -10,10 +10,34 @@ import { DEFAULT_SCRYPT, makeCredential, type Credential } from './crypto/keys.j
 import { Limits } from './format/constants.js';
 import { ScryptBounds } from './format/keyring.js';
 
-/** A 32-byte key, or a passphrase stretched with scrypt, or no encryption at all. */
+/**
+ * A 32-byte key, or a passphrase stretched with scrypt, or no encryption at all. The value is
+ * copied when the store opens; the caller may wipe its own copy afterwards.
+ *
+ * @example
+ * ```ts
+ * const withKey: EncryptionOption = { key: randomBytes(32) };            // or a secret KeyObject
+ * const withPassphrase: EncryptionOption = { passphrase: process.env.DB_PASSPHRASE! };
+ * const plain: EncryptionOption = 'none';                                 // CRC-protected, not encrypted
+ * ```
+ */
 export type EncryptionOption =
-  | { readonly key: Uint8Array | KeyObject }
   | {
+      /**
+       * The caller's key: a `Uint8Array` of exactly 32 bytes (RangeError otherwise) or a 32-byte
+       * secret `KeyObject`. Generate it with `crypto.randomBytes(32)`. The key-encryption key that
+       * wraps the data keys is derived from it with HKDF; it never encrypts pages directly. Losing it
+       * loses the data; a different key fails with `ARMDB_WRONG_KEY`.
+       */
+      readonly key: Uint8Array | KeyObject;
+    }
+  | {
+      /**
+       * A non-empty passphrase, stretched with scrypt into the key-encryption key. Strings are
+       * NFC-normalised and UTF-8 encoded, so the same text typed on different systems opens the
+       * store; bytes are used as they are. A wrong passphrase fails with `ARMDB_WRONG_KEY` (after
+       * the full scrypt cost).
+       */
       readonly passphrase: string | Uint8Array;
       /**
        * scrypt cost as log2(N), 10..20; default 17 (SPEC §5.2). Used only when the store is created

@@ -13,13 +13,45 @@ import type { Engine, Stats, VerifyOptions, VerifyReport, WriteOperation } from 
 import { armdbError } from '../errors.js';
 import { copyBytes } from '../format/bytes.js';
 
-/** The view of the store an `atomic()` callback works with; every key must route to the same shard. */
+/**
+ * The view of the store an {@link Collection.atomic | atomic()} callback works with. Reads see the
+ * store plus the mutations staged earlier in the same transaction; mutations are staged and applied
+ * together when the callback returns (or dropped, all of them, if it throws).
+ *
+ * Every key must route to the same shard as the transaction's key, otherwise the call throws
+ * `ARMDB_SHARD_MISMATCH` (use `shardPrefixBits` so related keys share a shard). Using `tx` after the
+ * callback has returned throws `ARMDB_CLOSED`. Keys are checked like the collection's own methods
+ * (TypeError/RangeError for a wrong type or size).
+ *
+ * @example
+ * ```ts
+ * db.atomic(orderKey, (tx) => {
+ *   if (tx.has(orderKey)) return false;        // nothing staged: nothing written
+ *   tx.insert(orderKey, order);
+ *   tx.delete(cartKey);                        // same shard as orderKey
+ *   return true;
+ * });
+ * ```
+ */
 export interface Transaction<V> {
+  /**
+   * The value of `key` as this transaction sees it: a value staged earlier in the transaction, else
+   * the stored one; undefined if absent or deleted earlier in the transaction.
+   */
   get(key: Uint8Array): V | undefined;
+  /** Whether `key` is present as this transaction sees it (staged mutations included). */
   has(key: Uint8Array): boolean;
+  /**
+   * Stages an insert-or-overwrite of `key`. Throws `ARMDB_VALUE_TOO_LARGE` if the encoded value is
+   * longer than `maxValueBytes`; nothing is written until the callback returns.
+   */
   put(key: Uint8Array, value: V): void;
   /** Throws ARMDB_KEY_EXISTS if the key is present (in the store or earlier in this transaction). */
   insert(key: Uint8Array, value: V): void;
+  /**
+   * Stages a delete of `key`. Returns whether the key was present as this transaction sees it; when
+   * it was not, nothing is staged.
+   */
   delete(key: Uint8Array): boolean;
 }
 
@@ -29,7 +61,28 @@ function sameBytes(left: Uint8Array, right: Uint8Array): boolean {
 
 const latin1 = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
 
-/** Base of every collection class. */
+/**
+ * Base of every collection class: the members {@link VarMap}, {@link ConstMap}, {@link TypedMap} and
+ * the Tree collections share — synchronous reads, writes that return once the record is in the
+ * shard's write buffer, {@link Collection.sync | sync()} as the durability barrier, and the
+ * maintenance operations (compaction, verification, key changes). Not constructed directly: use
+ * the `open` of a concrete class. `V` is the value type (`Uint8Array` for the Var and Const
+ * collections).
+ *
+ * Errors are {@link ArmdbError}s with a stable `code`; a wrong argument type is a TypeError, a wrong
+ * size or range a RangeError. Reads, writes and maintenance operations throw `ARMDB_CLOSED` once
+ * {@link Collection.close | close()} has been called (`close` itself may be called again).
+ *
+ * @example
+ * ```ts
+ * async function copyAll(from: Collection<Uint8Array>, to: Collection<Uint8Array>, ids: Uint8Array[]) {
+ *   const values = from.getMany(ids);              // sorted I/O, one call
+ *   ids.forEach((id, i) => { if (values[i] !== undefined) to.put(id, values[i]); });
+ *   await to.sync();                               // durable from here on
+ *   return to.stats().keys;
+ * }
+ * ```
+ */
 export abstract class Collection<V> {
   /** @internal */
   protected readonly engine: Engine;
@@ -123,32 +176,78 @@ export abstract class Collection<V> {
     return bytes === undefined ? undefined : this.decodeValue(bytes);
   }
 
-  /** The value of `key`, or undefined. Synchronous; byte values are fresh copies the caller may mutate. */
+  /**
+   * The value of `key`, or undefined. Synchronous; byte values are fresh copies the caller may mutate
+   * (Typed collections return their stored object: treat it as read-only). Reads that miss the cache
+   * authenticate the page first and throw `ARMDB_INTEGRITY` rather than return damaged bytes.
+   *
+   * @example
+   * ```ts
+   * const value = db.get(keys.fromString('session-42', 16));
+   * if (value !== undefined) console.log(new TextDecoder().decode(value));
+   * ```
+   */
   get(key: Uint8Array): V | undefined {
     const checkedKey = this.checkKey(key);
     const handle = this.engine.find(checkedKey);
     return handle < 0 ? undefined : this.valueOfHandle(handle);
   }
 
-  /** Whether `key` is present. Never touches disk. */
+  /**
+   * Whether `key` is present. Never touches disk.
+   *
+   * @example
+   * ```ts
+   * if (!db.has(id)) db.put(id, defaults);
+   * ```
+   */
   has(key: Uint8Array): boolean {
     return this.engine.has(this.checkKey(key));
   }
 
-  /** Values of many keys in one call; I/O is sorted by location on disk. */
+  /**
+   * Values of many keys in one call, in the order of `keys` (undefined for absent ones); I/O is
+   * sorted by location on disk, which beats a loop of `get` on a cold cache.
+   *
+   * @example
+   * ```ts
+   * const [a, b] = db.getMany([keys.u64(1), keys.u64(2)]);
+   * ```
+   */
   getMany(keys: readonly Uint8Array[]): (V | undefined)[] {
     if (!Array.isArray(keys)) throw new TypeError('"keys" expected an array of Uint8Array');
     return this.engine.getMany(keys.map((key) => this.checkKey(key))).map((bytes) => (bytes === undefined ? undefined : this.decodeValue(bytes)));
   }
 
-  /** Inserts or overwrites. Returns once the record is in the write buffer; `sync()` makes it durable. */
+  /**
+   * Inserts or overwrites. Returns once the record is in the write buffer; `sync()` makes it durable.
+   * Throws `ARMDB_VALUE_TOO_LARGE` if the encoded value is longer than `maxValueBytes`, and
+   * `ARMDB_POISONED` after an earlier write-path I/O error.
+   *
+   * @example
+   * ```ts
+   * db.put(keys.u64(7), new TextEncoder().encode('hello'));
+   * await db.sync();   // only now is the write guaranteed to survive a crash
+   * ```
+   */
   put(key: Uint8Array, value: V): void {
     const checkedKey = this.checkKey(key);
     const bytes = this.checkedBytes(value);
     this.#commitOne(checkedKey, bytes, this.#oldValueForHook(checkedKey), value);
   }
 
-  /** Inserts only if absent; otherwise throws ARMDB_KEY_EXISTS and the old value stays. */
+  /**
+   * Inserts only if absent; otherwise throws ARMDB_KEY_EXISTS and the old value stays.
+   *
+   * @example
+   * ```ts
+   * try {
+   *   db.insert(id, value);
+   * } catch (error) {
+   *   if (!(error instanceof ArmdbError && error.code === 'ARMDB_KEY_EXISTS')) throw error;
+   * }
+   * ```
+   */
   insert(key: Uint8Array, value: V): void {
     const checkedKey = this.checkKey(key);
     const bytes = this.checkedBytes(value);
@@ -156,7 +255,14 @@ export abstract class Collection<V> {
     this.#commitOne(checkedKey, bytes, undefined, value);
   }
 
-  /** Deletes `key`; returns whether it existed. */
+  /**
+   * Deletes `key`; returns whether it existed. Deleting an absent key writes nothing.
+   *
+   * @example
+   * ```ts
+   * if (db.delete(id)) await db.sync();
+   * ```
+   */
   delete(key: Uint8Array): boolean {
     const checkedKey = this.checkKey(key);
     if (!this.engine.has(checkedKey)) return false;
@@ -167,6 +273,12 @@ export abstract class Collection<V> {
   /**
    * Compare-and-swap: stores `next` only if the current value equals `expected` (byte-wise, after
    * encoding). ARMDB_KEY_NOT_FOUND if absent, ARMDB_CAS_MISMATCH if different.
+   *
+   * @example
+   * ```ts
+   * const current = db.get(id)!;
+   * db.cas(id, current, next);   // throws ARMDB_CAS_MISMATCH if another write came in between
+   * ```
    */
   cas(key: Uint8Array, expected: V, next: V): void {
     const checkedKey = this.checkKey(key);
@@ -181,13 +293,27 @@ export abstract class Collection<V> {
 
   /**
    * `fn(current)` returns the new value, or undefined to leave it. Returns the value now stored, or
-   * undefined if the key is absent (then `fn` is not called).
+   * undefined if the key is absent (then `fn` is not called). `fn` must be synchronous; if it
+   * throws, nothing is written and the error propagates.
+   *
+   * @example
+   * ```ts
+   * const counter = await TypedMap.open<number>('./counters', { keySize: 8, codec: codecs.json, encryption: { key } });
+   * counter.update(keys.u64(1), (n) => n + 1);   // returns the new count, or undefined if absent
+   * ```
    */
   update(key: Uint8Array, fn: (current: V) => V | undefined): V | undefined {
     return this.#update(key, fn, false);
   }
 
-  /** Like {@link update} but returns the previous value. */
+  /**
+   * Like {@link update} but returns the previous value (undefined if the key is absent).
+   *
+   * @example
+   * ```ts
+   * const before = counter.fetchUpdate(keys.u64(1), (n) => n + 1);
+   * ```
+   */
   fetchUpdate(key: Uint8Array, fn: (current: V) => V | undefined): V | undefined {
     return this.#update(key, fn, true);
   }
@@ -289,16 +415,37 @@ export abstract class Collection<V> {
     return this.engine.size;
   }
 
+  /** Whether the collection holds no live key (`size === 0`). Never touches disk. */
   isEmpty(): boolean {
     return this.engine.size === 0;
   }
 
-  /** Hands complete pages to the OS (no fsync). */
+  /**
+   * Seals the complete pages of every write buffer and hands them to the OS (no fsync, the partial
+   * last page stays buffered): they then survive the death of the process, not power loss or a
+   * kernel crash. Use {@link sync} for durability. Throws `ARMDB_POISONED` after a write-path I/O error.
+   *
+   * @example
+   * ```ts
+   * for (const [id, value] of batch) db.put(id, value);
+   * db.flush();   // a crash of this process no longer loses the complete pages of the batch
+   * ```
+   */
   flush(): void {
     this.engine.flush();
   }
 
-  /** Durability barrier: every mutation that returned before the call survives a crash once it resolves. */
+  /**
+   * Durability barrier: every mutation that returned before the call survives a crash once it resolves.
+   * Concurrent calls share one round of fsyncs. Rejects with `ARMDB_POISONED` if an fsync failed
+   * (the collection then refuses all writes: close and reopen).
+   *
+   * @example
+   * ```ts
+   * db.put(id, value);
+   * await db.sync();   // now acknowledge the write to the client
+   * ```
+   */
   sync(): Promise<void> {
     return this.engine.sync();
   }
@@ -307,6 +454,16 @@ export abstract class Collection<V> {
    * Rewrites the live records of files with dead bytes into new files and deletes the old ones, in
    * slices that keep the event loop responsive. With `reencrypt`, also every file not under the
    * active data key. Runs in the background on its own when `autoCompact` is on.
+   *
+   * An explicit call first seals the active file of every shard that holds data (so everything
+   * written so far can be compacted) and makes it durable, then compacts files with at least one
+   * page of dead bytes. Rejects with `ARMDB_ABORTED` when `options.signal` fires (files written so
+   * far are discarded), `ARMDB_POISONED` after a write-path I/O error.
+   *
+   * @example
+   * ```ts
+   * const { bytesReclaimed, shreddedKeyIds } = await db.compact({ reencrypt: true });
+   * ```
    */
   compact(options?: CompactOptions): Promise<CompactionReport> {
     return this.engine.compact(options);
@@ -335,12 +492,28 @@ export abstract class Collection<V> {
   /**
    * Makes a new data key active for files written from now on. `compact({ reencrypt: true })` then
    * rewrites older files under it and removes the old key from the keyring (crypto-shredding).
+   * Rejects with `ARMDB_FORMAT_MISMATCH` on a store created with `encryption: 'none'`.
+   *
+   * @example
+   * ```ts
+   * await db.rotateDataKey();
+   * await db.compact({ reencrypt: true });   // old data key is shredded once no file uses it
+   * ```
    */
   rotateDataKey(): Promise<void> {
     return this.engine.rotateDataKey();
   }
 
-  /** Loads every page holding a live value into the cache (sorted I/O, bounded by `cacheBytes`). */
+  /**
+   * Loads every page holding a live value into the cache (sorted I/O, bounded by `cacheBytes`). A
+   * no-op for Const and Typed collections, whose values are in memory already. Rejects with
+   * `ARMDB_ABORTED` when `options.signal` fires.
+   *
+   * @example
+   * ```ts
+   * await db.warmup({ signal: AbortSignal.timeout(5_000) });
+   * ```
+   */
   warmup(options?: { readonly signal?: AbortSignal }): Promise<void> {
     return this.engine.warmup(options);
   }
@@ -381,22 +554,56 @@ export abstract class Collection<V> {
     return mutations;
   }
 
-  /** Authenticates every page of every file; the report lists each failure with file and page. */
+  /**
+   * Authenticates every page of every file; the report lists each failure with file and page.
+   * Damaged pages are reported, not thrown; rejects with `ARMDB_ABORTED` when `options.signal` fires.
+   *
+   * @example
+   * ```ts
+   * const report = await db.verify({ onProgress: ({ pagesDone, pagesTotal }) => bar.update(pagesDone / pagesTotal) });
+   * if (!report.ok) console.error(report.failures);
+   * ```
+   */
   verify(options?: VerifyOptions): Promise<VerifyReport> {
     return this.engine.verify(options);
   }
 
-  /** Counters and gauges (SPEC §8). */
+  /**
+   * Counters and gauges (SPEC §8): a fresh snapshot on every call; see {@link Stats} for each field.
+   *
+   * @example
+   * ```ts
+   * const { keys: live, deadBytes, totalBytes } = db.stats();
+   * ```
+   */
   stats(): Stats {
     return this.engine.stats();
   }
 
-  /** Syncs, seals the active files and releases the directory lock. Idempotent. */
+  /**
+   * Syncs, seals the active files and releases the directory lock. Idempotent. A running compaction
+   * is stopped first.
+   *
+   * @example
+   * ```ts
+   * try { … } finally { await db.close(); }
+   * ```
+   */
   close(): Promise<void> {
     return this.engine.close();
   }
 
-  /** `await using db = await VarMap.open(…)` closes it at the end of the scope. */
+  /**
+   * `await using db = await VarMap.open(…)` closes it at the end of the scope.
+   *
+   * @example
+   * ```ts
+   * {
+   *   await using db = await VarMap.open('./data', { keySize: 16, encryption: { key } });
+   *   db.put(id, value);
+   * } // closed (synced, sealed, unlocked) here
+   * ```
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -406,10 +613,15 @@ export abstract class Collection<V> {
     return `${this.constructor.name} { directory: ${JSON.stringify(this.engine.directory)}, size: ${this.engine.isClosed ? 'closed' : this.engine.size} }`;
   }
 
+  /**
+   * `{ kind, directory }` for `JSON.stringify` — e.g. `{"kind":"VarMap","directory":"/data/sessions"}`.
+   * Never includes keys, values or key material, so a collection can safely appear in logged objects.
+   */
   toJSON(): object {
     return { kind: this.constructor.name, directory: this.engine.directory };
   }
 
+  /** `[VarMap /data/sessions]`: the class name and directory only, never keys or values. */
   toString(): string {
     return `[${this.constructor.name} ${this.engine.directory}]`;
   }

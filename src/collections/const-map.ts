@@ -27,7 +27,19 @@ export interface ConstOpenOptions extends OpenOptions<Uint8Array> {
  * ```
  */
 export class ConstMap extends Collection<Uint8Array> {
-  /** Opens (or creates) the map stored in `directory`. */
+  /**
+   * Opens (or creates) the map stored in `directory`, recovering from a crash if needed, and loads
+   * every value into memory.
+   * Rejects with `ARMDB_LOCKED` if the directory is open elsewhere, `ARMDB_WRONG_KEY` for a wrong key
+   * or passphrase, `ARMDB_FORMAT_MISMATCH` if the directory holds another kind of collection or
+   * different immutable options, `ARMDB_INTEGRITY` / `ARMDB_ROLLBACK` for damaged or replaced files,
+   * and TypeError/RangeError for invalid options.
+   *
+   * @example
+   * ```ts
+   * const balances = await ConstMap.open('./balances', { keySize: 8, valueSize: 8, encryption: { key } });
+   * ```
+   */
   static async open(directory: string, options: ConstOpenOptions): Promise<ConstMap> {
     const valueSize = checkValueSize(options);
     const engine = await openEngine(directory, options, CollectionKind.constMap, valueSize);
@@ -51,7 +63,19 @@ export class ConstMap extends Collection<Uint8Array> {
  * ```
  */
 export class ConstTree extends OrderedCollection<Uint8Array> {
-  /** Opens (or creates) the tree stored in `directory`. */
+  /**
+   * Opens (or creates) the tree stored in `directory`, recovering from a crash if needed, and loads
+   * every value into memory.
+   * Rejects with `ARMDB_LOCKED` if the directory is open elsewhere, `ARMDB_WRONG_KEY` for a wrong key
+   * or passphrase, `ARMDB_FORMAT_MISMATCH` if the directory holds another kind of collection or
+   * different immutable options, `ARMDB_INTEGRITY` / `ARMDB_ROLLBACK` for damaged or replaced files,
+   * and TypeError/RangeError for invalid options.
+   *
+   * @example
+   * ```ts
+   * const prices = await ConstTree.open('./prices', { keySize: 8, valueSize: 8, encryption: { key } });
+   * ```
+   */
   static async open(directory: string, options: ConstOpenOptions): Promise<ConstTree> {
     const valueSize = checkValueSize(options);
     const engine = await openEngine(directory, options, CollectionKind.constTree, valueSize);

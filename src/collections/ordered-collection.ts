@@ -24,15 +24,35 @@ export interface RangeOptions {
   readonly limit?: number;
 }
 
-/** Direction and count of a prefix scan. */
+/** Direction and count of a {@link OrderedCollection.prefix | prefix} scan. */
 export interface PrefixOptions {
+  /** Largest matching key first. Default false (ascending bytewise order). */
   readonly reverse?: boolean;
+  /**
+   * Stop after this many entries: an integer 0..`Number.MAX_SAFE_INTEGER` (TypeError/RangeError
+   * otherwise). Default: no limit.
+   */
   readonly limit?: number;
 }
 
-/** A synchronous iterator that can be closed early with `return()` or `using`. */
+/**
+ * A synchronous iterator that can be closed early with `return()` or `using`. `for … of` calls
+ * `return()` for you when the loop exits early (`break`, `return`, a thrown error). `next()` throws
+ * `ARMDB_CLOSED` if the collection was closed during the iteration.
+ *
+ * @example
+ * ```ts
+ * using entries = tree.range({ gte: from });
+ * const first = entries.next();      // manual stepping; `using` closes the iterator at scope end
+ * ```
+ */
 export interface EntryIterator<T> extends IterableIterator<T> {
+  /**
+   * Ends the iteration early: releases the cursor, and every later `next()` returns
+   * `{ done: true }`. The argument is ignored. Safe to call more than once.
+   */
   return(value?: unknown): IteratorResult<T, undefined>;
+  /** Same as {@link EntryIterator.return | return()}, for `using iterator = tree.range(…)`. */
   [Symbol.dispose](): void;
 }
 
@@ -44,7 +64,20 @@ interface Bounds {
   reverse?: boolean;
 }
 
-/** Base of VarTree, ConstTree and TypedTree. */
+/**
+ * Base of {@link VarTree}, {@link ConstTree} and {@link TypedTree}: everything {@link Collection}
+ * has, plus ordered reads. Keys compare bytewise (as unsigned bytes, like `Buffer.compare`), so
+ * big-endian integers from {@link keys} sort numerically. Iterators are synchronous, yield copies of
+ * the keys, and stay valid while the tree is mutated: every key present for the whole iteration is
+ * yielded exactly once, in order.
+ *
+ * @example
+ * ```ts
+ * function latest(tree: OrderedCollection<Uint8Array>, count: number): [Uint8Array, Uint8Array][] {
+ *   return [...tree.range({ reverse: true, limit: count })];   // the `count` largest keys
+ * }
+ * ```
+ */
 export abstract class OrderedCollection<V> extends Collection<V> {
   /** @internal */
   protected get ordered(): OrderedIndex {
@@ -120,19 +153,42 @@ export abstract class OrderedCollection<V> extends Collection<V> {
     return this.#iterate(bounds, limit, (handle) => [this.#keyCopy(handle), this.valueOfHandle(handle)]);
   }
 
-  /** Keys in order within bounds; never reads or decrypts a value. */
+  /**
+   * Keys in order within bounds; never reads or decrypts a value.
+   *
+   * @example
+   * ```ts
+   * const count = [...tree.keys({ gte: keys.u64(100), lt: keys.u64(200) })].length;
+   * ```
+   */
   keys(options?: RangeOptions): EntryIterator<Uint8Array> {
     const { bounds, limit } = this.#bounds(options);
     return this.#iterate(bounds, limit, (handle) => this.#keyCopy(handle));
   }
 
-  /** Values in key order within bounds. */
+  /**
+   * Values in key order within bounds.
+   *
+   * @example
+   * ```ts
+   * for (const body of events.values({ reverse: true, limit: 10 })) render(body);   // newest ten
+   * ```
+   */
   values(options?: RangeOptions): EntryIterator<V> {
     const { bounds, limit } = this.#bounds(options);
     return this.#iterate(bounds, limit, (handle) => this.valueOfHandle(handle));
   }
 
-  /** Entries whose key starts with `bytes` (at most `keySize` bytes). */
+  /**
+   * Entries whose key starts with `bytes`, in key order. `bytes` may be empty (every entry) and at
+   * most `keySize` bytes long (RangeError otherwise).
+   *
+   * @example
+   * ```ts
+   * // keys are 4-byte tenant id ‖ 8-byte timestamp
+   * for (const [key, value] of tree.prefix(tenantId, { reverse: true, limit: 50 })) { … }
+   * ```
+   */
   prefix(bytes: Uint8Array, options: PrefixOptions = {}): EntryIterator<[Uint8Array, V]> {
     const keySize = this.engine.keySize;
     const prefix = checkBytes('prefix', bytes);
@@ -145,14 +201,28 @@ export abstract class OrderedCollection<V> extends Collection<V> {
     return this.#iterate({ lower, upper, reverse: options.reverse === true }, limit, (handle) => [this.#keyCopy(handle), this.valueOfHandle(handle)]);
   }
 
-  /** The entry with the smallest key, or undefined when empty. */
+  /**
+   * The entry with the smallest key, or undefined when empty.
+   *
+   * @example
+   * ```ts
+   * const oldest = events.first();   // [key, value] | undefined
+   * ```
+   */
   first(): [Uint8Array, V] | undefined {
     if (this.engine.isClosed) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
     const handle = this.ordered.firstHandle();
     return handle < 0 ? undefined : [this.#keyCopy(handle), this.valueOfHandle(handle)];
   }
 
-  /** The entry with the largest key, or undefined when empty. */
+  /**
+   * The entry with the largest key, or undefined when empty.
+   *
+   * @example
+   * ```ts
+   * const [newestKey] = events.last() ?? [];
+   * ```
+   */
   last(): [Uint8Array, V] | undefined {
     if (this.engine.isClosed) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
     const handle = this.ordered.lastHandle();

@@ -49,7 +49,20 @@ function decodeAll<T>(engine: Engine, values: ValueHandler<T>): void {
  * ```
  */
 export class TypedMap<T> extends Collection<T> {
-  /** Opens (or creates) the map stored in `directory`. */
+  /**
+   * Opens (or creates) the map stored in `directory`, recovering from a crash if needed, and decodes
+   * every value with `codec` (a codec that cannot decode a stored value fails the open with
+   * `ARMDB_FORMAT_MISMATCH`).
+   * Rejects with `ARMDB_LOCKED` if the directory is open elsewhere, `ARMDB_WRONG_KEY` for a wrong key
+   * or passphrase, `ARMDB_FORMAT_MISMATCH` if the directory holds another kind of collection or
+   * different immutable options, `ARMDB_INTEGRITY` / `ARMDB_ROLLBACK` for damaged or replaced files,
+   * and TypeError/RangeError for invalid options.
+   *
+   * @example
+   * ```ts
+   * const users = await TypedMap.open<{ name: string }>('./users', { keySize: 8, codec: codecs.json, encryption: { key } });
+   * ```
+   */
   static async open<T>(directory: string, options: TypedOpenOptions<T>): Promise<TypedMap<T>> {
     const codec = checkCodec(options?.codec) as Codec<T>;
     const engine = await openEngine(directory, options, CollectionKind.typedMap, 0);
@@ -84,7 +97,20 @@ export class TypedMap<T> extends Collection<T> {
  * ```
  */
 export class TypedTree<T> extends OrderedCollection<T> {
-  /** Opens (or creates) the tree stored in `directory`. */
+  /**
+   * Opens (or creates) the tree stored in `directory`, recovering from a crash if needed, and decodes
+   * every value with `codec` (a codec that cannot decode a stored value fails the open with
+   * `ARMDB_FORMAT_MISMATCH`).
+   * Rejects with `ARMDB_LOCKED` if the directory is open elsewhere, `ARMDB_WRONG_KEY` for a wrong key
+   * or passphrase, `ARMDB_FORMAT_MISMATCH` if the directory holds another kind of collection or
+   * different immutable options, `ARMDB_INTEGRITY` / `ARMDB_ROLLBACK` for damaged or replaced files,
+   * and TypeError/RangeError for invalid options.
+   *
+   * @example
+   * ```ts
+   * const log = await TypedTree.open<{ text: string }>('./log', { keySize: 8, codec: codecs.json, encryption: { key } });
+   * ```
+   */
   static async open<T>(directory: string, options: TypedOpenOptions<T>): Promise<TypedTree<T>> {
     const codec = checkCodec(options?.codec) as Codec<T>;
     const engine = await openEngine(directory, options, CollectionKind.typedTree, 0);

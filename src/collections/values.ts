@@ -17,7 +17,17 @@ import { armdbError } from '../errors.js';
  * ```
  */
 export interface Codec<T> {
+  /**
+   * The bytes stored for `value`. Called on every write (and for the `expected` value of `cas`,
+   * which compares encoded bytes), so it must be deterministic. Must return a `Uint8Array`; if it
+   * throws or returns anything else the write fails with a TypeError and nothing is stored.
+   */
   encode(value: T): Uint8Array;
+  /**
+   * The value of stored bytes (a fresh copy the codec may keep). Called once per entry at open and
+   * after each read from disk. If it throws, the read or open fails with `ARMDB_FORMAT_MISMATCH`
+   * (usually: the store was written with another codec).
+   */
   decode(bytes: Uint8Array): T;
 }
 

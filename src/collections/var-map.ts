@@ -22,7 +22,22 @@ import { bytesValues } from './values.js';
  * ```
  */
 export class VarMap extends Collection<Uint8Array> {
-  /** Opens (or creates) the map stored in `directory`. */
+  /**
+   * Opens (or creates) the map stored in `directory`, recovering from a crash if needed.
+   * Rejects with `ARMDB_LOCKED` if the directory is open elsewhere, `ARMDB_WRONG_KEY` for a wrong key
+   * or passphrase, `ARMDB_FORMAT_MISMATCH` if the directory holds another kind of collection or
+   * different immutable options, `ARMDB_INTEGRITY` / `ARMDB_ROLLBACK` for damaged or replaced files,
+   * and TypeError/RangeError for invalid options.
+   *
+   * @example
+   * ```ts
+   * const db = await VarMap.open('./sessions', {
+   *   keySize: 16,
+   *   encryption: { passphrase: process.env.SESSIONS_PASSPHRASE! },
+   *   cacheBytes: 16 * 2 ** 20,
+   * });
+   * ```
+   */
   static async open(directory: string, options: OpenOptions<Uint8Array>): Promise<VarMap> {
     const engine = await openEngine(directory, options, CollectionKind.varMap, 0);
     const map = new VarMap(engine, options.hook, bytesValues);

@@ -22,7 +22,18 @@ import { bytesValues } from './values.js';
  * ```
  */
 export class VarTree extends OrderedCollection<Uint8Array> {
-  /** Opens (or creates) the tree stored in `directory`. */
+  /**
+   * Opens (or creates) the tree stored in `directory`, recovering from a crash if needed.
+   * Rejects with `ARMDB_LOCKED` if the directory is open elsewhere, `ARMDB_WRONG_KEY` for a wrong key
+   * or passphrase, `ARMDB_FORMAT_MISMATCH` if the directory holds another kind of collection or
+   * different immutable options, `ARMDB_INTEGRITY` / `ARMDB_ROLLBACK` for damaged or replaced files,
+   * and TypeError/RangeError for invalid options.
+   *
+   * @example
+   * ```ts
+   * const events = await VarTree.open('./events', { keySize: 8, encryption: { key }, shards: 1 });
+   * ```
+   */
   static async open(directory: string, options: OpenOptions<Uint8Array>): Promise<VarTree> {
     const engine = await openEngine(directory, options, CollectionKind.varTree, 0);
     const tree = new VarTree(engine, options.hook, bytesValues);

@@ -52,26 +52,73 @@ export interface WriteOperation {
   readonly value: Uint8Array | undefined;
 }
 
-/** Counters and gauges of a collection (SPEC §8). No field holds key material, keys or values. */
+/**
+ * Counters and gauges of a collection (SPEC §8), a snapshot returned by
+ * {@link Collection.stats | stats()}. No field holds key material, keys or values, so the object is
+ * safe to log or export as metrics.
+ *
+ * Counters (`gets` … `compactions`) count since this open: they live in memory only and start at 0
+ * every time the store is opened. Gauges (`keys`, `cacheBytes`, `deadBytes`, `totalBytes`, `files`,
+ * …) describe the store now. Byte counts are bytes.
+ *
+ * @example
+ * ```ts
+ * const s = db.stats();
+ * const hitRate = s.cacheHits / Math.max(1, s.cacheHits + s.cacheMisses);
+ * const garbage = s.deadBytes / Math.max(1, s.totalBytes);   // what compaction could reclaim
+ * console.log({ keys: s.keys, hitRate, garbage, epoch: s.epoch });
+ * ```
+ */
 export interface Stats {
   /** Live keys. */
   keys: number;
+  /**
+   * Key lookups that read the index for a value since open: each `get`, each key of `getMany`, and
+   * the reads behind `cas`, `update`, `fetchUpdate`, `atomic` and a hook's old value. `has` and
+   * iteration are not counted.
+   */
   gets: number;
+  /**
+   * Value records written since open: `put`, `insert`, `cas`, `update`, and the puts of `atomic` and
+   * `migrate`. Records that compaction copies are not counted.
+   */
   puts: number;
+  /** Tombstones written since open. Deleting a key that is absent writes nothing and is not counted. */
   deletes: number;
+  /** Reads served by the decrypted-page cache (or the large-value cache) since open. */
   cacheHits: number;
+  /** Reads that missed the caches and read, authenticated and decrypted pages from disk, since open. */
   cacheMisses: number;
   /** Bytes of decrypted pages in the cache. */
   cacheBytes: number;
+  /** 4096-byte pages encrypted and written to data files since open (compaction output included). */
   pagesSealed: number;
+  /**
+   * Bytes written to data and tag files since open: sealed pages, their tags, file headers and
+   * footers (compaction output included). Manifest, keyring and hint files are not counted.
+   */
   bytesWritten: number;
+  /**
+   * Durability barriers since open that had something to make durable (explicit `sync()`, the
+   * background barrier every `syncIntervalMs`, `close`, compaction). A barrier with nothing to do
+   * is not counted.
+   */
   syncs: number;
+  /**
+   * Active data files sealed and replaced by a new active file since open: when one reached
+   * `maxFileBytes`, and the active files holding data that an explicit `compact()` seals first.
+   */
   rotations: number;
+  /** `compact()` runs completed since open, background runs included, whether or not they found work. */
   compactions: number;
   /** Bytes in data files no live key points at (overwritten, deleted, padding). */
   deadBytes: number;
-  /** Bytes in data files. */
+  /**
+   * Bytes of record streams in all data files (live + dead), the figure `deadBytes` is a part of.
+   * Not the disk usage: tag, hint, manifest and keyring files are not included.
+   */
   totalBytes: number;
+  /** Data files of all shards, sealed and active. */
   files: number;
   /** The manifest's epoch; grows with every durable change (rollback anchor, SPEC §5.5). */
   epoch: number;
@@ -87,18 +134,51 @@ export interface Stats {
   indexBytes: number;
 }
 
-/** Result of {@link Engine.verify}. */
+/**
+ * Result of {@link Collection.verify | verify()}: how much was authenticated and every page that
+ * failed. Damage is reported here, not thrown; check `ok`.
+ *
+ * @example
+ * ```ts
+ * const report = await db.verify();
+ * if (!report.ok) {
+ *   for (const f of report.failures) console.error(`shard ${f.shard} file ${f.fileId} page ${f.pageIndex}: ${f.message}`);
+ * }
+ * ```
+ */
 export interface VerifyReport {
+  /** Data files checked (every file of every shard, the active ones included). */
   readonly files: number;
+  /** Pages authenticated, failed ones included. */
   readonly pages: number;
+  /** `pages` × 4096: bytes of ciphertext checked. */
   readonly bytes: number;
-  readonly failures: readonly { readonly shard: number; readonly fileId: number; readonly pageIndex: number; readonly message: string }[];
+  /** One entry per page that failed authentication or framing checks; empty when `ok`. */
+  readonly failures: readonly {
+    /** Shard of the damaged file. */
+    readonly shard: number;
+    /**
+     * Id of the damaged data file, unique across the store: the file is `shard-SSS/NNNNNN.data`,
+     * the id zero-padded to at least 6 digits (docs/format.md).
+     */
+    readonly fileId: number;
+    /** Index of the damaged 4096-byte page in that file, from 0. */
+    readonly pageIndex: number;
+    /** What failed, from the `ArmdbError` raised for the page (no key material, keys or values). */
+    readonly message: string;
+  }[];
+  /** True when `failures` is empty. */
   readonly ok: boolean;
 }
 
-/** Options of `verify`. */
+/** Options of {@link Collection.verify | verify()}. */
 export interface VerifyOptions {
+  /** Cancels the walk between chunks of pages: `verify` then rejects with `ARMDB_ABORTED`. */
   readonly signal?: AbortSignal;
+  /**
+   * Called after every chunk of (up to 64) pages with the pages done so far and the total; runs on
+   * the event loop between chunks, so keep it cheap.
+   */
   readonly onProgress?: (progress: { pagesDone: number; pagesTotal: number }) => void;
 }
 
@@ -309,7 +389,7 @@ export class Engine {
       if (fileSystem.exists(path.join(root, KEYRING_NAME))) fileSystem.unlink(path.join(root, KEYRING_NAME));
     }
     const manifest: Manifest = {
-      epoch: 0,
+      epoch: 1,
       algorithm: keys === undefined ? Algorithm.none : Algorithm.aes256gcm,
       collectionKind,
       databaseId,
@@ -321,6 +401,9 @@ export class Engine {
       nextFileId: 1,
       files: [],
     };
+    // The first MANIFEST exists before any data file does: a crash during creation leaves either no
+    // MANIFEST and no data (creation starts over) or an empty store whose unlisted files recovery handles.
+    await replaceFileAtomically(fileSystem, path.join(root, MANIFEST_NAME), encodeManifest(manifest, (body) => provider.hmac(manifestMacKey, body)));
     return { keys, manifest, manifestMacKey };
   }
 
@@ -382,7 +465,10 @@ export class Engine {
         damagedHints: result.damagedHints,
       });
     }
-    await this.#barrier();
+    // A barrier is needed only when recovery changed what the manifest must say (a new store, files it
+    // sealed or removed). New active files need no fsync until they hold data: recovery accepts
+    // unlisted files with ids the manifest has not handed out yet. A clean open writes nothing.
+    if (result.sealedFiles > 0 || result.removedFiles.length > 0 || result.damagedHints.length > 0) await this.#barrier();
     for (const state of this.#shards) for (const file of state.files) if (file.sealed) this.#scheduleHint(file);
     if (this.options.syncIntervalMs > 0) {
       this.#timer = setInterval(() => {
@@ -1010,6 +1096,7 @@ export class Engine {
   /** Authenticates every sealed page of every file, reporting each failure with file and page. */
   async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
     this.#assertOpen();
+    if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'verify was aborted', options.signal.reason);
     const failures: { shard: number; fileId: number; pageIndex: number; message: string }[] = [];
     const files = [...this.#filesById.values()];
     const pagesTotal = files.reduce((sum, file) => sum + file.pageCount, 0);
@@ -1090,7 +1177,7 @@ export class Engine {
               unused.push(state.active);
               this.#filesById.delete(state.active.fileId);
               state.files.splice(state.files.indexOf(state.active), 1);
-              this.#manifestStale = true;
+              if (state.active.listed) this.#manifestStale = true;
             } else state.active.seal();
           }
         } catch (error) {

@@ -168,10 +168,15 @@ export function recover(context: RecoveryContext): RecoveryResult {
         removeFile('after a torn tail');
         continue;
       }
-      if (entry !== undefined && torn) throw integrityError(`shard ${shard}: file ${fileId} is listed as durable after a torn tail`);
+      // A listed file after a torn one is no contradiction: compaction output gets ids above the active
+      // file's while holding older records. Only unlisted files after a tear are discarded (above).
       if (!fileSystem.exists(dataPath) || !fileSystem.exists(tagPath)) {
         if (entry !== undefined) throw integrityError(`shard ${shard}: file ${fileId} listed in the manifest is missing`);
-        if (fileId < manifest.nextFileId) throw integrityError(`shard ${shard}: half of unlisted file ${fileId} is missing`);
+        if (fileId < manifest.nextFileId) {
+          // A leftover whose deletion was interrupted (compaction retires data, then tags, then hint).
+          removeFile('leftover, partly deleted');
+          continue;
+        }
         tornBytes += fileBytes(fileSystem, dataPath);
         removeFile('incomplete creation');
         torn = true;

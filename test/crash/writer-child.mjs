@@ -1,0 +1,81 @@
+/**
+ * The writer process of the SIGKILL crash tests (kill-harness.ts). Opens the store through the built
+ * package and applies the ops of kill-model.mjs forever — puts, deletes, atomic groups — calling
+ * sync() every few dozen ops without waiting for it (writes continue during the barrier; at the next
+ * sync point it waits for the previous barrier, so at most one is in flight). It reports
+ * on stdout, one JSON object a line (written synchronously: a line the parent reads was written
+ * before the child died):
+ *
+ *   { "type": "opening" }                              right before open (the parent may kill it during recovery)
+ *   { "type": "ready", "run", "keys", "tornBytes" }   after open
+ *   { "type": "ack", "ops": n }                        after a sync() resolved: ops 0..n-1 are durable
+ *   { "type": "progress", "ops": n }                   after every BATCH ops
+ *   { "type": "fatal", "message" }                     on any error (then exit 1)
+ *
+ * Environment (tests only): ARMDB_KILL_DIR, ARMDB_KILL_KEY (the raw 32-byte key as hex),
+ * ARMDB_KILL_RUN (run number), ARMDB_KILL_SEED, ARMDB_KILL_AUTOCOMPACT ('1' or '0').
+ */
+import { writeSync } from 'node:fs';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { VarMap } from '../../dist/index.js';
+import { BATCH, STORE_OPTIONS, keyOf, operations } from './kill-model.mjs';
+
+function report(message) {
+  writeSync(1, `${JSON.stringify(message)}\n`);
+}
+
+function fatal(error) {
+  report({ type: 'fatal', message: error instanceof Error ? `${error.name}: ${error.message}${error.cause ? ` (cause: ${String(error.cause)})` : ''}` : String(error) });
+  process.exit(1);
+}
+
+process.on('uncaughtException', fatal);
+process.on('unhandledRejection', fatal);
+
+const directory = process.env.ARMDB_KILL_DIR;
+const keyHex = process.env.ARMDB_KILL_KEY;
+const run = Number(process.env.ARMDB_KILL_RUN);
+const seed = Number(process.env.ARMDB_KILL_SEED);
+if (!directory || !keyHex || keyHex.length !== 64 || !Number.isInteger(run) || !Number.isInteger(seed)) fatal(new Error('ARMDB_KILL_DIR, ARMDB_KILL_KEY, ARMDB_KILL_RUN and ARMDB_KILL_SEED are required'));
+
+const autoCompact = process.env.ARMDB_KILL_AUTOCOMPACT === '1';
+report({ type: 'opening' });
+const db = await VarMap.open(directory, { ...STORE_OPTIONS, autoCompact, encryption: { key: new Uint8Array(Buffer.from(keyHex, 'hex')) } });
+report({ type: 'ready', run, keys: db.size, tornBytes: db.stats().recoveredTornBytes });
+
+let done = 0;
+let inFlight;
+const stream = operations(run, seed);
+for (;;) {
+  for (let count = 0; count < BATCH; count++) {
+    const op = stream.next().value;
+    switch (op.kind) {
+      case 'put':
+        db.put(keyOf(op.id), op.value);
+        break;
+      case 'delete':
+        db.delete(keyOf(op.id));
+        break;
+      case 'group-put':
+        db.atomic(keyOf(op.writes[0].id), (tx) => {
+          for (const write of op.writes) tx.put(keyOf(write.id), write.value);
+        });
+        break;
+      case 'group-delete':
+        db.atomic(keyOf(op.ids[0]), (tx) => {
+          for (const id of op.ids) tx.delete(keyOf(id));
+        });
+        break;
+    }
+    done = op.index + 1;
+    if (op.syncAfter) {
+      // At most one barrier in flight: the ops between two sync points overlap the previous barrier.
+      if (inFlight !== undefined) await inFlight;
+      const upTo = done;
+      inFlight = db.sync().then(() => report({ type: 'ack', ops: upTo }), fatal);
+    }
+  }
+  report({ type: 'progress', ops: done });
+  // Let fsyncs complete and acks go out while the writes go on.
+  await yieldToEventLoop();
+}
