@@ -178,8 +178,12 @@ export class KeySet {
   }
 }
 
-/** Encodes the keyring of `keys` wrapped under a KEK derived from `credential` with a fresh KDF salt. */
-export async function sealKeyring(keys: KeySet, credential: Credential, provider: CryptoProvider = nodeProvider): Promise<Uint8Array> {
+/**
+ * Encodes the keyring of `keys` wrapped under a KEK derived from `credential` with a fresh KDF salt.
+ * `activeKeyId` defaults to the keys' own; rotation passes the new id so that it becomes active in
+ * memory only once the KEYRING naming it is durable.
+ */
+export async function sealKeyring(keys: KeySet, credential: Credential, provider: CryptoProvider = nodeProvider, activeKeyId = keys.activeKeyId): Promise<Uint8Array> {
   const kdfSalt = new Uint8Array(randomBytes(SALT_BYTES));
   const scryptParameters = credential.kind === 'passphrase' ? credential.scrypt : { logN: 0, r: 0, p: 0 };
   const kek = await deriveKek(provider, credential, kdfSalt, scryptParameters);
@@ -190,7 +194,7 @@ export async function sealKeyring(keys: KeySet, credential: Credential, provider
       scrypt: scryptParameters,
       kdfSalt,
       databaseId: keys.databaseId,
-      activeKeyId: keys.activeKeyId,
+      activeKeyId,
       wrappedMetaKey: wrapKey(provider, kek, keys.databaseId, 0, metaKey),
       dataKeys: [...dataKeys.entries()]
         .sort(([left], [right]) => left - right)

@@ -362,6 +362,7 @@ export class Engine {
       return engine;
     } catch (error) {
       keys?.destroy();
+      if (options.credential !== undefined) wipeCredential(options.credential);
       lock.release();
       throw error;
     }
@@ -837,10 +838,10 @@ export class Engine {
   }
 
   /** Seals and atomically replaces the KEYRING with the current keys under `credential`. */
-  #writeKeyring(credential: Credential): Promise<void> {
+  #writeKeyring(credential: Credential, activeKeyId?: number): Promise<void> {
     const keys = this.#keys!;
     const write = this.#keyringChain.then(async () => {
-      const bytes = await sealKeyring(keys, credential, this.#provider);
+      const bytes = await sealKeyring(keys, credential, this.#provider, activeKeyId ?? keys.activeKeyId);
       try {
         await replaceFileAtomically(this.#fileSystem, path.join(this.directory, KEYRING_NAME), bytes);
       } catch (error) {
@@ -871,18 +872,17 @@ export class Engine {
    */
   async rotateDataKey(): Promise<void> {
     const keys = this.#requireKeys('rotateDataKey');
-    const previousActive = keys.activeKeyId;
     // The new key is always the highest id and active; only non-active keys are ever removed, so an
     // id is never handed out twice.
     const keyId = keys.addDataKey();
-    keys.activeKeyId = keyId;
+    // Active in memory (new files, the manifest) only once the KEYRING that holds it is durable.
     try {
-      await this.#writeKeyring(this.#credential!);
+      await this.#writeKeyring(this.#credential!, keyId);
     } catch (error) {
-      keys.activeKeyId = previousActive;
       keys.removeDataKey(keyId);
       throw error;
     }
+    keys.activeKeyId = keyId;
     try {
       for (const state of this.#shards) this.#rotate(state);
     } catch (error) {
@@ -901,6 +901,9 @@ export class Engine {
     for (const file of this.#filesById.values()) inUse.add(file.keyId);
     const unused = keys.keyIds.filter((keyId) => !inUse.has(keyId));
     if (unused.length === 0) return [];
+    // The unlinks of the files under these keys must be durable before the keys go: otherwise a
+    // power loss could bring back a file whose key no longer exists.
+    await Promise.all(this.#shards.map((state) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, state.shard))));
     for (const keyId of unused) keys.removeDataKey(keyId);
     await this.#writeKeyring(this.#credential);
     if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.directory, event: 'shred', keyIds: unused });
@@ -1016,7 +1019,9 @@ export class Engine {
       try {
         result = await compactShard(this.#compactionHost, state.shard, candidates, signal);
       } catch (error) {
-        if (error instanceof ArmdbError && (error.code === 'ARMDB_ABORTED' || error.code === 'ARMDB_POISONED')) throw error;
+        // A page that fails authentication stops this compaction (its output is discarded) but is no
+        // write-path failure: the store stays writable. I/O errors poison it.
+        if (error instanceof ArmdbError) throw error;
         throw this.#poison(error);
       }
       for (const name of Object.keys(totals) as (keyof typeof totals)[]) totals[name] += result[name];

@@ -353,7 +353,15 @@ export function applyRecoveredRecord(index: KeyIndex, fileId: number, record: Om
 
 /** Applies a file's hint; undefined (and the problem recorded) if the hint cannot be used. */
 function replayHint(context: RecoveryContext, file: DataFile, headerMac: Uint8Array, hintPath: string, damagedHints: string[]): ReplayResult | undefined {
-  const bytes = context.fileSystem.readFile(hintPath);
+  // Bounded before reading: a hint holds at most one entry per record, and a record is bigger than an entry.
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = context.fileSystem.readFile(hintPath, 2 * file.pageCount * PAGE_BYTES + 2 ** 20);
+  } catch (error) {
+    if (!(error instanceof ArmdbError)) throw error;
+    damagedHints.push(`${hintPath}: ${error.message}`);
+    return undefined;
+  }
   if (bytes === undefined) {
     damagedHints.push(`${hintPath}: missing`);
     return undefined;

@@ -314,7 +314,8 @@ export class DataFile {
    * the value cache rather than page by page, so one big value cannot evict thousands of small pages.
    */
   #readLargeValue(position: number, length: number, valueCache: BlockCache | undefined): Uint8Array {
-    const id = this.fileId * 2 ** 21 + position / 8;
+    // Positions are 8-aligned and below 2^32, so position / 8 < 2^29: ids never collide (file ids < 2^24).
+    const id = this.fileId * 2 ** 29 + position / 8;
     const cached = valueCache?.get(id);
     if (cached !== undefined) return copyBytes(cached);
     const firstPageIndex = pageIndexOf(position);
