@@ -770,6 +770,9 @@ export class Engine {
         tagDigest: file.durable.tagDigest,
         hintMac: file.hintMac,
       }));
+    // Files listed may have been created after the barrier began (compaction output adopted while it
+    // waited): the manifest's next id must still be past every file it lists.
+    for (const file of files) nextFileId = Math.max(nextFileId, file.fileId + 1);
     const manifest: Manifest = {
       epoch: this.#epoch + 1,
       algorithm: this.#algorithm,
