@@ -39,6 +39,10 @@ export interface ValueHandler<V> {
   decode(bytes: Uint8Array): V;
 }
 
+function errorClass(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
+}
+
 /** @internal */
 export const bytesValues: ValueHandler<Uint8Array> = {
   encode: (value) => checkBytes('value', value),
@@ -60,8 +64,9 @@ export function typedValues<T>(codec: Codec<T>, describe: () => string): ValueHa
       let bytes: unknown;
       try {
         bytes = codec.encode(value);
-      } catch (cause) {
-        throw new TypeError(`${describe()}: codec.encode threw`, { cause });
+      } catch (error) {
+        // The codec's own error may quote the value (JSON's do): only its class is passed on.
+        throw new TypeError(`${describe()}: codec.encode threw a ${errorClass(error)}`);
       }
       if (!(bytes instanceof Uint8Array)) throw new TypeError(`${describe()}: codec.encode must return a Uint8Array`);
       return bytes;
@@ -69,8 +74,9 @@ export function typedValues<T>(codec: Codec<T>, describe: () => string): ValueHa
     decode(bytes) {
       try {
         return codec.decode(bytes);
-      } catch (cause) {
-        throw armdbError('ARMDB_FORMAT_MISMATCH', `${describe()}: codec.decode failed on a stored value (was the store written with another codec?)`, cause);
+      } catch (error) {
+        // Never the codec's error as cause: a SyntaxError from JSON.parse quotes the stored bytes.
+        throw armdbError('ARMDB_FORMAT_MISMATCH', `${describe()}: codec.decode threw a ${errorClass(error)} on a stored value (was the store written with another codec?)`);
       }
     },
   };

@@ -358,7 +358,9 @@ for (const [name, open] of typedKinds) {
       const error = await expectRejectCode(open(directory, broken), 'ARMDB_FORMAT_MISMATCH');
       expect(error.message).toContain(name);
       expect(error.message).toContain(path.resolve(directory));
-      expect(error.cause).toBe(failure);
+      // The codec's own error is not passed on: it may quote the stored value (docs/security-model.md).
+      expect(error.cause).toBeUndefined();
+      expect(error.message).toContain(failure.name);
       // Again: still not ARMDB_LOCKED (the failed open released the lock).
       await expectRejectCode(open(directory, broken), 'ARMDB_FORMAT_MISMATCH');
       const reopened = track(await open<unknown>(directory, codecs.json));
@@ -400,7 +402,10 @@ for (const [name, open] of typedKinds) {
             caught = error;
           }
           expect(caught, `${bad}`).toBeInstanceOf(TypeError);
-          if (bad === 'throw') expect((caught as TypeError).cause).toBe(failure);
+          if (bad === 'throw') {
+            expect((caught as TypeError).cause).toBeUndefined();
+            expect((caught as TypeError).message).toContain(failure.name);
+          }
         }
       }
       mode = 'ok';
