@@ -1,5 +1,6 @@
 /**
- * The VarMap behavioural contract (SPEC §3, §4, §7, §8), written once and run over the configuration
+ * The behavioural contract of the byte-valued collections (SPEC §3, §4, §7, §8): VarMap over the whole
+ * configuration matrix and VarTree over a subset, written once and run over the configuration
  * matrix {1, 4 shards} × {cache 64 MiB, 0} × {cipher node, noble} × {encryption none, key, passphrase}
  * × {fresh, reopened}: 48 combinations. In the "reopened" variant every read assertion made through
  * `check()` runs on the live store, then again after `close()` + reopen with the same options.
@@ -32,7 +33,12 @@ for (const shards of [1, 4]) {
         for (const reopened of [false, true]) {
           // Short enough (≤ 40 characters) that vitest does not truncate it in test names.
           const name = `${shards}sh cache${cacheBytes === 0 ? '0' : '64M'} ${cipher} ${encryption} ${reopened ? 'reopened' : 'fresh'}`;
-          matrix.push({ name, shards, cacheBytes, cipher, encryption, reopened });
+          matrix.push({ name, collection: 'VarMap', shards, cacheBytes, cipher, encryption, reopened });
+          // VarTree (same contract, ordered index) over the configurations where the index differs in
+          // effect: both shard counts, cache on and off, fresh and reopened; one cipher, two modes.
+          if (cipher === 'node' && encryption !== 'passphrase') {
+            matrix.push({ name: `tree ${name}`, collection: 'VarTree', shards, cacheBytes, cipher, encryption, reopened });
+          }
         }
       }
     }
@@ -114,7 +120,7 @@ class Harness {
   }
 }
 
-describe.concurrent.each(matrix)('VarMap [$name]', (config) => {
+describe.concurrent.each(matrix)('$collection [$name]', (config) => {
   const open = (tempDir: () => string, extra: Partial<OpenOptions> = {}): Promise<Harness> => Harness.create(tempDir(), config, extra);
 
   it('get/has/getMany of absent keys', async ({ tempDir }) => {

@@ -16,12 +16,14 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { expect, test } from 'vitest';
-import { VarMap, type CipherName, type EncryptionOption, type OpenOptions } from '../../src/index.js';
+import { VarMap, VarTree, type CipherName, type EncryptionOption, type OpenOptions } from '../../src/index.js';
 
 export type EncryptionKind = 'none' | 'key' | 'passphrase';
 
 /** The dimensions of the configuration matrix a behavioural suite runs over. */
 export interface StoreConfig {
+  /** The class under test: the byte-valued collections share the behavioural suite. Default VarMap. */
+  readonly collection?: 'VarMap' | 'VarTree';
   readonly shards: number;
   readonly cacheBytes: number;
   readonly cipher: CipherName;
@@ -72,7 +74,8 @@ const storesByDirectory = new Map<string, Set<VarMap>>();
 
 /** Opens a VarMap in `dir` with `config`; `tempDir` cleanup closes it if the test did not. */
 export async function openVarMap(dir: string, config: StoreConfig, extra: Partial<OpenOptions> = {}): Promise<VarMap> {
-  const db = await VarMap.open(dir, optionsFor(config, extra));
+  // VarTree has every member of VarMap (same base class), so the suite drives it through the same type.
+  const db: VarMap = config.collection === 'VarTree' ? await VarTree.open(dir, optionsFor(config, extra)) : await VarMap.open(dir, optionsFor(config, extra));
   const root = path.resolve(dir);
   let stores = storesByDirectory.get(root);
   if (stores === undefined) storesByDirectory.set(root, (stores = new Set()));
