@@ -510,6 +510,7 @@ export class Engine {
 
   /** The shard `key` belongs to: xxh64 of the key (or its first `shardPrefixBits` bits) mod shards. */
   shardOf(key: Uint8Array): number {
+    this.#assertOpen();
     const shards = this.options.shards;
     if (shards === 1) return 0;
     const bits = this.options.shardPrefixBits;
@@ -550,6 +551,7 @@ export class Engine {
   // ---- reads ---------------------------------------------------------------------------------
 
   get size(): number {
+    this.#assertOpen();
     return this.index.size;
   }
 

@@ -68,3 +68,13 @@ describe('no aliasing of caller buffers', () => {
     await db.close();
   });
 });
+
+describe('after close', () => {
+  it('size, isEmpty() and an atomic() that never touches its transaction throw ARMDB_CLOSED', async () => {
+    const db = await VarMap.open(temporaryDirectory(), { keySize: 4, encryption: 'none', syncIntervalMs: 0 });
+    await db.close();
+    expect(() => db.size).toThrow(expect.objectContaining({ code: 'ARMDB_CLOSED' }));
+    expect(() => db.isEmpty()).toThrow(expect.objectContaining({ code: 'ARMDB_CLOSED' }));
+    expect(() => db.atomic(new Uint8Array(4), () => 1)).toThrow(expect.objectContaining({ code: 'ARMDB_CLOSED' }));
+  });
+});
