@@ -1,0 +1,114 @@
+// Physical limits of this machine, measured in the same run as the stores: what any store could reach.
+//
+//   sequential write   1 MiB writes to a new file, one fsync at the end, MB/s (10^6 bytes)
+//   random pread       4 KiB page-aligned preads at random offsets of that file (OS page cache warm), per second
+//   AES-256-GCM seal   node:crypto, one cipher object per 4 KiB page (as armdb seals pages), MB/s
+//   pread + decrypt    a random 4 KiB pread followed by an AES-256-GCM open of that page: the floor of a
+//                      cold armdb get (no block-cache hit), per second
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { perSecond, randomIndexes } from './util.js';
+
+const PAGE = 4096;
+const CHUNK = 2 ** 20;
+
+function nonceFor(page) {
+  const nonce = Buffer.alloc(12);
+  nonce.writeUInt32BE(page, 8);
+  return nonce;
+}
+
+function seal(key, page, plaintext) {
+  const cipher = createCipheriv('aes-256-gcm', key, nonceFor(page), { authTagLength: 16 });
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return { ciphertext, tag: cipher.getAuthTag() };
+}
+
+/** Writes `bytes` of sealed pages sequentially with one final fsync; returns MB/s and the page tags. */
+function sequentialWrite(file, key, bytes) {
+  const pages = bytes / PAGE;
+  const chunks = [];
+  const tags = new Array(pages);
+  for (let start = 0; start < pages; start += CHUNK / PAGE) {
+    const parts = [];
+    for (let page = start; page < start + CHUNK / PAGE; page++) {
+      const sealed = seal(key, page, randomBytes(PAGE));
+      parts.push(sealed.ciphertext);
+      tags[page] = sealed.tag;
+    }
+    chunks.push(Buffer.concat(parts));
+  }
+  const handle = fs.openSync(file, 'w');
+  const started = performance.now();
+  for (const chunk of chunks) fs.writeSync(handle, chunk);
+  fs.fsyncSync(handle);
+  const elapsed = performance.now() - started;
+  fs.closeSync(handle);
+  return { mbPerSecond: perSecond(bytes / 1e6, elapsed), tags };
+}
+
+function randomPread(file, pages, reads, seed) {
+  const offsets = randomIndexes(reads, pages, seed);
+  const buffer = Buffer.alloc(PAGE);
+  const handle = fs.openSync(file, 'r');
+  const started = performance.now();
+  for (let i = 0; i < reads; i++) fs.readSync(handle, buffer, 0, PAGE, offsets[i] * PAGE);
+  const elapsed = performance.now() - started;
+  fs.closeSync(handle);
+  return perSecond(reads, elapsed);
+}
+
+function preadDecrypt(file, key, tags, reads, seed) {
+  const offsets = randomIndexes(reads, tags.length, seed);
+  const buffer = Buffer.alloc(PAGE);
+  const handle = fs.openSync(file, 'r');
+  const started = performance.now();
+  for (let i = 0; i < reads; i++) {
+    const page = offsets[i];
+    fs.readSync(handle, buffer, 0, PAGE, page * PAGE);
+    const decipher = createDecipheriv('aes-256-gcm', key, nonceFor(page), { authTagLength: 16 });
+    decipher.setAuthTag(tags[page]);
+    decipher.update(buffer);
+    decipher.final();
+  }
+  const elapsed = performance.now() - started;
+  fs.closeSync(handle);
+  return perSecond(reads, elapsed);
+}
+
+function aesSeal(key, milliseconds) {
+  const plaintext = randomBytes(PAGE);
+  let pages = 0;
+  const started = performance.now();
+  let elapsed = 0;
+  do {
+    for (let batch = 0; batch < 64; batch++, pages++) seal(key, pages, plaintext);
+    elapsed = performance.now() - started;
+  } while (elapsed < milliseconds);
+  return perSecond((pages * PAGE) / 1e6, elapsed);
+}
+
+/**
+ * A file of sealed pages for the cold-get floor, measured right after each store's cold gets (same moment,
+ * same neighbours): `run(reads, seed)` returns random 4 KiB pread + AES-256-GCM opens per second.
+ */
+export function createColdBaseline(directory, fileBytes) {
+  const key = randomBytes(32);
+  const file = path.join(directory, 'cold-baseline.bin');
+  const { tags } = sequentialWrite(file, key, fileBytes);
+  return { run: (reads, seed) => preadDecrypt(file, key, tags, reads, seed) };
+}
+
+/** One repetition of every physical measurement, in `directory` (removed by the caller). */
+export function measurePhysical(directory, { fileBytes, reads, sealMs, seed }) {
+  const key = randomBytes(32);
+  const file = path.join(directory, 'physical.bin');
+  const write = sequentialWrite(file, key, fileBytes);
+  return {
+    seqWriteMbPerSecond: write.mbPerSecond,
+    preadPerSecond: randomPread(file, fileBytes / PAGE, reads, seed),
+    preadDecryptPerSecond: preadDecrypt(file, key, write.tags, reads, seed + 1),
+    aesGcmSealMbPerSecond: aesSeal(key, sealMs),
+  };
+}
