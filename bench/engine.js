@@ -1,7 +1,7 @@
 // Engine numbers against this machine's physical baselines, in one run (issue 3's design targets):
 // buffered put, hot get, cold get vs. a bare 4 KiB pread + AES-GCM open, open time without hints.
 //
-//   npm run build && node bench/engine.js [--n 1000000] [--shards 4] [--reps 3]
+//   npm run build && node bench/engine.js [--collection VarMap|VarTree] [--n 1000000] [--shards 4] [--reps 3]
 //
 // Prints medians of --reps repetitions. Nothing here is asserted: these machines are shared and noisy.
 import { createDecipheriv, createCipheriv, randomBytes } from 'node:crypto';
@@ -9,10 +9,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { VarMap } from '../dist/index.js';
+import { VarMap, VarTree } from '../dist/index.js';
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '1000000' }, shards: { type: 'string', default: '4' }, reps: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { collection: { type: 'string', default: 'VarMap' }, n: { type: 'string', default: '1000000' }, shards: { type: 'string', default: '4' }, reps: { type: 'string', default: '3' } } });
 const count = Number(values.n);
+const Collection = { VarMap, VarTree }[values.collection];
+if (Collection === undefined) throw new Error('--collection is VarMap or VarTree');
 const shards = Number(values.shards);
 const reps = Number(values.reps);
 const median = (samples) => [...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)];
@@ -26,14 +28,14 @@ const results = { putPerSecond: [], hotGetPerSecond: [], coldGetPerSecond: [], o
 for (let rep = 0; rep < reps; rep++) {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'armdb-bench-'));
   try {
-    let db = await VarMap.open(directory, { keySize: 16, encryption: { key }, shards, syncIntervalMs: 0 });
+    let db = await Collection.open(directory, { keySize: 16, encryption: { key }, shards, syncIntervalMs: 0 });
     let started = performance.now();
     for (const k of keyList) db.put(k, value);
     results.putPerSecond.push(perSecond(count, performance.now() - started));
     await db.close();
 
     started = performance.now();
-    db = await VarMap.open(directory, { keySize: 16, encryption: { key }, shards, syncIntervalMs: 0 });
+    db = await Collection.open(directory, { keySize: 16, encryption: { key }, shards, syncIntervalMs: 0 });
     results.openMs.push(performance.now() - started);
     for (const k of keyList) db.get(k);
     started = performance.now();
@@ -42,7 +44,7 @@ for (let rep = 0; rep < reps; rep++) {
     await db.close();
 
     // Cold: no cache, random order, every get authenticates and decrypts its page from the OS page cache.
-    db = await VarMap.open(directory, { keySize: 16, encryption: { key }, shards, syncIntervalMs: 0, cacheBytes: 0 });
+    db = await Collection.open(directory, { keySize: 16, encryption: { key }, shards, syncIntervalMs: 0, cacheBytes: 0 });
     const sample = keyList.slice(0, Math.min(count, 200_000));
     started = performance.now();
     for (const k of sample) db.get(k);

@@ -10,6 +10,11 @@
  * Cursors do not hold positions across mutations: each step re-seeks from the last key it yielded
  * when the tree changed since (a version counter), so iterating while mutating yields every key that
  * was present throughout exactly once, in order.
+ *
+ * A new index defers the tree: inserts and removals go to the hash index only until the first
+ * operation that needs order, which sorts the handles (radix sorts on the key bytes) and builds
+ * the tree bottom-up with leaves three quarters full. Recovery inserts every key of the store before
+ * anything asks for order, and one sort plus one pass costs a fraction of a million random inserts.
  */
 import type { EntryStore } from './entry-store.js';
 import { HashIndex } from './hash-index.js';
@@ -17,6 +22,11 @@ import type { KeyIndex } from './key-index.js';
 
 export const LEAF_CAPACITY = 64;
 const INNER_CAPACITY = 64;
+/** Entries per node of a bulk-built tree: room for inserts before the first splits. */
+const LEAF_FILL = (LEAF_CAPACITY * 3) >>> 2;
+const INNER_FILL = (INNER_CAPACITY * 3) >>> 2;
+/** Ranges of the radix sort at most this long are finished by insertion sort. */
+const INSERTION_SORT_MAX = 24;
 
 interface Leaf {
   readonly leaf: true;
@@ -51,6 +61,107 @@ function newLeaf(): Leaf {
   return { leaf: true, handles: new Int32Array(LEAF_CAPACITY), count: 0, next: undefined, previous: undefined, parent: undefined };
 }
 
+/**
+ * Sorts `handles` by their keys (`keySize` bytes at `handle * keySize` in `keys`), bytewise; keys are
+ * distinct. The first four bytes of each key are copied into a packed array and sorted with the
+ * handles by an LSD radix sort (sequential memory, no comparisons); runs that share those four bytes
+ * are then finished by an MSD radix sort on the remaining bytes, which skips a byte all keys of a run
+ * share. Random keys have almost no such runs; keys with a long common prefix go through the second.
+ */
+export function sortHandlesByKey(handles: Int32Array, keys: Uint8Array, keySize: number): void {
+  const count = handles.length;
+  let prefixes = new Uint32Array(count);
+  const prefixBytes = Math.min(4, keySize);
+  for (let index = 0; index < count; index++) {
+    const start = handles[index]! * keySize;
+    let prefix = 0;
+    for (let byte = 0; byte < 4; byte++) prefix = prefix * 256 + (byte < prefixBytes ? keys[start + byte]! : 0);
+    prefixes[index] = prefix;
+  }
+  let sortedHandles: Int32Array = handles;
+  let otherPrefixes = new Uint32Array(count);
+  let otherHandles: Int32Array = new Int32Array(count);
+  const counts = new Int32Array(256);
+  for (let shift = 0; shift < 32; shift += 8) {
+    counts.fill(0);
+    for (let index = 0; index < count; index++) counts[(prefixes[index]! >>> shift) & 255]!++;
+    if (counts.includes(count)) continue;
+    let total = 0;
+    for (let digit = 0; digit < 256; digit++) {
+      const digitCount = counts[digit]!;
+      counts[digit] = total;
+      total += digitCount;
+    }
+    for (let index = 0; index < count; index++) {
+      const prefix = prefixes[index]!;
+      const target = counts[(prefix >>> shift) & 255]!++;
+      otherPrefixes[target] = prefix;
+      otherHandles[target] = sortedHandles[index]!;
+    }
+    [prefixes, otherPrefixes] = [otherPrefixes, prefixes];
+    [sortedHandles, otherHandles] = [otherHandles, sortedHandles];
+  }
+  // After an odd number of passes the result is in the other buffer: copy it back, and that buffer
+  // becomes the scratch space of the second sort.
+  let scratch = otherHandles;
+  if (sortedHandles !== handles) {
+    handles.set(sortedHandles);
+    scratch = sortedHandles;
+  }
+  if (keySize <= 4) return;
+  let runStart = 0;
+  for (let index = 1; index <= count; index++) {
+    if (index < count && prefixes[index] === prefixes[runStart]) continue;
+    if (index - runStart > 1) msdSortByKey(handles, scratch, keys, keySize, runStart, index, 4);
+    runStart = index;
+  }
+}
+
+/** Sorts handles[low, high) whose keys share their first `byte` bytes: an MSD radix sort, one byte a level. */
+function msdSortByKey(handles: Int32Array, scratch: Int32Array, keys: Uint8Array, keySize: number, low: number, high: number, byte: number): void {
+  for (;;) {
+    if (high - low <= INSERTION_SORT_MAX || byte >= keySize) {
+      insertionSortByKey(handles, keys, keySize, low, high, byte);
+      return;
+    }
+    const counts = new Int32Array(257);
+    for (let index = low; index < high; index++) counts[keys[handles[index]! * keySize + byte]! + 1]!++;
+    if (counts.includes(high - low)) {
+      byte++;
+      continue;
+    }
+    for (let digit = 1; digit <= 256; digit++) counts[digit]! += counts[digit - 1]!;
+    const starts = counts.slice(0, 256);
+    for (let index = low; index < high; index++) {
+      const handle = handles[index]!;
+      scratch[low + counts[keys[handle * keySize + byte]!]!++] = handle;
+    }
+    handles.set(scratch.subarray(low, high), low);
+    for (let digit = 0; digit < 256; digit++) {
+      const start = low + starts[digit]!;
+      const end = digit === 255 ? high : low + starts[digit + 1]!;
+      if (end - start > 1) msdSortByKey(handles, scratch, keys, keySize, start, end, byte + 1);
+    }
+    return;
+  }
+}
+
+function insertionSortByKey(handles: Int32Array, keys: Uint8Array, keySize: number, low: number, high: number, fromByte: number): void {
+  for (let index = low + 1; index < high; index++) {
+    const handle = handles[index]!;
+    const start = handle * keySize;
+    let position = index - 1;
+    for (; position >= low; position--) {
+      const otherStart = handles[position]! * keySize;
+      let difference = 0;
+      for (let byte = fromByte; byte < keySize && difference === 0; byte++) difference = keys[otherStart + byte]! - keys[start + byte]!;
+      if (difference <= 0) break;
+      handles[position + 1] = handles[position]!;
+    }
+    handles[position + 1] = handle;
+  }
+}
+
 /** Where a cursor stands: a leaf and a slot in it. */
 interface Position {
   leaf: Leaf;
@@ -64,6 +175,8 @@ export class OrderedIndex implements KeyIndex {
   #last: Leaf;
   /** Grows with every insert or removal; cursors compare it to know when to re-seek. */
   version = 0;
+  /** True until the tree is first needed: the hash index alone holds the keys. */
+  #deferred = true;
 
   constructor(keySize: number, options: { valueSize?: number; keepsObjects?: boolean } = {}) {
     this.#hash = new HashIndex(keySize, options);
@@ -93,7 +206,7 @@ export class OrderedIndex implements KeyIndex {
     const sizeBefore = this.#hash.size;
     const handle = this.#hash.findOrInsert(key);
     if (this.#hash.size !== sizeBefore) {
-      this.#insertHandle(key, handle);
+      if (!this.#deferred) this.#insertHandle(key, handle);
       this.version++;
     }
     return handle;
@@ -102,19 +215,64 @@ export class OrderedIndex implements KeyIndex {
   remove(key: Uint8Array): boolean {
     const handle = this.#hash.find(key);
     if (handle < 0) return false;
-    this.#removeHandle(key, handle);
+    if (!this.#deferred) this.#removeHandle(key, handle);
     this.#hash.remove(key);
     this.version++;
     return true;
   }
 
   forEachHandle(visit: (handle: number) => void): void {
+    this.#buildIfDeferred();
     for (let leaf: Leaf | undefined = this.#first; leaf !== undefined; leaf = leaf.next) {
       for (let slot = 0; slot < leaf.count; slot++) visit(leaf.handles[slot]!);
     }
   }
 
   // ---- tree maintenance ----------------------------------------------------------------------
+
+  #buildIfDeferred(): void {
+    if (!this.#deferred) return;
+    this.#deferred = false;
+    const entries = this.#hash.entries;
+    const handles = new Int32Array(this.#hash.size);
+    let count = 0;
+    this.#hash.forEachHandle((handle) => {
+      handles[count++] = handle;
+    });
+    sortHandlesByKey(handles, entries.keys, entries.keySize);
+    const leaves: Leaf[] = [];
+    for (let start = 0; start < count; start += LEAF_FILL) {
+      const leaf = newLeaf();
+      leaf.handles.set(handles.subarray(start, Math.min(start + LEAF_FILL, count)));
+      leaf.count = Math.min(LEAF_FILL, count - start);
+      const previous = leaves[leaves.length - 1];
+      if (previous !== undefined) {
+        previous.next = leaf;
+        leaf.previous = previous;
+      }
+      leaves.push(leaf);
+    }
+    if (leaves.length === 0) return;
+    this.#first = leaves[0]!;
+    this.#last = leaves[leaves.length - 1]!;
+    let level: Node[] = leaves;
+    while (level.length > 1) {
+      const parents: Node[] = [];
+      for (let start = 0; start < level.length; start += INNER_FILL) {
+        const children = level.slice(start, start + INNER_FILL);
+        const node: Inner = { leaf: false, separators: children.slice(1).map((child) => this.#smallestKey(child).slice()), children, parent: undefined };
+        for (const child of children) child.parent = node;
+        parents.push(node);
+      }
+      level = parents;
+    }
+    this.#root = level[0]!;
+  }
+
+  #smallestKey(node: Node): Uint8Array {
+    while (!node.leaf) node = node.children[0]!;
+    return this.#keyOf(node.handles[0]!);
+  }
 
   #keyOf(handle: number): Uint8Array {
     return this.#hash.entries.keyView(handle);
@@ -136,13 +294,27 @@ export class OrderedIndex implements KeyIndex {
     return node;
   }
 
+  /** compareKeys(key of `handle`, `key`) without a view of the stored key. */
+  #compareStored(handle: number, key: Uint8Array): number {
+    const entries = this.#hash.entries;
+    const keys = entries.keys;
+    const keySize = entries.keySize;
+    const start = handle * keySize;
+    const length = Math.min(keySize, key.length);
+    for (let index = 0; index < length; index++) {
+      const difference = keys[start + index]! - key[index]!;
+      if (difference !== 0) return difference;
+    }
+    return keySize - key.length;
+  }
+
   /** First slot in `leaf` whose key is ≥ `key` (or > when `strict`). */
   #slotIn(leaf: Leaf, key: Uint8Array, strict: boolean): number {
     let low = 0;
     let high = leaf.count;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      const comparison = compareKeys(this.#keyOf(leaf.handles[middle]!), key);
+      const comparison = this.#compareStored(leaf.handles[middle]!, key);
       if (comparison < 0 || (strict && comparison === 0)) low = middle + 1;
       else high = middle;
     }
@@ -240,6 +412,7 @@ export class OrderedIndex implements KeyIndex {
 
   /** Position of the first key ≥ `key` (> when `strict`), or undefined past the end. */
   #seekForward(key: Uint8Array | undefined, strict: boolean): Position | undefined {
+    this.#buildIfDeferred();
     let leaf: Leaf | undefined = key === undefined ? this.#first : this.#leafFor(key);
     let slot = key === undefined ? 0 : this.#slotIn(leaf, key, strict);
     while (leaf !== undefined && slot >= leaf.count) {
@@ -251,6 +424,7 @@ export class OrderedIndex implements KeyIndex {
 
   /** Position of the last key ≤ `key` (< when `strict`), or undefined before the start. */
   #seekBackward(key: Uint8Array | undefined, strict: boolean): Position | undefined {
+    this.#buildIfDeferred();
     let leaf: Leaf | undefined = key === undefined ? this.#last : this.#leafFor(key);
     let slot = key === undefined ? leaf.count - 1 : this.#slotIn(leaf, key, !strict) - 1;
     while (leaf !== undefined && slot < 0) {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareKeys, OrderedIndex } from '../../../src/index/ordered-index.js';
+import { compareKeys, OrderedIndex, sortHandlesByKey } from '../../../src/index/ordered-index.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const keyArbitrary = fc.uint8Array({ minLength: 2, maxLength: 2 }).map((key) => { key[0] = key[0]! % 8; return key; });
@@ -12,10 +12,13 @@ function keysOf(index: OrderedIndex, handles: Iterable<number>): string[] {
 describe('OrderedIndex', () => {
   it('keeps keys in bytewise order under random inserts and removals, with splits and unlinks', () => {
     fc.assert(
-      fc.property(fc.array(fc.record({ remove: fc.boolean(), key: keyArbitrary }), { maxLength: 2500 }), (operations) => {
+      fc.property(fc.array(fc.record({ remove: fc.boolean(), key: keyArbitrary }), { maxLength: 2500 }), fc.nat(), (operations, buildAt) => {
         const index = new OrderedIndex(2);
         const model = new Set<string>();
-        for (const { remove, key } of operations) {
+        for (const [step, { remove, key }] of operations.entries()) {
+          // The tree is deferred until first needed: build it at a random step, so both the bulk
+          // build and the one-by-one maintenance after it are exercised.
+          if (step === buildAt % (operations.length + 1)) index.firstHandle();
           if (remove) expect(index.remove(key)).toBe(model.delete(hex(key)));
           else {
             index.findOrInsert(key);
@@ -106,11 +109,17 @@ describe('OrderedIndex', () => {
   });
 });
 
+const scrambledKey = (n: number): Uint8Array => {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, Math.imul(n, 2654435761) >>> 0);
+  return bytes;
+};
+
 describe('OrderedIndex at depth', () => {
   it('stays ordered through inner-node splits and multi-level unlinks (200k keys, 3 levels)', () => {
     const index = new OrderedIndex(4);
-    const key = (n: number) => { const bytes = new Uint8Array(4); new DataView(bytes.buffer).setUint32(0, Math.imul(n, 2654435761) >>> 0); return bytes; };
-    const all = Array.from({ length: 200_000 }, (_, n) => key(n));
+    index.firstHandle(); // build the (empty) tree now: every insert below goes through it one by one
+    const all = Array.from({ length: 200_000 }, (_, n) => scrambledKey(n));
     for (const k of all) index.findOrInsert(k);
     for (let n = 0; n < all.length; n += 3) index.remove(all[n]!);
     // Remove a long contiguous run so whole leaves and inner nodes empty out.
@@ -121,5 +130,65 @@ describe('OrderedIndex at depth', () => {
     expect(keysOf(index, index.handles({ reverse: true }))).toEqual([...expected].reverse());
     const middle = Buffer.from(expected[5000]!, 'hex');
     expect(keysOf(index, index.handles({ lower: middle, lowerExclusive: true })).length).toBe(expected.length - 5001);
+  });
+});
+
+describe('OrderedIndex bulk build', () => {
+  it('sortHandlesByKey orders handles like a plain sort of their keys, for any key size and shared prefixes', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.integer({ min: 0, max: 3000 }),
+        fc.integer({ min: 1, max: 255 }),
+        fc.integer(),
+        (keySize, sharedPrefix, count, alphabet, seed) => {
+          let state = seed >>> 0;
+          const random = (): number => {
+            state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+            return state / 2 ** 32;
+          };
+          // Keys share their first `sharedPrefix` bytes and draw the rest from a small alphabet, so the
+          // sort meets long common prefixes, skipped bytes and ranges of every size.
+          const unique = new Map<string, Uint8Array>();
+          for (let n = 0; n < count; n++) {
+            const key = new Uint8Array(keySize);
+            for (let byte = Math.min(sharedPrefix, keySize); byte < keySize; byte++) key[byte] = Math.floor(random() * (alphabet + 1));
+            unique.set(hex(key), key);
+          }
+          const keys = new Uint8Array(unique.size * keySize);
+          [...unique.values()].forEach((key, handle) => keys.set(key, handle * keySize));
+          const handles = Int32Array.from({ length: unique.size }, (_, n) => unique.size - 1 - n);
+          sortHandlesByKey(handles, keys, keySize);
+          const sorted = [...handles].map((handle) => hex(keys.subarray(handle * keySize, (handle + 1) * keySize)));
+          expect(sorted).toEqual([...unique.keys()].sort());
+        },
+      ),
+      { numRuns: 200, seed: 21 },
+    );
+  });
+
+  it('a tree built in bulk from 150k keys (3 levels) stays ordered through later inserts, removals and seeks', () => {
+    const index = new OrderedIndex(4);
+    const all = Array.from({ length: 150_000 }, (_, n) => scrambledKey(n));
+    for (const k of all) index.findOrInsert(k);
+    for (let n = 0; n < all.length; n += 5) index.remove(all[n]!); // removed before the build: the hash only
+    expect(index.firstHandle()).toBeGreaterThanOrEqual(0); // builds the tree
+    const live = new Map(all.filter((_, n) => n % 5 !== 0).map((k) => [hex(k), k]));
+    for (let n = 150_000; n < 180_000; n++) {
+      const k = scrambledKey(n);
+      index.findOrInsert(k);
+      live.set(hex(k), k);
+    }
+    for (let n = 1; n < 150_000; n += 7) {
+      if (index.remove(all[n]!)) live.delete(hex(all[n]!));
+    }
+    const expected = [...live.keys()].sort();
+    expect(index.size).toBe(expected.length);
+    expect(keysOf(index, index.handles({}))).toEqual(expected);
+    expect(keysOf(index, index.handles({ reverse: true }))).toEqual([...expected].reverse());
+    const lower = Buffer.from(expected[1000]!, 'hex');
+    const upper = Buffer.from(expected[90_000]!, 'hex');
+    expect(keysOf(index, index.handles({ lower, upper, upperExclusive: true }))).toEqual(expected.slice(1000, 90_000));
   });
 });
