@@ -84,8 +84,8 @@ export interface CompactionHost {
   adopt(shard: number, outputs: readonly DataFile[], retired: readonly DataFile[]): void;
   /** A barrier that makes a manifest without the retired files durable. */
   persist(): Promise<void>;
-  /** Deletes retired files from disk and cache. */
-  retire(files: readonly DataFile[]): void;
+  /** Deletes retired files from disk (off the event loop) and cache. */
+  retire(files: readonly DataFile[]): Promise<void>;
   yieldToEventLoop(): Promise<void>;
 }
 
@@ -182,6 +182,6 @@ export async function compactShard(host: CompactionHost, shard: number, candidat
   result.filesOut = outputs.length;
   host.adopt(shard, outputs, candidates);
   await host.persist();
-  host.retire(candidates);
+  await host.retire(candidates);
   return result;
 }

@@ -1085,17 +1085,19 @@ export class Engine {
       this.#manifestStale = true;
     },
     persist: () => this.#scheduleBarrier(),
-    retire: (files) => {
+    retire: async (files) => {
       for (const file of files) {
         file.close();
         this.cache?.dropFile(file.fileId);
-        this.valueCache?.clear();
+      }
+      this.valueCache?.clear();
+      for (const state of this.#shards) for (const file of state.files) if (file.sealed && file.hintMac === undefined) this.#scheduleHint(file);
+      for (const file of files) {
         for (const extension of ['data', 'tags', 'hint'] as const) {
           const name = filePath(this.directory, file.shard, file.fileId, extension);
-          if (this.#fileSystem.exists(name)) this.#fileSystem.unlink(name);
+          if (this.#fileSystem.exists(name)) await this.#fileSystem.removeFile(name);
         }
       }
-      for (const state of this.#shards) for (const file of state.files) if (file.sealed && file.hintMac === undefined) this.#scheduleHint(file);
     },
     yieldToEventLoop: () => yieldToEventLoop(),
     };

@@ -37,6 +37,11 @@ export interface FileSystem {
   writeFile(path: string, bytes: Uint8Array): Promise<void>;
   rename(from: string, to: string): void;
   unlink(path: string): void;
+  /**
+   * Unlinks `path` off the event loop. Freeing the blocks of a large file can hold the calling thread
+   * for a hundred milliseconds and more: compaction retires whole data files with this.
+   */
+  removeFile(path: string): Promise<void>;
   /** Names in a directory; empty if it does not exist. */
   list(directory: string): string[];
   /** Creates a directory (and parents) with mode 0700 if missing. */

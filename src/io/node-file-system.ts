@@ -99,6 +99,10 @@ export const nodeFileSystem: FileSystem = {
     fs.unlinkSync(filePath);
   },
 
+  async removeFile(filePath) {
+    await fs.promises.unlink(filePath);
+  },
+
   list(directory) {
     try {
       return fs.readdirSync(directory);

@@ -10,7 +10,7 @@
  * | `sync` | `FileHandle.sync` (fsync of a file) |
  * | `writeFile` | `FileSystem.writeFile` (create/replace + fsync, one operation) |
  * | `rename` | `FileSystem.rename` |
- * | `unlink` | `FileSystem.unlink` |
+ * | `unlink` | `FileSystem.unlink`, `FileSystem.removeFile` |
  * | `makeDirectory` | `FileSystem.makeDirectory` |
  * | `syncDirectory` | `FileSystem.syncDirectory` |
  *
@@ -269,6 +269,10 @@ export class FaultFileSystem implements FileSystem {
 
   unlink(filePath: string): void {
     this.#run('unlink', filePath, () => this.inner.unlink(filePath));
+  }
+
+  removeFile(filePath: string): Promise<void> {
+    return this.#runAsync('unlink', filePath, () => this.inner.removeFile(filePath));
   }
 
   list(directory: string): string[] {
