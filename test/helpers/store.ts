@@ -69,18 +69,23 @@ export function optionsFor(config: StoreConfig, extra: Partial<OpenOptions> = {}
   };
 }
 
-/** Stores opened through openVarMap, by directory, so that a directory's cleanup closes them first. */
-const storesByDirectory = new Map<string, Set<VarMap>>();
+/** Stores opened through openVarMap or trackStore, by directory, so that a directory's cleanup closes them first. */
+const storesByDirectory = new Map<string, Set<{ close(): Promise<void> }>>();
 
-/** Opens a VarMap in `dir` with `config`; `tempDir` cleanup closes it if the test did not. */
-export async function openVarMap(dir: string, config: StoreConfig, extra: Partial<OpenOptions> = {}): Promise<VarMap> {
-  // VarTree has every member of VarMap (same base class), so the suite drives it through the same type.
-  const db: VarMap = config.collection === 'VarTree' ? await VarTree.open(dir, optionsFor(config, extra)) : await VarMap.open(dir, optionsFor(config, extra));
+/** Registers a store opened in `dir` (any collection class) to be closed by the `tempDir` cleanup. */
+export function trackStore<T extends { close(): Promise<void> }>(dir: string, db: T): T {
   const root = path.resolve(dir);
   let stores = storesByDirectory.get(root);
   if (stores === undefined) storesByDirectory.set(root, (stores = new Set()));
   stores.add(db);
   return db;
+}
+
+/** Opens a VarMap in `dir` with `config`; `tempDir` cleanup closes it if the test did not. */
+export async function openVarMap(dir: string, config: StoreConfig, extra: Partial<OpenOptions> = {}): Promise<VarMap> {
+  // VarTree has every member of VarMap (same base class), so the suite drives it through the same type.
+  const db: VarMap = config.collection === 'VarTree' ? await VarTree.open(dir, optionsFor(config, extra)) : await VarMap.open(dir, optionsFor(config, extra));
+  return trackStore(dir, db);
 }
 
 /** Closes every store opened in (or below) `dir` through openVarMap, then removes `dir`. */
