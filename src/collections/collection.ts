@@ -505,7 +505,8 @@ export abstract class Collection<V> {
   }
 
   /**
-   * Loads every page holding a live value into the cache (sorted I/O, bounded by `cacheBytes`). A
+   * Loads every live value into the cache: the pages of small values, then values spanning more than
+   * two pages whole (sorted I/O, bounded by `cacheBytes`). A
    * no-op for Const and Typed collections, whose values are in memory already. Rejects with
    * `ARMDB_ABORTED` when `options.signal` fires.
    *

@@ -204,8 +204,8 @@ export class Engine {
   readonly index: KeyIndex;
   /** The same index, when it is ordered (Tree collections). */
   readonly ordered: OrderedIndex | undefined;
+  /** Verified plaintext: pages, and whole values that span more than two pages. */
   readonly cache: BlockCache | undefined;
-  readonly valueCache: BlockCache | undefined;
   readonly collectionKind: CollectionKindId;
   #fileSystem: FileSystem;
   #provider: CryptoProvider;
@@ -279,9 +279,8 @@ export class Engine {
     this.index = this.ordered ?? new HashIndex(this.keySize, indexOptions);
     this.#compactionHost = this.#makeCompactionHost();
     this.#shardCount = BigInt(init.options.shards);
-    // Pages get 7/8 of the budget, whole large values (more than two pages) the rest.
-    this.cache = init.options.cacheBytes > 0 ? new BlockCache(init.options.cacheBytes - Math.floor(init.options.cacheBytes / 8)) : undefined;
-    this.valueCache = init.options.cacheBytes > 0 ? new BlockCache(Math.floor(init.options.cacheBytes / 8)) : undefined;
+    // One budget for pages and for whole large values (more than two pages): whichever is read again stays.
+    this.cache = init.options.cacheBytes > 0 ? new BlockCache(init.options.cacheBytes) : undefined;
   }
 
   /** Opens or creates the store in `directory`. */
@@ -581,7 +580,7 @@ export class Engine {
     if (entries.valueSize > 0) return entries.valueCopy(handle);
     const file = this.#filesById.get(entries.fileIds[handle]!);
     if (file === undefined) throw integrityError('the index points into a file that does not exist');
-    return file.read(entries.positions[handle]! + RECORD_HEADER_BYTES + this.keySize, entries.valueLengths[handle]!, this.cache, this.valueCache);
+    return file.read(entries.positions[handle]! + RECORD_HEADER_BYTES + this.keySize, entries.valueLengths[handle]!, this.cache);
   }
 
   /** Values of many keys, read in file order. */
@@ -919,8 +918,9 @@ export class Engine {
 
   /**
    * Loads every page that holds a live value into the cache, file by file in page order (one pread
-   * per run of pages), up to `cacheBytes`. Const and Typed collections hold their values in memory
-   * already; there is nothing to load for them.
+   * per run of pages), then every value that spans more than two pages as a whole value (the form in
+   * which `get` caches it), in file and position order, all up to `cacheBytes`. Const and Typed
+   * collections hold their values in memory already; there is nothing to load for them.
    */
   async warmup(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
     this.#assertOpen();
@@ -928,13 +928,21 @@ export class Engine {
     const entries = this.index.entries;
     if (cache === undefined || entries.valueSize > 0 || entries.objects !== undefined) return;
     const pagesByFile = new Map<number, Set<number>>();
+    // Large values as flat triples: file id, value position, length.
+    const largeValues: number[] = [];
     this.index.forEachHandle((handle) => {
       const start = entries.positions[handle]! + RECORD_HEADER_BYTES + this.keySize;
       const length = entries.valueLengths[handle]!;
       const fileId = entries.fileIds[handle]!;
+      const firstPage = Math.floor(start / PAGE_BYTES);
+      const lastPage = Math.floor((start + Math.max(length, 1) - 1) / PAGE_BYTES);
+      if (lastPage - firstPage + 1 > 2) {
+        largeValues.push(fileId, start, length);
+        return;
+      }
       let pages = pagesByFile.get(fileId);
       if (pages === undefined) pagesByFile.set(fileId, (pages = new Set()));
-      for (let page = Math.floor(start / PAGE_BYTES); page <= Math.floor((start + Math.max(length, 1) - 1) / PAGE_BYTES); page++) pages.add(page);
+      for (let page = firstPage; page <= lastPage; page++) pages.add(page);
     });
     let budgetPages = Math.floor(cache.capacityBytes / PAGE_BYTES);
     for (const [fileId, pageSet] of [...pagesByFile].sort(([left], [right]) => left - right)) {
@@ -948,6 +956,25 @@ export class Engine {
         while (runEnd < pages.length && pages[runEnd] === pages[runEnd - 1]! + 1 && runEnd - index < 64 && runEnd - index < budgetPages) runEnd++;
         budgetPages -= file.warmPages(pages[index]!, runEnd - index, cache);
         index = runEnd;
+        await yieldToEventLoop();
+      }
+    }
+    const order = Array.from({ length: largeValues.length / 3 }, (_, index) => index * 3);
+    order.sort((left, right) => largeValues[left]! - largeValues[right]! || largeValues[left + 1]! - largeValues[right + 1]!);
+    let budgetBytes = budgetPages * PAGE_BYTES;
+    let sinceYield = 0;
+    for (const at of order) {
+      const length = largeValues[at + 2]!;
+      if (length > budgetBytes) break;
+      if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'warmup was aborted', options.signal.reason);
+      this.#assertOpen();
+      const file = this.#filesById.get(largeValues[at]!);
+      if (file === undefined) continue;
+      const cached = file.warmLargeValue(largeValues[at + 1]!, length, cache);
+      budgetBytes -= cached;
+      sinceYield += cached;
+      if (sinceYield >= 64 * PAGE_BYTES) {
+        sinceYield = 0;
         await yieldToEventLoop();
       }
     }
@@ -1090,7 +1117,6 @@ export class Engine {
         file.close();
         this.cache?.dropFile(file.fileId);
       }
-      this.valueCache?.clear();
       for (const state of this.#shards) for (const file of state.files) if (file.sealed && file.hintMac === undefined) this.#scheduleHint(file);
       for (const file of files) {
         for (const extension of ['data', 'tags', 'hint'] as const) {
@@ -1149,9 +1175,9 @@ export class Engine {
     return {
       keys: this.index.size,
       ...this.#counters,
-      cacheHits: (this.cache?.hits ?? 0) + (this.valueCache?.hits ?? 0),
-      cacheMisses: (this.cache?.misses ?? 0) + (this.valueCache?.misses ?? 0),
-      cacheBytes: (this.cache?.bytes ?? 0) + (this.valueCache?.bytes ?? 0),
+      cacheHits: this.cache?.hits ?? 0,
+      cacheMisses: this.cache?.misses ?? 0,
+      cacheBytes: this.cache?.bytes ?? 0,
       deadBytes: totalBytes - liveBytes,
       totalBytes,
       files: this.#filesById.size,
@@ -1216,7 +1242,6 @@ export class Engine {
     for (const file of this.#filesById.values()) file.close();
     this.#filesById.clear();
     this.cache?.clear();
-    this.valueCache?.clear();
     this.#keys?.destroy();
     this.#manifestMacKey.fill(0);
     if (this.#credential !== undefined) wipeCredential(this.#credential);

@@ -4,6 +4,10 @@
  * to the main FIFO, the rest are evicted but remembered in a ghost FIFO so that their next miss goes
  * straight to main. A scan therefore passes through the small queue without flushing the hot set.
  *
+ * Entries are weighted by their bytes: a page (4096), or a whole value that spans more than two pages,
+ * cached under an id of its own (negative, disjoint from page ids), so small and large values share
+ * one budget and whichever is read again stays.
+ *
  * Only plaintext that passed authentication is ever inserted (storage/data-file.ts decrypts first).
  */
 
@@ -43,9 +47,23 @@ class Fifo<T> {
   }
 }
 
-/** Cache key of page `pageIndex` of file `fileId` (page indexes stay below 2^20, file ids below 2^32). */
+/** Cache id of page `pageIndex` of file `fileId` (page indexes stay below 2^20, file ids below 2^24): ≥ 0. */
 export function pageCacheId(fileId: number, pageIndex: number): number {
   return fileId * 2 ** 20 + pageIndex;
+}
+
+/**
+ * Cache id of the whole value at `position` of file `fileId`: negative, so never a page's id. Positions
+ * are 8-aligned and below 2^32, so position / 8 < 2^29, and file ids stay below 2^24: ids of
+ * different values never collide and stay within 2^53.
+ */
+export function largeValueCacheId(fileId: number, position: number): number {
+  return -1 - (fileId * 2 ** 29 + position / 8);
+}
+
+/** The file of a cache id of either kind. */
+function fileOfCacheId(id: number): number {
+  return id >= 0 ? Math.floor(id / 2 ** 20) : Math.floor((-1 - id) / 2 ** 29);
 }
 
 export class BlockCache {
@@ -105,10 +123,10 @@ export class BlockCache {
     while (this.bytes > this.capacityBytes) this.evict();
   }
 
-  /** Drops every page of a file (it was deleted or rewritten). */
+  /** Drops every page and value of a file (it was deleted or rewritten). */
   dropFile(fileId: number): void {
     for (const [id, entry] of this.entries) {
-      if (Math.floor(id / 2 ** 20) === fileId) this.remove(entry);
+      if (fileOfCacheId(id) === fileId) this.remove(entry);
     }
   }
 

@@ -18,7 +18,7 @@ import { alignUpToPage, nextRecordPosition, pageIndexOf } from '../format/page.j
 import { encodeRecord, recordBytes } from '../format/record.js';
 import { encodeTagFileFooter, encodeTagFileHeader, tagOffset } from '../format/tag-file.js';
 import type { FileHandle } from '../io/file-system.js';
-import { pageCacheId, type BlockCache } from './block-cache.js';
+import { largeValueCacheId, pageCacheId, type BlockCache } from './block-cache.js';
 
 /** What the manifest records of a file, as of the last barrier that covered it. */
 export interface DurableState {
@@ -278,7 +278,7 @@ export class DataFile {
    * Copies `length` bytes at `position` of the stream into a new array: from the write buffer, the
    * cache, or disk (one pread per run of missing pages, each page verified before use).
    */
-  read(position: number, length: number, cache: BlockCache | undefined, valueCache?: BlockCache): Uint8Array {
+  read(position: number, length: number, cache: BlockCache | undefined): Uint8Array {
     const writer = this.#writer;
     const firstPageIndex = Math.floor(position / PAGE_BYTES);
     const inFirstPage = position - firstPageIndex * PAGE_BYTES;
@@ -287,7 +287,7 @@ export class DataFile {
       return copyBytes(this.#page(firstPageIndex, cache, firstPageIndex).subarray(inFirstPage, inFirstPage + length));
     }
     const lastPageIndex = pageIndexOf(position + length - 1);
-    if (lastPageIndex - firstPageIndex + 1 > 2 && lastPageIndex < this.pageCount) return this.#readLargeValue(position, length, valueCache);
+    if (lastPageIndex - firstPageIndex + 1 > 2 && lastPageIndex < this.pageCount) return this.#readLargeValue(position, length, cache);
     const output = new Uint8Array(length);
     if (length === 0) return output;
     let copied = 0;
@@ -310,14 +310,20 @@ export class DataFile {
   }
 
   /**
-   * A value spanning more than two sealed pages: one pread of its exact page span, and cached whole in
-   * the value cache rather than page by page, so one big value cannot evict thousands of small pages.
+   * A value spanning more than two sealed pages: one pread of its exact page span, every page
+   * authenticated, and the value cached whole (not page by page) under its own id in the same cache.
    */
-  #readLargeValue(position: number, length: number, valueCache: BlockCache | undefined): Uint8Array {
-    // Positions are 8-aligned and below 2^32, so position / 8 < 2^29: ids never collide (file ids < 2^24).
-    const id = this.fileId * 2 ** 29 + position / 8;
-    const cached = valueCache?.get(id);
+  #readLargeValue(position: number, length: number, cache: BlockCache | undefined): Uint8Array {
+    const id = largeValueCacheId(this.fileId, position);
+    const cached = cache?.get(id);
     if (cached !== undefined) return copyBytes(cached);
+    const value = this.#assembleLargeValue(position, length);
+    if (cache !== undefined && pageIndexOf(position + length - 1) < this.durable.pageCount) cache.insert(id, value);
+    return copyBytes(value);
+  }
+
+  /** The value at `position` read from its authenticated pages (one pread of the exact page span). */
+  #assembleLargeValue(position: number, length: number): Uint8Array {
     const firstPageIndex = pageIndexOf(position);
     const pages = this.readVerifiedPages(firstPageIndex, pageIndexOf(position + length - 1) - firstPageIndex + 1);
     const value = new Uint8Array(length);
@@ -328,8 +334,7 @@ export class DataFile {
       value.set(pages[index]!.subarray(from, from + take), copied);
       copied += take;
     }
-    if (valueCache !== undefined && pageIndexOf(position + length - 1) < this.durable.pageCount) valueCache.insert(id, value);
-    return copyBytes(value);
+    return value;
   }
 
   /** Plaintext of a sealed page; on a miss, reads ahead up to `lastWantedPage` in one pread. */
@@ -357,6 +362,16 @@ export class DataFile {
     const pages = this.readVerifiedPages(firstPageIndex, last - firstPageIndex);
     pages.forEach((page, offset) => cache.insert(pageCacheId(this.fileId, firstPageIndex + offset), page, true));
     return pages.length;
+  }
+
+  /**
+   * Loads the whole value at `position` (one that spans more than two pages, all durable) into the
+   * cache past its probation queue, as {@link warmPages} does for pages. Returns the bytes cached.
+   */
+  warmLargeValue(position: number, length: number, cache: BlockCache): number {
+    if (pageIndexOf(position + length - 1) >= this.durable.pageCount) return 0;
+    cache.insert(largeValueCacheId(this.fileId, position), this.#assembleLargeValue(position, length), true);
+    return length;
   }
 
   /** Reads and authenticates `count` pages from disk (no cache). Throws ARMDB_INTEGRITY on the first bad page. */
