@@ -14,9 +14,8 @@ import { nobleProvider } from '../crypto/noble-provider.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { ArmdbError, armdbError, integrityError } from '../errors.js';
-import { Algorithm, DATABASE_ID_BYTES, FileKind, KEY_BYTES, Limits, MAC_BYTES, PAGE_BYTES, SALT_BYTES, type AlgorithmId } from '../format/constants.js';
-import { KEYRING_ENTRY_BYTES, KEYRING_HEADER_BYTES } from '../format/keyring.js';
-import { CollectionKind, MANIFEST_FILE_ENTRY_BYTES, MANIFEST_HEADER_BYTES, decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, type CollectionKindId, type Manifest } from '../format/manifest.js';
+import { Algorithm, DATABASE_ID_BYTES, FileKind, KEY_BYTES, PAGE_BYTES, SALT_BYTES, type AlgorithmId } from '../format/constants.js';
+import { CollectionKind, decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, type CollectionKindId, type Manifest } from '../format/manifest.js';
 import { RecordFlag, recordBytes, RECORD_HEADER_BYTES } from '../format/record.js';
 import { copyBytes } from '../format/bytes.js';
 import type { FileSystem } from '../io/file-system.js';
@@ -29,7 +28,7 @@ import { BlockCache } from '../storage/block-cache.js';
 import { DataFile, type DurableState } from '../storage/data-file.js';
 import { replaceFileAtomically } from './atomic-file.js';
 import { COLLECTION_NAMES } from './describe.js';
-import { KEYRING_NAME, MANIFEST_NAME, filePath, shardDirectory, TEMPORARY_SUFFIX } from './paths.js';
+import { KEYRING_NAME, MANIFEST_NAME, MAX_KEYRING_BYTES, MAX_MANIFEST_BYTES, filePath, shardDirectory, TEMPORARY_SUFFIX } from './paths.js';
 import { finishIndex, recover } from './recovery.js';
 import { compactShard, deadRatio, type CompactionHost, type CompactionReport, type CompactOptions } from './compaction.js';
 import { buildHint } from '../storage/hint-file.js';
@@ -41,9 +40,6 @@ const hintChannel = channel('armdb:hint');
 const compactChannel = channel('armdb:compact');
 const keyChannel = channel('armdb:key');
 const EMPTY = new Uint8Array(0);
-/** Bounds checked before reading the root files (docs/format.md §9). */
-const MAX_MANIFEST_BYTES = MANIFEST_HEADER_BYTES + Limits.maxManifestFiles * MANIFEST_FILE_ENTRY_BYTES + MAC_BYTES;
-const MAX_KEYRING_BYTES = KEYRING_HEADER_BYTES + (Limits.maxKeyringKeys + 1) * KEYRING_ENTRY_BYTES + MAC_BYTES + 4;
 const ZERO_KEY: Uint8Array = new Uint8Array(KEY_BYTES);
 
 /** One mutation of a write group: a put, or a delete when `value` is undefined. */
@@ -214,6 +210,8 @@ export class Engine {
   #credential: Credential | undefined;
   /** KEYRING rewrites (changeKey, rotateDataKey, shredding) one at a time. */
   #keyringChain: Promise<unknown> = Promise.resolve();
+  /** Key operations (changeKey, rotateDataKey, crypto-shredding) run one at a time: see #exclusively. */
+  #keyOperations: Promise<unknown> = Promise.resolve();
   #algorithm: AlgorithmId;
   #databaseId: Uint8Array;
   #manifestMacKey: Uint8Array;
@@ -289,12 +287,20 @@ export class Engine {
     // xxhash-wasm is initialised here, never at module load (no top-level await: require() must work).
     const hasher = await (hasherPromise ??= xxhash());
     const root = path.resolve(directory);
-    const existed = fileSystem.exists(root);
-    fileSystem.makeDirectory(root);
-    // A new store's directory entry must survive power loss too.
-    if (!existed) await fileSystem.syncDirectory(path.dirname(root));
-    const lock = lockDirectory(root);
+    let lock: ReturnType<typeof lockDirectory>;
+    try {
+      const existed = fileSystem.exists(root);
+      fileSystem.makeDirectory(root);
+      // A new store's directory entry must survive power loss too.
+      if (!existed) await fileSystem.syncDirectory(path.dirname(root));
+      lock = lockDirectory(root);
+    } catch (error) {
+      // ARMDB_LOCKED, or the directory could not be made: the engine's copy of the secret goes too.
+      if (options.credential !== undefined) wipeCredential(options.credential);
+      throw error;
+    }
     let keys: KeySet | undefined;
+    let manifestMacKey: Uint8Array | undefined;
     try {
       for (const name of fileSystem.list(root)) if (name.endsWith(TEMPORARY_SUFFIX)) fileSystem.unlink(path.join(root, name));
       const provider = options.cipher === 'noble' ? nobleProvider : nodeProvider;
@@ -302,7 +308,6 @@ export class Engine {
       const keyringPath = path.join(root, KEYRING_NAME);
       const manifestBytes = fileSystem.readFile(manifestPath, MAX_MANIFEST_BYTES);
       let manifest: Manifest;
-      let manifestMacKey: Uint8Array;
       if (manifestBytes === undefined) {
         Engine.#refuseOrphanedData(fileSystem, root);
         if (options.expectedMinEpoch !== undefined && options.expectedMinEpoch > 0) {
@@ -333,7 +338,8 @@ export class Engine {
           keys = await openKeyring(keyringBytes, options.credential, provider);
           manifestMacKey = keys.manifestMacKey(provider);
         }
-        manifest = decodeManifest(manifestBytes, (body) => provider.hmac(manifestMacKey, body));
+        const macKey = manifestMacKey;
+        manifest = decodeManifest(manifestBytes, (body) => provider.hmac(macKey, body));
         Engine.#checkManifest(manifest, options, collectionKind, keys);
       }
       const engine = new Engine({
@@ -361,6 +367,7 @@ export class Engine {
       return engine;
     } catch (error) {
       keys?.destroy();
+      if (manifestMacKey !== undefined && manifestMacKey !== ZERO_KEY) manifestMacKey.fill(0);
       if (options.credential !== undefined) wipeCredential(options.credential);
       lock.release();
       throw error;
@@ -825,6 +832,11 @@ export class Engine {
     if (!this.#filesById.has(file.fileId)) return;
     const target = filePath(this.directory, file.shard, file.fileId, 'hint');
     await this.#fileSystem.writeFile(target + TEMPORARY_SUFFIX, bytes);
+    if (!this.#filesById.has(file.fileId)) {
+      // Compaction retired the file while its hint was being written.
+      this.#fileSystem.unlink(target + TEMPORARY_SUFFIX);
+      return;
+    }
     this.#fileSystem.rename(target + TEMPORARY_SUFFIX, target);
     await this.#fileSystem.syncDirectory(path.dirname(target));
     file.hintMac = headerMac;
@@ -857,16 +869,31 @@ export class Engine {
   }
 
   /**
+   * Runs a key operation after every key operation called before it has settled. Each one reads the
+   * key set and the credential, rewrites the KEYRING and then changes them in memory; interleaved, a
+   * rotation's KEYRING could be sealed with a credential that changeKey has already wiped, or shredding
+   * could drop a key that a rotation had added but not yet made active.
+   */
+  #exclusively<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.#keyOperations.then(operation);
+    this.#keyOperations = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
    * Re-wraps the data keys under a new key or passphrase. Only the KEYRING changes, in one atomic
    * replace: a crash leaves exactly one of the old and the new credential working.
    */
   async changeKey(next: Credential): Promise<void> {
     this.#requireKeys('changeKey');
-    await this.#writeKeyring(next);
-    const previous = this.#credential!;
-    this.#credential = next;
-    wipeCredential(previous);
-    if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.directory, event: 'changeKey' });
+    return this.#exclusively(async () => {
+      this.#requireKeys('changeKey');
+      await this.#writeKeyring(next);
+      const previous = this.#credential!;
+      this.#credential = next;
+      wipeCredential(previous);
+      if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.directory, event: 'changeKey' });
+    });
   }
 
   /**
@@ -875,6 +902,11 @@ export class Engine {
    * (`compact({ reencrypt: true })`), after which the old key is removed from the KEYRING.
    */
   async rotateDataKey(): Promise<void> {
+    this.#requireKeys('rotateDataKey');
+    return this.#exclusively(() => this.#rotateDataKeyNow());
+  }
+
+  async #rotateDataKeyNow(): Promise<void> {
     const keys = this.#requireKeys('rotateDataKey');
     // The new key is always the highest id and active; only non-active keys are ever removed, so an
     // id is never handed out twice.
@@ -898,7 +930,11 @@ export class Engine {
   }
 
   /** Crypto-shredding: data keys no file (data or hint) uses any more leave the KEYRING. */
-  async #shredUnusedKeys(): Promise<number[]> {
+  #shredUnusedKeys(): Promise<number[]> {
+    return this.#exclusively(() => this.#shredUnusedKeysNow());
+  }
+
+  async #shredUnusedKeysNow(): Promise<number[]> {
     const keys = this.#keys;
     if (keys === undefined || this.#credential === undefined) return [];
     const inUse = new Set<number>([keys.activeKeyId]);

@@ -244,6 +244,52 @@ describe('changeKey', () => {
     await expectOpensWithContents(dir, optionsOf({ key: newKey }), model, 700);
   });
 
+  it('changeKey called while rotateDataKey or a re-encrypting compaction is in flight: the KEYRING is never sealed under a wiped credential', async ({ tempDir }) => {
+    // Key operations used to interleave: a rotation's or shredding's KEYRING write, queued behind
+    // changeKey's, was sealed with the credential changeKey had just zeroed, so only an all-zero key
+    // opened the store. They now run one after another, in call order.
+    for (const [index, second] of (['rotateDataKey', 'compact'] as const).entries()) {
+      const dir = tempDir();
+      const oldKey = canaryKey(`old${index}`);
+      const newKey = canaryKey(`new${index}`);
+      const model = await buildStore(dir, { key: oldKey }, 300);
+      const db = await VarMap.open(dir, optionsOf({ key: oldKey }));
+      if (second === 'compact') await db.rotateDataKey();
+      const results = await Promise.allSettled([db.changeKey({ key: newKey }), second === 'rotateDataKey' ? db.rotateDataKey() : db.compact({ reencrypt: true })]);
+      expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled']);
+      await db.close();
+      await expectOpenFails(dir, optionsOf({ key: new Uint8Array(32) }), ['ARMDB_WRONG_KEY']);
+      await expectOpenFails(dir, optionsOf({ key: oldKey }), ['ARMDB_WRONG_KEY']);
+      await expectOpensWithContents(dir, optionsOf({ key: newKey }), model, 300);
+    }
+  });
+
+  it('rotateDataKey while a compaction is shredding: the new key is neither lost nor shredded', async ({ tempDir }) => {
+    // Shredding used to drop a key that rotateDataKey had added but not yet made active (its KEYRING
+    // write in flight): the rotation then failed and the store no longer opened. A passphrase whose
+    // scrypt takes far longer than compacting 400 records keeps the rotation's KEYRING write in flight
+    // while the compaction finishes; with key operations serialized the outcome does not depend on it.
+    for (const encryption of [{ key: canaryKey('rot') }, { passphrase: 'PASSCANARY rotate race', scryptLogN: 15 }] as const) {
+      const dir = tempDir();
+      const model = await buildStore(dir, encryption, 400);
+      const db = await VarMap.open(dir, optionsOf(encryption));
+      for (let index = 0; index < 400; index += 2) {
+        db.delete(keyOf(index));
+        model.delete(index);
+      }
+      await db.sync();
+      const results = await Promise.allSettled([db.compact(), db.rotateDataKey()]);
+      expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled']);
+      await writeValues(db, model, range(400, 450), 'AFTER');
+      const activeKeyId = Math.max(...Object.keys(db.stats().filesPerKeyId).map(Number));
+      await db.close();
+      const reopened = await VarMap.open(dir, optionsOf(encryption));
+      expect(Math.max(...Object.keys(reopened.stats().filesPerKeyId).map(Number))).toBe(activeKeyId);
+      expectContents(reopened, model, 450);
+      await reopened.close();
+    }
+  });
+
   describe('interrupted at every file operation', () => {
     const nextCredentials: { name: string; make: () => Credential }[] = [
       { name: 'raw key → raw key', make: () => ({ key: canaryKey('next') }) },
