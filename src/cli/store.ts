@@ -12,7 +12,8 @@ import { openEngine } from '../collections/open.js';
 import { wipeCredential } from '../crypto/keys.js';
 import { describeStore, type StoreDescription } from '../engine/describe.js';
 import type { Engine } from '../engine/engine.js';
-import { MANIFEST_NAME } from '../engine/paths.js';
+import { MANIFEST_NAME, MAX_MANIFEST_BYTES } from '../engine/paths.js';
+import { nodeFileSystem } from '../io/node-file-system.js';
 import { armdbError, integrityError } from '../errors.js';
 import { Algorithm } from '../format/constants.js';
 import { CollectionKind, peekManifestAlgorithm, type CollectionKindId } from '../format/manifest.js';
@@ -42,11 +43,8 @@ export function isTreeKind(kind: CollectionKindId): boolean {
  * is a damaged store, not an empty directory.
  */
 export function peekStore(directory: string): { encrypted: boolean } | undefined {
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(fs.readFileSync(path.join(directory, MANIFEST_NAME)));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  const bytes = nodeFileSystem.readFile(path.join(directory, MANIFEST_NAME), MAX_MANIFEST_BYTES);
+  if (bytes === undefined) {
     const shards = fs.readdirSync(directory).filter((name) => /^shard-\d+$/.test(name));
     if (shards.some((name) => fs.readdirSync(path.join(directory, name)).some((file) => /\.(data|tags)$/.test(file)))) {
       throw integrityError(`the MANIFEST of ${directory} is missing but data files exist`);

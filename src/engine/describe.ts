@@ -11,7 +11,7 @@ import { Algorithm, KEY_BYTES } from '../format/constants.js';
 import { decodeManifest, FileState, peekManifestAlgorithm, type CollectionKindId } from '../format/manifest.js';
 import type { FileSystem } from '../io/file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
-import { KEYRING_NAME, MANIFEST_NAME } from './paths.js';
+import { KEYRING_NAME, MANIFEST_NAME, MAX_KEYRING_BYTES, MAX_MANIFEST_BYTES } from './paths.js';
 
 export const COLLECTION_NAMES: Record<CollectionKindId, string> = {
   1: 'VarMap',
@@ -43,13 +43,13 @@ export interface StoreDescription {
 /** Reads and authenticates the MANIFEST (the keyring first when encrypted). */
 export async function describeStore(directory: string, credential: Credential | undefined, fileSystem: FileSystem = nodeFileSystem): Promise<StoreDescription> {
   const root = path.resolve(directory);
-  const bytes = fileSystem.readFile(path.join(root, MANIFEST_NAME));
+  const bytes = fileSystem.readFile(path.join(root, MANIFEST_NAME), MAX_MANIFEST_BYTES);
   if (bytes === undefined) throw integrityError(`no MANIFEST in ${root}: not an armdb store`);
   const algorithm = peekManifestAlgorithm(bytes);
   let macKey: Uint8Array = new Uint8Array(KEY_BYTES);
   if (algorithm === Algorithm.aes256gcm) {
     if (credential === undefined) throw armdbError('ARMDB_FORMAT_MISMATCH', 'the store is encrypted; a key or passphrase is needed');
-    const keyring = fileSystem.readFile(path.join(root, KEYRING_NAME));
+    const keyring = fileSystem.readFile(path.join(root, KEYRING_NAME), MAX_KEYRING_BYTES);
     if (keyring === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
     const keys = await openKeyring(keyring, credential, nodeProvider);
     try {

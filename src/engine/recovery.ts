@@ -134,6 +134,7 @@ export function recover(context: RecoveryContext): RecoveryResult {
     files.push(shardFiles);
     const shardPath = shardDirectory(directory, shard);
     const ids = new Set<number>();
+    const hintIds: number[] = [];
     for (const name of fileSystem.list(shardPath)) {
       if (name.endsWith(TEMPORARY_SUFFIX)) {
         fileSystem.unlink(`${shardPath}/${name}`);
@@ -142,8 +143,16 @@ export function recover(context: RecoveryContext): RecoveryResult {
       const parsed = parseFileName(name);
       if (parsed === undefined) throw integrityError(`shard ${shard} holds an unexpected file "${name}"`);
       if (parsed.extension !== 'hint') ids.add(parsed.fileId);
+      else hintIds.push(parsed.fileId);
     }
     for (const file of manifest.files) if (file.shard === shard) ids.add(file.fileId);
+    // A hint whose data file is gone (its file was retired while the hint was being written) is dead weight.
+    for (const fileId of hintIds) {
+      if (ids.has(fileId)) continue;
+      const hintPath = filePath(directory, shard, fileId, 'hint');
+      fileSystem.unlink(hintPath);
+      removedFiles.push(`${hintPath} (a hint without its data file)`);
+    }
     for (const fileId of ids) highestFileId = Math.max(highestFileId, fileId);
 
     let torn = false;

@@ -133,6 +133,30 @@ describe.skipIf(!BUILT)('armdb info and verify', () => {
     expect(snapshot(store)).toEqual(before);
   });
 
+  it('a planted MANIFEST or KEYRING larger than any valid one is refused unread: exit 1, ARMDB_INTEGRITY, store unchanged', async () => {
+    for (const name of ['MANIFEST', 'KEYRING']) {
+      const store = path.join(root, `huge-${name}`);
+      await writeVarMap(store, { key: KEY });
+      const before = snapshot(store);
+      // Extended (sparse) to 3 GiB, past the bound (the MANIFEST's is 120 MB): read whole, it would
+      // cost that memory. Cut back afterwards, it is byte for byte the original file again.
+      const planted = path.join(store, name);
+      const size = fs.statSync(planted).size;
+      fs.truncateSync(planted, 3 * 2 ** 30);
+      for (const command of ['info', 'verify', 'export']) {
+        const result = armdb([command, store, '--key-file', keyFile]);
+        expect(result.status, `${command} with a huge ${name}`).toBe(1);
+        expect(result.stdout + result.stderr).toContain('ARMDB_INTEGRITY'); // verify reports on stdout
+      }
+      const imported = armdb(['import', store, '--key-file', keyFile], { input: '' });
+      expect(imported.status).toBe(1);
+      expect(imported.stderr).toContain('ARMDB_INTEGRITY');
+      expect(fs.statSync(planted).size).toBe(3 * 2 ** 30);
+      fs.truncateSync(planted, size);
+      expect(snapshot(store)).toEqual(before);
+    }
+  });
+
   it('the encryption mode is never guessed: --no-encryption only for unencrypted stores', async () => {
     const plain = path.join(root, 'plain');
     await writeVarMap(plain, 'none');

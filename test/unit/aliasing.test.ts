@@ -7,7 +7,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { VarMap, VarTree } from '../../src/index.js';
+import { resolveOptions } from '../../src/config.js';
+import { Engine } from '../../src/engine/engine.js';
+import { CollectionKind } from '../../src/format/manifest.js';
+import { ArmdbError, VarMap, VarTree } from '../../src/index.js';
 
 const directories: string[] = [];
 function temporaryDirectory(): string {
@@ -29,6 +32,23 @@ describe('no aliasing of caller buffers', () => {
     expect(key.equals(original)).toBe(true);
     const again = await VarMap.open(directory, { keySize: 16, encryption: { key }, syncIntervalMs: 0 });
     await again.close();
+  });
+
+  it("an open refused before it takes the lock (ARMDB_LOCKED) still zeroes the engine's copy of the secret", async () => {
+    const directory = temporaryDirectory();
+    const key = randomBytes(32);
+    const db = await VarMap.open(directory, { keySize: 16, encryption: { key }, syncIntervalMs: 0 });
+    for (const encryption of [{ key }, { passphrase: 'correct horse', scryptLogN: 10 }]) {
+      const resolved = resolveOptions({ keySize: 16, encryption, syncIntervalMs: 0 }, 0);
+      const credential = resolved.credential!;
+      const secret = credential.kind === 'key' ? credential.key : credential.passphrase;
+      expect(secret.some((byte) => byte !== 0)).toBe(true);
+      const error = await Engine.open(directory, resolved, CollectionKind.varMap).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ArmdbError);
+      expect((error as ArmdbError).code).toBe('ARMDB_LOCKED');
+      expect(secret.every((byte) => byte === 0)).toBe(true);
+    }
+    await db.close();
   });
 
   it('shard routing with shardPrefixBits does not modify the caller key', async () => {

@@ -139,6 +139,21 @@ describe('hint files', () => {
     await db.close();
   });
 
+  it('a hint left without its data file (the file was retired while its hint was written) is deleted at open', async () => {
+    const directory = temporaryDirectory();
+    const model = await writeStore(directory);
+    const shard = path.join(directory, 'shard-001');
+    const hint = fs.readdirSync(shard).find((name) => name.endsWith('.hint'))!;
+    const orphan = path.join(shard, '999999.hint');
+    fs.copyFileSync(path.join(shard, hint), orphan);
+    const db = await VarMap.open(directory, base);
+    expect(fs.existsSync(orphan)).toBe(false);
+    expect(db.stats().damagedHints).toBe(0);
+    expect(contentsOf(db)).toEqual(model);
+    await db.close();
+    expect(fs.readdirSync(shard).filter((name) => name.endsWith('.hint')).every((name) => fs.existsSync(path.join(shard, name.replace('.hint', '.data'))))).toBe(true);
+  });
+
   it('hints are written again for files whose hint was damaged', async () => {
     const directory = temporaryDirectory();
     await writeStore(directory);
