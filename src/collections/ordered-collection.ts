@@ -5,7 +5,7 @@
  */
 import { checkBytes, checkInteger } from '../config.js';
 import { armdbError } from '../errors.js';
-import type { OrderedIndex } from '../index/ordered-index.js';
+import type { CursorBounds, OrderedIndex } from '../index/ordered-index.js';
 import { Collection } from './collection.js';
 
 /** Bounds and direction of a range. At most one of `gt`/`gte` and one of `lt`/`lte`. */
@@ -56,13 +56,7 @@ export interface EntryIterator<T> extends IterableIterator<T> {
   [Symbol.dispose](): void;
 }
 
-interface Bounds {
-  lower?: Uint8Array | undefined;
-  lowerExclusive?: boolean;
-  upper?: Uint8Array | undefined;
-  upperExclusive?: boolean;
-  reverse?: boolean;
-}
+type Bounds = CursorBounds;
 
 /**
  * Base of {@link VarTree}, {@link ConstTree} and {@link TypedTree}: everything {@link Collection}
@@ -105,13 +99,14 @@ export abstract class OrderedCollection<V> extends Collection<V> {
 
   #iterate<T>(bounds: Bounds, limit: number, project: (handle: number) => T): EntryIterator<T> {
     if (this.engine.isClosed) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
-    const handles = this.ordered.handles(bounds);
+    const ordered = this.ordered;
+    const cursor = ordered.cursor(bounds);
     let remaining = limit;
     let finished = false;
     const finish = (): IteratorResult<T, undefined> => {
       if (!finished) {
         finished = true;
-        handles.return();
+        ordered.closeCursor(cursor);
       }
       return { done: true, value: undefined };
     };
@@ -122,10 +117,10 @@ export abstract class OrderedCollection<V> extends Collection<V> {
           finish();
           throw armdbError('ARMDB_CLOSED', 'the collection was closed during iteration');
         }
-        const step = handles.next();
-        if (step.done === true) return finish();
+        const handle = ordered.nextHandle(cursor);
+        if (handle < 0) return finish();
         remaining--;
-        return { done: false, value: project(step.value) };
+        return { done: false, value: project(handle) };
       },
       return: () => finish(),
       [Symbol.iterator]: () => iterator,
@@ -137,7 +132,9 @@ export abstract class OrderedCollection<V> extends Collection<V> {
   }
 
   #keyCopy(handle: number): Uint8Array {
-    return this.engine.index.entries.keyView(handle).slice();
+    const entries = this.engine.index.entries;
+    const start = handle * entries.keySize;
+    return entries.keys.slice(start, start + entries.keySize);
   }
 
   /**

@@ -162,7 +162,37 @@ function insertionSortByKey(handles: Int32Array, keys: Uint8Array, keySize: numb
   }
 }
 
-/** Where a cursor stands: a leaf and a slot in it. */
+/** Bounds of a cursor: `lower`/`upper` are inclusive unless the matching `exclusive` flag is set. */
+export interface CursorBounds {
+  lower?: Uint8Array | undefined;
+  lowerExclusive?: boolean;
+  upper?: Uint8Array | undefined;
+  upperExclusive?: boolean;
+  reverse?: boolean;
+}
+
+const enum CursorState {
+  unstarted,
+  started,
+  done,
+}
+
+/** Where an iteration stands (see {@link OrderedIndex.nextHandle}); opaque to callers. */
+export interface Cursor {
+  readonly lower: Uint8Array | undefined;
+  readonly lowerExclusive: boolean;
+  readonly upper: Uint8Array | undefined;
+  readonly upperExclusive: boolean;
+  readonly reverse: boolean;
+  leaf: Leaf | undefined;
+  slot: number;
+  version: number;
+  /** A copy of the key last returned: where to find the place again after a mutation. */
+  readonly lastKey: Uint8Array;
+  state: CursorState;
+}
+
+/** Where a seek lands: a leaf and a slot in it. */
 interface Position {
   leaf: Leaf;
   slot: number;
@@ -446,67 +476,100 @@ export class OrderedIndex implements KeyIndex {
     return position === undefined ? -1 : position.leaf.handles[position.slot]!;
   }
 
+  /** A cursor over the handles in key order within `bounds`; step it with {@link nextHandle}. */
+  cursor(bounds: CursorBounds): Cursor {
+    return {
+      lower: bounds.lower,
+      lowerExclusive: bounds.lowerExclusive ?? false,
+      upper: bounds.upper,
+      upperExclusive: bounds.upperExclusive ?? false,
+      reverse: bounds.reverse ?? false,
+      leaf: undefined,
+      slot: 0,
+      version: -1,
+      lastKey: new Uint8Array(this.#hash.entries.keySize),
+      state: CursorState.unstarted,
+    };
+  }
+
   /**
-   * Handles in key order within bounds, robust to mutation between steps. `lower`/`upper` are
-   * inclusive unless the matching `exclusive` flag is set.
+   * The next handle of `cursor`, or -1 at the end. Robust to mutation between steps: when the tree
+   * changed since the last step (the version counter moved), the cursor finds its place again from
+   * the last key it returned (kept in the cursor, so a removed or reused handle does not matter);
+   * otherwise it steps within the leaf chain. Allocates nothing on a plain step.
    */
-  *handles(bounds: {
-    lower?: Uint8Array | undefined;
-    lowerExclusive?: boolean;
-    upper?: Uint8Array | undefined;
-    upperExclusive?: boolean;
-    reverse?: boolean;
-  }): Generator<number, void, undefined> {
-    const { lower, upper, reverse = false } = bounds;
-    const lowerExclusive = bounds.lowerExclusive ?? false;
-    const upperExclusive = bounds.upperExclusive ?? false;
-    let position = reverse ? this.#seekBackward(upper, upperExclusive) : this.#seekForward(lower, lowerExclusive);
-    let version = this.version;
-    let lastKey: Uint8Array | undefined;
-    for (;;) {
-      if (version !== this.version) {
-        // The tree changed while the caller held the iterator: find our place again by key.
-        position = reverse
-          ? lastKey === undefined ? this.#seekBackward(upper, upperExclusive) : this.#seekBackward(lastKey, true)
-          : lastKey === undefined ? this.#seekForward(lower, lowerExclusive) : this.#seekForward(lastKey, true);
-        version = this.version;
+  nextHandle(cursor: Cursor): number {
+    if (cursor.state === CursorState.done) return -1;
+    const { reverse } = cursor;
+    if (cursor.state === CursorState.unstarted || cursor.version !== this.version) {
+      const position =
+        cursor.state === CursorState.unstarted
+          ? reverse
+            ? this.#seekBackward(cursor.upper, cursor.upperExclusive)
+            : this.#seekForward(cursor.lower, cursor.lowerExclusive)
+          : reverse
+            ? this.#seekBackward(cursor.lastKey, true)
+            : this.#seekForward(cursor.lastKey, true);
+      cursor.state = CursorState.started;
+      cursor.version = this.version;
+      cursor.leaf = position?.leaf;
+      cursor.slot = position?.slot ?? 0;
+    } else if (reverse) {
+      let leaf = cursor.leaf;
+      let slot = cursor.slot - 1;
+      while (leaf !== undefined && slot < 0) {
+        leaf = leaf.previous;
+        slot = leaf === undefined ? -1 : leaf.count - 1;
       }
-      if (position === undefined) return;
-      const handle = position.leaf.handles[position.slot]!;
-      const key = this.#keyOf(handle);
-      if (!reverse && upper !== undefined) {
-        const comparison = compareKeys(key, upper);
-        if (comparison > 0 || (upperExclusive && comparison === 0)) return;
+      cursor.leaf = leaf;
+      cursor.slot = slot;
+    } else {
+      let leaf = cursor.leaf;
+      let slot = cursor.slot + 1;
+      while (leaf !== undefined && slot >= leaf.count) {
+        leaf = leaf.next;
+        slot = 0;
       }
-      if (reverse && lower !== undefined) {
-        const comparison = compareKeys(key, lower);
-        if (comparison < 0 || (lowerExclusive && comparison === 0)) return;
-      }
-      lastKey = key.slice();
-      yield handle;
-      if (version !== this.version) continue;
-      position = reverse ? this.#stepBackward(position) : this.#stepForward(position);
+      cursor.leaf = leaf;
+      cursor.slot = slot;
     }
+    const leaf = cursor.leaf;
+    if (leaf === undefined) {
+      cursor.state = CursorState.done;
+      return -1;
+    }
+    const handle = leaf.handles[cursor.slot]!;
+    if (!reverse && cursor.upper !== undefined) {
+      const comparison = this.#compareStored(handle, cursor.upper);
+      if (comparison > 0 || (cursor.upperExclusive && comparison === 0)) {
+        cursor.state = CursorState.done;
+        return -1;
+      }
+    }
+    if (reverse && cursor.lower !== undefined) {
+      const comparison = this.#compareStored(handle, cursor.lower);
+      if (comparison < 0 || (cursor.lowerExclusive && comparison === 0)) {
+        cursor.state = CursorState.done;
+        return -1;
+      }
+    }
+    const entries = this.#hash.entries;
+    const keys = entries.keys;
+    const lastKey = cursor.lastKey;
+    const start = handle * lastKey.length;
+    for (let index = 0; index < lastKey.length; index++) lastKey[index] = keys[start + index]!;
+    return handle;
   }
 
-  #stepForward(position: Position): Position | undefined {
-    let { leaf, slot } = position;
-    slot++;
-    let current: Leaf | undefined = leaf;
-    while (current !== undefined && slot >= current.count) {
-      current = current.next;
-      slot = 0;
-    }
-    return current === undefined ? undefined : { leaf: current, slot };
+  /** Ends `cursor`: every later {@link nextHandle} returns -1. */
+  closeCursor(cursor: Cursor): void {
+    cursor.state = CursorState.done;
+    cursor.leaf = undefined;
   }
 
-  #stepBackward(position: Position): Position | undefined {
-    let current: Leaf | undefined = position.leaf;
-    let slot = position.slot - 1;
-    while (current !== undefined && slot < 0) {
-      current = current.previous;
-      slot = current === undefined ? -1 : current.count - 1;
-    }
-    return current === undefined ? undefined : { leaf: current, slot };
+  /** Handles in key order within bounds, robust to mutation between steps (see {@link nextHandle}). */
+  *handles(bounds: CursorBounds): Generator<number, void, undefined> {
+    const cursor = this.cursor(bounds);
+    for (let handle = this.nextHandle(cursor); handle >= 0; handle = this.nextHandle(cursor)) yield handle;
   }
 }
