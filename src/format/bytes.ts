@@ -157,6 +157,32 @@ export function copyBytes(bytes: Uint8Array): Uint8Array {
   return copy;
 }
 
+/** Bytes of one slab of {@link copyOut}. */
+export const SLAB_BYTES = 8192;
+let slab = new ArrayBuffer(0);
+let slabOffset = 0;
+
+/**
+ * A fresh copy of `bytes` for a caller to keep and mutate, as a plain Uint8Array. V8 gives a typed
+ * array of more than 64 bytes memory of its own outside the heap, which costs about five times the
+ * copy; so copies of 65 bytes to 4 KiB are carved, 8-aligned, out of shared 8 KiB slabs, as Node's
+ * `Buffer.allocUnsafe` does with its pool. Each copy is its own range: writing to it changes nothing
+ * else. Its `buffer` is the slab, which may hold other values this process read; and a slab stays in
+ * memory while any copy in it is referenced. Smaller and larger copies get memory of their own.
+ */
+export function copyOut(bytes: Uint8Array): Uint8Array {
+  const length = bytes.length;
+  if (length <= 64 || length > SLAB_BYTES / 2) return copyBytes(bytes);
+  if (slabOffset + length > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabOffset = 0;
+  }
+  const copy = new Uint8Array(slab, slabOffset, length);
+  slabOffset += (length + 7) & ~7;
+  copy.set(bytes);
+  return copy;
+}
+
 /** A plain Uint8Array over the same memory as `bytes` (turns node's Buffers into arrays whose slice() copies). */
 export function asPlainBytes(bytes: Uint8Array): Uint8Array {
   return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -3,6 +3,7 @@
  * live key, 20 bytes beside the key itself instead of ~200 for a JS Map keyed by strings.
  * Entry handles are small integers, reused after removal.
  */
+import { copyOut } from '../format/bytes.js';
 
 /** Marks a tombstone entry (used only while recovery replays the log). */
 export const TOMBSTONE_LENGTH = 0xffffffff;
@@ -100,7 +101,7 @@ export class EntryStore {
   /** A copy of the inline value of `handle`. */
   valueCopy(handle: number): Uint8Array {
     const start = handle * this.valueSize;
-    return this.values.slice(start, start + this.valueSize);
+    return copyOut(this.values.subarray(start, start + this.valueSize));
   }
 
   keyEquals(handle: number, key: Uint8Array): boolean {

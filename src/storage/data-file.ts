@@ -12,7 +12,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { FileCipher } from '../crypto/file-cipher.js';
 import { integrityError } from '../errors.js';
-import { copyBytes } from '../format/bytes.js';
+import { copyOut } from '../format/bytes.js';
 import { MAC_BYTES, PAGE_BYTES, TAG_BYTES } from '../format/constants.js';
 import { alignUpToPage, nextRecordPosition, pageIndexOf } from '../format/page.js';
 import { encodeRecord, recordBytes } from '../format/record.js';
@@ -284,7 +284,7 @@ export class DataFile {
     const inFirstPage = position - firstPageIndex * PAGE_BYTES;
     if (inFirstPage + length <= PAGE_BYTES && firstPageIndex < this.pageCount) {
       // The common case: a value inside one sealed page.
-      return copyBytes(this.#page(firstPageIndex, cache, firstPageIndex).subarray(inFirstPage, inFirstPage + length));
+      return copyOut(this.#page(firstPageIndex, cache, firstPageIndex).subarray(inFirstPage, inFirstPage + length));
     }
     const lastPageIndex = pageIndexOf(position + length - 1);
     if (lastPageIndex - firstPageIndex + 1 > 2 && lastPageIndex < this.pageCount) return this.#readLargeValue(position, length, cache);
@@ -316,10 +316,11 @@ export class DataFile {
   #readLargeValue(position: number, length: number, cache: BlockCache | undefined): Uint8Array {
     const id = largeValueCacheId(this.fileId, position);
     const cached = cache?.get(id);
-    if (cached !== undefined) return copyBytes(cached);
+    if (cached !== undefined) return copyOut(cached);
     const value = this.#assembleLargeValue(position, length);
-    if (cache !== undefined && pageIndexOf(position + length - 1) < this.durable.pageCount) cache.insert(id, value);
-    return copyBytes(value);
+    if (cache === undefined || pageIndexOf(position + length - 1) >= this.durable.pageCount) return value;
+    cache.insert(id, value);
+    return copyOut(value);
   }
 
   /** The value at `position` read from its authenticated pages (one pread of the exact page span). */

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ArmdbError } from '../../../src/errors.js';
-import { ByteReader, ByteWriter, equalBytes, isAllZero } from '../../../src/format/bytes.js';
+import { ByteReader, ByteWriter, copyOut, equalBytes, isAllZero, SLAB_BYTES } from '../../../src/format/bytes.js';
 import { SEED, expectArmdbError, fromHex, toHex } from './_support.js';
 
 describe('ByteReader', () => {
@@ -167,5 +167,36 @@ describe('equalBytes and isAllZero', () => {
     expect(isAllZero(new Uint8Array(16))).toBe(true);
     expect(isAllZero(fromHex('00000001'))).toBe(false);
     expect(isAllZero(fromHex('80000000'))).toBe(false);
+  });
+});
+
+describe('copyOut', () => {
+  it('every copy is an independent plain Uint8Array with the same bytes, at every size around the slab limits', () => {
+    const copies: [Uint8Array, Uint8Array][] = [];
+    for (const length of [0, 1, 63, 64, 65, 100, 1000, 4095, 4096, 4097, 10_000]) {
+      for (let repeat = 0; repeat < 20; repeat++) {
+        const source = Uint8Array.from({ length }, (_, index) => (index * 31 + length + repeat) & 255);
+        const copy = copyOut(source);
+        expect(Object.getPrototypeOf(copy)).toBe(Uint8Array.prototype);
+        expect(copy.length).toBe(length);
+        expect(Buffer.from(copy).equals(Buffer.from(source))).toBe(true);
+        copies.push([copy, source.slice()]);
+      }
+    }
+    // Overwrite every copy: no other copy (sharing a slab or not) changes.
+    for (const [copy] of copies) copy.fill(0xee);
+    for (const [copy, original] of copies) {
+      copy.set(original);
+    }
+    for (const [copy, original] of copies) expect(Buffer.from(copy).equals(Buffer.from(original))).toBe(true);
+    // Copies are 8-aligned and never overlap.
+    const slabbed = copies.map(([copy]) => copy).filter((copy) => copy.length > 64 && copy.length <= SLAB_BYTES / 2);
+    for (const copy of slabbed) expect(copy.byteOffset % 8).toBe(0);
+    const byBuffer = new Map<ArrayBufferLike, Uint8Array[]>();
+    for (const copy of slabbed) byBuffer.set(copy.buffer, [...(byBuffer.get(copy.buffer) ?? []), copy]);
+    for (const group of byBuffer.values()) {
+      const sorted = [...group].sort((left, right) => left.byteOffset - right.byteOffset);
+      for (let index = 1; index < sorted.length; index++) expect(sorted[index]!.byteOffset).toBeGreaterThanOrEqual(sorted[index - 1]!.byteOffset + sorted[index - 1]!.length);
+    }
   });
 });
