@@ -31,6 +31,8 @@ const INSERTION_SORT_MAX = 24;
 interface Leaf {
   readonly leaf: true;
   handles: Int32Array;
+  /** The first four key bytes of each slot's handle, big-endian: most comparisons end here. */
+  prefixes: Uint32Array;
   count: number;
   next: Leaf | undefined;
   previous: Leaf | undefined;
@@ -58,7 +60,7 @@ export function compareKeys(left: Uint8Array, right: Uint8Array): number {
 }
 
 function newLeaf(): Leaf {
-  return { leaf: true, handles: new Int32Array(LEAF_CAPACITY), count: 0, next: undefined, previous: undefined, parent: undefined };
+  return { leaf: true, handles: new Int32Array(LEAF_CAPACITY), prefixes: new Uint32Array(LEAF_CAPACITY), count: 0, next: undefined, previous: undefined, parent: undefined };
 }
 
 /**
@@ -192,6 +194,17 @@ export interface Cursor {
   state: CursorState;
 }
 
+/**
+ * The first four bytes of `length` bytes at `offset`, big-endian, missing bytes as zero. Two keys
+ * whose prefixes differ compare as their prefixes do (a shorter key, padded with zeros, is smaller
+ * than any longer key it starts, as in {@link compareKeys}); equal prefixes need the full comparison.
+ */
+function keyPrefix(bytes: Uint8Array, offset: number, length: number): number {
+  let prefix = 0;
+  for (let index = 0; index < 4; index++) prefix = prefix * 256 + (index < length ? bytes[offset + index]! : 0);
+  return prefix;
+}
+
 /** Where a seek lands: a leaf and a slot in it. */
 interface Position {
   leaf: Leaf;
@@ -223,9 +236,9 @@ export class OrderedIndex implements KeyIndex {
   }
 
   get memoryBytes(): number {
-    // Leaves: handles plus ~80 bytes of object; inner nodes are few (1 per 64 leaves).
+    // Leaves: handles and key prefixes plus ~80 bytes of object; inner nodes are few (1 per 64 leaves).
     const leaves = Math.ceil(this.size / (LEAF_CAPACITY * 0.7)) + 1;
-    return this.#hash.memoryBytes + leaves * (LEAF_CAPACITY * 4 + 80);
+    return this.#hash.memoryBytes + leaves * (LEAF_CAPACITY * 8 + 80);
   }
 
   find(key: Uint8Array): number {
@@ -275,6 +288,7 @@ export class OrderedIndex implements KeyIndex {
       const leaf = newLeaf();
       leaf.handles.set(handles.subarray(start, Math.min(start + LEAF_FILL, count)));
       leaf.count = Math.min(LEAF_FILL, count - start);
+      for (let slot = 0; slot < leaf.count; slot++) leaf.prefixes[slot] = this.#prefixOfHandle(leaf.handles[slot]!);
       const previous = leaves[leaves.length - 1];
       if (previous !== undefined) {
         previous.next = leaf;
@@ -338,13 +352,22 @@ export class OrderedIndex implements KeyIndex {
     return keySize - key.length;
   }
 
+  #prefixOfHandle(handle: number): number {
+    const entries = this.#hash.entries;
+    return keyPrefix(entries.keys, handle * entries.keySize, entries.keySize);
+  }
+
   /** First slot in `leaf` whose key is ≥ `key` (or > when `strict`). */
   #slotIn(leaf: Leaf, key: Uint8Array, strict: boolean): number {
+    const prefix = keyPrefix(key, 0, key.length);
+    const prefixes = leaf.prefixes;
     let low = 0;
     let high = leaf.count;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      const comparison = this.#compareStored(leaf.handles[middle]!, key);
+      // The prefix is in the leaf itself: only a tie reads the stored key (elsewhere in memory).
+      let comparison = prefixes[middle]! - prefix;
+      if (comparison === 0) comparison = this.#compareStored(leaf.handles[middle]!, key);
       if (comparison < 0 || (strict && comparison === 0)) low = middle + 1;
       else high = middle;
     }
@@ -356,6 +379,8 @@ export class OrderedIndex implements KeyIndex {
     const slot = this.#slotIn(leaf, key, false);
     leaf.handles.copyWithin(slot + 1, slot, leaf.count);
     leaf.handles[slot] = handle;
+    leaf.prefixes.copyWithin(slot + 1, slot, leaf.count);
+    leaf.prefixes[slot] = keyPrefix(key, 0, key.length);
     leaf.count++;
     if (leaf.count === LEAF_CAPACITY) this.#splitLeaf(leaf);
   }
@@ -364,6 +389,7 @@ export class OrderedIndex implements KeyIndex {
     const right = newLeaf();
     const half = leaf.count >>> 1;
     right.handles.set(leaf.handles.subarray(half, leaf.count));
+    right.prefixes.set(leaf.prefixes.subarray(half, leaf.count));
     right.count = leaf.count - half;
     leaf.count = half;
     right.next = leaf.next;
@@ -405,6 +431,7 @@ export class OrderedIndex implements KeyIndex {
     const slot = this.#slotIn(leaf, key, false);
     if (slot >= leaf.count || leaf.handles[slot] !== handle) throw new Error('ordered index out of step with the hash index');
     leaf.handles.copyWithin(slot, slot + 1, leaf.count);
+    leaf.prefixes.copyWithin(slot, slot + 1, leaf.count);
     leaf.count--;
     if (leaf.count === 0 && leaf.parent !== undefined) this.#unlink(leaf);
   }
