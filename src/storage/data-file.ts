@@ -226,7 +226,7 @@ export class DataFile {
     const tags = new Uint8Array(completePages * TAG_BYTES);
     for (let page = 0; page < completePages; page++) {
       const plaintext = writer.buffer.subarray(page * PAGE_BYTES, (page + 1) * PAGE_BYTES);
-      if (this.keepsUnsyncedPages) this.#rememberUnsynced(firstPageIndex + page, plaintext.slice());
+      if (this.keepsUnsyncedPages) this.#rememberUnsynced(firstPageIndex + page, plaintext);
       const sealed = this.cipher.seal(firstPageIndex + page, plaintext);
       ciphertext.set(sealed.ciphertext, page * PAGE_BYTES);
       tags.set(sealed.tag, page * TAG_BYTES);
@@ -246,12 +246,24 @@ export class DataFile {
   /** Set by the engine when a cache exists. */
   keepsUnsyncedPages = false;
 
+  /**
+   * Keeps a copy of a written page until it is durable. Past the limit the oldest copy goes, and its
+   * memory takes the new page: a long run of writes between barriers then allocates nothing here.
+   * (Nothing else holds an unsynced copy: readers copy out of it at once, and a copy that moves into
+   * the cache leaves this set first.)
+   */
   #rememberUnsynced(pageIndex: number, plaintext: Uint8Array): void {
-    this.#unsyncedPages.set(pageIndex, plaintext);
-    if (this.#unsyncedPages.size > MAX_UNSYNCED_PAGES) {
-      const oldest = this.#unsyncedPages.keys().next().value;
-      if (oldest !== undefined) this.#unsyncedPages.delete(oldest);
+    let copy: Uint8Array | undefined;
+    if (this.#unsyncedPages.size >= MAX_UNSYNCED_PAGES) {
+      const oldest = this.#unsyncedPages.entries().next().value;
+      if (oldest !== undefined) {
+        this.#unsyncedPages.delete(oldest[0]);
+        copy = oldest[1];
+      }
     }
+    copy ??= new Uint8Array(PAGE_BYTES);
+    copy.set(plaintext);
+    this.#unsyncedPages.set(pageIndex, copy);
   }
 
   /** After a barrier: pages now durable move from the unsynced set into the cache. */
