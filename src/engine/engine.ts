@@ -385,33 +385,41 @@ export class Engine {
   static async #create(fileSystem: FileSystem, root: string, options: ResolvedOptions, collectionKind: CollectionKindId, provider: CryptoProvider) {
     let keys: KeySet | undefined;
     let manifestMacKey: Uint8Array = ZERO_KEY;
-    let databaseId: Uint8Array;
-    if (options.credential !== undefined) {
-      keys = createKeySet();
-      databaseId = keys.databaseId;
-      await replaceFileAtomically(fileSystem, path.join(root, KEYRING_NAME), await sealKeyring(keys, options.credential, provider));
-      manifestMacKey = keys.manifestMacKey(provider);
-    } else {
-      databaseId = new Uint8Array(randomBytes(DATABASE_ID_BYTES));
-      if (fileSystem.exists(path.join(root, KEYRING_NAME))) fileSystem.unlink(path.join(root, KEYRING_NAME));
+    try {
+      let databaseId: Uint8Array;
+      if (options.credential !== undefined) {
+        keys = createKeySet();
+        databaseId = keys.databaseId;
+        manifestMacKey = keys.manifestMacKey(provider);
+        await replaceFileAtomically(fileSystem, path.join(root, KEYRING_NAME), await sealKeyring(keys, options.credential, provider));
+      } else {
+        databaseId = new Uint8Array(randomBytes(DATABASE_ID_BYTES));
+        if (fileSystem.exists(path.join(root, KEYRING_NAME))) fileSystem.unlink(path.join(root, KEYRING_NAME));
+      }
+      const manifest: Manifest = {
+        epoch: 1,
+        algorithm: keys === undefined ? Algorithm.none : Algorithm.aes256gcm,
+        collectionKind,
+        databaseId,
+        keySize: options.keySize,
+        valueSize: options.valueSize,
+        shards: options.shards,
+        shardPrefixBits: options.shardPrefixBits,
+        activeKeyId: keys?.activeKeyId ?? 0,
+        nextFileId: 1,
+        files: [],
+      };
+      // The first MANIFEST exists before any data file does: a crash during creation leaves either no
+      // MANIFEST and no data (creation starts over) or an empty store whose unlisted files recovery handles.
+      const macKey = manifestMacKey;
+      await replaceFileAtomically(fileSystem, path.join(root, MANIFEST_NAME), encodeManifest(manifest, (body) => provider.hmac(macKey, body)));
+      return { keys, manifest, manifestMacKey };
+    } catch (error) {
+      // The caller never sees these keys: zero them here.
+      keys?.destroy();
+      if (manifestMacKey !== ZERO_KEY) manifestMacKey.fill(0);
+      throw error;
     }
-    const manifest: Manifest = {
-      epoch: 1,
-      algorithm: keys === undefined ? Algorithm.none : Algorithm.aes256gcm,
-      collectionKind,
-      databaseId,
-      keySize: options.keySize,
-      valueSize: options.valueSize,
-      shards: options.shards,
-      shardPrefixBits: options.shardPrefixBits,
-      activeKeyId: keys?.activeKeyId ?? 0,
-      nextFileId: 1,
-      files: [],
-    };
-    // The first MANIFEST exists before any data file does: a crash during creation leaves either no
-    // MANIFEST and no data (creation starts over) or an empty store whose unlisted files recovery handles.
-    await replaceFileAtomically(fileSystem, path.join(root, MANIFEST_NAME), encodeManifest(manifest, (body) => provider.hmac(manifestMacKey, body)));
-    return { keys, manifest, manifestMacKey };
   }
 
   static #checkManifest(manifest: Manifest, options: ResolvedOptions, collectionKind: CollectionKindId, keys: KeySet | undefined): void {
@@ -1001,7 +1009,7 @@ export class Engine {
     let sinceYield = 0;
     for (const at of order) {
       const length = largeValues[at + 2]!;
-      if (length > budgetBytes) break;
+      if (length > budgetBytes) continue;
       if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'warmup was aborted', options.signal.reason);
       this.#assertOpen();
       const file = this.#filesById.get(largeValues[at]!);
@@ -1238,7 +1246,11 @@ export class Engine {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#closeSignal.abort();
     try {
+      // A key operation under way (a KEYRING sealed after the keys were zeroed would lose them) and a
+      // compaction (whose crypto-shredding is one) finish first; queued key operations then refuse.
+      await this.#keyOperations;
       await this.#compaction?.catch(() => undefined);
+      await this.#keyOperations;
       await this.#running?.catch(() => undefined);
       await this.#queued?.catch(() => undefined);
       if (this.#poisonCause === undefined) {

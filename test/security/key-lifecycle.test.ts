@@ -264,6 +264,29 @@ describe('changeKey', () => {
     }
   });
 
+  it('close() called while changeKey or rotateDataKey is under way waits for it: the KEYRING is never sealed over zeroed keys', async ({ tempDir }) => {
+    // close() used to zero the keys and release the lock while the operation's scrypt still ran; the
+    // KEYRING it then wrote wrapped zeroed data keys, and the store could no longer be read.
+    const oldPass = { passphrase: 'PASSCANARY close race old', scryptLogN: 10 } as const;
+    // The new passphrase's scrypt (2^17, the default) outlasts close()'s barrier by far.
+    const newPass = { passphrase: 'PASSCANARY close race new', scryptLogN: 17 } as const;
+    for (const operation of ['changeKey', 'rotateDataKey'] as const) {
+      const dir = tempDir();
+      const model = await buildStore(dir, oldPass, 200);
+      const db = await VarMap.open(dir, optionsOf(oldPass));
+      const running = operation === 'changeKey' ? db.changeKey(newPass) : db.rotateDataKey();
+      // One turn of the event loop: the operation has started (its scrypt runs in the thread pool).
+      await new Promise(setImmediate);
+      const closed = db.close();
+      const results = await Promise.allSettled([running, closed]);
+      expect(results[1]!.status).toBe('fulfilled');
+      expect(results[0]!.status).toBe('fulfilled');
+      const opened = operation === 'changeKey' ? newPass : oldPass;
+      if (operation === 'changeKey') await expectOpenFails(dir, optionsOf(oldPass), ['ARMDB_WRONG_KEY']);
+      await expectOpensWithContents(dir, optionsOf(opened), model, 200);
+    }
+  });
+
   it('rotateDataKey while a compaction is shredding: the new key is neither lost nor shredded', async ({ tempDir }) => {
     // Shredding used to drop a key that rotateDataKey had added but not yet made active (its KEYRING
     // write in flight): the rotation then failed and the store no longer opened. A passphrase whose
