@@ -178,7 +178,9 @@ export abstract class Collection<V> {
 
   /**
    * The value of `key`, or undefined. Synchronous; byte values are fresh copies the caller may mutate
-   * (Typed collections return their stored object: treat it as read-only). Reads that miss the cache
+   * (Typed collections return their stored object: treat it as read-only). A copy of 65 bytes to
+   * 4 KiB is a range of a shared 8 KiB buffer, as Node's Buffer pool does: pass `value.slice()` to code
+   * that reads `value.buffer` (docs/security-model.md §12). Reads that miss the cache
    * authenticate the page first and throw `ARMDB_INTEGRITY` rather than return damaged bytes.
    *
    * @example

@@ -24,7 +24,8 @@ export interface Codec<T> {
    */
   encode(value: T): Uint8Array;
   /**
-   * The value of stored bytes (a fresh copy the codec may keep). Called once per entry at open and
+   * The value of stored bytes (a fresh copy the codec may keep, whose `buffer` holds exactly these
+   * bytes, at offset 0). Called once per entry at open and
    * after each read from disk. If it throws, the read or open fails with `ARMDB_FORMAT_MISMATCH`
    * (usually: the store was written with another codec).
    */
@@ -72,8 +73,11 @@ export function typedValues<T>(codec: Codec<T>, describe: () => string): ValueHa
       return bytes;
     },
     decode(bytes) {
+      // A codec may view `bytes.buffer` (new Float64Array(bytes.buffer)): give it a buffer of its own,
+      // never a slab shared with other values (copyOut).
+      const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
       try {
-        return codec.decode(bytes);
+        return codec.decode(own);
       } catch (error) {
         // Never the codec's error as cause: a SyntaxError from JSON.parse quotes the stored bytes.
         throw armdbError('ARMDB_FORMAT_MISMATCH', `${describe()}: codec.decode threw a ${errorClass(error)} on a stored value (was the store written with another codec?)`);

@@ -10,6 +10,7 @@
  * are accepted only with ids the manifest had not handed out yet; an unlisted file with an older id
  * is a leftover (of a compaction) and is removed, after checking that we wrote it.
  */
+import * as path from 'node:path';
 import { equalBytes, isAllZero } from '../format/bytes.js';
 import { Algorithm, FileKind, PAGE_BYTES, TAG_BYTES } from '../format/constants.js';
 import { FileState, type Manifest, type ManifestFile } from '../format/manifest.js';
@@ -134,7 +135,7 @@ export function recover(context: RecoveryContext): RecoveryResult {
     files.push(shardFiles);
     const shardPath = shardDirectory(directory, shard);
     const ids = new Set<number>();
-    const hintIds: number[] = [];
+    const hintNames = new Map<number, string>();
     for (const name of fileSystem.list(shardPath)) {
       if (name.endsWith(TEMPORARY_SUFFIX)) {
         fileSystem.unlink(`${shardPath}/${name}`);
@@ -143,13 +144,13 @@ export function recover(context: RecoveryContext): RecoveryResult {
       const parsed = parseFileName(name);
       if (parsed === undefined) throw integrityError(`shard ${shard} holds an unexpected file "${name}"`);
       if (parsed.extension !== 'hint') ids.add(parsed.fileId);
-      else hintIds.push(parsed.fileId);
+      else hintNames.set(parsed.fileId, name);
     }
     for (const file of manifest.files) if (file.shard === shard) ids.add(file.fileId);
     // A hint whose data file is gone (its file was retired while the hint was being written) is dead weight.
-    for (const fileId of hintIds) {
+    for (const [fileId, name] of hintNames) {
       if (ids.has(fileId)) continue;
-      const hintPath = filePath(directory, shard, fileId, 'hint');
+      const hintPath = path.join(shardPath, name);
       fileSystem.unlink(hintPath);
       removedFiles.push(`${hintPath} (a hint without its data file)`);
     }

@@ -3,6 +3,7 @@
  * Reads past the end of a buffer raise ARMDB_INTEGRITY, never a RangeError from a DataView, so a
  * truncated file is reported as what it is.
  */
+import { markAsUntransferable } from 'node:worker_threads';
 import { integrityError } from '../errors.js';
 
 const TWO_POW_32 = 2 ** 32;
@@ -175,6 +176,9 @@ export function copyOut(bytes: Uint8Array): Uint8Array {
   if (length <= 64 || length > SLAB_BYTES / 2) return copyBytes(bytes);
   if (slabOffset + length > slab.byteLength) {
     slab = new ArrayBuffer(SLAB_BYTES);
+    // Transferring a slab (postMessage with a transfer list) would detach every other value in it:
+    // Node copies an untransferable buffer instead, as it does for its own Buffer pool.
+    markAsUntransferable(slab);
     slabOffset = 0;
   }
   const copy = new Uint8Array(slab, slabOffset, length);

@@ -275,7 +275,6 @@ export class OrderedIndex implements KeyIndex {
 
   #buildIfDeferred(): void {
     if (!this.#deferred) return;
-    this.#deferred = false;
     const entries = this.#hash.entries;
     const handles = new Int32Array(this.#hash.size);
     let count = 0;
@@ -296,7 +295,10 @@ export class OrderedIndex implements KeyIndex {
       }
       leaves.push(leaf);
     }
-    if (leaves.length === 0) return;
+    if (leaves.length === 0) {
+      this.#deferred = false;
+      return;
+    }
     this.#first = leaves[0]!;
     this.#last = leaves[leaves.length - 1]!;
     let level: Node[] = leaves;
@@ -311,6 +313,8 @@ export class OrderedIndex implements KeyIndex {
       level = parents;
     }
     this.#root = level[0]!;
+    // Only now: a build that threw (out of memory) leaves the index deferred, still whole.
+    this.#deferred = false;
   }
 
   #smallestKey(node: Node): Uint8Array {

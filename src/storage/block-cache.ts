@@ -11,6 +11,8 @@
  * Only plaintext that passed authentication is ever inserted (storage/data-file.ts decrypts first).
  */
 
+import { PAGE_BYTES } from '../format/constants.js';
+
 interface Entry {
   readonly id: number;
   readonly page: Uint8Array;
@@ -47,23 +49,23 @@ class Fifo<T> {
   }
 }
 
-/** Cache id of page `pageIndex` of file `fileId` (page indexes stay below 2^20, file ids below 2^24): ≥ 0. */
+/** Cache id of page `pageIndex` of file `fileId`: ≥ 0 (page indexes stay below 2^20, file ids below 2^32, so ids below 2^52). */
 export function pageCacheId(fileId: number, pageIndex: number): number {
   return fileId * 2 ** 20 + pageIndex;
 }
 
 /**
- * Cache id of the whole value at `position` of file `fileId`: negative, so never a page's id. Positions
- * are 8-aligned and below 2^32, so position / 8 < 2^29, and file ids stay below 2^24: ids of
- * different values never collide and stay within 2^53.
+ * Cache id of the whole value that starts at byte `position` of file `fileId` and spans more than two
+ * pages: negative, so never a page's id. Built from the page the value starts in: two such values
+ * never start in the same page (each runs past the next two), so ids of different values never collide.
  */
 export function largeValueCacheId(fileId: number, position: number): number {
-  return -1 - (fileId * 2 ** 29 + position / 8);
+  return -1 - (fileId * 2 ** 20 + Math.floor(position / PAGE_BYTES));
 }
 
 /** The file of a cache id of either kind. */
 function fileOfCacheId(id: number): number {
-  return id >= 0 ? Math.floor(id / 2 ** 20) : Math.floor((-1 - id) / 2 ** 29);
+  return Math.floor((id >= 0 ? id : -1 - id) / 2 ** 20);
 }
 
 export class BlockCache {

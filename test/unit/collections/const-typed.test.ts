@@ -324,6 +324,25 @@ for (const [name, open] of typedKinds) {
       expect(Number.isNaN(reopened.get(keyOf(3))!.x)).toBe(true);
     });
 
+    it('decode receives bytes whose buffer is their own (a codec may view bytes.buffer), for values of every size', async () => {
+      const directory = tempDir();
+      // Float64 arrays of 1..600 numbers (8..4800 bytes): the range where returned bytes share slabs.
+      const floats: Codec<number[]> = {
+        encode: (numbers) => new Uint8Array(Float64Array.from(numbers).buffer),
+        decode: (bytes) => {
+          expect(bytes.byteOffset).toBe(0);
+          expect(bytes.buffer.byteLength).toBe(bytes.length);
+          return [...new Float64Array(bytes.buffer)];
+        },
+      };
+      const arrays = Array.from({ length: 60 }, (_, index) => Array.from({ length: 1 + index * 10 }, (_, at) => at * 1.5 + index));
+      const db = await open(directory, floats);
+      arrays.forEach((numbers, index) => db.put(keyOf(index), numbers));
+      await db.close();
+      const reopened = track(await open(directory, floats));
+      arrays.forEach((numbers, index) => expect(reopened.get(keyOf(index))).toEqual(numbers));
+    });
+
     it('get returns the stored object itself on repeated gets, a new one after an overwrite', async () => {
       const directory = tempDir();
       const db = await open<{ n: number }>(directory, codecs.json);

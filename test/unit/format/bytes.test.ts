@@ -1,4 +1,5 @@
 /** ByteReader / ByteWriter bounds and the helpers in bytes.ts. */
+import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ArmdbError } from '../../../src/errors.js';
@@ -198,5 +199,23 @@ describe('copyOut', () => {
       const sorted = [...group].sort((left, right) => left.byteOffset - right.byteOffset);
       for (let index = 1; index < sorted.length; index++) expect(sorted[index]!.byteOffset).toBeGreaterThanOrEqual(sorted[index - 1]!.byteOffset + sorted[index - 1]!.length);
     }
+  });
+
+  it('slabs are never detached by a transfer (it would silently empty the other values in it)', () => {
+    let first = copyOut(new Uint8Array(100).fill(1));
+    let second = copyOut(new Uint8Array(100).fill(2));
+    if (first.buffer !== second.buffer) {
+      first = second;
+      second = copyOut(new Uint8Array(100).fill(2));
+    }
+    expect(first.buffer).toBe(second.buffer);
+    // Node copies an untransferable buffer instead of moving it (and does not throw).
+    const { port1, port2 } = new MessageChannel();
+    port1.postMessage(first.buffer, [first.buffer as ArrayBuffer]);
+    port1.close();
+    port2.close();
+    expect(first.buffer.byteLength).toBeGreaterThan(0);
+    expect(second.length).toBe(100);
+    expect(second.every((byte) => byte === 2)).toBe(true);
   });
 });
