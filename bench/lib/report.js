@@ -243,7 +243,9 @@ export function renderMarkdown(result) {
   if (armdbDetails.compaction) {
     lines.push(
       `- Compaction: after the mix, the sync rounds and compact() (${fixed(armdb.compactMs, 0)} ms, ${fixed(armdb.compactFilesIn, 0)} files in, ` +
-        `${fixed(armdb.compactReclaimedBytes / 1e6, 1)} MB reclaimed): ${fixed(armdb.spaceCompacted)}× live bytes (${kinds('spaceCompacted')}).`,
+        `${fixed(armdb.compactReclaimedBytes / 1e6, 1)} MB reclaimed, ${fixed(armdb.compactMbPerSecond, 0)} MB/s of files read; event-loop delay beyond the 5 ms sampling interval ` +
+        `p99 ${fixed(armdb.compactLoopP99Ms, 1)} ms, max ${fixed(armdb.compactLoopMaxMs, 1)} ms): ${fixed(armdb.spaceCompacted)}× live bytes (${kinds('spaceCompacted')}). ` +
+        'The 1 GiB compaction is `bench/compaction.js`.',
     );
   } else lines.push('- Compaction: not in this build; space is measured as is.');
   lines.push('');

@@ -1,6 +1,7 @@
 // One function per workload. Each takes a store adapter (or an open store) plus a prepared data set and
 // returns plain numbers. Every get and scan is checked (a missing key or a short scan throws), so a broken
 // adapter cannot look fast.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { diskUsage, isPromise, percentile, perSecond, timed } from './util.js';
 
 const MB = 1e6;
@@ -36,13 +37,29 @@ export function spaceWorkload(directory, liveBytes) {
   return { spaceRatio: usage.allocated / liveBytes, apparentSpaceRatio: usage.apparent / liveBytes, byKind };
 }
 
-/** armdb only: an explicit compact() on the open store. Returns its duration and reclaimed bytes. */
+/**
+ * armdb only: an explicit compact() on the open store, while perf_hooks.monitorEventLoopDelay samples
+ * the event loop every 5 ms. Returns its duration, bytes in and reclaimed, and the event-loop delay
+ * beyond the sampling interval (the histogram records the whole interval between two ticks).
+ */
 export async function compactWorkload(store) {
+  const resolutionMs = 5;
+  const histogram = monitorEventLoopDelay({ resolution: resolutionMs });
   let report;
+  histogram.enable();
   const milliseconds = await timed(async () => {
     report = await store.compact();
   });
-  return { milliseconds, filesIn: report?.filesIn ?? 0, bytesReclaimed: report?.bytesReclaimed ?? 0 };
+  histogram.disable();
+  const beyond = (nanoseconds) => Math.max(0, nanoseconds / 1e6 - resolutionMs);
+  return {
+    milliseconds,
+    filesIn: report?.filesIn ?? 0,
+    bytesIn: report?.bytesIn ?? 0,
+    bytesReclaimed: report?.bytesReclaimed ?? 0,
+    eventLoopP99Ms: histogram.count > 0 ? beyond(histogram.percentile(99)) : 0,
+    eventLoopMaxMs: histogram.count > 0 ? beyond(histogram.max) : 0,
+  };
 }
 
 /** Milliseconds from open() to a usable store on the loaded directory; returns the open store too. */
