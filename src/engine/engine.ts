@@ -836,8 +836,13 @@ export class Engine {
 
   async #writeHint(file: DataFile): Promise<void> {
     const dataKey = this.#keys?.dataKey(file.keyId);
-    const { bytes, headerMac } = await buildHint(file, this.keySize, this.#provider, dataKey, () => yieldToEventLoop());
-    if (!this.#filesById.has(file.fileId)) return;
+    const stillLive = (): boolean => this.#filesById.get(file.fileId) === file;
+    const built = await buildHint(file, this.keySize, this.#provider, dataKey, async () => {
+      await yieldToEventLoop();
+      return stillLive();
+    });
+    if (built === undefined || !stillLive()) return;
+    const { bytes, headerMac } = built;
     const target = filePath(this.directory, file.shard, file.fileId, 'hint');
     await this.#fileSystem.writeFile(target + TEMPORARY_SUFFIX, bytes);
     if (!this.#filesById.has(file.fileId)) {
@@ -1175,19 +1180,34 @@ export class Engine {
 
   // ---- verification --------------------------------------------------------------------------
 
-  /** Authenticates every sealed page of every file, reporting each failure with file and page. */
+  /**
+   * Authenticates every sealed page of every file, reporting each failure with file and page.
+   *
+   * Runs in slices between which compaction may retire files and create new ones: a file retired
+   * part-way is left (its handle is closed; its live records are in the new files), and files that
+   * appear meanwhile are verified in their turn, so every live record is checked once it is in a file.
+   */
   async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
     this.#assertOpen();
     if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'verify was aborted', options.signal.reason);
     const failures: { shard: number; fileId: number; pageIndex: number; message: string }[] = [];
-    const files = [...this.#filesById.values()];
-    const pagesTotal = files.reduce((sum, file) => sum + file.pageCount, 0);
+    const visited = new Set<DataFile>();
+    let pagesTotal = 0;
+    for (const file of this.#filesById.values()) pagesTotal += file.pageCount;
+    const counted = new Set(this.#filesById.values());
     let pagesDone = 0;
     const chunkPages = 64;
-    for (const file of files) {
+    for (let file = this.#nextUnverified(visited); file !== undefined; file = this.#nextUnverified(visited)) {
+      visited.add(file);
+      if (!counted.has(file)) pagesTotal += file.pageCount;
       for (let first = 0; first < file.pageCount; first += chunkPages) {
         if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'verify was aborted', options.signal.reason);
         this.#assertOpen();
+        if (this.#filesById.get(file.fileId) !== file) {
+          // Retired by a compaction during the last yield.
+          pagesTotal -= file.pageCount - first;
+          break;
+        }
         const count = Math.min(chunkPages, file.pageCount - first);
         for (let pageIndex = first; pageIndex < first + count; pageIndex++) {
           try {
@@ -1198,11 +1218,17 @@ export class Engine {
           }
         }
         pagesDone += count;
-        options.onProgress?.({ pagesDone, pagesTotal });
+        options.onProgress?.({ pagesDone, pagesTotal: Math.max(pagesTotal, pagesDone) });
         await yieldToEventLoop();
       }
     }
-    return { files: files.length, pages: pagesDone, bytes: pagesDone * PAGE_BYTES, failures, ok: failures.length === 0 };
+    return { files: visited.size, pages: pagesDone, bytes: pagesDone * PAGE_BYTES, failures, ok: failures.length === 0 };
+  }
+
+  /** The first live file `verify` has not visited, in file id order of the engine's map. */
+  #nextUnverified(visited: ReadonlySet<DataFile>): DataFile | undefined {
+    for (const file of this.#filesById.values()) if (!visited.has(file)) return file;
+    return undefined;
   }
 
   // ---- observability -------------------------------------------------------------------------

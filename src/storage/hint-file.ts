@@ -36,15 +36,16 @@ function entriesPerChunk(keySize: number): number {
 
 /**
  * Builds the sealed bytes of a data file's hint, reading the file through a {@link RecordStream}.
- * `yieldEvery` lets async callers give the event loop a turn between chunks of pages.
+ * `pause` runs between chunks of pages: it gives the event loop a turn and says whether to go on.
+ * Returns undefined if it said no (compaction retired the file meanwhile and closed its handle).
  */
 export async function buildHint(
   file: DataFile,
   keySize: number,
   provider: CryptoProvider,
   dataKey: Uint8Array | undefined,
-  yieldToEventLoop: () => Promise<void>,
-): Promise<{ bytes: Uint8Array; headerMac: Uint8Array }> {
+  pause: () => Promise<boolean>,
+): Promise<{ bytes: Uint8Array; headerMac: Uint8Array } | undefined> {
   const identity: FileIdentity = { ...file.cipher.identity, kind: FileKind.hint, salt: new Uint8Array(randomBytes(SALT_BYTES)) };
   const cipher = new FileCipher(provider, identity, dataKey, 'write');
   try {
@@ -64,7 +65,7 @@ export async function buildHint(
       entries.push({ key: record.key.slice(), sequence: record.sequence, tombstone: record.tombstone, position: record.position, valueLength: record.valueLength });
       if (entries.length === perChunk) sealChunk(false);
     });
-    while (stream.step()) await yieldToEventLoop();
+    while (stream.step()) if (!(await pause())) return undefined;
     sealChunk(true);
     const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
     let offset = 0;
