@@ -37,6 +37,13 @@ function bindingBytes(identity: FileIdentity): Uint8Array {
     .finish();
 }
 
+/** Writes a u64 little-endian field (a safe integer, as ByteWriter.u64 requires). */
+function setU64(view: DataView, at: number, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`u64 field out of range: ${value}`);
+  view.setUint32(at, value % 2 ** 32, true);
+  view.setUint32(at + 4, Math.floor(value / 2 ** 32), true);
+}
+
 /** The 12-byte nonce of a unit (page or hint chunk). */
 export function unitNonce(unitIndex: number, kind: number): Uint8Array {
   return new ByteWriter(12).u64(unitIndex).u32(kind).finish();
@@ -82,6 +89,14 @@ export class FileCipher {
   readonly #macKey: Uint8Array;
   readonly #fingerprint: string;
   #nextSealIndex = 0;
+  /**
+   * The nonce and AAD of the unit being sealed or opened, rewritten in place for each unit (every
+   * provider consumes them within the call: node:crypto copies them, noble makes a new cipher per call).
+   */
+  readonly #nonce = new Uint8Array(12);
+  readonly #nonceView = new DataView(this.#nonce.buffer);
+  readonly #aad: Uint8Array;
+  readonly #aadView: DataView;
 
   /**
    * @param dataKey The data key named by `identity.keyId` (ignored without encryption).
@@ -100,6 +115,9 @@ export class FileCipher {
     this.#macKey = keys.slice(KEY_BYTES);
     this.#fingerprint = Buffer.from(provider.hmac(keys.subarray(0, KEY_BYTES), FILE_INFO_LABEL).subarray(0, 8)).toString('hex');
     keys.fill(0);
+    this.#aad = unitAad(identity, 0, 0);
+    this.#aadView = new DataView(this.#aad.buffer, this.#aad.byteOffset, AAD_BYTES);
+    this.#nonceView.setUint32(8, identity.kind, true);
   }
 
   get algorithm(): AlgorithmId {
@@ -124,8 +142,8 @@ export class FileCipher {
       throw new Error(`FileCipher: unit ${unitIndex} sealed out of order (next is ${this.#nextSealIndex}); a nonce must never repeat`);
     }
     this.#nextSealIndex++;
-    const nonce = unitNonce(unitIndex, this.identity.kind);
-    const aad = unitAad(this.identity, unitIndex, unitFlags);
+    const nonce = this.#unitNonce(unitIndex);
+    const aad = this.#unitAad(unitIndex, unitFlags);
     sealObserver?.({ fileKeyFingerprint: this.#fingerprint, nonceHex: Buffer.from(nonce).toString('hex') });
     if (this.#aead !== undefined) return this.#aead.seal(nonce, aad, plaintext);
     const tag = new Uint8Array(TAG_BYTES);
@@ -136,10 +154,10 @@ export class FileCipher {
   /** Verifies and decrypts unit `unitIndex`; throws ARMDB_INTEGRITY and returns nothing on failure. */
   open(unitIndex: number, ciphertext: Uint8Array, tag: Uint8Array, unitFlags = 0): Uint8Array {
     if (tag.length !== TAG_BYTES) throw integrityError(`tag of unit ${unitIndex} has ${tag.length} bytes`);
-    const aad = unitAad(this.identity, unitIndex, unitFlags);
+    const aad = this.#unitAad(unitIndex, unitFlags);
     if (this.#aead !== undefined) {
       try {
-        return this.#aead.open(unitNonce(unitIndex, this.identity.kind), aad, ciphertext, tag);
+        return this.#aead.open(this.#unitNonce(unitIndex), aad, ciphertext, tag);
       } catch (cause) {
         throw integrityError(`file ${this.identity.fileId} of shard ${this.identity.shard}: unit ${unitIndex} fails authentication`, cause);
       }
@@ -150,6 +168,19 @@ export class FileCipher {
       throw integrityError(`file ${this.identity.fileId} of shard ${this.identity.shard}: unit ${unitIndex} fails its CRC-32`);
     }
     return ciphertext.slice();
+  }
+
+  /** {@link unitNonce} of this file, in the instance's scratch buffer. */
+  #unitNonce(unitIndex: number): Uint8Array {
+    setU64(this.#nonceView, 0, unitIndex);
+    return this.#nonce;
+  }
+
+  /** {@link unitAad} of this file, in the instance's scratch buffer (the identity part is fixed). */
+  #unitAad(unitIndex: number, unitFlags: number): Uint8Array {
+    setU64(this.#aadView, AAD_BYTES - 12, unitIndex);
+    this.#aadView.setUint32(AAD_BYTES - 4, unitFlags, true);
+    return this.#aad;
   }
 
   /** Wipes the MAC key; the AEAD key lives in a KeyObject (node) or is dropped with this object. */

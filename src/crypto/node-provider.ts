@@ -10,6 +10,9 @@ import { integrityError } from '../errors.js';
 import { asPlainBytes } from '../format/bytes.js';
 import { checkAeadArguments, GCM_TAG_BYTES, type Aead, type CryptoProvider } from './provider.js';
 
+/** Stands in for the key (held in a KeyObject) when the nonce and tag lengths are checked. */
+const KEY_LENGTH_ONLY = new Uint8Array(32);
+
 class NodeAead implements Aead {
   readonly #key: KeyObject;
 
@@ -19,7 +22,7 @@ class NodeAead implements Aead {
   }
 
   seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): { ciphertext: Uint8Array; tag: Uint8Array } {
-    checkAeadArguments(new Uint8Array(32), nonce);
+    checkAeadArguments(KEY_LENGTH_ONLY, nonce);
     const cipher = createCipheriv('aes-256-gcm', this.#key, nonce, { authTagLength: GCM_TAG_BYTES });
     cipher.setAAD(aad);
     const head = cipher.update(plaintext);
@@ -29,7 +32,7 @@ class NodeAead implements Aead {
   }
 
   open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array): Uint8Array {
-    checkAeadArguments(new Uint8Array(32), nonce, tag);
+    checkAeadArguments(KEY_LENGTH_ONLY, nonce, tag);
     const decipher = createDecipheriv('aes-256-gcm', this.#key, nonce, { authTagLength: GCM_TAG_BYTES });
     decipher.setAAD(aad);
     decipher.setAuthTag(tag);

@@ -389,7 +389,7 @@ export class DataFile {
 
   /** Reads and authenticates `count` pages from disk (no cache). Throws ARMDB_INTEGRITY on the first bad page. */
   readVerifiedPages(firstPageIndex: number, count: number): Uint8Array[] {
-    const ciphertext = new Uint8Array(count * PAGE_BYTES);
+    const ciphertext = ciphertextScratch(count * PAGE_BYTES);
     const read = this.dataHandle.read(ciphertext, firstPageIndex * PAGE_BYTES);
     if (read !== ciphertext.length) {
       throw integrityError(`file ${this.fileId} of shard ${this.shard}: pages ${firstPageIndex}..${firstPageIndex + count - 1} are missing (short read)`);
@@ -408,6 +408,19 @@ export class DataFile {
     this.tagHandle.close();
     this.cipher.destroy();
   }
+}
+
+/**
+ * Ciphertext read from disk is only ever input of `FileCipher.open`, which returns new arrays (node:crypto
+ * and noble decrypt into fresh memory; without encryption `open` returns a copy), and it is not secret:
+ * reads of up to 64 pages share one buffer instead of allocating (and zeroing) one each time.
+ */
+const SCRATCH_BYTES = 64 * PAGE_BYTES;
+let scratch: Uint8Array | undefined;
+function ciphertextScratch(bytes: number): Uint8Array {
+  if (bytes > SCRATCH_BYTES) return new Uint8Array(bytes);
+  scratch ??= new Uint8Array(SCRATCH_BYTES);
+  return scratch.subarray(0, bytes);
 }
 
 /** The page-aligned in-memory tail of the active file. */
