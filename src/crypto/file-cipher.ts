@@ -142,9 +142,10 @@ export class FileCipher {
       throw new Error(`FileCipher: unit ${unitIndex} sealed out of order (next is ${this.#nextSealIndex}); a nonce must never repeat`);
     }
     this.#nextSealIndex++;
+    // The observer first: it may itself seal with this cipher, which rewrites the scratch nonce and AAD.
+    if (sealObserver !== undefined) sealObserver({ fileKeyFingerprint: this.#fingerprint, nonceHex: Buffer.from(unitNonce(unitIndex, this.identity.kind)).toString('hex') });
     const nonce = this.#unitNonce(unitIndex);
     const aad = this.#unitAad(unitIndex, unitFlags);
-    sealObserver?.({ fileKeyFingerprint: this.#fingerprint, nonceHex: Buffer.from(nonce).toString('hex') });
     if (this.#aead !== undefined) return this.#aead.seal(nonce, aad, plaintext);
     const tag = new Uint8Array(TAG_BYTES);
     new DataView(tag.buffer).setUint32(0, crc32(plaintext, crc32(aad)) >>> 0, true);

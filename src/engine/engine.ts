@@ -1184,30 +1184,40 @@ export class Engine {
    * Authenticates every sealed page of every file, reporting each failure with file and page.
    *
    * Runs in slices between which compaction may retire files and create new ones: a file retired
-   * part-way is left (its handle is closed; its live records are in the new files), and files that
-   * appear meanwhile are verified in their turn, so every live record is checked once it is in a file.
+   * part-way is left (its handle is closed; its live records are in the new files), and a file that
+   * appears meanwhile is verified in its turn if it holds records written before verify began (a
+   * compaction output). Files holding only later writes are left to the next verify, so a store that
+   * keeps writing cannot keep verify running.
    */
   async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
     this.#assertOpen();
     if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'verify was aborted', options.signal.reason);
     const failures: { shard: number; fileId: number; pageIndex: number; message: string }[] = [];
-    const visited = new Set<DataFile>();
-    let pagesTotal = 0;
-    for (const file of this.#filesById.values()) pagesTotal += file.pageCount;
-    const counted = new Set(this.#filesById.values());
+    const present = new Set(this.#filesById.values());
+    const sequenceAtStart = this.#sequence;
+    const inScope = (file: DataFile): boolean => present.has(file) || file.lowestSequence <= sequenceAtStart;
+    /** Pages of the live in-scope files not verified yet, `file` from page `from` on. */
+    const pagesLeft = (file: DataFile, from: number): number => {
+      let left = file.pageCount - from;
+      let after = false;
+      for (const other of this.#filesById.values()) {
+        if (after && inScope(other)) left += other.pageCount;
+        if (other === file) after = true;
+      }
+      return left;
+    };
+    let files = 0;
     let pagesDone = 0;
     const chunkPages = 64;
-    for (let file = this.#nextUnverified(visited); file !== undefined; file = this.#nextUnverified(visited)) {
-      visited.add(file);
-      if (!counted.has(file)) pagesTotal += file.pageCount;
+    // A Map's iterator visits entries added during the iteration and skips deleted ones.
+    for (const file of this.#filesById.values()) {
+      if (!inScope(file)) continue;
+      files++;
       for (let first = 0; first < file.pageCount; first += chunkPages) {
         if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'verify was aborted', options.signal.reason);
         this.#assertOpen();
-        if (this.#filesById.get(file.fileId) !== file) {
-          // Retired by a compaction during the last yield.
-          pagesTotal -= file.pageCount - first;
-          break;
-        }
+        // Retired by a compaction during the last yield.
+        if (this.#filesById.get(file.fileId) !== file) break;
         const count = Math.min(chunkPages, file.pageCount - first);
         for (let pageIndex = first; pageIndex < first + count; pageIndex++) {
           try {
@@ -1218,17 +1228,11 @@ export class Engine {
           }
         }
         pagesDone += count;
-        options.onProgress?.({ pagesDone, pagesTotal: Math.max(pagesTotal, pagesDone) });
+        options.onProgress?.({ pagesDone, pagesTotal: pagesDone + pagesLeft(file, first + count) });
         await yieldToEventLoop();
       }
     }
-    return { files: visited.size, pages: pagesDone, bytes: pagesDone * PAGE_BYTES, failures, ok: failures.length === 0 };
-  }
-
-  /** The first live file `verify` has not visited, in file id order of the engine's map. */
-  #nextUnverified(visited: ReadonlySet<DataFile>): DataFile | undefined {
-    for (const file of this.#filesById.values()) if (!visited.has(file)) return file;
-    return undefined;
+    return { files, pages: pagesDone, bytes: pagesDone * PAGE_BYTES, failures, ok: failures.length === 0 };
   }
 
   // ---- observability -------------------------------------------------------------------------

@@ -332,9 +332,12 @@ describe('verify while compaction runs', () => {
       const firstFilePages = 12 * 64;
       let compacted = false;
       const pagesDoneWhenCompacted: number[] = [];
+      let last = { pagesDone: 0, pagesTotal: 0 };
       const verifying = db.verify({
-        onProgress: ({ pagesDone }) => {
-          if (compacted) pagesDoneWhenCompacted.push(pagesDone);
+        onProgress: (progress) => {
+          if (compacted) pagesDoneWhenCompacted.push(progress.pagesDone);
+          expect(progress.pagesDone).toBeLessThanOrEqual(progress.pagesTotal);
+          last = progress;
         },
       });
       const compaction = await db.compact().finally(() => {
@@ -348,8 +351,35 @@ describe('verify while compaction runs', () => {
       expect(report.ok).toBe(true);
       // Every live page was checked: the first file whole, and the file compaction wrote.
       expect(report.pages).toBeGreaterThan(firstFilePages);
+      // Progress ends at its total, the retired file's pages no longer counted in it.
+      expect(last).toEqual({ pagesDone: report.pages, pagesTotal: report.pages });
       expect(db.get(keys.fromString('dead-3', 16))).toEqual(value);
       expect(db.get(keyOf(5000))).toEqual(value);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('files written while verify runs are left to the next verify: a writing application cannot keep it running', async () => {
+    const directory = temporaryDirectory();
+    const options = { keySize: 16, encryption: { key: KEY }, shards: 1, syncIntervalMs: 0, autoCompact: false, maxFileBytes: 65536, hints: false } as OpenOptions;
+    const value = new Uint8Array(1000).fill(3);
+    const db = await VarMap.open(directory, options);
+    try {
+      for (let index = 0; index < 300; index++) db.put(keyOf(index), value);
+      await db.sync();
+      const filesAtStart = db.stats().files;
+      let written = 0;
+      const report = await db.verify({
+        onProgress: () => {
+          // Every slice, more than a whole file of new records: each rotation adds a file.
+          for (let index = 0; index < 400; index++) db.put(keyOf(100_000 + written++), value);
+        },
+      });
+      expect(report.ok).toBe(true);
+      expect(report.files).toBeLessThanOrEqual(filesAtStart);
+      expect(db.stats().files).toBeGreaterThan(filesAtStart);
+      expect(written).toBeGreaterThan(0);
     } finally {
       await db.close();
     }
