@@ -385,3 +385,37 @@ describe('verify while compaction runs', () => {
     }
   });
 });
+
+describe('hint writing while compaction runs', () => {
+  it('a hint being built for a file that compaction retires is dropped quietly, the store stays whole', async () => {
+    const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
+    const directory = temporaryDirectory();
+    const options = { keySize: 16, encryption: { key: KEY }, shards: 1, syncIntervalMs: 0, autoCompact: false, [engineHooks]: { fileSystem: instantFileSystem() } } as OpenOptions;
+    const value = new Uint8Array(512 - 16 - 16).fill(9);
+    const failures: unknown[] = [];
+    const onHint = (message: unknown): void => {
+      failures.push(message);
+    };
+    subscribe('armdb:hint', onHint);
+    const db = await VarMap.open(directory, options);
+    try {
+      // X: 12 chunks of live records; compact() seals it (nothing to compact) and queues its hint.
+      for (let index = 0; index < 8 * 64 * 12; index++) db.put(keyOf(index), value);
+      await db.compact();
+      // Y: 24 chunks of mostly overwritten records, sealed by the next compact(): its hint waits behind
+      // X's, so compaction has read Y and retired it while the hint of Y is half built.
+      for (let index = 0; index < 8 * 64 * 24; index++) db.put(keys.fromString(`y-${index % 50}`, 16), value);
+      const report = await db.compact();
+      expect(report.filesIn).toBe(1);
+      expect(db.get(keys.fromString('y-7', 16))).toEqual(value);
+      expect(db.get(keyOf(77))).toEqual(value);
+    } finally {
+      await db.close(); // waits for the hint writer
+      unsubscribe('armdb:hint', onHint);
+    }
+    expect(failures).toEqual([]);
+    const reopened = await VarMap.open(directory, options);
+    expect(reopened.size).toBe(8 * 64 * 12 + 50);
+    await reopened.close();
+  });
+});
