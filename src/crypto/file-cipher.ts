@@ -16,7 +16,7 @@
 import { crc32 } from 'node:zlib';
 import { inspect } from 'node:util';
 import { integrityError } from '../errors.js';
-import { ByteWriter, isAllZero } from '../format/bytes.js';
+import { ByteWriter, isAllZero, setU64 } from '../format/bytes.js';
 import { Algorithm, KEY_BYTES, TAG_BYTES, type AlgorithmId } from '../format/constants.js';
 import type { FileIdentity } from '../format/tag-file.js';
 import type { Aead, CryptoProvider } from './provider.js';
@@ -35,13 +35,6 @@ function bindingBytes(identity: FileIdentity): Uint8Array {
     .u32(identity.fileId)
     .u32(identity.keyId)
     .finish();
-}
-
-/** Writes a u64 little-endian field (a safe integer, as ByteWriter.u64 requires). */
-function setU64(view: DataView, at: number, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`u64 field out of range: ${value}`);
-  view.setUint32(at, value % 2 ** 32, true);
-  view.setUint32(at + 4, Math.floor(value / 2 ** 32), true);
 }
 
 /** The 12-byte nonce of a unit (page or hint chunk). */

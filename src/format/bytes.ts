@@ -8,6 +8,13 @@ import { integrityError } from '../errors.js';
 
 const TWO_POW_32 = 2 ** 32;
 
+/** Writes `value`, a safe non-negative integer, as a u64 little-endian field at `at` of `view`. */
+export function setU64(view: DataView, at: number, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`u64 field out of range: ${value}`);
+  view.setUint32(at, value % TWO_POW_32, true);
+  view.setUint32(at + 4, Math.floor(value / TWO_POW_32), true);
+}
+
 /** A cursor over bytes read from disk. Every read is checked against the end of the buffer. */
 export class ByteReader {
   readonly bytes: Uint8Array;
@@ -123,10 +130,7 @@ export class ByteWriter {
   }
 
   u64(value: number): this {
-    if (!Number.isSafeInteger(value) || value < 0) throw new Error(`u64 field out of range: ${value}`);
-    const at = this.take(8);
-    this.view.setUint32(at, value % TWO_POW_32, true);
-    this.view.setUint32(at + 4, Math.floor(value / TWO_POW_32), true);
+    setU64(this.view, this.take(8), value);
     return this;
   }
 

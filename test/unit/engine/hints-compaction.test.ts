@@ -4,6 +4,7 @@
  * space, never brings a deleted key back, and a store compacted and reopened equals a plain model.
  */
 import { randomBytes } from 'node:crypto';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -388,7 +389,6 @@ describe('verify while compaction runs', () => {
 
 describe('hint writing while compaction runs', () => {
   it('a hint being built for a file that compaction retires is dropped quietly, the store stays whole', async () => {
-    const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
     const directory = temporaryDirectory();
     const options = { keySize: 16, encryption: { key: KEY }, shards: 1, syncIntervalMs: 0, autoCompact: false, [engineHooks]: { fileSystem: instantFileSystem() } } as OpenOptions;
     const value = new Uint8Array(512 - 16 - 16).fill(9);
