@@ -15,7 +15,7 @@ import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { ArmdbError, armdbError, integrityError } from '../errors.js';
 import { Algorithm, DATABASE_ID_BYTES, FileKind, KEY_BYTES, PAGE_BYTES, SALT_BYTES, type AlgorithmId } from '../format/constants.js';
-import { CollectionKind, decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, type CollectionKindId, type Manifest } from '../format/manifest.js';
+import { CollectionKind, decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, type CollectionKindId, type Manifest, type ManifestFile } from '../format/manifest.js';
 import { RecordFlag, recordBytes, RECORD_HEADER_BYTES } from '../format/record.js';
 import { copyBytes } from '../format/bytes.js';
 import type { FileSystem } from '../io/file-system.js';
@@ -742,13 +742,35 @@ export class Engine {
     const started = performance.now();
     try {
       for (const state of this.#shards) state.active.sealPartialPage();
+      // Everything the MANIFEST will say is taken here, in the same synchronous step as the snapshot
+      // of what the fsyncs below make durable. State read after an await may describe a newer store:
+      // a compaction that adopts its output while the fsyncs run drops its input files from the live
+      // file list, and a MANIFEST built from that list would claim the new file set while the active
+      // files' durable counts still exclude the writes that superseded the records compaction skipped
+      // (an acknowledged write lost at the next crash). The adoption is recorded by the next barrier.
       const snapshots: { file: DataFile; state: DurableState }[] = [];
+      const listedFiles: ManifestFile[] = [];
       for (const file of this.#filesById.values()) {
-        if (!file.dirty) continue;
-        file.dirty = false;
-        snapshots.push({ file, state: { pageCount: file.pageCount, tagDigest: file.currentDigest(), sealed: file.sealed } });
+        let durable = file.durable;
+        if (file.dirty) {
+          file.dirty = false;
+          durable = { pageCount: file.pageCount, tagDigest: file.currentDigest(), sealed: file.sealed };
+          snapshots.push({ file, state: durable });
+        } else if (!file.listed) continue;
+        listedFiles.push({
+          shard: file.shard,
+          state: durable.sealed ? FileState.sealed : FileState.active,
+          fileId: file.fileId,
+          keyId: file.keyId,
+          pageCount: durable.pageCount,
+          headerMac: file.headerMac,
+          tagDigest: durable.tagDigest,
+          hintMac: file.hintMac,
+        });
       }
+      listedFiles.sort((left, right) => left.shard - right.shard || left.fileId - right.fileId);
       const nextFileId = this.#nextFileId;
+      const activeKeyId = this.#keys?.activeKeyId ?? 0;
       const directories = this.#shards.filter((state) => state.directoryDirty);
       for (const state of directories) state.directoryDirty = false;
       const manifestStale = this.#manifestStale;
@@ -761,7 +783,7 @@ export class Engine {
         file.listed = true;
         file.promoteDurablePages(this.cache);
       }
-      await this.#writeManifest(nextFileId);
+      await this.#writeManifest(listedFiles, nextFileId, activeKeyId);
       this.#counters.syncs++;
       this.#maybeCompactInBackground();
       if (syncChannel.hasSubscribers) {
@@ -772,23 +794,10 @@ export class Engine {
     }
   }
 
-  async #writeManifest(nextFileId: number): Promise<void> {
-    const files = [...this.#filesById.values()]
-      .filter((file) => file.listed)
-      .sort((left, right) => left.shard - right.shard || left.fileId - right.fileId)
-      .map((file) => ({
-        shard: file.shard,
-        state: file.durable.sealed ? FileState.sealed : FileState.active,
-        fileId: file.fileId,
-        keyId: file.keyId,
-        pageCount: file.durable.pageCount,
-        headerMac: file.headerMac,
-        tagDigest: file.durable.tagDigest,
-        hintMac: file.hintMac,
-      }));
-    // Files listed may have been created after the barrier began (compaction output adopted while it
-    // waited): the manifest's next id must still be past every file it lists.
-    for (const file of files) nextFileId = Math.max(nextFileId, file.fileId + 1);
+  /** Writes the next MANIFEST: `files` and the rest exactly as a barrier's snapshot took them. */
+  async #writeManifest(files: readonly ManifestFile[], nextFileId: number, activeKeyId: number): Promise<void> {
+    // Every listed file existed when the snapshot was taken, so its id is below the id counter then.
+    for (const file of files) if (file.fileId >= nextFileId) throw new Error(`the manifest would list file ${file.fileId} at or past its next id ${nextFileId}`);
     const manifest: Manifest = {
       epoch: this.#epoch + 1,
       algorithm: this.#algorithm,
@@ -798,7 +807,7 @@ export class Engine {
       valueSize: this.options.valueSize,
       shards: this.options.shards,
       shardPrefixBits: this.options.shardPrefixBits,
-      activeKeyId: this.#keys?.activeKeyId ?? 0,
+      activeKeyId,
       nextFileId,
       files,
     };
