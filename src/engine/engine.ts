@@ -18,7 +18,7 @@ import { Algorithm, DATABASE_ID_BYTES, FileKind, KEY_BYTES, PAGE_BYTES, SALT_BYT
 import { CollectionKind, decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, type CollectionKindId, type Manifest, type ManifestFile } from '../format/manifest.js';
 import { RecordFlag, recordBytes, RECORD_HEADER_BYTES } from '../format/record.js';
 import { copyBytes } from '../format/bytes.js';
-import type { FileSystem } from '../io/file-system.js';
+import type { FileHandle, FileSystem } from '../io/file-system.js';
 import { lockDirectory, type DirectoryLock } from '../io/lock.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { HashIndex } from '../index/hash-index.js';
@@ -32,6 +32,7 @@ import { KEYRING_NAME, MANIFEST_NAME, MAX_KEYRING_BYTES, MAX_MANIFEST_BYTES, fil
 import { finishIndex, recover } from './recovery.js';
 import { compactShard, deadRatio, type CompactionHost, type CompactionReport, type CompactOptions } from './compaction.js';
 import { buildHint } from '../storage/hint-file.js';
+import { Backoff } from './backoff.js';
 
 const syncChannel = channel('armdb:sync');
 const rotateChannel = channel('armdb:rotate');
@@ -237,6 +238,9 @@ export class Engine {
   #damagedHints: string[] = [];
   /** The running compaction (one at a time), and the switch close() uses to stop it. */
   #compaction: Promise<CompactionReport> | undefined;
+  /** Background compaction and hint writing that failed (ENOSPC, EIO) wait a few barriers before trying again. */
+  readonly #compactionBackoff = new Backoff();
+  readonly #hintBackoff = new Backoff();
   readonly #closeSignal = new AbortController();
   #filesFromHints = 0;
   readonly #counters = { gets: 0, puts: 0, deletes: 0, pagesSealed: 0, bytesWritten: 0, syncs: 0, rotations: 0, compactions: 0 };
@@ -515,9 +519,25 @@ export class Engine {
     };
     const cipher = new FileCipher(this.#provider, identity, this.#keys?.dataKey(keyId), 'write');
     const suffix = temporary ? TEMPORARY_SUFFIX : '';
-    const dataHandle = this.#fileSystem.open(filePath(this.directory, shard, fileId, 'data') + suffix, 'create');
-    const tagHandle = this.#fileSystem.open(filePath(this.directory, shard, fileId, 'tags') + suffix, 'create');
-    return DataFile.create(cipher, dataHandle, tagHandle, this.options.writeBufferBytes, this.#counters);
+    const names = [filePath(this.directory, shard, fileId, 'data') + suffix, filePath(this.directory, shard, fileId, 'tags') + suffix];
+    const handles: FileHandle[] = [];
+    try {
+      for (const name of names) handles.push(this.#fileSystem.open(name, 'create'));
+      return DataFile.create(cipher, handles[0]!, handles[1]!, this.options.writeBufferBytes, this.#counters);
+    } catch (error) {
+      // ENOSPC creating the pair or writing its header: nothing refers to these files yet, so they
+      // go now (best effort; recovery removes an unlisted half pair too) and no descriptor leaks.
+      for (const handle of handles) handle.close();
+      cipher.destroy();
+      for (const name of names.slice(0, handles.length)) {
+        try {
+          this.#fileSystem.unlink(name);
+        } catch {
+          // Left to recovery (docs/durability.md §Recovery).
+        }
+      }
+      throw error;
+    }
   }
 
   // ---- routing -------------------------------------------------------------------------------
@@ -786,6 +806,7 @@ export class Engine {
       await this.#writeManifest(listedFiles, nextFileId, activeKeyId);
       this.#counters.syncs++;
       this.#maybeCompactInBackground();
+      this.#retryHints();
       if (syncChannel.hasSubscribers) {
         syncChannel.publish({ directory: this.directory, epoch: this.#epoch, files: snapshots.length, durationMs: performance.now() - started });
       }
@@ -836,11 +857,21 @@ export class Engine {
       if (this.#poisonCause !== undefined || !this.#filesById.has(file.fileId)) continue;
       try {
         await this.#writeHint(file);
+        this.#hintBackoff.succeeded();
       } catch (error) {
         // A hint is an optimisation: failing to write one costs a scan at the next open, nothing more.
+        // It is tried again after later barriers (#retryHints), less often while failures go on.
+        this.#hintBackoff.failed();
         if (hintChannel.hasSubscribers) hintChannel.publish({ directory: this.directory, fileId: file.fileId, error });
       }
     }
+  }
+
+  /** After a barrier: hints that failed are queued again once the backoff allows. */
+  #retryHints(): void {
+    if (!this.#hintsWanted() || this.#hintBackoff.failures === 0 || this.#hintWorker !== undefined || this.#closing !== undefined) return;
+    if (!this.#hintBackoff.allow()) return;
+    for (const state of this.#shards) for (const file of state.files) if (file.sealed && file.hintMac === undefined) this.#scheduleHint(file);
   }
 
   async #writeHint(file: DataFile): Promise<void> {
@@ -853,7 +884,17 @@ export class Engine {
     if (built === undefined || !stillLive()) return;
     const { bytes, headerMac } = built;
     const target = filePath(this.directory, file.shard, file.fileId, 'hint');
-    await this.#fileSystem.writeFile(target + TEMPORARY_SUFFIX, bytes);
+    try {
+      await this.#fileSystem.writeFile(target + TEMPORARY_SUFFIX, bytes);
+    } catch (error) {
+      // A partial hint (ENOSPC half-way) goes at once rather than at the next open; best effort.
+      try {
+        if (this.#fileSystem.exists(target + TEMPORARY_SUFFIX)) this.#fileSystem.unlink(target + TEMPORARY_SUFFIX);
+      } catch {
+        // The open-time sweep of temporary files removes it.
+      }
+      throw error;
+    }
     if (!this.#filesById.has(file.fileId)) {
       // Compaction retired the file while its hint was being written.
       this.#fileSystem.unlink(target + TEMPORARY_SUFFIX);
@@ -1069,11 +1110,18 @@ export class Engine {
   #maybeCompactInBackground(): void {
     if (!this.options.autoCompact || this.#compaction !== undefined || this.#closing !== undefined || this.#poisonCause !== undefined) return;
     if (!this.#shards.some((state) => this.#candidates(state, false, false).length > 0)) return;
+    if (!this.#compactionBackoff.allow()) return;
     const run = this.#compactNow({}, false);
     this.#trackCompaction(run);
-    run.catch((error: unknown) => {
-      if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, error });
-    });
+    run.then(
+      () => this.#compactionBackoff.succeeded(),
+      (error: unknown) => {
+        // Stopped by close(), or the store is poisoned: nothing to try again.
+        const stopped = error instanceof ArmdbError && (error.code === 'ARMDB_ABORTED' || error.code === 'ARMDB_POISONED' || error.code === 'ARMDB_CLOSED');
+        if (!stopped) this.#compactionBackoff.failed();
+        if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, error });
+      },
+    );
   }
 
   #candidates(state: ShardState, forced: boolean, reencrypt: boolean): DataFile[] {
@@ -1106,14 +1154,11 @@ export class Engine {
       const candidates = this.#candidates(state, forced, options.reencrypt === true);
       if (candidates.length === 0) continue;
       let result;
-      try {
-        result = await compactShard(this.#compactionHost, state.shard, candidates, signal);
-      } catch (error) {
-        // A page that fails authentication stops this compaction (its output is discarded) but is no
-        // write-path failure: the store stays writable. I/O errors poison it.
-        if (error instanceof ArmdbError) throw error;
-        throw this.#poison(error);
-      }
+      // Neither a page that fails authentication nor an I/O error of compaction's own files (ENOSPC,
+      // EIO while writing, syncing or renaming its outputs) is a write-path failure: the outputs are
+      // discarded, the inputs stay listed, nothing acknowledged depends on them, and the store stays
+      // writable. The barrier that makes the switch durable poisons on failure as every barrier does.
+      result = await compactShard(this.#compactionHost, state.shard, candidates, signal);
       for (const name of Object.keys(totals) as (keyof typeof totals)[]) totals[name] += result[name];
     }
     this.#counters.compactions++;
@@ -1146,7 +1191,13 @@ export class Engine {
         file.close();
         for (const extension of ['data', 'tags'] as const) {
           for (const name of [filePath(this.directory, file.shard, file.fileId, extension), filePath(this.directory, file.shard, file.fileId, extension) + TEMPORARY_SUFFIX]) {
-            if (this.#fileSystem.exists(name)) this.#fileSystem.unlink(name);
+            // Best effort: an output left behind (the disk that failed may fail this too) holds only
+            // copies, and recovery removes or keeps it as such (docs/durability.md §Recovery).
+            try {
+              if (this.#fileSystem.exists(name)) this.#fileSystem.unlink(name);
+            } catch (error) {
+              if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, error });
+            }
           }
         }
       }
@@ -1179,7 +1230,13 @@ export class Engine {
       for (const file of files) {
         for (const extension of ['data', 'tags', 'hint'] as const) {
           const name = filePath(this.directory, file.shard, file.fileId, extension);
-          if (this.#fileSystem.exists(name)) await this.#fileSystem.removeFile(name);
+          // The MANIFEST without these files is durable: a file that cannot be deleted now is a
+          // leftover that the next open deletes. Nothing to poison, nothing lost.
+          try {
+            if (this.#fileSystem.exists(name)) await this.#fileSystem.removeFile(name);
+          } catch (error) {
+            if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, error });
+          }
         }
       }
     },

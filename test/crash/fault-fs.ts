@@ -78,6 +78,11 @@ export interface FailOptions {
   readonly path?: (filePath: string) => boolean;
   /** Keep failing every later matching operation too (default: only the n-th). */
   readonly sticky?: boolean;
+  /**
+   * A failing `write`/`writeFile` first puts part of its bytes on disk (`tornFraction`, default half),
+   * as a write that runs out of space half-way does (default: nothing reaches the disk).
+   */
+  readonly partial?: boolean;
 }
 
 interface FailRule {
@@ -85,6 +90,7 @@ interface FailRule {
   readonly code: string;
   readonly path: ((filePath: string) => boolean) | undefined;
   readonly sticky: boolean;
+  readonly partial: boolean;
   /** Matching operations still to let through before failing. */
   remaining: number;
   done: boolean;
@@ -112,6 +118,8 @@ export class FaultFileSystem implements FileSystem {
   #crashOptions: CrashOptions = {};
   #crashed = false;
   #crashPoint: LoggedOperation | undefined;
+  /** The fault being returned comes from a rule with `partial`. */
+  #failingPartially = false;
 
   constructor(inner: FileSystem = nodeFileSystem) {
     this.inner = inner;
@@ -136,7 +144,7 @@ export class FaultFileSystem implements FileSystem {
   /** Fails the `nth` (1-based, counted from now) operation of `kind` with an error of code `code`. */
   failNth(kind: OperationKind, nth: number, code: string, options: FailOptions = {}): void {
     if (!Number.isInteger(nth) || nth < 1) throw new RangeError(`nth must be a positive integer, got ${nth}`);
-    this.#rules.push({ kind, code, path: options.path, sticky: options.sticky ?? false, remaining: nth - 1, done: false });
+    this.#rules.push({ kind, code, path: options.path, sticky: options.sticky ?? false, partial: options.partial ?? false, remaining: nth - 1, done: false });
   }
 
   /**
@@ -173,6 +181,7 @@ export class FaultFileSystem implements FileSystem {
    */
   #gate(kind: OperationKind, filePath: string, bytes?: number): 'ok' | 'crash' | InjectedFault {
     this.#assertAlive(kind, filePath);
+    this.#failingPartially = false;
     this.#total++;
     this.counts[kind]++;
     const entry = (outcome: Outcome): LoggedOperation =>
@@ -194,6 +203,7 @@ export class FaultFileSystem implements FileSystem {
       }
       if (!rule.sticky) rule.done = true;
       this.log.push(entry('failed'));
+      this.#failingPartially = rule.partial;
       return new InjectedFault(rule.code, kind, filePath);
     }
     this.log.push(entry('ok'));
@@ -207,7 +217,10 @@ export class FaultFileSystem implements FileSystem {
       if (this.#crashOptions.torn === true) torn?.();
       throw new SimulatedCrash(kind, filePath);
     }
-    if (fate !== 'ok') throw fate;
+    if (fate !== 'ok') {
+      if (this.#failingPartially) torn?.();
+      throw fate;
+    }
     return action();
   }
 
@@ -223,7 +236,10 @@ export class FaultFileSystem implements FileSystem {
       if (this.#crashOptions.torn === true) torn?.();
       return Promise.reject(new SimulatedCrash(kind, filePath));
     }
-    if (fate !== 'ok') return Promise.reject(fate);
+    if (fate !== 'ok') {
+      if (this.#failingPartially) torn?.();
+      return Promise.reject(fate);
+    }
     return action();
   }
 

@@ -943,7 +943,9 @@ describe('focused crash cases', () => {
     expect(run.error).toBeUndefined();
     // The second unlink of a data or tag file: one half of the first old file is gone.
     fs.crashAt(2, { match: (kind, filePath) => kind === 'unlink' && /\.(data|tags)$/.test(filePath) });
-    await expect(map.compact()).rejects.toBeInstanceOf(Error);
+    // Deleting retired files cannot fail a compaction (the switch is durable by then), so compact()
+    // may resolve here; the process is dead either way.
+    await map.compact().catch(() => undefined);
     await map.close().catch(() => undefined);
     expect(fs.crashPoint?.kind).toBe('unlink');
     const again = await openMap(dir, undefined, { shards: 1 }); // ARMDB_INTEGRITY: shard 0: half of unlisted file 1 is missing
