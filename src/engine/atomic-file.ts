@@ -5,11 +5,16 @@
  */
 import * as path from 'node:path';
 import type { FileSystem } from '../io/file-system.js';
+import { crashPoint } from './crash-points.js';
 import { TEMPORARY_SUFFIX } from './paths.js';
 
-export async function replaceFileAtomically(fileSystem: FileSystem, target: string, bytes: Uint8Array): Promise<void> {
+export async function replaceFileAtomically(fileSystem: FileSystem, target: string, bytes: Uint8Array, label: 'manifest' | 'keyring'): Promise<void> {
   const temporary = target + TEMPORARY_SUFFIX;
+  const directory = path.dirname(target);
   await fileSystem.writeFile(temporary, bytes);
+  crashPoint(`${label}:temporary-written`, { directory });
   fileSystem.rename(temporary, target);
-  await fileSystem.syncDirectory(path.dirname(target));
+  crashPoint(`${label}:renamed`, { directory });
+  await fileSystem.syncDirectory(directory);
+  crashPoint(`${label}:replaced`, { directory });
 }

@@ -33,6 +33,7 @@ import { finishIndex, recover } from './recovery.js';
 import { compactShard, deadRatio, type CompactionHost, type CompactionReport, type CompactOptions } from './compaction.js';
 import { buildHint } from '../storage/hint-file.js';
 import { Backoff } from './backoff.js';
+import { crashPoint } from './crash-points.js';
 
 const syncChannel = channel('armdb:sync');
 const rotateChannel = channel('armdb:rotate');
@@ -395,7 +396,8 @@ export class Engine {
         keys = createKeySet();
         databaseId = keys.databaseId;
         manifestMacKey = keys.manifestMacKey(provider);
-        await replaceFileAtomically(fileSystem, path.join(root, KEYRING_NAME), await sealKeyring(keys, options.credential, provider));
+        await replaceFileAtomically(fileSystem, path.join(root, KEYRING_NAME), await sealKeyring(keys, options.credential, provider), 'keyring');
+        crashPoint('create:keyring-written', { directory: root });
       } else {
         databaseId = new Uint8Array(randomBytes(DATABASE_ID_BYTES));
         if (fileSystem.exists(path.join(root, KEYRING_NAME))) fileSystem.unlink(path.join(root, KEYRING_NAME));
@@ -416,7 +418,8 @@ export class Engine {
       // The first MANIFEST exists before any data file does: a crash during creation leaves either no
       // MANIFEST and no data (creation starts over) or an empty store whose unlisted files recovery handles.
       const macKey = manifestMacKey;
-      await replaceFileAtomically(fileSystem, path.join(root, MANIFEST_NAME), encodeManifest(manifest, (body) => provider.hmac(macKey, body)));
+      await replaceFileAtomically(fileSystem, path.join(root, MANIFEST_NAME), encodeManifest(manifest, (body) => provider.hmac(macKey, body)), 'manifest');
+      crashPoint('create:manifest-written', { directory: root });
       return { keys, manifest, manifestMacKey };
     } catch (error) {
       // The caller never sees these keys: zero them here.
@@ -796,8 +799,11 @@ export class Engine {
       const manifestStale = this.#manifestStale;
       this.#manifestStale = false;
       if (snapshots.length === 0 && directories.length === 0 && !manifestStale) return;
+      crashPoint('barrier:snapshot-taken', { directory: this.directory, fileIds: listedFiles.map((file) => file.fileId), epoch: this.#epoch });
       await Promise.all(snapshots.flatMap(({ file }) => [file.dataHandle.sync(), file.tagHandle.sync()]));
+      crashPoint('barrier:files-synced', { directory: this.directory, fileIds: snapshots.map(({ file }) => file.fileId) });
       await Promise.all(directories.map((state) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, state.shard))));
+      crashPoint('barrier:directories-synced', { directory: this.directory });
       for (const { file, state } of snapshots) {
         file.durable = state;
         file.listed = true;
@@ -833,7 +839,7 @@ export class Engine {
       files,
     };
     const bytes = encodeManifest(manifest, (body) => this.#provider.hmac(this.#manifestMacKey, body));
-    await replaceFileAtomically(this.#fileSystem, path.join(this.directory, MANIFEST_NAME), bytes);
+    await replaceFileAtomically(this.#fileSystem, path.join(this.directory, MANIFEST_NAME), bytes, 'manifest');
     this.#epoch = manifest.epoch;
   }
 
@@ -900,8 +906,11 @@ export class Engine {
       this.#fileSystem.unlink(target + TEMPORARY_SUFFIX);
       return;
     }
+    crashPoint('hint:temporary-written', { directory: this.directory, shard: file.shard, fileIds: [file.fileId] });
     this.#fileSystem.rename(target + TEMPORARY_SUFFIX, target);
+    crashPoint('hint:renamed', { directory: this.directory, shard: file.shard, fileIds: [file.fileId] });
     await this.#fileSystem.syncDirectory(path.dirname(target));
+    crashPoint('hint:directory-synced', { directory: this.directory, shard: file.shard, fileIds: [file.fileId] });
     file.hintMac = headerMac;
     this.#manifestStale = true;
   }
@@ -922,7 +931,7 @@ export class Engine {
     const write = this.#keyringChain.then(async () => {
       const bytes = await sealKeyring(keys, credential, this.#provider, activeKeyId ?? keys.activeKeyId);
       try {
-        await replaceFileAtomically(this.#fileSystem, path.join(this.directory, KEYRING_NAME), bytes);
+        await replaceFileAtomically(this.#fileSystem, path.join(this.directory, KEYRING_NAME), bytes, 'keyring');
       } catch (error) {
         throw this.#poison(error);
       }
@@ -952,6 +961,7 @@ export class Engine {
     return this.#exclusively(async () => {
       this.#requireKeys('changeKey');
       await this.#writeKeyring(next);
+      crashPoint('change-key:keyring-written', { directory: this.directory });
       const previous = this.#credential!;
       this.#credential = next;
       wipeCredential(previous);
@@ -981,12 +991,14 @@ export class Engine {
       keys.removeDataKey(keyId);
       throw error;
     }
+    crashPoint('rotate-key:keyring-written', { directory: this.directory });
     keys.activeKeyId = keyId;
     try {
       for (const state of this.#shards) this.#rotate(state);
     } catch (error) {
       throw this.#poison(error);
     }
+    crashPoint('rotate-key:rotated', { directory: this.directory, fileIds: this.#shards.map((state) => state.active.fileId) });
     this.#manifestStale = true;
     await this.#scheduleBarrier();
     if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.directory, event: 'rotateDataKey', activeKeyId: keyId });
@@ -1007,8 +1019,10 @@ export class Engine {
     // The unlinks of the files under these keys must be durable before the keys go: otherwise a
     // power loss could bring back a file whose key no longer exists.
     await Promise.all(this.#shards.map((state) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, state.shard))));
+    crashPoint('shred:directories-synced', { directory: this.directory });
     for (const keyId of unused) keys.removeDataKey(keyId);
     await this.#writeKeyring(this.#credential);
+    crashPoint('shred:keyring-written', { directory: this.directory });
     if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.directory, event: 'shred', keyIds: unused });
     return unused;
   }
@@ -1177,14 +1191,19 @@ export class Engine {
     index: this.index,
     createOutput: (shard) => this.#createFile(shard, true),
     finalizeOutputs: async (shard, outputs) => {
+      const detail = { directory: this.directory, shard, fileIds: outputs.map((file) => file.fileId) };
+      crashPoint('compaction:outputs-written', detail);
       await Promise.all(outputs.flatMap((file) => [file.dataHandle.sync(), file.tagHandle.sync()]));
+      crashPoint('compaction:outputs-synced', detail);
       for (const file of outputs) {
         for (const extension of ['data', 'tags'] as const) {
           const final = filePath(this.directory, shard, file.fileId, extension);
           this.#fileSystem.rename(final + TEMPORARY_SUFFIX, final);
         }
       }
+      crashPoint('compaction:outputs-renamed', detail);
       await this.#fileSystem.syncDirectory(shardDirectory(this.directory, shard));
+      crashPoint('compaction:directory-synced', detail);
     },
     discardOutputs: (outputs) => {
       for (const file of outputs) {
@@ -1219,8 +1238,12 @@ export class Engine {
       }
       state.files.sort((left, right) => left.fileId - right.fileId);
       this.#manifestStale = true;
+      crashPoint('compaction:adopted', { directory: this.directory, shard, fileIds: [...outputs, ...retired].map((file) => file.fileId) });
     },
-    persist: () => this.#scheduleBarrier(),
+    persist: async () => {
+      await this.#scheduleBarrier();
+      crashPoint('compaction:persisted', { directory: this.directory });
+    },
     retire: async (files) => {
       for (const file of files) {
         file.close();
@@ -1238,7 +1261,9 @@ export class Engine {
             if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, error });
           }
         }
+        crashPoint('compaction:input-deleted', { directory: this.directory, shard: file.shard, fileIds: [file.fileId] });
       }
+      crashPoint('compaction:inputs-deleted', { directory: this.directory, fileIds: files.map((file) => file.fileId) });
     },
     yieldToEventLoop: () => yieldToEventLoop(),
     };
@@ -1365,7 +1390,9 @@ export class Engine {
         } catch (error) {
           throw this.#poison(error);
         }
+        crashPoint('close:active-files-sealed', { directory: this.directory, fileIds: this.#shards.map((state) => state.active.fileId) });
         await this.#barrier();
+        crashPoint('close:barrier-done', { directory: this.directory, epoch: this.#epoch });
         for (const file of unused) {
           file.close();
           for (const extension of ['data', 'tags'] as const) {
@@ -1375,6 +1402,7 @@ export class Engine {
         }
         for (const state of this.#shards) this.#scheduleHint(state.active);
         await this.#hintWorker;
+        crashPoint('close:hints-written', { directory: this.directory });
         if (this.#manifestStale) await this.#barrier();
       }
     } finally {

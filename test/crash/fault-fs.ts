@@ -158,6 +158,14 @@ export class FaultFileSystem implements FileSystem {
     this.#crashOptions = options;
   }
 
+  /**
+   * The process dies now, between two operations (a named crash point of src/engine/crash-points.ts):
+   * from here on every operation throws a {@link SimulatedCrash} and touches nothing.
+   */
+  crashNow(): void {
+    this.#crashed = true;
+  }
+
   /** Disarms every fault (a crash that already happened stays). */
   disarm(): void {
     this.#rules = [];
