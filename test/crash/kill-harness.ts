@@ -47,6 +47,13 @@ export interface KillCyclesOptions {
    * number of cycles — and lets the next child recover a compacted store. Default 10; 0 = never.
    */
   readonly compactEvery?: number;
+  /**
+   * The child starts an explicit compact() every this many batches of ops without waiting for it, so
+   * that compactions overlap writes and barriers (0, the default: none).
+   */
+  readonly childCompactEveryBatches?: number;
+  /** Processes that spin on the CPUs while the cycles run (a busy machine). Default 0. */
+  readonly busyLoops?: number;
   /** Seeds the run seeds and the kill points. */
   readonly seed: number;
   /** Progress lines (cycle summaries). */
@@ -63,6 +70,10 @@ export interface KillCyclesReport {
   readonly keys: number;
   /** Cycles whose recovery found a torn tail (bytes written after the last barrier). */
   readonly tornRecoveries: number;
+  /** Compaction outputs adopted in the children (the `compaction:adopted` crash point), over all cycles. */
+  readonly adopts: number;
+  /** Of those, adopts while a barrier was between its snapshot and its MANIFEST replacement. */
+  readonly adoptsDuringBarrier: number;
   /** Milliseconds spent running children (spawn to exit) and checking in process (for reports only). */
   readonly childMs: number;
   readonly checkMs: number;
@@ -81,7 +92,8 @@ type ChildLine =
   | { readonly type: 'ready'; readonly run: number; readonly keys: number; readonly tornBytes: number }
   | { readonly type: 'ack'; readonly ops: number }
   | { readonly type: 'progress'; readonly ops: number }
-  | { readonly type: 'fatal'; readonly message: string };
+  | { readonly type: 'fatal'; readonly message: string }
+  | { readonly type: 'point'; readonly name: string; readonly shard?: number; readonly fileIds?: readonly number[]; readonly epoch?: number };
 
 /** When to kill the child: as it starts opening the store, or after `acks` acks and `extraLines` more lines. */
 type KillPlan = { readonly atOpening: true } | { readonly atOpening: false; readonly acks: number; readonly extraLines: number };
@@ -148,6 +160,34 @@ function runChild(environment: Record<string, string>, plan: KillPlan): Promise<
   });
 }
 
+/** The interleaving a child reported: the last `count` crash points it passed, one per line. */
+function traceOf(lines: readonly ChildLine[], count: number): string {
+  const points = lines.filter((line) => line.type === 'point').slice(-count);
+  return points
+    .map((line) => {
+      const { type: _type, name, ...detail } = line as Extract<ChildLine, { type: 'point' }>;
+      return `${name} ${JSON.stringify(detail)}`;
+    })
+    .join('\n    ');
+}
+
+/** Adopts of compaction outputs, and those that fell inside a barrier (after its snapshot, before its MANIFEST was replaced). */
+function countAdopts(lines: readonly ChildLine[]): { adopts: number; duringBarrier: number } {
+  let adopts = 0;
+  let duringBarrier = 0;
+  let barrierOpen = false;
+  for (const line of lines) {
+    if (line.type !== 'point') continue;
+    if (line.name === 'barrier:snapshot-taken') barrierOpen = true;
+    else if (line.name === 'manifest:replaced') barrierOpen = false;
+    else if (line.name === 'compaction:adopted') {
+      adopts++;
+      if (barrierOpen) duringBarrier++;
+    }
+  }
+  return { adopts, duringBarrier };
+}
+
 function commitOf(op: Operation): Commit {
   switch (op.kind) {
     case 'put':
@@ -192,6 +232,9 @@ export async function runKillCycles(options: KillCyclesOptions): Promise<KillCyc
   let tornRecoveries = 0;
   let childMs = 0;
   let checkMs = 0;
+  let adopts = 0;
+  let adoptsDuringBarrier = 0;
+  const busy = Array.from({ length: options.busyLoops ?? 0 }, () => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
   try {
     for (let cycle = 1; cycle <= options.cycles; cycle++) {
       if (!chained && cycle > 1) {
@@ -211,11 +254,21 @@ export async function runKillCycles(options: KillCyclesOptions): Promise<KillCyc
       const where = `cycle ${cycle} (seed ${options.seed}, run seed ${runSeed}, kill ${plan.atOpening ? 'while opening' : `after ${plan.acks} acks + ${plan.extraLines} lines`})`;
       const childStarted = performance.now();
       const outcome = await runChild(
-        { ARMDB_KILL_DIR: directory.path, ARMDB_KILL_KEY: Buffer.from(key).toString('hex'), ARMDB_KILL_RUN: String(run), ARMDB_KILL_SEED: String(runSeed), ARMDB_KILL_AUTOCOMPACT: autoCompact ? '1' : '0' },
+        {
+          ARMDB_KILL_DIR: directory.path,
+          ARMDB_KILL_KEY: Buffer.from(key).toString('hex'),
+          ARMDB_KILL_RUN: String(run),
+          ARMDB_KILL_SEED: String(runSeed),
+          ARMDB_KILL_AUTOCOMPACT: autoCompact ? '1' : '0',
+          ARMDB_KILL_COMPACT_EVERY: String(options.childCompactEveryBatches ?? 0),
+        },
         plan,
       );
       const checkStarted = performance.now();
       childMs += checkStarted - childStarted;
+      const counted = countAdopts(outcome.lines);
+      adopts += counted.adopts;
+      adoptsDuringBarrier += counted.duringBarrier;
       const fatal = outcome.lines.find((line) => line.type === 'fatal');
       if (fatal !== undefined || !outcome.killed || outcome.signal !== 'SIGKILL') {
         throw new Error(
@@ -283,14 +336,15 @@ export async function runKillCycles(options: KillCyclesOptions): Promise<KillCyc
         }
       }
       if (problems.length > 0) {
-        throw new Error(`${where}: ${acknowledged} ops acknowledged, at most ${bound} done:\n  ${problems.join('\n  ')}`);
+        throw new Error(`${where}: ${acknowledged} ops acknowledged, at most ${bound} done:\n  ${problems.join('\n  ')}\n  the child's last crash points before the kill:\n    ${traceOf(outcome.lines, 40)}`);
       }
       base = presentState(contents);
       checkMs += performance.now() - checkStarted;
       options.log?.(`${where}: ${acknowledged} acknowledged / ${reported} reported ops, ${base.size} keys (child ${Math.round(checkStarted - childStarted)} ms, check ${Math.round(performance.now() - checkStarted)} ms)`);
     }
-    return { cycles: options.cycles, acknowledgedOps, reportedOps, keys: base.size, tornRecoveries, childMs, checkMs };
+    return { cycles: options.cycles, acknowledgedOps, reportedOps, keys: base.size, tornRecoveries, adopts, adoptsDuringBarrier, childMs, checkMs };
   } finally {
+    for (const loop of busy) loop.kill('SIGKILL');
     directory.cleanup();
   }
 }

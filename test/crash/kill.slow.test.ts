@@ -1,7 +1,7 @@
 /**
  * The long version of kill.test.ts (`npm run slow`): 300 SIGKILL cycles on one store, each child
  * recovering what the previous kill left, plus 100 kills of fresh stores; then the same 300 cycles with
- * background compaction on. See kill-harness.ts. ARMDB_KILL_VERBOSE=1 prints a line per cycle.
+ * background compaction on; then 1,000 cycles with overlapping compactions beside two busy loops. See kill-harness.ts. ARMDB_KILL_VERBOSE=1 prints a line per cycle.
  */
 import { describe, expect, it } from 'vitest';
 import { DIST_ENTRY, distBuilt, runKillCycles } from './kill-harness.js';
@@ -21,6 +21,7 @@ describe.skipIf(!built)(built ? 'SIGKILL crash cycles (long)' : 'SIGKILL crash c
 
   it('300 cycles on one store: kill, recover and check, reopen, restart the writer on the recovered store', async () => {
     const report = await runKillCycles({ cycles: 300, seed: SEED, log });
+    console.log(`300 chained cycles: ${report.acknowledgedOps} ops acknowledged (0 lost)`);
     expect(report.cycles).toBe(300);
     expect(report.acknowledgedOps).toBeGreaterThan(0);
   });
@@ -30,5 +31,17 @@ describe.skipIf(!built)(built ? 'SIGKILL crash cycles (long)' : 'SIGKILL crash c
   it('300 cycles on one store with autoCompact on', async () => {
     const report = await runKillCycles({ cycles: 300, seed: SEED + 1, autoCompact: true, log });
     expect(report.cycles).toBe(300);
+  });
+
+  // The issue's figure: at least 1,000 cycles with autoCompact, on a machine whose CPUs are busy (two
+  // spinning processes beside the child and the checks), with explicit compactions overlapping the
+  // writes and barriers so that adoptions land inside barriers.
+  it('1,000 cycles with autoCompact and overlapping compactions, beside two busy loops', async () => {
+    const report = await runKillCycles({ cycles: 1000, seed: SEED + 3, autoCompact: true, childCompactEveryBatches: 3, busyLoops: 2, log });
+    console.log(
+      `1,000 busy cycles: ${report.acknowledgedOps} ops acknowledged (0 lost), ${report.reportedOps} reported, ${report.adopts} adopts, ${report.adoptsDuringBarrier} during a barrier, ${report.tornRecoveries} torn recoveries`,
+    );
+    expect(report.cycles).toBe(1000);
+    expect(report.adoptsDuringBarrier).toBeGreaterThan(0);
   });
 });

@@ -29,4 +29,13 @@ describe.skipIf(!built)(built ? 'SIGKILL crash cycles' : 'SIGKILL crash cycles (
     expect(report.cycles).toBe(30);
     expect(report.acknowledgedOps).toBeGreaterThan(0);
   }, 120_000);
+
+  // Background compaction alone rarely overlaps a barrier (it starts after one); here the child also
+  // starts an explicit compact() every 2 batches while it keeps writing and syncing, so kills land
+  // between compaction's steps and adoptions happen while barriers wait for their fsyncs.
+  it('20 cycles with compactions overlapping the writes and barriers', async () => {
+    const report = await runKillCycles({ cycles: 20, seed: SEED + 2, autoCompact: true, childCompactEveryBatches: 2 });
+    expect(report.cycles).toBe(20);
+    console.log(`kill cycles with overlapping compactions: ${report.acknowledgedOps} ops acknowledged, ${report.adopts} adopts, ${report.adoptsDuringBarrier} during a barrier`);
+  }, 120_000);
 });

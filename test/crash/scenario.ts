@@ -410,7 +410,7 @@ export function checkRecovered(
       const replay = new Map<string, Uint8Array | undefined>();
       for (const [keyHex] of keys) if (shardOfKey.get(keyHex) === s) replay.set(keyHex, base.get(keyHex));
       for (const { commit } of ownCommits.slice(0, best.afterCommits)) for (const write of commit.writes) replay.set(hex(write.key), write.value);
-      const details = best.sample.map((keyHex) => `key ${keyHex.slice(-8)}: store has ${describe(keyHex, recovered.get(keyHex))}, model has ${describe(keyHex, replay.get(keyHex))}`);
+      const details = best.sample.map((keyHex) => `key ${keyHex}: store has ${describe(keyHex, recovered.get(keyHex))}, model has ${describe(keyHex, replay.get(keyHex))}`);
       problems.push(
         `shard ${s}: no prefix of its ${ownCommits.length} commits (at least the durable ${durable} of all ${commits.length}) matches; ` +
           `closest: after ${best.afterCommits} of its commits, ${best.mismatches} keys differ: ${details.join('; ')}`,

@@ -11,12 +11,18 @@
  *   { "type": "ack", "ops": n }                        after a sync() resolved: ops 0..n-1 are durable
  *   { "type": "progress", "ops": n }                   after every BATCH ops
  *   { "type": "fatal", "message" }                     on any error (then exit 1)
+ *   { "type": "point", "name", "shard", "fileIds" }    at every named crash point of the engine
+ *                                                      (src/engine/crash-points.ts): the interleaving
+ *                                                      of barriers, compaction steps and hint writing
  *
  * Environment (tests only): ARMDB_KILL_DIR, ARMDB_KILL_KEY (the raw 32-byte key as hex),
- * ARMDB_KILL_RUN (run number), ARMDB_KILL_SEED, ARMDB_KILL_AUTOCOMPACT ('1' or '0').
+ * ARMDB_KILL_RUN (run number), ARMDB_KILL_SEED, ARMDB_KILL_AUTOCOMPACT ('1' or '0'),
+ * ARMDB_KILL_COMPACT_EVERY (n > 0: start an explicit compact() every n batches, not awaited, so that
+ * compactions overlap the writes and barriers that go on meanwhile).
  */
 import { writeSync } from 'node:fs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { setCrashPointHandler } from '../../dist/engine/crash-points.js';
 import { VarMap } from '../../dist/index.js';
 import { BATCH, STORE_OPTIONS, keyOf, operations } from './kill-model.mjs';
 
@@ -39,14 +45,24 @@ const seed = Number(process.env.ARMDB_KILL_SEED);
 if (!directory || !keyHex || keyHex.length !== 64 || !Number.isInteger(run) || !Number.isInteger(seed)) fatal(new Error('ARMDB_KILL_DIR, ARMDB_KILL_KEY, ARMDB_KILL_RUN and ARMDB_KILL_SEED are required'));
 
 const autoCompact = process.env.ARMDB_KILL_AUTOCOMPACT === '1';
+const compactEvery = Number(process.env.ARMDB_KILL_COMPACT_EVERY ?? '0');
+// The trace: every named point the engine passes (the parent prints the last ones when a check fails).
+setCrashPointHandler((name, detail) => report({ type: 'point', name, shard: detail.shard, fileIds: detail.fileIds, epoch: detail.epoch }));
 report({ type: 'opening' });
 const db = await VarMap.open(directory, { ...STORE_OPTIONS, autoCompact, encryption: { key: new Uint8Array(Buffer.from(keyHex, 'hex')) } });
 report({ type: 'ready', run, keys: db.size, tornBytes: db.stats().recoveredTornBytes });
 
 let done = 0;
 let inFlight;
+let compacting;
+let batches = 0;
 const stream = operations(run, seed);
 for (;;) {
+  if (compactEvery > 0 && batches++ % compactEvery === 0 && compacting === undefined) {
+    compacting = db.compact().then(() => {
+      compacting = undefined;
+    }, fatal);
+  }
   for (let count = 0; count < BATCH; count++) {
     const op = stream.next().value;
     switch (op.kind) {

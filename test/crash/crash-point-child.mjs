@@ -1,0 +1,94 @@
+/**
+ * The child of crash-points-kill.test.ts: runs every multi-step operation of the engine through the
+ * built package and kills itself with SIGKILL at one named crash point (src/engine/crash-points.ts),
+ * as a real process dying there would. Reports on stdout, one JSON object a line, written synchronously:
+ *
+ *   { "type": "ack", "round": r }     rounds 0..r are durable (a sync() or close() resolved after them)
+ *   { "type": "key-changed" }         changeKey resolved: only the second key opens the store now
+ *   { "type": "point", "name" }       the point where it kills itself (the next thing it does)
+ *   { "type": "done" }                the scenario ended without reaching the point
+ *   { "type": "fatal", "message" }    any error (exit 1)
+ *
+ * Environment: ARMDB_POINT_DIR, ARMDB_POINT (a crash point name), ARMDB_POINT_PASS (1-based),
+ * ARMDB_POINT_KEYS (two raw 32-byte keys as hex, concatenated).
+ *
+ * Round r writes every key k of 0..KEYS-1 as value(r, k); rounds 0..3 run before the key operations,
+ * 4..5 after. Recovery must give every key the value of one round, at least the last acknowledged.
+ */
+import { writeSync } from 'node:fs';
+import { setCrashPointHandler } from '../../dist/engine/crash-points.js';
+import { VarMap } from '../../dist/index.js';
+
+export const KEYS = 300;
+export const OPTIONS = { keySize: 16, shards: 2, maxFileBytes: 65536, writeBufferBytes: 8192, syncIntervalMs: 0, autoCompact: false, hints: true };
+
+export function keyOf(k) {
+  const key = new Uint8Array(16);
+  key[0] = k % 251;
+  new DataView(key.buffer).setUint32(12, k);
+  return key;
+}
+
+/** value(r, k): 24..~600 bytes, every byte derived from (r, k). */
+export function valueOf(round, k) {
+  const value = new Uint8Array(24 + ((k * 37 + round * 101) % 577));
+  const view = new DataView(value.buffer);
+  view.setUint32(0, 0x43505431);
+  view.setUint32(4, round);
+  view.setUint32(8, k);
+  view.setUint32(12, value.length);
+  let x = (Math.imul(round + 1, 0x9e3779b1) ^ Math.imul(k + 1, 0x85ebca6b)) >>> 0 || 1;
+  for (let index = 16; index < value.length; index++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    value[index] = x & 0xff;
+  }
+  return value;
+}
+
+function report(message) {
+  writeSync(1, `${JSON.stringify(message)}\n`);
+}
+
+async function main() {
+  const directory = process.env.ARMDB_POINT_DIR;
+  const point = process.env.ARMDB_POINT;
+  const pass = Number(process.env.ARMDB_POINT_PASS ?? '1');
+  const keys = Buffer.from(process.env.ARMDB_POINT_KEYS ?? '', 'hex');
+  const first = new Uint8Array(keys.subarray(0, 32));
+  const second = new Uint8Array(keys.subarray(32, 64));
+  let seen = 0;
+  setCrashPointHandler((name) => {
+    if (name === point && ++seen === pass) {
+      report({ type: 'point', name });
+      process.kill(process.pid, 'SIGKILL');
+    }
+  });
+  const db = await VarMap.open(directory, { ...OPTIONS, encryption: { key: first } });
+  const round = async (r) => {
+    for (let k = 0; k < KEYS; k++) db.put(keyOf(k), valueOf(r, k));
+    await db.sync();
+    report({ type: 'ack', round: r });
+  };
+  for (let r = 0; r < 4; r++) await round(r);
+  await db.compact();
+  await db.rotateDataKey();
+  await db.compact({ reencrypt: true });
+  await db.changeKey({ key: second });
+  report({ type: 'key-changed' });
+  await round(4);
+  for (let k = 0; k < KEYS; k++) db.put(keyOf(k), valueOf(5, k));
+  await db.close();
+  report({ type: 'ack', round: 5 });
+  report({ type: 'done' });
+}
+
+if (process.env.ARMDB_POINT_DIR !== undefined) {
+  main().catch((error) => {
+    report({ type: 'fatal', message: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+    process.exit(1);
+  });
+}
