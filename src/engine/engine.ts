@@ -227,6 +227,8 @@ export class Engine {
   #nextFileId: number;
   #poisonCause: unknown = undefined;
   #closing: Promise<void> | undefined;
+  /** Files, keys and the lock are released: no barrier may run any more. */
+  #released = false;
   #running: Promise<void> | undefined;
   #queued: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -242,6 +244,12 @@ export class Engine {
   /** Background compaction and hint writing that failed (ENOSPC, EIO) wait a few barriers before trying again. */
   readonly #compactionBackoff = new Backoff();
   readonly #hintBackoff = new Backoff();
+  /**
+   * Files that should be gone but could not be deleted (EIO from a failing device), with their data
+   * key: crypto-shredding keeps such a key until the file is gone, or the next open would find a file
+   * it can no longer authenticate.
+   */
+  readonly #undeletedFiles = new Map<string, number>();
   readonly #closeSignal = new AbortController();
   #filesFromHints = 0;
   readonly #counters = { gets: 0, puts: 0, deletes: 0, pagesSealed: 0, bytesWritten: 0, syncs: 0, rotations: 0, compactions: 0 };
@@ -761,6 +769,7 @@ export class Engine {
   }
 
   async #barrier(): Promise<void> {
+    if (this.#released) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
     if (this.#poisonCause !== undefined) throw this.#poison(this.#poisonCause);
     const started = performance.now();
     try {
@@ -862,14 +871,30 @@ export class Engine {
     for (let file = this.#hintQueue.shift(); file !== undefined; file = this.#hintQueue.shift()) {
       if (this.#poisonCause !== undefined || !this.#filesById.has(file.fileId)) continue;
       try {
-        await this.#writeHint(file);
-        this.#hintBackoff.succeeded();
+        if (await this.#writeHint(file)) this.#hintBackoff.succeeded();
       } catch (error) {
         // A hint is an optimisation: failing to write one costs a scan at the next open, nothing more.
-        // It is tried again after later barriers (#retryHints), less often while failures go on.
+        // The round stops here (the next hint would meet the same full disk after a whole decrypting
+        // read); the queued files are tried again after later barriers (#retryHints), less often
+        // while failures go on: one failure per round.
         this.#hintBackoff.failed();
+        this.#hintQueue.length = 0;
         if (hintChannel.hasSubscribers) hintChannel.publish({ directory: this.directory, fileId: file.fileId, error });
       }
+    }
+  }
+
+  /**
+   * fsync of a shard directory outside a barrier (compaction, the hint writer). Its failure poisons
+   * even there: the directory also holds the entries of active files created since the last barrier,
+   * and after a failed directory fsync a later one that succeeds may not have made them durable (the
+   * reasoning behind never retrying an fsync, §11).
+   */
+  async #syncShardDirectory(shard: number): Promise<void> {
+    try {
+      await this.#fileSystem.syncDirectory(shardDirectory(this.directory, shard));
+    } catch (error) {
+      throw this.#poison(error);
     }
   }
 
@@ -880,14 +905,15 @@ export class Engine {
     for (const state of this.#shards) for (const file of state.files) if (file.sealed && file.hintMac === undefined) this.#scheduleHint(file);
   }
 
-  async #writeHint(file: DataFile): Promise<void> {
+  /** Builds and writes the hint of `file`; false if the file was retired meanwhile (nothing written). */
+  async #writeHint(file: DataFile): Promise<boolean> {
     const dataKey = this.#keys?.dataKey(file.keyId);
     const stillLive = (): boolean => this.#filesById.get(file.fileId) === file;
     const built = await buildHint(file, this.keySize, this.#provider, dataKey, async () => {
       await yieldToEventLoop();
       return stillLive();
     });
-    if (built === undefined || !stillLive()) return;
+    if (built === undefined || !stillLive()) return false;
     const { bytes, headerMac } = built;
     const target = filePath(this.directory, file.shard, file.fileId, 'hint');
     try {
@@ -904,15 +930,16 @@ export class Engine {
     if (!this.#filesById.has(file.fileId)) {
       // Compaction retired the file while its hint was being written.
       this.#fileSystem.unlink(target + TEMPORARY_SUFFIX);
-      return;
+      return false;
     }
     crashPoint('hint:temporary-written', { directory: this.directory, shard: file.shard, fileIds: [file.fileId] });
     this.#fileSystem.rename(target + TEMPORARY_SUFFIX, target);
     crashPoint('hint:renamed', { directory: this.directory, shard: file.shard, fileIds: [file.fileId] });
-    await this.#fileSystem.syncDirectory(path.dirname(target));
+    await this.#syncShardDirectory(file.shard);
     crashPoint('hint:directory-synced', { directory: this.directory, shard: file.shard, fileIds: [file.fileId] });
     file.hintMac = headerMac;
     this.#manifestStale = true;
+    return true;
   }
 
   // ---- key lifecycle (docs/security-model.md §Key lifecycle) ---------------------------------
@@ -1014,6 +1041,11 @@ export class Engine {
     if (keys === undefined || this.#credential === undefined) return [];
     const inUse = new Set<number>([keys.activeKeyId]);
     for (const file of this.#filesById.values()) inUse.add(file.keyId);
+    // A file that should be gone but is still on disk keeps its key: try to delete it once more.
+    for (const [name, keyId] of [...this.#undeletedFiles]) {
+      this.#deleteOrRemember(name, keyId, keyChannel);
+      if (this.#undeletedFiles.has(name)) inUse.add(keyId);
+    }
     const unused = keys.keyIds.filter((keyId) => !inUse.has(keyId));
     if (unused.length === 0) return [];
     // The unlinks of the files under these keys must be durable before the keys go: otherwise a
@@ -1108,6 +1140,8 @@ export class Engine {
     const previous = this.#compaction?.catch(() => undefined) ?? Promise.resolve(undefined);
     const run = previous.then(() => this.#compactNow(options, true));
     this.#trackCompaction(run);
+    // An explicit run that succeeds shows the disk has room again: background runs need not wait.
+    run.then(() => this.#compactionBackoff.succeeded(), () => undefined);
     return run;
   }
 
@@ -1202,7 +1236,7 @@ export class Engine {
         }
       }
       crashPoint('compaction:outputs-renamed', detail);
-      await this.#fileSystem.syncDirectory(shardDirectory(this.directory, shard));
+      await this.#syncShardDirectory(shard);
       crashPoint('compaction:directory-synced', detail);
     },
     discardOutputs: (outputs) => {
@@ -1212,11 +1246,7 @@ export class Engine {
           for (const name of [filePath(this.directory, file.shard, file.fileId, extension), filePath(this.directory, file.shard, file.fileId, extension) + TEMPORARY_SUFFIX]) {
             // Best effort: an output left behind (the disk that failed may fail this too) holds only
             // copies, and recovery removes or keeps it as such (docs/durability.md §Recovery).
-            try {
-              if (this.#fileSystem.exists(name)) this.#fileSystem.unlink(name);
-            } catch (error) {
-              if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, error });
-            }
+            this.#deleteOrRemember(name, file.keyId, compactChannel);
           }
         }
       }
@@ -1258,6 +1288,7 @@ export class Engine {
           try {
             if (this.#fileSystem.exists(name)) await this.#fileSystem.removeFile(name);
           } catch (error) {
+            this.#undeletedFiles.set(name, file.keyId);
             if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, error });
           }
         }
@@ -1267,6 +1298,17 @@ export class Engine {
     },
     yieldToEventLoop: () => yieldToEventLoop(),
     };
+  }
+
+  /** Deletes a file nothing refers to any more; on failure remembers it (for shredding) and publishes the error. */
+  #deleteOrRemember(name: string, keyId: number, diagnostics: ReturnType<typeof channel>): void {
+    try {
+      if (this.#fileSystem.exists(name)) this.#fileSystem.unlink(name);
+      this.#undeletedFiles.delete(name);
+    } catch (error) {
+      this.#undeletedFiles.set(name, keyId);
+      if (diagnostics.hasSubscribers) diagnostics.publish({ directory: this.directory, error });
+    }
   }
 
   // ---- verification --------------------------------------------------------------------------
@@ -1372,8 +1414,13 @@ export class Engine {
       await this.#keyOperations;
       await this.#compaction?.catch(() => undefined);
       await this.#keyOperations;
-      await this.#running?.catch(() => undefined);
-      await this.#queued?.catch(() => undefined);
+      // A queued barrier becomes the running one when the running one settles: wait until neither is
+      // left, or close()'s own barrier would run beside it (both writing MANIFEST.tmp; and the late
+      // one writing its MANIFEST after the keys were zeroed).
+      while (this.#running !== undefined || this.#queued !== undefined) {
+        await this.#queued?.catch(() => undefined);
+        await this.#running?.catch(() => undefined);
+      }
       if (this.#poisonCause === undefined) {
         // An active file that never received a record is dropped rather than sealed: opening a store
         // to read it (info, verify, export) leaves no empty files behind.
@@ -1395,10 +1442,8 @@ export class Engine {
         crashPoint('close:barrier-done', { directory: this.directory, epoch: this.#epoch });
         for (const file of unused) {
           file.close();
-          for (const extension of ['data', 'tags'] as const) {
-            const name = filePath(this.directory, file.shard, file.fileId, extension);
-            if (this.#fileSystem.exists(name)) this.#fileSystem.unlink(name);
-          }
+          // Empty and unlisted by the barrier above: one left behind is a leftover for the next open.
+          for (const extension of ['data', 'tags'] as const) this.#deleteOrRemember(filePath(this.directory, file.shard, file.fileId, extension), file.keyId, syncChannel);
         }
         for (const state of this.#shards) this.#scheduleHint(state.active);
         await this.#hintWorker;
@@ -1411,6 +1456,7 @@ export class Engine {
   }
 
   #releaseResources(): void {
+    this.#released = true;
     for (const file of this.#filesById.values()) file.close();
     this.#filesById.clear();
     this.cache?.clear();

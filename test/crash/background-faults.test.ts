@@ -165,6 +165,110 @@ describe('compaction on a failing disk', () => {
   });
 });
 
+describe('compaction renames and directory fsyncs', () => {
+  it('EIO renaming an output: compact() rejects, nothing left behind, not poisoned', async () => {
+    const dir = directory('compact-rename');
+    const fs = new FaultFileSystem();
+    const map = await openMap(dir, fs, { shards: 1, autoCompact: false, hints: false, maxFileBytes: 64 * 1024 });
+    await garbage(map);
+    fs.failNth('rename', 2, 'EIO', { path: (operation) => operation.includes('.tmp ->') });
+    await expect(map.compact()).rejects.toMatchObject({ code: 'EIO' });
+    expect(temporaryFiles(dir)).toEqual([]);
+    map.put(keyOf(0), valueOf(5, 0, 5, 120));
+    await map.sync();
+    await map.close();
+    const again = await openMap(dir, undefined, { shards: 1 });
+    expect(again.get(keyOf(0))).toEqual(valueOf(5, 0, 5, 120));
+    for (let key = 1; key < KEYS; key++) expect(again.get(keyOf(key))).toEqual(valueOf(2, key, 2, 120));
+    expect((await again.verify()).ok).toBe(true);
+    await again.close();
+  });
+
+  // The shard directory also holds the entries of active files created since the last barrier; after
+  // a failed directory fsync a later successful one need not have made them durable: poison.
+  it.each([
+    // compact() first rotates and runs a barrier (the first directory fsync); then its own.
+    { what: 'compaction', hints: false, nth: 2, trigger: (map: VarMap) => map.compact() },
+    {
+      what: 'the hint writer',
+      hints: true,
+      nth: 1,
+      trigger: async (map: VarMap) => {
+        for (let key = 0; key < KEYS; key++) map.put(keyOf(key), valueOf(4, key, 4, 300));
+        await new Promise<void>((resolve) => {
+          const listener = (): void => {
+            unsubscribe('armdb:hint', listener);
+            resolve();
+          };
+          subscribe('armdb:hint', listener);
+        });
+      },
+    },
+  ])('EIO fsyncing the shard directory in $what poisons the store', async ({ hints, nth, trigger }) => {
+    const dir = directory('directory-fsync');
+    const fs = new FaultFileSystem();
+    const map = await openMap(dir, fs, { shards: 1, autoCompact: false, hints, maxFileBytes: 64 * 1024 });
+    await garbage(map);
+    // The next fsync of the shard directory outside a barrier: compaction's, or the hint writer's.
+    const before = fs.total;
+    fs.failNth('syncDirectory', nth, 'EIO', { path: (directoryPath) => directoryPath.endsWith('shard-000') });
+    await trigger(map).catch(() => undefined);
+    // The failure hit the step under test, not a barrier: nothing renamed after it, no MANIFEST written.
+    const after = fs.since(before);
+    const failed = after.findIndex((entry) => entry.outcome === 'failed');
+    expect(failed).toBeGreaterThan(0);
+    expect(after[failed - 1]!.kind).toBe('rename');
+    expect(() => map.put(keyOf(0), valueOf(6, 0, 6, 120))).toThrow(expect.objectContaining({ code: 'ARMDB_POISONED' }));
+    await map.close();
+    const again = await openMap(dir, undefined, { shards: 1 });
+    // The last synced round, or (the hint case) the unsynced round 4 where its pages reached the disk.
+    const allowed = (key: number): Uint8Array[] => [valueOf(2, key, 2, 120), valueOf(4, key, 4, 300)];
+    for (let key = 1; key < KEYS; key++) expect(allowed(key)).toContainEqual(again.get(keyOf(key)));
+    expect((await again.verify()).ok).toBe(true);
+    await again.close();
+  });
+});
+
+describe('crypto-shredding after a failed delete', () => {
+  it('a retired file that could not be deleted keeps its data key, so the next open still authenticates and removes it', async () => {
+    const dir = directory('shred-leftover');
+    const fs = new FaultFileSystem();
+    const map = await openMap(dir, fs, { shards: 1, autoCompact: false, hints: false, maxFileBytes: 64 * 1024 });
+    await garbage(map);
+    await map.rotateDataKey();
+    fs.failNth('unlink', 1, 'EIO', { sticky: true, path: (filePath) => filePath.endsWith('.data') || filePath.endsWith('.tags') });
+    const report = await map.compact({ reencrypt: true });
+    expect(report.shreddedKeyIds).toEqual([]);
+    fs.disarm();
+    // The device works again: the next shredding deletes the leftovers first, then drops the key.
+    map.put(keyOf(0), valueOf(8, 0, 8, 120));
+    await map.sync();
+    const later = await map.compact({ reencrypt: true });
+    expect(later.shreddedKeyIds.length).toBe(1);
+    await map.close();
+    const again = await openMap(dir, undefined, { shards: 1 });
+    expect(again.get(keyOf(0))).toEqual(valueOf(8, 0, 8, 120));
+    for (let key = 1; key < KEYS; key++) expect(again.get(keyOf(key))).toEqual(valueOf(2, key, 2, 120));
+    expect(Object.keys(again.stats().filesPerKeyId)).toEqual(['2']);
+    await again.close();
+  });
+
+  it('still undeletable at the next open: the key was kept, so recovery authenticates the leftover and removes it', async () => {
+    const dir = directory('shred-leftover-open');
+    const fs = new FaultFileSystem();
+    const map = await openMap(dir, fs, { shards: 1, autoCompact: false, hints: false, maxFileBytes: 64 * 1024 });
+    await garbage(map);
+    await map.rotateDataKey();
+    fs.failNth('unlink', 1, 'EIO', { sticky: true, path: (filePath) => filePath.endsWith('.data') || filePath.endsWith('.tags') });
+    await map.compact({ reencrypt: true });
+    await map.close();
+    const again = await openMap(dir, undefined, { shards: 1 });
+    for (let key = 0; key < KEYS; key++) expect(again.get(keyOf(key))).toEqual(valueOf(2, key, 2, 120));
+    expect((await again.verify()).ok).toBe(true);
+    await again.close();
+  });
+});
+
 describe('hint writing on a failing disk', () => {
   it('ENOSPC writing a hint: published on armdb:hint, no partial file left, the store stays writable, and the hint is written after a later barrier', async () => {
     const dir = directory('hint-enospc');

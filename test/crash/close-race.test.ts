@@ -1,0 +1,94 @@
+/**
+ * close() while a barrier runs and another is queued (found by a second read of the barrier code):
+ * close waited for the running barrier and then read the queued one, but by then the queued barrier
+ * had become the running one, so close()'s own barrier ran beside it. Both wrote MANIFEST.tmp (one
+ * rename then failed with ENOENT and poisoned the close), or the late barrier wrote its MANIFEST
+ * after close() had zeroed the MAC key (the next open: "the manifest fails its MAC").
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { FileHandle, FileSystem, OpenMode } from '../../src/io/file-system.js';
+import { nodeFileSystem } from '../../src/io/node-file-system.js';
+import { keyOf, openMap, shardOf, temporaryDirectory, valueOf } from './scenario.js';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+function directory(prefix: string): string {
+  const made = temporaryDirectory(prefix);
+  cleanups.push(made.cleanup);
+  return made.path;
+}
+
+/** The real file system whose data-file fsyncs wait at a gate while `holding` is set. */
+class GatedFileSystem implements FileSystem {
+  holding = false;
+  readonly #waiting: (() => void)[] = [];
+
+  release(): void {
+    this.holding = false;
+    for (const resume of this.#waiting.splice(0)) resume();
+  }
+
+  open(filePath: string, mode: OpenMode): FileHandle {
+    const handle = nodeFileSystem.open(filePath, mode);
+    const sync = (): Promise<void> => {
+      if (!this.holding) return handle.sync();
+      return new Promise<void>((resolve) => this.#waiting.push(resolve)).then(() => handle.sync());
+    };
+    return { path: handle.path, read: handle.read.bind(handle), write: handle.write.bind(handle), size: handle.size.bind(handle), truncate: handle.truncate.bind(handle), close: handle.close.bind(handle), sync };
+  }
+  readFile = nodeFileSystem.readFile;
+  writeFile = nodeFileSystem.writeFile;
+  rename = nodeFileSystem.rename;
+  unlink = nodeFileSystem.unlink;
+  removeFile = nodeFileSystem.removeFile;
+  list = nodeFileSystem.list;
+  makeDirectory = nodeFileSystem.makeDirectory;
+  exists = nodeFileSystem.exists;
+  modeOf = nodeFileSystem.modeOf;
+  syncDirectory = nodeFileSystem.syncDirectory;
+}
+
+describe('close() with a barrier running and one queued', () => {
+  it('waits for both: every sync() and close() resolve, and the store reopens with all three writes', async () => {
+    const dir = directory('close-race');
+    const map = await openMap(dir, undefined, { shards: 1, hints: false });
+    map.put(keyOf(1), valueOf(1, 1, 1, 50));
+    await map.sync();
+    map.put(keyOf(2), valueOf(1, 2, 1, 50));
+    const first = map.sync();
+    map.put(keyOf(3), valueOf(1, 3, 1, 50));
+    const second = map.sync();
+    const closing = map.close();
+    expect((await Promise.allSettled([first, second, closing])).map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    const again = await openMap(dir, undefined, { shards: 1 });
+    for (const key of [1, 2, 3]) expect(again.get(keyOf(key))).toEqual(valueOf(1, key, 1, 50));
+    await again.close();
+  });
+
+  it('the queued barrier held in its fsyncs until close() has begun: the store reopens (its MANIFEST was not written with a zeroed key)', async () => {
+    const dir = directory('close-race-held');
+    const fileSystem = new GatedFileSystem();
+    const map = await openMap(dir, fileSystem, { shards: 2, hints: false });
+    let key = 0;
+    while (shardOf(map, keyOf(key)) !== 0) key++;
+    map.put(keyOf(key), valueOf(1, key, 1, 50));
+    await map.sync();
+    map.put(keyOf(key), valueOf(2, key, 2, 50));
+    const first = map.sync();
+    map.put(keyOf(key), valueOf(3, key, 3, 50));
+    const second = map.sync();
+    const closing = map.close();
+    // The queued barrier starts once the first settles: hold its fsyncs, and release them only after
+    // close() has had every chance to run its own barrier (two turns of the event loop).
+    await first;
+    fileSystem.holding = true;
+    setImmediate(() => setImmediate(() => fileSystem.release()));
+    expect((await Promise.allSettled([second, closing])).map((result) => result.status)).toEqual(['fulfilled', 'fulfilled']);
+    const again = await openMap(dir, undefined, { shards: 2 });
+    expect(again.get(keyOf(key))).toEqual(valueOf(3, key, 3, 50));
+    await again.close();
+  });
+});
