@@ -21,6 +21,7 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VarMap, engineHooks } from '../../src/collections/var-map.js';
 import type { OpenOptions } from '../../src/config.js';
+import { setCrashPointHandler } from '../../src/engine/crash-points.js';
 import type { EngineHooks } from '../../src/engine/engine.js';
 import type { FileHandle, FileSystem } from '../../src/io/file-system.js';
 import { nodeFileSystem } from '../../src/io/node-file-system.js';
@@ -28,6 +29,7 @@ import { patternBytes, testKey } from '../helpers/store.js';
 
 const made: string[] = [];
 afterEach(() => {
+  setCrashPointHandler(undefined);
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -156,9 +158,13 @@ describe('a barrier overlapping a compaction', () => {
     const hooks: EngineHooks = { fileSystem };
     const db = await VarMap.open(dir, { ...options, [engineHooks]: hooks } as OpenOptions);
     let firstBarrier: Promise<void> | undefined;
+    const points: string[] = [];
+    setCrashPointHandler((point) => points.push(point));
+    let heldFrom = -1;
     fileSystem.onFirstOutput = () => {
       db.put(keyOf(1000), patternBytes(10, 1000));
       fileSystem.hold();
+      heldFrom = points.length;
       firstBarrier = db.sync();
       for (let index = 100; index < 200; index++) db.put(keyOf(index), newValue(index));
     };
@@ -166,6 +172,15 @@ describe('a barrier overlapping a compaction', () => {
     await firstBarrier;
     expect(report.filesIn).toBe(2);
     expect(fileSystem.imageOfFirstManifest).toBeDefined();
+    // The interleaving the test is about happened: compaction adopted its output after B1 took its
+    // snapshot and before B1's fsyncs were done.
+    const afterHold = points.slice(heldFrom);
+    const snapshot = afterHold.indexOf('barrier:snapshot-taken');
+    const adopted = afterHold.indexOf('compaction:adopted');
+    const synced = afterHold.indexOf('barrier:files-synced');
+    expect(snapshot).toBe(0);
+    expect(adopted).toBeGreaterThan(snapshot);
+    expect(synced).toBeGreaterThan(adopted);
     await db.close();
 
     const recovered = await VarMap.open(image, options);

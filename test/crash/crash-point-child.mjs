@@ -10,7 +10,8 @@
  *   { "type": "fatal", "message" }    any error (exit 1)
  *
  * Environment: ARMDB_POINT_DIR, ARMDB_POINT (a crash point name), ARMDB_POINT_PASS (1-based),
- * ARMDB_POINT_KEYS (two raw 32-byte keys as hex, concatenated).
+ * ARMDB_POINT_AFTER_ACK ('1': count passes only once round 0 is acknowledged, so that something
+ * acknowledged is at stake), ARMDB_POINT_KEYS (two raw 32-byte keys as hex, concatenated).
  *
  * Round r writes every key k of 0..KEYS-1 as value(r, k); rounds 0..3 run before the key operations,
  * 4..5 after. Recovery must give every key the value of one round, at least the last acknowledged.
@@ -60,8 +61,11 @@ async function main() {
   const keys = Buffer.from(process.env.ARMDB_POINT_KEYS ?? '', 'hex');
   const first = new Uint8Array(keys.subarray(0, 32));
   const second = new Uint8Array(keys.subarray(32, 64));
+  const afterAck = process.env.ARMDB_POINT_AFTER_ACK === '1';
+  let acknowledged = false;
   let seen = 0;
   setCrashPointHandler((name) => {
+    if (afterAck && !acknowledged) return;
     if (name === point && ++seen === pass) {
       report({ type: 'point', name });
       process.kill(process.pid, 'SIGKILL');
@@ -71,6 +75,7 @@ async function main() {
   const round = async (r) => {
     for (let k = 0; k < KEYS; k++) db.put(keyOf(k), valueOf(r, k));
     await db.sync();
+    acknowledged = true;
     report({ type: 'ack', round: r });
   };
   for (let r = 0; r < 4; r++) await round(r);
@@ -82,6 +87,7 @@ async function main() {
   await round(4);
   for (let k = 0; k < KEYS; k++) db.put(keyOf(k), valueOf(5, k));
   await db.close();
+  acknowledged = true;
   report({ type: 'ack', round: 5 });
   report({ type: 'done' });
 }

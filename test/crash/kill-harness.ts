@@ -130,6 +130,9 @@ function runChild(environment: Record<string, string>, plan: KillPlan): Promise<
         if (line.type === 'opening') kill();
         return;
       }
+      // Only ack and progress lines count: the kill lands 0..24 of them after the acks, as many ops as
+      // before the child also reported its crash points.
+      if (line.type === 'point') return;
       if (counting) {
         if (++extra >= plan.extraLines) kill();
         return;
@@ -171,7 +174,10 @@ function traceOf(lines: readonly ChildLine[], count: number): string {
     .join('\n    ');
 }
 
-/** Adopts of compaction outputs, and those that fell inside a barrier (after its snapshot, before its MANIFEST was replaced). */
+/**
+ * Adopts of compaction outputs, and those that fell inside a barrier: after its snapshot and before
+ * its fsyncs were done, the window in which the MANIFEST used to be built from the live file list.
+ */
 function countAdopts(lines: readonly ChildLine[]): { adopts: number; duringBarrier: number } {
   let adopts = 0;
   let duringBarrier = 0;
@@ -179,7 +185,7 @@ function countAdopts(lines: readonly ChildLine[]): { adopts: number; duringBarri
   for (const line of lines) {
     if (line.type !== 'point') continue;
     if (line.name === 'barrier:snapshot-taken') barrierOpen = true;
-    else if (line.name === 'manifest:replaced') barrierOpen = false;
+    else if (line.name === 'barrier:directories-synced') barrierOpen = false;
     else if (line.name === 'compaction:adopted') {
       adopts++;
       if (barrierOpen) duringBarrier++;
@@ -234,7 +240,14 @@ export async function runKillCycles(options: KillCyclesOptions): Promise<KillCyc
   let checkMs = 0;
   let adopts = 0;
   let adoptsDuringBarrier = 0;
-  const busy = Array.from({ length: options.busyLoops ?? 0 }, () => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
+  // Spinning processes that also end by themselves once this process is gone (a test runner that tears
+  // down its worker skips the finally below): every 2^24 turns they check their parent.
+  const spin = `const parent = ${process.pid}; for (let turn = 1; ; turn++) if ((turn & 0xffffff) === 0 && process.ppid !== parent) process.exit(0);`;
+  const busy = Array.from({ length: options.busyLoops ?? 0 }, () => spawn(process.execPath, ['-e', spin], { stdio: 'ignore' }));
+  const stopBusy = (): void => {
+    for (const loop of busy) loop.kill('SIGKILL');
+  };
+  process.once('exit', stopBusy);
   try {
     for (let cycle = 1; cycle <= options.cycles; cycle++) {
       if (!chained && cycle > 1) {
@@ -344,7 +357,8 @@ export async function runKillCycles(options: KillCyclesOptions): Promise<KillCyc
     }
     return { cycles: options.cycles, acknowledgedOps, reportedOps, keys: base.size, tornRecoveries, adopts, adoptsDuringBarrier, childMs, checkMs };
   } finally {
-    for (const loop of busy) loop.kill('SIGKILL');
+    stopBusy();
+    process.removeListener('exit', stopBusy);
     directory.cleanup();
   }
 }

@@ -36,6 +36,7 @@ describe.skipIf(!built)(built ? 'SIGKILL crash cycles' : 'SIGKILL crash cycles (
   it('20 cycles with compactions overlapping the writes and barriers', async () => {
     const report = await runKillCycles({ cycles: 20, seed: SEED + 2, autoCompact: true, childCompactEveryBatches: 2 });
     expect(report.cycles).toBe(20);
+    expect(report.adopts).toBeGreaterThan(0);
     console.log(`kill cycles with overlapping compactions: ${report.acknowledgedOps} ops acknowledged, ${report.adopts} adopts, ${report.adoptsDuringBarrier} during a barrier`);
   }, 120_000);
 });
