@@ -21,7 +21,8 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VarMap } from '../../src/collections/var-map.js';
 import { BATCH, GROUPS, STORE_OPTIONS, Random, allKeyIds, decodeValue, groupKeyIds, keyOf, operations, type Operation } from './kill-model.mjs';
@@ -52,6 +53,13 @@ export interface KillCyclesOptions {
    * that compactions overlap writes and barriers (0, the default: none).
    */
   readonly childCompactEveryBatches?: number;
+  /** The child starts a rotateDataKey() every this many batches (0, the default: never). */
+  readonly childRotateEveryBatches?: number;
+  /**
+   * Log every seal of every child (file-key fingerprint and nonce) and check at the end that no
+   * (key, nonce) pair was used twice across all cycles (SPEC §5.1). Default false.
+   */
+  readonly logSeals?: boolean;
   /** Processes that spin on the CPUs while the cycles run (a busy machine). Default 0. */
   readonly busyLoops?: number;
   /** Seeds the run seeds and the kill points. */
@@ -70,6 +78,9 @@ export interface KillCyclesReport {
   readonly keys: number;
   /** Cycles whose recovery found a torn tail (bytes written after the last barrier). */
   readonly tornRecoveries: number;
+  /** Seals logged over all cycles, and distinct file keys among them (0 without `logSeals`). */
+  readonly seals: number;
+  readonly fileKeys: number;
   /** Compaction outputs adopted in the children (the `compaction:adopted` crash point), over all cycles. */
   readonly adopts: number;
   /** Of those, adopts while a barrier was between its snapshot and its MANIFEST replacement. */
@@ -240,6 +251,8 @@ export async function runKillCycles(options: KillCyclesOptions): Promise<KillCyc
   let checkMs = 0;
   let adopts = 0;
   let adoptsDuringBarrier = 0;
+  const sealLogDirectory = temporaryDirectory('seals', false);
+  const sealLogPath = path.join(sealLogDirectory.path, 'seals.log');
   // Spinning processes that also end by themselves once this process is gone (a test runner that tears
   // down its worker skips the finally below): every 2^24 turns they check their parent.
   const spin = `const parent = ${process.pid}; for (let turn = 1; ; turn++) if ((turn & 0xffffff) === 0 && process.ppid !== parent) process.exit(0);`;
@@ -274,6 +287,8 @@ export async function runKillCycles(options: KillCyclesOptions): Promise<KillCyc
           ARMDB_KILL_SEED: String(runSeed),
           ARMDB_KILL_AUTOCOMPACT: autoCompact ? '1' : '0',
           ARMDB_KILL_COMPACT_EVERY: String(options.childCompactEveryBatches ?? 0),
+          ARMDB_KILL_ROTATE_EVERY: String(options.childRotateEveryBatches ?? 0),
+          ...(options.logSeals === true ? { ARMDB_KILL_SEAL_LOG: sealLogPath } : {}),
         },
         plan,
       );
@@ -355,8 +370,21 @@ export async function runKillCycles(options: KillCyclesOptions): Promise<KillCyc
       checkMs += performance.now() - checkStarted;
       options.log?.(`${where}: ${acknowledged} acknowledged / ${reported} reported ops, ${base.size} keys (child ${Math.round(checkStarted - childStarted)} ms, check ${Math.round(performance.now() - checkStarted)} ms)`);
     }
-    return { cycles: options.cycles, acknowledgedOps, reportedOps, keys: base.size, tornRecoveries, adopts, adoptsDuringBarrier, childMs, checkMs };
+    let seals = 0;
+    const fileKeys = new Set<string>();
+    if (options.logSeals === true) {
+      const seen = new Set<string>();
+      for (const line of readFileSync(sealLogPath, 'utf8').split('\n')) {
+        if (line.length === 0) continue;
+        seals++;
+        if (seen.has(line)) throw new Error(`a (file key, nonce) pair was sealed twice across the kill cycles: ${line}`);
+        seen.add(line);
+        fileKeys.add(line.split(' ')[0]!);
+      }
+    }
+    return { cycles: options.cycles, acknowledgedOps, reportedOps, keys: base.size, tornRecoveries, seals, fileKeys: fileKeys.size, adopts, adoptsDuringBarrier, childMs, checkMs };
   } finally {
+    sealLogDirectory.cleanup();
     stopBusy();
     process.removeListener('exit', stopBusy);
     directory.cleanup();

@@ -33,6 +33,16 @@ describe.skipIf(!built)(built ? 'SIGKILL crash cycles (long)' : 'SIGKILL crash c
     expect(report.cycles).toBe(300);
   });
 
+  // The security review's campaign, kept: SIGKILL cycles with compaction and data-key rotation while
+  // every seal of every child is logged; no (file key, nonce) pair may appear twice.
+  it('200 cycles with compaction and rotateDataKey, every seal logged: no (key, nonce) pair reused', async () => {
+    const report = await runKillCycles({ cycles: 200, seed: SEED + 4, autoCompact: true, childCompactEveryBatches: 4, childRotateEveryBatches: 7, logSeals: true, log });
+    console.log(`seal-logging cycles: ${report.seals} seals over ${report.fileKeys} file keys, no pair reused; ${report.acknowledgedOps} ops acknowledged`);
+    expect(report.cycles).toBe(200);
+    expect(report.seals).toBeGreaterThan(0);
+    expect(report.fileKeys).toBeGreaterThan(report.cycles);
+  });
+
   // The issue's figure: at least 1,000 cycles with autoCompact, on a machine whose CPUs are busy (two
   // spinning processes beside the child and the checks), with explicit compactions overlapping the
   // writes and barriers so that adoptions land inside barriers.

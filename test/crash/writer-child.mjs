@@ -18,9 +18,12 @@
  * Environment (tests only): ARMDB_KILL_DIR, ARMDB_KILL_KEY (the raw 32-byte key as hex),
  * ARMDB_KILL_RUN (run number), ARMDB_KILL_SEED, ARMDB_KILL_AUTOCOMPACT ('1' or '0'),
  * ARMDB_KILL_COMPACT_EVERY (n > 0: start an explicit compact() every n batches, not awaited, so that
- * compactions overlap the writes and barriers that go on meanwhile).
+ * compactions overlap the writes and barriers that go on meanwhile), ARMDB_KILL_ROTATE_EVERY (n > 0:
+ * start a rotateDataKey() every n batches, not awaited), ARMDB_KILL_SEAL_LOG (a file: every seal's
+ * file-key fingerprint and nonce is appended to it, one line each, before the sealed bytes are written).
  */
-import { writeSync } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
+import { setSealObserver } from '../../dist/crypto/file-cipher.js';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { setCrashPointHandler } from '../../dist/engine/crash-points.js';
 import { VarMap } from '../../dist/index.js';
@@ -46,6 +49,11 @@ if (!directory || !keyHex || keyHex.length !== 64 || !Number.isInteger(run) || !
 
 const autoCompact = process.env.ARMDB_KILL_AUTOCOMPACT === '1';
 const compactEvery = Number(process.env.ARMDB_KILL_COMPACT_EVERY ?? '0');
+const rotateEvery = Number(process.env.ARMDB_KILL_ROTATE_EVERY ?? '0');
+if (process.env.ARMDB_KILL_SEAL_LOG) {
+  const sealLog = openSync(process.env.ARMDB_KILL_SEAL_LOG, 'a');
+  setSealObserver((seal) => writeSync(sealLog, `${seal.fileKeyFingerprint} ${seal.nonceHex}\n`));
+}
 // The trace: every named point the engine passes (the parent prints the last ones when a check fails).
 setCrashPointHandler((name, detail) => report({ type: 'point', name, shard: detail.shard, fileIds: detail.fileIds, epoch: detail.epoch }));
 report({ type: 'opening' });
@@ -55,9 +63,15 @@ report({ type: 'ready', run, keys: db.size, tornBytes: db.stats().recoveredTornB
 let done = 0;
 let inFlight;
 let compacting;
+let rotating;
 let batches = 0;
 const stream = operations(run, seed);
 for (;;) {
+  if (rotateEvery > 0 && batches % rotateEvery === rotateEvery - 1 && rotating === undefined) {
+    rotating = db.rotateDataKey().then(() => {
+      rotating = undefined;
+    }, fatal);
+  }
   if (compactEvery > 0 && batches++ % compactEvery === 0 && compacting === undefined) {
     compacting = db.compact().then(() => {
       compacting = undefined;
