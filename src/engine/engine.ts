@@ -290,7 +290,8 @@ export class Engine {
     let lock: ReturnType<typeof lockDirectory>;
     try {
       const existed = fileSystem.exists(root);
-      fileSystem.makeDirectory(root);
+      // The caller named this directory: it may be a symbolic link. Nothing inside it is followed.
+      fileSystem.makeDirectory(root, { followLink: true });
       // A new store's directory entry must survive power loss too.
       if (!existed) await fileSystem.syncDirectory(path.dirname(root));
       lock = lockDirectory(root);
