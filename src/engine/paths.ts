@@ -28,11 +28,17 @@ export function filePath(directory: string, shard: number, fileId: number, exten
   return path.join(shardDirectory(directory, shard), fileName(fileId, extension));
 }
 
-/** Parses `NNNNNN.ext`; undefined for any other name. */
+/**
+ * Parses `NNNNNN.ext`; undefined for any other name. Only the canonical name of an id is accepted
+ * (`fileName` of what is parsed gives `name` back): `0000001.data` is no alias of `000001.data`
+ * (docs/format.md §1.1).
+ */
 export function parseFileName(name: string): { fileId: number; extension: FileExtension } | undefined {
   const match = FILE_NAME.exec(name);
   if (match === null) return undefined;
   const fileId = Number(match[1]);
   if (fileId > 0xffffffff) return undefined;
-  return { fileId, extension: match[2] as FileExtension };
+  const extension = match[2] as FileExtension;
+  if (fileName(fileId, extension) !== name) return undefined;
+  return { fileId, extension };
 }
