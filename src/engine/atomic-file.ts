@@ -1,14 +1,14 @@
 /**
- * Atomic replacement of a small file (MANIFEST, KEYRING): write `name.tmp`, fsync it, rename over
- * `name`, fsync the directory. A crash leaves either the old or the new file, and at worst a stale
- * `.tmp` that the next open removes.
+ * Atomic replacement of a small file (MANIFEST, KEYRING): create `name.<random>.tmp` exclusively,
+ * fsync it, rename over `name`, fsync the directory (docs/format.md §7.6). A crash leaves either the
+ * old or the new file, and at worst a stale `.tmp` that the next open removes.
  */
 import * as path from 'node:path';
 import type { FileSystem } from '../io/file-system.js';
-import { TEMPORARY_SUFFIX } from './paths.js';
+import { temporaryPath } from './paths.js';
 
 export async function replaceFileAtomically(fileSystem: FileSystem, target: string, bytes: Uint8Array): Promise<void> {
-  const temporary = target + TEMPORARY_SUFFIX;
+  const temporary = temporaryPath(target);
   await fileSystem.writeFile(temporary, bytes);
   fileSystem.rename(temporary, target);
   await fileSystem.syncDirectory(path.dirname(target));

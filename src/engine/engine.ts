@@ -28,7 +28,7 @@ import { BlockCache } from '../storage/block-cache.js';
 import { DataFile, type DurableState } from '../storage/data-file.js';
 import { replaceFileAtomically } from './atomic-file.js';
 import { COLLECTION_NAMES } from './describe.js';
-import { KEYRING_NAME, MANIFEST_NAME, MAX_KEYRING_BYTES, MAX_MANIFEST_BYTES, filePath, shardDirectory, TEMPORARY_SUFFIX } from './paths.js';
+import { KEYRING_NAME, MANIFEST_NAME, MAX_KEYRING_BYTES, MAX_MANIFEST_BYTES, filePath, shardDirectory, temporaryPath, TEMPORARY_SUFFIX } from './paths.js';
 import { finishIndex, recover } from './recovery.js';
 import { compactShard, deadRatio, type CompactionHost, type CompactionReport, type CompactOptions } from './compaction.js';
 import { buildHint } from '../storage/hint-file.js';
@@ -845,13 +845,21 @@ export class Engine {
     if (built === undefined || !stillLive()) return;
     const { bytes, headerMac } = built;
     const target = filePath(this.directory, file.shard, file.fileId, 'hint');
-    await this.#fileSystem.writeFile(target + TEMPORARY_SUFFIX, bytes);
+    // A fresh name, created exclusively: nothing planted in the shard directory is written through.
+    const temporary = temporaryPath(target);
+    await this.#fileSystem.writeFile(temporary, bytes);
     if (!this.#filesById.has(file.fileId)) {
       // Compaction retired the file while its hint was being written.
-      this.#fileSystem.unlink(target + TEMPORARY_SUFFIX);
+      this.#fileSystem.unlink(temporary);
       return;
     }
-    this.#fileSystem.rename(target + TEMPORARY_SUFFIX, target);
+    try {
+      this.#fileSystem.rename(temporary, target);
+    } catch (error) {
+      // Something that is no file holds the hint's name (a directory): the hint is only an optimisation.
+      this.#fileSystem.unlink(temporary);
+      throw error;
+    }
     await this.#fileSystem.syncDirectory(path.dirname(target));
     file.hintMac = headerMac;
     this.#manifestStale = true;

@@ -1,4 +1,5 @@
 /** File and directory names (docs/format.md §1). */
+import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { Limits, MAC_BYTES } from '../format/constants.js';
 import { KEYRING_ENTRY_BYTES, KEYRING_HEADER_BYTES } from '../format/keyring.js';
@@ -7,6 +8,8 @@ import { MANIFEST_FILE_ENTRY_BYTES, MANIFEST_HEADER_BYTES } from '../format/mani
 export const MANIFEST_NAME = 'MANIFEST';
 export const KEYRING_NAME = 'KEYRING';
 export const TEMPORARY_SUFFIX = '.tmp';
+/** Random bytes in a temporary name: a name nobody can plant a link or file under in advance. */
+const TEMPORARY_RANDOM_BYTES = 8;
 
 /** Bounds checked before reading the root files (docs/format.md §9): a larger file is refused unread. */
 export const MAX_MANIFEST_BYTES = MANIFEST_HEADER_BYTES + Limits.maxManifestFiles * MANIFEST_FILE_ENTRY_BYTES + MAC_BYTES;
@@ -41,4 +44,13 @@ export function parseFileName(name: string): { fileId: number; extension: FileEx
   const extension = match[2] as FileExtension;
   if (fileName(fileId, extension) !== name) return undefined;
   return { fileId, extension };
+}
+
+/**
+ * A fresh temporary name beside `target`: `target.<16 hex digits>.tmp` (docs/format.md §1.1). It is
+ * created with O_EXCL, so a file or link planted under a name guessed in advance is never written
+ * through; the `.tmp` ending lets `open` sweep what a crash left.
+ */
+export function temporaryPath(target: string): string {
+  return `${target}.${randomBytes(TEMPORARY_RANDOM_BYTES).toString('hex')}${TEMPORARY_SUFFIX}`;
 }
