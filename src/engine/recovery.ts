@@ -218,7 +218,9 @@ export function recover(context: RecoveryContext): RecoveryResult {
         const authentic = authenticHeader(context, headerBytes, shard, fileId);
         if (authentic === undefined) {
           if (entry !== undefined) throw integrityError(`shard ${shard}: the header of file ${fileId} does not authenticate`);
-          if (fileId < manifest.nextFileId || !(headerBytes.length < TAG_HEADER_BYTES || (isAllZero(headerBytes) && isAllZero(readWhole(tagHandle, Math.min(tagFileBytes, maximumTagFileBytes)))))) {
+          // An interrupted creation never got its header: shorter than one, or zeros as far as any tag file of ours reaches.
+          const tornHeader = (): boolean => headerBytes.length < TAG_HEADER_BYTES || (isAllZero(headerBytes) && isAllZero(readWhole(tagHandle, Math.min(tagFileBytes, maximumTagFileBytes))));
+          if (fileId < manifest.nextFileId || !tornHeader()) {
             throw integrityError(`shard ${shard}: file ${fileId} was not written by this store`);
           }
           tornBytes += dataBytes;
@@ -227,7 +229,6 @@ export function recover(context: RecoveryContext): RecoveryResult {
           continue;
         }
         const { header, cipher } = authentic;
-        const tagBytes = readWhole(tagHandle, Math.min(tagFileBytes, maximumTagFileBytes));
         if (entry === undefined && fileId < manifest.nextFileId) {
           cipher.destroy();
           removeFile('leftover not in the manifest');
@@ -240,6 +241,7 @@ export function recover(context: RecoveryContext): RecoveryResult {
           if (header.keyId !== entry.keyId) throw integrityError(`shard ${shard}: file ${fileId} names another data key than the manifest`);
         }
 
+        const tagBytes = readWhole(tagHandle, Math.min(tagFileBytes, maximumTagFileBytes));
         const footerState = readFooter(tagBytes, cipher);
         const footer = footerState.kind === 'valid' ? footerState : undefined;
         const durablePages = entry?.pageCount ?? 0;
