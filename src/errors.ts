@@ -17,7 +17,7 @@
  * | `ARMDB_SHARD_MISMATCH` | a key inside `atomic` that routes to another shard |
  * | `ARMDB_VALUE_TOO_LARGE` | a value longer than `maxValueBytes` |
  * | `ARMDB_WRONG_KEY` | the key or passphrase does not open the keyring |
- * | `ARMDB_INTEGRITY` | bytes on disk failed authentication or framing checks |
+ * | `ARMDB_INTEGRITY` | bytes on disk failed authentication or framing checks, or an entry is of the wrong kind (a link, FIFO or directory where a file belongs) |
  * | `ARMDB_ROLLBACK` | an older generation of the store or of one of its files |
  * | `ARMDB_FORMAT_MISMATCH` | immutable options or format differ from the directory's |
  * | `ARMDB_LOCKED` | the directory is open in this or another process |

@@ -8,11 +8,49 @@ import type { EncryptionOption } from '../config.js';
 
 export class UsageError extends Error {}
 
-/** Reads a key file: exactly 32 bytes, or 64 hex digits (whitespace ignored). Refuses a file others can read. */
+/** Longest key file read: 64 hex digits leave room for line breaks and spaces, nothing more is a key. */
+const MAX_KEY_FILE_BYTES = 4096;
+// O_NOFOLLOW: the mode checked is the mode of what is read. O_NONBLOCK: a FIFO is refused, not waited on.
+const KEY_FILE_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0);
+
+/**
+ * Reads a key file: exactly 32 bytes, or 64 hex digits (whitespace ignored). The file is opened once,
+ * never through a symbolic link, and its kind, mode and size are checked on that descriptor: a file
+ * others can read, a link, a FIFO or anything but a regular file of at most 4 KiB is refused.
+ */
 export function readKeyFile(path: string): Uint8Array {
-  const stat = fs.statSync(path);
-  if ((stat.mode & 0o077) !== 0) throw new UsageError(`key file ${path} is readable by other users; run chmod 600 on it`);
-  const bytes = new Uint8Array(fs.readFileSync(path));
+  let descriptor: number;
+  try {
+    descriptor = fs.openSync(path, KEY_FILE_FLAGS);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'EMLINK') throw new UsageError(`key file ${path} is a symbolic link; give the path of the file itself`);
+    if (code === 'ENOENT') throw new UsageError(`key file ${path} does not exist`);
+    throw error;
+  }
+  let bytes: Uint8Array;
+  try {
+    const stat = fs.fstatSync(descriptor);
+    if (!stat.isFile()) throw new UsageError(`key file ${path} is not a regular file`);
+    if ((stat.mode & 0o077) !== 0) throw new UsageError(`key file ${path} is readable by other users; run chmod 600 on it`);
+    if (stat.size > MAX_KEY_FILE_BYTES) throw new UsageError(`key file ${path} must hold 32 raw bytes or 64 hex digits`);
+    // One byte more than the bound: a file that grew after fstat is refused by what was read.
+    const buffer = new Uint8Array(MAX_KEY_FILE_BYTES + 1);
+    let read = 0;
+    while (read < buffer.length) {
+      const count = fs.readSync(descriptor, buffer, read, buffer.length - read, read);
+      if (count === 0) break;
+      read += count;
+    }
+    if (read > MAX_KEY_FILE_BYTES) {
+      buffer.fill(0);
+      throw new UsageError(`key file ${path} must hold 32 raw bytes or 64 hex digits`);
+    }
+    bytes = buffer.slice(0, read);
+    buffer.fill(0);
+  } finally {
+    fs.closeSync(descriptor);
+  }
   if (bytes.length === 32) return bytes;
   const text = Buffer.from(bytes).toString('latin1').replace(/\s+/g, '');
   bytes.fill(0);
@@ -75,7 +113,11 @@ export async function encryptionFrom(
     if (!fs.existsSync(options.keyFile)) throw new UsageError(`key file ${options.keyFile} does not exist`);
     return { key: readKeyFile(options.keyFile) };
   }
-  const fromEnvironment = process.env[options.environmentVariable ?? 'ARMDB_PASSPHRASE'];
+  const variable = options.environmentVariable ?? 'ARMDB_PASSPHRASE';
+  const fromEnvironment = process.env[variable];
+  // Read once, then gone from the environment: child processes do not inherit it, and no later code
+  // of this process finds it there (docs/security-model.md §12).
+  delete process.env[variable];
   if (fromEnvironment !== undefined && fromEnvironment.length > 0) return { passphrase: fromEnvironment };
   const passphrase = await promptHidden(prompt.question ?? (prompt.confirm ? 'New passphrase: ' : 'Passphrase: '));
   if (passphrase.length === 0) throw new UsageError('empty passphrase');

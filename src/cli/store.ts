@@ -5,7 +5,6 @@
  * The encryption mode is never guessed from the directory: an unencrypted store is opened only with
  * `--no-encryption`, so a store swapped for an unencrypted one cannot quietly receive plaintext.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolveOptions, type EncryptionOption, type OpenOptions } from '../config.js';
 import { openEngine } from '../collections/open.js';
@@ -45,8 +44,8 @@ export function isTreeKind(kind: CollectionKindId): boolean {
 export function peekStore(directory: string): { encrypted: boolean } | undefined {
   const bytes = nodeFileSystem.readFile(path.join(directory, MANIFEST_NAME), MAX_MANIFEST_BYTES);
   if (bytes === undefined) {
-    const shards = fs.readdirSync(directory).filter((name) => /^shard-\d+$/.test(name));
-    if (shards.some((name) => fs.readdirSync(path.join(directory, name)).some((file) => /\.(data|tags)$/.test(file)))) {
+    const shards = nodeFileSystem.list(directory).filter((name) => /^shard-\d+$/.test(name));
+    if (shards.some((name) => nodeFileSystem.list(path.join(directory, name)).some((file) => /\.(data|tags)$/.test(file)))) {
       throw integrityError(`the MANIFEST of ${directory} is missing but data files exist`);
     }
     return undefined;

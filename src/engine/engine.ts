@@ -28,7 +28,7 @@ import { BlockCache } from '../storage/block-cache.js';
 import { DataFile, type DurableState } from '../storage/data-file.js';
 import { replaceFileAtomically } from './atomic-file.js';
 import { COLLECTION_NAMES } from './describe.js';
-import { KEYRING_NAME, MANIFEST_NAME, MAX_KEYRING_BYTES, MAX_MANIFEST_BYTES, filePath, shardDirectory, TEMPORARY_SUFFIX } from './paths.js';
+import { KEYRING_NAME, MANIFEST_NAME, MAX_KEYRING_BYTES, MAX_MANIFEST_BYTES, filePath, shardDirectory, temporaryPath, TEMPORARY_SUFFIX } from './paths.js';
 import { finishIndex, recover } from './recovery.js';
 import { compactShard, deadRatio, type CompactionHost, type CompactionReport, type CompactOptions } from './compaction.js';
 import { buildHint } from '../storage/hint-file.js';
@@ -303,7 +303,8 @@ export class Engine {
     let lock: ReturnType<typeof lockDirectory>;
     try {
       const existed = fileSystem.exists(root);
-      fileSystem.makeDirectory(root);
+      // The caller named this directory: it may be a symbolic link. Nothing inside it is followed.
+      fileSystem.makeDirectory(root, { followLink: true });
       // A new store's directory entry must survive power loss too.
       if (!existed) await fileSystem.syncDirectory(path.dirname(root));
       lock = lockDirectory(root);
@@ -916,12 +917,14 @@ export class Engine {
     if (built === undefined || !stillLive()) return false;
     const { bytes, headerMac } = built;
     const target = filePath(this.directory, file.shard, file.fileId, 'hint');
+    // A fresh name, created exclusively: nothing planted in the shard directory is written through.
+    const temporary = temporaryPath(target);
     try {
-      await this.#fileSystem.writeFile(target + TEMPORARY_SUFFIX, bytes);
+      await this.#fileSystem.writeFile(temporary, bytes);
     } catch (error) {
       // A partial hint (ENOSPC half-way) goes at once rather than at the next open; best effort.
       try {
-        if (this.#fileSystem.exists(target + TEMPORARY_SUFFIX)) this.#fileSystem.unlink(target + TEMPORARY_SUFFIX);
+        if (this.#fileSystem.exists(temporary)) this.#fileSystem.unlink(temporary);
       } catch {
         // The open-time sweep of temporary files removes it.
       }
@@ -929,11 +932,17 @@ export class Engine {
     }
     if (!this.#filesById.has(file.fileId)) {
       // Compaction retired the file while its hint was being written.
-      this.#fileSystem.unlink(target + TEMPORARY_SUFFIX);
+      this.#fileSystem.unlink(temporary);
       return false;
     }
     crashPoint('hint:temporary-written', { directory: this.directory, shard: file.shard, fileIds: [file.fileId] });
-    this.#fileSystem.rename(target + TEMPORARY_SUFFIX, target);
+    try {
+      this.#fileSystem.rename(temporary, target);
+    } catch (error) {
+      // Something that is no file holds the hint's name (a directory): the hint is only an optimisation.
+      this.#fileSystem.unlink(temporary);
+      throw error;
+    }
     crashPoint('hint:renamed', { directory: this.directory, shard: file.shard, fileIds: [file.fileId] });
     await this.#syncShardDirectory(file.shard);
     crashPoint('hint:directory-synced', { directory: this.directory, shard: file.shard, fileIds: [file.fileId] });

@@ -29,6 +29,7 @@ import { FileCipher } from '../crypto/file-cipher.js';
 import type { KeySet } from '../crypto/keys.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { ArmdbError, armdbError, integrityError } from '../errors.js';
+import { Limits } from '../format/constants.js';
 import type { FileHandle, FileSystem } from '../io/file-system.js';
 import { TOMBSTONE_LENGTH } from '../index/entry-store.js';
 import type { KeyIndex } from '../index/key-index.js';
@@ -109,6 +110,13 @@ function authenticHeader(context: RecoveryContext, tagBytes: Uint8Array, shard: 
   }
   return { header, cipher };
 }
+
+/**
+ * The most pages a data file of this format can hold (docs/format.md §9): rotation happens once a file
+ * reaches `maxFileBytes`, so the last record may start just below it and be the largest there is.
+ * A tag file is never read past a tag per such page, whatever length the file system reports.
+ */
+const MAX_DATA_FILE_PAGES = Math.ceil((Limits.maxFileBytes + recordBytes(Limits.maxKeyBytes, Limits.maxValueBytes)) / PAGE_BYTES) + 1;
 
 function readWhole(handle: FileHandle, bytes: number): Uint8Array {
   const buffer = new Uint8Array(bytes);
@@ -199,16 +207,20 @@ export function recover(context: RecoveryContext): RecoveryResult {
       try {
         const dataBytes = dataHandle.size();
         const tagFileBytes = tagHandle.size();
-        // Bound before allocating: a tag file is never larger than its framing plus a tag per data page.
-        const maximumTagFileBytes = TAG_HEADER_BYTES + (Math.floor(dataBytes / PAGE_BYTES) + 1) * TAG_BYTES + TAG_FOOTER_BYTES;
+        // Bound before allocating: a tag file is never larger than its framing plus a tag per data page,
+        // and no data file has more pages than the format allows (a sparse file may claim terabytes).
+        const maximumTagFileBytes = TAG_HEADER_BYTES + (Math.min(Math.floor(dataBytes / PAGE_BYTES), MAX_DATA_FILE_PAGES) + 1) * TAG_BYTES + TAG_FOOTER_BYTES;
         if (tagFileBytes > maximumTagFileBytes && entry !== undefined) {
           throw integrityError(`shard ${shard}: tag file ${fileId} is longer (${tagFileBytes} bytes) than its data file allows`);
         }
-        const tagBytes = readWhole(tagHandle, Math.min(tagFileBytes, maximumTagFileBytes));
-        const authentic = authenticHeader(context, tagBytes, shard, fileId);
+        // The header is authenticated before anything is sized by the file's length (docs/security-model.md §Hostile directory entries).
+        const headerBytes = readWhole(tagHandle, TAG_HEADER_BYTES);
+        const authentic = authenticHeader(context, headerBytes, shard, fileId);
         if (authentic === undefined) {
           if (entry !== undefined) throw integrityError(`shard ${shard}: the header of file ${fileId} does not authenticate`);
-          if (fileId < manifest.nextFileId || !(tagBytes.length < TAG_HEADER_BYTES || isAllZero(tagBytes))) {
+          // An interrupted creation never got its header: shorter than one, or zeros as far as any tag file of ours reaches.
+          const tornHeader = (): boolean => headerBytes.length < TAG_HEADER_BYTES || (isAllZero(headerBytes) && isAllZero(readWhole(tagHandle, Math.min(tagFileBytes, maximumTagFileBytes))));
+          if (fileId < manifest.nextFileId || !tornHeader()) {
             throw integrityError(`shard ${shard}: file ${fileId} was not written by this store`);
           }
           tornBytes += dataBytes;
@@ -229,6 +241,7 @@ export function recover(context: RecoveryContext): RecoveryResult {
           if (header.keyId !== entry.keyId) throw integrityError(`shard ${shard}: file ${fileId} names another data key than the manifest`);
         }
 
+        const tagBytes = readWhole(tagHandle, Math.min(tagFileBytes, maximumTagFileBytes));
         const footerState = readFooter(tagBytes, cipher);
         const footer = footerState.kind === 'valid' ? footerState : undefined;
         const durablePages = entry?.pageCount ?? 0;
@@ -281,6 +294,11 @@ export function recover(context: RecoveryContext): RecoveryResult {
           const fullyIntact = footer !== undefined && validPages === footer.pageCount && replay.tailBytes === 0 && dataBytes === validPages * PAGE_BYTES;
           tornBytes += dataBytes - validPages * PAGE_BYTES + replay.tailBytes;
           if (!fullyIntact) {
+            // Cut only what is proven ours: a page of it authenticated, or the data file has no name
+            // outside this store (a hard link would carry the cut to a file elsewhere).
+            if (validPages === 0 && dataBytes > 0 && dataHandle.linkCount() > 1) {
+              throw integrityError(`shard ${shard}: data file ${fileId} holds no page of this store and has other names (hard links); refusing to cut it`);
+            }
             const sealedTags = tags.subarray(0, validPages * TAG_BYTES);
             dataHandle.truncate(validPages * PAGE_BYTES);
             tagHandle.truncate(tagOffset(validPages));

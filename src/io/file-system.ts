@@ -3,6 +3,10 @@
  * (`get` is synchronous by contract, and a put that fills the write buffer writes complete pages in
  * place); fsyncs are asynchronous so a durability barrier never blocks the event loop.
  *
+ * Nothing inside a store directory is followed or trusted for its kind (docs/security-model.md
+ * §Hostile directory entries): opens never follow a symbolic link and accept only regular files, new
+ * files are created exclusively, and anything else is ARMDB_INTEGRITY, never a hang or a raw errno.
+ *
  * Tests swap in a fault-injecting implementation (test/crash/fault-fs.ts).
  */
 
@@ -15,6 +19,11 @@ export interface FileHandle {
   write(source: Uint8Array, position: number): void;
   /** Current length in bytes. */
   size(): number;
+  /**
+   * How many names (hard links) the file has. 1 means the file exists only under this store's name
+   * for it, so cutting it cannot change anything outside the store.
+   */
+  linkCount(): number;
   truncate(length: number): void;
   /** fsync: data and metadata durable. Never retried by the engine after a failure. */
   sync(): Promise<void>;
@@ -22,32 +31,50 @@ export interface FileHandle {
 }
 
 export type OpenMode =
-  /** Existing file, read only. */
+  /** Existing regular file, read only. */
   | 'read'
-  /** Existing file, read and write. */
+  /** Existing regular file, read and write. */
   | 'readWrite'
-  /** New file (must not exist), read and write, mode 0600. */
+  /** New file (must not exist, not even as a symbolic link), read and write, mode 0600. */
   | 'create';
 
 export interface FileSystem {
+  /**
+   * Opens `path`. A symbolic link, directory, FIFO, device or socket at `path` is ARMDB_INTEGRITY:
+   * it is never followed, and opening it never blocks.
+   */
   open(path: string, mode: OpenMode): FileHandle;
-  /** Whole file, or undefined if it does not exist. A file larger than `maxBytes` is ARMDB_INTEGRITY, unread. */
+  /**
+   * Whole file, or undefined if nothing has that name. A file larger than `maxBytes` is
+   * ARMDB_INTEGRITY, unread; so is anything but a regular file (see {@link open}). What is returned
+   * is what was read, never more than `maxBytes`, whatever the file's reported size.
+   */
   readFile(path: string, maxBytes?: number): Uint8Array | undefined;
-  /** Creates or replaces `path` with `bytes` (mode 0600) and fsyncs it; not atomic by itself. */
+  /**
+   * Creates `path`, which must not exist (O_CREAT|O_EXCL, never through a symbolic link), writes
+   * `bytes` (mode 0600) and fsyncs it. Callers write under a fresh temporary name and rename it
+   * into place (docs/format.md §7.6).
+   */
   writeFile(path: string, bytes: Uint8Array): Promise<void>;
   rename(from: string, to: string): void;
+  /** Removes the name `path` (a link is removed, not what it points to). A directory is ARMDB_INTEGRITY. */
   unlink(path: string): void;
   /**
    * Unlinks `path` off the event loop. Freeing the blocks of a large file can hold the calling thread
    * for a hundred milliseconds and more: compaction retires whole data files with this.
    */
   removeFile(path: string): Promise<void>;
-  /** Names in a directory; empty if it does not exist. */
+  /** Names in a directory; empty if it does not exist. A file where a directory should be is ARMDB_INTEGRITY. */
   list(directory: string): string[];
-  /** Creates a directory (and parents) with mode 0700 if missing. */
-  makeDirectory(directory: string): void;
+  /**
+   * Creates a directory (and parents) with mode 0700 if missing. An existing entry that is not a
+   * directory is ARMDB_INTEGRITY, and so is a symbolic link unless `followLink` (only the store's own
+   * directory, which the caller named, may be one).
+   */
+  makeDirectory(directory: string, options?: { readonly followLink?: boolean }): void;
+  /** Whether anything has the name `path`; a symbolic link counts, whether or not its target exists. */
   exists(path: string): boolean;
-  /** Mode bits of a file (permissions), or undefined if missing. */
+  /** Mode bits (permissions) of the regular file `path`, or undefined if missing; any other kind of entry is ARMDB_INTEGRITY. */
   modeOf(path: string): number | undefined;
   /** fsync of a directory, so that created, renamed and removed entries are durable. */
   syncDirectory(directory: string): Promise<void>;

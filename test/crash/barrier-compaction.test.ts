@@ -96,6 +96,7 @@ class InterleavingFileSystem implements FileSystem {
       size: () => handle.size(),
       truncate: (length) => handle.truncate(length),
       close: () => handle.close(),
+      linkCount: () => handle.linkCount(),
       sync: () => {
         if (!this.#holding) return handle.sync();
         return new Promise<void>((resolve, reject) => this.#held.push(() => handle.sync().then(resolve, reject)));
@@ -126,8 +127,8 @@ class InterleavingFileSystem implements FileSystem {
   list(directory: string): string[] {
     return nodeFileSystem.list(directory);
   }
-  makeDirectory(directory: string): void {
-    nodeFileSystem.makeDirectory(directory);
+  makeDirectory(directory: string, options?: { readonly followLink?: boolean }): void {
+    nodeFileSystem.makeDirectory(directory, options);
   }
   exists(filePath: string): boolean {
     return nodeFileSystem.exists(filePath);

@@ -37,7 +37,7 @@ class GatedFileSystem implements FileSystem {
       if (!this.holding) return handle.sync();
       return new Promise<void>((resolve) => this.#waiting.push(resolve)).then(() => handle.sync());
     };
-    return { path: handle.path, read: handle.read.bind(handle), write: handle.write.bind(handle), size: handle.size.bind(handle), truncate: handle.truncate.bind(handle), close: handle.close.bind(handle), sync };
+    return { path: handle.path, read: handle.read.bind(handle), write: handle.write.bind(handle), size: handle.size.bind(handle), truncate: handle.truncate.bind(handle), close: handle.close.bind(handle), linkCount: handle.linkCount.bind(handle), sync };
   }
   readFile = nodeFileSystem.readFile;
   writeFile = nodeFileSystem.writeFile;

@@ -8,7 +8,7 @@
  * | `write` | `FileHandle.write` |
  * | `truncate` | `FileHandle.truncate` |
  * | `sync` | `FileHandle.sync` (fsync of a file) |
- * | `writeFile` | `FileSystem.writeFile` (create/replace + fsync, one operation) |
+ * | `writeFile` | `FileSystem.writeFile` (exclusive create + fsync, one operation) |
  * | `rename` | `FileSystem.rename` |
  * | `unlink` | `FileSystem.unlink`, `FileSystem.removeFile` |
  * | `makeDirectory` | `FileSystem.makeDirectory` |
@@ -304,8 +304,8 @@ export class FaultFileSystem implements FileSystem {
     return this.inner.list(directory);
   }
 
-  makeDirectory(directory: string): void {
-    this.#run('makeDirectory', path.resolve(directory), () => this.inner.makeDirectory(directory));
+  makeDirectory(directory: string, options?: { readonly followLink?: boolean }): void {
+    this.#run('makeDirectory', path.resolve(directory), () => this.inner.makeDirectory(directory, options));
   }
 
   exists(filePath: string): boolean {
@@ -376,6 +376,11 @@ class FaultFileHandle implements FileHandle {
   size(): number {
     this.#owner.assertAlive('size', this.path);
     return this.#inner.size();
+  }
+
+  linkCount(): number {
+    this.#owner.assertAlive('linkCount', this.path);
+    return this.#inner.linkCount();
   }
 
   truncate(length: number): void {

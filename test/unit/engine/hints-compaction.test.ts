@@ -47,6 +47,7 @@ function countingFileSystem(): { fileSystem: FileSystem; dataBytesRead: () => nu
         },
         write: (source, position) => handle.write(source, position),
         size: () => handle.size(),
+        linkCount: () => handle.linkCount(),
         truncate: (length) => handle.truncate(length),
         sync: () => handle.sync(),
         close: () => handle.close(),
@@ -145,8 +146,8 @@ describe('hint files', () => {
     const model = await writeStore(directory);
     const shard = path.join(directory, 'shard-001');
     const hint = fs.readdirSync(shard).find((name) => name.endsWith('.hint'))!;
-    // Seven digits: a name the engine never writes, but parses (ids are 6 to 10 digits).
-    const orphan = path.join(shard, '0999999.hint');
+    // An id no data file has (the store's ids are small).
+    const orphan = path.join(shard, '999999.hint');
     fs.copyFileSync(path.join(shard, hint), orphan);
     const db = await VarMap.open(directory, base);
     expect(fs.existsSync(orphan)).toBe(false);
@@ -298,6 +299,7 @@ function instantFileSystem(): FileSystem {
         read: (target, position) => handle.read(target, position),
         write: (source, position) => handle.write(source, position),
         size: () => handle.size(),
+        linkCount: () => handle.linkCount(),
         truncate: (length) => handle.truncate(length),
         sync: () => Promise.resolve(),
         close: () => handle.close(),
