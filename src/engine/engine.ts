@@ -474,7 +474,7 @@ export class Engine {
         directory: this.directory,
         keys: this.index.size,
         tornBytes: result.tornBytes,
-        removedFiles: result.removedFiles,
+        removedFiles: [...result.removedFiles, ...result.temporaryFiles.map((name) => `${name} (temporary)`)],
         sealedFiles: result.sealedFiles,
         filesFromHints: result.filesFromHints,
         damagedHints: result.damagedHints,
@@ -483,7 +483,9 @@ export class Engine {
     // A barrier is needed only when recovery changed what the manifest must say (a new store, files it
     // sealed or removed). New active files need no fsync until they hold data: recovery accepts
     // unlisted files with ids the manifest has not handed out yet. A clean open writes nothing.
-    if (result.sealedFiles > 0 || result.removedFiles.length > 0 || result.damagedHints.length > 0) await this.#barrier();
+    if (result.sealedFiles > 0 || result.removedFiles.length > 0 || result.damagedHints.length > 0 || result.temporaryFiles.length > 0) await this.#barrier();
+    // Only now that a MANIFEST whose next file id is past them is durable: their ids stay used.
+    for (const temporary of result.temporaryFiles) this.#fileSystem.unlink(temporary);
     for (const state of this.#shards) for (const file of state.files) if (file.sealed) this.#scheduleHint(file);
     if (this.options.syncIntervalMs > 0) {
       this.#timer = setInterval(() => {

@@ -65,6 +65,12 @@ export interface RecoveryResult {
   readonly damagedHints: string[];
   /** Data files whose index came from their hint. */
   readonly filesFromHints: number;
+  /**
+   * Temporary files found in shard directories (compaction outputs and hints that never got their
+   * final names), left in place: their ids are counted in `highestFileId`, and the engine removes them
+   * once a MANIFEST whose next file id is past them is durable.
+   */
+  readonly temporaryFiles: string[];
 }
 
 function sameIdentity(header: TagFileHeader, context: RecoveryContext, shard: number, fileId: number): boolean {
@@ -125,6 +131,7 @@ export function recover(context: RecoveryContext): RecoveryResult {
   let sealedFiles = 0;
   let highestFileId = 0;
   const damagedHints: string[] = [];
+  const temporaryFiles: string[] = [];
   let filesFromHints = 0;
   const listed = new Map<string, ManifestFile>();
   for (const file of manifest.files) listed.set(`${file.shard}:${file.fileId}`, file);
@@ -138,7 +145,12 @@ export function recover(context: RecoveryContext): RecoveryResult {
     const hintNames = new Map<number, string>();
     for (const name of fileSystem.list(shardPath)) {
       if (name.endsWith(TEMPORARY_SUFFIX)) {
-        fileSystem.unlink(`${shardPath}/${name}`);
+        // A compaction output (or hint) that never got its final name. Its id was handed out: count
+        // it before the file goes, or the next file would get the same id (docs/format.md §1.1, ids
+        // are never reused). The engine unlinks it only once a MANIFEST past that id is durable.
+        const temporaryId = temporaryFileId(name);
+        if (temporaryId !== undefined) highestFileId = Math.max(highestFileId, temporaryId);
+        temporaryFiles.push(path.join(shardPath, name));
         continue;
       }
       const parsed = parseFileName(name);
@@ -155,6 +167,7 @@ export function recover(context: RecoveryContext): RecoveryResult {
       removedFiles.push(`${hintPath} (a hint without its data file)`);
     }
     for (const fileId of ids) highestFileId = Math.max(highestFileId, fileId);
+    for (const fileId of hintNames.keys()) highestFileId = Math.max(highestFileId, fileId);
 
     let torn = false;
     for (const fileId of [...ids].sort((left, right) => left - right)) {
@@ -304,7 +317,15 @@ export function recover(context: RecoveryContext): RecoveryResult {
   for (const key of listed.keys()) {
     if (!seenListed.has(key)) throw integrityError(`file ${key} listed in the manifest is missing`);
   }
-  return { files, highestSequence, tornBytes, removedFiles, sealedFiles, highestFileId, damagedHints, filesFromHints };
+  return { files, highestSequence, tornBytes, removedFiles, sealedFiles, highestFileId, damagedHints, filesFromHints, temporaryFiles };
+}
+
+/** The file id a temporary name starts with (`000007.data.tmp`, or any suffix after the extension), if any. */
+function temporaryFileId(name: string): number | undefined {
+  const match = /^(\d{6,10})\.(?:data|tags|hint)\./.exec(name);
+  if (match === null) return undefined;
+  const fileId = Number(match[1]);
+  return fileId <= 0xffffffff ? fileId : undefined;
 }
 
 function fileBytes(fileSystem: FileSystem, target: string): number {
