@@ -35,10 +35,14 @@ const MANIFEST_INFO = encoder.encode('armdb/v1 manifest');
 /** The default scrypt cost (SPEC §5.2): N = 2^17, r = 8, p = 1 — 128 MiB and ~0.3 s here. */
 export const DEFAULT_SCRYPT: ScryptParameters = Object.freeze({ logN: 17, r: 8, p: 1 });
 
-/** What the caller gave to open the keyring. Passphrases are UTF-8 bytes from here on. */
+/**
+ * What the caller gave to open the keyring. Passphrases are UTF-8 bytes from here on. `scrypt` is the
+ * cost the caller asked for (`scryptLogN`), or undefined: a rewrite then keeps the stored cost, and a
+ * new store gets {@link DEFAULT_SCRYPT} (docs/security-model.md §Key lifecycle).
+ */
 export type Credential =
   | { readonly kind: 'key'; readonly key: Uint8Array }
-  | { readonly kind: 'passphrase'; readonly passphrase: Uint8Array; readonly scrypt: ScryptParameters };
+  | { readonly kind: 'passphrase'; readonly passphrase: Uint8Array; readonly scrypt?: ScryptParameters | undefined };
 
 function redact(this: unknown): string {
   return '[armdb credential: redacted]';
@@ -178,14 +182,25 @@ export class KeySet {
   }
 }
 
-/**
- * Encodes the keyring of `keys` wrapped under a KEK derived from `credential` with a fresh KDF salt.
- * `activeKeyId` defaults to the keys' own; rotation passes the new id so that it becomes active in
- * memory only once the KEYRING naming it is durable.
- */
-export async function sealKeyring(keys: KeySet, credential: Credential, provider: CryptoProvider = nodeProvider, activeKeyId = keys.activeKeyId): Promise<Uint8Array> {
+/** Choices of {@link sealKeyring} beyond the keys and the credential. */
+export interface SealOptions {
+  /**
+   * The active key id to write; defaults to the keys' own. Rotation passes the new id so that it
+   * becomes active in memory only once the KEYRING naming it is durable.
+   */
+  readonly activeKeyId?: number;
+  /**
+   * scrypt cost for a passphrase credential: the stored cost on a rewrite (a rewrite never lowers it
+   * silently), else the credential's, else {@link DEFAULT_SCRYPT}.
+   */
+  readonly scrypt?: ScryptParameters | undefined;
+}
+
+/** Encodes the keyring of `keys` wrapped under a KEK derived from `credential` with a fresh KDF salt. */
+export async function sealKeyring(keys: KeySet, credential: Credential, provider: CryptoProvider = nodeProvider, options: SealOptions = {}): Promise<Uint8Array> {
+  const activeKeyId = options.activeKeyId ?? keys.activeKeyId;
   const kdfSalt = new Uint8Array(randomBytes(SALT_BYTES));
-  const scryptParameters = credential.kind === 'passphrase' ? credential.scrypt : { logN: 0, r: 0, p: 0 };
+  const scryptParameters = credential.kind === 'passphrase' ? (options.scrypt ?? credential.scrypt ?? DEFAULT_SCRYPT) : { logN: 0, r: 0, p: 0 };
   const kek = await deriveKek(provider, credential, kdfSalt, scryptParameters);
   try {
     const { metaKey, dataKeys } = keys.entries();

@@ -9,12 +9,13 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import xxhash from 'xxhash-wasm';
 import type { ResolvedOptions } from '../config.js';
 import { FileCipher } from '../crypto/file-cipher.js';
-import { createKeySet, openKeyring, sealKeyring, wipeCredential, type Credential, type KeySet } from '../crypto/keys.js';
+import { createKeySet, DEFAULT_SCRYPT, openKeyring, sealKeyring, wipeCredential, type Credential, type KeySet } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble-provider.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { ArmdbError, armdbError, integrityError } from '../errors.js';
 import { Algorithm, DATABASE_ID_BYTES, FileKind, KEY_BYTES, PAGE_BYTES, SALT_BYTES, type AlgorithmId } from '../format/constants.js';
+import { decodeKeyring, type ScryptParameters } from '../format/keyring.js';
 import { CollectionKind, decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, type CollectionKindId, type Manifest } from '../format/manifest.js';
 import { RecordFlag, recordBytes, RECORD_HEADER_BYTES } from '../format/record.js';
 import { copyBytes } from '../format/bytes.js';
@@ -208,6 +209,11 @@ export class Engine {
   #keys: KeySet | undefined;
   /** The caller's credential (copied, wiped at close): re-deriving the KEK is needed to rewrite the KEYRING. */
   #credential: Credential | undefined;
+  /**
+   * scrypt cost of the durable KEYRING (undefined for a raw key): every rewrite keeps it unless
+   * changeKey is asked for another, so reopening with a lower `scryptLogN` never lowers it.
+   */
+  #keyringScrypt: ScryptParameters | undefined;
   /** KEYRING rewrites (changeKey, rotateDataKey, shredding) one at a time. */
   #keyringChain: Promise<unknown> = Promise.resolve();
   /** Key operations (changeKey, rotateDataKey, crypto-shredding) run one at a time: see #exclusively. */
@@ -248,6 +254,7 @@ export class Engine {
     fileSystem: FileSystem;
     provider: CryptoProvider;
     keys: KeySet | undefined;
+    keyringScrypt: ScryptParameters | undefined;
     algorithm: AlgorithmId;
     databaseId: Uint8Array;
     manifestMacKey: Uint8Array;
@@ -264,6 +271,7 @@ export class Engine {
     this.#provider = init.provider;
     this.#keys = init.keys;
     this.#credential = init.options.credential;
+    this.#keyringScrypt = init.keyringScrypt;
     this.#algorithm = init.algorithm;
     this.#databaseId = init.databaseId;
     this.#manifestMacKey = init.manifestMacKey;
@@ -300,6 +308,7 @@ export class Engine {
       throw error;
     }
     let keys: KeySet | undefined;
+    let keyringScrypt: ScryptParameters | undefined;
     let manifestMacKey: Uint8Array | undefined;
     try {
       for (const name of fileSystem.list(root)) if (name.endsWith(TEMPORARY_SUFFIX)) fileSystem.unlink(path.join(root, name));
@@ -315,6 +324,7 @@ export class Engine {
         }
         const created = await Engine.#create(fileSystem, root, options, collectionKind, provider);
         keys = created.keys;
+        keyringScrypt = created.keyringScrypt;
         manifest = created.manifest;
         manifestMacKey = created.manifestMacKey;
       } else {
@@ -336,6 +346,7 @@ export class Engine {
           const keyringBytes = fileSystem.readFile(keyringPath, MAX_KEYRING_BYTES);
           if (keyringBytes === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
           keys = await openKeyring(keyringBytes, options.credential, provider);
+          if (options.credential.kind === 'passphrase') keyringScrypt = decodeKeyring(keyringBytes).scrypt;
           manifestMacKey = keys.manifestMacKey(provider);
         }
         const macKey = manifestMacKey;
@@ -349,6 +360,7 @@ export class Engine {
         fileSystem,
         provider,
         keys,
+        keyringScrypt,
         algorithm: manifest.algorithm,
         databaseId: manifest.databaseId,
         manifestMacKey,
@@ -384,6 +396,7 @@ export class Engine {
 
   static async #create(fileSystem: FileSystem, root: string, options: ResolvedOptions, collectionKind: CollectionKindId, provider: CryptoProvider) {
     let keys: KeySet | undefined;
+    let keyringScrypt: ScryptParameters | undefined;
     let manifestMacKey: Uint8Array = ZERO_KEY;
     try {
       let databaseId: Uint8Array;
@@ -391,7 +404,8 @@ export class Engine {
         keys = createKeySet();
         databaseId = keys.databaseId;
         manifestMacKey = keys.manifestMacKey(provider);
-        await replaceFileAtomically(fileSystem, path.join(root, KEYRING_NAME), await sealKeyring(keys, options.credential, provider));
+        if (options.credential.kind === 'passphrase') keyringScrypt = options.credential.scrypt ?? DEFAULT_SCRYPT;
+        await replaceFileAtomically(fileSystem, path.join(root, KEYRING_NAME), await sealKeyring(keys, options.credential, provider, { scrypt: keyringScrypt }));
       } else {
         databaseId = new Uint8Array(randomBytes(DATABASE_ID_BYTES));
         if (fileSystem.exists(path.join(root, KEYRING_NAME))) fileSystem.unlink(path.join(root, KEYRING_NAME));
@@ -413,7 +427,7 @@ export class Engine {
       // MANIFEST and no data (creation starts over) or an empty store whose unlisted files recovery handles.
       const macKey = manifestMacKey;
       await replaceFileAtomically(fileSystem, path.join(root, MANIFEST_NAME), encodeManifest(manifest, (body) => provider.hmac(macKey, body)));
-      return { keys, manifest, manifestMacKey };
+      return { keys, keyringScrypt, manifest, manifestMacKey };
     } catch (error) {
       // The caller never sees these keys: zero them here.
       keys?.destroy();
@@ -868,11 +882,15 @@ export class Engine {
     return this.#keys;
   }
 
-  /** Seals and atomically replaces the KEYRING with the current keys under `credential`. */
-  #writeKeyring(credential: Credential, activeKeyId?: number): Promise<void> {
+  /**
+   * Seals and atomically replaces the KEYRING with the current keys under `credential`, at scrypt
+   * cost `scrypt` (the stored cost unless changeKey was asked for another; docs/security-model.md
+   * §Key lifecycle).
+   */
+  #writeKeyring(credential: Credential, scrypt: ScryptParameters | undefined, activeKeyId?: number): Promise<void> {
     const keys = this.#keys!;
     const write = this.#keyringChain.then(async () => {
-      const bytes = await sealKeyring(keys, credential, this.#provider, activeKeyId ?? keys.activeKeyId);
+      const bytes = await sealKeyring(keys, credential, this.#provider, { activeKeyId: activeKeyId ?? keys.activeKeyId, scrypt });
       try {
         await replaceFileAtomically(this.#fileSystem, path.join(this.directory, KEYRING_NAME), bytes);
       } catch (error) {
@@ -903,7 +921,11 @@ export class Engine {
     this.#requireKeys('changeKey');
     return this.#exclusively(async () => {
       this.#requireKeys('changeKey');
-      await this.#writeKeyring(next);
+      // The stored cost stays unless the caller chose one (`scryptLogN`); a raw key store turning into
+      // a passphrase store gets the default.
+      const scrypt = next.kind === 'passphrase' ? (next.scrypt ?? this.#keyringScrypt ?? DEFAULT_SCRYPT) : undefined;
+      await this.#writeKeyring(next, scrypt);
+      this.#keyringScrypt = scrypt;
       const previous = this.#credential!;
       this.#credential = next;
       wipeCredential(previous);
@@ -928,7 +950,7 @@ export class Engine {
     const keyId = keys.addDataKey();
     // Active in memory (new files, the manifest) only once the KEYRING that holds it is durable.
     try {
-      await this.#writeKeyring(this.#credential!, keyId);
+      await this.#writeKeyring(this.#credential!, this.#keyringScrypt, keyId);
     } catch (error) {
       keys.removeDataKey(keyId);
       throw error;
@@ -960,7 +982,7 @@ export class Engine {
     // power loss could bring back a file whose key no longer exists.
     await Promise.all(this.#shards.map((state) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, state.shard))));
     for (const keyId of unused) keys.removeDataKey(keyId);
-    await this.#writeKeyring(this.#credential);
+    await this.#writeKeyring(this.#credential, this.#keyringScrypt);
     if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.directory, event: 'shred', keyIds: unused });
     return unused;
   }
