@@ -8,6 +8,8 @@
  * data key ──HKDF(file salt, file binding)──> per-file encryption and MAC keys
  * meta key ──HKDF──> manifest MAC key
  * ```
+ * The meta key is replaced with every KEYRING rewrite (docs/security-model.md §Key lifecycle), so a
+ * copy of an old KEYRING and the credential it was sealed under cannot sign a MANIFEST of today.
  * Keys live in Uint8Arrays that {@link KeySet.destroy} zeroes; no object here prints its bytes.
  */
 import { randomBytes, scrypt as scryptCallback } from 'node:crypto';
@@ -123,7 +125,7 @@ function unwrapKey(provider: CryptoProvider, kek: Kek, databaseId: Uint8Array, k
 export class KeySet {
   readonly databaseId: Uint8Array;
   activeKeyId: number;
-  readonly #metaKey: Uint8Array;
+  #metaKey: Uint8Array;
   readonly #dataKeys: Map<number, Uint8Array>;
 
   constructor(databaseId: Uint8Array, metaKey: Uint8Array, dataKeys: Map<number, Uint8Array>, activeKeyId: number) {
@@ -144,9 +146,19 @@ export class KeySet {
     return [...this.#dataKeys.keys()].sort((left, right) => left - right);
   }
 
-  /** The MAC key of the manifest. */
+  /** The MAC key of the manifest (docs/format.md §2.4). */
   manifestMacKey(provider: CryptoProvider): Uint8Array {
-    return provider.hkdf(this.#metaKey, this.databaseId, MANIFEST_INFO, KEY_BYTES);
+    return deriveManifestMacKey(provider, this.#metaKey, this.databaseId);
+  }
+
+  /**
+   * Makes `metaKey` (from {@link createMetaKey}) the meta key and zeroes the previous one: call it
+   * only once a KEYRING wrapping `metaKey` is durable. The set takes ownership of the bytes.
+   */
+  replaceMetaKey(metaKey: Uint8Array): void {
+    if (metaKey.length !== KEY_BYTES) throw new RangeError(`a meta key has ${KEY_BYTES} bytes`);
+    this.#metaKey.fill(0);
+    this.#metaKey = metaKey;
   }
 
   /** Adds a fresh random data key and returns its id (not yet active, not yet persisted). */
@@ -194,6 +206,8 @@ export interface SealOptions {
    * silently), else the credential's, else {@link DEFAULT_SCRYPT}.
    */
   readonly scrypt?: ScryptParameters | undefined;
+  /** The meta key to wrap instead of the set's own: the next one, while the meta key rotates. */
+  readonly metaKey?: Uint8Array;
 }
 
 /** Encodes the keyring of `keys` wrapped under a KEK derived from `credential` with a fresh KDF salt. */
@@ -203,7 +217,8 @@ export async function sealKeyring(keys: KeySet, credential: Credential, provider
   const scryptParameters = credential.kind === 'passphrase' ? (options.scrypt ?? credential.scrypt ?? DEFAULT_SCRYPT) : { logN: 0, r: 0, p: 0 };
   const kek = await deriveKek(provider, credential, kdfSalt, scryptParameters);
   try {
-    const { metaKey, dataKeys } = keys.entries();
+    const { dataKeys } = keys.entries();
+    const metaKey = options.metaKey ?? keys.entries().metaKey;
     const keyring: Keyring = {
       kekKind: credential.kind === 'key' ? KekKind.rawKey : KekKind.passphrase,
       scrypt: scryptParameters,
@@ -219,6 +234,16 @@ export async function sealKeyring(keys: KeySet, credential: Credential, provider
   } finally {
     wipeKek(kek);
   }
+}
+
+/** A fresh random meta key (32 bytes). */
+export function createMetaKey(): Uint8Array {
+  return new Uint8Array(randomBytes(KEY_BYTES));
+}
+
+/** manifest MAC key = HKDF-SHA256(meta key, salt = database id, info = "armdb/v1 manifest") (docs/format.md §2.4). */
+export function deriveManifestMacKey(provider: CryptoProvider, metaKey: Uint8Array, databaseId: Uint8Array): Uint8Array {
+  return provider.hkdf(metaKey, databaseId, MANIFEST_INFO, KEY_BYTES);
 }
 
 /** Creates the keys of a new database: random database id, meta key and first data key (id 1). */

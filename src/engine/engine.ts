@@ -9,14 +9,14 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import xxhash from 'xxhash-wasm';
 import type { ResolvedOptions } from '../config.js';
 import { FileCipher } from '../crypto/file-cipher.js';
-import { createKeySet, DEFAULT_SCRYPT, openKeyring, sealKeyring, wipeCredential, type Credential, type KeySet } from '../crypto/keys.js';
+import { createKeySet, createMetaKey, DEFAULT_SCRYPT, deriveManifestMacKey, openKeyring, sealKeyring, wipeCredential, type Credential, type KeySet } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble-provider.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { ArmdbError, armdbError, integrityError } from '../errors.js';
-import { Algorithm, DATABASE_ID_BYTES, FileKind, KEY_BYTES, PAGE_BYTES, SALT_BYTES, type AlgorithmId } from '../format/constants.js';
+import { Algorithm, DATABASE_ID_BYTES, FileKind, KEY_BYTES, MANIFEST_FORMAT_VERSION, PAGE_BYTES, SALT_BYTES, type AlgorithmId, type ManifestFormatVersion } from '../format/constants.js';
 import { decodeKeyring, type ScryptParameters } from '../format/keyring.js';
-import { CollectionKind, decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, type CollectionKindId, type Manifest } from '../format/manifest.js';
+import { CollectionKind, decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, peekManifestFormatVersion, type CollectionKindId, type Manifest } from '../format/manifest.js';
 import { RecordFlag, recordBytes, RECORD_HEADER_BYTES } from '../format/record.js';
 import { copyBytes } from '../format/bytes.js';
 import type { FileSystem } from '../io/file-system.js';
@@ -30,7 +30,7 @@ import { DataFile, type DurableState } from '../storage/data-file.js';
 import { replaceFileAtomically } from './atomic-file.js';
 import { COLLECTION_NAMES } from './describe.js';
 import { KEYRING_NAME, MANIFEST_NAME, MAX_KEYRING_BYTES, MAX_MANIFEST_BYTES, filePath, shardDirectory, TEMPORARY_SUFFIX } from './paths.js';
-import { finishIndex, recover } from './recovery.js';
+import { finishIndex, QUARANTINE_DIRECTORY, recover } from './recovery.js';
 import { compactShard, deadRatio, type CompactionHost, type CompactionReport, type CompactOptions } from './compaction.js';
 import { buildHint } from '../storage/hint-file.js';
 
@@ -127,6 +127,13 @@ export interface Stats {
   damagedHints: number;
   /** Data files per data-key id. */
   filesPerKeyId: Record<number, number>;
+  /**
+   * Data files in the store's `quarantine/` directory as of the last open: files the MANIFEST did not
+   * list that recovery could not prove redundant (every record superseded by the files kept), so it
+   * set them aside instead of deleting them. armdb never deletes them; 0 on a healthy store. See
+   * docs/durability.md §8.1 and {@link VerifyReport.quarantinedFiles}.
+   */
+  quarantinedFiles: number;
   /** Bytes of memory the index holds. */
   indexBytes: number;
 }
@@ -164,7 +171,14 @@ export interface VerifyReport {
     /** What failed, from the `ArmdbError` raised for the page (no key material, keys or values). */
     readonly message: string;
   }[];
-  /** True when `failures` is empty. */
+  /**
+   * Data files in the store's `quarantine/` directory (paths relative to the store), as of the last
+   * open: unlisted files recovery set aside rather than delete, because it could not prove that the
+   * files kept supersede every record in them. Their records are not served; inspect them, then
+   * remove them yourself. Empty on a healthy store.
+   */
+  readonly quarantinedFiles: readonly string[];
+  /** True when `failures` and `quarantinedFiles` are both empty. */
   readonly ok: boolean;
 }
 
@@ -221,6 +235,13 @@ export class Engine {
   #algorithm: AlgorithmId;
   #databaseId: Uint8Array;
   #manifestMacKey: Uint8Array;
+  /**
+   * The manifest MAC key of the next meta key while a key operation rotates it: every MANIFEST is then
+   * signed under both, so that it verifies under whichever KEYRING a crash leaves (docs/format.md §7.4).
+   */
+  #nextManifestMacKey: Uint8Array | undefined;
+  /** MANIFEST version written: the store's, until a key operation needs two MACs (version 2). */
+  #manifestFormatVersion: ManifestFormatVersion;
   #lock: DirectoryLock;
   #hasher: Hasher;
   #shards: ShardState[] = [];
@@ -245,6 +266,8 @@ export class Engine {
   #compaction: Promise<CompactionReport> | undefined;
   readonly #closeSignal = new AbortController();
   #filesFromHints = 0;
+  /** Data files in `quarantine/` as of open (relative paths). */
+  #quarantinedFiles: string[] = [];
   readonly #counters = { gets: 0, puts: 0, deletes: 0, pagesSealed: 0, bytesWritten: 0, syncs: 0, rotations: 0, compactions: 0 };
 
   private constructor(init: {
@@ -258,6 +281,7 @@ export class Engine {
     algorithm: AlgorithmId;
     databaseId: Uint8Array;
     manifestMacKey: Uint8Array;
+    manifestFormatVersion: ManifestFormatVersion;
     lock: DirectoryLock;
     hasher: Hasher;
     epoch: number;
@@ -275,6 +299,7 @@ export class Engine {
     this.#algorithm = init.algorithm;
     this.#databaseId = init.databaseId;
     this.#manifestMacKey = init.manifestMacKey;
+    this.#manifestFormatVersion = init.manifestFormatVersion;
     this.#lock = init.lock;
     this.#hasher = init.hasher;
     this.#epoch = init.epoch;
@@ -317,6 +342,7 @@ export class Engine {
       const keyringPath = path.join(root, KEYRING_NAME);
       const manifestBytes = fileSystem.readFile(manifestPath, MAX_MANIFEST_BYTES);
       let manifest: Manifest;
+      let manifestFormatVersion: ManifestFormatVersion = MANIFEST_FORMAT_VERSION;
       if (manifestBytes === undefined) {
         Engine.#refuseOrphanedData(fileSystem, root);
         if (options.expectedMinEpoch !== undefined && options.expectedMinEpoch > 0) {
@@ -351,6 +377,7 @@ export class Engine {
         }
         const macKey = manifestMacKey;
         manifest = decodeManifest(manifestBytes, (body) => provider.hmac(macKey, body));
+        manifestFormatVersion = peekManifestFormatVersion(manifestBytes);
         Engine.#checkManifest(manifest, options, collectionKind, keys);
       }
       const engine = new Engine({
@@ -364,6 +391,7 @@ export class Engine {
         algorithm: manifest.algorithm,
         databaseId: manifest.databaseId,
         manifestMacKey,
+        manifestFormatVersion,
         lock,
         hasher,
         epoch: manifest.epoch,
@@ -497,6 +525,14 @@ export class Engine {
     // A barrier is needed only when recovery changed what the manifest must say (a new store, files it
     // sealed or removed). New active files need no fsync until they hold data: recovery accepts
     // unlisted files with ids the manifest has not handed out yet. A clean open writes nothing.
+    const quarantinePath = path.join(this.directory, QUARANTINE_DIRECTORY);
+    // The renames into quarantine/ must be durable on both sides: the shard directories are synced by the barrier.
+    if (result.quarantinedFiles.length > 0) await this.#fileSystem.syncDirectory(quarantinePath);
+    this.#quarantinedFiles = this.#fileSystem
+      .list(quarantinePath)
+      .filter((name) => /\.data(\.\d+)?$/.test(name))
+      .sort()
+      .map((name) => path.join(QUARANTINE_DIRECTORY, name));
     if (result.sealedFiles > 0 || result.removedFiles.length > 0 || result.damagedHints.length > 0 || result.temporaryFiles.length > 0) await this.#barrier();
     // Only now that a MANIFEST whose next file id is past them is durable: their ids stay used.
     for (const temporary of result.temporaryFiles) this.#fileSystem.unlink(temporary);
@@ -818,7 +854,7 @@ export class Engine {
       nextFileId,
       files,
     };
-    const bytes = encodeManifest(manifest, (body) => this.#provider.hmac(this.#manifestMacKey, body));
+    const bytes = this.#signManifest(manifest);
     await replaceFileAtomically(this.#fileSystem, path.join(this.directory, MANIFEST_NAME), bytes);
     this.#epoch = manifest.epoch;
   }
@@ -883,19 +919,66 @@ export class Engine {
   }
 
   /**
+   * A MANIFEST signed under the manifest MAC key, and under the next one as well while the meta key
+   * rotates (docs/format.md §7.4).
+   */
+  #signManifest(manifest: Manifest): Uint8Array {
+    const macKey = this.#manifestMacKey;
+    const nextMacKey = this.#nextManifestMacKey;
+    return encodeManifest(manifest, (body) => this.#provider.hmac(macKey, body), {
+      formatVersion: this.#manifestFormatVersion,
+      nextMac: nextMacKey === undefined ? undefined : (body) => this.#provider.hmac(nextMacKey, body),
+    });
+  }
+
+  /**
    * Seals and atomically replaces the KEYRING with the current keys under `credential`, at scrypt
-   * cost `scrypt` (the stored cost unless changeKey was asked for another; docs/security-model.md
-   * §Key lifecycle).
+   * cost `scrypt` (the stored cost unless changeKey was asked for another), with a **new meta key**
+   * (docs/security-model.md §Key lifecycle): a copy of an older KEYRING, opened with the credential it
+   * was sealed under, then yields a manifest MAC key that no longer signs this store's MANIFEST.
+   *
+   * Order, so that the store opens after a crash at any point (docs/format.md §7.4):
+   *   1. seal the new KEYRING (the KDF runs; barriers go on meanwhile, signed under the current key);
+   *   2. from now on sign every MANIFEST under the current and the next key, and make one such
+   *      MANIFEST durable (a barrier): it verifies under the old and under the new KEYRING;
+   *   3. replace the KEYRING (the commit point);
+   *   4. sign under the next key alone.
    */
   #writeKeyring(credential: Credential, scrypt: ScryptParameters | undefined, activeKeyId?: number): Promise<void> {
     const keys = this.#keys!;
     const write = this.#keyringChain.then(async () => {
-      const bytes = await sealKeyring(keys, credential, this.#provider, { activeKeyId: activeKeyId ?? keys.activeKeyId, scrypt });
+      const nextMetaKey = createMetaKey();
+      const nextMacKey = deriveManifestMacKey(this.#provider, nextMetaKey, keys.databaseId);
+      const forget = (): void => {
+        if (this.#nextManifestMacKey === nextMacKey) this.#nextManifestMacKey = undefined;
+        nextMetaKey.fill(0);
+        nextMacKey.fill(0);
+      };
+      let bytes: Uint8Array;
+      try {
+        bytes = await sealKeyring(keys, credential, this.#provider, { activeKeyId: activeKeyId ?? keys.activeKeyId, scrypt, metaKey: nextMetaKey });
+        // Two MACs need MANIFEST version 2: a version-1 store is upgraded here, at its first key operation.
+        this.#manifestFormatVersion = MANIFEST_FORMAT_VERSION;
+        this.#nextManifestMacKey = nextMacKey;
+        this.#manifestStale = true;
+        await this.#scheduleBarrier();
+      } catch (error) {
+        // The KEYRING is unchanged: the current meta key stays (the MANIFEST on disk verifies under it).
+        forget();
+        throw error;
+      }
       try {
         await replaceFileAtomically(this.#fileSystem, path.join(this.directory, KEYRING_NAME), bytes);
       } catch (error) {
+        // Either KEYRING may be on disk now; the MANIFEST on disk verifies under both, and the poisoned
+        // collection writes no other.
+        forget();
         throw this.#poison(error);
       }
+      keys.replaceMetaKey(nextMetaKey);
+      this.#manifestMacKey.fill(0);
+      this.#manifestMacKey = nextMacKey;
+      this.#nextManifestMacKey = undefined;
     });
     this.#keyringChain = write.catch(() => undefined);
     return write;
@@ -914,8 +997,9 @@ export class Engine {
   }
 
   /**
-   * Re-wraps the data keys under a new key or passphrase. Only the KEYRING changes, in one atomic
-   * replace: a crash leaves exactly one of the old and the new credential working.
+   * Re-wraps the data keys under a new key or passphrase, with a new meta key (see #writeKeyring).
+   * The KEYRING is replaced in one atomic step, after a MANIFEST signed under both meta keys is
+   * durable: a crash leaves exactly one of the old and the new credential working.
    */
   async changeKey(next: Credential): Promise<void> {
     this.#requireKeys('changeKey');
@@ -1256,7 +1340,8 @@ export class Engine {
         await yieldToEventLoop();
       }
     }
-    return { files, pages: pagesDone, bytes: pagesDone * PAGE_BYTES, failures, ok: failures.length === 0 };
+    const quarantinedFiles = [...this.#quarantinedFiles];
+    return { files, pages: pagesDone, bytes: pagesDone * PAGE_BYTES, failures, quarantinedFiles, ok: failures.length === 0 && quarantinedFiles.length === 0 };
   }
 
   // ---- observability -------------------------------------------------------------------------
@@ -1284,6 +1369,7 @@ export class Engine {
       filesFromHints: this.#filesFromHints,
       damagedHints: this.#damagedHints.length,
       filesPerKeyId,
+      quarantinedFiles: this.#quarantinedFiles.length,
       indexBytes: this.index.memoryBytes,
     };
   }
@@ -1346,6 +1432,7 @@ export class Engine {
     this.cache?.clear();
     this.#keys?.destroy();
     this.#manifestMacKey.fill(0);
+    this.#nextManifestMacKey?.fill(0);
     if (this.#credential !== undefined) wipeCredential(this.#credential);
     this.#lock.release();
   }
