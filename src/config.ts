@@ -40,8 +40,10 @@ export type EncryptionOption =
        */
       readonly passphrase: string | Uint8Array;
       /**
-       * scrypt cost as log2(N), 10..20; default 17 (SPEC §5.2). Used only when the store is created
-       * or the key is changed. Lower values make brute force cheaper: only for tests.
+       * scrypt cost as log2(N), 10..18; default 17 (SPEC §5.2). scrypt needs 128 · 8 · 2^N bytes of
+       * memory: 128 MiB at 17, 256 MiB at 18, the most armdb accepts. Used only when the store is
+       * created, or by `changeKey`; without it `changeKey` keeps the store's cost, and opening never
+       * changes it. Lower values make brute force cheaper: only for tests.
        */
       readonly scryptLogN?: number;
     }
@@ -165,6 +167,12 @@ export function checkBytes(name: string, value: unknown, length?: number): Uint8
   return value;
 }
 
+/**
+ * The largest `scryptLogN` accepted: with r = 8 the KDF needs 128 · 8 · 2^logN bytes, and the KEYRING
+ * bounds (docs/format.md §9, `ScryptBounds.maxMemoryBytes`, 256 MiB) allow log N 18 at most.
+ */
+export const MAX_SCRYPT_LOG_N = Math.log2(ScryptBounds.maxMemoryBytes / (128 * DEFAULT_SCRYPT.r));
+
 /** @internal The credential of an `encryption` option (undefined for 'none'). */
 export function resolveCredential(encryption: unknown): Credential | undefined {
   if (encryption === 'none') return undefined;
@@ -190,8 +198,10 @@ export function resolveCredential(encryption: unknown): Credential | undefined {
     if (typeof passphrase === 'string') bytes = new TextEncoder().encode(passphrase.normalize('NFC'));
     else bytes = checkBytes('encryption.passphrase', passphrase);
     if (bytes.length === 0) throw new RangeError('"encryption.passphrase" expected a non-empty passphrase');
-    const logN = record['scryptLogN'] === undefined ? DEFAULT_SCRYPT.logN : checkInteger('encryption.scryptLogN', record['scryptLogN'], ScryptBounds.minLogN, ScryptBounds.maxLogN);
-    const credential = makeCredential({ kind: 'passphrase', passphrase: bytes, scrypt: { logN, r: DEFAULT_SCRYPT.r, p: DEFAULT_SCRYPT.p } });
+    // Checked here, before anything is stored: a cost the KEYRING bounds refuse must not fail later, at creation.
+    const logN = record['scryptLogN'] === undefined ? undefined : checkInteger('encryption.scryptLogN', record['scryptLogN'], ScryptBounds.minLogN, MAX_SCRYPT_LOG_N);
+    const scrypt = logN === undefined ? undefined : { logN, r: DEFAULT_SCRYPT.r, p: DEFAULT_SCRYPT.p };
+    const credential = makeCredential({ kind: 'passphrase', passphrase: bytes, scrypt });
     if (typeof passphrase === 'string') bytes.fill(0);
     return credential;
   }

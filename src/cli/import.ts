@@ -10,7 +10,7 @@
  * validates the whole input and writes nothing: run it first for all-or-nothing behaviour.
  */
 import * as fs from 'node:fs';
-import { DEFAULTS, type EncryptionOption } from '../config.js';
+import { DEFAULTS, MAX_SCRYPT_LOG_N, type EncryptionOption } from '../config.js';
 import type { StoreDescription } from '../engine/describe.js';
 import type { Engine } from '../engine/engine.js';
 import { armdbError } from '../errors.js';
@@ -111,7 +111,7 @@ function requestedStore(values: OptionValues) {
     valueSize: valueSize ?? 0,
     shards: integerOption(values, 'shards', 1, Limits.maxShards),
     shardPrefixBits: integerOption(values, 'shard-prefix-bits', 0, keySize * 8),
-    scryptLogN: integerOption(values, 'scrypt-log-n', 10, 20),
+    scryptLogN: integerOption(values, 'scrypt-log-n', 10, MAX_SCRYPT_LOG_N),
   };
 }
 
@@ -221,8 +221,8 @@ Creating a store (only when <dir> holds none; on an existing store the options g
   --value-size <n>          value bytes of ConstMap/ConstTree (required for them)
   --shards <n>              1..256 (default ${DEFAULTS.shards})
   --shard-prefix-bits <n>   route by the first n bits of the key (default 0)
-  --scrypt-log-n <n>        scrypt cost of a new passphrase store, 10..20 (default 17; lower only
-                            for tests)
+  --scrypt-log-n <n>        scrypt cost of a new passphrase store, 10..18 (default 17; lower only
+                            for tests; 18 needs 256 MiB of memory)
   A new store is encrypted with --key-file or the passphrase (asked twice on a terminal), or
   unencrypted with --no-encryption.
 

@@ -15,9 +15,10 @@ export const changeKeyCommand: Command = {
   options: { ...KEY_OPTIONS, 'new-key-file': { type: 'string' } },
   help: `Usage: armdb change-key <dir> [--new-key-file <path>] [key options]
 
-Re-wraps the store's data keys under a new key or passphrase. Only the KEYRING changes, in one
-atomic replace; data files stay byte-identical. Afterwards the old key is refused (ARMDB_WRONG_KEY)
-and the new one opens the store.
+Re-wraps the store's data keys under a new key or passphrase, in one atomic replace of the KEYRING
+(with a new meta key, so the MANIFEST is signed anew); data files stay byte-identical, and a
+passphrase store keeps its scrypt cost. Afterwards the old key is refused (ARMDB_WRONG_KEY) and the
+new one opens the store.
 
 The new secret, never an argument:
   --new-key-file <path>   32 raw bytes or 64 hex digits, mode 0600

@@ -54,7 +54,11 @@ the next ordinary open. Record data is never rewritten.
 
 ${KEY_HELP}
 
-Exit codes: 0 every page authentic; 1 a failure was found (or wrong key, I/O error); 2 usage.`,
+Files that recovery set aside in quarantine/ (not listed in the MANIFEST, not proven redundant)
+are listed as QUARANTINED and make the result a failure.
+
+Exit codes: 0 every page authentic and nothing in quarantine; 1 a failure was found (or wrong key,
+I/O error); 2 usage.`,
   async run(values, positionals) {
     const directory = existingDirectory(positionals, 'verify');
     const json = flag(values, 'json');
@@ -88,13 +92,16 @@ Exit codes: 0 every page authentic; 1 a failure was found (or wrong key, I/O err
       }));
     }
     failures ??= [];
-    const ok = failures.length === 0;
+    const quarantinedFiles = report?.quarantinedFiles ?? [];
+    const ok = failures.length === 0 && quarantinedFiles.length === 0;
     if (json) {
-      print(JSON.stringify({ ok, opened: report !== undefined, files: report?.files ?? null, pages: report?.pages ?? null, failures }, null, 2));
+      print(JSON.stringify({ ok, opened: report !== undefined, files: report?.files ?? null, pages: report?.pages ?? null, failures, quarantinedFiles }, null, 2));
     } else {
       for (const failure of failures) print(`FAILED ${describeFailure(failure)}`);
+      for (const name of quarantinedFiles) print(`QUARANTINED ${name}: not listed in the MANIFEST and not proven redundant; inspect it, then remove it`);
       if (report === undefined) print('the store refused to open; pages after the first failure were not checked');
       else if (ok) print(`ok: ${report.pages.toLocaleString('en-US')} pages in ${report.files} files, every page authentic`);
+      else if (failures.length === 0) print(`${report.pages.toLocaleString('en-US')} pages in ${report.files} files authentic, but ${quarantinedFiles.length} files are in quarantine`);
       else print(`${failures.length} of ${report.pages.toLocaleString('en-US')} pages in ${report.files} files failed authentication`);
     }
     return ok ? 0 : 1;

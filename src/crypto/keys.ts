@@ -8,6 +8,8 @@
  * data key ──HKDF(file salt, file binding)──> per-file encryption and MAC keys
  * meta key ──HKDF──> manifest MAC key
  * ```
+ * The meta key is replaced with every KEYRING rewrite (docs/security-model.md §Key lifecycle), so a
+ * copy of an old KEYRING and the credential it was sealed under cannot sign a MANIFEST of today.
  * Keys live in Uint8Arrays that {@link KeySet.destroy} zeroes; no object here prints its bytes.
  */
 import { randomBytes, scrypt as scryptCallback } from 'node:crypto';
@@ -35,10 +37,14 @@ const MANIFEST_INFO = encoder.encode('armdb/v1 manifest');
 /** The default scrypt cost (SPEC §5.2): N = 2^17, r = 8, p = 1 — 128 MiB and ~0.3 s here. */
 export const DEFAULT_SCRYPT: ScryptParameters = Object.freeze({ logN: 17, r: 8, p: 1 });
 
-/** What the caller gave to open the keyring. Passphrases are UTF-8 bytes from here on. */
+/**
+ * What the caller gave to open the keyring. Passphrases are UTF-8 bytes from here on. `scrypt` is the
+ * cost the caller asked for (`scryptLogN`), or undefined: a rewrite then keeps the stored cost, and a
+ * new store gets {@link DEFAULT_SCRYPT} (docs/security-model.md §Key lifecycle).
+ */
 export type Credential =
   | { readonly kind: 'key'; readonly key: Uint8Array }
-  | { readonly kind: 'passphrase'; readonly passphrase: Uint8Array; readonly scrypt: ScryptParameters };
+  | { readonly kind: 'passphrase'; readonly passphrase: Uint8Array; readonly scrypt?: ScryptParameters | undefined };
 
 function redact(this: unknown): string {
   return '[armdb credential: redacted]';
@@ -119,7 +125,7 @@ function unwrapKey(provider: CryptoProvider, kek: Kek, databaseId: Uint8Array, k
 export class KeySet {
   readonly databaseId: Uint8Array;
   activeKeyId: number;
-  readonly #metaKey: Uint8Array;
+  #metaKey: Uint8Array;
   readonly #dataKeys: Map<number, Uint8Array>;
 
   constructor(databaseId: Uint8Array, metaKey: Uint8Array, dataKeys: Map<number, Uint8Array>, activeKeyId: number) {
@@ -140,9 +146,19 @@ export class KeySet {
     return [...this.#dataKeys.keys()].sort((left, right) => left - right);
   }
 
-  /** The MAC key of the manifest. */
+  /** The MAC key of the manifest (docs/format.md §2.4). */
   manifestMacKey(provider: CryptoProvider): Uint8Array {
-    return provider.hkdf(this.#metaKey, this.databaseId, MANIFEST_INFO, KEY_BYTES);
+    return deriveManifestMacKey(provider, this.#metaKey, this.databaseId);
+  }
+
+  /**
+   * Makes `metaKey` (from {@link createMetaKey}) the meta key and zeroes the previous one: call it
+   * only once a KEYRING wrapping `metaKey` is durable. The set takes ownership of the bytes.
+   */
+  replaceMetaKey(metaKey: Uint8Array): void {
+    if (metaKey.length !== KEY_BYTES) throw new RangeError(`a meta key has ${KEY_BYTES} bytes`);
+    this.#metaKey.fill(0);
+    this.#metaKey = metaKey;
   }
 
   /** Adds a fresh random data key and returns its id (not yet active, not yet persisted). */
@@ -178,17 +194,31 @@ export class KeySet {
   }
 }
 
-/**
- * Encodes the keyring of `keys` wrapped under a KEK derived from `credential` with a fresh KDF salt.
- * `activeKeyId` defaults to the keys' own; rotation passes the new id so that it becomes active in
- * memory only once the KEYRING naming it is durable.
- */
-export async function sealKeyring(keys: KeySet, credential: Credential, provider: CryptoProvider = nodeProvider, activeKeyId = keys.activeKeyId): Promise<Uint8Array> {
+/** Choices of {@link sealKeyring} beyond the keys and the credential. */
+export interface SealOptions {
+  /**
+   * The active key id to write; defaults to the keys' own. Rotation passes the new id so that it
+   * becomes active in memory only once the KEYRING naming it is durable.
+   */
+  readonly activeKeyId?: number;
+  /**
+   * scrypt cost for a passphrase credential: the stored cost on a rewrite (a rewrite never lowers it
+   * silently), else the credential's, else {@link DEFAULT_SCRYPT}.
+   */
+  readonly scrypt?: ScryptParameters | undefined;
+  /** The meta key to wrap instead of the set's own: the next one, while the meta key rotates. */
+  readonly metaKey?: Uint8Array;
+}
+
+/** Encodes the keyring of `keys` wrapped under a KEK derived from `credential` with a fresh KDF salt. */
+export async function sealKeyring(keys: KeySet, credential: Credential, provider: CryptoProvider = nodeProvider, options: SealOptions = {}): Promise<Uint8Array> {
+  const activeKeyId = options.activeKeyId ?? keys.activeKeyId;
   const kdfSalt = new Uint8Array(randomBytes(SALT_BYTES));
-  const scryptParameters = credential.kind === 'passphrase' ? credential.scrypt : { logN: 0, r: 0, p: 0 };
+  const scryptParameters = credential.kind === 'passphrase' ? (options.scrypt ?? credential.scrypt ?? DEFAULT_SCRYPT) : { logN: 0, r: 0, p: 0 };
   const kek = await deriveKek(provider, credential, kdfSalt, scryptParameters);
   try {
-    const { metaKey, dataKeys } = keys.entries();
+    const { dataKeys } = keys.entries();
+    const metaKey = options.metaKey ?? keys.entries().metaKey;
     const keyring: Keyring = {
       kekKind: credential.kind === 'key' ? KekKind.rawKey : KekKind.passphrase,
       scrypt: scryptParameters,
@@ -204,6 +234,16 @@ export async function sealKeyring(keys: KeySet, credential: Credential, provider
   } finally {
     wipeKek(kek);
   }
+}
+
+/** A fresh random meta key (32 bytes). */
+export function createMetaKey(): Uint8Array {
+  return new Uint8Array(randomBytes(KEY_BYTES));
+}
+
+/** manifest MAC key = HKDF-SHA256(meta key, salt = database id, info = "armdb/v1 manifest") (docs/format.md §2.4). */
+export function deriveManifestMacKey(provider: CryptoProvider, metaKey: Uint8Array, databaseId: Uint8Array): Uint8Array {
+  return provider.hkdf(metaKey, databaseId, MANIFEST_INFO, KEY_BYTES);
 }
 
 /** Creates the keys of a new database: random database id, meta key and first data key (id 1). */

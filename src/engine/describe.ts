@@ -8,7 +8,7 @@ import { openKeyring } from '../crypto/keys.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import { armdbError, integrityError } from '../errors.js';
 import { Algorithm, KEY_BYTES } from '../format/constants.js';
-import { decodeManifest, FileState, peekManifestAlgorithm, type CollectionKindId } from '../format/manifest.js';
+import { decodeManifest, FileState, peekManifestAlgorithm, peekManifestFormatVersion, type CollectionKindId } from '../format/manifest.js';
 import type { FileSystem } from '../io/file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { KEYRING_NAME, MANIFEST_NAME, MAX_KEYRING_BYTES, MAX_MANIFEST_BYTES } from './paths.js';
@@ -71,7 +71,7 @@ export async function describeStore(directory: string, credential: Credential | 
     if (file.state === FileState.sealed) sealedPages += file.pageCount;
   }
   return {
-    formatVersion: 1,
+    formatVersion: peekManifestFormatVersion(bytes),
     collection: COLLECTION_NAMES[manifest.collectionKind],
     collectionKind: manifest.collectionKind,
     encrypted: algorithm === Algorithm.aes256gcm,

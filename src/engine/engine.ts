@@ -9,13 +9,14 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import xxhash from 'xxhash-wasm';
 import type { ResolvedOptions } from '../config.js';
 import { FileCipher } from '../crypto/file-cipher.js';
-import { createKeySet, openKeyring, sealKeyring, wipeCredential, type Credential, type KeySet } from '../crypto/keys.js';
+import { createKeySet, createMetaKey, DEFAULT_SCRYPT, deriveManifestMacKey, openKeyring, sealKeyring, wipeCredential, type Credential, type KeySet } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble-provider.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { ArmdbError, armdbError, integrityError } from '../errors.js';
-import { Algorithm, DATABASE_ID_BYTES, FileKind, KEY_BYTES, PAGE_BYTES, SALT_BYTES, type AlgorithmId } from '../format/constants.js';
-import { CollectionKind, decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, type CollectionKindId, type Manifest, type ManifestFile } from '../format/manifest.js';
+import { Algorithm, DATABASE_ID_BYTES, FileKind, KEY_BYTES, MANIFEST_FORMAT_VERSION, PAGE_BYTES, SALT_BYTES, type AlgorithmId, type ManifestFormatVersion } from '../format/constants.js';
+import { decodeKeyring, type ScryptParameters } from '../format/keyring.js';
+import { CollectionKind, decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, peekManifestFormatVersion, type CollectionKindId, type Manifest, type ManifestFile } from '../format/manifest.js';
 import { RecordFlag, recordBytes, RECORD_HEADER_BYTES } from '../format/record.js';
 import { copyBytes } from '../format/bytes.js';
 import type { FileHandle, FileSystem } from '../io/file-system.js';
@@ -29,7 +30,7 @@ import { DataFile, type DurableState } from '../storage/data-file.js';
 import { replaceFileAtomically } from './atomic-file.js';
 import { COLLECTION_NAMES } from './describe.js';
 import { KEYRING_NAME, MANIFEST_NAME, MAX_KEYRING_BYTES, MAX_MANIFEST_BYTES, filePath, shardDirectory, temporaryPath, TEMPORARY_SUFFIX } from './paths.js';
-import { finishIndex, recover } from './recovery.js';
+import { finishIndex, QUARANTINE_DIRECTORY, recover } from './recovery.js';
 import { compactShard, deadRatio, type CompactionHost, type CompactionReport, type CompactOptions } from './compaction.js';
 import { buildHint } from '../storage/hint-file.js';
 import { Backoff } from './backoff.js';
@@ -128,6 +129,13 @@ export interface Stats {
   damagedHints: number;
   /** Data files per data-key id. */
   filesPerKeyId: Record<number, number>;
+  /**
+   * Data files in the store's `quarantine/` directory as of the last open: files the MANIFEST did not
+   * list that recovery could not prove redundant (every record superseded by the files kept), so it
+   * set them aside instead of deleting them. armdb never deletes them; 0 on a healthy store. See
+   * docs/durability.md §8.1 and {@link VerifyReport.quarantinedFiles}.
+   */
+  quarantinedFiles: number;
   /** Bytes of memory the index holds. */
   indexBytes: number;
 }
@@ -165,7 +173,14 @@ export interface VerifyReport {
     /** What failed, from the `ArmdbError` raised for the page (no key material, keys or values). */
     readonly message: string;
   }[];
-  /** True when `failures` is empty. */
+  /**
+   * Data files in the store's `quarantine/` directory (paths relative to the store), as of the last
+   * open: unlisted files recovery set aside rather than delete, because it could not prove that the
+   * files kept supersede every record in them. Their records are not served; inspect them, then
+   * remove them yourself. Empty on a healthy store.
+   */
+  readonly quarantinedFiles: readonly string[];
+  /** True when `failures` and `quarantinedFiles` are both empty. */
   readonly ok: boolean;
 }
 
@@ -210,6 +225,11 @@ export class Engine {
   #keys: KeySet | undefined;
   /** The caller's credential (copied, wiped at close): re-deriving the KEK is needed to rewrite the KEYRING. */
   #credential: Credential | undefined;
+  /**
+   * scrypt cost of the durable KEYRING (undefined for a raw key): every rewrite keeps it unless
+   * changeKey is asked for another, so reopening with a lower `scryptLogN` never lowers it.
+   */
+  #keyringScrypt: ScryptParameters | undefined;
   /** KEYRING rewrites (changeKey, rotateDataKey, shredding) one at a time. */
   #keyringChain: Promise<unknown> = Promise.resolve();
   /** Key operations (changeKey, rotateDataKey, crypto-shredding) run one at a time: see #exclusively. */
@@ -217,6 +237,13 @@ export class Engine {
   #algorithm: AlgorithmId;
   #databaseId: Uint8Array;
   #manifestMacKey: Uint8Array;
+  /**
+   * The manifest MAC key of the next meta key while a key operation rotates it: every MANIFEST is then
+   * signed under both, so that it verifies under whichever KEYRING a crash leaves (docs/format.md §7.4).
+   */
+  #nextManifestMacKey: Uint8Array | undefined;
+  /** MANIFEST version written: the store's, until a key operation needs two MACs (version 2). */
+  #manifestFormatVersion: ManifestFormatVersion;
   #lock: DirectoryLock;
   #hasher: Hasher;
   #shards: ShardState[] = [];
@@ -252,6 +279,8 @@ export class Engine {
   readonly #undeletedFiles = new Map<string, number>();
   readonly #closeSignal = new AbortController();
   #filesFromHints = 0;
+  /** Data files in `quarantine/` as of open (relative paths). */
+  #quarantinedFiles: string[] = [];
   readonly #counters = { gets: 0, puts: 0, deletes: 0, pagesSealed: 0, bytesWritten: 0, syncs: 0, rotations: 0, compactions: 0 };
 
   private constructor(init: {
@@ -261,9 +290,11 @@ export class Engine {
     fileSystem: FileSystem;
     provider: CryptoProvider;
     keys: KeySet | undefined;
+    keyringScrypt: ScryptParameters | undefined;
     algorithm: AlgorithmId;
     databaseId: Uint8Array;
     manifestMacKey: Uint8Array;
+    manifestFormatVersion: ManifestFormatVersion;
     lock: DirectoryLock;
     hasher: Hasher;
     epoch: number;
@@ -277,9 +308,11 @@ export class Engine {
     this.#provider = init.provider;
     this.#keys = init.keys;
     this.#credential = init.options.credential;
+    this.#keyringScrypt = init.keyringScrypt;
     this.#algorithm = init.algorithm;
     this.#databaseId = init.databaseId;
     this.#manifestMacKey = init.manifestMacKey;
+    this.#manifestFormatVersion = init.manifestFormatVersion;
     this.#lock = init.lock;
     this.#hasher = init.hasher;
     this.#epoch = init.epoch;
@@ -314,6 +347,7 @@ export class Engine {
       throw error;
     }
     let keys: KeySet | undefined;
+    let keyringScrypt: ScryptParameters | undefined;
     let manifestMacKey: Uint8Array | undefined;
     try {
       for (const name of fileSystem.list(root)) if (name.endsWith(TEMPORARY_SUFFIX)) fileSystem.unlink(path.join(root, name));
@@ -322,6 +356,7 @@ export class Engine {
       const keyringPath = path.join(root, KEYRING_NAME);
       const manifestBytes = fileSystem.readFile(manifestPath, MAX_MANIFEST_BYTES);
       let manifest: Manifest;
+      let manifestFormatVersion: ManifestFormatVersion = MANIFEST_FORMAT_VERSION;
       if (manifestBytes === undefined) {
         Engine.#refuseOrphanedData(fileSystem, root);
         if (options.expectedMinEpoch !== undefined && options.expectedMinEpoch > 0) {
@@ -329,6 +364,7 @@ export class Engine {
         }
         const created = await Engine.#create(fileSystem, root, options, collectionKind, provider);
         keys = created.keys;
+        keyringScrypt = created.keyringScrypt;
         manifest = created.manifest;
         manifestMacKey = created.manifestMacKey;
       } else {
@@ -350,10 +386,12 @@ export class Engine {
           const keyringBytes = fileSystem.readFile(keyringPath, MAX_KEYRING_BYTES);
           if (keyringBytes === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
           keys = await openKeyring(keyringBytes, options.credential, provider);
+          if (options.credential.kind === 'passphrase') keyringScrypt = decodeKeyring(keyringBytes).scrypt;
           manifestMacKey = keys.manifestMacKey(provider);
         }
         const macKey = manifestMacKey;
         manifest = decodeManifest(manifestBytes, (body) => provider.hmac(macKey, body));
+        manifestFormatVersion = peekManifestFormatVersion(manifestBytes);
         Engine.#checkManifest(manifest, options, collectionKind, keys);
       }
       const engine = new Engine({
@@ -363,9 +401,11 @@ export class Engine {
         fileSystem,
         provider,
         keys,
+        keyringScrypt,
         algorithm: manifest.algorithm,
         databaseId: manifest.databaseId,
         manifestMacKey,
+        manifestFormatVersion,
         lock,
         hasher,
         epoch: manifest.epoch,
@@ -398,6 +438,7 @@ export class Engine {
 
   static async #create(fileSystem: FileSystem, root: string, options: ResolvedOptions, collectionKind: CollectionKindId, provider: CryptoProvider) {
     let keys: KeySet | undefined;
+    let keyringScrypt: ScryptParameters | undefined;
     let manifestMacKey: Uint8Array = ZERO_KEY;
     try {
       let databaseId: Uint8Array;
@@ -405,7 +446,8 @@ export class Engine {
         keys = createKeySet();
         databaseId = keys.databaseId;
         manifestMacKey = keys.manifestMacKey(provider);
-        await replaceFileAtomically(fileSystem, path.join(root, KEYRING_NAME), await sealKeyring(keys, options.credential, provider), 'keyring');
+        if (options.credential.kind === 'passphrase') keyringScrypt = options.credential.scrypt ?? DEFAULT_SCRYPT;
+        await replaceFileAtomically(fileSystem, path.join(root, KEYRING_NAME), await sealKeyring(keys, options.credential, provider, { scrypt: keyringScrypt }), 'keyring');
         crashPoint('create:keyring-written', { directory: root });
       } else {
         databaseId = new Uint8Array(randomBytes(DATABASE_ID_BYTES));
@@ -429,7 +471,7 @@ export class Engine {
       const macKey = manifestMacKey;
       await replaceFileAtomically(fileSystem, path.join(root, MANIFEST_NAME), encodeManifest(manifest, (body) => provider.hmac(macKey, body)), 'manifest');
       crashPoint('create:manifest-written', { directory: root });
-      return { keys, manifest, manifestMacKey };
+      return { keys, keyringScrypt, manifest, manifestMacKey };
     } catch (error) {
       // The caller never sees these keys: zero them here.
       keys?.destroy();
@@ -490,7 +532,7 @@ export class Engine {
         directory: this.directory,
         keys: this.index.size,
         tornBytes: result.tornBytes,
-        removedFiles: result.removedFiles,
+        removedFiles: [...result.removedFiles, ...result.temporaryFiles.map((name) => `${name} (temporary)`)],
         sealedFiles: result.sealedFiles,
         filesFromHints: result.filesFromHints,
         damagedHints: result.damagedHints,
@@ -499,7 +541,17 @@ export class Engine {
     // A barrier is needed only when recovery changed what the manifest must say (a new store, files it
     // sealed or removed). New active files need no fsync until they hold data: recovery accepts
     // unlisted files with ids the manifest has not handed out yet. A clean open writes nothing.
-    if (result.sealedFiles > 0 || result.removedFiles.length > 0 || result.damagedHints.length > 0) await this.#barrier();
+    const quarantinePath = path.join(this.directory, QUARANTINE_DIRECTORY);
+    // The renames into quarantine/ must be durable on both sides: the shard directories are synced by the barrier.
+    if (result.quarantinedFiles.length > 0) await this.#fileSystem.syncDirectory(quarantinePath);
+    this.#quarantinedFiles = this.#fileSystem
+      .list(quarantinePath)
+      .filter((name) => /\.data(\.\d+)?$/.test(name))
+      .sort()
+      .map((name) => path.join(QUARANTINE_DIRECTORY, name));
+    if (result.sealedFiles > 0 || result.removedFiles.length > 0 || result.damagedHints.length > 0 || result.temporaryFiles.length > 0) await this.#barrier();
+    // Only now that a MANIFEST whose next file id is past them is durable: their ids stay used.
+    for (const temporary of result.temporaryFiles) this.#fileSystem.unlink(temporary);
     for (const state of this.#shards) for (const file of state.files) if (file.sealed) this.#scheduleHint(file);
     if (this.options.syncIntervalMs > 0) {
       this.#timer = setInterval(() => {
@@ -848,7 +900,7 @@ export class Engine {
       nextFileId,
       files,
     };
-    const bytes = encodeManifest(manifest, (body) => this.#provider.hmac(this.#manifestMacKey, body));
+    const bytes = this.#signManifest(manifest);
     await replaceFileAtomically(this.#fileSystem, path.join(this.directory, MANIFEST_NAME), bytes, 'manifest');
     this.#epoch = manifest.epoch;
   }
@@ -961,16 +1013,67 @@ export class Engine {
     return this.#keys;
   }
 
-  /** Seals and atomically replaces the KEYRING with the current keys under `credential`. */
-  #writeKeyring(credential: Credential, activeKeyId?: number): Promise<void> {
+  /**
+   * A MANIFEST signed under the manifest MAC key, and under the next one as well while the meta key
+   * rotates (docs/format.md §7.4).
+   */
+  #signManifest(manifest: Manifest): Uint8Array {
+    const macKey = this.#manifestMacKey;
+    const nextMacKey = this.#nextManifestMacKey;
+    return encodeManifest(manifest, (body) => this.#provider.hmac(macKey, body), {
+      formatVersion: this.#manifestFormatVersion,
+      nextMac: nextMacKey === undefined ? undefined : (body) => this.#provider.hmac(nextMacKey, body),
+    });
+  }
+
+  /**
+   * Seals and atomically replaces the KEYRING with the current keys under `credential`, at scrypt
+   * cost `scrypt` (the stored cost unless changeKey was asked for another), with a **new meta key**
+   * (docs/security-model.md §Key lifecycle): a copy of an older KEYRING, opened with the credential it
+   * was sealed under, then yields a manifest MAC key that no longer signs this store's MANIFEST.
+   *
+   * Order, so that the store opens after a crash at any point (docs/format.md §7.4):
+   *   1. seal the new KEYRING (the KDF runs; barriers go on meanwhile, signed under the current key);
+   *   2. from now on sign every MANIFEST under the current and the next key, and make one such
+   *      MANIFEST durable (a barrier): it verifies under the old and under the new KEYRING;
+   *   3. replace the KEYRING (the commit point);
+   *   4. sign under the next key alone.
+   */
+  #writeKeyring(credential: Credential, scrypt: ScryptParameters | undefined, activeKeyId?: number): Promise<void> {
     const keys = this.#keys!;
     const write = this.#keyringChain.then(async () => {
-      const bytes = await sealKeyring(keys, credential, this.#provider, activeKeyId ?? keys.activeKeyId);
+      const nextMetaKey = createMetaKey();
+      const nextMacKey = deriveManifestMacKey(this.#provider, nextMetaKey, keys.databaseId);
+      const forget = (): void => {
+        if (this.#nextManifestMacKey === nextMacKey) this.#nextManifestMacKey = undefined;
+        nextMetaKey.fill(0);
+        nextMacKey.fill(0);
+      };
+      let bytes: Uint8Array;
+      try {
+        bytes = await sealKeyring(keys, credential, this.#provider, { activeKeyId: activeKeyId ?? keys.activeKeyId, scrypt, metaKey: nextMetaKey });
+        // Two MACs need MANIFEST version 2: a version-1 store is upgraded here, at its first key operation.
+        this.#manifestFormatVersion = MANIFEST_FORMAT_VERSION;
+        this.#nextManifestMacKey = nextMacKey;
+        this.#manifestStale = true;
+        await this.#scheduleBarrier();
+      } catch (error) {
+        // The KEYRING is unchanged: the current meta key stays (the MANIFEST on disk verifies under it).
+        forget();
+        throw error;
+      }
       try {
         await replaceFileAtomically(this.#fileSystem, path.join(this.directory, KEYRING_NAME), bytes, 'keyring');
       } catch (error) {
+        // Either KEYRING may be on disk now; the MANIFEST on disk verifies under both, and the poisoned
+        // collection writes no other.
+        forget();
         throw this.#poison(error);
       }
+      keys.replaceMetaKey(nextMetaKey);
+      this.#manifestMacKey.fill(0);
+      this.#manifestMacKey = nextMacKey;
+      this.#nextManifestMacKey = undefined;
     });
     this.#keyringChain = write.catch(() => undefined);
     return write;
@@ -989,14 +1092,19 @@ export class Engine {
   }
 
   /**
-   * Re-wraps the data keys under a new key or passphrase. Only the KEYRING changes, in one atomic
-   * replace: a crash leaves exactly one of the old and the new credential working.
+   * Re-wraps the data keys under a new key or passphrase, with a new meta key (see #writeKeyring).
+   * The KEYRING is replaced in one atomic step, after a MANIFEST signed under both meta keys is
+   * durable: a crash leaves exactly one of the old and the new credential working.
    */
   async changeKey(next: Credential): Promise<void> {
     this.#requireKeys('changeKey');
     return this.#exclusively(async () => {
       this.#requireKeys('changeKey');
-      await this.#writeKeyring(next);
+      // The stored cost stays unless the caller chose one (`scryptLogN`); a raw key store turning into
+      // a passphrase store gets the default.
+      const scrypt = next.kind === 'passphrase' ? (next.scrypt ?? this.#keyringScrypt ?? DEFAULT_SCRYPT) : undefined;
+      await this.#writeKeyring(next, scrypt);
+      this.#keyringScrypt = scrypt;
       crashPoint('change-key:keyring-written', { directory: this.directory });
       const previous = this.#credential!;
       this.#credential = next;
@@ -1022,7 +1130,7 @@ export class Engine {
     const keyId = keys.addDataKey();
     // Active in memory (new files, the manifest) only once the KEYRING that holds it is durable.
     try {
-      await this.#writeKeyring(this.#credential!, keyId);
+      await this.#writeKeyring(this.#credential!, this.#keyringScrypt, keyId);
     } catch (error) {
       keys.removeDataKey(keyId);
       throw error;
@@ -1062,7 +1170,7 @@ export class Engine {
     await Promise.all(this.#shards.map((state) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, state.shard))));
     crashPoint('shred:directories-synced', { directory: this.directory });
     for (const keyId of unused) keys.removeDataKey(keyId);
-    await this.#writeKeyring(this.#credential);
+    await this.#writeKeyring(this.#credential, this.#keyringScrypt);
     crashPoint('shred:keyring-written', { directory: this.directory });
     if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.directory, event: 'shred', keyIds: unused });
     return unused;
@@ -1374,7 +1482,8 @@ export class Engine {
         await yieldToEventLoop();
       }
     }
-    return { files, pages: pagesDone, bytes: pagesDone * PAGE_BYTES, failures, ok: failures.length === 0 };
+    const quarantinedFiles = [...this.#quarantinedFiles];
+    return { files, pages: pagesDone, bytes: pagesDone * PAGE_BYTES, failures, quarantinedFiles, ok: failures.length === 0 && quarantinedFiles.length === 0 };
   }
 
   // ---- observability -------------------------------------------------------------------------
@@ -1402,6 +1511,7 @@ export class Engine {
       filesFromHints: this.#filesFromHints,
       damagedHints: this.#damagedHints.length,
       filesPerKeyId,
+      quarantinedFiles: this.#quarantinedFiles.length,
       indexBytes: this.index.memoryBytes,
     };
   }
@@ -1471,6 +1581,7 @@ export class Engine {
     this.cache?.clear();
     this.#keys?.destroy();
     this.#manifestMacKey.fill(0);
+    this.#nextManifestMacKey?.fill(0);
     if (this.#credential !== undefined) wipeCredential(this.#credential);
     this.#lock.release();
   }

@@ -8,7 +8,9 @@
  * barrier) pages are kept while they authenticate; from the first that does not, the rest of the
  * shard's log is a torn tail, discarded and counted. Files written before a crash but never recorded
  * are accepted only with ids the manifest had not handed out yet; an unlisted file with an older id
- * is a leftover (of a compaction) and is removed, after checking that we wrote it.
+ * is a leftover (of a compaction). A leftover is removed only once it is proven redundant, record by
+ * record, against the files kept; otherwise it is moved into `quarantine/` and reported, never deleted
+ * on the word of a MANIFEST alone (docs/durability.md §8.1).
  */
 import * as path from 'node:path';
 import { equalBytes, isAllZero } from '../format/bytes.js';
@@ -32,6 +34,7 @@ import { ArmdbError, armdbError, integrityError } from '../errors.js';
 import { Limits } from '../format/constants.js';
 import type { FileHandle, FileSystem } from '../io/file-system.js';
 import { TOMBSTONE_LENGTH } from '../index/entry-store.js';
+import { HashIndex } from '../index/hash-index.js';
 import type { KeyIndex } from '../index/key-index.js';
 import { DataFile, digestOfTags } from '../storage/data-file.js';
 import { readHint } from '../storage/hint-file.js';
@@ -66,6 +69,14 @@ export interface RecoveryResult {
   readonly damagedHints: string[];
   /** Data files whose index came from their hint. */
   readonly filesFromHints: number;
+  /** Files moved into `quarantine/` at this open, relative to the store directory. */
+  readonly quarantinedFiles: string[];
+  /**
+   * Temporary files found in shard directories (compaction outputs and hints that never got their
+   * final names), left in place: their ids are counted in `highestFileId`, and the engine removes them
+   * once a MANIFEST whose next file id is past them is durable.
+   */
+  readonly temporaryFiles: string[];
 }
 
 function sameIdentity(header: TagFileHeader, context: RecoveryContext, shard: number, fileId: number): boolean {
@@ -133,6 +144,9 @@ export function recover(context: RecoveryContext): RecoveryResult {
   let sealedFiles = 0;
   let highestFileId = 0;
   const damagedHints: string[] = [];
+  const temporaryFiles: string[] = [];
+  const leftovers: Leftover[] = [];
+  const quarantinedFiles: string[] = [];
   let filesFromHints = 0;
   const listed = new Map<string, ManifestFile>();
   for (const file of manifest.files) listed.set(`${file.shard}:${file.fileId}`, file);
@@ -146,7 +160,12 @@ export function recover(context: RecoveryContext): RecoveryResult {
     const hintNames = new Map<number, string>();
     for (const name of fileSystem.list(shardPath)) {
       if (name.endsWith(TEMPORARY_SUFFIX)) {
-        fileSystem.unlink(`${shardPath}/${name}`);
+        // A compaction output (or hint) that never got its final name. Its id was handed out: count
+        // it before the file goes, or the next file would get the same id (docs/format.md §1.1, ids
+        // are never reused). The engine unlinks it only once a MANIFEST past that id is durable.
+        const temporaryId = temporaryFileId(name);
+        if (temporaryId !== undefined) highestFileId = Math.max(highestFileId, temporaryId);
+        temporaryFiles.push(path.join(shardPath, name));
         continue;
       }
       const parsed = parseFileName(name);
@@ -163,6 +182,7 @@ export function recover(context: RecoveryContext): RecoveryResult {
       removedFiles.push(`${hintPath} (a hint without its data file)`);
     }
     for (const fileId of ids) highestFileId = Math.max(highestFileId, fileId);
+    for (const fileId of hintNames.keys()) highestFileId = Math.max(highestFileId, fileId);
 
     let torn = false;
     for (const fileId of [...ids].sort((left, right) => left - right)) {
@@ -191,8 +211,11 @@ export function recover(context: RecoveryContext): RecoveryResult {
       if (!fileSystem.exists(dataPath) || !fileSystem.exists(tagPath)) {
         if (entry !== undefined) throw integrityError(`shard ${shard}: file ${fileId} listed in the manifest is missing`);
         if (fileId < manifest.nextFileId) {
-          // A leftover whose deletion was interrupted (compaction retires data, then tags, then hint).
-          removeFile('leftover, partly deleted');
+          // A leftover whose deletion was interrupted (compaction retires data, then tags, then hint):
+          // a lone tag file holds no record. A lone data file cannot be authenticated, so nothing
+          // proves it redundant: it is set aside, not deleted (a MANIFEST alone never deletes data).
+          if (fileSystem.exists(dataPath)) quarantine(context, shard, [dataPath, tagPath, hintPath], quarantinedFiles, removedFiles);
+          else removeFile('leftover, partly deleted');
           continue;
         }
         tornBytes += fileBytes(fileSystem, dataPath);
@@ -230,8 +253,9 @@ export function recover(context: RecoveryContext): RecoveryResult {
         }
         const { header, cipher } = authentic;
         if (entry === undefined && fileId < manifest.nextFileId) {
+          // Decided once every kept file is in the index (settleLeftovers): removed if redundant.
           cipher.destroy();
-          removeFile('leftover not in the manifest');
+          leftovers.push({ shard, fileId, tagBytes: readWhole(tagHandle, Math.min(tagFileBytes, maximumTagFileBytes)) });
           continue;
         }
         if (entry !== undefined) {
@@ -322,7 +346,121 @@ export function recover(context: RecoveryContext): RecoveryResult {
   for (const key of listed.keys()) {
     if (!seenListed.has(key)) throw integrityError(`file ${key} listed in the manifest is missing`);
   }
-  return { files, highestSequence, tornBytes, removedFiles, sealedFiles, highestFileId, damagedHints, filesFromHints };
+  settleLeftovers(context, leftovers, removedFiles, quarantinedFiles);
+  return { files, highestSequence, tornBytes, removedFiles, sealedFiles, highestFileId, damagedHints, filesFromHints, temporaryFiles, quarantinedFiles };
+}
+
+/** Where recovery sets aside files it may not delete (docs/durability.md §8.1). armdb never deletes in it. */
+export const QUARANTINE_DIRECTORY = 'quarantine';
+
+/** An authentic file of this store that the manifest does not list, with an id it had handed out. */
+interface Leftover {
+  readonly shard: number;
+  readonly fileId: number;
+  /** Its tag file as read (header authenticated once already). */
+  readonly tagBytes: Uint8Array;
+}
+
+/**
+ * Removes the leftovers that are redundant and quarantines the others. Legitimate leftovers are the
+ * old files of a compaction whose MANIFEST switch was durable, outputs renamed after a barrier counted
+ * their ids, and unused active files `close()` dropped: what they hold is superseded by the files kept.
+ * A MANIFEST that drops a file holding anything else (a forged one, or a bug) must not make recovery
+ * delete it. Leftovers are judged together, because a compaction retires several files at once (a
+ * put in one may be deleted by a tombstone in another): for each key, the newest record over all
+ * leftovers is redundant when
+ *   - the kept files hold a record of that key at least as new (a copy keeps its sequence number), or
+ *   - it is a tombstone and the kept files hold no live value of the key (deleting it resurrects nothing).
+ * A leftover holding the newest record of a key that is not redundant, or a page that does not
+ * authenticate (nothing about the rest can be proven), is moved to `quarantine/`.
+ */
+function settleLeftovers(context: RecoveryContext, leftovers: readonly Leftover[], removedFiles: string[], quarantinedFiles: string[]): void {
+  if (leftovers.length === 0) return;
+  const newest = new HashIndex(context.keySize);
+  const needed = new Set<Leftover>();
+  for (const leftover of leftovers) {
+    const { shard, fileId, tagBytes } = leftover;
+    const authentic = authenticHeader(context, tagBytes, shard, fileId);
+    if (authentic === undefined) {
+      needed.add(leftover);
+      continue;
+    }
+    const { header, cipher } = authentic;
+    let dataHandle: FileHandle | undefined;
+    let tagHandle: FileHandle | undefined;
+    let file: DataFile | undefined;
+    try {
+      dataHandle = context.fileSystem.open(filePath(context.directory, shard, fileId, 'data'), 'read');
+      tagHandle = context.fileSystem.open(filePath(context.directory, shard, fileId, 'tags'), 'read');
+      const footer = readFooter(tagBytes, cipher);
+      const tagCount = footer.kind === 'valid' ? footer.pageCount : Math.floor((tagBytes.length - TAG_HEADER_BYTES) / TAG_BYTES);
+      const pageCount = Math.max(0, Math.min(tagCount, Math.floor(dataHandle.size() / PAGE_BYTES)));
+      const tags = tagBytes.slice(TAG_HEADER_BYTES, TAG_HEADER_BYTES + pageCount * TAG_BYTES);
+      file = DataFile.opened(cipher, header.mac, dataHandle, tagHandle, tags, pageCount);
+      // No durable pages: a page that fails ends the stream instead of throwing.
+      const stream = new RecordStream(file, pageCount, 0, context.keySize, (record) => applyRecoveredRecord(newest, fileId, record)).drain();
+      if (stream.validPages < pageCount || footer.kind === 'altered') needed.add(leftover);
+    } finally {
+      if (file !== undefined) file.close();
+      else {
+        cipher.destroy();
+        dataHandle?.close();
+        tagHandle?.close();
+      }
+    }
+  }
+  const byFileId = new Map(leftovers.map((leftover) => [leftover.fileId, leftover]));
+  const kept = context.index;
+  const keptEntries = kept.entries;
+  const entries = newest.entries;
+  newest.forEachHandle((handle) => {
+    const sequence = entries.sequences[handle]!;
+    const tombstone = entries.valueLengths[handle] === TOMBSTONE_LENGTH;
+    const keptHandle = kept.find(entries.keyView(handle));
+    if (keptHandle >= 0) {
+      if (keptEntries.sequences[keptHandle]! >= sequence) return;
+      if (tombstone && keptEntries.valueLengths[keptHandle] === TOMBSTONE_LENGTH) return;
+    } else if (tombstone) return;
+    needed.add(byFileId.get(entries.fileIds[handle]!)!);
+  });
+  for (const leftover of leftovers) {
+    const { shard, fileId } = leftover;
+    const targets = [filePath(context.directory, shard, fileId, 'data'), filePath(context.directory, shard, fileId, 'tags'), filePath(context.directory, shard, fileId, 'hint')];
+    if (needed.has(leftover)) {
+      quarantine(context, shard, targets, quarantinedFiles, removedFiles);
+      continue;
+    }
+    for (const target of targets) {
+      if (!context.fileSystem.exists(target)) continue;
+      context.fileSystem.unlink(target);
+      removedFiles.push(`${target} (leftover not in the manifest, every record superseded)`);
+    }
+  }
+}
+
+/** Moves a file's data, tag and hint files (those that exist) into `quarantine/`, under names no other file has. */
+function quarantine(context: RecoveryContext, shard: number, targets: readonly string[], quarantinedFiles: string[], removedFiles: string[]): void {
+  const { fileSystem, directory } = context;
+  const quarantineDirectory = path.join(directory, QUARANTINE_DIRECTORY);
+  fileSystem.makeDirectory(quarantineDirectory);
+  for (const target of targets) {
+    if (!fileSystem.exists(target)) continue;
+    const name = `shard-${String(shard).padStart(3, '0')}-${path.basename(target)}`;
+    let destination = path.join(quarantineDirectory, name);
+    for (let copy = 1; fileSystem.exists(destination); copy++) destination = path.join(quarantineDirectory, `${name}.${copy}`);
+    fileSystem.rename(target, destination);
+    const relative = path.relative(directory, destination);
+    quarantinedFiles.push(relative);
+    removedFiles.push(`${target} (moved to ${relative}: not listed in the manifest, and not proven redundant)`);
+  }
+}
+
+/** The file id a temporary name starts with (`000007.data.tmp`, or any suffix after the extension), if any. */
+function temporaryFileId(name: string): number | undefined {
+  const match = /^(\d{6,10})\.(?:data|tags|hint)\./.exec(name);
+  if (match === null) return undefined;
+  const fileId = Number(match[1]);
+  return fileId <= 0xffffffff ? fileId : undefined;
 }
 
 function fileBytes(fileSystem: FileSystem, target: string): number {

@@ -1,7 +1,19 @@
 /** Format constants. docs/format.md §1 gives the version history. */
 
-/** The on-disk format version written by this code. A directory of another version is refused. */
+/**
+ * The format version of tag-file and hint-file headers and of the KEYRING. A file of another version
+ * is refused.
+ */
 export const FORMAT_VERSION = 1;
+
+/**
+ * The MANIFEST versions this code reads (docs/format.md §7): 1, and 2, which adds a count of MACs so
+ * that a MANIFEST can be signed under the current and the next manifest MAC key while the meta key
+ * rotates (§7.4). New stores are written as version 2; a version-1 store stays at 1 until its first
+ * key operation.
+ */
+export const MANIFEST_FORMAT_VERSION = 2;
+export type ManifestFormatVersion = 1 | 2;
 
 /** Every data file is a sequence of pages of exactly this many bytes (docs/format.md §3). */
 export const PAGE_BYTES = 4096;

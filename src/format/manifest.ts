@@ -2,10 +2,14 @@
  * The `MANIFEST` (docs/format.md §7): the authenticated list of live files and the immutable options.
  * Replaced atomically on every change (write temp, fsync, rename, fsync directory); its epoch grows by
  * one with every replacement.
+ *
+ * Version 2 ends in one or two MACs over the same body: two while the meta key rotates, one under the
+ * current manifest MAC key and one under the next, so that the MANIFEST verifies under whichever
+ * KEYRING a crash leaves (§7.4).
  */
 import { armdbError, integrityError } from '../errors.js';
 import { ByteReader, ByteWriter, equalBytes } from './bytes.js';
-import { DATABASE_ID_BYTES, FORMAT_VERSION, Limits, Magic, MAC_BYTES, isAlgorithmId, type AlgorithmId } from './constants.js';
+import { DATABASE_ID_BYTES, Limits, MANIFEST_FORMAT_VERSION, Magic, MAC_BYTES, isAlgorithmId, type AlgorithmId, type ManifestFormatVersion } from './constants.js';
 import type { MacFunction } from './tag-file.js';
 
 export const MANIFEST_HEADER_BYTES = 64;
@@ -56,12 +60,27 @@ export interface Manifest {
   readonly files: readonly ManifestFile[];
 }
 
-export function encodeManifest(manifest: Manifest, mac: MacFunction): Uint8Array {
-  const length = MANIFEST_HEADER_BYTES + manifest.files.length * MANIFEST_FILE_ENTRY_BYTES + MAC_BYTES;
+/** How a MANIFEST is written beyond its contents. */
+export interface ManifestEncoding {
+  /** Default {@link MANIFEST_FORMAT_VERSION}; 1 keeps a version-1 store readable by older armdb. */
+  readonly formatVersion?: ManifestFormatVersion;
+  /** A second MAC, under the next manifest MAC key while the meta key rotates (version 2 only). */
+  readonly nextMac?: MacFunction | undefined;
+}
+
+/** Most MACs a MANIFEST carries: the current and the next manifest MAC key (§7.4). */
+export const MAX_MANIFEST_MACS = 2;
+
+export function encodeManifest(manifest: Manifest, mac: MacFunction, encoding: ManifestEncoding = {}): Uint8Array {
+  const formatVersion = encoding.formatVersion ?? MANIFEST_FORMAT_VERSION;
+  const macs = encoding.nextMac === undefined ? [mac] : [mac, encoding.nextMac];
+  if (formatVersion === 1 && macs.length !== 1) throw new RangeError('a version-1 MANIFEST carries exactly one MAC');
+  const bodyBytes = MANIFEST_HEADER_BYTES + manifest.files.length * MANIFEST_FILE_ENTRY_BYTES;
+  const length = bodyBytes + macs.length * MAC_BYTES;
   const writer = new ByteWriter(length);
   writer
     .raw(Magic.manifest, 8)
-    .u16(FORMAT_VERSION)
+    .u16(formatVersion)
     .u8(manifest.algorithm)
     .u8(manifest.collectionKind)
     .u64(manifest.epoch)
@@ -73,8 +92,10 @@ export function encodeManifest(manifest: Manifest, mac: MacFunction): Uint8Array
     .u32(manifest.valueSize)
     .u32(manifest.activeKeyId)
     .u32(manifest.nextFileId)
-    .u32(manifest.files.length)
-    .zeros(4);
+    .u32(manifest.files.length);
+  // Version 1: 4 reserved bytes. Version 2: the MAC count, then 3 reserved bytes (§7.2).
+  if (formatVersion === 1) writer.zeros(4);
+  else writer.u8(macs.length).zeros(3);
   for (const file of manifest.files) {
     writer
       .u16(file.shard)
@@ -88,7 +109,9 @@ export function encodeManifest(manifest: Manifest, mac: MacFunction): Uint8Array
       .raw(file.tagDigest, MAC_BYTES)
       .raw(file.hintMac ?? new Uint8Array(MAC_BYTES), MAC_BYTES);
   }
-  writer.raw(mac(writer.bytes.subarray(0, length - MAC_BYTES)), MAC_BYTES);
+  const body = writer.bytes.subarray(0, bodyBytes);
+  const tags = macs.map((each) => each(body));
+  for (const tag of tags) writer.raw(tag, MAC_BYTES);
   return writer.finish();
 }
 
@@ -99,18 +122,47 @@ export function encodeManifest(manifest: Manifest, mac: MacFunction): Uint8Array
 export function peekManifestAlgorithm(bytes: Uint8Array): AlgorithmId {
   const reader = new ByteReader(bytes, 'manifest');
   if (!equalBytes(reader.bytesView(8), Magic.manifest)) throw integrityError('manifest has a wrong magic number');
-  const version = reader.u16();
-  if (version !== FORMAT_VERSION) throw armdbError('ARMDB_FORMAT_MISMATCH', `the store has format version ${version}; this armdb reads version ${FORMAT_VERSION}`);
+  readVersion(reader);
   const algorithm = reader.u8();
   if (!isAlgorithmId(algorithm)) throw integrityError(`manifest names unknown algorithm ${algorithm}`);
   return algorithm;
 }
 
-/** Parses and authenticates a manifest. Lengths are checked against the file size before use. */
+/** The format version of a manifest (1 or 2), unauthenticated, like {@link peekManifestAlgorithm}. */
+export function peekManifestFormatVersion(bytes: Uint8Array): ManifestFormatVersion {
+  const reader = new ByteReader(bytes, 'manifest');
+  if (!equalBytes(reader.bytesView(8), Magic.manifest)) throw integrityError('manifest has a wrong magic number');
+  return readVersion(reader);
+}
+
+function readVersion(reader: ByteReader): ManifestFormatVersion {
+  const version = reader.u16();
+  if (version !== 1 && version !== 2) {
+    throw armdbError('ARMDB_FORMAT_MISMATCH', `the store has format version ${version}; this armdb reads versions 1 and ${MANIFEST_FORMAT_VERSION}`);
+  }
+  return version;
+}
+
+/**
+ * Parses and authenticates a manifest: it must carry a MAC under `mac`'s key (any of its MACs, §7.4).
+ * Lengths are checked against the file size before use.
+ */
 export function decodeManifest(bytes: Uint8Array, mac: MacFunction): Manifest {
   if (bytes.length < MANIFEST_HEADER_BYTES + MAC_BYTES) throw integrityError(`manifest of ${bytes.length} bytes is truncated`);
-  const body = bytes.subarray(0, bytes.length - MAC_BYTES);
-  if (!equalBytes(mac(body), bytes.subarray(bytes.length - MAC_BYTES))) throw integrityError('manifest fails its MAC');
+  const formatVersion = peekManifestFormatVersion(bytes);
+  // The MAC count sits in the body it authenticates: read here only to find where the body ends.
+  const macCount = formatVersion === 1 ? 1 : bytes[60]!;
+  if (macCount < 1 || macCount > MAX_MANIFEST_MACS) throw integrityError(`manifest claims ${macCount} MACs`);
+  if (bytes.length < MANIFEST_HEADER_BYTES + macCount * MAC_BYTES) throw integrityError(`manifest of ${bytes.length} bytes is truncated`);
+  const body = bytes.subarray(0, bytes.length - macCount * MAC_BYTES);
+  const expected = mac(body);
+  let authentic = false;
+  for (let index = 0; index < macCount; index++) {
+    const at = body.length + index * MAC_BYTES;
+    // Every stored MAC is compared (no early exit): which one matched is not revealed by timing.
+    if (equalBytes(expected, bytes.subarray(at, at + MAC_BYTES))) authentic = true;
+  }
+  if (!authentic) throw integrityError('manifest fails its MAC');
   const algorithm = peekManifestAlgorithm(body);
   const reader = new ByteReader(body, 'manifest', 11);
   const collectionKind = reader.u8();
@@ -127,7 +179,8 @@ export function decodeManifest(bytes: Uint8Array, mac: MacFunction): Manifest {
   const activeKeyId = reader.u32();
   const nextFileId = reader.u32();
   const fileCount = reader.u32();
-  reader.zeros(4);
+  if (formatVersion === 2) reader.u8();
+  reader.zeros(formatVersion === 1 ? 4 : 3);
   if (keySize < 1 || keySize > Limits.maxKeyBytes) throw integrityError(`manifest key size ${keySize} is out of range`);
   if (shards < 1 || shards > Limits.maxShards) throw integrityError(`manifest shard count ${shards} is out of range`);
   if (shardPrefixBits > keySize * 8) throw integrityError('manifest shard prefix is longer than the key');

@@ -1,4 +1,5 @@
 /** `armdb rotate-key` and `armdb change-key` on real stores; secrets never appear in any output. */
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VarMap, keys } from '../../src/index.js';
@@ -37,6 +38,19 @@ describe.skipIf(!BUILT)('armdb rotate-key and change-key', () => {
     expect(db.size).toBe(3000);
     expect(new TextDecoder().decode(db.get(keys.fromString('k2999', 16)))).toBe('value 2999');
     await db.close();
+  });
+
+  it('rotate-key --reencrypt on a passphrase store keeps the stored scrypt cost (it used to re-seal at the default, 17)', async () => {
+    const root = tempDir('keys');
+    const directory = path.join(root, 'store');
+    const db = await VarMap.open(directory, { ...base, encryption: { passphrase: NEW_PASSPHRASE, scryptLogN: 12 } });
+    db.put(keys.fromString('k1', 16), new TextEncoder().encode('value 1'));
+    await db.close();
+    const storedLogN = (): number => readFileSync(path.join(directory, 'KEYRING'))[12]!;
+    expect(storedLogN()).toBe(12);
+    const result = armdb(['rotate-key', directory, '--reencrypt'], { passphrase: NEW_PASSPHRASE });
+    expect(result.status, result.stderr).toBe(0);
+    expect(storedLogN()).toBe(12);
   });
 
   it('change-key to a key file: the old key is refused, the new one opens, data files untouched', async () => {

@@ -432,10 +432,13 @@ describe('fuzz: manifest', () => {
     const wrongMagic = good.slice();
     wrongMagic.set(Magic.keyring, 0);
     expectArmdbError(() => decodeManifest(withManifestMac(wrongMagic), fakeMac), 'ARMDB_INTEGRITY');
-    const wrongVersion = good.slice();
-    wrongVersion[8] = 2;
-    expectArmdbError(() => decodeManifest(withManifestMac(wrongVersion), fakeMac), 'ARMDB_FORMAT_MISMATCH');
-    expectArmdbError(() => peekManifestAlgorithm(wrongVersion), 'ARMDB_FORMAT_MISMATCH');
+    // Versions 1 and 2 are read (docs/format.md §1.4); 0 and 3 are another armdb's.
+    for (const version of [0, 3]) {
+      const wrongVersion = good.slice();
+      wrongVersion[8] = version;
+      expectArmdbError(() => decodeManifest(withManifestMac(wrongVersion), fakeMac), 'ARMDB_FORMAT_MISMATCH');
+      expectArmdbError(() => peekManifestAlgorithm(wrongVersion), 'ARMDB_FORMAT_MISMATCH');
+    }
   });
 
   it('a fileCount of 2^32-1 is ARMDB_INTEGRITY without allocating', () => {

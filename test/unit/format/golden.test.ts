@@ -9,7 +9,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { FORMAT_VERSION, PAGE_BYTES } from '../../../src/format/constants.js';
+import { FORMAT_VERSION, MANIFEST_FORMAT_VERSION, PAGE_BYTES } from '../../../src/format/constants.js';
 import { RecordFlag, decodeRecordHeader, encodeRecord, recordBytes, verifyRecordChecksum } from '../../../src/format/record.js';
 import {
   TAG_FOOTER_BYTES,
@@ -20,7 +20,7 @@ import {
   encodeTagFileHeader,
   verifyTagFileHeader,
 } from '../../../src/format/tag-file.js';
-import type { FileIdentity } from '../../../src/format/tag-file.js';
+import type { FileIdentity, MacFunction } from '../../../src/format/tag-file.js';
 import {
   decodeHintChunkFrame,
   decodeHintEntries,
@@ -31,7 +31,7 @@ import {
   verifyHintHeader,
 } from '../../../src/format/hint.js';
 import type { HintEntry } from '../../../src/format/hint.js';
-import { MANIFEST_FILE_ENTRY_BYTES, MANIFEST_HEADER_BYTES, decodeManifest, encodeManifest, peekManifestAlgorithm } from '../../../src/format/manifest.js';
+import { MANIFEST_FILE_ENTRY_BYTES, MANIFEST_HEADER_BYTES, decodeManifest, encodeManifest, peekManifestAlgorithm, peekManifestFormatVersion } from '../../../src/format/manifest.js';
 import type { Manifest } from '../../../src/format/manifest.js';
 import { KEYRING_HEADER_BYTES, decodeKeyring, encodeKeyring, verifyKeyringMac } from '../../../src/format/keyring.js';
 import type { Keyring } from '../../../src/format/keyring.js';
@@ -235,7 +235,7 @@ describe('hint golden vectors', () => {
   });
 });
 
-describe('manifest golden vector', () => {
+describe('manifest golden vector, version 1 (written by 0.1.0; still read, and written for a version-1 store until its first key operation)', () => {
   const manifest: Manifest = {
     epoch: 9,
     algorithm: 1,
@@ -277,7 +277,7 @@ describe('manifest golden vector', () => {
   );
 
   it('bytes', () => {
-    const bytes = encodeManifest(manifest, fakeMac);
+    const bytes = encodeManifest(manifest, fakeMac, { formatVersion: 1 });
     expect(bytes.length).toBe(MANIFEST_HEADER_BYTES + 2 * MANIFEST_FILE_ENTRY_BYTES + 32);
     expect(toHex(bytes)).toBe(toHex(expected));
   });
@@ -285,7 +285,7 @@ describe('manifest golden vector', () => {
   it('header and entry fields sit at their offsets', () => {
     const bytes = expected;
     expect(Buffer.from(bytes.subarray(0, 8)).toString('latin1')).toBe('ARMDBMAN');
-    expect(le16(bytes, 8)).toBe(FORMAT_VERSION);
+    expect(le16(bytes, 8)).toBe(1);
     expect(bytes[10]).toBe(1); // algorithm
     expect(bytes[11]).toBe(2); // collection kind
     expect(le32(bytes, 12)).toBe(9); // epoch low
@@ -319,7 +319,82 @@ describe('manifest golden vector', () => {
 
   it('decodes back', () => {
     expect(peekManifestAlgorithm(expected)).toBe(1);
+    expect(peekManifestFormatVersion(expected)).toBe(1);
     expect(decodeManifest(expected, fakeMac)).toEqual(manifest);
+  });
+
+  it('version 2 with one MAC: the same bytes but the version (offset 8) and the MAC count (offset 60), and the MAC over them', () => {
+    const expectedVersion2 = fromHex(
+    '41524d44424d414e0200010209000000',
+    '00000000000102030405060708090a0b',
+    '0c0d0e0f100004000200000000000000',
+    '01000000030000000200000001000000',
+    '00000201010000000100000000000000',
+    '0a000000000000001111111111111111',
+    '11111111111111111111111111111111',
+    '11111111111111112222222222222222',
+    '22222222222222222222222222222222',
+    '22222222222222223333333333333333',
+    '33333333333333333333333333333333',
+    '33333333333333330300010002000000',
+    '01000000000000000000000000000000',
+    '44444444444444444444444444444444',
+    '44444444444444444444444444444444',
+    '55555555555555555555555555555555',
+    '55555555555555555555555555555555',
+    '00000000000000000000000000000000',
+    '00000000000000000000000000000000',
+    '3608021f4643a98b1f9cc90286d62962',
+    '11155a897ca3515f3a58643504c30ddd',
+    );
+    const bytes = encodeManifest(manifest, fakeMac);
+    expect(toHex(bytes)).toBe(toHex(expectedVersion2));
+    expect(le16(bytes, 8)).toBe(MANIFEST_FORMAT_VERSION);
+    expect(bytes[60]).toBe(1);
+    for (let offset = 0; offset < 304; offset++) if (offset !== 8 && offset !== 60) expect(bytes[offset], `offset ${offset}`).toBe(expected[offset]);
+    expect(toHex(bytes.subarray(304))).toBe(toHex(fakeMac(bytes.subarray(0, 304))));
+    expect(peekManifestFormatVersion(bytes)).toBe(2);
+    expect(decodeManifest(bytes, fakeMac)).toEqual(manifest);
+  });
+
+  it('version 2 with two MACs (meta key rotating): both over the same body, and either key authenticates it', () => {
+    const nextFakeMac: MacFunction = (body) => fakeMac(Uint8Array.of(0x6e, ...body));
+    const expectedTwoMacs = fromHex(
+    '41524d44424d414e0200010209000000',
+    '00000000000102030405060708090a0b',
+    '0c0d0e0f100004000200000000000000',
+    '01000000030000000200000002000000',
+    '00000201010000000100000000000000',
+    '0a000000000000001111111111111111',
+    '11111111111111111111111111111111',
+    '11111111111111112222222222222222',
+    '22222222222222222222222222222222',
+    '22222222222222223333333333333333',
+    '33333333333333333333333333333333',
+    '33333333333333330300010002000000',
+    '01000000000000000000000000000000',
+    '44444444444444444444444444444444',
+    '44444444444444444444444444444444',
+    '55555555555555555555555555555555',
+    '55555555555555555555555555555555',
+    '00000000000000000000000000000000',
+    '00000000000000000000000000000000',
+    'cbe6f13117c3cab94c62c946e395d9af',
+    '7808b2db79ea691e8114fc2d69c7229d',
+    '2125857b56d97733d941a26e1903fec9',
+    '848d9645b437768c2b11138184f71f9a',
+    );
+    const bytes = encodeManifest(manifest, fakeMac, { nextMac: nextFakeMac });
+    expect(toHex(bytes)).toBe(toHex(expectedTwoMacs));
+    expect(bytes.length).toBe(MANIFEST_HEADER_BYTES + 2 * MANIFEST_FILE_ENTRY_BYTES + 2 * 32);
+    expect(bytes[60]).toBe(2);
+    expect(toHex(bytes.subarray(304, 336))).toBe(toHex(fakeMac(bytes.subarray(0, 304))));
+    expect(toHex(bytes.subarray(336))).toBe(toHex(nextFakeMac(bytes.subarray(0, 304))));
+    expect(decodeManifest(bytes, fakeMac)).toEqual(manifest);
+    expect(decodeManifest(bytes, nextFakeMac)).toEqual(manifest);
+    expect(() => decodeManifest(bytes, (body) => fakeMac(Uint8Array.of(0x6f, ...body)))).toThrow(/fails its MAC/);
+    // A version-1 MANIFEST holds exactly one MAC.
+    expect(() => encodeManifest(manifest, fakeMac, { formatVersion: 1, nextMac: nextFakeMac })).toThrow(RangeError);
   });
 });
 
