@@ -8,23 +8,14 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { VarMap } from '../../src/collections/var-map.js';
 import { Backoff, MAX_SKIPPED_CHANCES } from '../../src/engine/backoff.js';
 import { fileName } from '../../src/engine/paths.js';
 import { FaultFileSystem } from './fault-fs.js';
-import { keyOf, openMap, temporaryDirectory, valueOf } from './scenario.js';
+import { keyOf, openMap, directoriesRemovedAfterEach, valueOf } from './scenario.js';
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
-
-function directory(prefix: string): string {
-  const made = temporaryDirectory(prefix);
-  cleanups.push(made.cleanup);
-  return made.path;
-}
+const directory = directoriesRemovedAfterEach();
 
 /** Messages published on `name` while `action` runs. */
 async function published<T>(name: string, action: () => Promise<T>): Promise<{ result: T; messages: Record<string, unknown>[] }> {

@@ -5,21 +5,12 @@
  * rename then failed with ENOENT and poisoned the close), or the late barrier wrote its MANIFEST
  * after close() had zeroed the MAC key (the next open: "the manifest fails its MAC").
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FileHandle, FileSystem, OpenMode } from '../../src/io/file-system.js';
 import { nodeFileSystem } from '../../src/io/node-file-system.js';
-import { keyOf, openMap, shardOf, temporaryDirectory, valueOf } from './scenario.js';
+import { keyOf, openMap, shardOf, directoriesRemovedAfterEach, valueOf } from './scenario.js';
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
-
-function directory(prefix: string): string {
-  const made = temporaryDirectory(prefix);
-  cleanups.push(made.cleanup);
-  return made.path;
-}
+const directory = directoriesRemovedAfterEach();
 
 /** The real file system whose data-file fsyncs wait at a gate while `holding` is set. */
 class GatedFileSystem implements FileSystem {

@@ -19,6 +19,7 @@
 import { writeSync } from 'node:fs';
 import { setCrashPointHandler } from '../../dist/engine/crash-points.js';
 import { VarMap } from '../../dist/index.js';
+import { encodeValue } from './kill-model.mjs';
 
 export const KEYS = 300;
 export const OPTIONS = { keySize: 16, shards: 2, maxFileBytes: 65536, writeBufferBytes: 8192, syncIntervalMs: 0, autoCompact: false, hints: true };
@@ -30,24 +31,9 @@ export function keyOf(k) {
   return key;
 }
 
-/** value(r, k): 24..~600 bytes, every byte derived from (r, k). */
+/** value(r, k): 24..~600 bytes, every byte derived from (r, k) (kill-model.mjs's self-describing values). */
 export function valueOf(round, k) {
-  const value = new Uint8Array(24 + ((k * 37 + round * 101) % 577));
-  const view = new DataView(value.buffer);
-  view.setUint32(0, 0x43505431);
-  view.setUint32(4, round);
-  view.setUint32(8, k);
-  view.setUint32(12, value.length);
-  let x = (Math.imul(round + 1, 0x9e3779b1) ^ Math.imul(k + 1, 0x85ebca6b)) >>> 0 || 1;
-  for (let index = 16; index < value.length; index++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    value[index] = x & 0xff;
-  }
-  return value;
+  return encodeValue(round, 0, k, 0, 24 + ((k * 37 + round * 101) % 577));
 }
 
 function report(message) {

@@ -13,7 +13,7 @@
  * keep them fixed (see the comments there).
  */
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { VarMap } from '../../src/collections/var-map.js';
 import type { OpenOptions } from '../../src/config.js';
 import { ArmdbError } from '../../src/errors.js';
@@ -30,7 +30,7 @@ import {
   readAll,
   sameBytes,
   shardOf,
-  temporaryDirectory,
+  directoriesRemovedAfterEach, temporaryDirectory,
   universe,
   valueOf,
   workload,
@@ -38,16 +38,7 @@ import {
   type Step,
 } from './scenario.js';
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
-
-function directory(prefix: string): string {
-  const made = temporaryDirectory(prefix);
-  cleanups.push(made.cleanup);
-  return made.path;
-}
+const directory = directoriesRemovedAfterEach();
 
 /** The error is ARMDB_POISONED and its cause carries `causeCode` (an errno, or the simulated crash). */
 function expectPoisoned(error: unknown, causeCode: string): void {

@@ -14,6 +14,7 @@
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { afterEach } from 'vitest';
 import { VarMap, engineHooks } from '../../src/collections/var-map.js';
 import type { OpenOptions } from '../../src/config.js';
 import { ArmdbError } from '../../src/errors.js';
@@ -118,6 +119,22 @@ function scratchRoot(): string {
 export function temporaryDirectory(prefix: string, memory = true): { readonly path: string; cleanup(): void } {
   const directory = mkdtempSync(path.join(memory ? scratchRoot() : tmpdir(), `armdb-${prefix}-`));
   return { path: directory, cleanup: () => rmSync(directory, { recursive: true, force: true }) };
+}
+
+/**
+ * For a test file: `directory(prefix)` makes a temporary directory that is removed after the test
+ * that made it. Call once at the top level of the file.
+ */
+export function directoriesRemovedAfterEach(): (prefix: string) => string {
+  const cleanups: (() => void)[] = [];
+  afterEach(() => {
+    for (const cleanup of cleanups.splice(0)) cleanup();
+  });
+  return (prefix) => {
+    const made = temporaryDirectory(prefix);
+    cleanups.push(made.cleanup);
+    return made.path;
+  };
 }
 
 // ---- deterministic inputs ----------------------------------------------------------------------

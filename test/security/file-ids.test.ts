@@ -9,20 +9,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FaultFileSystem } from '../crash/fault-fs.js';
-import { keyOf, openMap, temporaryDirectory, valueOf } from '../crash/scenario.js';
+import { keyOf, openMap, directoriesRemovedAfterEach, valueOf } from '../crash/scenario.js';
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
-
-function directory(prefix: string): string {
-  const made = temporaryDirectory(prefix);
-  cleanups.push(made.cleanup);
-  return made.path;
-}
+const directory = directoriesRemovedAfterEach();
 
 /** The file id of every data file the logged operations created (`open-create` of `NNNNNN.data[.tmp]`). */
 function createdDataFileIds(fileSystem: FaultFileSystem): number[] {
