@@ -18,10 +18,14 @@
  *   durable. It does not make the data of those files durable. A subdirectory's own entry is in its
  *   parent: a new directory survives only if its parent is fsynced too.
  * - **Unsynced file changes** (writes and truncates since the file's last completed fsync) each may or
- *   may not be on disk. A write is split at 4 KiB boundaries of the file (page-cache pages) and each
- *   piece is kept or dropped on its own; kept pieces land in issue order; a piece dropped inside the
- *   file's new length reads as whatever the disk held there before, zeros past the old end. One piece
- *   may be kept torn: a prefix of its bytes (any length).
+ *   may not be on disk. A write is split at 4 KiB boundaries of the file into pieces, one per
+ *   page-cache page. Pages are written back independently and in any order, each with its contents at
+ *   some moment: per page, the pieces that survive are a prefix, in issue order, of the unsynced
+ *   pieces written to it (a later write to a page is never on disk without an earlier one). A page
+ *   that did not survive reads as whatever the disk held there before: the synced bytes, or zeros
+ *   past the synced end once a later page extended the file (a hole). One piece may be kept torn: a
+ *   prefix of its bytes (any length), and nothing later of its page. Truncates (metadata) survive
+ *   or not on their own.
  * - **Unsynced directory changes** persist as a *prefix* of each directory's changes since its last
  *   completed fsync: a journalling file system commits a directory's metadata in order, so a rename is
  *   never durable without the creation before it; different directories are independent (harsher than
@@ -206,9 +210,10 @@ export class CrashState {
    * below the file system's root as the disk may hold it after the cut.
    *
    * Per image, the seed picks a keep probability from {0, ½, 0.9, 1}: 0 is "only what was synced",
-   * 1 "everything the OS had, but not what was never written" (a process kill, without the torn
-   * piece). Directories: with 0 none of the unsynced changes survive, with 1 all, otherwise a
-   * uniformly chosen prefix. With probability ½ one unsynced piece is kept torn.
+   * 1 "everything the OS had" (what a killed process leaves, but for the torn piece). Each piece is
+   * kept with that probability while its page's earlier pieces were; each truncate likewise.
+   * Directories: with 0 none of the unsynced changes survive, with 1 all, otherwise a uniformly
+   * chosen prefix. With probability ½ one unsynced piece is kept torn.
    */
   materialize(target: string, seed: number): CutReport {
     const random = new Random(mixSeed(seed));
@@ -259,19 +264,27 @@ export class CrashState {
     const tornPiece = tearOne && pieces.length > 0 ? random.int(0, pieces.length - 1) : -1;
     let torn: string | undefined;
     const keptByInode = new Map<number, FileChange[]>();
+    // Pages whose write-back stopped: a later write to the page cannot be on disk without this one.
+    const closedPages = new Set<string>();
     pieces.forEach((piece, index) => {
-      let change: FileChange | undefined = random.next() < keepProbability ? piece.change : undefined;
-      if (index === tornPiece && piece.change.kind === 'write' && piece.change.bytes.length > 1) {
-        const keep = random.int(1, piece.change.bytes.length - 1);
-        change = { ...piece.change, bytes: piece.change.bytes.subarray(0, keep) };
-        torn = `${files.get(piece.inode)![0]} at ${piece.change.position}: ${keep} of ${piece.change.bytes.length} bytes`;
+      const change = piece.change;
+      let kept: FileChange | undefined = random.next() < keepProbability ? change : undefined;
+      if (change.kind === 'write') {
+        const page = `${piece.inode}:${Math.floor(change.position / PIECE_BYTES)}`;
+        if (closedPages.has(page)) kept = undefined;
+        else if (index === tornPiece && change.bytes.length > 1) {
+          const keep = random.int(1, change.bytes.length - 1);
+          kept = { ...change, bytes: change.bytes.subarray(0, keep) };
+          torn = `${files.get(piece.inode)![0]} at ${change.position}: ${keep} of ${change.bytes.length} bytes`;
+          closedPages.add(page);
+        } else if (kept === undefined) closedPages.add(page);
       }
-      if (change === undefined) {
+      if (kept === undefined) {
         piecesDropped++;
         return;
       }
       piecesKept++;
-      keptByInode.set(piece.inode, [...(keptByInode.get(piece.inode) ?? []), change]);
+      keptByInode.set(piece.inode, [...(keptByInode.get(piece.inode) ?? []), kept]);
     });
 
     mkdirSync(target, { recursive: true, mode: 0o700 });
