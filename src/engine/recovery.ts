@@ -201,7 +201,10 @@ export function recover(context: RecoveryContext): RecoveryResult {
         const tagFileBytes = tagHandle.size();
         // Bound before allocating: a tag file is never larger than its framing plus a tag per data page.
         const maximumTagFileBytes = TAG_HEADER_BYTES + (Math.floor(dataBytes / PAGE_BYTES) + 1) * TAG_BYTES + TAG_FOOTER_BYTES;
-        if (tagFileBytes > maximumTagFileBytes && entry !== undefined) {
+        // Only a sealed file's length is fixed. An active file's tags can run ahead of its data after
+        // a power loss (the tag file's growth reached the disk, the data file's did not): tags past
+        // the data pages are an unsynced tail, left unread and cut off when the file is sealed.
+        if (tagFileBytes > maximumTagFileBytes && entry?.state === FileState.sealed) {
           throw integrityError(`shard ${shard}: tag file ${fileId} is longer (${tagFileBytes} bytes) than its data file allows`);
         }
         const tagBytes = readWhole(tagHandle, Math.min(tagFileBytes, maximumTagFileBytes));
