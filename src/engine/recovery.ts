@@ -292,7 +292,12 @@ export function recover(context: RecoveryContext): RecoveryResult {
           }
           file.resetAfterRecovery(validPages, entry);
           sealedFiles++;
-          if (replay.validPages < candidatePages || replay.tailBytes > 0) torn = true;
+          // The log continues in later files only if nothing of this one was lost: no page that failed,
+          // no cut record, and no data or tag bytes past the valid pages (other than its footer). After
+          // a power loss, pages and tags past the durable count can be gone while a later file
+          // survives; replaying that file would skip the records in between.
+          const tagBytesExpected = tagOffset(validPages) + (fullyIntact ? TAG_FOOTER_BYTES : 0);
+          if (replay.validPages < candidatePages || replay.tailBytes > 0 || dataBytes > validPages * PAGE_BYTES || tagFileBytes > tagBytesExpected) torn = true;
         }
         shardFiles.push(file);
         keep = true;
