@@ -211,7 +211,10 @@ export function recover(context: RecoveryContext): RecoveryResult {
         const authentic = authenticHeader(context, tagBytes, shard, fileId);
         if (authentic === undefined) {
           if (entry !== undefined) throw integrityError(`shard ${shard}: the header of file ${fileId} does not authenticate`);
-          if (fileId < manifest.nextFileId || !(tagBytes.length < TAG_HEADER_BYTES || isAllZero(tagBytes))) {
+          // A header cut short, or never written back, leaves its last byte and the rest of the tag
+          // file's first page zero; a power loss can still keep later pages (tags) of the file.
+          const headerUnwritten = isAllZero(tagBytes.subarray(TAG_HEADER_BYTES - 1, PAGE_BYTES));
+          if (fileId < manifest.nextFileId || !(tagBytes.length < TAG_HEADER_BYTES || headerUnwritten)) {
             throw integrityError(`shard ${shard}: file ${fileId} was not written by this store`);
           }
           tornBytes += dataBytes;
