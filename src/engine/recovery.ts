@@ -213,9 +213,14 @@ export function recover(context: RecoveryContext): RecoveryResult {
           if (entry !== undefined) throw integrityError(`shard ${shard}: the header of file ${fileId} does not authenticate`);
           // A header cut short, or never written back, leaves its last byte and the rest of the tag
           // file's first page zero; a power loss can still keep later pages (tags) of the file.
-          const headerUnwritten = isAllZero(tagBytes.subarray(TAG_HEADER_BYTES - 1, PAGE_BYTES));
-          if (fileId < manifest.nextFileId || !(tagBytes.length < TAG_HEADER_BYTES || headerUnwritten)) {
-            throw integrityError(`shard ${shard}: file ${fileId} was not written by this store`);
+          const headerUnwritten = tagBytes.length < TAG_HEADER_BYTES || isAllZero(tagBytes.subarray(TAG_HEADER_BYTES - 1, PAGE_BYTES));
+          if (!headerUnwritten) throw integrityError(`shard ${shard}: file ${fileId} was not written by this store`);
+          if (fileId < manifest.nextFileId) {
+            // Never listed (a barrier fsyncs a file's header before any manifest lists it), so it holds
+            // nothing durable: an unused active file that close() dropped, whose directory entry a
+            // barrier made durable before its header or its unlink reached the disk.
+            removeFile('leftover whose header never reached the disk');
+            continue;
           }
           tornBytes += dataBytes;
           removeFile('torn header');
