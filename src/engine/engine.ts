@@ -455,6 +455,12 @@ export class Engine {
       // Const collections need their values in memory: hints do not carry them.
       useHints: this.options.hints && this.options.valueSize === 0,
     });
+    // Deletions first, durably, then the seals of cut files (RecoveryResult.sealCutFiles): a power
+    // loss must not keep a cut file sealed (looking intact) and bring back a file deleted after it.
+    if (result.removedFiles.length > 0) {
+      await Promise.all(Array.from({ length: this.options.shards }, (_, shard) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, shard))));
+    }
+    result.sealCutFiles();
     this.#sequence = result.highestSequence;
     this.#damagedHints = result.damagedHints;
     this.#filesFromHints = result.filesFromHints;

@@ -65,6 +65,13 @@ export interface RecoveryResult {
   readonly damagedHints: string[];
   /** Data files whose index came from their hint. */
   readonly filesFromHints: number;
+  /**
+   * Truncates the files that were active and cut, and writes their footers. Call it only once the
+   * deletions of `removedFiles` are durable (their shard directories fsynced): a cut file sealed on
+   * disk looks intact, and a later file of its shard that a power loss brought back would then be
+   * replayed, its records without the ones the cut lost.
+   */
+  readonly sealCutFiles: () => void;
 }
 
 function sameIdentity(header: TagFileHeader, context: RecoveryContext, shard: number, fileId: number): boolean {
@@ -129,6 +136,7 @@ export function recover(context: RecoveryContext): RecoveryResult {
   const listed = new Map<string, ManifestFile>();
   for (const file of manifest.files) listed.set(`${file.shard}:${file.fileId}`, file);
   const seenListed = new Set<string>();
+  const pendingSeals: (() => void)[] = [];
 
   for (let shard = 0; shard < manifest.shards; shard++) {
     const shardFiles: DataFile[] = [];
@@ -293,9 +301,13 @@ export function recover(context: RecoveryContext): RecoveryResult {
           tornBytes += dataBytes - validPages * PAGE_BYTES + replay.tailBytes;
           if (!fullyIntact) {
             const sealedTags = tags.subarray(0, validPages * TAG_BYTES);
-            dataHandle.truncate(validPages * PAGE_BYTES);
-            tagHandle.truncate(tagOffset(validPages));
-            tagHandle.write(encodeTagFileFooter({ pageCount: validPages, tagDigest: digestOfTags(sealedTags, validPages) }, cipher.mac), tagOffset(validPages));
+            // Deferred (RecoveryResult.sealCutFiles): the cut must stay visible on disk until the
+            // files deleted after it are durably gone.
+            pendingSeals.push(() => {
+              dataHandle.truncate(validPages * PAGE_BYTES);
+              tagHandle.truncate(tagOffset(validPages));
+              tagHandle.write(encodeTagFileFooter({ pageCount: validPages, tagDigest: digestOfTags(sealedTags, validPages) }, cipher.mac), tagOffset(validPages));
+            });
             file.dirty = true;
           }
           file.resetAfterRecovery(validPages, entry);
@@ -320,7 +332,10 @@ export function recover(context: RecoveryContext): RecoveryResult {
   for (const key of listed.keys()) {
     if (!seenListed.has(key)) throw integrityError(`file ${key} listed in the manifest is missing`);
   }
-  return { files, highestSequence, tornBytes, removedFiles, sealedFiles, highestFileId, damagedHints, filesFromHints };
+  const sealCutFiles = (): void => {
+    for (const seal of pendingSeals.splice(0)) seal();
+  };
+  return { files, highestSequence, tornBytes, removedFiles, sealedFiles, highestFileId, damagedHints, filesFromHints, sealCutFiles };
 }
 
 function fileBytes(fileSystem: FileSystem, target: string): number {
