@@ -16,6 +16,7 @@ import { PAGE_BYTES, TAG_BYTES } from '../../src/format/constants.js';
 import { TAG_FOOTER_BYTES, TAG_HEADER_BYTES } from '../../src/format/tag-file.js';
 import { FaultFileSystem, SimulatedCrash } from './fault-fs.js';
 import { PIECE_BYTES, PowerCutFileSystem } from './power-cut-fs.js';
+import { powerCutCompaction, powerCutCreation, powerCutDuringRecovery, powerCutKeyLifecycle, powerCutMaintenance, powerCutWalk } from './power-cut-walks.js';
 import { checkCuts, collectCuts, STORE } from './power-cut-scenario.js';
 import { applyCommits, checkRecovered, execute, keyOf, newExecution, openMap, readAll, temporaryDirectory, universe, valueOf, workload } from './scenario.js';
 
@@ -190,6 +191,52 @@ describe('PowerCutFileSystem', () => {
       if (existsSync(path.join(first, 'a'))) expect(readFileSync(path.join(first, 'a'))).toEqual(readFileSync(path.join(second, 'a')));
     }
     handle.close();
+  });
+});
+
+// ---- the engine under power cuts -------------------------------------------------------------------
+
+describe('a power cut before any file operation of a workload', () => {
+  it('the fault-injection walk (rotations of both shards, two manifest updates, close with hints): every image recovers', async () => {
+    const { cuts, images, problems } = await powerCutWalk({ seedsPerCut: 2, seedBase: 0x5eed0000 });
+    expect(cuts).toBeGreaterThan(150);
+    expect(images).toBeGreaterThan(250);
+    expect(problems).toEqual([]);
+  });
+
+  it('creating a store, writing, syncing and closing it: every image recovers (before the first MANIFEST, as an empty store)', async () => {
+    const { cuts, images, problems } = await powerCutCreation({ seedsPerCut: 2, seedBase: 0x5eed1000 });
+    expect(cuts).toBeGreaterThan(40);
+    expect(images).toBeGreaterThan(80);
+    expect(problems).toEqual([]);
+  });
+
+  it('compact() while writes and syncs go on (outputs, MANIFEST switch, unlinks, hints): every image recovers', async () => {
+    const { cuts, images, problems } = await powerCutCompaction({ seedsPerCut: 1, seedBase: 0x5eed2000 });
+    expect(cuts).toBeGreaterThan(60);
+    expect(images).toBeGreaterThan(60);
+    expect(problems).toEqual([]);
+  });
+
+  it('a reopen from hints, warmup() beside puts, migrate(), close(): every image recovers', async () => {
+    const { cuts, images, problems } = await powerCutMaintenance({ seedsPerCut: 2, seedBase: 0x5eed3000 });
+    expect(cuts).toBeGreaterThan(40);
+    expect(images).toBeGreaterThan(60);
+    expect(problems).toEqual([]);
+  });
+
+  it('changeKey, rotateDataKey, compact({ reencrypt: true }) shredding the old key: every image opens with exactly one key and recovers', async () => {
+    const { cuts, images, problems } = await powerCutKeyLifecycle({ seedsPerCut: 1, seedBase: 0x5eed4000 });
+    expect(cuts).toBeGreaterThan(60);
+    expect(images).toBeGreaterThan(60);
+    expect(problems).toEqual([]);
+  });
+
+  it('a power cut while recovering from a power cut (every 24th cut of the walk, a cut at every file operation of the recovering open and close): every image recovers', async () => {
+    const { cuts, images, problems } = await powerCutDuringRecovery({ seedsPerCut: 1, seedBase: 0x5eed5000, firstCutStride: 24 });
+    expect(cuts).toBeGreaterThan(100);
+    expect(images).toBeGreaterThan(100);
+    expect(problems).toEqual([]);
   });
 });
 
