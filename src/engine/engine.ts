@@ -455,12 +455,6 @@ export class Engine {
       // Const collections need their values in memory: hints do not carry them.
       useHints: this.options.hints && this.options.valueSize === 0,
     });
-    // Deletions first, durably, then the seals of cut files (RecoveryResult.sealCutFiles): a power
-    // loss must not keep a cut file sealed (looking intact) and bring back a file deleted after it.
-    if (result.removedFiles.length > 0) {
-      await Promise.all(Array.from({ length: this.options.shards }, (_, shard) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, shard))));
-    }
-    result.sealCutFiles();
     this.#sequence = result.highestSequence;
     this.#damagedHints = result.damagedHints;
     this.#filesFromHints = result.filesFromHints;
@@ -486,6 +480,13 @@ export class Engine {
         damagedHints: result.damagedHints,
       });
     }
+    // Deletions first, durably, then the seals of cut files (RecoveryResult.sealCutFiles): a power
+    // loss must not keep a cut file sealed (looking intact) and bring back a file deleted after it.
+    // Every recovered file is in #filesById by now, so a failure here releases them with the rest.
+    if (result.removedFiles.length > 0) {
+      await Promise.all(this.#shards.map((state) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, state.shard))));
+    }
+    result.sealCutFiles();
     // A barrier is needed only when recovery changed what the manifest must say (a new store, files it
     // sealed or removed). New active files need no fsync until they hold data: recovery accepts
     // unlisted files with ids the manifest has not handed out yet. A clean open writes nothing.
