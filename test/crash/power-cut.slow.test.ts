@@ -24,7 +24,7 @@ afterAll(() => {
 describe('power cuts, long run', () => {
   it.each([22, 23, 24])('the fault-injection walk (window seed %i), 6 images per cut', async (workloadSeed) => {
     const { images, problems } = count(await powerCutWalk({ seedsPerCut: 6, seedBase: 0x51000000 + workloadSeed * 0x10000, workloadSeed }));
-    expect(images).toBeGreaterThan(1200);
+    expect(images).toBeGreaterThan(1000);
     expect(problems).toEqual([]);
   });
 
