@@ -538,12 +538,23 @@ export class Engine {
         damagedHints: result.damagedHints,
       });
     }
+    const quarantinePath = path.join(this.directory, QUARANTINE_DIRECTORY);
+    // A file moved into quarantine/ must never be durably gone from its shard directory without being
+    // durably in quarantine/: the new entries (and quarantine/ itself, in the root) first.
+    if (result.quarantinedFiles.length > 0) {
+      await this.#fileSystem.syncDirectory(quarantinePath);
+      await this.#fileSystem.syncDirectory(this.directory);
+    }
+    // Deletions first, durably, then the seals of cut files (RecoveryResult.sealCutFiles): a power
+    // loss must not keep a cut file sealed (looking intact) and bring back a file deleted after it.
+    // Every recovered file is in #filesById by now, so a failure here releases them with the rest.
+    if (result.removedFiles.length > 0) {
+      await Promise.all(this.#shards.map((state) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, state.shard))));
+    }
+    result.sealCutFiles();
     // A barrier is needed only when recovery changed what the manifest must say (a new store, files it
     // sealed or removed). New active files need no fsync until they hold data: recovery accepts
     // unlisted files with ids the manifest has not handed out yet. A clean open writes nothing.
-    const quarantinePath = path.join(this.directory, QUARANTINE_DIRECTORY);
-    // The renames into quarantine/ must be durable on both sides: the shard directories are synced by the barrier.
-    if (result.quarantinedFiles.length > 0) await this.#fileSystem.syncDirectory(quarantinePath);
     this.#quarantinedFiles = this.#fileSystem
       .list(quarantinePath)
       .filter((name) => /\.data(\.\d+)?$/.test(name))

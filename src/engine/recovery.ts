@@ -77,6 +77,13 @@ export interface RecoveryResult {
    * once a MANIFEST whose next file id is past them is durable.
    */
   readonly temporaryFiles: string[];
+  /**
+   * Truncates the files that were active and cut, and writes their footers. Call it only once the
+   * deletions of `removedFiles` are durable (their shard directories fsynced): a cut file sealed on
+   * disk looks intact, and a later file of its shard that a power loss brought back would then be
+   * replayed, its records without the ones the cut lost.
+   */
+  readonly sealCutFiles: () => void;
 }
 
 function sameIdentity(header: TagFileHeader, context: RecoveryContext, shard: number, fileId: number): boolean {
@@ -151,6 +158,7 @@ export function recover(context: RecoveryContext): RecoveryResult {
   const listed = new Map<string, ManifestFile>();
   for (const file of manifest.files) listed.set(`${file.shard}:${file.fileId}`, file);
   const seenListed = new Set<string>();
+  const pendingSeals: (() => void)[] = [];
 
   for (let shard = 0; shard < manifest.shards; shard++) {
     const shardFiles: DataFile[] = [];
@@ -233,7 +241,10 @@ export function recover(context: RecoveryContext): RecoveryResult {
         // Bound before allocating: a tag file is never larger than its framing plus a tag per data page,
         // and no data file has more pages than the format allows (a sparse file may claim terabytes).
         const maximumTagFileBytes = TAG_HEADER_BYTES + (Math.min(Math.floor(dataBytes / PAGE_BYTES), MAX_DATA_FILE_PAGES) + 1) * TAG_BYTES + TAG_FOOTER_BYTES;
-        if (tagFileBytes > maximumTagFileBytes && entry !== undefined) {
+        // Only a sealed file's length is fixed. An active file's tags can run ahead of its data after
+        // a power loss (the tag file's growth reached the disk, the data file's did not): tags past
+        // the data pages are an unsynced tail, left unread and cut off when the file is sealed.
+        if (tagFileBytes > maximumTagFileBytes && entry?.state === FileState.sealed) {
           throw integrityError(`shard ${shard}: tag file ${fileId} is longer (${tagFileBytes} bytes) than its data file allows`);
         }
         // The header is authenticated before anything is sized by the file's length (docs/security-model.md §Hostile directory entries).
@@ -241,10 +252,19 @@ export function recover(context: RecoveryContext): RecoveryResult {
         const authentic = authenticHeader(context, headerBytes, shard, fileId);
         if (authentic === undefined) {
           if (entry !== undefined) throw integrityError(`shard ${shard}: the header of file ${fileId} does not authenticate`);
-          // An interrupted creation never got its header: shorter than one, or zeros as far as any tag file of ours reaches.
-          const tornHeader = (): boolean => headerBytes.length < TAG_HEADER_BYTES || (isAllZero(headerBytes) && isAllZero(readWhole(tagHandle, Math.min(tagFileBytes, maximumTagFileBytes))));
-          if (fileId < manifest.nextFileId || !tornHeader()) {
-            throw integrityError(`shard ${shard}: file ${fileId} was not written by this store`);
+          // A header cut short, or never written back, leaves its last byte and the rest of the tag
+          // file's first page zero; a power loss can still keep later pages (tags) of the file. Only
+          // that first page is read: nothing is sized by what an unauthenticated file claims.
+          const firstPage = readWhole(tagHandle, Math.min(tagFileBytes, PAGE_BYTES));
+          const headerUnwritten = firstPage.length < TAG_HEADER_BYTES || isAllZero(firstPage.subarray(TAG_HEADER_BYTES - 1, PAGE_BYTES));
+          if (!headerUnwritten) throw integrityError(`shard ${shard}: file ${fileId} was not written by this store`);
+          if (fileId < manifest.nextFileId) {
+            // Never listed (a barrier fsyncs a file's header before any manifest lists it), so it holds
+            // nothing durable: an unused active file that close() dropped, whose directory entry a
+            // barrier made durable before its header or its unlink reached the disk. Without its
+            // header (the salt) no page of it can ever be authenticated, so nothing is lost.
+            removeFile('leftover whose header never reached the disk');
+            continue;
           }
           tornBytes += dataBytes;
           removeFile('torn header');
@@ -324,14 +344,23 @@ export function recover(context: RecoveryContext): RecoveryResult {
               throw integrityError(`shard ${shard}: data file ${fileId} holds no page of this store and has other names (hard links); refusing to cut it`);
             }
             const sealedTags = tags.subarray(0, validPages * TAG_BYTES);
-            dataHandle.truncate(validPages * PAGE_BYTES);
-            tagHandle.truncate(tagOffset(validPages));
-            tagHandle.write(encodeTagFileFooter({ pageCount: validPages, tagDigest: digestOfTags(sealedTags, validPages) }, cipher.mac), tagOffset(validPages));
+            // Deferred (RecoveryResult.sealCutFiles): the cut must stay visible on disk until the
+            // files deleted after it are durably gone.
+            pendingSeals.push(() => {
+              dataHandle.truncate(validPages * PAGE_BYTES);
+              tagHandle.truncate(tagOffset(validPages));
+              tagHandle.write(encodeTagFileFooter({ pageCount: validPages, tagDigest: digestOfTags(sealedTags, validPages) }, cipher.mac), tagOffset(validPages));
+            });
             file.dirty = true;
           }
           file.resetAfterRecovery(validPages, entry);
           sealedFiles++;
-          if (replay.validPages < candidatePages || replay.tailBytes > 0) torn = true;
+          // The log continues in later files only if nothing of this one was lost: no page that failed,
+          // no cut record, and no data or tag bytes past the valid pages (other than its footer). After
+          // a power loss, pages and tags past the durable count can be gone while a later file
+          // survives; replaying that file would skip the records in between.
+          const tagBytesExpected = tagOffset(validPages) + (fullyIntact ? TAG_FOOTER_BYTES : 0);
+          if (replay.validPages < candidatePages || replay.tailBytes > 0 || dataBytes > validPages * PAGE_BYTES || tagFileBytes > tagBytesExpected) torn = true;
         }
         shardFiles.push(file);
         keep = true;
@@ -347,7 +376,10 @@ export function recover(context: RecoveryContext): RecoveryResult {
     if (!seenListed.has(key)) throw integrityError(`file ${key} listed in the manifest is missing`);
   }
   settleLeftovers(context, leftovers, removedFiles, quarantinedFiles);
-  return { files, highestSequence, tornBytes, removedFiles, sealedFiles, highestFileId, damagedHints, filesFromHints, temporaryFiles, quarantinedFiles };
+  const sealCutFiles = (): void => {
+    for (const seal of pendingSeals.splice(0)) seal();
+  };
+  return { files, highestSequence, tornBytes, removedFiles, sealedFiles, highestFileId, damagedHints, filesFromHints, temporaryFiles, quarantinedFiles, sealCutFiles };
 }
 
 /** Where recovery sets aside files it may not delete (docs/durability.md §8.1). armdb never deletes in it. */
