@@ -12,9 +12,9 @@ export async function replaceFileAtomically(fileSystem: FileSystem, target: stri
   const temporary = temporaryPath(target);
   const directory = path.dirname(target);
   await fileSystem.writeFile(temporary, bytes);
-  crashPoint(`${label}:temporary-written`, { directory });
+  crashPoint(`${label}:temporary-written`, () => ({ directory }));
   fileSystem.rename(temporary, target);
-  crashPoint(`${label}:renamed`, { directory });
+  crashPoint(`${label}:renamed`, () => ({ directory }));
   await fileSystem.syncDirectory(directory);
-  crashPoint(`${label}:replaced`, { directory });
+  crashPoint(`${label}:replaced`, () => ({ directory }));
 }

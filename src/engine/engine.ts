@@ -448,7 +448,7 @@ export class Engine {
         manifestMacKey = keys.manifestMacKey(provider);
         if (options.credential.kind === 'passphrase') keyringScrypt = options.credential.scrypt ?? DEFAULT_SCRYPT;
         await replaceFileAtomically(fileSystem, path.join(root, KEYRING_NAME), await sealKeyring(keys, options.credential, provider, { scrypt: keyringScrypt }), 'keyring');
-        crashPoint('create:keyring-written', { directory: root });
+        crashPoint('create:keyring-written', () => ({ directory: root }));
       } else {
         databaseId = new Uint8Array(randomBytes(DATABASE_ID_BYTES));
         if (fileSystem.exists(path.join(root, KEYRING_NAME))) fileSystem.unlink(path.join(root, KEYRING_NAME));
@@ -470,7 +470,7 @@ export class Engine {
       // MANIFEST and no data (creation starts over) or an empty store whose unlisted files recovery handles.
       const macKey = manifestMacKey;
       await replaceFileAtomically(fileSystem, path.join(root, MANIFEST_NAME), encodeManifest(manifest, (body) => provider.hmac(macKey, body)), 'manifest');
-      crashPoint('create:manifest-written', { directory: root });
+      crashPoint('create:manifest-written', () => ({ directory: root }));
       return { keys, keyringScrypt, manifest, manifestMacKey };
     } catch (error) {
       // The caller never sees these keys: zero them here.
@@ -872,11 +872,11 @@ export class Engine {
       const manifestStale = this.#manifestStale;
       this.#manifestStale = false;
       if (snapshots.length === 0 && directories.length === 0 && !manifestStale) return;
-      crashPoint('barrier:snapshot-taken', { directory: this.directory, fileIds: listedFiles.map((file) => file.fileId), epoch: this.#epoch });
+      crashPoint('barrier:snapshot-taken', () => ({ directory: this.directory, fileIds: listedFiles.map((file) => file.fileId), epoch: this.#epoch }));
       await Promise.all(snapshots.flatMap(({ file }) => [file.dataHandle.sync(), file.tagHandle.sync()]));
-      crashPoint('barrier:files-synced', { directory: this.directory, fileIds: snapshots.map(({ file }) => file.fileId) });
+      crashPoint('barrier:files-synced', () => ({ directory: this.directory, fileIds: snapshots.map(({ file }) => file.fileId) }));
       await Promise.all(directories.map((state) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, state.shard))));
-      crashPoint('barrier:directories-synced', { directory: this.directory });
+      crashPoint('barrier:directories-synced', () => ({ directory: this.directory }));
       for (const { file, state } of snapshots) {
         file.durable = state;
         file.listed = true;
@@ -998,7 +998,7 @@ export class Engine {
       this.#fileSystem.unlink(temporary);
       return false;
     }
-    crashPoint('hint:temporary-written', { directory: this.directory, shard: file.shard, fileIds: [file.fileId] });
+    crashPoint('hint:temporary-written', () => ({ directory: this.directory, shard: file.shard, fileIds: [file.fileId] }));
     try {
       this.#fileSystem.rename(temporary, target);
     } catch (error) {
@@ -1006,9 +1006,9 @@ export class Engine {
       this.#fileSystem.unlink(temporary);
       throw error;
     }
-    crashPoint('hint:renamed', { directory: this.directory, shard: file.shard, fileIds: [file.fileId] });
+    crashPoint('hint:renamed', () => ({ directory: this.directory, shard: file.shard, fileIds: [file.fileId] }));
     await this.#syncShardDirectory(file.shard);
-    crashPoint('hint:directory-synced', { directory: this.directory, shard: file.shard, fileIds: [file.fileId] });
+    crashPoint('hint:directory-synced', () => ({ directory: this.directory, shard: file.shard, fileIds: [file.fileId] }));
     file.hintMac = headerMac;
     this.#manifestStale = true;
     return true;
@@ -1116,7 +1116,7 @@ export class Engine {
       const scrypt = next.kind === 'passphrase' ? (next.scrypt ?? this.#keyringScrypt ?? DEFAULT_SCRYPT) : undefined;
       await this.#writeKeyring(next, scrypt);
       this.#keyringScrypt = scrypt;
-      crashPoint('change-key:keyring-written', { directory: this.directory });
+      crashPoint('change-key:keyring-written', () => ({ directory: this.directory }));
       const previous = this.#credential!;
       this.#credential = next;
       wipeCredential(previous);
@@ -1146,14 +1146,14 @@ export class Engine {
       keys.removeDataKey(keyId);
       throw error;
     }
-    crashPoint('rotate-key:keyring-written', { directory: this.directory });
+    crashPoint('rotate-key:keyring-written', () => ({ directory: this.directory }));
     keys.activeKeyId = keyId;
     try {
       for (const state of this.#shards) this.#rotate(state);
     } catch (error) {
       throw this.#poison(error);
     }
-    crashPoint('rotate-key:rotated', { directory: this.directory, fileIds: this.#shards.map((state) => state.active.fileId) });
+    crashPoint('rotate-key:rotated', () => ({ directory: this.directory, fileIds: this.#shards.map((state) => state.active.fileId) }));
     this.#manifestStale = true;
     await this.#scheduleBarrier();
     if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.directory, event: 'rotateDataKey', activeKeyId: keyId });
@@ -1179,10 +1179,10 @@ export class Engine {
     // The unlinks of the files under these keys must be durable before the keys go: otherwise a
     // power loss could bring back a file whose key no longer exists.
     await Promise.all(this.#shards.map((state) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, state.shard))));
-    crashPoint('shred:directories-synced', { directory: this.directory });
+    crashPoint('shred:directories-synced', () => ({ directory: this.directory }));
     for (const keyId of unused) keys.removeDataKey(keyId);
     await this.#writeKeyring(this.#credential, this.#keyringScrypt);
-    crashPoint('shred:keyring-written', { directory: this.directory });
+    crashPoint('shred:keyring-written', () => ({ directory: this.directory }));
     if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.directory, event: 'shred', keyIds: unused });
     return unused;
   }
@@ -1354,18 +1354,18 @@ export class Engine {
     createOutput: (shard) => this.#createFile(shard, true),
     finalizeOutputs: async (shard, outputs) => {
       const detail = { directory: this.directory, shard, fileIds: outputs.map((file) => file.fileId) };
-      crashPoint('compaction:outputs-written', detail);
+      crashPoint('compaction:outputs-written', () => detail);
       await Promise.all(outputs.flatMap((file) => [file.dataHandle.sync(), file.tagHandle.sync()]));
-      crashPoint('compaction:outputs-synced', detail);
+      crashPoint('compaction:outputs-synced', () => detail);
       for (const file of outputs) {
         for (const extension of ['data', 'tags'] as const) {
           const final = filePath(this.directory, shard, file.fileId, extension);
           this.#fileSystem.rename(final + TEMPORARY_SUFFIX, final);
         }
       }
-      crashPoint('compaction:outputs-renamed', detail);
+      crashPoint('compaction:outputs-renamed', () => detail);
       await this.#syncShardDirectory(shard);
-      crashPoint('compaction:directory-synced', detail);
+      crashPoint('compaction:directory-synced', () => detail);
     },
     discardOutputs: (outputs) => {
       for (const file of outputs) {
@@ -1396,11 +1396,11 @@ export class Engine {
       }
       state.files.sort((left, right) => left.fileId - right.fileId);
       this.#manifestStale = true;
-      crashPoint('compaction:adopted', { directory: this.directory, shard, fileIds: [...outputs, ...retired].map((file) => file.fileId) });
+      crashPoint('compaction:adopted', () => ({ directory: this.directory, shard, fileIds: [...outputs, ...retired].map((file) => file.fileId) }));
     },
     persist: async () => {
       await this.#scheduleBarrier();
-      crashPoint('compaction:persisted', { directory: this.directory });
+      crashPoint('compaction:persisted', () => ({ directory: this.directory }));
     },
     retire: async (files) => {
       for (const file of files) {
@@ -1420,9 +1420,9 @@ export class Engine {
             if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, error });
           }
         }
-        crashPoint('compaction:input-deleted', { directory: this.directory, shard: file.shard, fileIds: [file.fileId] });
+        crashPoint('compaction:input-deleted', () => ({ directory: this.directory, shard: file.shard, fileIds: [file.fileId] }));
       }
-      crashPoint('compaction:inputs-deleted', { directory: this.directory, fileIds: files.map((file) => file.fileId) });
+      crashPoint('compaction:inputs-deleted', () => ({ directory: this.directory, fileIds: files.map((file) => file.fileId) }));
     },
     yieldToEventLoop: () => yieldToEventLoop(),
     };
@@ -1567,9 +1567,9 @@ export class Engine {
         } catch (error) {
           throw this.#poison(error);
         }
-        crashPoint('close:active-files-sealed', { directory: this.directory, fileIds: this.#shards.map((state) => state.active.fileId) });
+        crashPoint('close:active-files-sealed', () => ({ directory: this.directory, fileIds: this.#shards.map((state) => state.active.fileId) }));
         await this.#barrier();
-        crashPoint('close:barrier-done', { directory: this.directory, epoch: this.#epoch });
+        crashPoint('close:barrier-done', () => ({ directory: this.directory, epoch: this.#epoch }));
         for (const file of unused) {
           file.close();
           // Empty and unlisted by the barrier above: one left behind is a leftover for the next open.
@@ -1577,7 +1577,7 @@ export class Engine {
         }
         for (const state of this.#shards) this.#scheduleHint(state.active);
         await this.#hintWorker;
-        crashPoint('close:hints-written', { directory: this.directory });
+        crashPoint('close:hints-written', () => ({ directory: this.directory }));
         if (this.#manifestStale) await this.#barrier();
       }
     } finally {
