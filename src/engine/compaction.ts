@@ -112,6 +112,16 @@ export async function compactShard(host: CompactionHost, shard: number, candidat
   // The oldest record any file outside this compaction may hold: tombstones newer than it must stay.
   let oldestOutside = Number.MAX_SAFE_INTEGER;
   for (const file of host.filesOf(shard)) if (!candidateIds.has(file.fileId)) oldestOutside = Math.min(oldestOutside, file.lowestSequence);
+  // The oldest record in the other inputs of this run, per input. A tombstone older records of which
+  // sit in another input is kept too: the inputs are deleted one by one after the switch, and a crash
+  // between two deletions must not leave an older put whose tombstone is gone, which recovery could
+  // not prove redundant (it would quarantine the file; docs/durability.md §8.1).
+  const oldestInOtherInputs = new Map<number, number>();
+  for (const file of candidates) {
+    let oldest = Number.MAX_SAFE_INTEGER;
+    for (const other of candidates) if (other !== file) oldest = Math.min(oldest, other.lowestSequence);
+    oldestInOtherInputs.set(file.fileId, oldest);
+  }
 
   const outputs: DataFile[] = [];
   // Moves as flat numbers: handle, from file, from position, to file, to position, value length.
@@ -129,9 +139,10 @@ export async function compactShard(host: CompactionHost, shard: number, candidat
   try {
     for (const file of candidates) {
       result.bytesIn += file.streamBytes;
+      const oldestElsewhere = Math.min(oldestOutside, oldestInOtherInputs.get(file.fileId)!);
       const stream = new RecordStream(file, file.pageCount, file.pageCount, keySize, (record) => {
         if (record.tombstone) {
-          if (oldestOutside >= record.sequence) {
+          if (oldestElsewhere >= record.sequence) {
             result.tombstonesDropped++;
             return;
           }
