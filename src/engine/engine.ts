@@ -1358,7 +1358,11 @@ export class Engine {
       await Promise.all(outputs.flatMap((file) => [file.dataHandle.sync(), file.tagHandle.sync()]));
       crashPoint('compaction:outputs-synced', () => detail);
       for (const file of outputs) {
-        for (const extension of ['data', 'tags'] as const) {
+        // Tags first: a kill between the two renames leaves a lone tag file (it holds no record and is
+        // deleted at open) rather than a lone data file, which cannot be authenticated and would be
+        // quarantined (verify() not ok after an ordinary crash; found by the overlapping-compaction
+        // kill cycles).
+        for (const extension of ['tags', 'data'] as const) {
           const final = filePath(this.directory, shard, file.fileId, extension);
           this.#fileSystem.rename(final + TEMPORARY_SUFFIX, final);
         }
