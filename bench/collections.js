@@ -17,7 +17,11 @@ const options = { keySize: 16, encryption: { key: randomBytes(32) }, syncInterva
 const perSecond = (operations, started) => Math.round((operations / (performance.now() - started)) * 1000);
 const results = {};
 
-for (const [name, open, extra] of [['VarMap', VarMap.open, {}], ['VarTree', VarTree.open, {}], ['ConstMap', ConstMap.open, { valueSize: 100 }]]) {
+for (const [name, open, extra] of [
+  ['VarMap', VarMap.open, {}],
+  ['VarTree', VarTree.open, {}],
+  ['ConstMap', ConstMap.open, { valueSize: 100 }],
+]) {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'armdb-collections-'));
   try {
     const db = await open.call(name === 'VarMap' ? VarMap : name === 'VarTree' ? VarTree : ConstMap, directory, { ...options, ...extra });

@@ -95,11 +95,21 @@ for (let rep = 0; rep < reps; rep++) {
     await db.close();
     const after = diskBytes(directory);
 
-    console.log(`repetition ${rep + 1}: ${count.toLocaleString('en')} keys × ${valueSize} B (${(liveBytes / 2 ** 30).toFixed(2)} GiB live), ${overwriteCount.toLocaleString('en')} overwritten; load + close ${loadSeconds.toFixed(1)} s`);
-    console.log(`  on disk: ${(before / 2 ** 30).toFixed(2)} GiB before, ${(after / 2 ** 30).toFixed(2)} GiB after (${(after / liveBytes).toFixed(2)}× live)`);
-    console.log(`  compact(): ${seconds.toFixed(1)} s, ${report.filesIn} files in, ${report.filesOut} out, ${report.recordsMoved.toLocaleString('en')} records moved, ${(report.bytesReclaimed / 2 ** 30).toFixed(2)} GiB reclaimed`);
-    console.log(`  throughput: ${(before / MB / seconds).toFixed(0)} MB/s of files read (${(liveBytes / MB / seconds).toFixed(0)} MB/s of live data rewritten)`);
-    console.log(`  event-loop delay while compacting (beyond the 5 ms sampling interval): p50 ${ms(histogram.percentile(50))} ms, p99 ${ms(histogram.percentile(99))} ms, max ${ms(histogram.max)} ms (target p99 ≤ 50 ms); longest gap between 1 ms timer ticks ${longestGap.toFixed(1)} ms; ${gets.toLocaleString('en')} gets served meanwhile`);
+    console.log(
+      `repetition ${rep + 1}: ${count.toLocaleString('en')} keys × ${valueSize} B (${(liveBytes / 2 ** 30).toFixed(2)} GiB live), ${overwriteCount.toLocaleString('en')} overwritten; load + close ${loadSeconds.toFixed(1)} s`,
+    );
+    console.log(
+      `  on disk: ${(before / 2 ** 30).toFixed(2)} GiB before, ${(after / 2 ** 30).toFixed(2)} GiB after (${(after / liveBytes).toFixed(2)}× live)`,
+    );
+    console.log(
+      `  compact(): ${seconds.toFixed(1)} s, ${report.filesIn} files in, ${report.filesOut} out, ${report.recordsMoved.toLocaleString('en')} records moved, ${(report.bytesReclaimed / 2 ** 30).toFixed(2)} GiB reclaimed`,
+    );
+    console.log(
+      `  throughput: ${(before / MB / seconds).toFixed(0)} MB/s of files read (${(liveBytes / MB / seconds).toFixed(0)} MB/s of live data rewritten)`,
+    );
+    console.log(
+      `  event-loop delay while compacting (beyond the 5 ms sampling interval): p50 ${ms(histogram.percentile(50))} ms, p99 ${ms(histogram.percentile(99))} ms, max ${ms(histogram.max)} ms (target p99 ≤ 50 ms); longest gap between 1 ms timer ticks ${longestGap.toFixed(1)} ms; ${gets.toLocaleString('en')} gets served meanwhile`,
+    );
     console.log(`  live keys after: ${liveKeys.toLocaleString('en')} (expected ${count.toLocaleString('en')})`);
   } finally {
     fs.rmSync(directory, { recursive: true, force: true });

@@ -11,7 +11,14 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { VarMap, VarTree } from '../dist/index.js';
 
-const { values } = parseArgs({ options: { collection: { type: 'string', default: 'VarMap' }, n: { type: 'string', default: '1000000' }, shards: { type: 'string', default: '4' }, reps: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: {
+    collection: { type: 'string', default: 'VarMap' },
+    n: { type: 'string', default: '1000000' },
+    shards: { type: 'string', default: '4' },
+    reps: { type: 'string', default: '3' },
+  },
+});
 const count = Number(values.n);
 const Collection = { VarMap, VarTree }[values.collection];
 if (Collection === undefined) throw new Error('--collection is VarMap or VarTree');

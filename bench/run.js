@@ -19,7 +19,20 @@ import { loadAdapters } from './lib/adapters.js';
 import { measureIndexMemory } from './lib/memory.js';
 import { createColdBaseline, measurePhysical } from './lib/physical.js';
 import { judgeTargets, medians, ratios, renderMarkdown } from './lib/report.js';
-import { freshDirectory, gc, hasFileEnding, makeKeys, makeValues, MiB, median, orderForRepetition, randomIndexes, removeDirectory, seededRandom, sortedOrder } from './lib/util.js';
+import {
+  freshDirectory,
+  gc,
+  hasFileEnding,
+  makeKeys,
+  makeValues,
+  MiB,
+  median,
+  orderForRepetition,
+  randomIndexes,
+  removeDirectory,
+  seededRandom,
+  sortedOrder,
+} from './lib/util.js';
 import {
   coldGetWorkload,
   compactWorkload,
@@ -86,7 +99,8 @@ function parseProfile() {
     profile.n = Number(values.n);
     profile.name += ` (n=${profile.n})`;
   }
-  if (!Number.isInteger(profile.reps) || profile.reps < 1 || !Number.isInteger(profile.n) || profile.n < 1000) throw new Error('--reps ≥ 1 and --n ≥ 1000');
+  if (!Number.isInteger(profile.reps) || profile.reps < 1 || !Number.isInteger(profile.n) || profile.n < 1000)
+    throw new Error('--reps ≥ 1 and --n ≥ 1000');
   profile.hotGets = Math.min(profile.hotGets, profile.n);
   profile.coldGets = Math.min(profile.coldGets, profile.n);
   profile.mixOps = Math.min(profile.mixOps, profile.n);
@@ -173,7 +187,12 @@ async function openStorePhase(adapter, directory, profile, data, result, phase) 
     phase('scan');
     result.mix = (await mixWorkload(store, { keys: data.keys, values: data.values, plan: data.mixPlan })).opsPerSecond;
     phase('mix');
-    const sync = await syncWorkload(store, { keys: data.syncKeys, values: data.values, rounds: profile.syncRounds, batch: profile.syncBatch });
+    const sync = await syncWorkload(store, {
+      keys: data.syncKeys,
+      values: data.values,
+      rounds: profile.syncRounds,
+      batch: profile.syncBatch,
+    });
     result.syncP50 = sync.p50Ms;
     result.syncP99 = sync.p99Ms;
     // Compaction is measured on the main armdb store only: the layout (and so the space) is the same for all three.
@@ -199,7 +218,11 @@ async function openStorePhase(adapter, directory, profile, data, result, phase) 
 
 /** Reopen with a cache of 1/32 of the data, random gets; then the bare pread + decrypt floor, right away. */
 async function coldPhase(adapter, directory, profile, data, result) {
-  const cold = await coldGetWorkload(adapter, directory, { keys: data.keys, indexes: data.coldIndexes, cacheBytes: profile.coldCacheBytes });
+  const cold = await coldGetWorkload(adapter, directory, {
+    keys: data.keys,
+    indexes: data.coldIndexes,
+    cacheBytes: profile.coldCacheBytes,
+  });
   result.coldGet = cold.opsPerSecond;
   if (cold.cacheHitRate !== undefined) result.coldCacheHitRate = cold.cacheHitRate;
   result.coldBaseline = data.coldBaseline.run(profile.coldGets, 7);
@@ -268,7 +291,12 @@ function indexMemory(profile) {
   const figures = {};
   for (const collection of ['VarTree', 'VarMap']) {
     const runs = Array.from({ length: profile.memoryReps }, () => measureIndexMemory(collection, profile.n));
-    figures[collection] = { count: profile.n, ...Object.fromEntries(['heapBytesPerKey', 'rssBytesPerKey', 'indexBytesPerKey'].map((name) => [name, median(runs.map((run) => run[name]))])) };
+    figures[collection] = {
+      count: profile.n,
+      ...Object.fromEntries(
+        ['heapBytesPerKey', 'rssBytesPerKey', 'indexBytesPerKey'].map((name) => [name, median(runs.map((run) => run[name]))]),
+      ),
+    };
   }
   return figures;
 }
@@ -302,11 +330,16 @@ async function main() {
   const started = performance.now();
   const { profile, only } = parseProfile();
   const loaded = await loadAdapters();
-  const adapters = only === undefined ? loaded.adapters.filter((adapter) => adapter.id !== 'armdb-map' || profile.varMapReference) : loaded.adapters.filter((adapter) => only.includes(adapter.id));
+  const adapters =
+    only === undefined
+      ? loaded.adapters.filter((adapter) => adapter.id !== 'armdb-map' || profile.varMapReference)
+      : loaded.adapters.filter((adapter) => only.includes(adapter.id));
   for (const entry of loaded.skipped) console.error(`skipping ${entry.label}: ${entry.reason}`);
   const log = (message) => console.error(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}`);
 
-  log(`profile ${profile.name}: N = ${profile.n}, ${profile.reps} repetitions, stores: ${adapters.map((adapter) => adapter.id).join(', ')}`);
+  log(
+    `profile ${profile.name}: N = ${profile.n}, ${profile.reps} repetitions, stores: ${adapters.map((adapter) => adapter.id).join(', ')}`,
+  );
   const data = prepareData(profile);
   const baselineDirectory = freshDirectory('cold-baseline');
   data.coldBaseline = createColdBaseline(baselineDirectory, profile.physical.fileBytes);

@@ -144,13 +144,15 @@ function describe(value: unknown): string {
 
 /** `"name" expected integer min..max, got value` */
 export function checkInteger(name: string, value: unknown, minimum: number, maximum: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`"${name}" expected integer ${minimum}..${maximum}, got ${describe(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    throw new TypeError(`"${name}" expected integer ${minimum}..${maximum}, got ${describe(value)}`);
   if (value < minimum || value > maximum) throw new RangeError(`"${name}" expected integer ${minimum}..${maximum}, got ${value}`);
   return value;
 }
 
 export function checkNumber(name: string, value: unknown, minimum: number, maximum: number): number {
-  if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`"${name}" expected number ${minimum}..${maximum}, got ${describe(value)}`);
+  if (typeof value !== 'number' || Number.isNaN(value))
+    throw new TypeError(`"${name}" expected number ${minimum}..${maximum}, got ${describe(value)}`);
   if (value < minimum || value > maximum) throw new RangeError(`"${name}" expected number ${minimum}..${maximum}, got ${value}`);
   return value;
 }
@@ -162,8 +164,10 @@ export function checkBoolean(name: string, value: unknown): boolean {
 
 /** `"key" expected Uint8Array of 16 bytes, got …` */
 export function checkBytes(name: string, value: unknown, length?: number): Uint8Array {
-  if (!(value instanceof Uint8Array)) throw new TypeError(`"${name}" expected Uint8Array${length === undefined ? '' : ` of ${length} bytes`}, got ${describe(value)}`);
-  if (length !== undefined && value.length !== length) throw new RangeError(`"${name}" expected Uint8Array of ${length} bytes, got ${value.length} bytes`);
+  if (!(value instanceof Uint8Array))
+    throw new TypeError(`"${name}" expected Uint8Array${length === undefined ? '' : ` of ${length} bytes`}, got ${describe(value)}`);
+  if (length !== undefined && value.length !== length)
+    throw new RangeError(`"${name}" expected Uint8Array of ${length} bytes, got ${value.length} bytes`);
   return value;
 }
 
@@ -183,7 +187,8 @@ export function resolveCredential(encryption: unknown): Credential | undefined {
   if ('key' in record) {
     const key = record['key'];
     if (key instanceof KeyObject) {
-      if (key.type !== 'secret' || key.symmetricKeySize !== 32) throw new RangeError('"encryption.key" expected a 32-byte secret KeyObject');
+      if (key.type !== 'secret' || key.symmetricKeySize !== 32)
+        throw new RangeError('"encryption.key" expected a 32-byte secret KeyObject');
       const exported = new Uint8Array(key.export());
       const credential = makeCredential({ kind: 'key', key: exported });
       exported.fill(0);
@@ -199,7 +204,10 @@ export function resolveCredential(encryption: unknown): Credential | undefined {
     else bytes = checkBytes('encryption.passphrase', passphrase);
     if (bytes.length === 0) throw new RangeError('"encryption.passphrase" expected a non-empty passphrase');
     // Checked here, before anything is stored: a cost the KEYRING bounds refuse must not fail later, at creation.
-    const logN = record['scryptLogN'] === undefined ? undefined : checkInteger('encryption.scryptLogN', record['scryptLogN'], ScryptBounds.minLogN, MAX_SCRYPT_LOG_N);
+    const logN =
+      record['scryptLogN'] === undefined
+        ? undefined
+        : checkInteger('encryption.scryptLogN', record['scryptLogN'], ScryptBounds.minLogN, MAX_SCRYPT_LOG_N);
     const scrypt = logN === undefined ? undefined : { logN, r: DEFAULT_SCRYPT.r, p: DEFAULT_SCRYPT.p };
     const credential = makeCredential({ kind: 'passphrase', passphrase: bytes, scrypt });
     if (typeof passphrase === 'string') bytes.fill(0);
@@ -223,7 +231,10 @@ export function resolveOptions(options: unknown, valueSize: number): ResolvedOpt
   if (hook !== undefined && (typeof hook !== 'object' || hook === null || typeof (hook as { onWrite?: unknown }).onWrite !== 'function')) {
     throw new TypeError('"hook" expected { onWrite(key, oldValue, newValue) }');
   }
-  const expectedMinEpoch = record['expectedMinEpoch'] === undefined ? undefined : checkInteger('expectedMinEpoch', record['expectedMinEpoch'], 0, Number.MAX_SAFE_INTEGER);
+  const expectedMinEpoch =
+    record['expectedMinEpoch'] === undefined
+      ? undefined
+      : checkInteger('expectedMinEpoch', record['expectedMinEpoch'], 0, Number.MAX_SAFE_INTEGER);
   const resolved: ResolvedOptions = {
     keySize,
     valueSize,

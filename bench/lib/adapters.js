@@ -86,7 +86,12 @@ function lmdbAdapter(lmdb) {
       `writes with the recommended async put() (lmdb-js batches the puts of an event turn into one transaction), up to ${LMDB_IN_FLIGHT.toLocaleString('en-US')} in flight before awaiting a commit; ` +
       'sync = await the last put and db.flushed; reads with synchronous get() (a copy) and getRange()',
     async open(directory) {
-      const db = lmdb.module.open({ path: path.join(directory, 'data.mdb'), encoding: 'binary', keyEncoding: 'binary', compression: false });
+      const db = lmdb.module.open({
+        path: path.join(directory, 'data.mdb'),
+        encoding: 'binary',
+        keyEncoding: 'binary',
+        compression: false,
+      });
       let last;
       let inFlight = 0;
       return {
@@ -151,7 +156,8 @@ function levelAdapter(level) {
         async scan(start, limit) {
           const iterator = db.iterator({ gte: start, limit });
           let visited = 0;
-          for (let entries = await iterator.nextv(1000); entries.length > 0; entries = await iterator.nextv(1000)) visited += entries.length;
+          for (let entries = await iterator.nextv(1000); entries.length > 0; entries = await iterator.nextv(1000))
+            visited += entries.length;
           await iterator.close();
           return visited;
         },
@@ -193,7 +199,10 @@ const SQLITE_AUTOCHECKPOINT = 10_000;
  */
 function sqliteAdapter(sqlite, { id, label, cipher }) {
   const rawKey = randomBytes(32).toString('hex');
-  const encryptionConfig = cipher === undefined ? '' : `, PRAGMA cipher='${cipher.name}'${cipher.legacy ? `, legacy=${cipher.legacy}` : ''}, raw 256-bit PRAGMA key (no KDF)`;
+  const encryptionConfig =
+    cipher === undefined
+      ? ''
+      : `, PRAGMA cipher='${cipher.name}'${cipher.legacy ? `, legacy=${cipher.legacy}` : ''}, raw 256-bit PRAGMA key (no KDF)`;
   return {
     id,
     label,
@@ -216,7 +225,9 @@ function sqliteAdapter(sqlite, { id, label, cipher }) {
       db.pragma(`cache_size = -${Math.max(64, Math.ceil(cacheBytes / 1024))}`);
       const layout = valueSize <= 256 ? 'WITHOUT ROWID' : '';
       db.exec(`CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) ${layout}`);
-      db.exec('CREATE TABLE IF NOT EXISTS sync_marker (id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT OR IGNORE INTO sync_marker VALUES (1, 0)');
+      db.exec(
+        'CREATE TABLE IF NOT EXISTS sync_marker (id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT OR IGNORE INTO sync_marker VALUES (1, 0)',
+      );
       const insert = db.prepare('INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)');
       const select = db.prepare('SELECT v FROM kv WHERE k = ?').pluck();
       const range = db.prepare('SELECT k, v FROM kv WHERE k >= ? ORDER BY k LIMIT ?').raw();
@@ -282,7 +293,15 @@ export async function loadAdapters({ armdbOnly = false } = {}) {
   adapters.push(armdbAdapter(armdb, { id: 'armdb', label: 'armdb (AES-GCM, node)', encryption: { key }, cipher: 'node' }));
   adapters.push(armdbAdapter(armdb, { id: 'armdb-noble', label: 'armdb (AES-GCM, noble)', encryption: { key }, cipher: 'noble' }));
   adapters.push(armdbAdapter(armdb, { id: 'armdb-none', label: "armdb (encryption 'none')", encryption: 'none', cipher: 'node' }));
-  adapters.push(armdbAdapter(armdb, { id: 'armdb-map', label: 'armdb VarMap (AES-GCM, node)', encryption: { key }, cipher: 'node', collection: 'VarMap' }));
+  adapters.push(
+    armdbAdapter(armdb, {
+      id: 'armdb-map',
+      label: 'armdb VarMap (AES-GCM, node)',
+      encryption: { key },
+      cipher: 'node',
+      collection: 'VarMap',
+    }),
+  );
   const armdbFeatures = { compaction: typeof armdb.VarTree.prototype.compact === 'function' };
   if (armdbOnly) return { adapters, skipped, armdbFeatures };
 
@@ -305,7 +324,11 @@ export async function loadAdapters({ armdbOnly = false } = {}) {
     const sqlite = await importPeer('better-sqlite3-multiple-ciphers');
     sqlite.sqliteVersion = smokeTest(sqlite.module, 'chacha20');
     return [
-      sqliteAdapter(sqlite, { id: 'sqlcipher', label: 'SQLite + SQLCipher mode (AES-256-CBC + HMAC-SHA512)', cipher: { name: 'sqlcipher', legacy: 4 } }),
+      sqliteAdapter(sqlite, {
+        id: 'sqlcipher',
+        label: 'SQLite + SQLCipher mode (AES-256-CBC + HMAC-SHA512)',
+        cipher: { name: 'sqlcipher', legacy: 4 },
+      }),
       sqliteAdapter(sqlite, { id: 'sqlite-chacha20', label: 'SQLite + ChaCha20-Poly1305', cipher: { name: 'chacha20' } }),
     ];
   });

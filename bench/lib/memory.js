@@ -35,7 +35,12 @@ async function child() {
   const value = new Uint8Array(randomBytes(100));
   const directory = freshDirectory('memory');
   try {
-    const db = await Collection.open(directory, { keySize: 16, encryption: { key: new Uint8Array(randomBytes(32)) }, cacheBytes: 0, syncIntervalMs: 0 });
+    const db = await Collection.open(directory, {
+      keySize: 16,
+      encryption: { key: new Uint8Array(randomBytes(32)) },
+      cacheBytes: 0,
+      syncIntervalMs: 0,
+    });
     const before = settle();
     for (const key of keys) db.put(key, value);
     await db.sync();

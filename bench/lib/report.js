@@ -12,7 +12,14 @@ export const METRICS = [
   { key: 'syncP50', label: 'sync latency p50 (100 puts, then durable commit)', unit: 'ms', better: 'lower' },
   { key: 'syncP99', label: 'sync latency p99', unit: 'ms', better: 'lower' },
   { key: 'openMs', label: 'open a store of N keys', unit: 'ms', better: 'lower' },
-  { key: 'openNoHintsMs', label: 'open a store of N keys, armdb `hints: false`', unit: 'ms', better: 'lower', peerMetric: 'openMs', armdbOnly: true },
+  {
+    key: 'openNoHintsMs',
+    label: 'open a store of N keys, armdb `hints: false`',
+    unit: 'ms',
+    better: 'lower',
+    peerMetric: 'openMs',
+    armdbOnly: true,
+  },
   { key: 'space', label: 'bytes on disk (du) / live bytes (N × 116), after load', unit: '×', better: 'lower' },
   { key: 'load4k', label: 'load, 4 KiB values', unit: 'ops/s', better: 'higher', large: true },
   { key: 'get4k', label: 'random get, 4 KiB values, in cache', unit: 'ops/s', better: 'higher', large: true },
@@ -23,7 +30,10 @@ export const METRICS = [
 /** { storeId: { metric: [samples] } } → { storeId: { metric: median } } */
 export function medians(samples) {
   return Object.fromEntries(
-    Object.entries(samples).map(([store, metrics]) => [store, Object.fromEntries(Object.entries(metrics).map(([metric, values]) => [metric, median(values)]))]),
+    Object.entries(samples).map(([store, metrics]) => [
+      store,
+      Object.fromEntries(Object.entries(metrics).map(([metric, values]) => [metric, median(values)])),
+    ]),
   );
 }
 
@@ -64,7 +74,8 @@ export function judgeTargets(values, physical, memory) {
   const bestEncryptedSqlite = encryptedSqlite.sort((a, b) => values[b].load - values[a].load)[0];
   const tree = memory?.VarTree;
   const map = values['armdb-map'];
-  const mapNote = (metric, peer) => map?.[metric] !== undefined && peer?.[metric] !== undefined && `VarMap: ${fixed(map[metric] / peer[metric])}×`;
+  const mapNote = (metric, peer) =>
+    map?.[metric] !== undefined && peer?.[metric] !== undefined && `VarMap: ${fixed(map[metric] / peer[metric])}×`;
   const target = (text, measured, comparison, threshold, how, note) => ({
     text,
     measured,
@@ -72,10 +83,18 @@ export function judgeTargets(values, physical, memory) {
     comparison,
     how,
     note,
-    status: measured === undefined ? 'not measured' : (comparison === '>=' ? measured >= threshold : measured <= threshold) ? 'met' : 'missed',
+    status:
+      measured === undefined ? 'not measured' : (comparison === '>=' ? measured >= threshold : measured <= threshold) ? 'met' : 'missed',
   });
   return [
-    target('put throughput (encrypted) ≥ 2× lmdb-js', lmdb && armdb.load / lmdb.load, '>=', 2, 'armdb (VarTree) load ÷ lmdb-js load', mapNote('load', lmdb)),
+    target(
+      'put throughput (encrypted) ≥ 2× lmdb-js',
+      lmdb && armdb.load / lmdb.load,
+      '>=',
+      2,
+      'armdb (VarTree) load ÷ lmdb-js load',
+      mapNote('load', lmdb),
+    ),
     target(
       'put throughput (encrypted) ≥ 20× encrypted SQLite',
       bestEncryptedSqlite && armdb.load / values[bestEncryptedSqlite].load,
@@ -84,14 +103,22 @@ export function judgeTargets(values, physical, memory) {
       `armdb (VarTree) load ÷ the faster encrypted SQLite (${bestEncryptedSqlite ?? 'none'})`,
       bestEncryptedSqlite && mapNote('load', values[bestEncryptedSqlite]),
     ),
-    target('hot get ≥ 2× lmdb-js', lmdb && armdb.hotGet / lmdb.hotGet, '>=', 2, 'armdb (VarTree) hot get ÷ lmdb-js hot get', mapNote('hotGet', lmdb)),
+    target(
+      'hot get ≥ 2× lmdb-js',
+      lmdb && armdb.hotGet / lmdb.hotGet,
+      '>=',
+      2,
+      'armdb (VarTree) hot get ÷ lmdb-js hot get',
+      mapNote('hotGet', lmdb),
+    ),
     target(
       'cold get within 1.5× of raw pread + decrypt',
       armdb.coldVsBaseline,
       '<=',
       1.5,
       'time per armdb cold get ÷ time per bare random 4 KiB pread + AES-256-GCM open, the floor measured right after the gets (median of the per-repetition ratios)',
-      physical.preadDecryptPerSecond && `against the separate physical-limits measurement: ${fixed(physical.preadDecryptPerSecond / armdb.coldGet)}×`,
+      physical.preadDecryptPerSecond &&
+        `against the separate physical-limits measurement: ${fixed(physical.preadDecryptPerSecond / armdb.coldGet)}×`,
     ),
     target('scan ≥ 1.3× lmdb-js', lmdb && armdb.scan / lmdb.scan, '>=', 1.3, 'armdb scan ÷ lmdb-js scan'),
     target(
@@ -100,7 +127,8 @@ export function judgeTargets(values, physical, memory) {
       '<=',
       64,
       'VarTree stats().indexBytes / N − 16-byte key',
-      tree && `heap+external delta ${tree.heapBytesPerKey.toFixed(0)} B/key, RSS delta ${tree.rssBytesPerKey.toFixed(0)} B/key (key included)`,
+      tree &&
+        `heap+external delta ${tree.heapBytesPerKey.toFixed(0)} B/key, RSS delta ${tree.rssBytesPerKey.toFixed(0)} B/key (key included)`,
     ),
     armdb.spaceCompacted === undefined
       ? target(
@@ -164,7 +192,9 @@ export function renderMarkdown(result) {
   lines.push('');
   lines.push('## Ratios to the best peer of this run');
   lines.push('');
-  lines.push('Each cell is `store ÷ best peer` for that row. Throughput rows: above 1 beats the best peer. Rows marked ↓ (latency, open time, space): below 1 beats it.');
+  lines.push(
+    'Each cell is `store ÷ best peer` for that row. Throughput rows: above 1 beats the best peer. Rows marked ↓ (latency, open time, space): below 1 beats it.',
+  );
   lines.push('');
   const ratioRows = activeMetrics(values)
     .filter((metric) => ratioTable[metric.key] !== undefined)
@@ -200,9 +230,15 @@ export function renderMarkdown(result) {
       ['comparison', 'ratio'],
       [
         ['armdb cold get ÷ bare 4 KiB pread + AES-GCM open measured right after it (throughput)', fixed(1 / armdb.coldVsBaseline)],
-        ['armdb cold get ÷ bare 4 KiB pread + AES-GCM open of the physical-limits pass (throughput)', fixed(armdb.coldGet / physical.preadDecryptPerSecond)],
+        [
+          'armdb cold get ÷ bare 4 KiB pread + AES-GCM open of the physical-limits pass (throughput)',
+          fixed(armdb.coldGet / physical.preadDecryptPerSecond),
+        ],
         ['armdb cold get ÷ bare 4 KiB pread (throughput)', fixed(armdb.coldGet / physical.preadPerSecond)],
-        ['armdb load MB/s (keys + values) ÷ sequential write MB/s with fsync', fixed(values.armdb?.loadMbPerSecond / physical.seqWriteMbPerSecond)],
+        [
+          'armdb load MB/s (keys + values) ÷ sequential write MB/s with fsync',
+          fixed(values.armdb?.loadMbPerSecond / physical.seqWriteMbPerSecond),
+        ],
         ['armdb load MB/s ÷ AES-256-GCM seal MB/s (4 KiB pages)', fixed(values.armdb?.loadMbPerSecond / physical.aesGcmSealMbPerSecond)],
         ['armdb (noble) load ÷ armdb (node) load', fixed(values['armdb-noble']?.load / armdb.load)],
         ["armdb (encrypted) load ÷ armdb ('none') load", fixed(armdb.load / values['armdb-none']?.load)],
@@ -223,9 +259,13 @@ export function renderMarkdown(result) {
       .filter((id) => id.startsWith('armdb'))
       .map((id) => `${id} ${fixed(100 * (values[id]?.[metric] ?? NaN), 1)} %`)
       .join(', ');
-  lines.push(`- Block-cache hit rate of the hot gets (after warmup()): ${hitRates('hotCacheHitRate')}; of the cold gets: ${hitRates('coldCacheHitRate')}.`);
+  lines.push(
+    `- Block-cache hit rate of the hot gets (after warmup()): ${hitRates('hotCacheHitRate')}; of the cold gets: ${hitRates('coldCacheHitRate')}.`,
+  );
   if (armdb.get4kCacheHitRate !== undefined || armdb.get64kCacheHitRate !== undefined) {
-    lines.push(`- Block-cache hit rate of the hot gets of large values (after warmup()): 4 KiB: ${hitRates('get4kCacheHitRate')}; 64 KiB: ${hitRates('get64kCacheHitRate')}.`);
+    lines.push(
+      `- Block-cache hit rate of the hot gets of large values (after warmup()): 4 KiB: ${hitRates('get4kCacheHitRate')}; 64 KiB: ${hitRates('get64kCacheHitRate')}.`,
+    );
   }
   lines.push(
     `- Hint files after close: ${

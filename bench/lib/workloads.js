@@ -166,5 +166,10 @@ export async function largeValueWorkload(adapter, directory, { keys, values, cou
   await warmCache(store);
   const get = hotGetWorkload(store, { keys, indexes: getIndexes });
   await store.close();
-  return { loadOpsPerSecond: load.opsPerSecond, loadMbPerSecond: load.mbPerSecond, getOpsPerSecond: get.opsPerSecond, getCacheHitRate: get.cacheHitRate };
+  return {
+    loadOpsPerSecond: load.opsPerSecond,
+    loadMbPerSecond: load.mbPerSecond,
+    getOpsPerSecond: get.opsPerSecond,
+    getCacheHitRate: get.cacheHitRate,
+  };
 }

@@ -128,7 +128,13 @@ Exit codes: 0 ok; 1 I/O error; 2 usage.`,
 
       started = performance.now();
       await db.sync();
-      phases.push({ name: 'sync', shown: 'total', operations: 1, milliseconds: performance.now() - started, detail: `${count.toLocaleString('en-US')} records` });
+      phases.push({
+        name: 'sync',
+        shown: 'total',
+        operations: 1,
+        milliseconds: performance.now() - started,
+        detail: `${count.toLocaleString('en-US')} records`,
+      });
 
       const latencies: number[] = [];
       for (let round = 0; round < syncRounds; round++) {
@@ -153,25 +159,53 @@ Exit codes: 0 ok; 1 I/O error; 2 usage.`,
       for (let index = 0; index < count; index++) if (db.get(benchKey(index)) === undefined) missing++;
       const hotMs = performance.now() - started;
       const hotStats = db.stats();
-      phases.push({ name: 'hot get', shown: 'rate', operations: count, milliseconds: hotMs, detail: `cache hits ${hotStats.cacheHits - warmStats.cacheHits}, misses ${hotStats.cacheMisses - warmStats.cacheMisses}` });
+      phases.push({
+        name: 'hot get',
+        shown: 'rate',
+        operations: count,
+        milliseconds: hotMs,
+        detail: `cache hits ${hotStats.cacheHits - warmStats.cacheHits}, misses ${hotStats.cacheMisses - warmStats.cacheMisses}`,
+      });
 
       await db.close();
       started = performance.now();
       db = await VarMap.open(directory, options);
-      phases.push({ name: 'reopen', shown: 'total', operations: 1, milliseconds: performance.now() - started, detail: `${db.size.toLocaleString('en-US')} keys` });
+      phases.push({
+        name: 'reopen',
+        shown: 'total',
+        operations: 1,
+        milliseconds: performance.now() - started,
+        detail: `${db.size.toLocaleString('en-US')} keys`,
+      });
 
       const order = shuffled(count);
       started = performance.now();
       for (let index = 0; index < count; index++) if (db.get(benchKey(order[index]!)) === undefined) missing++;
       const coldMs = performance.now() - started;
       const coldStats = db.stats();
-      phases.push({ name: 'cold get', shown: 'rate', operations: count, milliseconds: coldMs, detail: `cache hits ${coldStats.cacheHits}, misses ${coldStats.cacheMisses}` });
+      phases.push({
+        name: 'cold get',
+        shown: 'rate',
+        operations: count,
+        milliseconds: coldMs,
+        detail: `cache hits ${coldStats.cacheHits}, misses ${coldStats.cacheMisses}`,
+      });
       if (missing > 0) throw new Error(`bench: ${missing} reads found no value`);
       const final = db.stats();
       await db.close();
       db = undefined;
 
-      const setup = { shards, cacheBytes, cipher, encrypted, count, valueBytes, syncRounds, totalBytes: final.totalBytes, files: final.files };
+      const setup = {
+        shards,
+        cacheBytes,
+        cipher,
+        encrypted,
+        count,
+        valueBytes,
+        syncRounds,
+        totalBytes: final.totalBytes,
+        files: final.files,
+      };
       if (flag(values, 'json')) {
         print(JSON.stringify({ setup, phases: phases.map((phase) => ({ ...phase, opsPerSecond: opsPerSecond(phase) })) }, null, 2));
       } else {

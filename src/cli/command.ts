@@ -56,7 +56,8 @@ export function integerOption(values: OptionValues, name: string, minimum: numbe
   if (text === undefined) return fallback;
   if (!/^\d+$/.test(text)) throw new UsageError(`--${name} expects an integer ${minimum}..${maximum}, got "${text}"`);
   const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < minimum || value > maximum) throw new UsageError(`--${name} expects an integer ${minimum}..${maximum}, got ${text}`);
+  if (!Number.isSafeInteger(value) || value < minimum || value > maximum)
+    throw new UsageError(`--${name} expects an integer ${minimum}..${maximum}, got ${text}`);
   return value;
 }
 
@@ -71,7 +72,8 @@ export function choiceOption<T extends string>(values: OptionValues, name: strin
 /** The `<dir>` argument of a command that needs an existing directory. */
 export function existingDirectory(positionals: string[], command: string): string {
   const directory = positionals[0];
-  if (directory === undefined || directory.length === 0) throw new UsageError(`missing <dir>; usage: armdb ${command} <dir> (see armdb ${command} --help)`);
+  if (directory === undefined || directory.length === 0)
+    throw new UsageError(`missing <dir>; usage: armdb ${command} <dir> (see armdb ${command} --help)`);
   let stat: fs.Stats;
   try {
     stat = fs.statSync(directory);

@@ -19,7 +19,9 @@ export async function runDemo(directory: string, print: (line: string) => void):
   const keyPath = `${root}.key`;
   if (!fs.existsSync(keyPath)) {
     fs.writeFileSync(keyPath, randomBytes(32), { mode: 0o600, flag: 'wx' });
-    print(`created a random 32-byte key in ${path.relative(process.cwd(), keyPath) || keyPath} (mode 0600): keep it, the data is unreadable without it`);
+    print(
+      `created a random 32-byte key in ${path.relative(process.cwd(), keyPath) || keyPath} (mode 0600): keep it, the data is unreadable without it`,
+    );
   }
   const key = readKeyFile(keyPath);
   const options = { keySize: 16, encryption: { key }, shards: 4 } as const;
@@ -38,7 +40,9 @@ export async function runDemo(directory: string, print: (line: string) => void):
   started = performance.now();
   await db.sync();
   const syncMs = performance.now() - started;
-  print(`put ${count.toLocaleString('en-US')} records of 100 bytes, each page AES-256-GCM sealed: ${rate(count, putMs)}; sync ${syncMs.toFixed(1)} ms`);
+  print(
+    `put ${count.toLocaleString('en-US')} records of 100 bytes, each page AES-256-GCM sealed: ${rate(count, putMs)}; sync ${syncMs.toFixed(1)} ms`,
+  );
   started = performance.now();
   let found = 0;
   for (let index = 0; index < count; index++) if (db.get(keys.fromString(`user:${index}`, 16)) !== undefined) found++;
@@ -47,15 +51,23 @@ export async function runDemo(directory: string, print: (line: string) => void):
 
   started = performance.now();
   db = await VarMap.open(root, options);
-  print(`closed and reopened in ${(performance.now() - started).toFixed(0)} ms: ${db.size.toLocaleString('en-US')} keys, epoch ${db.stats().epoch}`);
+  print(
+    `closed and reopened in ${(performance.now() - started).toFixed(0)} ms: ${db.size.toLocaleString('en-US')} keys, epoch ${db.stats().epoch}`,
+  );
   started = performance.now();
   const report = await db.verify();
-  print(`verified ${report.pages.toLocaleString('en-US')} pages in ${report.files} files in ${(performance.now() - started).toFixed(0)} ms: ${report.ok ? 'every page authentic' : `${report.failures.length} failures`}`);
+  print(
+    `verified ${report.pages.toLocaleString('en-US')} pages in ${report.files} files in ${(performance.now() - started).toFixed(0)} ms: ${report.ok ? 'every page authentic' : `${report.failures.length} failures`}`,
+  );
   const stats = db.stats();
-  print(`on disk: ${(stats.totalBytes / 2 ** 20).toFixed(1)} MiB in ${stats.files} files, ${((stats.deadBytes / Math.max(1, stats.totalBytes)) * 100).toFixed(0)}% dead (compaction reclaims it)`);
+  print(
+    `on disk: ${(stats.totalBytes / 2 ** 20).toFixed(1)} MiB in ${stats.files} files, ${((stats.deadBytes / Math.max(1, stats.totalBytes)) * 100).toFixed(0)}% dead (compaction reclaims it)`,
+  );
   await db.close();
   key.fill(0);
-  print('run it again: the same keys are overwritten and the dead bytes grow (what compaction reclaims); delete ./armdb-demo and ./armdb-demo.key to start over');
+  print(
+    'run it again: the same keys are overwritten and the dead bytes grow (what compaction reclaims); delete ./armdb-demo and ./armdb-demo.key to start over',
+  );
 }
 
 export const demoCommand: Command = {

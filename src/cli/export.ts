@@ -6,7 +6,18 @@
  */
 import * as fs from 'node:fs';
 import type { Engine } from '../engine/engine.js';
-import { choiceOption, count, flag, KEY_HELP, KEY_OPTIONS, existingDirectory, note, stringOption, UsageError, type Command } from './command.js';
+import {
+  choiceOption,
+  count,
+  flag,
+  KEY_HELP,
+  KEY_OPTIONS,
+  existingDirectory,
+  note,
+  stringOption,
+  UsageError,
+  type Command,
+} from './command.js';
 import { BYTE_FORMATS, encodeBytes, type ByteFormat } from './encoding.js';
 import { LineWriter } from './output.js';
 import { progressReporter } from './progress.js';
@@ -33,7 +44,12 @@ function* recordHandles(engine: Engine): Generator<number, void, undefined> {
   yield* listed;
 }
 
-export async function exportRecords(engine: Engine, writer: LineWriter, format: ByteFormat, onRecord: (done: number) => void): Promise<number> {
+export async function exportRecords(
+  engine: Engine,
+  writer: LineWriter,
+  format: ByteFormat,
+  onRecord: (done: number) => void,
+): Promise<number> {
   const entries = engine.index.entries;
   let done = 0;
   for (const handle of recordHandles(engine)) {
@@ -97,7 +113,8 @@ Example:
       throw error;
     }
     await engine.close();
-    if (!quiet) note(`armdb export: ${count(exported, 'record')} exported as ${format}${out === undefined ? '' : ` to ${out}`} (plaintext)`);
+    if (!quiet)
+      note(`armdb export: ${count(exported, 'record')} exported as ${format}${out === undefined ? '' : ` to ${out}`} (plaintext)`);
     return 0;
   },
 };

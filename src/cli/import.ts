@@ -69,7 +69,8 @@ export function parseRecord(line: Line, shape: RecordShape): { key: Uint8Array; 
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return fail('expected a JSON object {"key":"…","value":"…"}');
   const record = parsed as Record<string, unknown>;
-  if (Object.keys(record).some((field) => field !== 'key' && field !== 'value')) return fail('unexpected field: only "key" and "value" are allowed');
+  if (Object.keys(record).some((field) => field !== 'key' && field !== 'value'))
+    return fail('unexpected field: only "key" and "value" are allowed');
   const decode = (field: 'key' | 'value'): Uint8Array => {
     const encoded = record[field];
     if (typeof encoded !== 'string') return fail(`"${field}" is missing or not a string`);
@@ -78,8 +79,10 @@ export function parseRecord(line: Line, shape: RecordShape): { key: Uint8Array; 
   const key = decode('key');
   if (key.length !== shape.keySize) fail(`"key" is ${key.length} bytes; the store's keys are ${shape.keySize} bytes`);
   const value = decode('value');
-  if (shape.valueSize > 0 && value.length !== shape.valueSize) fail(`"value" is ${value.length} bytes; the store's values are exactly ${shape.valueSize} bytes`);
-  if (shape.valueSize === 0 && value.length > shape.maxValueBytes) fail(`"value" is ${value.length} bytes, above the ${shape.maxValueBytes}-byte limit (--max-value-bytes)`);
+  if (shape.valueSize > 0 && value.length !== shape.valueSize)
+    fail(`"value" is ${value.length} bytes; the store's values are exactly ${shape.valueSize} bytes`);
+  if (shape.valueSize === 0 && value.length > shape.maxValueBytes)
+    fail(`"value" is ${value.length} bytes, above the ${shape.maxValueBytes}-byte limit (--max-value-bytes)`);
   return { key, value };
 }
 
@@ -103,7 +106,8 @@ function requestedStore(values: OptionValues) {
   const kind = KIND_BY_NAME[kindName]!;
   const valueSize = integerOption(values, 'value-size', 1, MAX_CONST_VALUE_BYTES);
   if (isConstKind(kind) && valueSize === undefined) throw new UsageError(`--kind ${kindName} needs --value-size <bytes>`);
-  if (!isConstKind(kind) && valueSize !== undefined) throw new UsageError(`--value-size applies to ConstMap and ConstTree only, not ${kindName}`);
+  if (!isConstKind(kind) && valueSize !== undefined)
+    throw new UsageError(`--value-size applies to ConstMap and ConstTree only, not ${kindName}`);
   return {
     kindName,
     kind,
@@ -121,25 +125,35 @@ function checkRequested(requested: ReturnType<typeof requestedStore>, values: Op
     throw armdbError('ARMDB_FORMAT_MISMATCH', `the store exists with ${what} ${stored}; --create asked for ${given}`);
   };
   if (requested.keySize !== description.keySize) mismatch('key size', description.keySize, requested.keySize);
-  if (stringOption(values, 'kind') !== undefined && requested.kind !== description.collectionKind) mismatch('class', description.collection, requested.kindName);
-  if (requested.valueSize !== 0 && requested.valueSize !== description.valueSize) mismatch('value size', description.valueSize, requested.valueSize);
+  if (stringOption(values, 'kind') !== undefined && requested.kind !== description.collectionKind)
+    mismatch('class', description.collection, requested.kindName);
+  if (requested.valueSize !== 0 && requested.valueSize !== description.valueSize)
+    mismatch('value size', description.valueSize, requested.valueSize);
   if (requested.shards !== undefined && requested.shards !== description.shards) mismatch('shards', description.shards, requested.shards);
   if (requested.shardPrefixBits !== undefined && requested.shardPrefixBits !== description.shardPrefixBits) {
     mismatch('shardPrefixBits', description.shardPrefixBits, requested.shardPrefixBits);
   }
 }
 
-async function prepareTarget(directory: string, values: OptionValues, format: ByteFormat, maxValueBytes: number, check: boolean): Promise<Target> {
+async function prepareTarget(
+  directory: string,
+  values: OptionValues,
+  format: ByteFormat,
+  maxValueBytes: number,
+  check: boolean,
+): Promise<Target> {
   const create = flag(values, 'create');
   const store = fs.existsSync(directory) ? peekStore(directory) : undefined;
   const requested = create ? requestedStore(values) : undefined;
   const runtime = { ...CLI_OPEN_OPTIONS, cacheBytes: 0, maxValueBytes };
   if (store === undefined) {
-    if (requested === undefined) throw new UsageError(`${directory} holds no armdb store (no MANIFEST); to create one add --create --key-size <bytes>`);
+    if (requested === undefined)
+      throw new UsageError(`${directory} holds no armdb store (no MANIFEST); to create one add --create --key-size <bytes>`);
     const shape: RecordShape = { keySize: requested.keySize, valueSize: requested.valueSize, maxValueBytes, format };
     if (check) return { shape, open: undefined };
     let encryption: EncryptionOption = await encryptionFor(values, undefined, { confirm: true });
-    if (typeof encryption === 'object' && 'passphrase' in encryption && requested.scryptLogN !== undefined) encryption = { ...encryption, scryptLogN: requested.scryptLogN };
+    if (typeof encryption === 'object' && 'passphrase' in encryption && requested.scryptLogN !== undefined)
+      encryption = { ...encryption, scryptLogN: requested.scryptLogN };
     const options = {
       keySize: requested.keySize,
       encryption,
@@ -163,11 +177,23 @@ async function prepareTarget(directory: string, values: OptionValues, format: By
     wipeEncryption(encryption);
     return { shape, open: undefined };
   }
-  const options = { keySize: description.keySize, encryption, shards: description.shards, shardPrefixBits: description.shardPrefixBits, ...runtime };
+  const options = {
+    keySize: description.keySize,
+    encryption,
+    shards: description.shards,
+    shardPrefixBits: description.shardPrefixBits,
+    ...runtime,
+  };
   return { shape, open: () => openWith(directory, options, description.collectionKind, description.valueSize, encryption) };
 }
 
-async function openWith(directory: string, options: Parameters<typeof openChecked>[1], kind: CollectionKindId, valueSize: number, encryption: EncryptionOption): Promise<Engine> {
+async function openWith(
+  directory: string,
+  options: Parameters<typeof openChecked>[1],
+  kind: CollectionKindId,
+  valueSize: number,
+  encryption: EncryptionOption,
+): Promise<Engine> {
   try {
     return await openChecked(directory, options, kind, valueSize);
   } finally {
@@ -238,7 +264,8 @@ Examples:
   async run(values, positionals) {
     const create = flag(values, 'create');
     const directory = positionals[0];
-    if (directory === undefined || directory.length === 0) throw new UsageError('missing <dir>; usage: armdb import <dir> (see armdb import --help)');
+    if (directory === undefined || directory.length === 0)
+      throw new UsageError('missing <dir>; usage: armdb import <dir> (see armdb import --help)');
     if (!create || fs.existsSync(directory)) existingDirectory(positionals, 'import');
     if (!create) {
       const given = CREATE_ONLY.filter((name) => values[name] !== undefined);
@@ -280,11 +307,20 @@ Examples:
     if (bad !== undefined) {
       note(`armdb import: ${bad.message}`);
       const before = `lines 1..${bad.line - 1} (${count(records, 'record')})`;
-      if (check) note(`armdb import: stopped at line ${bad.line}; ${bad.line === 1 ? 'no line before it' : `${before} are valid`}; --check: nothing was written`);
-      else note(`armdb import: stopped at line ${bad.line}; ${bad.line === 1 ? 'nothing was imported' : `${before} were imported and synced`}, nothing from line ${bad.line} on`);
+      if (check)
+        note(
+          `armdb import: stopped at line ${bad.line}; ${bad.line === 1 ? 'no line before it' : `${before} are valid`}; --check: nothing was written`,
+        );
+      else
+        note(
+          `armdb import: stopped at line ${bad.line}; ${bad.line === 1 ? 'nothing was imported' : `${before} were imported and synced`}, nothing from line ${bad.line} on`,
+        );
       return 1;
     }
-    if (!quiet) note(`armdb import: ${count(records, 'record')} ${verb} (${count(lastLine, 'line')})${check ? '; --check: nothing was written' : ''}`);
+    if (!quiet)
+      note(
+        `armdb import: ${count(records, 'record')} ${verb} (${count(lastLine, 'line')})${check ? '; --check: nothing was written' : ''}`,
+      );
     return 0;
   },
 };

@@ -62,13 +62,24 @@ function printText(report: InfoReport): void {
     ['key size', `${report.options.keySize} bytes`],
     ['value size', report.options.valueSize === null ? 'variable' : `${report.options.valueSize} bytes`],
     ['shards', `${report.options.shards} (shardPrefixBits ${report.options.shardPrefixBits})`],
-    ['files per shard', `${report.filesPerShard.join(' ')} (${report.files} in all, ${report.sealedPages.toLocaleString('en-US')} sealed pages)`],
+    [
+      'files per shard',
+      `${report.filesPerShard.join(' ')} (${report.files} in all, ${report.sealedPages.toLocaleString('en-US')} sealed pages)`,
+    ],
     ['epoch', String(report.epoch)],
-    ['data key ids', report.options.encrypted ? `${report.keyIdsInUse.join(', ') || 'none yet'} in use; active ${report.activeKeyId}` : 'none (unencrypted)'],
+    [
+      'data key ids',
+      report.options.encrypted
+        ? `${report.keyIdsInUse.join(', ') || 'none yet'} in use; active ${report.activeKeyId}`
+        : 'none (unencrypted)',
+    ],
   ];
   if (report.liveKeys !== undefined) {
     rows.push(['live keys', report.liveKeys.toLocaleString('en-US')]);
-    rows.push(['data bytes', `${mebibytes(report.totalBytes!)}, ${mebibytes(report.deadBytes!)} dead (${(report.deadRatio! * 100).toFixed(1)}%)`]);
+    rows.push([
+      'data bytes',
+      `${mebibytes(report.totalBytes!)}, ${mebibytes(report.deadBytes!)} dead (${(report.deadRatio! * 100).toFixed(1)}%)`,
+    ]);
   }
   for (const [label, value] of rows) print(`${label.padEnd(16)}${value}`);
 }

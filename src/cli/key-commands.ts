@@ -31,7 +31,10 @@ Exit codes: 0 ok; 1 wrong key, integrity failure, I/O error; 2 usage.`,
   async run(values, positionals) {
     const directory = existingDirectory(positionals, 'change-key');
     if (flag(values, 'no-encryption')) throw new UsageError("a store created with encryption 'none' has no key to change");
-    const next = await encryptionFrom({ keyFile: stringOption(values, 'new-key-file'), environmentVariable: 'ARMDB_NEW_PASSPHRASE' }, { question: 'New passphrase: ', confirm: true });
+    const next = await encryptionFrom(
+      { keyFile: stringOption(values, 'new-key-file'), environmentVariable: 'ARMDB_NEW_PASSPHRASE' },
+      { question: 'New passphrase: ', confirm: true },
+    );
     try {
       const credential = resolveCredential(next);
       if (credential === undefined) throw new UsageError('the new secret cannot be none');
@@ -76,7 +79,9 @@ Exit codes: 0 ok; 1 wrong key, integrity failure, I/O error; 2 usage.`,
       print(`a new data key is active: ${JSON.stringify(engine.stats().filesPerKeyId)} files per key id`);
       if (flag(values, 'reencrypt')) {
         const report = await engine.compact({ reencrypt: true });
-        print(`re-encrypted ${report.filesIn} files into ${report.filesOut}; data keys removed from the keyring: ${report.shreddedKeyIds.join(', ') || 'none'}`);
+        print(
+          `re-encrypted ${report.filesIn} files into ${report.filesOut}; data keys removed from the keyring: ${report.shreddedKeyIds.join(', ') || 'none'}`,
+        );
       }
     } finally {
       await engine.close();

@@ -24,7 +24,8 @@ export function readKeyFile(path: string): Uint8Array {
     descriptor = fs.openSync(path, KEY_FILE_FLAGS);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP' || code === 'EMLINK') throw new UsageError(`key file ${path} is a symbolic link; give the path of the file itself`);
+    if (code === 'ELOOP' || code === 'EMLINK')
+      throw new UsageError(`key file ${path} is a symbolic link; give the path of the file itself`);
     if (code === 'ENOENT') throw new UsageError(`key file ${path} does not exist`);
     throw error;
   }

@@ -15,7 +15,17 @@ import { compactCommand } from './compact.js';
 import { changeKeyCommand, rotateKeyCommand } from './key-commands.js';
 import { verifyCommand } from './verify.js';
 
-const COMMANDS: readonly Command[] = [infoCommand, verifyCommand, exportCommand, importCommand, benchCommand, demoCommand, compactCommand, changeKeyCommand, rotateKeyCommand];
+const COMMANDS: readonly Command[] = [
+  infoCommand,
+  verifyCommand,
+  exportCommand,
+  importCommand,
+  benchCommand,
+  demoCommand,
+  compactCommand,
+  changeKeyCommand,
+  rotateKeyCommand,
+];
 
 const HELP = `armdb — encrypted embedded key-value store
 
@@ -53,10 +63,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${command.help}\n`);
     return 0;
   }
-  if (positionals.length > command.maxPositionals) throw new UsageError(`unexpected argument "${positionals[command.maxPositionals]}"; see armdb ${command.name} --help`);
+  if (positionals.length > command.maxPositionals)
+    throw new UsageError(`unexpected argument "${positionals[command.maxPositionals]}"; see armdb ${command.name} --help`);
   return command.run(values, positionals);
 }
-
 
 function isUsageError(error: unknown): boolean {
   return error instanceof UsageError || (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'));
@@ -64,7 +74,11 @@ function isUsageError(error: unknown): boolean {
 
 /** An operating-system error (ENOENT, EACCES, EPIPE…): its message is enough. */
 function isSystemError(error: unknown): error is NodeJS.ErrnoException {
-  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && /^E[A-Z]+$/.test(String((error as NodeJS.ErrnoException).code));
+  return (
+    error instanceof Error &&
+    typeof (error as NodeJS.ErrnoException).code === 'string' &&
+    /^E[A-Z]+$/.test(String((error as NodeJS.ErrnoException).code))
+  );
 }
 
 main(process.argv.slice(2)).then(

@@ -24,7 +24,9 @@ export function progressReporter(label: string, options: { quiet?: boolean; stre
         shown = percent;
         drawn = true;
         const filled = Math.round((percent / 100) * WIDTH);
-        stream.write(`\r${label} [${'#'.repeat(filled)}${'-'.repeat(WIDTH - filled)}] ${String(percent).padStart(3)}% ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')}`);
+        stream.write(
+          `\r${label} [${'#'.repeat(filled)}${'-'.repeat(WIDTH - filled)}] ${String(percent).padStart(3)}% ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')}`,
+        );
       },
       finish() {
         if (drawn) stream.write('\n');

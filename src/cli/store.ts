@@ -61,11 +61,16 @@ export function requireStore(directory: string): { encrypted: boolean } {
 }
 
 /** The encryption option for a store from `--no-encryption`, `--key-file`, ARMDB_PASSPHRASE or a prompt. */
-export async function encryptionFor(values: OptionValues, store: { encrypted: boolean } | undefined, prompt?: { confirm: boolean }): Promise<EncryptionOption> {
+export async function encryptionFor(
+  values: OptionValues,
+  store: { encrypted: boolean } | undefined,
+  prompt?: { confirm: boolean },
+): Promise<EncryptionOption> {
   const none = flag(values, 'no-encryption');
   const keyFile = stringOption(values, 'key-file');
   if (none && keyFile !== undefined) throw new UsageError('--no-encryption and --key-file exclude each other');
-  if (store !== undefined && none && store.encrypted) throw armdbError('ARMDB_FORMAT_MISMATCH', 'the store is encrypted; --no-encryption was given');
+  if (store !== undefined && none && store.encrypted)
+    throw armdbError('ARMDB_FORMAT_MISMATCH', 'the store is encrypted; --no-encryption was given');
   if (store !== undefined && !none && !store.encrypted) {
     throw armdbError('ARMDB_FORMAT_MISMATCH', "the store was created with encryption 'none'; pass --no-encryption to open it");
   }
@@ -75,7 +80,8 @@ export async function encryptionFor(values: OptionValues, store: { encrypted: bo
 /** Zeroes the caller's copy of a key (the library keeps its own). */
 export function wipeEncryption(encryption: EncryptionOption): void {
   if (typeof encryption === 'object' && 'key' in encryption && encryption.key instanceof Uint8Array) encryption.key.fill(0);
-  if (typeof encryption === 'object' && 'passphrase' in encryption && encryption.passphrase instanceof Uint8Array) encryption.passphrase.fill(0);
+  if (typeof encryption === 'object' && 'passphrase' in encryption && encryption.passphrase instanceof Uint8Array)
+    encryption.passphrase.fill(0);
 }
 
 /** Reads and authenticates the MANIFEST (and KEYRING): the store's class and immutable options. */

@@ -25,7 +25,13 @@ function describeFailure(failure: Failure): string {
 function fromOpenError(error: ArmdbError): Failure {
   const where = locateFailure(error.message);
   if (where === undefined) return { shard: null, file: null, fileId: null, page: null, message: error.message };
-  return { shard: where.shard, file: dataFileName(where.shard, where.fileId), fileId: where.fileId, page: where.pageIndex, message: error.message };
+  return {
+    shard: where.shard,
+    file: dataFileName(where.shard, where.fileId),
+    fileId: where.fileId,
+    page: where.pageIndex,
+    message: error.message,
+  };
 }
 
 export const verifyCommand: Command = {
@@ -95,13 +101,23 @@ I/O error); 2 usage.`,
     const quarantinedFiles = report?.quarantinedFiles ?? [];
     const ok = failures.length === 0 && quarantinedFiles.length === 0;
     if (json) {
-      print(JSON.stringify({ ok, opened: report !== undefined, files: report?.files ?? null, pages: report?.pages ?? null, failures, quarantinedFiles }, null, 2));
+      print(
+        JSON.stringify(
+          { ok, opened: report !== undefined, files: report?.files ?? null, pages: report?.pages ?? null, failures, quarantinedFiles },
+          null,
+          2,
+        ),
+      );
     } else {
       for (const failure of failures) print(`FAILED ${describeFailure(failure)}`);
-      for (const name of quarantinedFiles) print(`QUARANTINED ${name}: not listed in the MANIFEST and not proven redundant; inspect it, then remove it`);
+      for (const name of quarantinedFiles)
+        print(`QUARANTINED ${name}: not listed in the MANIFEST and not proven redundant; inspect it, then remove it`);
       if (report === undefined) print('the store refused to open; pages after the first failure were not checked');
       else if (ok) print(`ok: ${report.pages.toLocaleString('en-US')} pages in ${report.files} files, every page authentic`);
-      else if (failures.length === 0) print(`${report.pages.toLocaleString('en-US')} pages in ${report.files} files authentic, but ${quarantinedFiles.length} files are in quarantine`);
+      else if (failures.length === 0)
+        print(
+          `${report.pages.toLocaleString('en-US')} pages in ${report.files} files authentic, but ${quarantinedFiles.length} files are in quarantine`,
+        );
       else print(`${failures.length} of ${report.pages.toLocaleString('en-US')} pages in ${report.files} files failed authentication`);
     }
     return ok ? 0 : 1;

@@ -140,7 +140,10 @@ export abstract class Collection<V> {
   protected checkedBytes(value: V): Uint8Array {
     const bytes = this.encodeValue(value);
     if (bytes.length > this.engine.options.maxValueBytes) {
-      throw armdbError('ARMDB_VALUE_TOO_LARGE', `a ${bytes.length}-byte value exceeds maxValueBytes (${this.engine.options.maxValueBytes})`);
+      throw armdbError(
+        'ARMDB_VALUE_TOO_LARGE',
+        `a ${bytes.length}-byte value exceeds maxValueBytes (${this.engine.options.maxValueBytes})`,
+      );
     }
     return bytes;
   }
@@ -218,7 +221,9 @@ export abstract class Collection<V> {
    */
   getMany(keys: readonly Uint8Array[]): (V | undefined)[] {
     if (!Array.isArray(keys)) throw new TypeError('"keys" expected an array of Uint8Array');
-    return this.engine.getMany(keys.map((key) => this.checkKey(key))).map((bytes) => (bytes === undefined ? undefined : this.decodeValue(bytes)));
+    return this.engine
+      .getMany(keys.map((key) => this.checkKey(key)))
+      .map((bytes) => (bytes === undefined ? undefined : this.decodeValue(bytes)));
   }
 
   /**
@@ -358,7 +363,8 @@ export abstract class Collection<V> {
     const checkTxKey = (candidate: Uint8Array): Uint8Array => {
       if (!open) throw armdbError('ARMDB_CLOSED', 'the transaction has ended');
       const checked = this.checkKey(candidate);
-      if (this.engine.shardOf(checked) !== shard) throw armdbError('ARMDB_SHARD_MISMATCH', "a key inside atomic() routes to another shard than the transaction's key");
+      if (this.engine.shardOf(checked) !== shard)
+        throw armdbError('ARMDB_SHARD_MISMATCH', "a key inside atomic() routes to another shard than the transaction's key");
       return checked;
     };
     const currentBytes = (checked: Uint8Array): Uint8Array | undefined => {
@@ -531,7 +537,10 @@ export abstract class Collection<V> {
    * const changed = await users.migrate((key, user) => (user.legacy ? 'delete' : 'keep'));
    * ```
    */
-  async migrate(fn: (key: Uint8Array, value: V) => 'keep' | 'delete' | V, options: { readonly signal?: AbortSignal } = {}): Promise<number> {
+  async migrate(
+    fn: (key: Uint8Array, value: V) => 'keep' | 'delete' | V,
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<number> {
     if (typeof fn !== 'function') throw new TypeError('"fn" expected function');
     const entries = this.engine.index.entries;
     const limit = entries.handleLimit;

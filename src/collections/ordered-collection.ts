@@ -195,7 +195,10 @@ export abstract class OrderedCollection<V> extends Collection<V> {
     const upper = new Uint8Array(keySize).fill(0xff);
     upper.set(prefix);
     const limit = options.limit === undefined ? Infinity : checkInteger('limit', options.limit, 0, Number.MAX_SAFE_INTEGER);
-    return this.#iterate({ lower, upper, reverse: options.reverse === true }, limit, (handle) => [this.#keyCopy(handle), this.valueOfHandle(handle)]);
+    return this.#iterate({ lower, upper, reverse: options.reverse === true }, limit, (handle) => [
+      this.#keyCopy(handle),
+      this.valueOfHandle(handle),
+    ]);
   }
 
   /**

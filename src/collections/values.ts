@@ -80,7 +80,10 @@ export function typedValues<T>(codec: Codec<T>, describe: () => string): ValueHa
         return codec.decode(own);
       } catch (error) {
         // Never the codec's error as cause: a SyntaxError from JSON.parse quotes the stored bytes.
-        throw armdbError('ARMDB_FORMAT_MISMATCH', `${describe()}: codec.decode threw a ${errorClass(error)} on a stored value (was the store written with another codec?)`);
+        throw armdbError(
+          'ARMDB_FORMAT_MISMATCH',
+          `${describe()}: codec.decode threw a ${errorClass(error)} on a stored value (was the store written with another codec?)`,
+        );
       }
     },
   };
@@ -88,7 +91,12 @@ export function typedValues<T>(codec: Codec<T>, describe: () => string): ValueHa
 
 /** @internal */
 export function checkCodec(codec: unknown): Codec<unknown> {
-  if (typeof codec !== 'object' || codec === null || typeof (codec as Codec<unknown>).encode !== 'function' || typeof (codec as Codec<unknown>).decode !== 'function') {
+  if (
+    typeof codec !== 'object' ||
+    codec === null ||
+    typeof (codec as Codec<unknown>).encode !== 'function' ||
+    typeof (codec as Codec<unknown>).decode !== 'function'
+  ) {
     throw new TypeError('"codec" expected { encode(value): Uint8Array; decode(bytes): value }');
   }
   return codec as Codec<unknown>;

@@ -102,7 +102,12 @@ export class FileCipher {
     this.identity = identity;
     this.mode = mode;
     this.#provider = provider;
-    const keys = provider.hkdf(identity.algorithm === Algorithm.none ? ZERO_KEY : dataKey!, identity.salt, bindingBytes(identity), 2 * KEY_BYTES);
+    const keys = provider.hkdf(
+      identity.algorithm === Algorithm.none ? ZERO_KEY : dataKey!,
+      identity.salt,
+      bindingBytes(identity),
+      2 * KEY_BYTES,
+    );
     const encKey = keys.subarray(0, KEY_BYTES);
     this.#aead = identity.algorithm === Algorithm.aes256gcm ? provider.aead(encKey) : undefined;
     this.#macKey = keys.slice(KEY_BYTES);
@@ -136,7 +141,11 @@ export class FileCipher {
     }
     this.#nextSealIndex++;
     // The observer first: it may itself seal with this cipher, which rewrites the scratch nonce and AAD.
-    if (sealObserver !== undefined) sealObserver({ fileKeyFingerprint: this.#fingerprint, nonceHex: Buffer.from(unitNonce(unitIndex, this.identity.kind)).toString('hex') });
+    if (sealObserver !== undefined)
+      sealObserver({
+        fileKeyFingerprint: this.#fingerprint,
+        nonceHex: Buffer.from(unitNonce(unitIndex, this.identity.kind)).toString('hex'),
+      });
     const nonce = this.#unitNonce(unitIndex);
     const aad = this.#unitAad(unitIndex, unitFlags);
     if (this.#aead !== undefined) return this.#aead.seal(nonce, aad, plaintext);

@@ -86,7 +86,12 @@ function scrypt(passphrase: Uint8Array, salt: Uint8Array, parameters: ScryptPara
 }
 
 /** Derives the KEK. scrypt parameters are bounded before the KDF runs (a doctored keyring cannot hang open). */
-async function deriveKek(provider: CryptoProvider, credential: Credential, kdfSalt: Uint8Array, scryptParameters: ScryptParameters): Promise<Kek> {
+async function deriveKek(
+  provider: CryptoProvider,
+  credential: Credential,
+  kdfSalt: Uint8Array,
+  scryptParameters: ScryptParameters,
+): Promise<Kek> {
   let material: Uint8Array;
   if (credential.kind === 'key') {
     material = provider.hkdf(credential.key, kdfSalt, KEK_INFO, 2 * KEY_BYTES);
@@ -211,10 +216,16 @@ export interface SealOptions {
 }
 
 /** Encodes the keyring of `keys` wrapped under a KEK derived from `credential` with a fresh KDF salt. */
-export async function sealKeyring(keys: KeySet, credential: Credential, provider: CryptoProvider = nodeProvider, options: SealOptions = {}): Promise<Uint8Array> {
+export async function sealKeyring(
+  keys: KeySet,
+  credential: Credential,
+  provider: CryptoProvider = nodeProvider,
+  options: SealOptions = {},
+): Promise<Uint8Array> {
   const activeKeyId = options.activeKeyId ?? keys.activeKeyId;
   const kdfSalt = new Uint8Array(randomBytes(SALT_BYTES));
-  const scryptParameters = credential.kind === 'passphrase' ? (options.scrypt ?? credential.scrypt ?? DEFAULT_SCRYPT) : { logN: 0, r: 0, p: 0 };
+  const scryptParameters =
+    credential.kind === 'passphrase' ? (options.scrypt ?? credential.scrypt ?? DEFAULT_SCRYPT) : { logN: 0, r: 0, p: 0 };
   const kek = await deriveKek(provider, credential, kdfSalt, scryptParameters);
   try {
     const { dataKeys } = keys.entries();
@@ -271,7 +282,8 @@ export async function openKeyring(bytes: Uint8Array, credential: Credential, pro
     }
     const metaKey = unwrapKey(provider, kek, keyring.databaseId, 0, keyring.wrappedMetaKey);
     const dataKeys = new Map<number, Uint8Array>();
-    for (const entry of keyring.dataKeys) dataKeys.set(entry.keyId, unwrapKey(provider, kek, keyring.databaseId, entry.keyId, entry.wrapped));
+    for (const entry of keyring.dataKeys)
+      dataKeys.set(entry.keyId, unwrapKey(provider, kek, keyring.databaseId, entry.keyId, entry.wrapped));
     return new KeySet(keyring.databaseId, metaKey, dataKeys, keyring.activeKeyId);
   } finally {
     wipeKek(kek);

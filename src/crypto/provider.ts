@@ -32,5 +32,6 @@ export const GCM_TAG_BYTES = 16;
 export function checkAeadArguments(key: Uint8Array, nonce: Uint8Array, tag?: Uint8Array): void {
   if (key.length !== 32) throw new RangeError(`AES-256-GCM key expected 32 bytes, got ${key.length}`);
   if (nonce.length !== NONCE_BYTES) throw new RangeError(`AES-GCM nonce expected ${NONCE_BYTES} bytes, got ${nonce.length}`);
-  if (tag !== undefined && tag.length !== GCM_TAG_BYTES) throw integrityError(`AES-GCM tag expected ${GCM_TAG_BYTES} bytes, got ${tag.length}`);
+  if (tag !== undefined && tag.length !== GCM_TAG_BYTES)
+    throw integrityError(`AES-GCM tag expected ${GCM_TAG_BYTES} bytes, got ${tag.length}`);
 }

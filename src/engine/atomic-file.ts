@@ -8,7 +8,12 @@ import type { FileSystem } from '../io/file-system.js';
 import { crashPoint } from './crash-points.js';
 import { temporaryPath } from './paths.js';
 
-export async function replaceFileAtomically(fileSystem: FileSystem, target: string, bytes: Uint8Array, label: 'manifest' | 'keyring'): Promise<void> {
+export async function replaceFileAtomically(
+  fileSystem: FileSystem,
+  target: string,
+  bytes: Uint8Array,
+  label: 'manifest' | 'keyring',
+): Promise<void> {
   const temporary = temporaryPath(target);
   const directory = path.dirname(target);
   await fileSystem.writeFile(temporary, bytes);

@@ -105,7 +105,12 @@ export interface ShardCompactionResult {
 }
 
 /** Compacts `candidates` (sealed, durable files of one shard). */
-export async function compactShard(host: CompactionHost, shard: number, candidates: readonly DataFile[], signal: AbortSignal | undefined): Promise<ShardCompactionResult> {
+export async function compactShard(
+  host: CompactionHost,
+  shard: number,
+  candidates: readonly DataFile[],
+  signal: AbortSignal | undefined,
+): Promise<ShardCompactionResult> {
   const { index, keySize } = host;
   const entries = index.entries;
   const candidateIds = new Set(candidates.map((file) => file.fileId));
@@ -126,7 +131,15 @@ export async function compactShard(host: CompactionHost, shard: number, candidat
   const outputs: DataFile[] = [];
   // Moves as flat numbers: handle, from file, from position, to file, to position, value length.
   const moves: number[] = [];
-  const result: ShardCompactionResult = { filesIn: candidates.length, filesOut: 0, bytesIn: 0, bytesOut: 0, recordsMoved: 0, tombstonesKept: 0, tombstonesDropped: 0 };
+  const result: ShardCompactionResult = {
+    filesIn: candidates.length,
+    filesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    recordsMoved: 0,
+    tombstonesKept: 0,
+    tombstonesDropped: 0,
+  };
   let output: DataFile | undefined;
   const target = (): DataFile => {
     if (output === undefined || output.writePosition >= host.maxFileBytes) {

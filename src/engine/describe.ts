@@ -41,7 +41,11 @@ export interface StoreDescription {
 }
 
 /** Reads and authenticates the MANIFEST (the keyring first when encrypted). */
-export async function describeStore(directory: string, credential: Credential | undefined, fileSystem: FileSystem = nodeFileSystem): Promise<StoreDescription> {
+export async function describeStore(
+  directory: string,
+  credential: Credential | undefined,
+  fileSystem: FileSystem = nodeFileSystem,
+): Promise<StoreDescription> {
   const root = path.resolve(directory);
   const bytes = fileSystem.readFile(path.join(root, MANIFEST_NAME), MAX_MANIFEST_BYTES);
   if (bytes === undefined) throw integrityError(`no MANIFEST in ${root}: not an armdb store`);

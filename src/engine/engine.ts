@@ -9,14 +9,44 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import xxhash from 'xxhash-wasm';
 import type { ResolvedOptions } from '../config.js';
 import { FileCipher } from '../crypto/file-cipher.js';
-import { createKeySet, createMetaKey, DEFAULT_SCRYPT, deriveManifestMacKey, openKeyring, sealKeyring, wipeCredential, type Credential, type KeySet } from '../crypto/keys.js';
+import {
+  createKeySet,
+  createMetaKey,
+  DEFAULT_SCRYPT,
+  deriveManifestMacKey,
+  openKeyring,
+  sealKeyring,
+  wipeCredential,
+  type Credential,
+  type KeySet,
+} from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble-provider.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { ArmdbError, armdbError, integrityError } from '../errors.js';
-import { Algorithm, DATABASE_ID_BYTES, FileKind, KEY_BYTES, MANIFEST_FORMAT_VERSION, PAGE_BYTES, SALT_BYTES, type AlgorithmId, type ManifestFormatVersion } from '../format/constants.js';
+import {
+  Algorithm,
+  DATABASE_ID_BYTES,
+  FileKind,
+  KEY_BYTES,
+  MANIFEST_FORMAT_VERSION,
+  PAGE_BYTES,
+  SALT_BYTES,
+  type AlgorithmId,
+  type ManifestFormatVersion,
+} from '../format/constants.js';
 import { decodeKeyring, type ScryptParameters } from '../format/keyring.js';
-import { CollectionKind, decodeManifest, encodeManifest, FileState, peekManifestAlgorithm, peekManifestFormatVersion, type CollectionKindId, type Manifest, type ManifestFile } from '../format/manifest.js';
+import {
+  CollectionKind,
+  decodeManifest,
+  encodeManifest,
+  FileState,
+  peekManifestAlgorithm,
+  peekManifestFormatVersion,
+  type CollectionKindId,
+  type Manifest,
+  type ManifestFile,
+} from '../format/manifest.js';
 import { RecordFlag, recordBytes, RECORD_HEADER_BYTES } from '../format/record.js';
 import { copyBytes } from '../format/bytes.js';
 import type { FileHandle, FileSystem } from '../io/file-system.js';
@@ -29,7 +59,16 @@ import { BlockCache } from '../storage/block-cache.js';
 import { DataFile, type DurableState } from '../storage/data-file.js';
 import { replaceFileAtomically } from './atomic-file.js';
 import { COLLECTION_NAMES } from './describe.js';
-import { KEYRING_NAME, MANIFEST_NAME, MAX_KEYRING_BYTES, MAX_MANIFEST_BYTES, filePath, shardDirectory, temporaryPath, TEMPORARY_SUFFIX } from './paths.js';
+import {
+  KEYRING_NAME,
+  MANIFEST_NAME,
+  MAX_KEYRING_BYTES,
+  MAX_MANIFEST_BYTES,
+  filePath,
+  shardDirectory,
+  temporaryPath,
+  TEMPORARY_SUFFIX,
+} from './paths.js';
 import { finishIndex, QUARANTINE_DIRECTORY, recover } from './recovery.js';
 import { compactShard, deadRatio, type CompactionHost, type CompactionReport, type CompactOptions } from './compaction.js';
 import { buildHint } from '../storage/hint-file.js';
@@ -318,8 +357,14 @@ export class Engine {
     this.#epoch = init.epoch;
     this.#nextFileId = init.nextFileId;
     const kind = init.collectionKind;
-    const indexOptions = { valueSize: init.options.valueSize, keepsObjects: kind === CollectionKind.typedMap || kind === CollectionKind.typedTree };
-    this.ordered = kind === CollectionKind.varTree || kind === CollectionKind.constTree || kind === CollectionKind.typedTree ? new OrderedIndex(this.keySize, indexOptions) : undefined;
+    const indexOptions = {
+      valueSize: init.options.valueSize,
+      keepsObjects: kind === CollectionKind.typedMap || kind === CollectionKind.typedTree,
+    };
+    this.ordered =
+      kind === CollectionKind.varTree || kind === CollectionKind.constTree || kind === CollectionKind.typedTree
+        ? new OrderedIndex(this.keySize, indexOptions)
+        : undefined;
     this.index = this.ordered ?? new HashIndex(this.keySize, indexOptions);
     this.#compactionHost = this.#makeCompactionHost();
     this.#shardCount = BigInt(init.options.shards);
@@ -328,7 +373,12 @@ export class Engine {
   }
 
   /** Opens or creates the store in `directory`. */
-  static async open(directory: string, options: ResolvedOptions, collectionKind: CollectionKindId, hooks: EngineHooks = {}): Promise<Engine> {
+  static async open(
+    directory: string,
+    options: ResolvedOptions,
+    collectionKind: CollectionKindId,
+    hooks: EngineHooks = {},
+  ): Promise<Engine> {
     const fileSystem = hooks.fileSystem ?? nodeFileSystem;
     // xxhash-wasm is initialised here, never at module load (no top-level await: require() must work).
     const hasher = await (hasherPromise ??= xxhash());
@@ -360,7 +410,10 @@ export class Engine {
       if (manifestBytes === undefined) {
         Engine.#refuseOrphanedData(fileSystem, root);
         if (options.expectedMinEpoch !== undefined && options.expectedMinEpoch > 0) {
-          throw armdbError('ARMDB_ROLLBACK', `expected a store at epoch ${options.expectedMinEpoch} or later, but the directory holds none`);
+          throw armdbError(
+            'ARMDB_ROLLBACK',
+            `expected a store at epoch ${options.expectedMinEpoch} or later, but the directory holds none`,
+          );
         }
         const created = await Engine.#create(fileSystem, root, options, collectionKind, provider);
         keys = created.keys;
@@ -373,15 +426,19 @@ export class Engine {
           // The algorithm byte is not authenticated yet: a KEYRING beside a manifest claiming no
           // encryption means the manifest was altered (a downgrade attempt), not a mismatch of options.
           if (fileSystem.exists(keyringPath)) throw integrityError('the MANIFEST claims no encryption but the store has a KEYRING');
-          if (options.credential !== undefined) throw armdbError('ARMDB_FORMAT_MISMATCH', "the store was created with encryption: 'none'; a key was given");
+          if (options.credential !== undefined)
+            throw armdbError('ARMDB_FORMAT_MISMATCH', "the store was created with encryption: 'none'; a key was given");
           manifestMacKey = ZERO_KEY;
         } else {
-          if (options.credential === undefined) throw armdbError('ARMDB_FORMAT_MISMATCH', "the store is encrypted; encryption: 'none' was given");
+          if (options.credential === undefined)
+            throw armdbError('ARMDB_FORMAT_MISMATCH', "the store is encrypted; encryption: 'none' was given");
           const keyringMode = fileSystem.modeOf(keyringPath);
           if (keyringMode === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
           // Windows reports 0o666 for every file: permission bits mean nothing there.
           if (process.platform !== 'win32' && (keyringMode & 0o077) !== 0) {
-            throw integrityError(`the KEYRING is readable or writable by other users (mode ${keyringMode.toString(8)}); run chmod 600 on it`);
+            throw integrityError(
+              `the KEYRING is readable or writable by other users (mode ${keyringMode.toString(8)}); run chmod 600 on it`,
+            );
           }
           const keyringBytes = fileSystem.readFile(keyringPath, MAX_KEYRING_BYTES);
           if (keyringBytes === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
@@ -436,7 +493,13 @@ export class Engine {
     }
   }
 
-  static async #create(fileSystem: FileSystem, root: string, options: ResolvedOptions, collectionKind: CollectionKindId, provider: CryptoProvider) {
+  static async #create(
+    fileSystem: FileSystem,
+    root: string,
+    options: ResolvedOptions,
+    collectionKind: CollectionKindId,
+    provider: CryptoProvider,
+  ) {
     let keys: KeySet | undefined;
     let keyringScrypt: ScryptParameters | undefined;
     let manifestMacKey: Uint8Array = ZERO_KEY;
@@ -447,7 +510,12 @@ export class Engine {
         databaseId = keys.databaseId;
         manifestMacKey = keys.manifestMacKey(provider);
         if (options.credential.kind === 'passphrase') keyringScrypt = options.credential.scrypt ?? DEFAULT_SCRYPT;
-        await replaceFileAtomically(fileSystem, path.join(root, KEYRING_NAME), await sealKeyring(keys, options.credential, provider, { scrypt: keyringScrypt }), 'keyring');
+        await replaceFileAtomically(
+          fileSystem,
+          path.join(root, KEYRING_NAME),
+          await sealKeyring(keys, options.credential, provider, { scrypt: keyringScrypt }),
+          'keyring',
+        );
         crashPoint('create:keyring-written', () => ({ directory: root }));
       } else {
         databaseId = new Uint8Array(randomBytes(DATABASE_ID_BYTES));
@@ -469,7 +537,12 @@ export class Engine {
       // The first MANIFEST exists before any data file does: a crash during creation leaves either no
       // MANIFEST and no data (creation starts over) or an empty store whose unlisted files recovery handles.
       const macKey = manifestMacKey;
-      await replaceFileAtomically(fileSystem, path.join(root, MANIFEST_NAME), encodeManifest(manifest, (body) => provider.hmac(macKey, body)), 'manifest');
+      await replaceFileAtomically(
+        fileSystem,
+        path.join(root, MANIFEST_NAME),
+        encodeManifest(manifest, (body) => provider.hmac(macKey, body)),
+        'manifest',
+      );
       crashPoint('create:manifest-written', () => ({ directory: root }));
       return { keys, keyringScrypt, manifest, manifestMacKey };
     } catch (error) {
@@ -489,15 +562,23 @@ export class Engine {
     }
     if (manifest.keySize !== options.keySize) mismatch('keySize', manifest.keySize, options.keySize);
     if (manifest.shards !== options.shards) mismatch('shards', manifest.shards, options.shards);
-    if (manifest.shardPrefixBits !== options.shardPrefixBits) mismatch('shardPrefixBits', manifest.shardPrefixBits, options.shardPrefixBits);
+    if (manifest.shardPrefixBits !== options.shardPrefixBits)
+      mismatch('shardPrefixBits', manifest.shardPrefixBits, options.shardPrefixBits);
     if (manifest.valueSize !== options.valueSize) mismatch('valueSize', manifest.valueSize, options.valueSize);
     if (manifest.collectionKind !== collectionKind) {
-      throw armdbError('ARMDB_FORMAT_MISMATCH', `the store is a ${COLLECTION_NAMES[manifest.collectionKind]}; it was opened as a ${COLLECTION_NAMES[collectionKind]}`);
+      throw armdbError(
+        'ARMDB_FORMAT_MISMATCH',
+        `the store is a ${COLLECTION_NAMES[manifest.collectionKind]}; it was opened as a ${COLLECTION_NAMES[collectionKind]}`,
+      );
     }
     if (options.expectedMinEpoch !== undefined && manifest.epoch < options.expectedMinEpoch) {
-      throw armdbError('ARMDB_ROLLBACK', `the store's epoch ${manifest.epoch} is older than the expected minimum ${options.expectedMinEpoch}`);
+      throw armdbError(
+        'ARMDB_ROLLBACK',
+        `the store's epoch ${manifest.epoch} is older than the expected minimum ${options.expectedMinEpoch}`,
+      );
     }
-    if (keys !== undefined && !keys.keyIds.includes(manifest.activeKeyId)) throw integrityError(`the manifest's active data key ${manifest.activeKeyId} is not in the keyring`);
+    if (keys !== undefined && !keys.keyIds.includes(manifest.activeKeyId))
+      throw integrityError(`the manifest's active data key ${manifest.activeKeyId} is not in the keyring`);
   }
 
   async #recover(manifest: Manifest): Promise<void> {
@@ -560,7 +641,8 @@ export class Engine {
       .filter((name) => /\.data(\.\d+)?$/.test(name))
       .sort()
       .map((name) => path.join(QUARANTINE_DIRECTORY, name));
-    if (result.sealedFiles > 0 || result.removedFiles.length > 0 || result.damagedHints.length > 0 || result.temporaryFiles.length > 0) await this.#barrier();
+    if (result.sealedFiles > 0 || result.removedFiles.length > 0 || result.damagedHints.length > 0 || result.temporaryFiles.length > 0)
+      await this.#barrier();
     // Only now that a MANIFEST whose next file id is past them is durable: their ids stay used.
     for (const temporary of result.temporaryFiles) this.#fileSystem.unlink(temporary);
     for (const state of this.#shards) for (const file of state.files) if (file.sealed) this.#scheduleHint(file);
@@ -783,7 +865,13 @@ export class Engine {
     state.directoryDirty = true;
     this.#counters.rotations++;
     this.#scheduleHint(previous);
-    if (rotateChannel.hasSubscribers) rotateChannel.publish({ directory: this.directory, shard: state.shard, sealedFileId: previous.fileId, activeFileId: state.active.fileId });
+    if (rotateChannel.hasSubscribers)
+      rotateChannel.publish({
+        directory: this.directory,
+        shard: state.shard,
+        sealedFileId: previous.fileId,
+        activeFileId: state.active.fileId,
+      });
   }
 
   /** Hands complete pages of every write buffer to the OS (no fsync). */
@@ -872,7 +960,11 @@ export class Engine {
       const manifestStale = this.#manifestStale;
       this.#manifestStale = false;
       if (snapshots.length === 0 && directories.length === 0 && !manifestStale) return;
-      crashPoint('barrier:snapshot-taken', () => ({ directory: this.directory, fileIds: listedFiles.map((file) => file.fileId), epoch: this.#epoch }));
+      crashPoint('barrier:snapshot-taken', () => ({
+        directory: this.directory,
+        fileIds: listedFiles.map((file) => file.fileId),
+        epoch: this.#epoch,
+      }));
       await Promise.all(snapshots.flatMap(({ file }) => [file.dataHandle.sync(), file.tagHandle.sync()]));
       crashPoint('barrier:files-synced', () => ({ directory: this.directory, fileIds: snapshots.map(({ file }) => file.fileId) }));
       await Promise.all(directories.map((state) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, state.shard))));
@@ -887,7 +979,12 @@ export class Engine {
       this.#maybeCompactInBackground();
       this.#retryHints();
       if (syncChannel.hasSubscribers) {
-        syncChannel.publish({ directory: this.directory, epoch: this.#epoch, files: snapshots.length, durationMs: performance.now() - started });
+        syncChannel.publish({
+          directory: this.directory,
+          epoch: this.#epoch,
+          files: snapshots.length,
+          durationMs: performance.now() - started,
+        });
       }
     } catch (error) {
       throw this.#poison(error);
@@ -897,7 +994,8 @@ export class Engine {
   /** Writes the next MANIFEST: `files` and the rest exactly as a barrier's snapshot took them. */
   async #writeManifest(files: readonly ManifestFile[], nextFileId: number, activeKeyId: number): Promise<void> {
     // Every listed file existed when the snapshot was taken, so its id is below the id counter then.
-    for (const file of files) if (file.fileId >= nextFileId) throw new Error(`the manifest would list file ${file.fileId} at or past its next id ${nextFileId}`);
+    for (const file of files)
+      if (file.fileId >= nextFileId) throw new Error(`the manifest would list file ${file.fileId} at or past its next id ${nextFileId}`);
     const manifest: Manifest = {
       epoch: this.#epoch + 1,
       algorithm: this.#algorithm,
@@ -966,7 +1064,8 @@ export class Engine {
   #retryHints(): void {
     if (!this.#hintsWanted() || this.#hintBackoff.failures === 0 || this.#hintWorker !== undefined || this.#closing !== undefined) return;
     if (!this.#hintBackoff.allow()) return;
-    for (const state of this.#shards) for (const file of state.files) if (file.sealed && file.hintMac === undefined) this.#scheduleHint(file);
+    for (const state of this.#shards)
+      for (const file of state.files) if (file.sealed && file.hintMac === undefined) this.#scheduleHint(file);
   }
 
   /** Builds and writes the hint of `file`; false if the file was retired meanwhile (nothing written). */
@@ -1062,7 +1161,11 @@ export class Engine {
       };
       let bytes: Uint8Array;
       try {
-        bytes = await sealKeyring(keys, credential, this.#provider, { activeKeyId: activeKeyId ?? keys.activeKeyId, scrypt, metaKey: nextMetaKey });
+        bytes = await sealKeyring(keys, credential, this.#provider, {
+          activeKeyId: activeKeyId ?? keys.activeKeyId,
+          scrypt,
+          metaKey: nextMetaKey,
+        });
         // Two MACs need MANIFEST version 2: a version-1 store is upgraded here, at its first key operation.
         this.#manifestFormatVersion = MANIFEST_FORMAT_VERSION;
         this.#nextManifestMacKey = nextMacKey;
@@ -1226,7 +1329,8 @@ export class Engine {
         const file = this.#filesById.get(fileId);
         if (file === undefined) break;
         let runEnd = index + 1;
-        while (runEnd < pages.length && pages[runEnd] === pages[runEnd - 1]! + 1 && runEnd - index < 64 && runEnd - index < budgetPages) runEnd++;
+        while (runEnd < pages.length && pages[runEnd] === pages[runEnd - 1]! + 1 && runEnd - index < 64 && runEnd - index < budgetPages)
+          runEnd++;
         budgetPages -= file.warmPages(pages[index]!, runEnd - index, cache);
         index = runEnd;
         await yieldToEventLoop();
@@ -1269,22 +1373,28 @@ export class Engine {
     const run = previous.then(() => this.#compactNow(options, true));
     this.#trackCompaction(run);
     // An explicit run that succeeds shows the disk has room again: background runs need not wait.
-    run.then(() => this.#compactionBackoff.succeeded(), () => undefined);
+    run.then(
+      () => this.#compactionBackoff.succeeded(),
+      () => undefined,
+    );
     return run;
   }
 
   #trackCompaction(run: Promise<CompactionReport>): void {
     this.#compaction = run;
-    run.then(
-      () => undefined,
-      () => undefined,
-    ).finally(() => {
-      if (this.#compaction === run) this.#compaction = undefined;
-    });
+    run
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        if (this.#compaction === run) this.#compaction = undefined;
+      });
   }
 
   #maybeCompactInBackground(): void {
-    if (!this.options.autoCompact || this.#compaction !== undefined || this.#closing !== undefined || this.#poisonCause !== undefined) return;
+    if (!this.options.autoCompact || this.#compaction !== undefined || this.#closing !== undefined || this.#poisonCause !== undefined)
+      return;
     if (!this.#shards.some((state) => this.#candidates(state, false, false).length > 0)) return;
     if (!this.#compactionBackoff.allow()) return;
     const run = this.#compactNow({}, false);
@@ -1293,7 +1403,9 @@ export class Engine {
       () => this.#compactionBackoff.succeeded(),
       (error: unknown) => {
         // Stopped by close(), or the store is poisoned: nothing to try again.
-        const stopped = error instanceof ArmdbError && (error.code === 'ARMDB_ABORTED' || error.code === 'ARMDB_POISONED' || error.code === 'ARMDB_CLOSED');
+        const stopped =
+          error instanceof ArmdbError &&
+          (error.code === 'ARMDB_ABORTED' || error.code === 'ARMDB_POISONED' || error.code === 'ARMDB_CLOSED');
         if (!stopped) this.#compactionBackoff.failed();
         if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, error });
       },
@@ -1339,7 +1451,12 @@ export class Engine {
     }
     this.#counters.compactions++;
     const shreddedKeyIds = await this.#shredUnusedKeys();
-    const report: CompactionReport = { ...totals, shreddedKeyIds, bytesReclaimed: Math.max(0, totals.bytesIn - totals.bytesOut), durationMs: performance.now() - started };
+    const report: CompactionReport = {
+      ...totals,
+      shreddedKeyIds,
+      bytesReclaimed: Math.max(0, totals.bytesIn - totals.bytesOut),
+      durationMs: performance.now() - started,
+    };
     if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, ...report });
     return report;
   }
@@ -1348,87 +1465,95 @@ export class Engine {
 
   #makeCompactionHost(): CompactionHost {
     return {
-    keySize: this.keySize,
-    maxFileBytes: this.options.maxFileBytes,
-    index: this.index,
-    createOutput: (shard) => this.#createFile(shard, true),
-    finalizeOutputs: async (shard, outputs) => {
-      const detail = { directory: this.directory, shard, fileIds: outputs.map((file) => file.fileId) };
-      crashPoint('compaction:outputs-written', () => detail);
-      await Promise.all(outputs.flatMap((file) => [file.dataHandle.sync(), file.tagHandle.sync()]));
-      crashPoint('compaction:outputs-synced', () => detail);
-      for (const file of outputs) {
-        // Tags first: a kill between the two renames leaves a lone tag file (it holds no record and is
-        // deleted at open) rather than a lone data file, which cannot be authenticated and would be
-        // quarantined (verify() not ok after an ordinary crash; found by the overlapping-compaction
-        // kill cycles).
-        for (const extension of ['tags', 'data'] as const) {
-          const final = filePath(this.directory, shard, file.fileId, extension);
-          this.#fileSystem.rename(final + TEMPORARY_SUFFIX, final);
-        }
-      }
-      crashPoint('compaction:outputs-renamed', () => detail);
-      await this.#syncShardDirectory(shard);
-      crashPoint('compaction:directory-synced', () => detail);
-    },
-    discardOutputs: (outputs) => {
-      for (const file of outputs) {
-        file.close();
-        for (const extension of ['data', 'tags'] as const) {
-          for (const name of [filePath(this.directory, file.shard, file.fileId, extension), filePath(this.directory, file.shard, file.fileId, extension) + TEMPORARY_SUFFIX]) {
-            // Best effort: an output left behind (the disk that failed may fail this too) holds only
-            // copies, and recovery removes or keeps it as such (docs/durability.md §Recovery).
-            this.#deleteOrRemember(name, file.keyId, compactChannel);
+      keySize: this.keySize,
+      maxFileBytes: this.options.maxFileBytes,
+      index: this.index,
+      createOutput: (shard) => this.#createFile(shard, true),
+      finalizeOutputs: async (shard, outputs) => {
+        const detail = { directory: this.directory, shard, fileIds: outputs.map((file) => file.fileId) };
+        crashPoint('compaction:outputs-written', () => detail);
+        await Promise.all(outputs.flatMap((file) => [file.dataHandle.sync(), file.tagHandle.sync()]));
+        crashPoint('compaction:outputs-synced', () => detail);
+        for (const file of outputs) {
+          // Tags first: a kill between the two renames leaves a lone tag file (it holds no record and is
+          // deleted at open) rather than a lone data file, which cannot be authenticated and would be
+          // quarantined (verify() not ok after an ordinary crash; found by the overlapping-compaction
+          // kill cycles).
+          for (const extension of ['tags', 'data'] as const) {
+            const final = filePath(this.directory, shard, file.fileId, extension);
+            this.#fileSystem.rename(final + TEMPORARY_SUFFIX, final);
           }
         }
-      }
-    },
-    filesOf: (shard) => this.#shards[shard]!.files,
-    adopt: (shard, outputs, retired) => {
-      const state = this.#shards[shard]!;
-      for (const file of retired) {
-        this.#filesById.delete(file.fileId);
-        state.files.splice(state.files.indexOf(file), 1);
-      }
-      for (const file of outputs) {
-        file.durable = { pageCount: file.pageCount, tagDigest: file.currentDigest(), sealed: true };
-        file.dirty = false;
-        file.listed = true;
-        file.liveBytesWhenCompacted = file.liveBytes;
-        this.#filesById.set(file.fileId, file);
-        state.files.push(file);
-      }
-      state.files.sort((left, right) => left.fileId - right.fileId);
-      this.#manifestStale = true;
-      crashPoint('compaction:adopted', () => ({ directory: this.directory, shard, fileIds: [...outputs, ...retired].map((file) => file.fileId) }));
-    },
-    persist: async () => {
-      await this.#scheduleBarrier();
-      crashPoint('compaction:persisted', () => ({ directory: this.directory }));
-    },
-    retire: async (files) => {
-      for (const file of files) {
-        file.close();
-        this.cache?.dropFile(file.fileId);
-      }
-      for (const state of this.#shards) for (const file of state.files) if (file.sealed && file.hintMac === undefined) this.#scheduleHint(file);
-      for (const file of files) {
-        for (const extension of ['data', 'tags', 'hint'] as const) {
-          const name = filePath(this.directory, file.shard, file.fileId, extension);
-          // The MANIFEST without these files is durable: a file that cannot be deleted now is a
-          // leftover that the next open deletes. Nothing to poison, nothing lost.
-          try {
-            if (this.#fileSystem.exists(name)) await this.#fileSystem.removeFile(name);
-          } catch (error) {
-            this.#undeletedFiles.set(name, file.keyId);
-            if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, error });
+        crashPoint('compaction:outputs-renamed', () => detail);
+        await this.#syncShardDirectory(shard);
+        crashPoint('compaction:directory-synced', () => detail);
+      },
+      discardOutputs: (outputs) => {
+        for (const file of outputs) {
+          file.close();
+          for (const extension of ['data', 'tags'] as const) {
+            for (const name of [
+              filePath(this.directory, file.shard, file.fileId, extension),
+              filePath(this.directory, file.shard, file.fileId, extension) + TEMPORARY_SUFFIX,
+            ]) {
+              // Best effort: an output left behind (the disk that failed may fail this too) holds only
+              // copies, and recovery removes or keeps it as such (docs/durability.md §Recovery).
+              this.#deleteOrRemember(name, file.keyId, compactChannel);
+            }
           }
         }
-        crashPoint('compaction:input-deleted', () => ({ directory: this.directory, shard: file.shard, fileIds: [file.fileId] }));
-      }
-      crashPoint('compaction:inputs-deleted', () => ({ directory: this.directory, fileIds: files.map((file) => file.fileId) }));
-    },
-    yieldToEventLoop: () => yieldToEventLoop(),
+      },
+      filesOf: (shard) => this.#shards[shard]!.files,
+      adopt: (shard, outputs, retired) => {
+        const state = this.#shards[shard]!;
+        for (const file of retired) {
+          this.#filesById.delete(file.fileId);
+          state.files.splice(state.files.indexOf(file), 1);
+        }
+        for (const file of outputs) {
+          file.durable = { pageCount: file.pageCount, tagDigest: file.currentDigest(), sealed: true };
+          file.dirty = false;
+          file.listed = true;
+          file.liveBytesWhenCompacted = file.liveBytes;
+          this.#filesById.set(file.fileId, file);
+          state.files.push(file);
+        }
+        state.files.sort((left, right) => left.fileId - right.fileId);
+        this.#manifestStale = true;
+        crashPoint('compaction:adopted', () => ({
+          directory: this.directory,
+          shard,
+          fileIds: [...outputs, ...retired].map((file) => file.fileId),
+        }));
+      },
+      persist: async () => {
+        await this.#scheduleBarrier();
+        crashPoint('compaction:persisted', () => ({ directory: this.directory }));
+      },
+      retire: async (files) => {
+        for (const file of files) {
+          file.close();
+          this.cache?.dropFile(file.fileId);
+        }
+        for (const state of this.#shards)
+          for (const file of state.files) if (file.sealed && file.hintMac === undefined) this.#scheduleHint(file);
+        for (const file of files) {
+          for (const extension of ['data', 'tags', 'hint'] as const) {
+            const name = filePath(this.directory, file.shard, file.fileId, extension);
+            // The MANIFEST without these files is durable: a file that cannot be deleted now is a
+            // leftover that the next open deletes. Nothing to poison, nothing lost.
+            try {
+              if (this.#fileSystem.exists(name)) await this.#fileSystem.removeFile(name);
+            } catch (error) {
+              this.#undeletedFiles.set(name, file.keyId);
+              if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, error });
+            }
+          }
+          crashPoint('compaction:input-deleted', () => ({ directory: this.directory, shard: file.shard, fileIds: [file.fileId] }));
+        }
+        crashPoint('compaction:inputs-deleted', () => ({ directory: this.directory, fileIds: files.map((file) => file.fileId) }));
+      },
+      yieldToEventLoop: () => yieldToEventLoop(),
     };
   }
 
@@ -1498,7 +1623,14 @@ export class Engine {
       }
     }
     const quarantinedFiles = [...this.#quarantinedFiles];
-    return { files, pages: pagesDone, bytes: pagesDone * PAGE_BYTES, failures, quarantinedFiles, ok: failures.length === 0 && quarantinedFiles.length === 0 };
+    return {
+      files,
+      pages: pagesDone,
+      bytes: pagesDone * PAGE_BYTES,
+      failures,
+      quarantinedFiles,
+      ok: failures.length === 0 && quarantinedFiles.length === 0,
+    };
   }
 
   // ---- observability -------------------------------------------------------------------------
@@ -1571,13 +1703,17 @@ export class Engine {
         } catch (error) {
           throw this.#poison(error);
         }
-        crashPoint('close:active-files-sealed', () => ({ directory: this.directory, fileIds: this.#shards.map((state) => state.active.fileId) }));
+        crashPoint('close:active-files-sealed', () => ({
+          directory: this.directory,
+          fileIds: this.#shards.map((state) => state.active.fileId),
+        }));
         await this.#barrier();
         crashPoint('close:barrier-done', () => ({ directory: this.directory, epoch: this.#epoch }));
         for (const file of unused) {
           file.close();
           // Empty and unlisted by the barrier above: one left behind is a leftover for the next open.
-          for (const extension of ['data', 'tags'] as const) this.#deleteOrRemember(filePath(this.directory, file.shard, file.fileId, extension), file.keyId, syncChannel);
+          for (const extension of ['data', 'tags'] as const)
+            this.#deleteOrRemember(filePath(this.directory, file.shard, file.fileId, extension), file.keyId, syncChannel);
         }
         for (const state of this.#shards) this.#scheduleHint(state.active);
         await this.#hintWorker;

@@ -12,7 +12,8 @@ export const TEMPORARY_SUFFIX = '.tmp';
 const TEMPORARY_RANDOM_BYTES = 8;
 
 /** Bounds checked before reading the root files (docs/format.md §9): a larger file is refused unread. */
-export const MAX_MANIFEST_BYTES = MANIFEST_HEADER_BYTES + Limits.maxManifestFiles * MANIFEST_FILE_ENTRY_BYTES + MAX_MANIFEST_MACS * MAC_BYTES;
+export const MAX_MANIFEST_BYTES =
+  MANIFEST_HEADER_BYTES + Limits.maxManifestFiles * MANIFEST_FILE_ENTRY_BYTES + MAX_MANIFEST_MACS * MAC_BYTES;
 export const MAX_KEYRING_BYTES = KEYRING_HEADER_BYTES + (Limits.maxKeyringKeys + 1) * KEYRING_ENTRY_BYTES + MAC_BYTES + 4;
 
 export type FileExtension = 'data' | 'tags' | 'hint';

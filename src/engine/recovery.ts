@@ -103,7 +103,12 @@ function dataKeyFor(context: RecoveryContext, keyId: number): Uint8Array | undef
 }
 
 /** Reads and authenticates a tag-file header; returns undefined if it does not authenticate. */
-function authenticHeader(context: RecoveryContext, tagBytes: Uint8Array, shard: number, fileId: number): { header: TagFileHeader; cipher: FileCipher } | undefined {
+function authenticHeader(
+  context: RecoveryContext,
+  tagBytes: Uint8Array,
+  shard: number,
+  fileId: number,
+): { header: TagFileHeader; cipher: FileCipher } | undefined {
   let header: TagFileHeader;
   try {
     header = decodeTagFileHeader(tagBytes);
@@ -240,7 +245,8 @@ export function recover(context: RecoveryContext): RecoveryResult {
         const tagFileBytes = tagHandle.size();
         // Bound before allocating: a tag file is never larger than its framing plus a tag per data page,
         // and no data file has more pages than the format allows (a sparse file may claim terabytes).
-        const maximumTagFileBytes = TAG_HEADER_BYTES + (Math.min(Math.floor(dataBytes / PAGE_BYTES), MAX_DATA_FILE_PAGES) + 1) * TAG_BYTES + TAG_FOOTER_BYTES;
+        const maximumTagFileBytes =
+          TAG_HEADER_BYTES + (Math.min(Math.floor(dataBytes / PAGE_BYTES), MAX_DATA_FILE_PAGES) + 1) * TAG_BYTES + TAG_FOOTER_BYTES;
         // Only a sealed file's length is fixed. An active file's tags can run ahead of its data after
         // a power loss (the tag file's growth reached the disk, the data file's did not): tags past
         // the data pages are an unsynced tail, left unread and cut off when the file is sealed.
@@ -299,11 +305,13 @@ export function recover(context: RecoveryContext): RecoveryResult {
             }
             throw integrityError(`shard ${shard}: the tag file of sealed file ${fileId} was truncated or extended`);
           }
-          if (footerState.kind !== 'valid') throw integrityError(`shard ${shard}: the tags or footer of sealed file ${fileId} were altered`);
+          if (footerState.kind !== 'valid')
+            throw integrityError(`shard ${shard}: the tags or footer of sealed file ${fileId} were altered`);
           if (footerState.pageCount !== entry.pageCount || !equalBytes(footerState.tagDigest, entry.tagDigest)) {
             throw armdbError('ARMDB_ROLLBACK', `shard ${shard}: sealed file ${fileId} differs from the manifest's record of it`);
           }
-          if (dataBytes !== entry.pageCount * PAGE_BYTES) throw integrityError(`shard ${shard}: data file ${fileId} is ${dataBytes} bytes, expected ${entry.pageCount * PAGE_BYTES}`);
+          if (dataBytes !== entry.pageCount * PAGE_BYTES)
+            throw integrityError(`shard ${shard}: data file ${fileId} is ${dataBytes} bytes, expected ${entry.pageCount * PAGE_BYTES}`);
           candidatePages = entry.pageCount;
         } else {
           const tagCount = footer?.pageCount ?? Math.floor((tagBytes.length - TAG_HEADER_BYTES) / TAG_BYTES);
@@ -335,13 +343,16 @@ export function recover(context: RecoveryContext): RecoveryResult {
         if (!sealedInManifest) {
           // Active when last seen: keep what authenticated, cut the rest, and seal it.
           const validPages = replay.validPages;
-          const fullyIntact = footer !== undefined && validPages === footer.pageCount && replay.tailBytes === 0 && dataBytes === validPages * PAGE_BYTES;
+          const fullyIntact =
+            footer !== undefined && validPages === footer.pageCount && replay.tailBytes === 0 && dataBytes === validPages * PAGE_BYTES;
           tornBytes += dataBytes - validPages * PAGE_BYTES + replay.tailBytes;
           if (!fullyIntact) {
             // Cut only what is proven ours: a page of it authenticated, or the data file has no name
             // outside this store (a hard link would carry the cut to a file elsewhere).
             if (validPages === 0 && dataBytes > 0 && dataHandle.linkCount() > 1) {
-              throw integrityError(`shard ${shard}: data file ${fileId} holds no page of this store and has other names (hard links); refusing to cut it`);
+              throw integrityError(
+                `shard ${shard}: data file ${fileId} holds no page of this store and has other names (hard links); refusing to cut it`,
+              );
             }
             const sealedTags = tags.subarray(0, validPages * TAG_BYTES);
             // Deferred (RecoveryResult.sealCutFiles): the cut must stay visible on disk until the
@@ -349,7 +360,10 @@ export function recover(context: RecoveryContext): RecoveryResult {
             pendingSeals.push(() => {
               dataHandle.truncate(validPages * PAGE_BYTES);
               tagHandle.truncate(tagOffset(validPages));
-              tagHandle.write(encodeTagFileFooter({ pageCount: validPages, tagDigest: digestOfTags(sealedTags, validPages) }, cipher.mac), tagOffset(validPages));
+              tagHandle.write(
+                encodeTagFileFooter({ pageCount: validPages, tagDigest: digestOfTags(sealedTags, validPages) }, cipher.mac),
+                tagOffset(validPages),
+              );
             });
             file.dirty = true;
           }
@@ -360,7 +374,13 @@ export function recover(context: RecoveryContext): RecoveryResult {
           // a power loss, pages and tags past the durable count can be gone while a later file
           // survives; replaying that file would skip the records in between.
           const tagBytesExpected = tagOffset(validPages) + (fullyIntact ? TAG_FOOTER_BYTES : 0);
-          if (replay.validPages < candidatePages || replay.tailBytes > 0 || dataBytes > validPages * PAGE_BYTES || tagFileBytes > tagBytesExpected) torn = true;
+          if (
+            replay.validPages < candidatePages ||
+            replay.tailBytes > 0 ||
+            dataBytes > validPages * PAGE_BYTES ||
+            tagFileBytes > tagBytesExpected
+          )
+            torn = true;
         }
         shardFiles.push(file);
         keep = true;
@@ -379,7 +399,19 @@ export function recover(context: RecoveryContext): RecoveryResult {
   const sealCutFiles = (): void => {
     for (const seal of pendingSeals.splice(0)) seal();
   };
-  return { files, highestSequence, tornBytes, removedFiles, sealedFiles, highestFileId, damagedHints, filesFromHints, temporaryFiles, quarantinedFiles, sealCutFiles };
+  return {
+    files,
+    highestSequence,
+    tornBytes,
+    removedFiles,
+    sealedFiles,
+    highestFileId,
+    damagedHints,
+    filesFromHints,
+    temporaryFiles,
+    quarantinedFiles,
+    sealCutFiles,
+  };
 }
 
 /** Where recovery sets aside files it may not delete (docs/durability.md §8.1). armdb never deletes in it. */
@@ -406,7 +438,12 @@ interface Leftover {
  * A leftover holding the newest record of a key that is not redundant, or a page that does not
  * authenticate (nothing about the rest can be proven), is moved to `quarantine/`.
  */
-function settleLeftovers(context: RecoveryContext, leftovers: readonly Leftover[], removedFiles: string[], quarantinedFiles: string[]): void {
+function settleLeftovers(
+  context: RecoveryContext,
+  leftovers: readonly Leftover[],
+  removedFiles: string[],
+  quarantinedFiles: string[],
+): void {
   if (leftovers.length === 0) return;
   const newest = new HashIndex(context.keySize);
   const needed = new Set<Leftover>();
@@ -430,7 +467,9 @@ function settleLeftovers(context: RecoveryContext, leftovers: readonly Leftover[
       const tags = tagBytes.slice(TAG_HEADER_BYTES, TAG_HEADER_BYTES + pageCount * TAG_BYTES);
       file = DataFile.opened(cipher, header.mac, dataHandle, tagHandle, tags, pageCount);
       // No durable pages: a page that fails ends the stream instead of throwing.
-      const stream = new RecordStream(file, pageCount, 0, context.keySize, (record) => applyRecoveredRecord(newest, fileId, record)).drain();
+      const stream = new RecordStream(file, pageCount, 0, context.keySize, (record) =>
+        applyRecoveredRecord(newest, fileId, record),
+      ).drain();
       if (stream.validPages < pageCount || footer.kind === 'altered') needed.add(leftover);
     } finally {
       if (file !== undefined) file.close();
@@ -457,7 +496,11 @@ function settleLeftovers(context: RecoveryContext, leftovers: readonly Leftover[
   });
   for (const leftover of leftovers) {
     const { shard, fileId } = leftover;
-    const targets = [filePath(context.directory, shard, fileId, 'data'), filePath(context.directory, shard, fileId, 'tags'), filePath(context.directory, shard, fileId, 'hint')];
+    const targets = [
+      filePath(context.directory, shard, fileId, 'data'),
+      filePath(context.directory, shard, fileId, 'tags'),
+      filePath(context.directory, shard, fileId, 'hint'),
+    ];
     if (needed.has(leftover)) {
       quarantine(context, shard, targets, quarantinedFiles, removedFiles);
       continue;
@@ -471,7 +514,13 @@ function settleLeftovers(context: RecoveryContext, leftovers: readonly Leftover[
 }
 
 /** Moves a file's data, tag and hint files (those that exist) into `quarantine/`, under names no other file has. */
-function quarantine(context: RecoveryContext, shard: number, targets: readonly string[], quarantinedFiles: string[], removedFiles: string[]): void {
+function quarantine(
+  context: RecoveryContext,
+  shard: number,
+  targets: readonly string[],
+  quarantinedFiles: string[],
+  removedFiles: string[],
+): void {
   const { fileSystem, directory } = context;
   const quarantineDirectory = path.join(directory, QUARANTINE_DIRECTORY);
   fileSystem.makeDirectory(quarantineDirectory);
@@ -544,13 +593,20 @@ export function applyRecoveredRecord(index: KeyIndex, fileId: number, record: Om
   if (entries.sequences[handle]! > record.sequence) return;
   entries.setLocation(handle, fileId, record.position, record.tombstone ? TOMBSTONE_LENGTH : record.valueLength, record.sequence);
   if (entries.valueSize > 0 && !record.tombstone) {
-    if (record.valueLength !== entries.valueSize) throw integrityError(`file ${fileId}: a record holds ${record.valueLength} bytes where every value has ${entries.valueSize}`);
+    if (record.valueLength !== entries.valueSize)
+      throw integrityError(`file ${fileId}: a record holds ${record.valueLength} bytes where every value has ${entries.valueSize}`);
     entries.setValue(handle, record.value);
   }
 }
 
 /** Applies a file's hint; undefined (and the problem recorded) if the hint cannot be used. */
-function replayHint(context: RecoveryContext, file: DataFile, headerMac: Uint8Array, hintPath: string, damagedHints: string[]): ReplayResult | undefined {
+function replayHint(
+  context: RecoveryContext,
+  file: DataFile,
+  headerMac: Uint8Array,
+  hintPath: string,
+  damagedHints: string[],
+): ReplayResult | undefined {
   // Bounded before reading: a hint holds at most one entry per record, and a record is bigger than an entry.
   let bytes: Uint8Array | undefined;
   try {
@@ -572,7 +628,8 @@ function replayHint(context: RecoveryContext, file: DataFile, headerMac: Uint8Ar
     chunks = readHint(bytes, { dataFile: file.cipher.identity, headerMac }, context.provider, dataKeyFor(context, file.keyId));
     for (const chunk of chunks) {
       decodeHintEntries(chunk, context.keySize, (entry) => {
-        if (entry.position + recordBytes(context.keySize, entry.valueLength) > streamBytes) throw integrityError('an entry points beyond the data file');
+        if (entry.position + recordBytes(context.keySize, entry.valueLength) > streamBytes)
+          throw integrityError('an entry points beyond the data file');
       });
     }
   } catch (error) {
@@ -597,14 +654,15 @@ function replayHint(context: RecoveryContext, file: DataFile, headerMac: Uint8Ar
   return { validPages: file.pageCount, tailBytes: 0, highestSequence };
 }
 
-
 /**
  * Decrypts the file's pages in order and applies every complete group of records to the index.
  * A page below `durablePages` that fails is ARMDB_INTEGRITY; the first failing page beyond it ends
  * the replay (torn tail).
  */
 function replayFile(context: RecoveryContext, file: DataFile, candidatePages: number, durablePages: number): ReplayResult {
-  const stream = new RecordStream(file, candidatePages, durablePages, context.keySize, (record) => applyRecoveredRecord(context.index, file.fileId, record)).drain();
+  const stream = new RecordStream(file, candidatePages, durablePages, context.keySize, (record) =>
+    applyRecoveredRecord(context.index, file.fileId, record),
+  ).drain();
   file.lowestSequence = Math.min(file.lowestSequence, stream.lowestSequence);
   return { validPages: stream.validPages, tailBytes: stream.tailBytes(), highestSequence: stream.highestSequence };
 }

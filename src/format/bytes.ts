@@ -108,7 +108,8 @@ export class ByteWriter {
   }
 
   private take(length: number): number {
-    if (this.position + length > this.bytes.length) throw new Error(`ByteWriter overflow: ${this.position} + ${length} > ${this.bytes.length}`);
+    if (this.position + length > this.bytes.length)
+      throw new Error(`ByteWriter overflow: ${this.position} + ${length} > ${this.bytes.length}`);
     const at = this.position;
     this.position += length;
     return at;

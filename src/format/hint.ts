@@ -44,7 +44,8 @@ export function decodeHintHeader(bytes: Uint8Array): TagFileHeader {
 }
 
 export function verifyHintHeader(bytes: Uint8Array, header: TagFileHeader, mac: MacFunction): void {
-  if (!equalBytes(mac(bytes.subarray(0, HINT_HEADER_BYTES - MAC_BYTES)), header.mac)) throw integrityError('hint file header fails its MAC');
+  if (!equalBytes(mac(bytes.subarray(0, HINT_HEADER_BYTES - MAC_BYTES)), header.mac))
+    throw integrityError('hint file header fails its MAC');
 }
 
 /** Packs entries into one chunk's plaintext. */
@@ -53,7 +54,12 @@ export function encodeHintEntries(entries: readonly HintEntry[], keySize: number
   const writer = new ByteWriter(entries.length * entryBytes);
   for (const entry of entries) {
     const sequenceHigh = Math.floor(entry.sequence / 2 ** 32) | (entry.tombstone ? 0x80000000 : 0);
-    writer.raw(entry.key, keySize).u32(entry.sequence % 2 ** 32).u32(sequenceHigh >>> 0).u32(entry.position).u32(entry.valueLength);
+    writer
+      .raw(entry.key, keySize)
+      .u32(entry.sequence % 2 ** 32)
+      .u32(sequenceHigh >>> 0)
+      .u32(entry.position)
+      .u32(entry.valueLength);
   }
   return writer.finish();
 }
@@ -86,7 +92,10 @@ export interface HintChunkFrame {
 }
 
 export function encodeHintChunkFrame(frame: HintChunkFrame): Uint8Array {
-  return new ByteWriter(HINT_CHUNK_FRAME_BYTES).u32(frame.plaintextBytes).u32(frame.last ? HintChunkFlag.last : 0).finish();
+  return new ByteWriter(HINT_CHUNK_FRAME_BYTES)
+    .u32(frame.plaintextBytes)
+    .u32(frame.last ? HintChunkFlag.last : 0)
+    .finish();
 }
 
 /** Parses a chunk frame and checks its length against the format bound and the bytes left in the file. */

@@ -46,9 +46,15 @@ export interface ScryptParameters {
 export function checkScryptParameters(parameters: ScryptParameters): void {
   const { logN, r, p } = parameters;
   const ok =
-    Number.isInteger(logN) && logN >= ScryptBounds.minLogN && logN <= ScryptBounds.maxLogN &&
-    Number.isInteger(r) && r >= 1 && r <= ScryptBounds.maxR &&
-    Number.isInteger(p) && p >= 1 && p <= ScryptBounds.maxP &&
+    Number.isInteger(logN) &&
+    logN >= ScryptBounds.minLogN &&
+    logN <= ScryptBounds.maxLogN &&
+    Number.isInteger(r) &&
+    r >= 1 &&
+    r <= ScryptBounds.maxR &&
+    Number.isInteger(p) &&
+    p >= 1 &&
+    p <= ScryptBounds.maxP &&
     // RFC 7914 §2 requires N < 2^(128·r/8) = 2^(16·r); OpenSSL refuses anything else.
     logN < 16 * r &&
     128 * r * 2 ** logN <= ScryptBounds.maxMemoryBytes &&
@@ -106,11 +112,12 @@ export function decodeKeyring(bytes: Uint8Array): Keyring {
   if (bytes.length < minimum) throw integrityError(`keyring of ${bytes.length} bytes is truncated`);
   const checksummed = bytes.subarray(0, bytes.length - 4);
   const storedCrc = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true);
-  if ((crc32(checksummed) >>> 0) !== storedCrc) throw integrityError('keyring fails its CRC-32 (the file is damaged)');
+  if (crc32(checksummed) >>> 0 !== storedCrc) throw integrityError('keyring fails its CRC-32 (the file is damaged)');
   const reader = new ByteReader(bytes.subarray(0, bytes.length - 4 - MAC_BYTES), 'keyring');
   if (!equalBytes(reader.bytesView(8), Magic.keyring)) throw integrityError('keyring has a wrong magic number');
   const version = reader.u16();
-  if (version !== FORMAT_VERSION) throw armdbError('ARMDB_FORMAT_MISMATCH', `the keyring has format version ${version}; this armdb reads version ${FORMAT_VERSION}`);
+  if (version !== FORMAT_VERSION)
+    throw armdbError('ARMDB_FORMAT_MISMATCH', `the keyring has format version ${version}; this armdb reads version ${FORMAT_VERSION}`);
   const kekKind = reader.u8();
   if (kekKind !== KekKind.rawKey && kekKind !== KekKind.passphrase) throw integrityError(`keyring names unknown key kind ${kekKind}`);
   reader.zeros(1);

@@ -9,7 +9,16 @@
  */
 import { armdbError, integrityError } from '../errors.js';
 import { ByteReader, ByteWriter, equalBytes } from './bytes.js';
-import { DATABASE_ID_BYTES, Limits, MANIFEST_FORMAT_VERSION, Magic, MAC_BYTES, isAlgorithmId, type AlgorithmId, type ManifestFormatVersion } from './constants.js';
+import {
+  DATABASE_ID_BYTES,
+  Limits,
+  MANIFEST_FORMAT_VERSION,
+  Magic,
+  MAC_BYTES,
+  isAlgorithmId,
+  type AlgorithmId,
+  type ManifestFormatVersion,
+} from './constants.js';
 import type { MacFunction } from './tag-file.js';
 
 export const MANIFEST_HEADER_BYTES = 64;
@@ -138,7 +147,10 @@ export function peekManifestFormatVersion(bytes: Uint8Array): ManifestFormatVers
 function readVersion(reader: ByteReader): ManifestFormatVersion {
   const version = reader.u16();
   if (version !== 1 && version !== 2) {
-    throw armdbError('ARMDB_FORMAT_MISMATCH', `the store has format version ${version}; this armdb reads versions 1 and ${MANIFEST_FORMAT_VERSION}`);
+    throw armdbError(
+      'ARMDB_FORMAT_MISMATCH',
+      `the store has format version ${version}; this armdb reads versions 1 and ${MANIFEST_FORMAT_VERSION}`,
+    );
   }
   return version;
 }
@@ -206,5 +218,17 @@ export function decodeManifest(bytes: Uint8Array, mac: MacFunction): Manifest {
     files.push({ shard, state, fileId, keyId, pageCount, headerMac, tagDigest, hintMac: hasHint === 1 ? hintMacBytes : undefined });
   }
   reader.end();
-  return { epoch, algorithm, collectionKind: collectionKind as CollectionKindId, databaseId, keySize, valueSize, shards, shardPrefixBits, activeKeyId, nextFileId, files };
+  return {
+    epoch,
+    algorithm,
+    collectionKind: collectionKind as CollectionKindId,
+    databaseId,
+    keySize,
+    valueSize,
+    shards,
+    shardPrefixBits,
+    activeKeyId,
+    nextFileId,
+    files,
+  };
 }

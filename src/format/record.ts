@@ -125,5 +125,6 @@ export function verifyRecordChecksum(bytes: Uint8Array, offset: number, keySize:
   const keyStart = offset + RECORD_HEADER_BYTES;
   const valueStart = keyStart + keySize;
   if (offset < 0 || valueStart + valueLength > bytes.length) throw integrityError(`record at ${offset} is truncated`);
-  if (readU32(bytes, offset + 8) !== crcAt(bytes, offset, keySize, valueLength)) throw integrityError(`record at ${offset} fails its CRC-32`);
+  if (readU32(bytes, offset + 8) !== crcAt(bytes, offset, keySize, valueLength))
+    throw integrityError(`record at ${offset} fails its CRC-32`);
 }

@@ -60,7 +60,15 @@ export function compareKeys(left: Uint8Array, right: Uint8Array): number {
 }
 
 function newLeaf(): Leaf {
-  return { leaf: true, handles: new Int32Array(LEAF_CAPACITY), prefixes: new Uint32Array(LEAF_CAPACITY), count: 0, next: undefined, previous: undefined, parent: undefined };
+  return {
+    leaf: true,
+    handles: new Int32Array(LEAF_CAPACITY),
+    prefixes: new Uint32Array(LEAF_CAPACITY),
+    count: 0,
+    next: undefined,
+    previous: undefined,
+    parent: undefined,
+  };
 }
 
 /**
@@ -120,7 +128,15 @@ export function sortHandlesByKey(handles: Int32Array, keys: Uint8Array, keySize:
 }
 
 /** Sorts handles[low, high) whose keys share their first `byte` bytes: an MSD radix sort, one byte a level. */
-function msdSortByKey(handles: Int32Array, scratch: Int32Array, keys: Uint8Array, keySize: number, low: number, high: number, byte: number): void {
+function msdSortByKey(
+  handles: Int32Array,
+  scratch: Int32Array,
+  keys: Uint8Array,
+  keySize: number,
+  low: number,
+  high: number,
+  byte: number,
+): void {
   for (;;) {
     if (high - low <= INSERTION_SORT_MAX || byte >= keySize) {
       insertionSortByKey(handles, keys, keySize, low, high, byte);
@@ -306,7 +322,12 @@ export class OrderedIndex implements KeyIndex {
       const parents: Node[] = [];
       for (let start = 0; start < level.length; start += INNER_FILL) {
         const children = level.slice(start, start + INNER_FILL);
-        const node: Inner = { leaf: false, separators: children.slice(1).map((child) => this.#smallestKey(child).slice()), children, parent: undefined };
+        const node: Inner = {
+          leaf: false,
+          separators: children.slice(1).map((child) => this.#smallestKey(child).slice()),
+          children,
+          parent: undefined,
+        };
         for (const child of children) child.parent = node;
         parents.push(node);
       }

@@ -222,7 +222,10 @@ export const nodeFileSystem: FileSystem = {
     if (existing !== undefined) {
       let target = existing;
       if (existing.isSymbolicLink()) {
-        if (options?.followLink !== true) throw integrityError(`${path.basename(resolved)} is a symbolic link, not a directory; armdb does not follow links inside a store`);
+        if (options?.followLink !== true)
+          throw integrityError(
+            `${path.basename(resolved)} is a symbolic link, not a directory; armdb does not follow links inside a store`,
+          );
         const followed = statOrUndefined(resolved);
         if (followed === undefined) throw integrityError(`${path.basename(resolved)} is a symbolic link to nothing`);
         target = followed;

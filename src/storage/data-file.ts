@@ -39,7 +39,9 @@ export interface WriteCounters {
 }
 
 export function digestOfTags(tags: Uint8Array, pageCount: number): Uint8Array {
-  return createHash('sha256').update(tags.subarray(0, pageCount * TAG_BYTES)).digest();
+  return createHash('sha256')
+    .update(tags.subarray(0, pageCount * TAG_BYTES))
+    .digest();
 }
 
 export class DataFile {
@@ -106,7 +108,13 @@ export class DataFile {
   }
 
   /** Starts a new, empty active file: writes the tag-file header. Handles must be freshly created. */
-  static create(cipher: FileCipher, dataHandle: FileHandle, tagHandle: FileHandle, writeBufferBytes: number, counters: WriteCounters): DataFile {
+  static create(
+    cipher: FileCipher,
+    dataHandle: FileHandle,
+    tagHandle: FileHandle,
+    writeBufferBytes: number,
+    counters: WriteCounters,
+  ): DataFile {
     const header = encodeTagFileHeader(cipher.identity, cipher.mac);
     tagHandle.write(header, 0);
     const headerMac = header.slice(header.length - MAC_BYTES);
@@ -123,8 +131,19 @@ export class DataFile {
   }
 
   /** A file recovered from disk, sealed, with its verified tags. */
-  static opened(cipher: FileCipher, headerMac: Uint8Array, dataHandle: FileHandle, tagHandle: FileHandle, tags: Uint8Array, pageCount: number): DataFile {
-    const file = new DataFile(cipher, headerMac, dataHandle, tagHandle, tags, pageCount, true, { pageCount, tagDigest: new Uint8Array(0), sealed: true });
+  static opened(
+    cipher: FileCipher,
+    headerMac: Uint8Array,
+    dataHandle: FileHandle,
+    tagHandle: FileHandle,
+    tags: Uint8Array,
+    pageCount: number,
+  ): DataFile {
+    const file = new DataFile(cipher, headerMac, dataHandle, tagHandle, tags, pageCount, true, {
+      pageCount,
+      tagDigest: new Uint8Array(0),
+      sealed: true,
+    });
     file.durable = { pageCount, tagDigest: file.currentDigest(), sealed: true };
     file.listed = true;
     return file;
@@ -138,7 +157,10 @@ export class DataFile {
     this.pageCount = validPages;
     this.streamBytes = validPages * PAGE_BYTES;
     this.#tagHash = createHash('sha256').update(this.#tags.subarray(0, validPages * TAG_BYTES));
-    this.durable = listed === undefined ? { pageCount: 0, tagDigest: EMPTY_DIGEST, sealed: false } : { pageCount: listed.pageCount, tagDigest: listed.tagDigest, sealed: false };
+    this.durable =
+      listed === undefined
+        ? { pageCount: 0, tagDigest: EMPTY_DIGEST, sealed: false }
+        : { pageCount: listed.pageCount, tagDigest: listed.tagDigest, sealed: false };
     this.listed = listed !== undefined;
     this.dirty = true;
   }
@@ -355,14 +377,16 @@ export class DataFile {
     const cached = cache?.get(pageCacheId(this.fileId, pageIndex)) ?? this.#unsyncedPages.get(pageIndex);
     if (cached !== undefined) return cached;
     const lastPage = Math.min(lastWantedPage, this.pageCount - 1);
-    if (pageIndex > lastPage) throw integrityError(`file ${this.fileId} of shard ${this.shard}: page ${pageIndex} is beyond its ${this.pageCount} pages`);
+    if (pageIndex > lastPage)
+      throw integrityError(`file ${this.fileId} of shard ${this.shard}: page ${pageIndex} is beyond its ${this.pageCount} pages`);
     let runEnd = pageIndex + 1;
     while (runEnd <= lastPage && cache?.get(pageCacheId(this.fileId, runEnd)) === undefined) runEnd++;
     const pages = this.readVerifiedPages(pageIndex, runEnd - pageIndex);
     let first: Uint8Array | undefined;
     for (let index = 0; index < pages.length; index++) {
       const page = pages[index]!;
-      if (cache !== undefined && pageIndex + index < this.durable.pageCount) cache.insert(pageCacheId(this.fileId, pageIndex + index), page);
+      if (cache !== undefined && pageIndex + index < this.durable.pageCount)
+        cache.insert(pageCacheId(this.fileId, pageIndex + index), page);
       if (index === 0) first = page;
     }
     return first!;
@@ -392,7 +416,9 @@ export class DataFile {
     const ciphertext = ciphertextScratch(count * PAGE_BYTES);
     const read = this.dataHandle.read(ciphertext, firstPageIndex * PAGE_BYTES);
     if (read !== ciphertext.length) {
-      throw integrityError(`file ${this.fileId} of shard ${this.shard}: pages ${firstPageIndex}..${firstPageIndex + count - 1} are missing (short read)`);
+      throw integrityError(
+        `file ${this.fileId} of shard ${this.shard}: pages ${firstPageIndex}..${firstPageIndex + count - 1} are missing (short read)`,
+      );
     }
     const pages: Uint8Array[] = [];
     for (let index = 0; index < count; index++) {

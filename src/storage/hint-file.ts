@@ -62,7 +62,13 @@ export async function buildHint(
       entries = [];
     };
     const stream = new RecordStream(file, file.pageCount, file.pageCount, keySize, (record) => {
-      entries.push({ key: record.key.slice(), sequence: record.sequence, tombstone: record.tombstone, position: record.position, valueLength: record.valueLength });
+      entries.push({
+        key: record.key.slice(),
+        sequence: record.sequence,
+        tombstone: record.tombstone,
+        position: record.position,
+        valueLength: record.valueLength,
+      });
       if (entries.length === perChunk) sealChunk(false);
     });
     while (stream.step()) if (!(await pause())) return undefined;
@@ -101,7 +107,8 @@ export function readHint(
   ) {
     throw integrityError(`hint of file ${dataFile.fileId} describes another file`);
   }
-  if (!equalBytes(header.mac, expected.headerMac)) throw integrityError(`hint of file ${dataFile.fileId} is not the one the manifest records (stale)`);
+  if (!equalBytes(header.mac, expected.headerMac))
+    throw integrityError(`hint of file ${dataFile.fileId} is not the one the manifest records (stale)`);
   const cipher = new FileCipher(provider, header, dataKey, 'read');
   const chunks: Uint8Array[] = [];
   try {
@@ -109,7 +116,10 @@ export function readHint(
     let offset = HINT_HEADER_BYTES;
     for (let chunkIndex = 0; ; chunkIndex++) {
       if (bytes.length - offset < HINT_CHUNK_FRAME_BYTES) throw integrityError(`hint of file ${dataFile.fileId} is truncated`);
-      const frame = decodeHintChunkFrame(bytes.subarray(offset, offset + HINT_CHUNK_FRAME_BYTES), bytes.length - offset - HINT_CHUNK_FRAME_BYTES);
+      const frame = decodeHintChunkFrame(
+        bytes.subarray(offset, offset + HINT_CHUNK_FRAME_BYTES),
+        bytes.length - offset - HINT_CHUNK_FRAME_BYTES,
+      );
       offset += HINT_CHUNK_FRAME_BYTES;
       const ciphertext = bytes.subarray(offset, offset + frame.plaintextBytes);
       const tag = bytes.subarray(offset + frame.plaintextBytes, offset + frame.plaintextBytes + TAG_BYTES);

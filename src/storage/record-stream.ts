@@ -69,7 +69,14 @@ export class RecordStream {
     plaintext.set(this.#carry);
     pages.forEach((page, offset) => plaintext.set(page, this.#carry.length + offset * PAGE_BYTES));
     this.validPages = firstPage + pages.length;
-    this.#resumePosition = scanRecords(plaintext, this.#carryPosition, this.#resumePosition, this.#keySize, Number.MAX_SAFE_INTEGER, (record) => this.#onRecord(record));
+    this.#resumePosition = scanRecords(
+      plaintext,
+      this.#carryPosition,
+      this.#resumePosition,
+      this.#keySize,
+      Number.MAX_SAFE_INTEGER,
+      (record) => this.#onRecord(record),
+    );
     this.#carry = plaintext.subarray(this.#resumePosition - this.#carryPosition);
     this.#carryPosition = this.#resumePosition;
     this.#nextPage = firstPage + count;
@@ -91,7 +98,8 @@ export class RecordStream {
    */
   tailBytes(): number {
     const validBytes = this.validPages * PAGE_BYTES;
-    const tornStart = this.#pending.length > 0 ? this.#pending[0]!.position : this.#resumePosition < validBytes ? this.#resumePosition : undefined;
+    const tornStart =
+      this.#pending.length > 0 ? this.#pending[0]!.position : this.#resumePosition < validBytes ? this.#resumePosition : undefined;
     return tornStart === undefined ? 0 : validBytes - tornStart;
   }
 

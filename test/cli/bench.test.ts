@@ -15,7 +15,14 @@ describe.skipIf(!BUILT)('armdb bench', () => {
     expect(result.status).toBe(0);
     const report = JSON.parse(result.stdout);
     expect(report.setup).toMatchObject({ shards: 2, cacheBytes: 1048576, cipher: 'node', encrypted: true, count: 2000 });
-    expect(report.phases.map((phase: { name: string }) => phase.name)).toEqual(['put', 'sync', 'sync rtt', 'hot get', 'reopen', 'cold get']);
+    expect(report.phases.map((phase: { name: string }) => phase.name)).toEqual([
+      'put',
+      'sync',
+      'sync rtt',
+      'hot get',
+      'reopen',
+      'cold get',
+    ]);
     for (const phase of report.phases) expect(phase.milliseconds).toBeGreaterThanOrEqual(0);
     expect(fs.readdirSync(base)).toEqual([]);
   });

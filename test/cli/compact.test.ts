@@ -25,7 +25,8 @@ describe.skipIf(!BUILT)('armdb compact', () => {
     const keyFile = writeKeyFile(root, KEY);
     const directory = path.join(root, 'store');
     const db = await VarMap.open(directory, options);
-    for (let round = 0; round < 5; round++) for (let index = 0; index < 2000; index++) db.put(keys.fromString(`k${index}`, 16), new Uint8Array(100).fill(round));
+    for (let round = 0; round < 5; round++)
+      for (let index = 0; index < 2000; index++) db.put(keys.fromString(`k${index}`, 16), new Uint8Array(100).fill(round));
     for (let index = 0; index < 2000; index += 4) db.delete(keys.fromString(`k${index}`, 16));
     await db.close();
     const before = bytesOnDisk(directory);

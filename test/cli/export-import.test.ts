@@ -24,7 +24,11 @@ function valueOf(index: number): Uint8Array {
 
 const line = (key: string, value: string): string => `${JSON.stringify({ key, value })}\n`;
 
-async function readAll(directory: string, encryption: Parameters<typeof VarMap.open>[1]['encryption'], keySize = 16): Promise<Map<string, string>> {
+async function readAll(
+  directory: string,
+  encryption: Parameters<typeof VarMap.open>[1]['encryption'],
+  keySize = 16,
+): Promise<Map<string, string>> {
   const db = await VarMap.open(directory, { keySize, encryption, shards: 4, syncIntervalMs: 0 });
   try {
     const all = new Map<string, string>();
@@ -70,7 +74,12 @@ describe.skipIf(!BUILT)('armdb export and import', () => {
     const records = parseJsonLines(result.stdout);
     expect(records).toHaveLength(expected.size);
     expect(new Map(records.map((record) => [record.key, record.value]))).toEqual(expected);
-    expect(result.stdout.split('\n').filter(Boolean).every((text) => /^\{"key":"[0-9a-f]*","value":"[0-9a-f]*"\}$/.test(text))).toBe(true);
+    expect(
+      result.stdout
+        .split('\n')
+        .filter(Boolean)
+        .every((text) => /^\{"key":"[0-9a-f]*","value":"[0-9a-f]*"\}$/.test(text)),
+    ).toBe(true);
     expect(result.stderr).toContain(`${expected.size} records exported`);
   });
 
@@ -81,7 +90,11 @@ describe.skipIf(!BUILT)('armdb export and import', () => {
     expect(result.stdout).toBe('');
     expect(fs.statSync(out).mode & 0o777).toBe(0o600);
     const records = parseJsonLines(fs.readFileSync(out, 'utf8'));
-    expect(new Map(records.map((record) => [Buffer.from(record.key, 'base64').toString('hex'), Buffer.from(record.value, 'base64').toString('hex')]))).toEqual(expected);
+    expect(
+      new Map(
+        records.map((record) => [Buffer.from(record.key, 'base64').toString('hex'), Buffer.from(record.value, 'base64').toString('hex')]),
+      ),
+    ).toEqual(expected);
     const again = armdb(['export', source, '--key-file', keyFile, '--out', out]);
     expect(again.status).toBe(2);
     expect(again.stderr).toContain('already exists');
@@ -90,7 +103,9 @@ describe.skipIf(!BUILT)('armdb export and import', () => {
   it('export | import --create: the copy holds exactly the same records, under another key', async () => {
     const exported = armdb(['export', source, '--key-file', keyFile, '--quiet']);
     const copy = path.join(root, 'copy');
-    const imported = armdb(['import', copy, '--key-file', newKeyFile, '--create', '--key-size', '16', '--shards', '4'], { input: exported.stdout });
+    const imported = armdb(['import', copy, '--key-file', newKeyFile, '--create', '--key-size', '16', '--shards', '4'], {
+      input: exported.stdout,
+    });
     expect(imported.status).toBe(0);
     expect(imported.stderr).toContain(`${expected.size} records imported and synced`);
     expect(await readAll(copy, { key: NEW_KEY })).toEqual(expected);
@@ -103,7 +118,9 @@ describe.skipIf(!BUILT)('armdb export and import', () => {
     const out = path.join(root, 'b64.jsonl');
     expect(armdb(['export', source, '--key-file', keyFile, '--format', 'base64', '--out', out]).status).toBe(0);
     const copy = path.join(root, 'passphrase-copy');
-    const result = armdb(['import', copy, '--create', '--key-size', '16', '--scrypt-log-n', '10', '--format', 'base64', '--in', out], { passphrase: PASSPHRASE });
+    const result = armdb(['import', copy, '--create', '--key-size', '16', '--scrypt-log-n', '10', '--format', 'base64', '--in', out], {
+      passphrase: PASSPHRASE,
+    });
     expect(result.status).toBe(0);
     expect(await readAll(copy, { passphrase: PASSPHRASE })).toEqual(expected);
   });
@@ -117,7 +134,13 @@ describe.skipIf(!BUILT)('armdb export and import', () => {
     const input = line(hex(keyOf(1)), 'aa') + line(hex(keyOf(2)), 'bb');
     expect(armdb(['import', target, '--key-file', keyFile], { input }).status).toBe(0);
     const all = await readAll(target, { key: KEY });
-    expect(all).toEqual(new Map([[hex(keyOf(1)), 'aa'], [hex(keyOf(2)), 'bb'], [hex(keyOf(399)), '08']]));
+    expect(all).toEqual(
+      new Map([
+        [hex(keyOf(1)), 'aa'],
+        [hex(keyOf(2)), 'bb'],
+        [hex(keyOf(399)), '08'],
+      ]),
+    );
     const mismatch = armdb(['import', target, '--key-file', keyFile, '--create', '--key-size', '8'], { input });
     expect(mismatch.status).toBe(1);
     expect(mismatch.stderr).toContain('ARMDB_FORMAT_MISMATCH');
@@ -139,9 +162,14 @@ describe.skipIf(!BUILT)('armdb export and import', () => {
   it('import --create --kind ConstMap checks the exact value size', async () => {
     const store = path.join(root, 'const');
     const good = line('0000000000000001', 'aabbccdd') + line('0000000000000002', '01020304');
-    const created = armdb(['import', store, '--key-file', keyFile, '--create', '--key-size', '8', '--kind', 'ConstMap', '--value-size', '4'], { input: good });
+    const created = armdb(
+      ['import', store, '--key-file', keyFile, '--create', '--key-size', '8', '--kind', 'ConstMap', '--value-size', '4'],
+      { input: good },
+    );
     expect(created.status).toBe(0);
-    const wrong = armdb(['import', store, '--key-file', keyFile], { input: line('0000000000000003', '01020304') + line('0000000000000004', '0102') });
+    const wrong = armdb(['import', store, '--key-file', keyFile], {
+      input: line('0000000000000003', '01020304') + line('0000000000000004', '0102'),
+    });
     expect(wrong.status).toBe(1);
     expect(wrong.stderr).toContain('line 2');
     expect(wrong.stderr).toContain('exactly 4 bytes');
@@ -173,17 +201,20 @@ describe.skipIf(!BUILT)('armdb export and import', () => {
       ['an array', '[1,2]', 3, 'expected a JSON object'],
     ];
 
-    it.each(cases)('%s: exit 1 naming the line; earlier lines imported and synced, nothing partial', async (name, bad, lineNumber, message) => {
-      const store = await emptyStore(`bad-${name.replaceAll(' ', '-')}`);
-      const input = valid(1) + '\n' + bad + '\n' + valid(4);
-      const result = armdb(['import', store, '--key-file', keyFile], { input });
-      expect(result.status).toBe(1);
-      expect(result.stderr).toContain(`line ${lineNumber}: ${message}`);
-      expect(result.stderr).toContain(`stopped at line ${lineNumber}`);
-      const all = await readAll(store, { key: KEY });
-      // Line 1 is in (and was synced: a fresh open sees it), line 2 is blank, line 3 is bad, line 4 never ran.
-      expect(all).toEqual(new Map([[hex(keyOf(1)), hex(valueOf(2))]]));
-    });
+    it.each(cases)(
+      '%s: exit 1 naming the line; earlier lines imported and synced, nothing partial',
+      async (name, bad, lineNumber, message) => {
+        const store = await emptyStore(`bad-${name.replaceAll(' ', '-')}`);
+        const input = valid(1) + '\n' + bad + '\n' + valid(4);
+        const result = armdb(['import', store, '--key-file', keyFile], { input });
+        expect(result.status).toBe(1);
+        expect(result.stderr).toContain(`line ${lineNumber}: ${message}`);
+        expect(result.stderr).toContain(`stopped at line ${lineNumber}`);
+        const all = await readAll(store, { key: KEY });
+        // Line 1 is in (and was synced: a fresh open sees it), line 2 is blank, line 3 is bad, line 4 never ran.
+        expect(all).toEqual(new Map([[hex(keyOf(1)), hex(valueOf(2))]]));
+      },
+    );
 
     it('the bad line is never echoed (it may hold secrets)', async () => {
       const store = await emptyStore('no-echo');
@@ -217,7 +248,9 @@ describe.skipIf(!BUILT)('armdb export and import', () => {
 
     it('a value above --max-value-bytes is refused', async () => {
       const store = await emptyStore('max-value');
-      const result = armdb(['import', store, '--key-file', keyFile, '--max-value-bytes', '4'], { input: line(hex(keyOf(1)), '0011223344') });
+      const result = armdb(['import', store, '--key-file', keyFile, '--max-value-bytes', '4'], {
+        input: line(hex(keyOf(1)), '0011223344'),
+      });
       expect(result.status).toBe(1);
       expect(result.stderr).toContain('line 1: "value" is 5 bytes, above the 4-byte limit');
     });

@@ -84,7 +84,9 @@ export function snapshot(directory: string): Map<string, Buffer> {
 /** The strings in which a secret could leak: hex and base64 of keys, and passphrases as given. */
 export function secretForms(secrets: readonly (Uint8Array | string)[]): string[] {
   return secrets.flatMap((secret) =>
-    typeof secret === 'string' ? [secret] : [Buffer.from(secret).toString('hex'), Buffer.from(secret).toString('hex').toUpperCase(), Buffer.from(secret).toString('base64')],
+    typeof secret === 'string'
+      ? [secret]
+      : [Buffer.from(secret).toString('hex'), Buffer.from(secret).toString('hex').toUpperCase(), Buffer.from(secret).toString('base64')],
   );
 }
 

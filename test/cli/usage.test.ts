@@ -101,5 +101,4 @@ describe.skipIf(!BUILT)('armdb usage', () => {
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('no key given');
   });
-
 });

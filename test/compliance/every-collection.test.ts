@@ -53,10 +53,30 @@ const record = (n: number): Record => ({ n, label: `value ${n}`, tags: [n % 3, n
 const classes: ClassUnderTest<unknown>[] = [
   { name: 'VarMap', ordered: false, open: (dir, options) => VarMap.open(dir, options as OpenOptions), value: bytesOfLength },
   { name: 'VarTree', ordered: true, open: (dir, options) => VarTree.open(dir, options as OpenOptions), value: bytesOfLength },
-  { name: 'ConstMap', ordered: false, open: (dir, options) => ConstMap.open(dir, { ...(options as OpenOptions), valueSize: VALUE_SIZE }), value: fixedBytes },
-  { name: 'ConstTree', ordered: true, open: (dir, options) => ConstTree.open(dir, { ...(options as OpenOptions), valueSize: VALUE_SIZE }), value: fixedBytes },
-  { name: 'TypedMap', ordered: false, open: (dir, options) => TypedMap.open<Record>(dir, { ...(options as OpenOptions<Record>), codec: codecs.json as Codec<Record> }), value: record },
-  { name: 'TypedTree', ordered: true, open: (dir, options) => TypedTree.open<Record>(dir, { ...(options as OpenOptions<Record>), codec: codecs.json as Codec<Record> }), value: record },
+  {
+    name: 'ConstMap',
+    ordered: false,
+    open: (dir, options) => ConstMap.open(dir, { ...(options as OpenOptions), valueSize: VALUE_SIZE }),
+    value: fixedBytes,
+  },
+  {
+    name: 'ConstTree',
+    ordered: true,
+    open: (dir, options) => ConstTree.open(dir, { ...(options as OpenOptions), valueSize: VALUE_SIZE }),
+    value: fixedBytes,
+  },
+  {
+    name: 'TypedMap',
+    ordered: false,
+    open: (dir, options) => TypedMap.open<Record>(dir, { ...(options as OpenOptions<Record>), codec: codecs.json as Codec<Record> }),
+    value: record,
+  },
+  {
+    name: 'TypedTree',
+    ordered: true,
+    open: (dir, options) => TypedTree.open<Record>(dir, { ...(options as OpenOptions<Record>), codec: codecs.json as Codec<Record> }),
+    value: record,
+  },
 ] as ClassUnderTest<unknown>[];
 
 interface Configuration {
@@ -73,7 +93,13 @@ for (const subject of classes) {
   for (const shards of [1, 4]) {
     for (const cacheBytes of [64 * MIB, 0]) {
       for (const reopened of [false, true]) {
-        matrix.push({ label: `${subject.name} ${shards}sh cache${cacheBytes === 0 ? '0' : '64M'} ${reopened ? 'reopened' : 'fresh'}`, subject, shards, cacheBytes, reopened });
+        matrix.push({
+          label: `${subject.name} ${shards}sh cache${cacheBytes === 0 ? '0' : '64M'} ${reopened ? 'reopened' : 'fresh'}`,
+          subject,
+          shards,
+          cacheBytes,
+          reopened,
+        });
       }
     }
   }
@@ -119,7 +145,15 @@ class Harness {
   }
 
   options(): OpenOptions<unknown> {
-    return { keySize: KEY_SIZE, encryption: { key: testKey(3) }, shards: this.config.shards, cacheBytes: this.config.cacheBytes, syncIntervalMs: 0, writeBufferBytes: 64 * 1024, ...this.extra };
+    return {
+      keySize: KEY_SIZE,
+      encryption: { key: testKey(3) },
+      shards: this.config.shards,
+      cacheBytes: this.config.cacheBytes,
+      syncIntervalMs: 0,
+      writeBufferBytes: 64 * 1024,
+      ...this.extra,
+    };
   }
 
   async open(): Promise<Collection<unknown>> {
@@ -247,7 +281,16 @@ describe.concurrent.each(matrix)('$label', (config) => {
         throw failure;
       }),
     ).toThrow(failure);
-    await h.check((db) => h.expectModel(db, new Map([[1, value(11)], [3, value(3)]]), [1, 2, 3, 4]));
+    await h.check((db) =>
+      h.expectModel(
+        db,
+        new Map([
+          [1, value(11)],
+          [3, value(3)],
+        ]),
+        [1, 2, 3, 4],
+      ),
+    );
   });
 
   it('onWrite sees every committed mutation with old and new values; onInit every live entry at open', async ({ tempDir }) => {
@@ -290,7 +333,13 @@ describe.concurrent.each(matrix)('$label', (config) => {
     expect(report.bytesReclaimed).toBeGreaterThan(0);
     const verified = await h.db.verify();
     expect(verified.ok).toBe(true);
-    await h.check((db) => h.expectModel(db, model, Array.from({ length: 200 }, (_, n) => n)));
+    await h.check((db) =>
+      h.expectModel(
+        db,
+        model,
+        Array.from({ length: 200 }, (_, n) => n),
+      ),
+    );
   });
 
   it('migrate keeps, deletes and rewrites each entry once and counts the mutations', async ({ tempDir }) => {
@@ -307,7 +356,13 @@ describe.concurrent.each(matrix)('$label', (config) => {
     expect(mutations).toBe(80);
     const model = new Map<number, unknown>();
     for (let n = 0; n < 120; n++) if (n % 3 !== 0) model.set(n, n % 3 === 1 ? value(n + 500) : value(n));
-    await h.check((db) => h.expectModel(db, model, Array.from({ length: 120 }, (_, n) => n)));
+    await h.check((db) =>
+      h.expectModel(
+        db,
+        model,
+        Array.from({ length: 120 }, (_, n) => n),
+      ),
+    );
   });
 
   it('after close every operation throws ARMDB_CLOSED; a second open while open is ARMDB_LOCKED', async ({ tempDir }) => {
@@ -344,7 +399,14 @@ describe.concurrent.each(matrix.filter((config) => config.subject.ordered && !co
     const pairs = (ns: number[]): [Uint8Array, unknown][] => ns.map((n) => [key(n), config.subject.value(n)]);
     expect([...tree.range({ gte: key(30), lt: key(60) })]).toEqual(pairs(present.filter((n) => n >= 30 && n < 60)));
     expect([...tree.range({ gt: key(30), lte: key(60) })]).toEqual(pairs(present.filter((n) => n > 30 && n <= 60)));
-    expect([...tree.range({ gt: key(31), reverse: true, limit: 4 })]).toEqual(pairs(present.filter((n) => n > 31).reverse().slice(0, 4)));
+    expect([...tree.range({ gt: key(31), reverse: true, limit: 4 })]).toEqual(
+      pairs(
+        present
+          .filter((n) => n > 31)
+          .reverse()
+          .slice(0, 4),
+      ),
+    );
     expect([...tree.values({ lt: key(10) })]).toEqual(present.filter((n) => n < 10).map(config.subject.value));
     expect(tree.first()).toEqual([key(0), config.subject.value(0)]);
     expect(tree.last()).toEqual([key(267), config.subject.value(267)]);

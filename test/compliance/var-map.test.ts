@@ -295,7 +295,15 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
       expect(db.getMany([])).toEqual([]);
       const wanted = [key(19), key(3), key(100), key(5), key(3), key(7), key(0)];
       const values = db.getMany(wanted);
-      expect(values).toEqual([text('value 19'), text('value 3'), undefined, patternBytes(9000, 5), text('value 3'), undefined, text('value 0')]);
+      expect(values).toEqual([
+        text('value 19'),
+        text('value 3'),
+        undefined,
+        patternBytes(9000, 5),
+        text('value 3'),
+        undefined,
+        text('value 0'),
+      ]);
       // Duplicates are independent copies.
       values[1]!.fill(0);
       expect(values[4]).toEqual(text('value 3'));
@@ -579,7 +587,15 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
       expect(() => db.atomic(bad, () => 1)).toThrow(RangeError);
       expect(() => db.atomic(key(1), (tx) => tx.put(bad, text('x')))).toThrow(RangeError);
     }
-    const notBytes: unknown[] = ['0123456789abcdef', Array.from(key(1)), key(1).buffer, new DataView(new ArrayBuffer(KEY_SIZE)), null, undefined, 42];
+    const notBytes: unknown[] = [
+      '0123456789abcdef',
+      Array.from(key(1)),
+      key(1).buffer,
+      new DataView(new ArrayBuffer(KEY_SIZE)),
+      null,
+      undefined,
+      42,
+    ];
     for (const bad of notBytes) {
       const badKey = bad as Uint8Array;
       expect(() => db.get(badKey)).toThrow(TypeError);
@@ -651,8 +667,23 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
   it('stats() has every field and the counters move', async ({ tempDir }) => {
     const h = await open(tempDir);
     const fields = [
-      'keys', 'gets', 'puts', 'deletes', 'cacheHits', 'cacheMisses', 'cacheBytes', 'pagesSealed', 'bytesWritten', 'syncs',
-      'rotations', 'compactions', 'deadBytes', 'totalBytes', 'files', 'epoch', 'recoveredTornBytes',
+      'keys',
+      'gets',
+      'puts',
+      'deletes',
+      'cacheHits',
+      'cacheMisses',
+      'cacheBytes',
+      'pagesSealed',
+      'bytesWritten',
+      'syncs',
+      'rotations',
+      'compactions',
+      'deadBytes',
+      'totalBytes',
+      'files',
+      'epoch',
+      'recoveredTornBytes',
     ] as const;
     const before = h.db.stats();
     for (const field of fields) expect(typeof before[field], field).toBe('number');
@@ -719,7 +750,8 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
       const last = progress.at(-1)!;
       expect(last.pagesDone).toBe(last.pagesTotal);
       expect(last.pagesDone).toBe(report.pages);
-      for (let index = 1; index < progress.length; index++) expect(progress[index]!.pagesDone).toBeGreaterThanOrEqual(progress[index - 1]!.pagesDone);
+      for (let index = 1; index < progress.length; index++)
+        expect(progress[index]!.pagesDone).toBeGreaterThanOrEqual(progress[index - 1]!.pagesDone);
     });
   });
 
@@ -835,11 +867,13 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
       const h = await open(tempDir);
       h.db.put(key(1), text('secret'));
       await h.db.close();
-      const wrong: OpenOptions['encryption'] = config.encryption === 'key' ? { key: testKey(2) } : { passphrase: 'incorrect horse', scryptLogN: 10 };
+      const wrong: OpenOptions['encryption'] =
+        config.encryption === 'key' ? { key: testKey(2) } : { passphrase: 'incorrect horse', scryptLogN: 10 };
       await expectRejectCode(openVarMap(h.dir, config, { encryption: wrong }), 'ARMDB_WRONG_KEY');
       await expectRejectCode(openVarMap(h.dir, config, { encryption: wrong }), 'ARMDB_WRONG_KEY');
       // The other kind of secret does not open it either.
-      const otherKind: OpenOptions['encryption'] = config.encryption === 'key' ? { passphrase: 'correct horse', scryptLogN: 10 } : { key: testKey(1) };
+      const otherKind: OpenOptions['encryption'] =
+        config.encryption === 'key' ? { passphrase: 'correct horse', scryptLogN: 10 } : { key: testKey(1) };
       const error = await openVarMap(h.dir, config, { encryption: otherKind }).then(
         () => undefined,
         (reason: unknown) => reason,
@@ -856,7 +890,10 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
       await h.db.close();
       if (config.encryption === 'none') {
         await expectRejectCode(openVarMap(h.dir, config, { encryption: { key: testKey(1) } }), 'ARMDB_FORMAT_MISMATCH');
-        await expectRejectCode(openVarMap(h.dir, config, { encryption: { passphrase: 'correct horse', scryptLogN: 10 } }), 'ARMDB_FORMAT_MISMATCH');
+        await expectRejectCode(
+          openVarMap(h.dir, config, { encryption: { passphrase: 'correct horse', scryptLogN: 10 } }),
+          'ARMDB_FORMAT_MISMATCH',
+        );
       } else {
         await expectRejectCode(openVarMap(h.dir, config, { encryption: 'none' }), 'ARMDB_FORMAT_MISMATCH');
       }

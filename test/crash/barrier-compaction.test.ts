@@ -39,7 +39,15 @@ function temporary(prefix: string): string {
   return dir;
 }
 
-const options: OpenOptions = { keySize: 16, encryption: { key: testKey(7) }, shards: 1, hints: false, autoCompact: false, syncIntervalMs: 0, writeBufferBytes: 64 * 1024 };
+const options: OpenOptions = {
+  keySize: 16,
+  encryption: { key: testKey(7) },
+  shards: 1,
+  hints: false,
+  autoCompact: false,
+  syncIntervalMs: 0,
+  writeBufferBytes: 64 * 1024,
+};
 
 function keyOf(index: number): Uint8Array {
   const key = new Uint8Array(16);

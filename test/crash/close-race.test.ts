@@ -28,7 +28,16 @@ class GatedFileSystem implements FileSystem {
       if (!this.holding) return handle.sync();
       return new Promise<void>((resolve) => this.#waiting.push(resolve)).then(() => handle.sync());
     };
-    return { path: handle.path, read: handle.read.bind(handle), write: handle.write.bind(handle), size: handle.size.bind(handle), truncate: handle.truncate.bind(handle), close: handle.close.bind(handle), linkCount: handle.linkCount.bind(handle), sync };
+    return {
+      path: handle.path,
+      read: handle.read.bind(handle),
+      write: handle.write.bind(handle),
+      size: handle.size.bind(handle),
+      truncate: handle.truncate.bind(handle),
+      close: handle.close.bind(handle),
+      linkCount: handle.linkCount.bind(handle),
+      sync,
+    };
   }
   readFile = nodeFileSystem.readFile;
   writeFile = nodeFileSystem.writeFile;
@@ -53,7 +62,11 @@ describe('close() with a barrier running and one queued', () => {
     map.put(keyOf(3), valueOf(1, 3, 1, 50));
     const second = map.sync();
     const closing = map.close();
-    expect((await Promise.allSettled([first, second, closing])).map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    expect((await Promise.allSettled([first, second, closing])).map((result) => result.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
     const again = await openMap(dir, undefined, { shards: 1 });
     for (const key of [1, 2, 3]) expect(again.get(keyOf(key))).toEqual(valueOf(1, key, 1, 50));
     await again.close();

@@ -22,7 +22,15 @@ import { VarMap } from '../../dist/index.js';
 import { encodeValue } from './kill-model.mjs';
 
 export const KEYS = 300;
-export const OPTIONS = { keySize: 16, shards: 2, maxFileBytes: 65536, writeBufferBytes: 8192, syncIntervalMs: 0, autoCompact: false, hints: true };
+export const OPTIONS = {
+  keySize: 16,
+  shards: 2,
+  maxFileBytes: 65536,
+  writeBufferBytes: 8192,
+  syncIntervalMs: 0,
+  autoCompact: false,
+  hints: true,
+};
 
 export function keyOf(k) {
   const key = new Uint8Array(16);

@@ -21,7 +21,12 @@ const CHILD = fileURLToPath(new URL('./crash-point-child.mjs', import.meta.url))
 const built = distBuilt();
 if (!built) console.warn(`test/crash/crash-points-kill.test.ts skipped: ${DIST_ENTRY} is missing; run \`npm run build\` first`);
 
-type Line = { type: 'ack'; round: number } | { type: 'key-changed' } | { type: 'point'; name: string } | { type: 'done' } | { type: 'fatal'; message: string };
+type Line =
+  | { type: 'ack'; round: number }
+  | { type: 'key-changed' }
+  | { type: 'point'; name: string }
+  | { type: 'done' }
+  | { type: 'fatal'; message: string };
 
 function runChild(environment: Record<string, string>): Promise<{ lines: Line[]; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -72,7 +77,8 @@ async function check(directory: string, keys: readonly Uint8Array[], acknowledge
       const round = value === undefined ? undefined : roundOf(k, value);
       contents.push(round);
       if (round === -1) problems.push(`key ${k} holds ${value!.length} bytes no round wrote (torn or foreign)`);
-      else if (acknowledged >= 0 && (round === undefined || round < acknowledged)) problems.push(`key ${k} holds ${round === undefined ? 'nothing' : `round ${round}`}; round ${acknowledged} was acknowledged`);
+      else if (acknowledged >= 0 && (round === undefined || round < acknowledged))
+        problems.push(`key ${k} holds ${round === undefined ? 'nothing' : `round ${round}`}; round ${acknowledged} was acknowledged`);
     }
     const report = await map.verify();
     if (!report.ok) problems.push(`verify(): ${JSON.stringify(report.failures.slice(0, 3))}`);
@@ -93,42 +99,45 @@ async function check(directory: string, keys: readonly Uint8Array[], acknowledge
   return problems;
 }
 
-describe.skipIf(!built)(built ? 'SIGKILL at every named crash point' : 'SIGKILL at every named crash point (SKIPPED: run `npm run build` first)', () => {
-  // The first pass of each point, and the first pass once round 0 is acknowledged (the first passes of
-  // the barrier, MANIFEST and KEYRING points fall in the store's creation, with nothing at stake).
-  const cases = CRASH_POINTS.flatMap((point: CrashPoint) => [
-    { point, afterAck: false, when: 'at its first pass' },
-    ...(point.startsWith('create:') ? [] : [{ point, afterAck: true, when: 'at its first pass after an acknowledged sync' }]),
-  ]);
-  it.each(cases)('killed at $point $when: every acknowledged round survives, nothing torn, verify() ok', async ({ point, afterAck }) => {
-    const made = temporaryDirectory('kill-point');
-    try {
-      const first = new Uint8Array(randomBytes(32));
-      const second = new Uint8Array(randomBytes(32));
-      const outcome = await runChild({
-        ARMDB_POINT_DIR: made.path,
-        ARMDB_POINT: point,
-        ARMDB_POINT_PASS: '1',
-        ARMDB_POINT_AFTER_ACK: afterAck ? '1' : '0',
-        ARMDB_POINT_KEYS: Buffer.concat([first, second]).toString('hex'),
-      });
-      const fatal = outcome.lines.find((line) => line.type === 'fatal');
-      expect(fatal, outcome.stderr).toBeUndefined();
-      // Every point is reached by the scenario, and the child died there.
-      expect(outcome.lines.at(-1)).toEqual({ type: 'point', name: point });
-      expect(outcome.signal).toBe('SIGKILL');
-      let acknowledged = -1;
-      let keyChanged = false;
-      for (const line of outcome.lines) {
-        if (line.type === 'ack') acknowledged = line.round;
-        if (line.type === 'key-changed') keyChanged = true;
+describe.skipIf(!built)(
+  built ? 'SIGKILL at every named crash point' : 'SIGKILL at every named crash point (SKIPPED: run `npm run build` first)',
+  () => {
+    // The first pass of each point, and the first pass once round 0 is acknowledged (the first passes of
+    // the barrier, MANIFEST and KEYRING points fall in the store's creation, with nothing at stake).
+    const cases = CRASH_POINTS.flatMap((point: CrashPoint) => [
+      { point, afterAck: false, when: 'at its first pass' },
+      ...(point.startsWith('create:') ? [] : [{ point, afterAck: true, when: 'at its first pass after an acknowledged sync' }]),
+    ]);
+    it.each(cases)('killed at $point $when: every acknowledged round survives, nothing torn, verify() ok', async ({ point, afterAck }) => {
+      const made = temporaryDirectory('kill-point');
+      try {
+        const first = new Uint8Array(randomBytes(32));
+        const second = new Uint8Array(randomBytes(32));
+        const outcome = await runChild({
+          ARMDB_POINT_DIR: made.path,
+          ARMDB_POINT: point,
+          ARMDB_POINT_PASS: '1',
+          ARMDB_POINT_AFTER_ACK: afterAck ? '1' : '0',
+          ARMDB_POINT_KEYS: Buffer.concat([first, second]).toString('hex'),
+        });
+        const fatal = outcome.lines.find((line) => line.type === 'fatal');
+        expect(fatal, outcome.stderr).toBeUndefined();
+        // Every point is reached by the scenario, and the child died there.
+        expect(outcome.lines.at(-1)).toEqual({ type: 'point', name: point });
+        expect(outcome.signal).toBe('SIGKILL');
+        let acknowledged = -1;
+        let keyChanged = false;
+        for (const line of outcome.lines) {
+          if (line.type === 'ack') acknowledged = line.round;
+          if (line.type === 'key-changed') keyChanged = true;
+        }
+        if (afterAck) expect(acknowledged).toBeGreaterThanOrEqual(0);
+        // After changeKey resolved only the second key may open the store; before, either (it may be in place).
+        const keys = keyChanged ? [second] : [second, first];
+        expect(await check(made.path, keys, acknowledged)).toEqual([]);
+      } finally {
+        made.cleanup();
       }
-      if (afterAck) expect(acknowledged).toBeGreaterThanOrEqual(0);
-      // After changeKey resolved only the second key may open the store; before, either (it may be in place).
-      const keys = keyChanged ? [second] : [second, first];
-      expect(await check(made.path, keys, acknowledged)).toEqual([]);
-    } finally {
-      made.cleanup();
-    }
-  });
-});
+    });
+  },
+);

@@ -17,7 +17,19 @@ import * as path from 'node:path';
 import { FaultFileSystem } from './fault-fs.js';
 import { PowerCutFileSystem } from './power-cut-fs.js';
 import { checkCuts, STORE, type Cut } from './power-cut-scenario.js';
-import { checkRecovered, execute, newExecution, openMap, readAll, sameBytes, shardOf, temporaryDirectory, universe, workload, type Execution } from './scenario.js';
+import {
+  checkRecovered,
+  execute,
+  newExecution,
+  openMap,
+  readAll,
+  sameBytes,
+  shardOf,
+  temporaryDirectory,
+  universe,
+  workload,
+  type Execution,
+} from './scenario.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -68,7 +80,14 @@ async function scenario(point: CrashPoint | undefined, occurrence = 1, afterAckn
     if (passed === point && ++seen === occurrence && crashedAt === undefined) {
       crashedAt = passed;
       if (fs instanceof PowerCutFileSystem) {
-        cut = { state: fs.cutNow(), index: fs.total, operation: passed, commits: run.commits.length, durable: run.durable, labels: new Set(keyChanged ? ['key changed'] : []) };
+        cut = {
+          state: fs.cutNow(),
+          index: fs.total,
+          operation: passed,
+          commits: run.commits.length,
+          durable: run.durable,
+          labels: new Set(keyChanged ? ['key changed'] : []),
+        };
       } else fs.crashNow();
     }
   });
@@ -168,7 +187,9 @@ describe('crash points', () => {
   // (the second pass of a barrier or MANIFEST point falls in another phase than the first).
   const cases = CRASH_POINTS.flatMap((point) => [
     { point, occurrence: 1, afterAcknowledged: false, when: 'from the start' },
-    ...(CREATION_ONLY.includes(point) ? [] : [1, 2].map((occurrence) => ({ point, occurrence, afterAcknowledged: true, when: 'after the first acknowledged sync' }))),
+    ...(CREATION_ONLY.includes(point)
+      ? []
+      : [1, 2].map((occurrence) => ({ point, occurrence, afterAcknowledged: true, when: 'after the first acknowledged sync' }))),
   ]);
   it.each(cases)(
     'a crash at $point (pass $occurrence $when): every acknowledged commit survives, nothing torn, verify() ok, reopen identical',
@@ -182,7 +203,10 @@ describe('crash points', () => {
       }
       if (afterAcknowledged) expect(outcome.run.durable).toBeGreaterThan(0);
       const problems = await check(outcome);
-      if (problems.length > 0) throw new Error(`crash at ${point} (pass ${occurrence}):\n  ${problems.join('\n  ')}\ntrace (last 30 points):\n  ${outcome.trace.slice(-30).join('\n  ')}`);
+      if (problems.length > 0)
+        throw new Error(
+          `crash at ${point} (pass ${occurrence}):\n  ${problems.join('\n  ')}\ntrace (last 30 points):\n  ${outcome.trace.slice(-30).join('\n  ')}`,
+        );
     },
   );
 
@@ -191,18 +215,26 @@ describe('crash points', () => {
   // and 4 seeded images of it are recovered and checked against the model.
   const powerCases = CRASH_POINTS.flatMap((point) => [
     { point, afterAcknowledged: false, when: 'at its first pass' },
-    ...(CREATION_ONLY.includes(point) ? [] : [{ point, afterAcknowledged: true, when: 'at its first pass after the first acknowledged sync' }]),
+    ...(CREATION_ONLY.includes(point)
+      ? []
+      : [{ point, afterAcknowledged: true, when: 'at its first pass after the first acknowledged sync' }]),
   ]);
-  it.each(powerCases)('a power cut at $point $when: 4 images, each with every acknowledged commit, nothing torn, verify() ok, reopen identical', async ({ point, afterAcknowledged }) => {
-    const outcome = await scenario(point, 1, afterAcknowledged, true);
-    expect(outcome.cut).toBeDefined();
-    const { problems, images } = await checkCuts([outcome.cut!], 4, 7_000, {
-      base: new Map(),
-      commits: outcome.run.commits,
-      options: OPTIONS,
-      open: (storeDirectory, cut) => reopen({ dir: storeDirectory, keyChanged: cut.labels.has('key changed') }),
-    });
-    expect(images).toBeGreaterThan(0);
-    if (problems.length > 0) throw new Error(`power cut at ${point}:\n  ${problems.slice(0, 5).join('\n  ')}\ntrace (last 30 points):\n  ${outcome.trace.slice(-30).join('\n  ')}`);
-  });
+  it.each(powerCases)(
+    'a power cut at $point $when: 4 images, each with every acknowledged commit, nothing torn, verify() ok, reopen identical',
+    async ({ point, afterAcknowledged }) => {
+      const outcome = await scenario(point, 1, afterAcknowledged, true);
+      expect(outcome.cut).toBeDefined();
+      const { problems, images } = await checkCuts([outcome.cut!], 4, 7_000, {
+        base: new Map(),
+        commits: outcome.run.commits,
+        options: OPTIONS,
+        open: (storeDirectory, cut) => reopen({ dir: storeDirectory, keyChanged: cut.labels.has('key changed') }),
+      });
+      expect(images).toBeGreaterThan(0);
+      if (problems.length > 0)
+        throw new Error(
+          `power cut at ${point}:\n  ${problems.slice(0, 5).join('\n  ')}\ntrace (last 30 points):\n  ${outcome.trace.slice(-30).join('\n  ')}`,
+        );
+    },
+  );
 });

@@ -34,7 +34,17 @@ import * as path from 'node:path';
 import type { FileHandle, FileSystem, OpenMode } from '../../src/io/file-system.js';
 import { nodeFileSystem } from '../../src/io/node-file-system.js';
 
-export const OPERATION_KINDS = ['open-create', 'write', 'truncate', 'sync', 'writeFile', 'rename', 'unlink', 'makeDirectory', 'syncDirectory'] as const;
+export const OPERATION_KINDS = [
+  'open-create',
+  'write',
+  'truncate',
+  'sync',
+  'writeFile',
+  'rename',
+  'unlink',
+  'makeDirectory',
+  'syncDirectory',
+] as const;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
 /** What happened to one counted operation. */
@@ -67,7 +77,10 @@ export class InjectedFault extends Error {
 /** Thrown by every operation once the simulated process has died. */
 export class SimulatedCrash extends Error {
   readonly code = 'ESIMULATEDCRASH';
-  constructor(readonly operation: string, readonly filePath: string) {
+  constructor(
+    readonly operation: string,
+    readonly filePath: string,
+  ) {
     super(`simulated crash: the process is dead (${operation} '${filePath}')`);
     this.name = 'SimulatedCrash';
   }
@@ -144,7 +157,15 @@ export class FaultFileSystem implements FileSystem {
   /** Fails the `nth` (1-based, counted from now) operation of `kind` with an error of code `code`. */
   failNth(kind: OperationKind, nth: number, code: string, options: FailOptions = {}): void {
     if (!Number.isInteger(nth) || nth < 1) throw new RangeError(`nth must be a positive integer, got ${nth}`);
-    this.#rules.push({ kind, code, path: options.path, sticky: options.sticky ?? false, partial: options.partial ?? false, remaining: nth - 1, done: false });
+    this.#rules.push({
+      kind,
+      code,
+      path: options.path,
+      sticky: options.sticky ?? false,
+      partial: options.partial ?? false,
+      remaining: nth - 1,
+      done: false,
+    });
   }
 
   /**
@@ -193,7 +214,9 @@ export class FaultFileSystem implements FileSystem {
     this.#total++;
     this.counts[kind]++;
     const entry = (outcome: Outcome): LoggedOperation =>
-      bytes === undefined ? { index: this.#total, kind, path: filePath, outcome } : { index: this.#total, kind, path: filePath, outcome, bytes };
+      bytes === undefined
+        ? { index: this.#total, kind, path: filePath, outcome }
+        : { index: this.#total, kind, path: filePath, outcome, bytes };
     const counts = this.#crashOptions.match === undefined || this.#crashOptions.match(kind, filePath);
     if (this.#crashCountdown !== undefined && counts && --this.#crashCountdown === 0) {
       this.#crashCountdown = undefined;
@@ -258,7 +281,11 @@ export class FaultFileSystem implements FileSystem {
   // ---- FileSystem ----------------------------------------------------------------------------
 
   open(filePath: string, mode: OpenMode): FileHandle {
-    if (mode === 'create') return new FaultFileHandle(this, this.#run('open-create', filePath, () => this.inner.open(filePath, mode)));
+    if (mode === 'create')
+      return new FaultFileHandle(
+        this,
+        this.#run('open-create', filePath, () => this.inner.open(filePath, mode)),
+      );
     this.#assertAlive(`open(${mode})`, filePath);
     return new FaultFileHandle(this, this.inner.open(filePath, mode));
   }

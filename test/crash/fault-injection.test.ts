@@ -30,7 +30,8 @@ import {
   readAll,
   sameBytes,
   shardOf,
-  directoriesRemovedAfterEach, temporaryDirectory,
+  directoriesRemovedAfterEach,
+  temporaryDirectory,
   universe,
   valueOf,
   workload,
@@ -68,11 +69,23 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 
 /** Every write entry point refuses with ARMDB_POISONED, keeping the first failure as cause. */
 async function expectWritesRefused(map: VarMap, causeCode: string, present: ReadonlyMap<string, Uint8Array>): Promise<void> {
-  expectPoisoned(thrown(() => map.put(keyOf(900_001), valueOf(9, 900_001, 0, 100))), causeCode);
+  expectPoisoned(
+    thrown(() => map.put(keyOf(900_001), valueOf(9, 900_001, 0, 100))),
+    causeCode,
+  );
   const existing = new Uint8Array(Buffer.from([...present.keys()][0]!, 'hex'));
-  expectPoisoned(thrown(() => map.delete(existing)), causeCode);
-  expectPoisoned(thrown(() => map.atomic(keyOf(900_002), (tx) => tx.put(keyOf(900_002), new Uint8Array(3)))), causeCode);
-  expectPoisoned(thrown(() => map.flush()), causeCode);
+  expectPoisoned(
+    thrown(() => map.delete(existing)),
+    causeCode,
+  );
+  expectPoisoned(
+    thrown(() => map.atomic(keyOf(900_002), (tx) => tx.put(keyOf(900_002), new Uint8Array(3)))),
+    causeCode,
+  );
+  expectPoisoned(
+    thrown(() => map.flush()),
+    causeCode,
+  );
   expectPoisoned(await rejection(map.sync()), causeCode);
 }
 
@@ -132,9 +145,29 @@ describe('FaultFileSystem', () => {
     const reader = fs.open(path.join(dir, 'sub', 'a'), 'read');
     expect(reader.size()).toBe(2);
     reader.close();
-    expect(fs.counts).toEqual({ 'open-create': 1, write: 1, truncate: 1, sync: 1, writeFile: 1, rename: 1, unlink: 1, makeDirectory: 1, syncDirectory: 1 });
+    expect(fs.counts).toEqual({
+      'open-create': 1,
+      write: 1,
+      truncate: 1,
+      sync: 1,
+      writeFile: 1,
+      rename: 1,
+      unlink: 1,
+      makeDirectory: 1,
+      syncDirectory: 1,
+    });
     expect(fs.total).toBe(9);
-    expect(fs.log.map((entry) => entry.kind)).toEqual(['makeDirectory', 'open-create', 'write', 'truncate', 'sync', 'writeFile', 'rename', 'unlink', 'syncDirectory']);
+    expect(fs.log.map((entry) => entry.kind)).toEqual([
+      'makeDirectory',
+      'open-create',
+      'write',
+      'truncate',
+      'sync',
+      'writeFile',
+      'rename',
+      'unlink',
+      'syncDirectory',
+    ]);
     expect(fs.log.every((entry, index) => entry.index === index + 1 && entry.outcome === 'ok')).toBe(true);
   });
 
@@ -154,7 +187,14 @@ describe('FaultFileSystem', () => {
     await handle.sync();
     handle.close();
     expect(nodeFileSystem.readFile(path.join(dir, 'a'))).toEqual(new Uint8Array([1, 3]));
-    expect(fs.log.map((entry) => `${entry.kind}:${entry.outcome}`)).toEqual(['open-create:ok', 'write:ok', 'write:failed', 'write:ok', 'sync:failed', 'sync:ok']);
+    expect(fs.log.map((entry) => `${entry.kind}:${entry.outcome}`)).toEqual([
+      'open-create:ok',
+      'write:ok',
+      'write:failed',
+      'write:ok',
+      'sync:failed',
+      'sync:ok',
+    ]);
   });
 
   it('filters the counted operations by path, and keeps failing when sticky', () => {
@@ -252,7 +292,13 @@ describe('a write-path I/O error poisons the collection', () => {
   });
 
   const isManifest = (filePath: string): boolean => /MANIFEST(\.[0-9a-f]{16}\.tmp)?$/.test(filePath);
-  const barrierFaults: readonly { readonly kind: OperationKind; readonly nth: number; readonly code: string; readonly what: string; readonly path?: (filePath: string) => boolean }[] = [
+  const barrierFaults: readonly {
+    readonly kind: OperationKind;
+    readonly nth: number;
+    readonly code: string;
+    readonly what: string;
+    readonly path?: (filePath: string) => boolean;
+  }[] = [
     { kind: 'sync', nth: 1, code: 'EIO', what: 'fsync of the first data file' },
     { kind: 'sync', nth: 2, code: 'EIO', what: 'fsync of the first tag file' },
     { kind: 'sync', nth: 5, code: 'EIO', what: 'fsync of a later file' },
@@ -260,38 +306,47 @@ describe('a write-path I/O error poisons the collection', () => {
     { kind: 'writeFile', nth: 1, code: 'EIO', what: 'write of MANIFEST.tmp', path: isManifest },
     { kind: 'writeFile', nth: 1, code: 'ENOSPC', what: 'write of MANIFEST.tmp', path: isManifest },
     { kind: 'rename', nth: 1, code: 'EIO', what: 'rename of MANIFEST.tmp', path: isManifest },
-    { kind: 'syncDirectory', nth: 1, code: 'EIO', what: 'fsync of the directory after the MANIFEST rename', path: (filePath) => !/shard-\d+$/.test(filePath) },
+    {
+      kind: 'syncDirectory',
+      nth: 1,
+      code: 'EIO',
+      what: 'fsync of the directory after the MANIFEST rename',
+      path: (filePath) => !/shard-\d+$/.test(filePath),
+    },
   ];
 
   // hints: false — the background hint writer also writes files, renames them and fsyncs shard
   // directories; without it every such operation during sync() is the barrier's.
-  it.each(barrierFaults)('$code from the $what during sync(): rejected, poisoned, never retried', async ({ kind, nth, code, path: only }) => {
-    const { dir, fs, map, base, shard } = await storeWithBase(`barrier-${kind}-${code}`, { hints: false });
-    // Enough writes to rotate both shards once, so the barrier has several files and directories to sync.
-    const run = await execute(map, workload({ seed: 303, tag: 3, steps: 260, keys: 140 }, shard));
-    expect(run.error).toBeUndefined();
-    fs.failNth(kind, nth, code, only === undefined ? {} : { path: only });
-    const error = await rejection(map.sync());
-    expectPoisoned(error, code);
-    const failed = failedEntry(fs);
-    expect(failed.kind).toBe(kind);
-    const afterRejection = fs.total;
+  it.each(barrierFaults)(
+    '$code from the $what during sync(): rejected, poisoned, never retried',
+    async ({ kind, nth, code, path: only }) => {
+      const { dir, fs, map, base, shard } = await storeWithBase(`barrier-${kind}-${code}`, { hints: false });
+      // Enough writes to rotate both shards once, so the barrier has several files and directories to sync.
+      const run = await execute(map, workload({ seed: 303, tag: 3, steps: 260, keys: 140 }, shard));
+      expect(run.error).toBeUndefined();
+      fs.failNth(kind, nth, code, only === undefined ? {} : { path: only });
+      const error = await rejection(map.sync());
+      expectPoisoned(error, code);
+      const failed = failedEntry(fs);
+      expect(failed.kind).toBe(kind);
+      const afterRejection = fs.total;
 
-    const model = applyCommits(base, run.commits);
-    await expectWritesRefused(map, code, model);
-    // Reads still answer.
-    let wrong = 0;
-    for (const [keyHex, key] of universe(base, run.commits)) if (!sameBytes(map.get(key), model.get(keyHex))) wrong++;
-    expect(wrong).toBe(0);
-    await expect(map.close()).resolves.toBeUndefined();
+      const model = applyCommits(base, run.commits);
+      await expectWritesRefused(map, code, model);
+      // Reads still answer.
+      let wrong = 0;
+      for (const [keyHex, key] of universe(base, run.commits)) if (!sameBytes(map.get(key), model.get(keyHex))) wrong++;
+      expect(wrong).toBe(0);
+      await expect(map.close()).resolves.toBeUndefined();
 
-    // fsync is never retried: no fsync of the failed file after the failure, and no file operation
-    // at all once the failure was reported (not by later writes, sync() or close()).
-    expect(fs.log.filter((entry) => entry.index > failed.index && entry.kind === 'sync' && entry.path === failed.path)).toEqual([]);
-    expect(fs.since(afterRejection)).toEqual([]);
+      // fsync is never retried: no fsync of the failed file after the failure, and no file operation
+      // at all once the failure was reported (not by later writes, sync() or close()).
+      expect(fs.log.filter((entry) => entry.index > failed.index && entry.kind === 'sync' && entry.path === failed.path)).toEqual([]);
+      expect(fs.since(afterRejection)).toEqual([]);
 
-    await expectRecovered(dir, base, run);
-  });
+      await expectRecovered(dir, base, run);
+    },
+  );
 
   it('a later sync() after a failed one rejects at once with the first cause', async () => {
     const { fs, map } = await storeWithBase('barrier-twice', { hints: false });
@@ -373,7 +428,10 @@ function describeOperation(entry: LoggedOperation, root: string): string {
 }
 
 /** A store with the crash loop's base set, synced, open through `fs`. */
-async function crashBase(root: string, fs: FaultFileSystem): Promise<{ map: VarMap; base: Map<string, Uint8Array>; shard: (key: Uint8Array) => number }> {
+async function crashBase(
+  root: string,
+  fs: FaultFileSystem,
+): Promise<{ map: VarMap; base: Map<string, Uint8Array>; shard: (key: Uint8Array) => number }> {
   const map = await openMap(root, fs);
   const shard = (key: Uint8Array): number => shardOf(map, key);
   const baseRun = await execute(map, [...workload(CRASH_BASE, shard), { kind: 'sync' }]);
@@ -385,7 +443,10 @@ async function crashBase(root: string, fs: FaultFileSystem): Promise<{ map: VarM
  * One crash scenario: base set synced, then the window's steps with the process dying at the n-th
  * file operation (undefined: no crash). Returns the window's operations and the problems found.
  */
-async function crashScenario(n: number | undefined, torn: boolean): Promise<{ first: string[]; second: string[]; operations: string[]; crashedAt: string | undefined }> {
+async function crashScenario(
+  n: number | undefined,
+  torn: boolean,
+): Promise<{ first: string[]; second: string[]; operations: string[]; crashedAt: string | undefined }> {
   const made = temporaryDirectory('crash');
   try {
     const root = made.path;
@@ -398,7 +459,10 @@ async function crashScenario(n: number | undefined, torn: boolean): Promise<{ fi
     const first: string[] = [];
     const second: string[] = [];
     if (n !== undefined && !fs.crashed) first.push(`the crash at operation ${n} never happened (${fs.total - origin} operations)`);
-    if (fs.crashed && !(run.error instanceof ArmdbError && run.error.code === 'ARMDB_POISONED' && run.error.cause instanceof SimulatedCrash)) {
+    if (
+      fs.crashed &&
+      !(run.error instanceof ArmdbError && run.error.code === 'ARMDB_POISONED' && run.error.cause instanceof SimulatedCrash)
+    ) {
       first.push(`the failing call threw ${String(run.error)}, expected ARMDB_POISONED caused by the crash`);
     }
     await checkAfterCrash(root, base, run, first, second);
@@ -419,7 +483,13 @@ async function crashScenario(n: number | undefined, torn: boolean): Promise<{ fi
  * allows, verify() ok. Then recovery of recovery (`second`): close, reopen: same contents, verify()
  * ok; write, close, reopen: the new writes are there.
  */
-async function checkAfterCrash(root: string, base: Map<string, Uint8Array>, run: Execution, first: string[], second: string[]): Promise<void> {
+async function checkAfterCrash(
+  root: string,
+  base: Map<string, Uint8Array>,
+  run: Execution,
+  first: string[],
+  second: string[],
+): Promise<void> {
   const keys = [...universe(base, run.commits).values()];
   let contents: Map<string, Uint8Array | undefined>;
   try {
@@ -444,10 +514,15 @@ async function checkAfterCrash(root: string, base: Map<string, Uint8Array>, run:
       const reread = readAll(third, keys);
       let differing = 0;
       for (const [keyHex, value] of contents) if (!sameBytes(value, reread.get(keyHex))) differing++;
-      if (differing > 0 || third.size !== present.size) second.push(`reopening again changed ${differing} keys (size ${present.size} -> ${third.size})`);
+      if (differing > 0 || third.size !== present.size)
+        second.push(`reopening again changed ${differing} keys (size ${present.size} -> ${third.size})`);
       const report = await third.verify();
       if (!report.ok) second.push(`verify after reopening again failed: ${JSON.stringify(report.failures.slice(0, 3))}`);
-      await execute(third, [...workload({ seed: 33, tag: 3, steps: 30, keys: 160 }, (key) => shardOf(third, key)), { kind: 'close' }], later);
+      await execute(
+        third,
+        [...workload({ seed: 33, tag: 3, steps: 30, keys: 160 }, (key) => shardOf(third, key)), { kind: 'close' }],
+        later,
+      );
       if (later.error !== undefined) second.push(`writing to the recovered store failed: ${String(later.error)}`);
     } finally {
       await third.close();
@@ -457,7 +532,8 @@ async function checkAfterCrash(root: string, base: Map<string, Uint8Array>, run:
       const expected = applyCommits(present, later.commits);
       let wrong = 0;
       for (const [keyHex, key] of universe(expected, later.commits)) if (!sameBytes(fourth.get(key), expected.get(keyHex))) wrong++;
-      if (wrong > 0 || fourth.size !== expected.size) second.push(`${wrong} keys wrong after writing to the recovered store, closing and reopening`);
+      if (wrong > 0 || fourth.size !== expected.size)
+        second.push(`${wrong} keys wrong after writing to the recovered store, closing and reopening`);
     } finally {
       await fourth.close();
     }
@@ -503,7 +579,9 @@ function crashLoop(torn: boolean): Promise<CrashResult[]> {
 let referenceOperations: Promise<string[]> | undefined;
 
 function summary(results: readonly CrashResult[], pick: (result: CrashResult) => string[]): string[] {
-  return results.filter((result) => pick(result).length > 0).map((result) => `crash at operation ${result.n} (${result.operation}): ${pick(result).join(' | ')}`);
+  return results
+    .filter((result) => pick(result).length > 0)
+    .map((result) => `crash at operation ${result.n} (${result.operation}): ${pick(result).join(' | ')}`);
 }
 
 describe('a crash between any two file operations of rotations and manifest updates', () => {
@@ -512,8 +590,11 @@ describe('a crash between any two file operations of rotations and manifest upda
     const operations = await referenceOperations;
     expect(operations.filter((operation) => /^open-create shard-000\/\d+\.data$/.test(operation)).length).toBeGreaterThanOrEqual(2);
     expect(operations.filter((operation) => /^open-create shard-001\/\d+\.data$/.test(operation)).length).toBeGreaterThanOrEqual(2);
-    expect(operations.filter((operation) => /^rename MANIFEST\.[0-9a-f]{16}\.tmp -> MANIFEST$/.test(operation)).length).toBeGreaterThanOrEqual(2);
-    for (const kind of ['write', 'sync', 'syncDirectory', 'writeFile']) expect(operations.some((operation) => operation.startsWith(`${kind} `))).toBe(true);
+    expect(
+      operations.filter((operation) => /^rename MANIFEST\.[0-9a-f]{16}\.tmp -> MANIFEST$/.test(operation)).length,
+    ).toBeGreaterThanOrEqual(2);
+    for (const kind of ['write', 'sync', 'syncDirectory', 'writeFile'])
+      expect(operations.some((operation) => operation.startsWith(`${kind} `))).toBe(true);
   });
 
   for (const torn of [false, true]) {
@@ -546,7 +627,10 @@ describe('a crash while recovering from a crash', () => {
     readonly manifestWritten: boolean;
   }
 
-  async function recoveryCrash(n: number, m: number | undefined): Promise<{ problems: string[]; operations: number; manifestWritten: boolean }> {
+  async function recoveryCrash(
+    n: number,
+    m: number | undefined,
+  ): Promise<{ problems: string[]; operations: number; manifestWritten: boolean }> {
     const made = temporaryDirectory('recrash');
     try {
       const root = made.path;
@@ -606,7 +690,8 @@ describe('a crash while recovering from a crash', () => {
     return memo;
   }
 
-  const describeCrash = (crash: RecoveryCrash): string => `first crash at ${crash.n}, second at recovery operation ${crash.m}: ${crash.problems.join(' | ')}`;
+  const describeCrash = (crash: RecoveryCrash): string =>
+    `first crash at ${crash.n}, second at recovery operation ${crash.m}: ${crash.problems.join(' | ')}`;
 
   it('at every file operation of the recovering open, and right after it, the next open recovers correctly', async () => {
     const crashes = await recoveryLoop();
@@ -633,7 +718,9 @@ describe('a crash while creating a store', () => {
     readonly orphanedData: boolean;
   }
 
-  async function creationCrash(n: number | undefined): Promise<{ problems: string[]; operations: number; crashedAt: string | undefined; orphanedData: boolean }> {
+  async function creationCrash(
+    n: number | undefined,
+  ): Promise<{ problems: string[]; operations: number; crashedAt: string | undefined; orphanedData: boolean }> {
     const made = temporaryDirectory('create-crash');
     try {
       const root = path.join(made.path, 'store');
@@ -661,7 +748,8 @@ describe('a crash while creating a store', () => {
         }
         const third = await openMap(root);
         try {
-          if (!sameBytes(third.get(keyOf(1)), valueOf(6, 1, 1, 100))) problems.push('a value written after the crash did not survive a reopen');
+          if (!sameBytes(third.get(keyOf(1)), valueOf(6, 1, 1, 100)))
+            problems.push('a value written after the crash did not survive a reopen');
           if (!(await third.verify()).ok) problems.push('verify failed');
         } finally {
           await third.close();
@@ -701,7 +789,8 @@ describe('a crash while creating a store', () => {
     })();
     return memo;
   }
-  const describeCrash = (crash: CreationCrash): string => `crash at operation ${crash.n} (${crash.operation}): ${crash.problems.join(' | ')}`;
+  const describeCrash = (crash: CreationCrash): string =>
+    `crash at operation ${crash.n} (${crash.operation}): ${crash.problems.join(' | ')}`;
 
   it('at every file operation of the creating open (where no data file exists without a MANIFEST), the next open gives a working empty store', async () => {
     const crashes = await creationLoop();
@@ -755,7 +844,9 @@ describe('a crash at any file operation of compact()', () => {
     return [...parts.values()].some((removed) => removed.size === 1);
   }
 
-  async function compactionCrash(n: number | undefined): Promise<{ problems: string[]; operations: number; crashedAt: string | undefined; halfDeleted: boolean }> {
+  async function compactionCrash(
+    n: number | undefined,
+  ): Promise<{ problems: string[]; operations: number; crashedAt: string | undefined; halfDeleted: boolean }> {
     const made = temporaryDirectory('compact-crash');
     try {
       const root = made.path;
@@ -774,12 +865,18 @@ describe('a crash at any file operation of compact()', () => {
         await map.close().catch(() => undefined);
       }
       const problems: string[] = [];
-      if (n === undefined && (report === undefined || report.filesIn === 0 || report.filesOut === 0)) problems.push(`compaction did not rewrite files: ${JSON.stringify(report)}`);
+      if (n === undefined && (report === undefined || report.filesIn === 0 || report.filesOut === 0))
+        problems.push(`compaction did not rewrite files: ${JSON.stringify(report)}`);
       const second: string[] = [];
       await checkAfterCrash(root, new Map(), run, problems, second);
       problems.push(...second);
       const crashPoint = fs.crashPoint;
-      return { problems, operations: fs.total - origin, crashedAt: crashPoint === undefined ? undefined : describeOperation(crashPoint, root), halfDeleted: halfDeleted(fs.log) };
+      return {
+        problems,
+        operations: fs.total - origin,
+        crashedAt: crashPoint === undefined ? undefined : describeOperation(crashPoint, root),
+        halfDeleted: halfDeleted(fs.log),
+      };
     } finally {
       made.cleanup();
     }
@@ -799,7 +896,8 @@ describe('a crash at any file operation of compact()', () => {
     })();
     return memo;
   }
-  const describeCrash = (crash: CompactionCrash): string => `crash at operation ${crash.n} (${crash.operation}): ${crash.problems.join(' | ')}`;
+  const describeCrash = (crash: CompactionCrash): string =>
+    `crash at operation ${crash.n} (${crash.operation}): ${crash.problems.join(' | ')}`;
 
   it('the store recovers exactly the synced state, verifies and reopens (every n that leaves no half-deleted old file)', async () => {
     const crashes = await compactionLoop();
@@ -855,34 +953,37 @@ describe('focused crash cases', () => {
    * was never listed in a manifest (the next open deleted it as a leftover, synced data included).
    * Both shards take each role in turn (the collision needs the rotated shard to be the later one).
    */
-  it.each([0, 1])('a crash after a rotation of one shard, before the next barrier: the store opens, and a value written to the other shard reads back and survives a reopen (rotated: shard #%i)', async (rotated) => {
-    const dir = directory('rotation-crash');
-    const fs = new FaultFileSystem();
-    const map = await openMap(dir, fs);
-    await map.sync();
-    rotateOneShard(map, fs, keysByShard(map)[rotated]!, 20);
-    fs.crashAt(1);
-    await map.close().catch(() => undefined);
-    const expected = (index: number): Uint8Array => valueOf(9, index, 1, 300 + index * 50);
-    const again = await openMap(dir);
-    try {
-      const others = keysByShard(again)[1 - rotated]!;
-      others.forEach((key, index) => again.put(key, expected(index)));
-      others.forEach((key, index) => expect(again.get(key)).toEqual(expected(index)));
-      await again.sync();
-      others.forEach((key, index) => expect(again.get(key)).toEqual(expected(index)));
-      expect((await again.verify()).ok).toBe(true);
-    } finally {
-      await again.close();
-    }
-    const third = await openMap(dir);
-    try {
-      keysByShard(third)[1 - rotated]!.forEach((key, index) => expect(third.get(key)).toEqual(expected(index)));
-      expect((await third.verify()).ok).toBe(true);
-    } finally {
-      await third.close();
-    }
-  });
+  it.each([0, 1])(
+    'a crash after a rotation of one shard, before the next barrier: the store opens, and a value written to the other shard reads back and survives a reopen (rotated: shard #%i)',
+    async (rotated) => {
+      const dir = directory('rotation-crash');
+      const fs = new FaultFileSystem();
+      const map = await openMap(dir, fs);
+      await map.sync();
+      rotateOneShard(map, fs, keysByShard(map)[rotated]!, 20);
+      fs.crashAt(1);
+      await map.close().catch(() => undefined);
+      const expected = (index: number): Uint8Array => valueOf(9, index, 1, 300 + index * 50);
+      const again = await openMap(dir);
+      try {
+        const others = keysByShard(again)[1 - rotated]!;
+        others.forEach((key, index) => again.put(key, expected(index)));
+        others.forEach((key, index) => expect(again.get(key)).toEqual(expected(index)));
+        await again.sync();
+        others.forEach((key, index) => expect(again.get(key)).toEqual(expected(index)));
+        expect((await again.verify()).ok).toBe(true);
+      } finally {
+        await again.close();
+      }
+      const third = await openMap(dir);
+      try {
+        keysByShard(third)[1 - rotated]!.forEach((key, index) => expect(third.get(key)).toEqual(expected(index)));
+        expect((await third.verify()).ok).toBe(true);
+      } finally {
+        await third.close();
+      }
+    },
+  );
 
   /*
    * Regression, sealed tail (found by this suite, fixed meanwhile in d148e82: RecordStream tolerates
@@ -895,26 +996,29 @@ describe('focused crash cases', () => {
    * is still buffered); crash; open; close; open again, also without hint files (a hint would spare
    * the second open from scanning the file).
    */
-  it.each([{ hints: true }, { hints: false }])('a crash that cuts a record at a page boundary: the store opens a second time (hints: $hints)', async ({ hints }) => {
-    const dir = directory('sealed-tail');
-    const fs = new FaultFileSystem();
-    const map = await openMap(dir, fs, { hints });
-    await map.sync();
-    for (let n = 0; n < 25; n++) map.put(keyOf(n % 30), valueOf(7, n, n, 700));
-    fs.crashAt(1);
-    await map.close().catch(() => undefined);
-    const keys = [...Array(30).keys()].map(keyOf);
-    const again = await openMap(dir, undefined, { hints });
-    expect(again.stats().recoveredTornBytes).toBeGreaterThan(0);
-    const contents = readAll(again, keys);
-    await again.close();
-    const third = await openMap(dir, undefined, { hints }); // was: ARMDB_INTEGRITY … a record or atomic group is cut inside the durable log
-    try {
-      expect(readAll(third, keys)).toEqual(contents);
-    } finally {
-      await third.close();
-    }
-  });
+  it.each([{ hints: true }, { hints: false }])(
+    'a crash that cuts a record at a page boundary: the store opens a second time (hints: $hints)',
+    async ({ hints }) => {
+      const dir = directory('sealed-tail');
+      const fs = new FaultFileSystem();
+      const map = await openMap(dir, fs, { hints });
+      await map.sync();
+      for (let n = 0; n < 25; n++) map.put(keyOf(n % 30), valueOf(7, n, n, 700));
+      fs.crashAt(1);
+      await map.close().catch(() => undefined);
+      const keys = [...Array(30).keys()].map(keyOf);
+      const again = await openMap(dir, undefined, { hints });
+      expect(again.stats().recoveredTornBytes).toBeGreaterThan(0);
+      const contents = readAll(again, keys);
+      await again.close();
+      const third = await openMap(dir, undefined, { hints }); // was: ARMDB_INTEGRITY … a record or atomic group is cut inside the durable log
+      try {
+        expect(readAll(third, keys)).toEqual(contents);
+      } finally {
+        await third.close();
+      }
+    },
+  );
 
   /*
    * Once a bug (compaction, 59006bb; fixed in recovery): a crash while compaction deletes the old

@@ -28,9 +28,16 @@ function keyOf(index: number): Uint8Array {
 }
 const valueOf = (index: number): Uint8Array => patternBytes(40 + (index % 300), index);
 
-function runChild(args: string[], point: CrashPoint, pass: number): Promise<{ stdout: string; stderr: string; signal: NodeJS.Signals | null; code: number | null }> {
+function runChild(
+  args: string[],
+  point: CrashPoint,
+  pass: number,
+): Promise<{ stdout: string; stderr: string; signal: NodeJS.Signals | null; code: number | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD], { env: { ...process.env, ARMDB_POINT: point, ARMDB_POINT_PASS: String(pass), ARMDB_IMPORT_ARGS: JSON.stringify(args) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CHILD], {
+      env: { ...process.env, ARMDB_POINT: point, ARMDB_POINT_PASS: String(pass), ARMDB_IMPORT_ARGS: JSON.stringify(args) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -56,43 +63,53 @@ const POINTS: { point: CrashPoint; pass: number; durable: boolean }[] = [
 ];
 
 describe.skipIf(!distBuilt())('armdb import killed at its crash points', () => {
-  it.each(POINTS)('killed at $point (pass $pass): no store, or one holding only imported values (all of them once durable: $durable)', async ({ point, pass, durable }) => {
-    const made = temporaryDirectory('import-crash');
-    try {
-      const key = new Uint8Array(randomBytes(32));
-      const keyFile = path.join(made.path, 'import.key');
-      writeFileSync(keyFile, key, { mode: 0o600 });
-      chmodSync(keyFile, 0o600);
-      const input = path.join(made.path, 'input.jsonl');
-      const lines: string[] = [];
-      for (let index = 0; index < RECORDS; index++) lines.push(JSON.stringify({ key: Buffer.from(keyOf(index)).toString('hex'), value: Buffer.from(valueOf(index)).toString('hex') }));
-      writeFileSync(input, `${lines.join('\n')}\n`);
-      const store = path.join(made.path, 'store');
-      const outcome = await runChild(['import', store, '--create', '--key-size', '16', '--shards', '2', '--key-file', keyFile, '--in', input, '--quiet'], point, pass);
-      expect(outcome.stderr).toBe('');
-      expect(outcome.stdout.trim().split('\n').at(-1)).toBe(JSON.stringify({ type: 'point', name: point }));
-      expect(outcome.signal).toBe('SIGKILL');
-      if (!existsSync(path.join(store, 'MANIFEST'))) {
-        expect(durable).toBe(false);
-        return;
-      }
-      const db = await VarMap.open(store, { keySize: 16, shards: 2, encryption: { key } });
+  it.each(POINTS)(
+    'killed at $point (pass $pass): no store, or one holding only imported values (all of them once durable: $durable)',
+    async ({ point, pass, durable }) => {
+      const made = temporaryDirectory('import-crash');
       try {
-        let present = 0;
-        for (let index = 0; index < RECORDS; index++) {
-          const value = db.get(keyOf(index));
-          if (value === undefined) continue;
-          present++;
-          expect(value).toEqual(valueOf(index));
+        const key = new Uint8Array(randomBytes(32));
+        const keyFile = path.join(made.path, 'import.key');
+        writeFileSync(keyFile, key, { mode: 0o600 });
+        chmodSync(keyFile, 0o600);
+        const input = path.join(made.path, 'input.jsonl');
+        const lines: string[] = [];
+        for (let index = 0; index < RECORDS; index++)
+          lines.push(
+            JSON.stringify({ key: Buffer.from(keyOf(index)).toString('hex'), value: Buffer.from(valueOf(index)).toString('hex') }),
+          );
+        writeFileSync(input, `${lines.join('\n')}\n`);
+        const store = path.join(made.path, 'store');
+        const outcome = await runChild(
+          ['import', store, '--create', '--key-size', '16', '--shards', '2', '--key-file', keyFile, '--in', input, '--quiet'],
+          point,
+          pass,
+        );
+        expect(outcome.stderr).toBe('');
+        expect(outcome.stdout.trim().split('\n').at(-1)).toBe(JSON.stringify({ type: 'point', name: point }));
+        expect(outcome.signal).toBe('SIGKILL');
+        if (!existsSync(path.join(store, 'MANIFEST'))) {
+          expect(durable).toBe(false);
+          return;
         }
-        expect(db.size).toBe(present);
-        if (durable) expect(present).toBe(RECORDS);
-        expect((await db.verify()).ok).toBe(true);
+        const db = await VarMap.open(store, { keySize: 16, shards: 2, encryption: { key } });
+        try {
+          let present = 0;
+          for (let index = 0; index < RECORDS; index++) {
+            const value = db.get(keyOf(index));
+            if (value === undefined) continue;
+            present++;
+            expect(value).toEqual(valueOf(index));
+          }
+          expect(db.size).toBe(present);
+          if (durable) expect(present).toBe(RECORDS);
+          expect((await db.verify()).ok).toBe(true);
+        } finally {
+          await db.close();
+        }
       } finally {
-        await db.close();
+        made.cleanup();
       }
-    } finally {
-      made.cleanup();
-    }
-  });
+    },
+  );
 });

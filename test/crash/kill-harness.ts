@@ -25,7 +25,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VarMap } from '../../src/collections/var-map.js';
-import { BATCH, GROUPS, STORE_OPTIONS, Random, allKeyIds, decodeValue, groupKeyIds, keyOf, operations, type Operation } from './kill-model.mjs';
+import {
+  BATCH,
+  GROUPS,
+  STORE_OPTIONS,
+  Random,
+  allKeyIds,
+  decodeValue,
+  groupKeyIds,
+  keyOf,
+  operations,
+  type Operation,
+} from './kill-model.mjs';
 import { checkRecovered, hex, presentState, readAll, sameBytes, shardOf, temporaryDirectory, type Commit } from './scenario.js';
 
 export const CHILD_PATH = fileURLToPath(new URL('./writer-child.mjs', import.meta.url));
@@ -104,7 +115,13 @@ type ChildLine =
   | { readonly type: 'ack'; readonly ops: number }
   | { readonly type: 'progress'; readonly ops: number }
   | { readonly type: 'fatal'; readonly message: string }
-  | { readonly type: 'point'; readonly name: string; readonly shard?: number; readonly fileIds?: readonly number[]; readonly epoch?: number };
+  | {
+      readonly type: 'point';
+      readonly name: string;
+      readonly shard?: number;
+      readonly fileIds?: readonly number[];
+      readonly epoch?: number;
+    };
 
 /** When to kill the child: as it starts opening the store, or after `acks` acks and `extraLines` more lines. */
 type KillPlan = { readonly atOpening: true } | { readonly atOpening: false; readonly acks: number; readonly extraLines: number };
@@ -227,7 +244,9 @@ function groupProblems(contents: ReadonlyMap<string, Uint8Array | undefined>): s
     if (present.length === 0) continue;
     const generations = new Set(present.map((value) => decodeValue(value)?.generation));
     if (present.length !== members.length || generations.size !== 1) {
-      problems.push(`atomic group ${group} is half applied: ${present.length} of ${members.length} members present, generations ${[...generations].join(', ')}`);
+      problems.push(
+        `atomic group ${group} is half applied: ${present.length} of ${members.length} members present, generations ${[...generations].join(', ')}`,
+      );
     }
   }
   return problems;
@@ -276,7 +295,8 @@ export async function runKillCycles(options: KillCyclesOptions): Promise<KillCyc
       }
       const run = cycle;
       const runSeed = random.int(1, 0x7fff_ffff);
-      const plan: KillPlan = random.next() < 0.125 ? { atOpening: true } : { atOpening: false, acks: random.int(0, 4), extraLines: random.int(0, 24) };
+      const plan: KillPlan =
+        random.next() < 0.125 ? { atOpening: true } : { atOpening: false, acks: random.int(0, 4), extraLines: random.int(0, 24) };
       const where = `cycle ${cycle} (seed ${options.seed}, run seed ${runSeed}, kill ${plan.atOpening ? 'while opening' : `after ${plan.acks} acks + ${plan.extraLines} lines`})`;
       const childStarted = performance.now();
       const outcome = await runChild(
@@ -335,7 +355,8 @@ export async function runKillCycles(options: KillCyclesOptions): Promise<KillCyc
         contents = readAll(map, keys);
         size = map.size;
         for (const [keyHex, value] of contents) {
-          if (value !== undefined && decodeValue(value) === undefined) problems.push(`key ${keyHex} holds ${value.length} bytes the workload never wrote (garbage or torn)`);
+          if (value !== undefined && decodeValue(value) === undefined)
+            problems.push(`key ${keyHex} holds ${value.length} bytes the workload never wrote (garbage or torn)`);
         }
         problems.push(...groupProblems(contents));
         problems.push(...checkRecovered(base, commits, acknowledged, contents, map.size, shard));
@@ -364,11 +385,15 @@ export async function runKillCycles(options: KillCyclesOptions): Promise<KillCyc
         }
       }
       if (problems.length > 0) {
-        throw new Error(`${where}: ${acknowledged} ops acknowledged, at most ${bound} done:\n  ${problems.join('\n  ')}\n  the child's last crash points before the kill:\n    ${traceOf(outcome.lines, 40)}`);
+        throw new Error(
+          `${where}: ${acknowledged} ops acknowledged, at most ${bound} done:\n  ${problems.join('\n  ')}\n  the child's last crash points before the kill:\n    ${traceOf(outcome.lines, 40)}`,
+        );
       }
       base = presentState(contents);
       checkMs += performance.now() - checkStarted;
-      options.log?.(`${where}: ${acknowledged} acknowledged / ${reported} reported ops, ${base.size} keys (child ${Math.round(checkStarted - childStarted)} ms, check ${Math.round(performance.now() - checkStarted)} ms)`);
+      options.log?.(
+        `${where}: ${acknowledged} acknowledged / ${reported} reported ops, ${base.size} keys (child ${Math.round(checkStarted - childStarted)} ms, check ${Math.round(performance.now() - checkStarted)} ms)`,
+      );
     }
     let seals = 0;
     const fileKeys = new Set<string>();
@@ -382,7 +407,19 @@ export async function runKillCycles(options: KillCyclesOptions): Promise<KillCyc
         fileKeys.add(line.split(' ')[0]!);
       }
     }
-    return { cycles: options.cycles, acknowledgedOps, reportedOps, keys: base.size, tornRecoveries, seals, fileKeys: fileKeys.size, adopts, adoptsDuringBarrier, childMs, checkMs };
+    return {
+      cycles: options.cycles,
+      acknowledgedOps,
+      reportedOps,
+      keys: base.size,
+      tornRecoveries,
+      seals,
+      fileKeys: fileKeys.size,
+      adopts,
+      adoptsDuringBarrier,
+      childMs,
+      checkMs,
+    };
   } finally {
     sealLogDirectory.cleanup();
     stopBusy();

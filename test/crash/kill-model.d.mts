@@ -38,7 +38,12 @@ export declare function decodeValue(bytes: Uint8Array): ValueFields | undefined;
 export type Operation = { readonly index: number; readonly syncAfter: boolean } & (
   | { readonly kind: 'put'; readonly id: number; readonly value: Uint8Array }
   | { readonly kind: 'delete'; readonly id: number }
-  | { readonly kind: 'group-put'; readonly group: number; readonly generation: number; readonly writes: readonly { readonly id: number; readonly value: Uint8Array }[] }
+  | {
+      readonly kind: 'group-put';
+      readonly group: number;
+      readonly generation: number;
+      readonly writes: readonly { readonly id: number; readonly value: Uint8Array }[];
+    }
   | { readonly kind: 'group-delete'; readonly group: number; readonly ids: readonly number[] }
 );
 

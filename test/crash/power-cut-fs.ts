@@ -256,7 +256,10 @@ export class CrashState {
         for (let offset = 0; offset < change.bytes.length; ) {
           const position = change.position + offset;
           const length = Math.min(change.bytes.length - offset, PIECE_BYTES - (position % PIECE_BYTES));
-          pieces.push({ inode: inodeId, change: { sequence: change.sequence, kind: 'write', position, bytes: change.bytes.subarray(offset, offset + length) } });
+          pieces.push({
+            inode: inodeId,
+            change: { sequence: change.sequence, kind: 'write', position, bytes: change.bytes.subarray(offset, offset + length) },
+          });
           offset += length;
         }
       }
@@ -410,7 +413,9 @@ export class PowerCutFileSystem implements FileSystem {
     this.#assertAlive(kind, filePath);
     this.#total++;
     const entry = (outcome: 'ok' | 'crashed'): LoggedOperation =>
-      bytes === undefined ? { index: this.#total, kind, path: filePath, outcome } : { index: this.#total, kind, path: filePath, outcome, bytes };
+      bytes === undefined
+        ? { index: this.#total, kind, path: filePath, outcome }
+        : { index: this.#total, kind, path: filePath, outcome, bytes };
     const counts = this.#cutOptions.match === undefined || this.#cutOptions.match(kind, filePath);
     if (this.#cutCountdown !== undefined && counts && --this.#cutCountdown === 0) {
       this.#cutCountdown = undefined;
@@ -435,13 +440,15 @@ export class PowerCutFileSystem implements FileSystem {
   #locate(filePath: string): { parent: DirectoryInode; name: string } {
     const absolute = path.resolve(filePath);
     const relative = path.relative(this.root, absolute);
-    if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) throw new Error(`power-cut file system: ${filePath} is not below ${this.root}`);
+    if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative))
+      throw new Error(`power-cut file system: ${filePath} is not below ${this.root}`);
     const parts = relative.split(path.sep);
     const name = parts.pop()!;
     let directory = this.#inodes.get(ROOT_INODE) as DirectoryInode;
     for (const part of parts) {
       const next = this.#inodes.get(directory.live.get(part) ?? -1);
-      if (next === undefined || next.kind !== 'directory') throw new Error(`power-cut file system: no directory ${part} on the way to ${filePath}`);
+      if (next === undefined || next.kind !== 'directory')
+        throw new Error(`power-cut file system: no directory ${part} on the way to ${filePath}`);
       directory = next;
     }
     return { parent: directory, name };
@@ -469,7 +476,10 @@ export class PowerCutFileSystem implements FileSystem {
     return id;
   }
 
-  #change(inode: FileInode, change: Omit<Extract<FileChange, { kind: 'write' }>, 'sequence'> | Omit<Extract<FileChange, { kind: 'truncate' }>, 'sequence'>): void {
+  #change(
+    inode: FileInode,
+    change: Omit<Extract<FileChange, { kind: 'write' }>, 'sequence'> | Omit<Extract<FileChange, { kind: 'truncate' }>, 'sequence'>,
+  ): void {
     inode.pending.push({ ...change, sequence: ++this.#sequence } as FileChange);
   }
 
@@ -542,7 +552,8 @@ export class PowerCutFileSystem implements FileSystem {
     this.#gate('rename', `${from} -> ${to}`);
     const source = this.#locate(from);
     const destination = this.#locate(to);
-    if (source.parent !== destination.parent) throw new Error(`power-cut file system: rename across directories is not modelled (${from} -> ${to})`);
+    if (source.parent !== destination.parent)
+      throw new Error(`power-cut file system: rename across directories is not modelled (${from} -> ${to})`);
     const id = source.parent.live.get(source.name);
     if (id === undefined) throw new Error(`power-cut file system: rename of ${from}, which is not in the model`);
     this.inner.rename(from, to);

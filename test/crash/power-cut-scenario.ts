@@ -16,7 +16,19 @@ import type { OpenOptions } from '../../src/config.js';
 import { ArmdbError } from '../../src/errors.js';
 import type { WriteHook } from '../../src/index.js';
 import { CrashState, describeCut, PowerCutFileSystem, type CutReport } from './power-cut-fs.js';
-import { checkRecovered, hex, openMap, readAll, sameBytes, shardOf, temporaryDirectory, universe, type Commit, type Execution, type Write } from './scenario.js';
+import {
+  checkRecovered,
+  hex,
+  openMap,
+  readAll,
+  sameBytes,
+  shardOf,
+  temporaryDirectory,
+  universe,
+  type Commit,
+  type Execution,
+  type Write,
+} from './scenario.js';
 
 /** One cut: the state a power failure before operation `index` would leave, and what was acknowledged then. */
 export interface Cut {
@@ -38,7 +50,11 @@ export interface Cut {
  * adds a last cut "after the run"). `execution` is read at each cut; `labels()` adds what the test
  * knows at that moment.
  */
-export function collectCuts(fs: PowerCutFileSystem, execution: Execution, labels: () => Iterable<string> = () => []): { cuts: Cut[]; stop: () => Cut[] } {
+export function collectCuts(
+  fs: PowerCutFileSystem,
+  execution: Execution,
+  labels: () => Iterable<string> = () => [],
+): { cuts: Cut[]; stop: () => Cut[] } {
   const cuts: Cut[] = [];
   const relative = (filePath: string): string =>
     filePath
@@ -59,7 +75,14 @@ export function collectCuts(fs: PowerCutFileSystem, execution: Execution, labels
     cuts,
     stop: () => {
       fs.observe(undefined);
-      cuts.push({ state: fs.snapshot(), index: undefined, operation: '(after the run)', commits: execution.commits.length, durable: execution.durable, labels: new Set(labels()) });
+      cuts.push({
+        state: fs.snapshot(),
+        index: undefined,
+        operation: '(after the run)',
+        commits: execution.commits.length,
+        durable: execution.durable,
+        labels: new Set(labels()),
+      });
       return cuts;
     },
   };
@@ -146,7 +169,8 @@ async function checkImage(storeDirectory: string, cut: Cut, check: ImageCheck): 
       const reread = readAll(again, keys);
       let differing = 0;
       for (const [keyHex, value] of contents) if (!sameBytes(value, reread.get(keyHex))) differing++;
-      if (differing > 0 || again.size !== size) problems.push(`the second reopen differs: ${differing} keys changed (size ${size} -> ${again.size})`);
+      if (differing > 0 || again.size !== size)
+        problems.push(`the second reopen differs: ${differing} keys changed (size ${size} -> ${again.size})`);
       const report = await again.verify();
       if (!report.ok) problems.push(`verify after the second reopen failed: ${JSON.stringify(report.failures.slice(0, 3))}`);
     } finally {
@@ -159,14 +183,16 @@ async function checkImage(storeDirectory: string, cut: Cut, check: ImageCheck): 
 }
 
 export function describeError(error: unknown): string {
-  if (error instanceof ArmdbError) return `${error.code}: ${error.message}${error.cause === undefined ? '' : ` (cause: ${String(error.cause)})`}`;
+  if (error instanceof ArmdbError)
+    return `${error.code}: ${error.message}${error.cause === undefined ? '' : ` (cause: ${String(error.cause)})`}`;
   return String(error);
 }
 
 /** The model after `commits`, as key hex → value. */
 export function stateAfter(base: ReadonlyMap<string, Uint8Array>, commits: readonly Commit[]): Map<string, Uint8Array> {
   const state = new Map(base);
-  for (const commit of commits) for (const write of commit.writes) write.value === undefined ? state.delete(hex(write.key)) : state.set(hex(write.key), write.value);
+  for (const commit of commits)
+    for (const write of commit.writes) write.value === undefined ? state.delete(hex(write.key)) : state.set(hex(write.key), write.value);
   return state;
 }
 
@@ -174,7 +200,12 @@ export function stateAfter(base: ReadonlyMap<string, Uint8Array>, commits: reado
  * Checks every cut with `seedsPerCut` seeds (seed = `seedBase` + cut number × 1000 + i), one image
  * after the other. Returns the problems and the number of images checked.
  */
-export async function checkCuts(cuts: readonly Cut[], seedsPerCut: number, seedBase: number, check: ImageCheck): Promise<{ problems: string[]; images: number }> {
+export async function checkCuts(
+  cuts: readonly Cut[],
+  seedsPerCut: number,
+  seedBase: number,
+  check: ImageCheck,
+): Promise<{ problems: string[]; images: number }> {
   const problems: string[] = [];
   let images = 0;
   for (const [number, cut] of cuts.entries()) {

@@ -10,7 +10,18 @@ import * as path from 'node:path';
 import { ArmdbError } from '../../src/errors.js';
 import { describeCut, PowerCutFileSystem } from './power-cut-fs.js';
 import { checkCuts, collectCuts, describeError, recordingHook, STORE } from './power-cut-scenario.js';
-import { applyCommits, execute, KEY_SIZE, newExecution, openMap, shardOf, temporaryDirectory, valueOf, workload, type Step } from './scenario.js';
+import {
+  applyCommits,
+  execute,
+  KEY_SIZE,
+  newExecution,
+  openMap,
+  shardOf,
+  temporaryDirectory,
+  valueOf,
+  workload,
+  type Step,
+} from './scenario.js';
 
 export interface WalkResult {
   /** Cuts taken (one before each file operation, one after the run). */
@@ -78,7 +89,10 @@ export async function powerCutCreation(options: WalkOptions): Promise<WalkResult
     await execute(map, [...steps.slice(0, 60), { kind: 'sync' }, ...steps.slice(60), { kind: 'close' }], execution);
     const cuts = collector.stop();
     if (execution.error !== undefined) throw execution.error;
-    const { problems, images } = await checkCuts(cuts, options.seedsPerCut, options.seedBase, { base: new Map(), commits: execution.commits });
+    const { problems, images } = await checkCuts(cuts, options.seedsPerCut, options.seedBase, {
+      base: new Map(),
+      commits: execution.commits,
+    });
     return { cuts: cuts.length, images, problems };
   } finally {
     made.cleanup();
@@ -151,7 +165,15 @@ export async function powerCutMaintenance(options: WalkOptions): Promise<WalkRes
       return 'keep';
     });
     recording = false;
-    await execute(map, [{ kind: 'sync' }, ...workload({ seed: (options.workloadSeed ?? 77) + 1, tag: 10, steps: 40, keys: 140 }, reshard), { kind: 'close' }], execution);
+    await execute(
+      map,
+      [
+        { kind: 'sync' },
+        ...workload({ seed: (options.workloadSeed ?? 77) + 1, tag: 10, steps: 40, keys: 140 }, reshard),
+        { kind: 'close' },
+      ],
+      execution,
+    );
     const cuts = collector.stop();
     if (execution.error !== undefined) throw execution.error;
     const { problems, images } = await checkCuts(cuts, options.seedsPerCut, options.seedBase, { base, commits: execution.commits });
@@ -221,17 +243,21 @@ export async function powerCutKeyLifecycle(options: WalkOptions): Promise<WalkRe
         };
         const withNew = await opensWith(NEXT_KEY.slice());
         const withOld = await opensWith(undefined);
-        if (withNew === withOld) throw new Error(withNew ? 'both the old and the new key open the store' : 'neither the old nor the new key opens the store');
-        if (cut.labels.has('changeKey resolved') && !withNew) throw new Error('changeKey had resolved, but only the old key opens the store');
+        if (withNew === withOld)
+          throw new Error(withNew ? 'both the old and the new key open the store' : 'neither the old nor the new key opens the store');
+        if (cut.labels.has('changeKey resolved') && !withNew)
+          throw new Error('changeKey had resolved, but only the old key opens the store');
         return openMap(directory, undefined, withNew ? { encryption: { key: NEXT_KEY.slice() } } : {});
       },
       inspect: (map, cut, directory) => {
         if (!cut.labels.has('shredded')) return [];
         const problems: string[] = [];
         const keyIds = keyringKeyIds(readFileSync(path.join(directory, 'KEYRING')));
-        if (keyIds.some((keyId) => report.shreddedKeyIds.includes(keyId))) problems.push(`the KEYRING still holds shredded key ids: ${keyIds.join(', ')}`);
+        if (keyIds.some((keyId) => report.shreddedKeyIds.includes(keyId)))
+          problems.push(`the KEYRING still holds shredded key ids: ${keyIds.join(', ')}`);
         const used = Object.keys(map.stats().filesPerKeyId).map(Number);
-        if (used.some((keyId) => !keyIds.includes(keyId))) problems.push(`files use key ids ${used.join(', ')}, the KEYRING holds ${keyIds.join(', ')}`);
+        if (used.some((keyId) => !keyIds.includes(keyId)))
+          problems.push(`files use key ids ${used.join(', ')}, the KEYRING holds ${keyIds.join(', ')}`);
         return problems;
       },
     });
@@ -281,7 +307,9 @@ export async function powerCutDuringRecovery(options: WalkOptions & { readonly f
         try {
           await (await openMap(path.join(image.path, STORE), recoveryFs)).close();
         } catch (error) {
-          problems.push(`first cut before operation ${first.index ?? 'none'} (${first.operation}), ${describeCut(report)}: the recovering open failed: ${describeError(error)}`);
+          problems.push(
+            `first cut before operation ${first.index ?? 'none'} (${first.operation}), ${describeCut(report)}: the recovering open failed: ${describeError(error)}`,
+          );
           recoveryFs.observe(undefined);
           continue;
         }
@@ -289,7 +317,10 @@ export async function powerCutDuringRecovery(options: WalkOptions & { readonly f
         cuts += secondCuts.length;
         const checked = await checkCuts(secondCuts, options.seedsPerCut, seed * 7, { base, commits: execution.commits });
         images += checked.images;
-        for (const problem of checked.problems) problems.push(`first cut before operation ${first.index ?? 'none'} (${first.operation}), ${describeCut(report)}; second ${problem}`);
+        for (const problem of checked.problems)
+          problems.push(
+            `first cut before operation ${first.index ?? 'none'} (${first.operation}), ${describeCut(report)}; second ${problem}`,
+          );
       } finally {
         image.cleanup();
       }

@@ -7,7 +7,15 @@
  * A failure names the cut and the image seed; the walk functions take the same seeds to replay it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { powerCutCompaction, powerCutCreation, powerCutDuringRecovery, powerCutKeyLifecycle, powerCutMaintenance, powerCutWalk, type WalkResult } from './power-cut-walks.js';
+import {
+  powerCutCompaction,
+  powerCutCreation,
+  powerCutDuringRecovery,
+  powerCutKeyLifecycle,
+  powerCutMaintenance,
+  powerCutWalk,
+  type WalkResult,
+} from './power-cut-walks.js';
 
 const totals = { cuts: 0, images: 0 };
 function count(result: WalkResult): WalkResult {
@@ -29,25 +37,33 @@ describe('power cuts, long run', () => {
   });
 
   it.each([44, 45])('creating a store (workload seed %i), 8 images per cut', async (workloadSeed) => {
-    const { images, problems } = count(await powerCutCreation({ seedsPerCut: 8, seedBase: 0x52000000 + workloadSeed * 0x10000, workloadSeed }));
+    const { images, problems } = count(
+      await powerCutCreation({ seedsPerCut: 8, seedBase: 0x52000000 + workloadSeed * 0x10000, workloadSeed }),
+    );
     expect(images).toBeGreaterThan(250);
     expect(problems).toEqual([]);
   });
 
   it.each([55, 56])('compact() beside writes and syncs (workload seed %i), 6 images per cut', async (workloadSeed) => {
-    const { images, problems } = count(await powerCutCompaction({ seedsPerCut: 6, seedBase: 0x53000000 + workloadSeed * 0x10000, workloadSeed }));
+    const { images, problems } = count(
+      await powerCutCompaction({ seedsPerCut: 6, seedBase: 0x53000000 + workloadSeed * 0x10000, workloadSeed }),
+    );
     expect(images).toBeGreaterThan(400);
     expect(problems).toEqual([]);
   });
 
   it.each([77, 78])('reopen from hints, warmup, migrate (workload seed %i), 6 images per cut', async (workloadSeed) => {
-    const { images, problems } = count(await powerCutMaintenance({ seedsPerCut: 6, seedBase: 0x54000000 + workloadSeed * 0x10000, workloadSeed }));
+    const { images, problems } = count(
+      await powerCutMaintenance({ seedsPerCut: 6, seedBase: 0x54000000 + workloadSeed * 0x10000, workloadSeed }),
+    );
     expect(images).toBeGreaterThan(250);
     expect(problems).toEqual([]);
   });
 
   it.each([99, 100])('changeKey, rotateDataKey, shredding (workload seed %i), 6 images per cut', async (workloadSeed) => {
-    const { images, problems } = count(await powerCutKeyLifecycle({ seedsPerCut: 6, seedBase: 0x55000000 + workloadSeed * 0x10000, workloadSeed }));
+    const { images, problems } = count(
+      await powerCutKeyLifecycle({ seedsPerCut: 6, seedBase: 0x55000000 + workloadSeed * 0x10000, workloadSeed }),
+    );
     expect(images).toBeGreaterThan(400);
     expect(problems).toEqual([]);
   });

@@ -16,9 +16,28 @@ import { PAGE_BYTES, TAG_BYTES } from '../../src/format/constants.js';
 import { TAG_FOOTER_BYTES, TAG_HEADER_BYTES } from '../../src/format/tag-file.js';
 import { FaultFileSystem, SimulatedCrash } from './fault-fs.js';
 import { PIECE_BYTES, PowerCutFileSystem } from './power-cut-fs.js';
-import { powerCutCompaction, powerCutCreation, powerCutDuringRecovery, powerCutKeyLifecycle, powerCutMaintenance, powerCutWalk } from './power-cut-walks.js';
+import {
+  powerCutCompaction,
+  powerCutCreation,
+  powerCutDuringRecovery,
+  powerCutKeyLifecycle,
+  powerCutMaintenance,
+  powerCutWalk,
+} from './power-cut-walks.js';
 import { checkCuts, collectCuts, STORE } from './power-cut-scenario.js';
-import { applyCommits, checkRecovered, execute, keyOf, newExecution, openMap, readAll, temporaryDirectory, universe, valueOf, workload } from './scenario.js';
+import {
+  applyCommits,
+  checkRecovered,
+  execute,
+  keyOf,
+  newExecution,
+  openMap,
+  readAll,
+  temporaryDirectory,
+  universe,
+  valueOf,
+  workload,
+} from './scenario.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -34,7 +53,11 @@ function directory(prefix: string): string {
 const filled = (length: number, byte: number): Uint8Array => new Uint8Array(length).fill(byte);
 
 /** Materializes `seeds` images of the file system's current state; calls `check` with each image root and report. */
-function eachImage(fs: PowerCutFileSystem, seeds: number, check: (image: string, keepProbability: number, torn: string | undefined) => void): Set<number> {
+function eachImage(
+  fs: PowerCutFileSystem,
+  seeds: number,
+  check: (image: string, keepProbability: number, torn: string | undefined) => void,
+): Set<number> {
   const state = fs.snapshot();
   const probabilities = new Set<number>();
   for (let seed = 1; seed <= seeds; seed++) {
@@ -181,7 +204,10 @@ describe('PowerCutFileSystem', () => {
     const root = directory('power-fs-seed');
     const fs = new PowerCutFileSystem(root);
     const handle = fs.open(path.join(root, 'a'), 'create');
-    handle.write(new Uint8Array(5 * PIECE_BYTES).map((_, index) => index & 0xff), 100);
+    handle.write(
+      new Uint8Array(5 * PIECE_BYTES).map((_, index) => index & 0xff),
+      100,
+    );
     const state = fs.snapshot();
     for (const seed of [1, 2, 3, 4, 5]) {
       const first = path.join(directory('power-fs-seed-a'), 'image');
@@ -300,7 +326,10 @@ describe('focused power-cut cases: the log of a shard stays a prefix', () => {
     const base = applyCommits(new Map(), baseRun.commits);
     const tagPath = path.join(root, 'shard-000', '000001.tags');
     const durablePages = (statSync(tagPath).size - TAG_HEADER_BYTES) / TAG_BYTES;
-    const run = await execute(map, workload({ seed: 6, tag: 2, steps: 160, keys: 40, mix: 'puts' }, () => 0));
+    const run = await execute(
+      map,
+      workload({ seed: 6, tag: 2, steps: 160, keys: 40, mix: 'puts' }, () => 0),
+    );
     expect(run.error).toBeUndefined();
     map.flush();
     expect(existsSync(path.join(root, 'shard-000', '000002.data'))).toBe(true);
@@ -337,7 +366,10 @@ describe('focused power-cut cases: the log of a shard stays a prefix', () => {
     const base = applyCommits(new Map(), baseRun.commits);
     const tagPath = path.join(store, 'shard-000', '000001.tags');
     const durablePages = (statSync(tagPath).size - TAG_HEADER_BYTES) / TAG_BYTES;
-    const run = await execute(map, workload({ seed: 6, tag: 2, steps: 160, keys: 40, mix: 'puts' }, () => 0));
+    const run = await execute(
+      map,
+      workload({ seed: 6, tag: 2, steps: 160, keys: 40, mix: 'puts' }, () => 0),
+    );
     map.flush();
     fs.crashAt(1);
     await map.close().catch(() => undefined);
@@ -363,7 +395,7 @@ describe('focused power-cut cases: torn headers', () => {
    * Input: 1 shard, puts, sync(), close(); reopen (a new active file, not yet in the MANIFEST);
    * 300 pages of puts without sync; the process dies; the tag file's first page is zeros.
    */
-  it('the first page of a new file\'s tag file lost, a later one kept: the store opens with everything synced', async () => {
+  it("the first page of a new file's tag file lost, a later one kept: the store opens with everything synced", async () => {
     const root = directory('header-page-lost');
     const options = { shards: 1, hints: false, maxFileBytes: 2 ** 24 };
     const first = await openMap(root, undefined, options);

@@ -241,13 +241,20 @@ export function workload(spec: WorkloadSpec, shard: (key: Uint8Array) => number)
       // Three keys of the first key's shard.
       const first = keyOf(keyNumber);
       const members = [keyNumber];
-      for (let candidate = (keyNumber + 1) % spec.keys; members.length < 3 && candidate !== keyNumber; candidate = (candidate + 1) % spec.keys) {
+      for (
+        let candidate = (keyNumber + 1) % spec.keys;
+        members.length < 3 && candidate !== keyNumber;
+        candidate = (candidate + 1) % spec.keys
+      ) {
         if (shard(keyOf(candidate)) === shard(first)) members.push(candidate);
       }
       const deleting = random.next() < 0.2;
       steps.push({
         kind: 'atomic',
-        writes: members.map((member) => ({ key: keyOf(member), value: deleting && member !== keyNumber ? undefined : valueOf(spec.tag, member, step, sizeFor()) })),
+        writes: members.map((member) => ({
+          key: keyOf(member),
+          value: deleting && member !== keyNumber ? undefined : valueOf(spec.tag, member, step, sizeFor()),
+        })),
       });
     }
   }
@@ -381,14 +388,18 @@ export function checkRecovered(
   const writers = new Map<string, string>();
   for (const [keyHex, value] of base) writers.set(`${keyHex}:${hex(value)}`, 'the base set');
   commits.forEach((commit, index) => {
-    for (const write of commit.writes) if (write.value !== undefined) writers.set(`${hex(write.key)}:${hex(write.value)}`, `commit ${index} (step ${commit.step})`);
+    for (const write of commit.writes)
+      if (write.value !== undefined) writers.set(`${hex(write.key)}:${hex(write.value)}`, `commit ${index} (step ${commit.step})`);
   });
   const describe = (keyHex: string, value: Uint8Array | undefined): string =>
-    value === undefined ? 'absent' : (writers.get(`${keyHex}:${hex(value)}`) ?? `GARBAGE (${value.length} bytes, never written to this key)`);
+    value === undefined
+      ? 'absent'
+      : (writers.get(`${keyHex}:${hex(value)}`) ?? `GARBAGE (${value.length} bytes, never written to this key)`);
 
   let present = 0;
   for (const value of recovered.values()) if (value !== undefined) present++;
-  if (recoveredSize !== present) problems.push(`the store holds ${recoveredSize} keys; ${present} of the keys ever written are present (keys that were never written?)`);
+  if (recoveredSize !== present)
+    problems.push(`the store holds ${recoveredSize} keys; ${present} of the keys ever written are present (keys that were never written?)`);
 
   const shards = new Set<number>();
   const shardOfKey = new Map<string, number>();
@@ -402,7 +413,9 @@ export function checkRecovered(
     for (const [keyHex] of keys) if (shardOfKey.get(keyHex) === s) model.set(keyHex, base.get(keyHex));
     const mismatched = new Set<string>();
     for (const [keyHex, value] of model) if (!sameBytes(value, recovered.get(keyHex))) mismatched.add(keyHex);
-    const ownCommits = commits.map((commit, index) => ({ commit, index })).filter(({ commit }) => shardOfKey.get(hex(commit.writes[0]!.key)) === s);
+    const ownCommits = commits
+      .map((commit, index) => ({ commit, index }))
+      .filter(({ commit }) => shardOfKey.get(hex(commit.writes[0]!.key)) === s);
     // State after the first g commits, for g in [reach, nextIndex]: valid when nothing mismatches and nextIndex >= durable.
     let best = { mismatches: mismatched.size, afterCommits: 0, sample: [...mismatched].slice(0, 5) };
     let ok = false;
@@ -421,13 +434,18 @@ export function checkRecovered(
         ok = true;
         break;
       }
-      if (mismatched.size < best.mismatches) best = { mismatches: mismatched.size, afterCommits: position + 1, sample: [...mismatched].slice(0, 5) };
+      if (mismatched.size < best.mismatches)
+        best = { mismatches: mismatched.size, afterCommits: position + 1, sample: [...mismatched].slice(0, 5) };
     }
     if (!ok) {
       const replay = new Map<string, Uint8Array | undefined>();
       for (const [keyHex] of keys) if (shardOfKey.get(keyHex) === s) replay.set(keyHex, base.get(keyHex));
-      for (const { commit } of ownCommits.slice(0, best.afterCommits)) for (const write of commit.writes) replay.set(hex(write.key), write.value);
-      const details = best.sample.map((keyHex) => `key ${keyHex}: store has ${describe(keyHex, recovered.get(keyHex))}, model has ${describe(keyHex, replay.get(keyHex))}`);
+      for (const { commit } of ownCommits.slice(0, best.afterCommits))
+        for (const write of commit.writes) replay.set(hex(write.key), write.value);
+      const details = best.sample.map(
+        (keyHex) =>
+          `key ${keyHex}: store has ${describe(keyHex, recovered.get(keyHex))}, model has ${describe(keyHex, replay.get(keyHex))}`,
+      );
       problems.push(
         `shard ${s}: no prefix of its ${ownCommits.length} commits (at least the durable ${durable} of all ${commits.length}) matches; ` +
           `closest: after ${best.afterCommits} of its commits, ${best.mismatches} keys differ: ${details.join('; ')}`,

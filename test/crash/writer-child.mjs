@@ -34,7 +34,11 @@ function report(message) {
 }
 
 function fatal(error) {
-  report({ type: 'fatal', message: error instanceof Error ? `${error.name}: ${error.message}${error.cause ? ` (cause: ${String(error.cause)})` : ''}` : String(error) });
+  report({
+    type: 'fatal',
+    message:
+      error instanceof Error ? `${error.name}: ${error.message}${error.cause ? ` (cause: ${String(error.cause)})` : ''}` : String(error),
+  });
   process.exit(1);
 }
 
@@ -45,7 +49,8 @@ const directory = process.env.ARMDB_KILL_DIR;
 const keyHex = process.env.ARMDB_KILL_KEY;
 const run = Number(process.env.ARMDB_KILL_RUN);
 const seed = Number(process.env.ARMDB_KILL_SEED);
-if (!directory || !keyHex || keyHex.length !== 64 || !Number.isInteger(run) || !Number.isInteger(seed)) fatal(new Error('ARMDB_KILL_DIR, ARMDB_KILL_KEY, ARMDB_KILL_RUN and ARMDB_KILL_SEED are required'));
+if (!directory || !keyHex || keyHex.length !== 64 || !Number.isInteger(run) || !Number.isInteger(seed))
+  fatal(new Error('ARMDB_KILL_DIR, ARMDB_KILL_KEY, ARMDB_KILL_RUN and ARMDB_KILL_SEED are required'));
 
 const autoCompact = process.env.ARMDB_KILL_AUTOCOMPACT === '1';
 const compactEvery = Number(process.env.ARMDB_KILL_COMPACT_EVERY ?? '0');

@@ -39,7 +39,8 @@ function newestInput(): number {
     } else newest = Math.max(newest, info.mtimeMs);
   };
   visit(path.join(ROOT, 'src'));
-  for (const name of ['README.md', 'SECURITY.md', 'typedoc.json', 'tsconfig.json', 'tsconfig.build.json', 'package.json']) visit(path.join(ROOT, name));
+  for (const name of ['README.md', 'SECURITY.md', 'typedoc.json', 'tsconfig.json', 'tsconfig.build.json', 'package.json'])
+    visit(path.join(ROOT, name));
   for (const name of readdirSync(path.join(ROOT, 'docs'))) if (name.endsWith('.md')) visit(path.join(ROOT, 'docs', name));
   return newest;
 }
@@ -85,7 +86,16 @@ describe.skipIf(!HAVE_CHROMIUM)('typedoc site in headless Chromium', () => {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1280, height: 900 },
       timeout: 60_000,
     });

@@ -84,7 +84,10 @@ export function trackStore<T extends { close(): Promise<void> }>(dir: string, db
 /** Opens a VarMap in `dir` with `config`; `tempDir` cleanup closes it if the test did not. */
 export async function openVarMap(dir: string, config: StoreConfig, extra: Partial<OpenOptions> = {}): Promise<VarMap> {
   // VarTree has every member of VarMap (same base class), so the suite drives it through the same type.
-  const db: VarMap = config.collection === 'VarTree' ? await VarTree.open(dir, optionsFor(config, extra)) : await VarMap.open(dir, optionsFor(config, extra));
+  const db: VarMap =
+    config.collection === 'VarTree'
+      ? await VarTree.open(dir, optionsFor(config, extra))
+      : await VarMap.open(dir, optionsFor(config, extra));
   return trackStore(dir, db);
 }
 

@@ -104,7 +104,10 @@ type Op =
   | { readonly t: 'point' };
 
 const valueArbitrary: fc.Arbitrary<ValueSpec> = fc.record({
-  length: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 24 }) }, { weight: 1, arbitrary: fc.integer({ min: 1000, max: 5000 }) }),
+  length: fc.oneof(
+    { weight: 4, arbitrary: fc.integer({ min: 0, max: 24 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 1000, max: 5000 }) },
+  ),
   seed: fc.nat(1000),
 });
 const keyIndex = fc.integer({ min: 0, max: KEY_SPACE.length - 1 });
@@ -127,11 +130,22 @@ const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ t: fc.constant('delete' as const), key: keyIndex }) },
   {
     weight: 2,
-    arbitrary: fc.record({ t: fc.constant('cas' as const), key: keyIndex, matching: fc.boolean(), other: valueArbitrary, next: valueArbitrary }),
+    arbitrary: fc.record({
+      t: fc.constant('cas' as const),
+      key: keyIndex,
+      matching: fc.boolean(),
+      other: valueArbitrary,
+      next: valueArbitrary,
+    }),
   },
   {
     weight: 2,
-    arbitrary: fc.record({ t: fc.constant('update' as const), key: keyIndex, fetch: fc.boolean(), next: fc.option(valueArbitrary, { nil: undefined }) }),
+    arbitrary: fc.record({
+      t: fc.constant('update' as const),
+      key: keyIndex,
+      fetch: fc.boolean(),
+      next: fc.option(valueArbitrary, { nil: undefined }),
+    }),
   },
   {
     weight: 2,
@@ -190,10 +204,21 @@ function rangeFilter(options: RangeOptions): (keyHex: string) => boolean {
   const gte = options.gte === undefined ? undefined : hex(options.gte);
   const lt = options.lt === undefined ? undefined : hex(options.lt);
   const lte = options.lte === undefined ? undefined : hex(options.lte);
-  return (key) => (gt === undefined || key > gt) && (gte === undefined || key >= gte) && (lt === undefined || key < lt) && (lte === undefined || key <= lte);
+  return (key) =>
+    (gt === undefined || key > gt) &&
+    (gte === undefined || key >= gte) &&
+    (lt === undefined || key < lt) &&
+    (lte === undefined || key <= lte);
 }
 
-function rangeOptions(lower: BoundKind, lowerKey: Uint8Array, upper: BoundKind, upperKey: Uint8Array, reverse: boolean | undefined, limit: number | undefined): RangeOptions {
+function rangeOptions(
+  lower: BoundKind,
+  lowerKey: Uint8Array,
+  upper: BoundKind,
+  upperKey: Uint8Array,
+  reverse: boolean | undefined,
+  limit: number | undefined,
+): RangeOptions {
   const options: { gt?: Uint8Array; gte?: Uint8Array; lt?: Uint8Array; lte?: Uint8Array; reverse?: boolean; limit?: number } = {};
   if (lower === 'exclusive') options.gt = lowerKey.slice();
   if (lower === 'inclusive') options.gte = lowerKey.slice();
@@ -272,7 +297,9 @@ function checkQuery(tree: Tree, model: ReadonlyMap<string, string>, op: Op & { t
     const prefix = PREFIXES[op.prefix]!;
     const prefixHex = hex(prefix);
     const options = op.limit === undefined ? { reverse: op.reverse } : { reverse: op.reverse, limit: op.limit };
-    expect([...tree.prefix(prefix, options)].map(entryHex)).toEqual(modelRange(model, (key) => key.startsWith(prefixHex), op.reverse, op.limit));
+    expect([...tree.prefix(prefix, options)].map(entryHex)).toEqual(
+      modelRange(model, (key) => key.startsWith(prefixHex), op.reverse, op.limit),
+    );
     return;
   }
   checkEverything(tree, model);
@@ -316,7 +343,12 @@ function checkAllBoundCombinations(tree: Tree, model: ReadonlyMap<string, string
 }
 
 /** Runs one sequence; returns how many data-file rotations happened (coverage of maxFileBytes). */
-async function runModel(flavour: Flavour, config: RunConfig, ops: readonly Op[], finalBounds: readonly [number, number][]): Promise<number> {
+async function runModel(
+  flavour: Flavour,
+  config: RunConfig,
+  ops: readonly Op[],
+  finalBounds: readonly [number, number][],
+): Promise<number> {
   const directory = mkdtempSync(path.join(tmpdir(), 'armdb-tree-model-'));
   let tree: Tree | undefined;
   let rotations = 0;
@@ -612,7 +644,9 @@ async function runWideModel(flavour: Flavour, config: RunConfig, ops: readonly B
           const prefix = op.prefix < 4 ? Uint8Array.of(op.prefix) : op.prefix === 4 ? new Uint8Array(0) : wideKey(op.lowerKey);
           const prefixHex = hex(prefix);
           const prefixOptions = op.limit === undefined ? { reverse: op.reverse } : { reverse: op.reverse, limit: op.limit };
-          expect([...current.prefix(prefix, prefixOptions)].map(entryHex)).toEqual(modelRange(model, (key) => key.startsWith(prefixHex), op.reverse, op.limit));
+          expect([...current.prefix(prefix, prefixOptions)].map(entryHex)).toEqual(
+            modelRange(model, (key) => key.startsWith(prefixHex), op.reverse, op.limit),
+          );
           break;
         }
       }
@@ -633,7 +667,13 @@ describe.concurrent('wide key space with bulk mutations (leaf splits and unlinks
     it(`${flavour.name} against a sorted-map model`, async () => {
       await fc.assert(
         fc.asyncProperty(fc.constantFrom(1, 3), fc.array(bulkOpArbitrary, { maxLength: 25 }), async (shards, ops) => {
-          const config: RunConfig = { shards, shardPrefixBits: shards === 1 ? 0 : 8, maxFileBytes: 65_536, writeBufferBytes: undefined, cacheBytes: undefined };
+          const config: RunConfig = {
+            shards,
+            shardPrefixBits: shards === 1 ? 0 : 8,
+            maxFileBytes: 65_536,
+            writeBufferBytes: undefined,
+            cacheBytes: undefined,
+          };
           await runWideModel(flavour, config, ops);
         }),
         { numRuns: 25, seed: flavour === VAR_TREE ? 303 : 304 },

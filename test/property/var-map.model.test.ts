@@ -89,18 +89,53 @@ function operationArb(withCrash: boolean, mode: CrashMode = 'copy'): fc.Arbitrar
     { weight: 6, arbitrary: fc.record({ kind: fc.constant('put' as const), key: keyArb, value: valueArb }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('insert' as const), key: keyArb, value: valueArb }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('delete' as const), key: keyArb }) },
-    { weight: 2, arbitrary: fc.record({ kind: fc.constant('cas' as const), key: keyArb, matchCurrent: fc.boolean(), expected: valueArb, next: valueArb }) },
-    { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('update' as const, 'fetchUpdate' as const), key: keyArb, next: fc.option(valueArb, { nil: undefined }) }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('cas' as const),
+        key: keyArb,
+        matchCurrent: fc.boolean(),
+        expected: valueArb,
+        next: valueArb,
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constantFrom('update' as const, 'fetchUpdate' as const),
+        key: keyArb,
+        next: fc.option(valueArb, { nil: undefined }),
+      }),
+    },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('getMany' as const), keys: fc.array(keyArb, { maxLength: 6 }) }) },
     {
       weight: 3,
-      arbitrary: fc.record({ kind: fc.constant('atomic' as const), group: fc.integer({ min: 0, max: GROUPS - 1 }), steps: fc.array(txStepArb, { minLength: 1, maxLength: 6 }), throws: fc.boolean() }),
+      arbitrary: fc.record({
+        kind: fc.constant('atomic' as const),
+        group: fc.integer({ min: 0, max: GROUPS - 1 }),
+        steps: fc.array(txStepArb, { minLength: 1, maxLength: 6 }),
+        throws: fc.boolean(),
+      }),
     },
     { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('sync' as const, 'flush' as const, 'reopen' as const) }) },
   ];
   if (withCrash && mode === 'power') {
-    choices.push({ weight: 2, arbitrary: fc.record({ kind: fc.constant('crash' as const), before: fc.constantFrom('sync' as const, 'flush' as const, 'nothing' as const), seed: fc.nat() }) });
-  } else if (withCrash) choices.push({ weight: 2, arbitrary: fc.record({ kind: fc.constant('crash' as const), before: fc.constantFrom('sync' as const, 'flush' as const, 'nothing' as const) }) });
+    choices.push({
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('crash' as const),
+        before: fc.constantFrom('sync' as const, 'flush' as const, 'nothing' as const),
+        seed: fc.nat(),
+      }),
+    });
+  } else if (withCrash)
+    choices.push({
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('crash' as const),
+        before: fc.constantFrom('sync' as const, 'flush' as const, 'nothing' as const),
+      }),
+    });
   return fc.oneof(...choices);
 }
 
@@ -130,7 +165,8 @@ type Model = Map<number, Uint8Array>;
 const sameBytes = (left: Uint8Array | undefined, right: Uint8Array | undefined): boolean =>
   left === undefined || right === undefined ? left === right : left.length === right.length && Buffer.compare(left, right) === 0;
 
-const show = (value: Uint8Array | undefined): string => (value === undefined ? 'absent' : `${value.length} bytes ${Buffer.from(value.subarray(0, 8)).toString('hex')}…`);
+const show = (value: Uint8Array | undefined): string =>
+  value === undefined ? 'absent' : `${value.length} bytes ${Buffer.from(value.subarray(0, 8)).toString('hex')}…`;
 
 /** Every key of the key space with get and has, and size: one expect unless something differs. */
 function expectStoreEquals(db: VarMap, model: Model, context: string): void {
@@ -180,7 +216,10 @@ function shardClasses(db: VarMap): number[][] {
 }
 
 /** What the transaction should see and leave, simulated on the model. */
-function simulateAtomic(model: Model, operation: Extract<Operation, { kind: 'atomic' }>): { observed: unknown[]; after: Model | 'KEY_EXISTS' | 'THROWN' } {
+function simulateAtomic(
+  model: Model,
+  operation: Extract<Operation, { kind: 'atomic' }>,
+): { observed: unknown[]; after: Model | 'KEY_EXISTS' | 'THROWN' } {
   const overlay = new Map(model);
   const observed: unknown[] = [];
   const members = membersOf(operation.group);
@@ -234,7 +273,8 @@ async function apply(run: Run, operation: Operation, step: number): Promise<void
       model.set(operation.key, bytesOf(operation.value));
       break;
     case 'insert':
-      if (model.has(operation.key)) expectArmdbCode(() => db.insert(KEYS[operation.key]!, bytesOf(operation.value)), 'ARMDB_KEY_EXISTS', context);
+      if (model.has(operation.key))
+        expectArmdbCode(() => db.insert(KEYS[operation.key]!, bytesOf(operation.value)), 'ARMDB_KEY_EXISTS', context);
       else {
         db.insert(KEYS[operation.key]!, bytesOf(operation.value));
         model.set(operation.key, bytesOf(operation.value));
@@ -248,7 +288,8 @@ async function apply(run: Run, operation: Operation, step: number): Promise<void
       const expected = operation.matchCurrent && current !== undefined ? current : bytesOf(operation.expected);
       const next = bytesOf(operation.next);
       if (current === undefined) expectArmdbCode(() => db.cas(KEYS[operation.key]!, expected, next), 'ARMDB_KEY_NOT_FOUND', context);
-      else if (!sameBytes(current, expected)) expectArmdbCode(() => db.cas(KEYS[operation.key]!, expected, next), 'ARMDB_CAS_MISMATCH', context);
+      else if (!sameBytes(current, expected))
+        expectArmdbCode(() => db.cas(KEYS[operation.key]!, expected, next), 'ARMDB_CAS_MISMATCH', context);
       else {
         db.cas(KEYS[operation.key]!, expected, next);
         model.set(operation.key, next);
@@ -277,10 +318,7 @@ async function apply(run: Run, operation: Operation, step: number): Promise<void
       break;
     }
     case 'getMany':
-      expect(
-        db.getMany(operation.keys.map((index) => KEYS[index]!)),
-        context,
-      ).toEqual(operation.keys.map((index) => model.get(index)));
+      expect(db.getMany(operation.keys.map((index) => KEYS[index]!)), context).toEqual(operation.keys.map((index) => model.get(index)));
       break;
     case 'atomic': {
       const simulation = simulateAtomic(model, operation);
@@ -343,7 +381,12 @@ async function apply(run: Run, operation: Operation, step: number): Promise<void
  * complete: every state since the last durability point is allowed), two of them checked; then a cut
  * after it. Each cut is one crash image for a seed drawn with the program.
  */
-async function powerCuts(run: Run, fs: PowerCutFileSystem, operation: Extract<Operation, { kind: 'crash' }>, context: string): Promise<void> {
+async function powerCuts(
+  run: Run,
+  fs: PowerCutFileSystem,
+  operation: Extract<Operation, { kind: 'crash' }>,
+  context: string,
+): Promise<void> {
   const seed = operation.seed ?? 0;
   if (operation.before === 'sync') {
     const during: CrashState[] = [];
@@ -356,7 +399,13 @@ async function powerCuts(run: Run, fs: PowerCutFileSystem, operation: Extract<Op
     }
     for (const [index, state] of [during[seed % Math.max(1, during.length)], during[(seed >>> 8) % Math.max(1, during.length)]].entries()) {
       if (state === undefined) continue;
-      await checkCrashImage(run, `${context}, cut during the sync`, (image) => state.materialize(image, seed + index), allowed, describeCut);
+      await checkCrashImage(
+        run,
+        `${context}, cut during the sync`,
+        (image) => state.materialize(image, seed + index),
+        allowed,
+        describeCut,
+      );
     }
     run.history = [];
   } else if (operation.before === 'flush') run.db.flush();
@@ -365,11 +414,18 @@ async function powerCuts(run: Run, fs: PowerCutFileSystem, operation: Extract<Op
 }
 
 /** Makes a crash image with `makeImage` (a copy of the live directory, or a power cut) and checks what a new store recovers from it. */
-async function checkCrashImage<R>(run: Run, context: string, makeImage: (image: string) => R, allowed: readonly Model[], describeImage?: (made: R) => string): Promise<void> {
+async function checkCrashImage<R>(
+  run: Run,
+  context: string,
+  makeImage: (image: string) => R,
+  allowed: readonly Model[],
+  describeImage?: (made: R) => string,
+): Promise<void> {
   const imageRoot = run.tempDir();
   const made = makeImage(path.join(imageRoot, 'image'));
   // A power-cut image holds the file system's root, with the store below it.
-  const image = run.powerCut === undefined ? path.join(imageRoot, 'image') : path.join(imageRoot, 'image', path.relative(run.powerCut.root, run.dir));
+  const image =
+    run.powerCut === undefined ? path.join(imageRoot, 'image') : path.join(imageRoot, 'image', path.relative(run.powerCut.root, run.dir));
   if (describeImage !== undefined) context = `${context} (${describeImage(made)})`;
   try {
     const copy = await VarMap.open(image, run.imageOptions);
@@ -379,14 +435,21 @@ async function checkCrashImage<R>(run: Run, context: string, makeImage: (image: 
     for (const members of run.classes) {
       const matches = allowed.some((state) => members.every((index) => sameBytes(recovered[index], state.get(index))));
       if (!matches) {
-        const lines = members.map((index) => `key ${index}: recovered ${show(recovered[index])}; durable ${show(allowed[0]!.get(index))}; now ${show(run.model.get(index))}`);
-        expect.fail(`${context}: keys [${members.join(', ')}] of the crash image are in no state the model passed through since the last sync:\n${lines.join('\n')}`);
+        const lines = members.map(
+          (index) =>
+            `key ${index}: recovered ${show(recovered[index])}; durable ${show(allowed[0]!.get(index))}; now ${show(run.model.get(index))}`,
+        );
+        expect.fail(
+          `${context}: keys [${members.join(', ')}] of the crash image are in no state the model passed through since the last sync:\n${lines.join('\n')}`,
+        );
       }
     }
     expect(size, context).toBe(recovered.filter((value) => value !== undefined).length);
     // Recovery is repeatable: after a clean close of the recovered copy, a reopen shows the same.
     const again = await VarMap.open(image, run.imageOptions);
-    const differences = KEYS.map((key, index) => (sameBytes(again.get(key), recovered[index]) ? undefined : `key ${index}`)).filter((line) => line !== undefined);
+    const differences = KEYS.map((key, index) => (sameBytes(again.get(key), recovered[index]) ? undefined : `key ${index}`)).filter(
+      (line) => line !== undefined,
+    );
     await again.close();
     expect(differences, `${context}: the reopened crash image differs from its first recovery`).toEqual([]);
   } finally {
@@ -403,7 +466,17 @@ async function runProgram(program: Program, tempDir: () => string, mode: CrashMo
   const hooks: EngineHooks | undefined = powerCut === undefined ? undefined : { fileSystem: powerCut };
   const options = hooks === undefined ? imageOptions : ({ ...imageOptions, [engineHooks]: hooks } as OpenOptions);
   // history[0] is the durable state: the empty store at first, then the state at each sync or reopen.
-  const run: Run = { db: await VarMap.open(dir, options), dir, options, imageOptions, powerCut, model: new Map(), history: [new Map()], classes: [], tempDir };
+  const run: Run = {
+    db: await VarMap.open(dir, options),
+    dir,
+    options,
+    imageOptions,
+    powerCut,
+    model: new Map(),
+    history: [new Map()],
+    classes: [],
+    tempDir,
+  };
   try {
     run.classes = shardClasses(run.db);
     for (const [step, operation] of program.operations.entries()) {
@@ -453,7 +526,12 @@ const timeoutOf = (defaultRuns: number, msPerRun: number): number => runsOf(defa
  * fc.assert over programs. When the time limit interrupts it, fast-check returns without waiting
  * for the program in flight: wait for it here, so that it cleans up before the test ends.
  */
-async function assertPrograms(arbitrary: fc.Arbitrary<Program>, tempDir: () => string, parameters: fc.Parameters<[Program]>, mode: CrashMode = 'copy'): Promise<void> {
+async function assertPrograms(
+  arbitrary: fc.Arbitrary<Program>,
+  tempDir: () => string,
+  parameters: fc.Parameters<[Program]>,
+  mode: CrashMode = 'copy',
+): Promise<void> {
   let inFlight: Promise<void> | undefined;
   try {
     await fc.assert(
@@ -470,19 +548,25 @@ describe('VarMap against a Map model', () => {
     await assertPrograms(programArb(false), tempDir, parameters(100, 0x61726d31, 1200));
   });
 
-  it('crash images (directory copies of the open store) recover a state the model passed through since the last sync', { timeout: timeoutOf(100, 1200) }, async ({ tempDir }) => {
+  it('crash images (directory copies of the open store) recover a state the model passed through since the last sync', {
+    timeout: timeoutOf(100, 1200),
+  }, async ({ tempDir }) => {
     await assertPrograms(programArb(true, false), tempDir, parameters(100, 0x61726d32, 1200));
   });
 
   // Background compaction writes files with ids above the active file's; crash images must still
   // recover. Kept apart so that a failure here does not hide other crash-recovery failures.
-  it('crash images taken while background compaction runs recover a state the model passed through', { timeout: timeoutOf(50, 1200) }, async ({ tempDir }) => {
+  it('crash images taken while background compaction runs recover a state the model passed through', {
+    timeout: timeoutOf(50, 1200),
+  }, async ({ tempDir }) => {
     await assertPrograms(programArb(true, true), tempDir, parameters(50, 0x61726d33, 1200));
   });
 
   // Power cuts (test/crash/power-cut-fs.ts): unsynced writes and directory changes may be lost, in
   // seeded combinations, also in the middle of a sync; background compaction on or off at random.
-  it('power-cut images (also cut inside a sync) recover a state the model passed through since the last sync', { timeout: timeoutOf(30, 1500) }, async ({ tempDir }) => {
+  it('power-cut images (also cut inside a sync) recover a state the model passed through since the last sync', {
+    timeout: timeoutOf(30, 1500),
+  }, async ({ tempDir }) => {
     await assertPrograms(programArb(true, undefined, 'power'), tempDir, parameters(30, 0x61726d34, 1500), 'power');
   });
 });

@@ -104,13 +104,19 @@ interface ModeEntry {
 
 function modes(dir: string): ModeEntry[] {
   const { files, directories } = walk(dir);
-  const entry = (full: string, directory: boolean): ModeEntry => ({ path: path.relative(dir, full) || '.', directory, mode: fs.statSync(full).mode & 0o777 });
+  const entry = (full: string, directory: boolean): ModeEntry => ({
+    path: path.relative(dir, full) || '.',
+    directory,
+    mode: fs.statSync(full).mode & 0o777,
+  });
   return [...directories.map((full) => entry(full, true)), ...files.map((full) => entry(full, false))];
 }
 
 /** Entries whose mode is not 0700 (directories) or 0600 (files), shown in octal. */
 function wrongModes(entries: readonly ModeEntry[]): string[] {
-  return entries.filter(({ directory, mode }) => mode !== (directory ? 0o700 : 0o600)).map(({ path: entry, mode }) => `${entry} ${mode.toString(8)}`);
+  return entries
+    .filter(({ directory, mode }) => mode !== (directory ? 0o700 : 0o600))
+    .map(({ path: entry, mode }) => `${entry} ${mode.toString(8)}`);
 }
 
 // ---- the store's life ------------------------------------------------------------------------
@@ -124,7 +130,8 @@ const keyBytes = (index: number): Uint8Array => keys.fromString(keyCanaries[inde
 
 function expectedFinal(): Map<number, Canary | undefined> {
   const final = new Map<number, Canary | undefined>();
-  for (let index = 0; index < CANARY_COUNT; index++) final.set(index, DELETED.has(index) ? undefined : secondValues.get(index) ?? firstValues[index]);
+  for (let index = 0; index < CANARY_COUNT; index++)
+    final.set(index, DELETED.has(index) ? undefined : (secondValues.get(index) ?? firstValues[index]));
   return final;
 }
 

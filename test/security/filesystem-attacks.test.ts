@@ -116,7 +116,9 @@ function countingTagReads(): { fileSystem: FileSystem; tagBytesRequested: () => 
 const LARGEST_TAG_FILE_BYTES = 16 * 2 ** 20;
 
 describe('item 2: recovery never follows a link out of the store, nor cuts what it cannot prove is its own', () => {
-  it('a symbolic link planted as the unlisted active data file of a crash image: ARMDB_INTEGRITY, its target untouched', async ({ tempDir }) => {
+  it('a symbolic link planted as the unlisted active data file of a crash image: ARMDB_INTEGRITY, its target untouched', async ({
+    tempDir,
+  }) => {
     const root = tempDir();
     const dir = path.join(root, 'store');
     const copy = path.join(root, 'copy');
@@ -128,7 +130,9 @@ describe('item 2: recovery never follows a link out of the store, nor cuts what 
     target.expectUntouched();
   });
 
-  it('a hard link to a file outside, as the unlisted active data file, none of whose pages authenticates: ARMDB_INTEGRITY, not cut', async ({ tempDir }) => {
+  it('a hard link to a file outside, as the unlisted active data file, none of whose pages authenticates: ARMDB_INTEGRITY, not cut', async ({
+    tempDir,
+  }) => {
     const root = tempDir();
     const dir = path.join(root, 'store');
     const copy = path.join(root, 'copy');
@@ -151,21 +155,26 @@ describe('item 2: recovery never follows a link out of the store, nor cuts what 
     expect(fs.existsSync(inShard(copy, 2, 'data')) ? fs.statSync(inShard(copy, 2, 'data')).size : 0).toBe(0);
   });
 
-  it.for(['data', 'tags'] as const)('a listed sealed %s file replaced by a symbolic link to its own bytes moved out of the store: ARMDB_INTEGRITY', async (extension, { tempDir }) => {
-    const root = tempDir();
-    const dir = path.join(root, 'store');
-    await makeStore(dir);
-    const outside = path.join(root, `moved.${extension}`);
-    fs.renameSync(inShard(dir, 1, extension), outside);
-    fs.symlinkSync(outside, inShard(dir, 1, extension));
-    const before = fs.readFileSync(outside);
-    expect(await openOutcome(dir)).toBe('ARMDB_INTEGRITY');
-    expect(fs.readFileSync(outside)).toEqual(before);
-  });
+  it.for(['data', 'tags'] as const)(
+    'a listed sealed %s file replaced by a symbolic link to its own bytes moved out of the store: ARMDB_INTEGRITY',
+    async (extension, { tempDir }) => {
+      const root = tempDir();
+      const dir = path.join(root, 'store');
+      await makeStore(dir);
+      const outside = path.join(root, `moved.${extension}`);
+      fs.renameSync(inShard(dir, 1, extension), outside);
+      fs.symlinkSync(outside, inShard(dir, 1, extension));
+      const before = fs.readFileSync(outside);
+      expect(await openOutcome(dir)).toBe('ARMDB_INTEGRITY');
+      expect(fs.readFileSync(outside)).toEqual(before);
+    },
+  );
 });
 
 describe('item 3: temporary files get fresh names, are created exclusively, and root entries are never links', () => {
-  it('links planted at MANIFEST.tmp, KEYRING.tmp and a hint temp while the store runs: nothing outside is written or chmod-ed, MANIFEST and KEYRING stay regular files', async ({ tempDir }) => {
+  it('links planted at MANIFEST.tmp, KEYRING.tmp and a hint temp while the store runs: nothing outside is written or chmod-ed, MANIFEST and KEYRING stay regular files', async ({
+    tempDir,
+  }) => {
     const root = tempDir();
     const dir = path.join(root, 'store');
     await makeStore(dir);
@@ -188,10 +197,16 @@ describe('item 3: temporary files get fresh names, are created exclusively, and 
     for (const target of targets) target.expectUntouched();
   });
 
-  it('MANIFEST, KEYRING and hints are written under NAME.<16 hex digits>.tmp, and stale ones of that shape are swept at open', async ({ tempDir }) => {
+  it('MANIFEST, KEYRING and hints are written under NAME.<16 hex digits>.tmp, and stale ones of that shape are swept at open', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     await makeStore(dir);
-    const stale = [path.join(dir, 'MANIFEST.0123456789abcdef.tmp'), path.join(dir, 'KEYRING.fedcba9876543210.tmp'), `${inShard(dir, 1, 'hint')}.0011223344556677.tmp`];
+    const stale = [
+      path.join(dir, 'MANIFEST.0123456789abcdef.tmp'),
+      path.join(dir, 'KEYRING.fedcba9876543210.tmp'),
+      `${inShard(dir, 1, 'hint')}.0011223344556677.tmp`,
+    ];
     for (const name of stale) fs.writeFileSync(name, 'stale');
     const faults = new FaultFileSystem();
     const db = await VarMap.open(dir, options({ [engineHooks]: { fileSystem: faults } }));
@@ -199,29 +214,41 @@ describe('item 3: temporary files get fresh names, are created exclusively, and 
     for (let index = 0; index < KEY_COUNT; index++) db.put(keyOf(KEY_COUNT + index), valueOf(index));
     await db.rotateDataKey();
     await db.close();
-    const renames = faults.log.filter((entry) => entry.kind === 'rename').map((entry) => entry.path.split(' -> ').map((name) => path.relative(dir, name)).join(' -> '));
+    const renames = faults.log
+      .filter((entry) => entry.kind === 'rename')
+      .map((entry) =>
+        entry.path
+          .split(' -> ')
+          .map((name) => path.relative(dir, name))
+          .join(' -> '),
+      );
     const escaped = (text: string): string => text.replace(/[.\\/]/g, (character) => `\\${character}`);
     const temporary = (target: string): RegExp => new RegExp(`^${escaped(target)}\\.[0-9a-f]{16}\\.tmp -> ${escaped(target)}$`);
     expect(renames.filter((entry) => temporary('MANIFEST').test(entry)).length).toBeGreaterThanOrEqual(1);
     expect(renames.filter((entry) => temporary('KEYRING').test(entry)).length).toBe(1);
     expect(renames.filter((entry) => temporary(path.join('shard-000', fileName(2, 'hint'))).test(entry)).length).toBe(1);
     // Every temporary name differs: none is predictable from an earlier one.
-    const sources = renames.map((entry) => entry.split(' -> ')[0]!).filter((name) => name.endsWith('.tmp') && !name.includes('.data.') && !name.includes('.tags.'));
+    const sources = renames
+      .map((entry) => entry.split(' -> ')[0]!)
+      .filter((name) => name.endsWith('.tmp') && !name.includes('.data.') && !name.includes('.tags.'));
     expect(new Set(sources).size).toBe(sources.length);
   });
 
-  it.for(['MANIFEST', 'KEYRING'])('%s replaced by a symbolic link to a genuine copy of itself: ARMDB_INTEGRITY, the copy untouched', async (name, { tempDir }) => {
-    const root = tempDir();
-    const dir = path.join(root, 'store');
-    await makeStore(dir);
-    const outside = path.join(root, name);
-    fs.renameSync(path.join(dir, name), outside);
-    fs.symlinkSync(outside, path.join(dir, name));
-    const before = fs.readFileSync(outside);
-    expect(await openOutcome(dir)).toBe('ARMDB_INTEGRITY');
-    expect(fs.readFileSync(outside)).toEqual(before);
-    expect(fs.lstatSync(path.join(dir, name)).isSymbolicLink()).toBe(true);
-  });
+  it.for(['MANIFEST', 'KEYRING'])(
+    '%s replaced by a symbolic link to a genuine copy of itself: ARMDB_INTEGRITY, the copy untouched',
+    async (name, { tempDir }) => {
+      const root = tempDir();
+      const dir = path.join(root, 'store');
+      await makeStore(dir);
+      const outside = path.join(root, name);
+      fs.renameSync(path.join(dir, name), outside);
+      fs.symlinkSync(outside, path.join(dir, name));
+      const before = fs.readFileSync(outside);
+      expect(await openOutcome(dir)).toBe('ARMDB_INTEGRITY');
+      expect(fs.readFileSync(outside)).toEqual(before);
+      expect(fs.lstatSync(path.join(dir, name)).isSymbolicLink()).toBe(true);
+    },
+  );
 
   it('a MANIFEST that is a link to nothing is no missing MANIFEST: ARMDB_INTEGRITY, no store is created over it', async ({ tempDir }) => {
     const root = tempDir();
@@ -232,7 +259,9 @@ describe('item 3: temporary files get fresh names, are created exclusively, and 
     expect(fs.existsSync(path.join(root, 'nowhere'))).toBe(false);
   });
 
-  it('LOCK planted as a symbolic link to a file outside (holding no live pid): ARMDB_INTEGRITY, neither read as a lock nor removed', async ({ tempDir }) => {
+  it('LOCK planted as a symbolic link to a file outside (holding no live pid): ARMDB_INTEGRITY, neither read as a lock nor removed', async ({
+    tempDir,
+  }) => {
     const root = tempDir();
     const dir = path.join(root, 'store');
     await makeStore(dir);
@@ -262,7 +291,9 @@ describe('item 3: temporary files get fresh names, are created exclusively, and 
 });
 
 describe('item 4: sizes the file system reports are not allocations: sparse files are read only as far as the format allows', () => {
-  it('an unlisted sparse pair claiming 2 TiB of data and 2 GiB of tags: taken for an interrupted creation after at most a largest tag file was read, no RangeError', async ({ tempDir }) => {
+  it('an unlisted sparse pair claiming 2 TiB of data and 2 GiB of tags: taken for an interrupted creation after at most a largest tag file was read, no RangeError', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     await makeStore(dir);
     fs.writeFileSync(inShard(dir, 2, 'data'), '');
@@ -281,7 +312,9 @@ describe('item 4: sizes the file system reports are not allocations: sparse file
     expect(fs.existsSync(inShard(dir, 2, 'tags'))).toBe(false);
   });
 
-  it('an authentic post-barrier file whose data and tag files were extended sparse to 256 GiB and 2 GiB: its tags are read only as far as the format allows, then it is cut back', async ({ tempDir }) => {
+  it('an authentic post-barrier file whose data and tag files were extended sparse to 256 GiB and 2 GiB: its tags are read only as far as the format allows, then it is cut back', async ({
+    tempDir,
+  }) => {
     const root = tempDir();
     const dir = path.join(root, 'store');
     const copy = path.join(root, 'copy');
@@ -353,7 +386,9 @@ describe('item 6: malformed entries give typed errors, and a damaged hint stays 
     expect(fs.statSync(inShard(dir, 1, 'hint')).isDirectory()).toBe(true);
   });
 
-  it('a listed data file replaced by a directory, its hint intact: ARMDB_INTEGRITY at open, never a raw error from get or verify', async ({ tempDir }) => {
+  it('a listed data file replaced by a directory, its hint intact: ARMDB_INTEGRITY at open, never a raw error from get or verify', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     // One page of data: as long as a directory reports itself on most file systems, so only its kind tells it apart.
     await makeStore(dir, 20);
@@ -367,12 +402,16 @@ describe('item 6: malformed entries give typed errors, and a damaged hint stays 
 describe('item 8: a file id has one name', () => {
   it('parseFileName accepts only what fileName writes', () => {
     for (const fileId of [1, 999_999, 1_000_000, 4_294_967_295]) {
-      for (const extension of ['data', 'tags', 'hint'] as const) expect(parseFileName(fileName(fileId, extension))).toEqual({ fileId, extension });
+      for (const extension of ['data', 'tags', 'hint'] as const)
+        expect(parseFileName(fileName(fileId, extension))).toEqual({ fileId, extension });
     }
-    for (const alias of ['0000001.data', '00000001.tags', '0000000001.hint', '01000000.data']) expect(parseFileName(alias), alias).toBeUndefined();
+    for (const alias of ['0000001.data', '00000001.tags', '0000000001.hint', '01000000.data'])
+      expect(parseFileName(alias), alias).toBeUndefined();
   });
 
-  it('a copy of a file under an alias name (0000001.data beside 000001.data): ARMDB_INTEGRITY, not accepted for good', async ({ tempDir }) => {
+  it('a copy of a file under an alias name (0000001.data beside 000001.data): ARMDB_INTEGRITY, not accepted for good', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     await makeStore(dir);
     fs.copyFileSync(inShard(dir, 1, 'data'), path.join(shard(dir), '0000001.data'));

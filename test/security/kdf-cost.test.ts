@@ -28,53 +28,59 @@ const options = (scryptLogN?: number) => ({
 });
 
 describe('scrypt cost across key operations', () => {
-  storeTest('rotateDataKey and crypto-shredding keep the stored cost, whatever scryptLogN the store was opened with', async ({ tempDir }) => {
-    const dir = tempDir();
-    const created = await VarMap.open(dir, options(12));
-    created.put(new Uint8Array(8).fill(1), new Uint8Array([1]));
-    await created.close();
-    expect(storedLogN(dir)).toBe(12);
+  storeTest(
+    'rotateDataKey and crypto-shredding keep the stored cost, whatever scryptLogN the store was opened with',
+    async ({ tempDir }) => {
+      const dir = tempDir();
+      const created = await VarMap.open(dir, options(12));
+      created.put(new Uint8Array(8).fill(1), new Uint8Array([1]));
+      await created.close();
+      expect(storedLogN(dir)).toBe(12);
 
-    // Opened with a lower cost in its options: the KEYRING's own cost opens it, and stays.
-    const db = await VarMap.open(dir, options(10));
-    try {
-      await db.rotateDataKey();
-      expect(storedLogN(dir)).toBe(12);
-      const report = await db.compact({ reencrypt: true });
-      expect(report.shreddedKeyIds).toEqual([1]);
-      expect(storedLogN(dir)).toBe(12);
-    } finally {
-      await db.close();
-    }
-    // And the default options (log N 17 when creating) do not raise or lower it either.
-    const again = await VarMap.open(dir, options());
-    try {
-      await again.rotateDataKey();
-      expect(storedLogN(dir)).toBe(12);
-      expect(again.get(new Uint8Array(8).fill(1))).toEqual(new Uint8Array([1]));
-    } finally {
-      await again.close();
-    }
-  });
+      // Opened with a lower cost in its options: the KEYRING's own cost opens it, and stays.
+      const db = await VarMap.open(dir, options(10));
+      try {
+        await db.rotateDataKey();
+        expect(storedLogN(dir)).toBe(12);
+        const report = await db.compact({ reencrypt: true });
+        expect(report.shreddedKeyIds).toEqual([1]);
+        expect(storedLogN(dir)).toBe(12);
+      } finally {
+        await db.close();
+      }
+      // And the default options (log N 17 when creating) do not raise or lower it either.
+      const again = await VarMap.open(dir, options());
+      try {
+        await again.rotateDataKey();
+        expect(storedLogN(dir)).toBe(12);
+        expect(again.get(new Uint8Array(8).fill(1))).toEqual(new Uint8Array([1]));
+      } finally {
+        await again.close();
+      }
+    },
+  );
 
-  storeTest('changeKey keeps the stored cost unless it is given one; a raw-key store becoming a passphrase store gets the default', async ({ tempDir }) => {
-    const dir = tempDir();
-    const db = await VarMap.open(dir, options(11));
-    try {
-      await db.changeKey({ passphrase: 'second passphrase' });
-      expect(storedLogN(dir)).toBe(11);
-      await db.changeKey({ passphrase: 'third passphrase', scryptLogN: 10 });
-      expect(storedLogN(dir), 'an explicit choice is honoured').toBe(10);
-      await db.changeKey({ key: testKey(3) });
-      expect(storedLogN(dir)).toBe(0);
-      await db.changeKey({ passphrase: 'fourth passphrase', scryptLogN: 12 });
-      expect(storedLogN(dir)).toBe(12);
-    } finally {
-      await db.close();
-    }
-    const reopened = await VarMap.open(dir, { ...options(), encryption: { passphrase: 'fourth passphrase' } });
-    await reopened.close();
-  });
+  storeTest(
+    'changeKey keeps the stored cost unless it is given one; a raw-key store becoming a passphrase store gets the default',
+    async ({ tempDir }) => {
+      const dir = tempDir();
+      const db = await VarMap.open(dir, options(11));
+      try {
+        await db.changeKey({ passphrase: 'second passphrase' });
+        expect(storedLogN(dir)).toBe(11);
+        await db.changeKey({ passphrase: 'third passphrase', scryptLogN: 10 });
+        expect(storedLogN(dir), 'an explicit choice is honoured').toBe(10);
+        await db.changeKey({ key: testKey(3) });
+        expect(storedLogN(dir)).toBe(0);
+        await db.changeKey({ passphrase: 'fourth passphrase', scryptLogN: 12 });
+        expect(storedLogN(dir)).toBe(12);
+      } finally {
+        await db.close();
+      }
+      const reopened = await VarMap.open(dir, { ...options(), encryption: { passphrase: 'fourth passphrase' } });
+      await reopened.close();
+    },
+  );
 
   storeTest('scryptLogN 19 and 20 are refused by validation (RangeError), before anything is created or changed', async ({ tempDir }) => {
     for (const scryptLogN of [19, 20]) {

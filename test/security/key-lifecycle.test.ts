@@ -65,7 +65,16 @@ const text = (value: Uint8Array | undefined): string | undefined => (value === u
 
 /** Two shards, 64 KiB files (rotation), no background timer or compaction: file operations are ours. */
 function optionsOf(encryption: EncryptionOption, extra: Partial<OpenOptions> = {}): OpenOptions {
-  return { keySize: KEY_SIZE, encryption, shards: 2, syncIntervalMs: 0, maxFileBytes: 65536, autoCompact: false, cacheBytes: 1 << 20, ...extra };
+  return {
+    keySize: KEY_SIZE,
+    encryption,
+    shards: 2,
+    syncIntervalMs: 0,
+    maxFileBytes: 65536,
+    autoCompact: false,
+    cacheBytes: 1 << 20,
+    ...extra,
+  };
 }
 
 /** A credential (what changeKey takes). */
@@ -181,7 +190,13 @@ function dataFilesOf(dir: string, shard: number): number[] {
 const fileName = (id: number, extension: string): string => `${String(id).padStart(6, '0')}.${extension}`;
 
 /** A closed store with `count` keys under `encryption`; returns the model. */
-async function buildStore(dir: string, encryption: EncryptionOption, count: number, label = 'CANARY', extra: Partial<OpenOptions> = {}): Promise<Model> {
+async function buildStore(
+  dir: string,
+  encryption: EncryptionOption,
+  count: number,
+  label = 'CANARY',
+  extra: Partial<OpenOptions> = {},
+): Promise<Model> {
   const model: Model = new Map();
   const db = await VarMap.open(dir, optionsOf(encryption, extra));
   await writeValues(db, model, range(0, count), label);
@@ -192,7 +207,9 @@ async function buildStore(dir: string, encryption: EncryptionOption, count: numb
 // ---- changeKey ---------------------------------------------------------------------------------
 
 describe('changeKey', () => {
-  it('to a new raw key, to a passphrase and back to a raw key: data and tag files byte-identical, old credential refused, new one opens all data', async ({ tempDir }) => {
+  it('to a new raw key, to a passphrase and back to a raw key: data and tag files byte-identical, old credential refused, new one opens all data', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     const first = canaryKey('first');
     const second = canaryKey('second');
@@ -244,7 +261,9 @@ describe('changeKey', () => {
     await expectOpensWithContents(dir, optionsOf({ key: newKey }), model, 700);
   });
 
-  it('changeKey called while rotateDataKey or a re-encrypting compaction is in flight: the KEYRING is never sealed under a wiped credential', async ({ tempDir }) => {
+  it('changeKey called while rotateDataKey or a re-encrypting compaction is in flight: the KEYRING is never sealed under a wiped credential', async ({
+    tempDir,
+  }) => {
     // Key operations used to interleave: a rotation's or shredding's KEYRING write, queued behind
     // changeKey's, was sealed with the credential changeKey had just zeroed, so only an all-zero key
     // opened the store. They now run one after another, in call order.
@@ -255,7 +274,10 @@ describe('changeKey', () => {
       const model = await buildStore(dir, { key: oldKey }, 300);
       const db = await VarMap.open(dir, optionsOf({ key: oldKey }));
       if (second === 'compact') await db.rotateDataKey();
-      const results = await Promise.allSettled([db.changeKey({ key: newKey }), second === 'rotateDataKey' ? db.rotateDataKey() : db.compact({ reencrypt: true })]);
+      const results = await Promise.allSettled([
+        db.changeKey({ key: newKey }),
+        second === 'rotateDataKey' ? db.rotateDataKey() : db.compact({ reencrypt: true }),
+      ]);
       expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled']);
       await db.close();
       await expectOpenFails(dir, optionsOf({ key: new Uint8Array(32) }), ['ARMDB_WRONG_KEY']);
@@ -264,7 +286,9 @@ describe('changeKey', () => {
     }
   });
 
-  it('close() called while changeKey or rotateDataKey is under way waits for it: the KEYRING is never sealed over zeroed keys', async ({ tempDir }) => {
+  it('close() called while changeKey or rotateDataKey is under way waits for it: the KEYRING is never sealed over zeroed keys', async ({
+    tempDir,
+  }) => {
     // close() used to zero the keys and release the lock while the operation's scrypt still ran; the
     // KEYRING it then wrote wrapped zeroed data keys, and the store could no longer be read.
     const oldPass = { passphrase: 'PASSCANARY close race old', scryptLogN: 10 } as const;
@@ -320,7 +344,9 @@ describe('changeKey', () => {
     ];
     for (const { name, make } of nextCredentials) {
       for (const torn of [false, true]) {
-        it(`${name}${torn ? ' (torn writes)' : ''}: exactly one of old and new credential opens the store, with all data`, async ({ tempDir }) => {
+        it(`${name}${torn ? ' (torn writes)' : ''}: exactly one of old and new credential opens the store, with all data`, async ({
+          tempDir,
+        }) => {
           const root = tempDir();
           const base = path.join(root, 'base');
           const oldKey = canaryKey('old');
@@ -331,7 +357,10 @@ describe('changeKey', () => {
           for (let n = 1; n <= 50 && exhaustedAt === undefined; n++) {
             const dir = copyDirectory(base, path.join(root, `crash-${n}`));
             const faults = new FaultFileSystem();
-            const db = await VarMap.open(dir, { ...optionsOf({ key: oldKey }, { hints: false }), [engineHooks]: { fileSystem: faults } } as OpenOptions);
+            const db = await VarMap.open(dir, {
+              ...optionsOf({ key: oldKey }, { hints: false }),
+              [engineHooks]: { fileSystem: faults },
+            } as OpenOptions);
             const caseModel: Model = new Map(model);
             await writeValues(db, caseModel, range(300, 340), `SESSION${n}`);
             await db.sync();
@@ -354,7 +383,9 @@ describe('changeKey', () => {
               expect(operations.every((entry) => /KEYRING|MANIFEST/.test(entry.path) || entry.kind === 'syncDirectory')).toBe(true);
               // The meta key rotates: a MANIFEST signed under the old and the new key is durable before
               // the KEYRING changes (docs/format.md §7.4), so every crash point leaves a store that opens.
-              const renamed = operations.filter((entry) => entry.kind === 'rename').map((entry) => path.basename(entry.path.split(' -> ')[1]!));
+              const renamed = operations
+                .filter((entry) => entry.kind === 'rename')
+                .map((entry) => path.basename(entry.path.split(' -> ')[1]!));
               expect(renamed).toEqual(['MANIFEST', 'KEYRING']);
               expect(n - 1).toBe(operations.length);
               exhaustedAt = n;
@@ -367,7 +398,9 @@ describe('changeKey', () => {
             const fresh = await openWithCode(withNew, optionsOf(next, { hints: false }));
             const opened = [old, fresh].filter((result): result is VarMap => result instanceof VarMap);
             const refused = [old, fresh].filter((result) => !(result instanceof VarMap));
-            outcomes.push(`n=${n} ${faults.crashPoint?.kind ?? 'no crash'}: old ${old instanceof VarMap ? 'opens' : old}, new ${fresh instanceof VarMap ? 'opens' : fresh}`);
+            outcomes.push(
+              `n=${n} ${faults.crashPoint?.kind ?? 'no crash'}: old ${old instanceof VarMap ? 'opens' : old}, new ${fresh instanceof VarMap ? 'opens' : fresh}`,
+            );
             try {
               expect(opened.length, outcomes.at(-1)).toBe(1);
               expect(refused).toEqual(['ARMDB_WRONG_KEY']);
@@ -471,7 +504,9 @@ describe('rotateDataKey, re-encrypting compaction and crypto-shredding', () => {
           continue;
         }
         expect(value !== undefined && oldCanaries.has(value) && index % 3 === 1, `deleted key ${index} served its old value`).toBe(false);
-        expect(value !== undefined && oldCanaries.has(value) && index % 3 === 0, `overwritten key ${index} served its old value`).toBe(false);
+        expect(value !== undefined && oldCanaries.has(value) && index % 3 === 0, `overwritten key ${index} served its old value`).toBe(
+          false,
+        );
       }
     };
     for (const [name, replaced] of [
@@ -534,7 +569,9 @@ describe('rotateDataKey, re-encrypting compaction and crypto-shredding', () => {
 // ---- rollback anchor --------------------------------------------------------------------------
 
 describe('rollback anchor', () => {
-  it('an older full copy opens without expectedMinEpoch (documented limit) and is refused with ARMDB_ROLLBACK with it; armdb:sync carries the epoch', async ({ tempDir }) => {
+  it('an older full copy opens without expectedMinEpoch (documented limit) and is refused with ARMDB_ROLLBACK with it; armdb:sync carries the epoch', async ({
+    tempDir,
+  }) => {
     const root = tempDir();
     const dir = path.join(root, 'store');
     const key = canaryKey('epoch');
@@ -642,7 +679,10 @@ function renderings(value: unknown): { how: string; text: string }[] {
     attempt('template literal', () => `${value as string}`),
   ];
   if (value instanceof Error) {
-    result.push(attempt('stack', () => value.stack), attempt('message', () => value.message));
+    result.push(
+      attempt('stack', () => value.stack),
+      attempt('message', () => value.message),
+    );
     if (value.cause !== undefined) result.push(attempt('cause', () => inspect(value.cause, { showHidden: true, depth: 10 })));
   }
   return result;
@@ -686,12 +726,32 @@ describe('secret hygiene', () => {
     const json = codecs.json as Codec<{ secret: string }>;
     const stores = [
       { name: 'VarMap', open: (dir: string) => VarMap.open(dir, { ...common, encryption: { key: rawKey } }), value: value as unknown },
-      { name: 'VarMap (passphrase)', open: (dir: string) => VarMap.open(dir, { ...common, encryption: { passphrase: phrase, scryptLogN: 10 } }), value: value as unknown },
+      {
+        name: 'VarMap (passphrase)',
+        open: (dir: string) => VarMap.open(dir, { ...common, encryption: { passphrase: phrase, scryptLogN: 10 } }),
+        value: value as unknown,
+      },
       { name: 'VarTree', open: (dir: string) => VarTree.open(dir, { ...common, encryption: { key: rawKey } }), value: value as unknown },
-      { name: 'ConstMap', open: (dir: string) => ConstMap.open(dir, { ...common, valueSize: 32, encryption: { key: rawKey } }), value: value as unknown },
-      { name: 'ConstTree', open: (dir: string) => ConstTree.open(dir, { ...common, valueSize: 32, encryption: { key: rawKey } }), value: value as unknown },
-      { name: 'TypedMap', open: (dir: string) => TypedMap.open(dir, { ...common, codec: json, encryption: { key: rawKey } }), value: typedValue as unknown },
-      { name: 'TypedTree', open: (dir: string) => TypedTree.open(dir, { ...common, codec: json, encryption: { key: rawKey } }), value: typedValue as unknown },
+      {
+        name: 'ConstMap',
+        open: (dir: string) => ConstMap.open(dir, { ...common, valueSize: 32, encryption: { key: rawKey } }),
+        value: value as unknown,
+      },
+      {
+        name: 'ConstTree',
+        open: (dir: string) => ConstTree.open(dir, { ...common, valueSize: 32, encryption: { key: rawKey } }),
+        value: value as unknown,
+      },
+      {
+        name: 'TypedMap',
+        open: (dir: string) => TypedMap.open(dir, { ...common, codec: json, encryption: { key: rawKey } }),
+        value: typedValue as unknown,
+      },
+      {
+        name: 'TypedTree',
+        open: (dir: string) => TypedTree.open(dir, { ...common, codec: json, encryption: { key: rawKey } }),
+        value: typedValue as unknown,
+      },
     ];
     for (const store of stores) {
       const dir = path.join(root, store.name.replace(/\W+/g, '-'));
@@ -708,7 +768,8 @@ describe('secret hygiene', () => {
           tx.get(recordKey);
           (tx as unknown as { put(k: Uint8Array, v: unknown): void }).put(recordKey, store.value);
           objects[`${store.name} Transaction (inside atomic)`] = tx;
-          for (const { how, text: rendered } of renderings(tx)) objects[`${store.name} Transaction rendered inside atomic via ${how}`] = rendered;
+          for (const { how, text: rendered } of renderings(tx))
+            objects[`${store.name} Transaction rendered inside atomic via ${how}`] = rendered;
         });
         if (typeof (db as { range?: unknown }).range === 'function') {
           const iterator = db.range();
@@ -742,10 +803,15 @@ describe('secret hygiene', () => {
     const wrongKey = await VarMap.open(varMapDir, { ...common, encryption: { key: canaryKey('wrong') } }).catch((error: unknown) => error);
     expect((wrongKey as ArmdbError).code).toBe('ARMDB_WRONG_KEY');
     objects['wrong key error'] = wrongKey;
-    const wrongPhrase = await VarMap.open(path.join(root, 'VarMap-passphrase-'), { ...common, encryption: { passphrase: `${phrase}x`, scryptLogN: 10 } }).catch((error: unknown) => error);
+    const wrongPhrase = await VarMap.open(path.join(root, 'VarMap-passphrase-'), {
+      ...common,
+      encryption: { passphrase: `${phrase}x`, scryptLogN: 10 },
+    }).catch((error: unknown) => error);
     expect((wrongPhrase as ArmdbError).code).toBe('ARMDB_WRONG_KEY');
     objects['wrong passphrase error'] = wrongPhrase;
-    const kindMismatch = await VarMap.open(varMapDir, { ...common, encryption: { passphrase: phrase, scryptLogN: 10 } }).catch((error: unknown) => error);
+    const kindMismatch = await VarMap.open(varMapDir, { ...common, encryption: { passphrase: phrase, scryptLogN: 10 } }).catch(
+      (error: unknown) => error,
+    );
     expect((kindMismatch as ArmdbError).code).toBe('ARMDB_WRONG_KEY');
     objects['credential kind mismatch error'] = kindMismatch;
 
@@ -758,7 +824,11 @@ describe('secret hygiene', () => {
       await db.close();
     }
     const shardWithData = [0, 1].find((shard) => dataFilesOf(damaged, shard).length > 0)!;
-    const dataFile = path.join(damaged, `shard-${String(shardWithData).padStart(3, '0')}`, fileName(dataFilesOf(damaged, shardWithData)[0]!, 'data'));
+    const dataFile = path.join(
+      damaged,
+      `shard-${String(shardWithData).padStart(3, '0')}`,
+      fileName(dataFilesOf(damaged, shardWithData)[0]!, 'data'),
+    );
     {
       const db = await VarMap.open(damaged, { ...common, encryption: { key: rawKey } });
       try {
@@ -797,7 +867,16 @@ describe('secret hygiene', () => {
     objects['integrity error (open)'] = atOpen;
 
     // The controls: the scan finds the secrets where they are meant to be.
-    const control = leaksIn({ 'raw key itself': rawKey, 'raw key as Buffer': Buffer.from(rawKey), 'value itself': Buffer.from(value), 'record key itself': recordKey, 'phrase itself': phrase }, secrets);
+    const control = leaksIn(
+      {
+        'raw key itself': rawKey,
+        'raw key as Buffer': Buffer.from(rawKey),
+        'value itself': Buffer.from(value),
+        'record key itself': recordKey,
+        'phrase itself': phrase,
+      },
+      secrets,
+    );
     expect(control.some((line) => line.includes('raw key (spaced hex piece)'))).toBe(true);
     expect(control.some((line) => line.includes('raw key (decimal list)'))).toBe(true);
     expect(control.some((line) => line.includes('value (plain)'))).toBe(true);
@@ -829,64 +908,74 @@ describe('secret hygiene', () => {
     expect(leaksIn({ 'codec decode error': error }, [{ name: 'value', bytes: value }])).toEqual([]);
   });
 
-  it.skipIf(process.platform === 'win32')('a KEYRING readable by others (0644) is refused with ARMDB_INTEGRITY naming the fix (chmod 600)', async ({ tempDir }) => {
-    const dir = tempDir();
-    const key = canaryKey('mode');
-    const model = await buildStore(dir, { key }, 20);
-    const keyring = path.join(dir, 'KEYRING');
-    expect(fs.statSync(keyring).mode & 0o777).toBe(0o600);
-    for (const mode of [0o644, 0o640, 0o604, 0o660]) {
-      fs.chmodSync(keyring, mode);
-      const error = await expectOpenFails(dir, optionsOf({ key }), ['ARMDB_INTEGRITY']);
-      expect(error.message).toContain('chmod 600');
-      expect(fs.statSync(keyring).mode & 0o777, 'the product does not silently change the mode').toBe(mode);
-    }
-    fs.chmodSync(keyring, 0o600);
-    await expectOpensWithContents(dir, optionsOf({ key }), model, 20);
-  });
-
-  it.skipIf(process.platform === 'win32')('under umask 0: files 0600 and directories 0700 after rotation, re-encrypting compaction and hint writing', async ({ tempDir }) => {
-    const root = tempDir();
-    const dir = path.join(root, 'parent', 'store');
-    const key = canaryKey('umask');
-    const wrong = (base: string): string[] => {
-      const { files, directories } = walk(base);
-      return [
-        ...files.filter((file) => (fs.statSync(file).mode & 0o777) !== 0o600).map((file) => `${path.relative(base, file)} ${(fs.statSync(file).mode & 0o777).toString(8)}`),
-        ...directories.filter((entry) => (fs.statSync(entry).mode & 0o777) !== 0o700).map((entry) => `${path.relative(base, entry) || '.'}/ ${(fs.statSync(entry).mode & 0o777).toString(8)}`),
-      ];
-    };
-    const previous = process.umask(0o000);
-    let whileOpen: string[] = [];
-    let names: string[] = [];
-    try {
-      const model: Model = new Map();
-      const db = await VarMap.open(dir, optionsOf({ key }));
-      try {
-        await writeValues(db, model, range(0, 600), 'UMASK');
-        await db.sync();
-        await db.rotateDataKey();
-        await writeValues(db, model, range(0, 300), 'UMASK2');
-        const report = await db.compact({ reencrypt: true });
-        expect(report.filesOut).toBeGreaterThan(0);
-        expect(report.shreddedKeyIds).toEqual([1]);
-        await db.changeKey(passphrase('PASSCANARY umask'));
-        whileOpen = wrong(dir);
-      } finally {
-        await db.close();
+  it.skipIf(process.platform === 'win32')(
+    'a KEYRING readable by others (0644) is refused with ARMDB_INTEGRITY naming the fix (chmod 600)',
+    async ({ tempDir }) => {
+      const dir = tempDir();
+      const key = canaryKey('mode');
+      const model = await buildStore(dir, { key }, 20);
+      const keyring = path.join(dir, 'KEYRING');
+      expect(fs.statSync(keyring).mode & 0o777).toBe(0o600);
+      for (const mode of [0o644, 0o640, 0o604, 0o660]) {
+        fs.chmodSync(keyring, mode);
+        const error = await expectOpenFails(dir, optionsOf({ key }), ['ARMDB_INTEGRITY']);
+        expect(error.message).toContain('chmod 600');
+        expect(fs.statSync(keyring).mode & 0o777, 'the product does not silently change the mode').toBe(mode);
       }
-      names = walk(dir).files.map((file) => path.basename(file));
-    } finally {
-      process.umask(previous);
-    }
-    expect(process.umask()).toBe(previous);
-    expect(names.some((name) => name.endsWith('.hint'))).toBe(true);
-    expect(names).toContain('KEYRING');
-    expect(names).toContain('MANIFEST');
-    expect(whileOpen).toEqual([]);
-    expect(wrong(dir)).toEqual([]);
-    expect(fs.statSync(path.dirname(dir)).mode & 0o777).toBe(0o700);
-  });
+      fs.chmodSync(keyring, 0o600);
+      await expectOpensWithContents(dir, optionsOf({ key }), model, 20);
+    },
+  );
+
+  it.skipIf(process.platform === 'win32')(
+    'under umask 0: files 0600 and directories 0700 after rotation, re-encrypting compaction and hint writing',
+    async ({ tempDir }) => {
+      const root = tempDir();
+      const dir = path.join(root, 'parent', 'store');
+      const key = canaryKey('umask');
+      const wrong = (base: string): string[] => {
+        const { files, directories } = walk(base);
+        return [
+          ...files
+            .filter((file) => (fs.statSync(file).mode & 0o777) !== 0o600)
+            .map((file) => `${path.relative(base, file)} ${(fs.statSync(file).mode & 0o777).toString(8)}`),
+          ...directories
+            .filter((entry) => (fs.statSync(entry).mode & 0o777) !== 0o700)
+            .map((entry) => `${path.relative(base, entry) || '.'}/ ${(fs.statSync(entry).mode & 0o777).toString(8)}`),
+        ];
+      };
+      const previous = process.umask(0o000);
+      let whileOpen: string[] = [];
+      let names: string[] = [];
+      try {
+        const model: Model = new Map();
+        const db = await VarMap.open(dir, optionsOf({ key }));
+        try {
+          await writeValues(db, model, range(0, 600), 'UMASK');
+          await db.sync();
+          await db.rotateDataKey();
+          await writeValues(db, model, range(0, 300), 'UMASK2');
+          const report = await db.compact({ reencrypt: true });
+          expect(report.filesOut).toBeGreaterThan(0);
+          expect(report.shreddedKeyIds).toEqual([1]);
+          await db.changeKey(passphrase('PASSCANARY umask'));
+          whileOpen = wrong(dir);
+        } finally {
+          await db.close();
+        }
+        names = walk(dir).files.map((file) => path.basename(file));
+      } finally {
+        process.umask(previous);
+      }
+      expect(process.umask()).toBe(previous);
+      expect(names.some((name) => name.endsWith('.hint'))).toBe(true);
+      expect(names).toContain('KEYRING');
+      expect(names).toContain('MANIFEST');
+      expect(whileOpen).toEqual([]);
+      expect(wrong(dir)).toEqual([]);
+      expect(fs.statSync(path.dirname(dir)).mode & 0o777).toBe(0o700);
+    },
+  );
 });
 
 // ---- downgrade attempts -----------------------------------------------------------------------
@@ -898,11 +987,16 @@ describe('downgrade attempts', () => {
     expect(manifest[10]).toBe(1);
     manifest[10] = 0;
     const body = manifest.subarray(0, manifest.length - 32);
-    createHmac('sha256', Buffer.alloc(32)).update(body).digest().copy(manifest, manifest.length - 32);
+    createHmac('sha256', Buffer.alloc(32))
+      .update(body)
+      .digest()
+      .copy(manifest, manifest.length - 32);
     return manifest;
   }
 
-  it('a MANIFEST that claims no encryption with a valid (zero-key) MAC beside a KEYRING → ARMDB_INTEGRITY, with the key and with encryption none', async ({ tempDir }) => {
+  it('a MANIFEST that claims no encryption with a valid (zero-key) MAC beside a KEYRING → ARMDB_INTEGRITY, with the key and with encryption none', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     const key = canaryKey('downgrade');
     const model = await buildStore(dir, { key }, 100);
@@ -914,7 +1008,9 @@ describe('downgrade attempts', () => {
     await expectOpensWithContents(dir, optionsOf({ key }), model, 100);
   });
 
-  it('the same forged MANIFEST with the KEYRING removed, opened with encryption none → refused, never serves ciphertext as values', async ({ tempDir }) => {
+  it('the same forged MANIFEST with the KEYRING removed, opened with encryption none → refused, never serves ciphertext as values', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     const key = canaryKey('downgrade2');
     await buildStore(dir, { key }, 100);
@@ -976,7 +1072,9 @@ describe('downgrade attempts', () => {
     await expectOpensWithContents(dir, optionsOf({ key }), model, 30);
   });
 
-  it('scrypt parameters raised past the bounds in a passphrase KEYRING (CRC recomputed) → ARMDB_INTEGRITY before scrypt runs', async ({ tempDir }) => {
+  it('scrypt parameters raised past the bounds in a passphrase KEYRING (CRC recomputed) → ARMDB_INTEGRITY before scrypt runs', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     const phrase = passphrase('PASSCANARY scrypt bounds');
     const model = await buildStore(dir, phrase, 30);

@@ -85,7 +85,9 @@ function expectModel(db: VarMap, model: Map<number, string>): void {
 }
 
 describe('the MANIFEST key after the leaked-credential procedure', () => {
-  it('an old KEYRING copy and its credential cannot sign a MANIFEST the store accepts (higher epoch, a file dropped): refused, nothing lost', async ({ tempDir }) => {
+  it('an old KEYRING copy and its credential cannot sign a MANIFEST the store accepts (higher epoch, a file dropped): refused, nothing lost', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     const oldKey = testKey(11);
     const newKey = testKey(12);
@@ -131,14 +133,17 @@ describe('the MANIFEST key after the leaked-credential procedure', () => {
     }
   });
 
-  it('each key operation alone (changeKey, rotateDataKey, crypto-shredding) replaces the meta key: the KEYRING from just before it no longer signs', async ({ tempDir }) => {
+  it('each key operation alone (changeKey, rotateDataKey, crypto-shredding) replaces the meta key: the KEYRING from just before it no longer signs', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     const key = testKey(21);
     const otherKey = testKey(22);
     await buildStore(dir, key);
     const db = await VarMap.open(dir, optionsOf(key));
     const macKeys: string[] = [];
-    const current = async (credential: Uint8Array): Promise<string> => Buffer.from(await manifestMacKeyOf(fs.readFileSync(keyringPath(dir)), credential)).toString('hex');
+    const current = async (credential: Uint8Array): Promise<string> =>
+      Buffer.from(await manifestMacKeyOf(fs.readFileSync(keyringPath(dir)), credential)).toString('hex');
     try {
       macKeys.push(await current(key));
       await db.rotateDataKey();
@@ -162,7 +167,9 @@ describe('the MANIFEST key after the leaked-credential procedure', () => {
     }
   });
 
-  it('a version-1 store (as 0.1.0 wrote it) opens and stays version 1 until its first key operation, which upgrades its MANIFEST to version 2', async ({ tempDir }) => {
+  it('a version-1 store (as 0.1.0 wrote it) opens and stays version 1 until its first key operation, which upgrades its MANIFEST to version 2', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     const key = testKey(31);
     const model = await buildStore(dir, key);
@@ -170,7 +177,10 @@ describe('the MANIFEST key after the leaked-credential procedure', () => {
     const macKey = await manifestMacKeyOf(fs.readFileSync(keyringPath(dir)), key);
     const storedMacs = (body: Uint8Array): Uint8Array => fs.readFileSync(manifestPath(dir)).subarray(body.length, body.length + 32);
     const manifest = decodeManifest(fs.readFileSync(manifestPath(dir)), storedMacs);
-    fs.writeFileSync(manifestPath(dir), encodeManifest(manifest, (body) => nodeProvider.hmac(macKey, body), { formatVersion: 1 }));
+    fs.writeFileSync(
+      manifestPath(dir),
+      encodeManifest(manifest, (body) => nodeProvider.hmac(macKey, body), { formatVersion: 1 }),
+    );
     expect(peekManifestFormatVersion(fs.readFileSync(manifestPath(dir)))).toBe(1);
 
     const db = await VarMap.open(dir, optionsOf(key));
@@ -200,7 +210,9 @@ describe('leftovers: removed only when redundant, otherwise quarantined', () => 
    * attacker who holds the current credential) cannot make recovery delete records: a dropped file
    * that holds the newest record of some key is moved to quarantine/, and reported.
    */
-  it('a MANIFEST that drops a file holding live records: the file is quarantined, never deleted; stats() and verify() report it', async ({ tempDir }) => {
+  it('a MANIFEST that drops a file holding live records: the file is quarantined, never deleted; stats() and verify() report it', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     const key = testKey(41);
     await buildStore(dir, key);
@@ -241,7 +253,9 @@ describe('leftovers: removed only when redundant, otherwise quarantined', () => 
     }
   });
 
-  it('a MANIFEST that drops the file holding the only tombstone of a key: quarantined (deleting it would bring the key back)', async ({ tempDir }) => {
+  it('a MANIFEST that drops the file holding the only tombstone of a key: quarantined (deleting it would bring the key back)', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     const key = testKey(51);
     const db = await VarMap.open(dir, optionsOf(key));
@@ -271,7 +285,9 @@ describe('leftovers: removed only when redundant, otherwise quarantined', () => 
     }
   });
 
-  it('the old files of a compaction interrupted after its MANIFEST switch (every record copied or deleted) are still deleted, not quarantined', async ({ tempDir }) => {
+  it('the old files of a compaction interrupted after its MANIFEST switch (every record copied or deleted) are still deleted, not quarantined', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     const key = testKey(61);
     const model = await buildStore(dir, key);

@@ -114,7 +114,8 @@ function expectMatchesModel(db: VarMap, model: Model): void {
   for (let index = 0; index < KEY_COUNT; index++) {
     const spec = model.get(index);
     const value = db.get(keyOf(index));
-    if (spec === undefined ? value !== undefined : value === undefined || !Buffer.from(value).equals(Buffer.from(bytesOf(spec)))) wrong.push(index);
+    if (spec === undefined ? value !== undefined : value === undefined || !Buffer.from(value).equals(Buffer.from(bytesOf(spec))))
+      wrong.push(index);
   }
   expect(wrong).toEqual([]);
   expect(db.size).toBe(model.size);
@@ -224,10 +225,20 @@ class RotateDataKey extends StoreCommand {
 
 const commandArbs = [
   fc
-    .record({ first: fc.nat({ max: KEY_COUNT - 1 }), count: fc.integer({ min: 1, max: 24 }), length: fc.integer({ min: 1, max: 3500 }), seed: fc.nat({ max: 9999 }) })
+    .record({
+      first: fc.nat({ max: KEY_COUNT - 1 }),
+      count: fc.integer({ min: 1, max: 24 }),
+      length: fc.integer({ min: 1, max: 3500 }),
+      seed: fc.nat({ max: 9999 }),
+    })
     .map(({ first, count, length, seed }) => new PutBatch(first, count, length, seed)),
   fc
-    .record({ first: fc.nat({ max: KEY_COUNT - 1 }), count: fc.integer({ min: 1, max: 24 }), length: fc.integer({ min: 1, max: 3500 }), seed: fc.nat({ max: 9999 }) })
+    .record({
+      first: fc.nat({ max: KEY_COUNT - 1 }),
+      count: fc.integer({ min: 1, max: 24 }),
+      length: fc.integer({ min: 1, max: 3500 }),
+      seed: fc.nat({ max: 9999 }),
+    })
     .map(({ first, count, length, seed }) => new PutBatch(first, count, length, seed)),
   fc.nat({ max: KEY_COUNT - 1 }).map((index) => new Delete(index)),
   fc.constant(new Sync()),
@@ -246,24 +257,28 @@ describe('no (file key, nonce) pair is ever sealed twice', () => {
     const log = new SealLog().install();
     let runs = 0;
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom<CipherName>('node', 'noble'), fc.commands(commandArbs, { maxCommands: 30, size: 'max' }), async (cipher, commands) => {
-        runs++;
-        const dir = path.join(tempDir(), 'store');
-        const options = storeOptions(cipher);
-        const real: Real = { dir, options, db: await VarMap.open(dir, options), log };
-        const model: Model = new Map();
-        try {
-          await fc.asyncModelRun(() => ({ model, real }), commands);
-          await closeAndCount(real.db);
-          // The last close writes hints and seals the active files: still no repeat.
-          expect(log.duplicates).toEqual([]);
-          real.db = await VarMap.open(dir, options);
-          expectMatchesModel(real.db, model);
-        } finally {
-          await real.db.close();
-          fs.rmSync(path.dirname(dir), { recursive: true, force: true });
-        }
-      }),
+      fc.asyncProperty(
+        fc.constantFrom<CipherName>('node', 'noble'),
+        fc.commands(commandArbs, { maxCommands: 30, size: 'max' }),
+        async (cipher, commands) => {
+          runs++;
+          const dir = path.join(tempDir(), 'store');
+          const options = storeOptions(cipher);
+          const real: Real = { dir, options, db: await VarMap.open(dir, options), log };
+          const model: Model = new Map();
+          try {
+            await fc.asyncModelRun(() => ({ model, real }), commands);
+            await closeAndCount(real.db);
+            // The last close writes hints and seals the active files: still no repeat.
+            expect(log.duplicates).toEqual([]);
+            real.db = await VarMap.open(dir, options);
+            expectMatchesModel(real.db, model);
+          } finally {
+            await real.db.close();
+            fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+          }
+        },
+      ),
       { seed: SEED, numRuns: RUNS, ...(PATH === undefined ? {} : { path: PATH }), endOnFailure: true },
     );
     expect(runs).toBeGreaterThanOrEqual(RUNS);
@@ -284,7 +299,9 @@ describe('no (file key, nonce) pair is ever sealed twice', () => {
     }
   });
 
-  it('stores sharing key material: two databases under one raw key, a copied directory opened as original and copy, a reopen after a crash', async ({ tempDir }) => {
+  it('stores sharing key material: two databases under one raw key, a copied directory opened as original and copy, a reopen after a crash', async ({
+    tempDir,
+  }) => {
     const log = new SealLog().install();
     const root = tempDir();
     const workload = async (db: VarMap, label: number): Promise<void> => {

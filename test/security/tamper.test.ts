@@ -65,7 +65,13 @@ function filesOf(dir: string, shard: number): FileInfo[] {
     .filter((name) => name.endsWith('.data'))
     .map((name) => Number(name.slice(0, -'.data'.length)))
     .sort((left, right) => left - right)
-    .map((id) => ({ shard, id, pages: fs.statSync(dataPath(dir, shard, id)).size / PAGE, data: dataPath(dir, shard, id), tags: tagPath(dir, shard, id) }));
+    .map((id) => ({
+      shard,
+      id,
+      pages: fs.statSync(dataPath(dir, shard, id)).size / PAGE,
+      data: dataPath(dir, shard, id),
+      tags: tagPath(dir, shard, id),
+    }));
 }
 
 function allFiles(dir: string): FileInfo[] {
@@ -185,7 +191,11 @@ interface ReadOutcome {
 }
 
 /** Reads every index; a get that does not throw must return exactly that key's value. */
-function readAll(db: VarMap, indexes: readonly number[], expected: (index: number) => Uint8Array | undefined = (index) => valueOf(index)): ReadOutcome {
+function readAll(
+  db: VarMap,
+  indexes: readonly number[],
+  expected: (index: number) => Uint8Array | undefined = (index) => valueOf(index),
+): ReadOutcome {
   const failed: number[] = [];
   const wrong: number[] = [];
   const missing: number[] = [];
@@ -937,7 +947,9 @@ describe('foreign files', () => {
   it('an extra data + tag pair of random bytes, named with an id between existing ones → ARMDB_INTEGRITY', async () => {
     const dir = copyOf(pristine);
     const shard0 = new Set(filesOf(dir, 0).map((file) => file.id));
-    const between = filesOf(dir, 1).map((file) => file.id).find((id) => id > Math.min(...shard0) && id < Math.max(...shard0) && !shard0.has(id));
+    const between = filesOf(dir, 1)
+      .map((file) => file.id)
+      .find((id) => id > Math.min(...shard0) && id < Math.max(...shard0) && !shard0.has(id));
     expect(between).toBeDefined();
     fs.writeFileSync(dataPath(dir, 0, between!), randomBytes(4 * PAGE), { mode: 0o600 });
     fs.writeFileSync(tagPath(dir, 0, between!), randomBytes(TAG_HEADER + 4 * TAG + TAG_FOOTER), { mode: 0o600 });
@@ -973,7 +985,7 @@ describe('foreign files', () => {
     await expectOpenRejected(dir, ['ARMDB_INTEGRITY', 'ARMDB_ROLLBACK']);
   });
 
-  it('a sealed file of another database added under an id between A\'s own ids → ARMDB_INTEGRITY or ARMDB_ROLLBACK', async () => {
+  it("a sealed file of another database added under an id between A's own ids → ARMDB_INTEGRITY or ARMDB_ROLLBACK", async () => {
     const dir = copyOf(pristine);
     const shard0 = new Set(filesOf(dir, 0).map((file) => file.id));
     const theirs = filesOf(otherDatabase, 0).find((file) => !shard0.has(file.id) && file.id < manifestNextFileId(dir));

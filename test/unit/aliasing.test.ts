@@ -55,32 +55,40 @@ describe('no aliasing of caller buffers', () => {
     ['node', { key: new Uint8Array(32).fill(1) }, 'node'],
     ['noble', { key: new Uint8Array(32).fill(1) }, 'noble'],
     ['none', 'none', 'node'],
-  ] as const)('pages read from disk (%s) never share memory with the next read: cached pages and values stay as written', async (_name, encryption, cipher) => {
-    // Reads share one ciphertext buffer; what decryption returns (and the cache keeps) must be fresh memory.
-    const directory = temporaryDirectory();
-    const options = { keySize: 16, encryption, cipher, syncIntervalMs: 0, shards: 1 } as const;
-    const valueOf = (index: number): Uint8Array => new Uint8Array(3000).fill(index & 0xff);
-    const keyOf = (index: number): Uint8Array => new Uint8Array(16).fill(index + 1);
-    let db = await VarMap.open(directory, options);
-    for (let index = 0; index < 40; index++) db.put(keyOf(index), valueOf(index));
-    await db.close();
-    db = await VarMap.open(directory, { ...options, hints: false });
-    const first = [0, 1, 2].map((index) => db.get(keyOf(index)));
-    for (let index = 0; index < 40; index++) expect(db.get(keyOf(index))).toEqual(valueOf(index));
-    for (let index = 0; index < 40; index++) expect(db.get(keyOf(index))).toEqual(valueOf(index)); // from the cache
-    expect(first).toEqual([0, 1, 2].map(valueOf));
-    expect(db.stats().cacheHits).toBeGreaterThan(0);
-    await db.close();
-  });
+  ] as const)(
+    'pages read from disk (%s) never share memory with the next read: cached pages and values stay as written',
+    async (_name, encryption, cipher) => {
+      // Reads share one ciphertext buffer; what decryption returns (and the cache keeps) must be fresh memory.
+      const directory = temporaryDirectory();
+      const options = { keySize: 16, encryption, cipher, syncIntervalMs: 0, shards: 1 } as const;
+      const valueOf = (index: number): Uint8Array => new Uint8Array(3000).fill(index & 0xff);
+      const keyOf = (index: number): Uint8Array => new Uint8Array(16).fill(index + 1);
+      let db = await VarMap.open(directory, options);
+      for (let index = 0; index < 40; index++) db.put(keyOf(index), valueOf(index));
+      await db.close();
+      db = await VarMap.open(directory, { ...options, hints: false });
+      const first = [0, 1, 2].map((index) => db.get(keyOf(index)));
+      for (let index = 0; index < 40; index++) expect(db.get(keyOf(index))).toEqual(valueOf(index));
+      for (let index = 0; index < 40; index++) expect(db.get(keyOf(index))).toEqual(valueOf(index)); // from the cache
+      expect(first).toEqual([0, 1, 2].map(valueOf));
+      expect(db.stats().cacheHits).toBeGreaterThan(0);
+      await db.close();
+    },
+  );
 
   it('shard routing with shardPrefixBits does not modify the caller key', async () => {
-    const db = await VarMap.open(temporaryDirectory(), { keySize: 4, shards: 4, shardPrefixBits: 12, encryption: 'none', syncIntervalMs: 0 });
+    const db = await VarMap.open(temporaryDirectory(), {
+      keySize: 4,
+      shards: 4,
+      shardPrefixBits: 12,
+      encryption: 'none',
+      syncIntervalMs: 0,
+    });
     const key = Buffer.from([0xff, 0xff, 0xff, 0xff]);
     db.put(key, Buffer.from('v'));
     expect([...key]).toEqual([0xff, 0xff, 0xff, 0xff]);
     await db.close();
   });
-
 
   it('mutating what get(), range() and atomic() handed out or were given leaves stored bytes intact', async () => {
     const secret = randomBytes(32);

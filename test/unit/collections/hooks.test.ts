@@ -112,7 +112,8 @@ const constTreeKind: Kind<Uint8Array> = {
 };
 const typedMapKind: Kind<{ n: number }> = {
   name: 'TypedMap',
-  open: (directory, hook) => TypedMap.open<{ n: number }>(directory, { ...base, codec: codecs.json as Codec<{ n: number }>, ...withHook(hook) }),
+  open: (directory, hook) =>
+    TypedMap.open<{ n: number }>(directory, { ...base, codec: codecs.json as Codec<{ n: number }>, ...withHook(hook) }),
   value: (n) => ({ n }),
   show: (value) => (value === undefined ? undefined : JSON.stringify(value)),
 };
@@ -356,7 +357,8 @@ interface Row {
 const SOURCE_KEY_SIZE = 8;
 const sourceKey = (id: number): Uint8Array => keys.u64(id);
 /** Index key: 8-byte big-endian group * 1000 + id; rows without a group are not indexed. */
-const project = (_key: Uint8Array, row: Row): Uint8Array | undefined => (row.group === null ? undefined : keys.u64(row.group * 1000 + row.id));
+const project = (_key: Uint8Array, row: Row): Uint8Array | undefined =>
+  row.group === null ? undefined : keys.u64(row.group * 1000 + row.id);
 
 async function openTarget(directory: string): Promise<VarTree> {
   return track(await VarTree.open(directory, { ...base, keySize: 8, shards: 2 }));
@@ -446,7 +448,8 @@ describe('indexHook', () => {
         const note = `step ${step}`;
         if (choice < 0.35) source.put(sourceKey(id), { group: randomGroup(), id, note });
         else if (choice < 0.5) {
-          if (source.has(sourceKey(id))) expectCode(() => source.insert(sourceKey(id), { group: randomGroup(), id, note }), 'ARMDB_KEY_EXISTS');
+          if (source.has(sourceKey(id)))
+            expectCode(() => source.insert(sourceKey(id), { group: randomGroup(), id, note }), 'ARMDB_KEY_EXISTS');
           else source.insert(sourceKey(id), { group: randomGroup(), id, note });
         } else if (choice < 0.7) source.delete(sourceKey(id));
         else if (choice < 0.85) {

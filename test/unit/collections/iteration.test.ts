@@ -9,7 +9,16 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ArmdbError, ConstTree, TypedTree, VarTree, codecs, type ArmdbErrorCode, type Codec, type OrderedCollection } from '../../../src/index.js';
+import {
+  ArmdbError,
+  ConstTree,
+  TypedTree,
+  VarTree,
+  codecs,
+  type ArmdbErrorCode,
+  type Codec,
+  type OrderedCollection,
+} from '../../../src/index.js';
 
 const ENCRYPTION_KEY = new Uint8Array(32).map((_, index) => (index * 13 + 5) & 0xff);
 const KEY_SIZE = 2;
@@ -227,8 +236,10 @@ function defineSuite<V>(flavour: Flavour<V>): void {
           const ahead = reverse ? -1 : 1;
           if (step % 5 === 0) for (let offset = 1; offset < 9; offset++) put(current + ahead * offset, current * 10 + offset); // a burst ahead: splits
           if (step % 7 === 0) for (let offset = 1; offset < 9; offset++) put(current - ahead * offset, current * 10 + offset); // behind
-          if (step % 11 === 0) for (let offset = 10; offset <= 300; offset += 10) if (model.has(current + ahead * offset)) remove(current + ahead * offset);
-          if (step % 13 === 0) for (let offset = 10; offset <= 300; offset += 10) if (model.has(current - ahead * offset)) remove(current - ahead * offset);
+          if (step % 11 === 0)
+            for (let offset = 10; offset <= 300; offset += 10) if (model.has(current + ahead * offset)) remove(current + ahead * offset);
+          if (step % 13 === 0)
+            for (let offset = 10; offset <= 300; offset += 10) if (model.has(current - ahead * offset)) remove(current - ahead * offset);
         });
         expect([...tree.keys()].map(numberOfKey)).toEqual([...model.keys()].sort((a, b) => a - b));
       });
@@ -296,7 +307,12 @@ function defineSuite<V>(flavour: Flavour<V>): void {
   describe(`${flavour.name}: ending iterators, copies, closed collections`, () => {
     it('return() stops the iterator: later next() calls are done', async () => {
       const tree = await filled(flavour, range(0, 10));
-      for (const make of [() => tree.range(), () => tree.keys(), () => tree.values({ reverse: true }), () => tree.prefix(new Uint8Array(0))]) {
+      for (const make of [
+        () => tree.range(),
+        () => tree.keys(),
+        () => tree.values({ reverse: true }),
+        () => tree.prefix(new Uint8Array(0)),
+      ]) {
         const iterator = make();
         expect(iterator.next().done).toBe(false);
         expect(iterator.return()).toEqual({ done: true, value: undefined });

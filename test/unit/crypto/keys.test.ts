@@ -153,14 +153,17 @@ describe('keyring round trip', () => {
     },
   );
 
-  it.each(providers.map((provider) => ({ provider, name: provider.name })))('passphrase (fast scrypt), $name provider', async ({ provider }) => {
-    const keys = twoKeySet();
-    const bytes = await sealKeyring(keys, passphraseCredential(), provider);
-    const decoded = decodeKeyring(bytes);
-    expect(decoded.kekKind).toBe(KekKind.passphrase);
-    expect(decoded.scrypt).toEqual(FAST_SCRYPT);
-    expectSameKeys(await openKeyring(bytes, passphraseCredential(), provider), keys);
-  });
+  it.each(providers.map((provider) => ({ provider, name: provider.name })))(
+    'passphrase (fast scrypt), $name provider',
+    async ({ provider }) => {
+      const keys = twoKeySet();
+      const bytes = await sealKeyring(keys, passphraseCredential(), provider);
+      const decoded = decodeKeyring(bytes);
+      expect(decoded.kekKind).toBe(KekKind.passphrase);
+      expect(decoded.scrypt).toEqual(FAST_SCRYPT);
+      expectSameKeys(await openKeyring(bytes, passphraseCredential(), provider), keys);
+    },
+  );
 
   it('passphrase with DEFAULT_SCRYPT', async () => {
     const keys = createKeySet();
@@ -195,14 +198,17 @@ describe('keyring round trip', () => {
 });
 
 describe('wrong credentials', () => {
-  it.each(providers.map((provider) => ({ provider, name: provider.name })))('wrong raw key → ARMDB_WRONG_KEY ($name)', async ({ provider }) => {
-    const bytes = await sealKeyring(createKeySet(), rawCredential(), provider);
-    const other = RAW_KEY.slice();
-    other[31] = 0xaa;
-    await expectArmdbRejection(openKeyring(bytes, rawCredential(other), provider), ['ARMDB_WRONG_KEY'], 'one byte off');
-    await expectArmdbRejection(openKeyring(bytes, rawCredential(new Uint8Array(32)), provider), ['ARMDB_WRONG_KEY'], 'zero key');
-    await expectArmdbRejection(openKeyring(bytes, rawCredential(RAW_KEY.subarray(0, 16)), provider), ['ARMDB_WRONG_KEY'], 'short key');
-  });
+  it.each(providers.map((provider) => ({ provider, name: provider.name })))(
+    'wrong raw key → ARMDB_WRONG_KEY ($name)',
+    async ({ provider }) => {
+      const bytes = await sealKeyring(createKeySet(), rawCredential(), provider);
+      const other = RAW_KEY.slice();
+      other[31] = 0xaa;
+      await expectArmdbRejection(openKeyring(bytes, rawCredential(other), provider), ['ARMDB_WRONG_KEY'], 'one byte off');
+      await expectArmdbRejection(openKeyring(bytes, rawCredential(new Uint8Array(32)), provider), ['ARMDB_WRONG_KEY'], 'zero key');
+      await expectArmdbRejection(openKeyring(bytes, rawCredential(RAW_KEY.subarray(0, 16)), provider), ['ARMDB_WRONG_KEY'], 'short key');
+    },
+  );
 
   it('wrong passphrase → ARMDB_WRONG_KEY', async () => {
     const bytes = await sealKeyring(createKeySet(), passphraseCredential());
@@ -272,21 +278,24 @@ describe('damaged keyrings', () => {
     const check = async (bit: number): Promise<void> => {
       const error = await rejectionOf(openKeyring(fixCrc(flipBit(bytes, bit)), passphraseCredential()));
       expect(error, `bit ${bit}`).toBeInstanceOf(ArmdbError);
-      expect(['ARMDB_INTEGRITY', 'ARMDB_WRONG_KEY', 'ARMDB_FORMAT_MISMATCH'], `bit ${bit}: ${String(error)}`).toContain((error as ArmdbError).code);
+      expect(['ARMDB_INTEGRITY', 'ARMDB_WRONG_KEY', 'ARMDB_FORMAT_MISMATCH'], `bit ${bit}: ${String(error)}`).toContain(
+        (error as ArmdbError).code,
+      );
     };
     // Every bit of version, KEK kind, reserved bytes, logN, r and p: some of these reach scrypt with
     // other (in-bounds) parameters, others must be refused by the bounds.
     for (let bit = 8 * 8; bit < 24 * 8; bit++) await check(bit);
-    await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 0, max: (bytes.length - 4) * 8 - 1 }), check),
-      { numRuns: 60, seed: SEED },
-    );
+    await fc.assert(fc.asyncProperty(fc.integer({ min: 0, max: (bytes.length - 4) * 8 - 1 }), check), { numRuns: 60, seed: SEED });
   });
 
   it('a truncated or extended keyring → ARMDB_INTEGRITY', async () => {
     const bytes = await sealKeyring(createKeySet(), rawCredential());
     for (const length of [0, 1, 4, 100, bytes.length - 1]) {
-      await expectArmdbRejection(openKeyring(fixCrcIfLongEnough(bytes.slice(0, length)), rawCredential()), ['ARMDB_INTEGRITY'], `length ${length}`);
+      await expectArmdbRejection(
+        openKeyring(fixCrcIfLongEnough(bytes.slice(0, length)), rawCredential()),
+        ['ARMDB_INTEGRITY'],
+        `length ${length}`,
+      );
     }
     const longer = new Uint8Array(bytes.length + 64);
     longer.set(bytes);
@@ -347,10 +356,10 @@ describe('scrypt parameters in the keyring', () => {
   it.each(outOfBounds.map((parameters) => [`logN ${parameters.logN}, r ${parameters.r}, p ${parameters.p}`, parameters] as const))(
     '%s → ARMDB_INTEGRITY before any KDF runs',
     async (_label, parameters) => {
-    const bytes = await sealKeyring(createKeySet(), passphraseCredential());
-    const doctored = withScrypt(bytes, parameters);
-    expect(() => decodeKeyring(doctored)).toThrow(ArmdbError);
-    await expectArmdbRejection(openKeyring(doctored, passphraseCredential()), ['ARMDB_INTEGRITY'], JSON.stringify(parameters));
+      const bytes = await sealKeyring(createKeySet(), passphraseCredential());
+      const doctored = withScrypt(bytes, parameters);
+      expect(() => decodeKeyring(doctored)).toThrow(ArmdbError);
+      await expectArmdbRejection(openKeyring(doctored, passphraseCredential()), ['ARMDB_INTEGRITY'], JSON.stringify(parameters));
     },
   );
 

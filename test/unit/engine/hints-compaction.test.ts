@@ -106,8 +106,18 @@ describe('hint files', () => {
   });
 
   it.each([
-    ['a flipped bit in a chunk', (bytes: Buffer) => { bytes[bytes.length - 40]! ^= 1; }],
-    ['a flipped bit in the header', (bytes: Buffer) => { bytes[40]! ^= 1; }],
+    [
+      'a flipped bit in a chunk',
+      (bytes: Buffer) => {
+        bytes[bytes.length - 40]! ^= 1;
+      },
+    ],
+    [
+      'a flipped bit in the header',
+      (bytes: Buffer) => {
+        bytes[40]! ^= 1;
+      },
+    ],
     ['truncation by one byte', (bytes: Buffer) => bytes.subarray(0, bytes.length - 1)],
     ['truncation to zero', () => Buffer.alloc(0)],
     ['an extra byte', (bytes: Buffer) => Buffer.concat([bytes, Buffer.from([0])])],
@@ -154,7 +164,12 @@ describe('hint files', () => {
     expect(db.stats().damagedHints).toBe(0);
     expect(contentsOf(db)).toEqual(model);
     await db.close();
-    expect(fs.readdirSync(shard).filter((name) => name.endsWith('.hint')).every((name) => fs.existsSync(path.join(shard, name.replace('.hint', '.data'))))).toBe(true);
+    expect(
+      fs
+        .readdirSync(shard)
+        .filter((name) => name.endsWith('.hint'))
+        .every((name) => fs.existsSync(path.join(shard, name.replace('.hint', '.data')))),
+    ).toBe(true);
   });
 
   it('hints are written again for files whose hint was damaged', async () => {
@@ -322,7 +337,14 @@ describe('verify while compaction runs', () => {
     const directory = temporaryDirectory();
     // 512-byte records tile the pages exactly, so the first file has no dead bytes and stays; the second
     // holds every key twice, so compaction retires it while verify is still on the first.
-    const options = { keySize: 16, encryption: { key: KEY }, shards: 1, syncIntervalMs: 0, autoCompact: false, [engineHooks]: { fileSystem: instantFileSystem() } } as OpenOptions;
+    const options = {
+      keySize: 16,
+      encryption: { key: KEY },
+      shards: 1,
+      syncIntervalMs: 0,
+      autoCompact: false,
+      [engineHooks]: { fileSystem: instantFileSystem() },
+    } as OpenOptions;
     const value = new Uint8Array(512 - 16 - 16).fill(7);
     let db = await VarMap.open(directory, options);
     for (let index = 0; index < 8 * 64 * 12; index++) db.put(keyOf(index), value);
@@ -365,7 +387,15 @@ describe('verify while compaction runs', () => {
 
   it('files written while verify runs are left to the next verify: a writing application cannot keep it running', async () => {
     const directory = temporaryDirectory();
-    const options = { keySize: 16, encryption: { key: KEY }, shards: 1, syncIntervalMs: 0, autoCompact: false, maxFileBytes: 65536, hints: false } as OpenOptions;
+    const options = {
+      keySize: 16,
+      encryption: { key: KEY },
+      shards: 1,
+      syncIntervalMs: 0,
+      autoCompact: false,
+      maxFileBytes: 65536,
+      hints: false,
+    } as OpenOptions;
     const value = new Uint8Array(1000).fill(3);
     const db = await VarMap.open(directory, options);
     try {
@@ -392,7 +422,14 @@ describe('verify while compaction runs', () => {
 describe('hint writing while compaction runs', () => {
   it('a hint being built for a file that compaction retires is dropped quietly, the store stays whole', async () => {
     const directory = temporaryDirectory();
-    const options = { keySize: 16, encryption: { key: KEY }, shards: 1, syncIntervalMs: 0, autoCompact: false, [engineHooks]: { fileSystem: instantFileSystem() } } as OpenOptions;
+    const options = {
+      keySize: 16,
+      encryption: { key: KEY },
+      shards: 1,
+      syncIntervalMs: 0,
+      autoCompact: false,
+      [engineHooks]: { fileSystem: instantFileSystem() },
+    } as OpenOptions;
     const value = new Uint8Array(512 - 16 - 16).fill(9);
     const failures: unknown[] = [];
     const onHint = (message: unknown): void => {

@@ -19,7 +19,14 @@ describe('large values', () => {
     const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'armdb-large-'));
     directories.push(directory);
     // 16-byte header + 16-byte key + 16352-byte value = 16384 bytes: record n sits at n * 16 KiB.
-    const options = { keySize: 16, encryption: { key: new Uint8Array(32).fill(9) }, shards: 1, syncIntervalMs: 0, maxFileBytes: 17 * 2 ** 20, autoCompact: false } as const;
+    const options = {
+      keySize: 16,
+      encryption: { key: new Uint8Array(32).fill(9) },
+      shards: 1,
+      syncIntervalMs: 0,
+      maxFileBytes: 17 * 2 ** 20,
+      autoCompact: false,
+    } as const;
     const valueOf = (index: number) => new Uint8Array(16352).fill(index % 251);
     let db = await VarMap.open(directory, options);
     const count = 1100 + 50; // file 1 holds ~1088 records (rotation past 17 MiB), file 2 the rest
@@ -45,7 +52,13 @@ describe('large values', () => {
     directories.push(directory);
     // 200 values of 64 KiB (12.5 MiB) and 2,000 small ones, under a 24 MiB cache. A fixed split with
     // 1/8 for large values (3 MiB) held 46 of them; one shared budget holds them all.
-    const options = { keySize: 16, encryption: { key: new Uint8Array(32).fill(9) }, shards: 1, syncIntervalMs: 0, cacheBytes: 24 * 2 ** 20 } as const;
+    const options = {
+      keySize: 16,
+      encryption: { key: new Uint8Array(32).fill(9) },
+      shards: 1,
+      syncIntervalMs: 0,
+      cacheBytes: 24 * 2 ** 20,
+    } as const;
     const large = (index: number) => new Uint8Array(65536).fill(index % 251);
     const small = (index: number) => new Uint8Array(100).fill(index % 13);
     let db = await VarMap.open(directory, options);
@@ -53,11 +66,14 @@ describe('large values', () => {
     for (let index = 0; index < 2000; index++) db.put(keys.fromString(`small${index}`, 16), small(index));
     await db.close();
     db = await VarMap.open(directory, options);
-    const same = (value: Uint8Array | undefined, expected: Uint8Array): boolean => value !== undefined && Buffer.from(value).equals(expected);
+    const same = (value: Uint8Array | undefined, expected: Uint8Array): boolean =>
+      value !== undefined && Buffer.from(value).equals(expected);
     const readAll = (): void => {
       const wrong: string[] = [];
-      for (let index = 0; index < 200; index++) if (!same(db.get(keys.fromString(`large${index}`, 16)), large(index))) wrong.push(`large${index}`);
-      for (let index = 0; index < 2000; index++) if (!same(db.get(keys.fromString(`small${index}`, 16)), small(index))) wrong.push(`small${index}`);
+      for (let index = 0; index < 200; index++)
+        if (!same(db.get(keys.fromString(`large${index}`, 16)), large(index))) wrong.push(`large${index}`);
+      for (let index = 0; index < 2000; index++)
+        if (!same(db.get(keys.fromString(`small${index}`, 16)), small(index))) wrong.push(`small${index}`);
       expect(wrong).toEqual([]);
     };
     // Two passes: S3-FIFO admits on the first read and promotes on the second.
@@ -93,7 +109,13 @@ describe('pages written but not yet durable', () => {
     directories.push(directory);
     // 8,000 records of ~1 KiB in one shard: about 2,000 pages written before the only barrier. The
     // copies of the oldest pages are recycled for newer ones; reads of those pages go to the file.
-    const db = await VarMap.open(directory, { keySize: 16, encryption: { key: new Uint8Array(32).fill(5) }, shards: 1, syncIntervalMs: 0, writeBufferBytes: 64 * 1024 });
+    const db = await VarMap.open(directory, {
+      keySize: 16,
+      encryption: { key: new Uint8Array(32).fill(5) },
+      shards: 1,
+      syncIntervalMs: 0,
+      writeBufferBytes: 64 * 1024,
+    });
     const valueOf = (index: number) => new Uint8Array(1000).fill((index * 7) % 251);
     const wrongValues = (): number[] => {
       const wrong: number[] = [];

@@ -65,7 +65,9 @@ export function expectOnlyExpectedErrors(parse: () => unknown): void {
     parse();
   } catch (error) {
     if (error instanceof ArmdbError || error instanceof RangeError) return;
-    throw new Error(`parser threw an unexpected ${error instanceof Error ? error.constructor.name : typeof error}: ${String(error)}`, { cause: error });
+    throw new Error(`parser threw an unexpected ${error instanceof Error ? error.constructor.name : typeof error}: ${String(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -91,20 +93,24 @@ export const u16 = fc.integer({ min: 0, max: 0xffff });
 export const u32 = fc.integer({ min: 0, max: 0xffffffff });
 /** Any u64 the codecs accept: below 2^53. */
 export const u53 = fc.oneof(fc.constantFrom(0, 1, 2 ** 32 - 1, 2 ** 32, MAX_SEQUENCE), fc.maxSafeNat());
-export const sequenceArb = fc.oneof(fc.constantFrom(1, 2 ** 32 - 1, 2 ** 32, 2 ** 52, MAX_SEQUENCE), fc.integer({ min: 1, max: MAX_SEQUENCE }));
+export const sequenceArb = fc.oneof(
+  fc.constantFrom(1, 2 ** 32 - 1, 2 ** 32, 2 ** 52, MAX_SEQUENCE),
+  fc.integer({ min: 1, max: MAX_SEQUENCE }),
+);
 
 export const bytesOf = (length: number): fc.Arbitrary<Uint8Array> => fc.uint8Array({ minLength: length, maxLength: length });
 
 /** File identities of one kind: tag-file headers carry kind data, hint-file headers kind hint. */
-export const identityArb = (kind: FileKindId): fc.Arbitrary<FileIdentity> => fc.record({
-  algorithm: fc.constantFrom(Algorithm.none, Algorithm.aes256gcm),
-  kind: fc.constant(kind),
-  databaseId: bytesOf(DATABASE_ID_BYTES),
-  shard: u16,
-  fileId: u32,
-  keyId: u32,
-  salt: bytesOf(SALT_BYTES),
-});
+export const identityArb = (kind: FileKindId): fc.Arbitrary<FileIdentity> =>
+  fc.record({
+    algorithm: fc.constantFrom(Algorithm.none, Algorithm.aes256gcm),
+    kind: fc.constant(kind),
+    databaseId: bytesOf(DATABASE_ID_BYTES),
+    shard: u16,
+    fileId: u32,
+    keyId: u32,
+    salt: bytesOf(SALT_BYTES),
+  });
 
 export const tagFooterArb: fc.Arbitrary<TagFileFooter> = fc.record({ pageCount: u53, tagDigest: bytesOf(MAC_BYTES) });
 
@@ -150,9 +156,9 @@ export const manifestArb: fc.Arbitrary<Manifest> = fc
     prefixSeed: fc.nat(),
   })
   .chain(({ prefixSeed, ...header }) =>
-    fc.array(manifestFileArb(header.shards, header.nextFileId), { maxLength: 6 }).map(
-      (files): Manifest => ({ ...header, shardPrefixBits: prefixSeed % (header.keySize * 8 + 1), files }),
-    ),
+    fc
+      .array(manifestFileArb(header.shards, header.nextFileId), { maxLength: 6 })
+      .map((files): Manifest => ({ ...header, shardPrefixBits: prefixSeed % (header.keySize * 8 + 1), files })),
   );
 
 const scryptArb: fc.Arbitrary<ScryptParameters> = fc
@@ -210,8 +216,14 @@ export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('extend' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 300 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('overwrite' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.constantFrom(0, 1, 2, 0x7f, 0x80, 0xfe, 0xff) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('overwrite' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.constantFrom(0, 1, 2, 0x7f, 0x80, 0xfe, 0xff) }),
+  },
 );
 
 export const mutationsArb = fc.array(mutationArb, { minLength: 1, maxLength: 4 });

@@ -197,7 +197,8 @@ describe('copyOut', () => {
     for (const copy of slabbed) byBuffer.set(copy.buffer, [...(byBuffer.get(copy.buffer) ?? []), copy]);
     for (const group of byBuffer.values()) {
       const sorted = [...group].sort((left, right) => left.byteOffset - right.byteOffset);
-      for (let index = 1; index < sorted.length; index++) expect(sorted[index]!.byteOffset).toBeGreaterThanOrEqual(sorted[index - 1]!.byteOffset + sorted[index - 1]!.length);
+      for (let index = 1; index < sorted.length; index++)
+        expect(sorted[index]!.byteOffset).toBeGreaterThanOrEqual(sorted[index - 1]!.byteOffset + sorted[index - 1]!.length);
     }
   });
 

@@ -94,7 +94,12 @@ function withFooterMac(bytes: Uint8Array): Uint8Array {
 }
 
 function withKeyringCrc(bytes: Uint8Array): Uint8Array {
-  if (bytes.length >= 4) new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setUint32(bytes.length - 4, crc32(bytes.subarray(0, bytes.length - 4)) >>> 0, true);
+  if (bytes.length >= 4)
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setUint32(
+      bytes.length - 4,
+      crc32(bytes.subarray(0, bytes.length - 4)) >>> 0,
+      true,
+    );
   return bytes;
 }
 
@@ -171,7 +176,9 @@ describe('fuzz: records (scanRecords, decodeRecordHeader, verifyRecordChecksum)'
           const stream = writeRecordStream(records);
           const bytes = mutate(stream.bytes, mutations);
           const bufferPosition = skipPage && bytes.length > 4096 ? 4096 : 0;
-          expectOnlyExpectedErrors(() => scan(bytes.subarray(bufferPosition), bufferPosition, bufferPosition, keySize, Limits.maxValueBytes));
+          expectOnlyExpectedErrors(() =>
+            scan(bytes.subarray(bufferPosition), bufferPosition, bufferPosition, keySize, Limits.maxValueBytes),
+          );
         },
       ),
       options,
@@ -180,35 +187,31 @@ describe('fuzz: records (scanRecords, decodeRecordHeader, verifyRecordChecksum)'
 
   it('a single bit flip anywhere inside a record is detected', () => {
     fc.assert(
-      fc.property(
-        recordListArb(8, 10, 200),
-        fc.nat(),
-        fc.integer({ min: 0, max: 7 }),
-        (records, at, bit) => {
-          const stream = writeRecordStream(records);
-          // Pick a byte that belongs to a record's header, key or value (not padding or gap).
-          const covered: number[] = [];
-          stream.positions.forEach((position, index) => {
-            const record = records[index];
-            if (record === undefined) return;
-            for (let offset = 0; offset < RECORD_HEADER_BYTES + record.key.length + record.value.length; offset++) covered.push(position + offset);
-          });
-          const target = covered[at % covered.length] ?? 0;
-          const bytes = stream.bytes.slice();
-          bytes[target] = (bytes[target] ?? 0) ^ (1 << bit);
-          const seen: number[] = [];
-          try {
-            scanRecords(bytes, 0, 0, 8, Limits.maxValueBytes, (record) => seen.push(record.sequence));
-          } catch (error) {
-            expect(error).toBeInstanceOf(ArmdbError);
-            expect((error as ArmdbError).code).toBe('ARMDB_INTEGRITY');
-            return;
-          }
-          // Not thrown: the flip must have made a length claim run past the buffer (a torn tail),
-          // so the scan stopped early; it must never return the full, undamaged list.
-          expect(seen.length).toBeLessThan(records.length);
-        },
-      ),
+      fc.property(recordListArb(8, 10, 200), fc.nat(), fc.integer({ min: 0, max: 7 }), (records, at, bit) => {
+        const stream = writeRecordStream(records);
+        // Pick a byte that belongs to a record's header, key or value (not padding or gap).
+        const covered: number[] = [];
+        stream.positions.forEach((position, index) => {
+          const record = records[index];
+          if (record === undefined) return;
+          for (let offset = 0; offset < RECORD_HEADER_BYTES + record.key.length + record.value.length; offset++)
+            covered.push(position + offset);
+        });
+        const target = covered[at % covered.length] ?? 0;
+        const bytes = stream.bytes.slice();
+        bytes[target] = (bytes[target] ?? 0) ^ (1 << bit);
+        const seen: number[] = [];
+        try {
+          scanRecords(bytes, 0, 0, 8, Limits.maxValueBytes, (record) => seen.push(record.sequence));
+        } catch (error) {
+          expect(error).toBeInstanceOf(ArmdbError);
+          expect((error as ArmdbError).code).toBe('ARMDB_INTEGRITY');
+          return;
+        }
+        // Not thrown: the flip must have made a length claim run past the buffer (a torn tail),
+        // so the scan stopped early; it must never return the full, undamaged list.
+        expect(seen.length).toBeLessThan(records.length);
+      }),
       options,
     );
   });
@@ -216,7 +219,10 @@ describe('fuzz: records (scanRecords, decodeRecordHeader, verifyRecordChecksum)'
 
 describe('fuzz: tag-file header and footer', () => {
   it('decodeTagFileHeader: random bytes', () => {
-    fc.assert(fc.property(randomWithMagic(Magic.tagHeader), (bytes) => expectOnlyExpectedErrors(() => decodeTagFileHeader(bytes))), options);
+    fc.assert(
+      fc.property(randomWithMagic(Magic.tagHeader), (bytes) => expectOnlyExpectedErrors(() => decodeTagFileHeader(bytes))),
+      options,
+    );
   });
 
   it('decodeTagFileHeader: mutated headers; what parses re-encodes to the same bytes', () => {
@@ -235,7 +241,10 @@ describe('fuzz: tag-file header and footer', () => {
   it('decodeTagFileFooter: random bytes, with the real and an always-matching MAC', () => {
     fc.assert(
       fc.property(
-        fc.oneof(randomWithMagic(Magic.tagFooter), fc.uint8Array({ minLength: 72, maxLength: 72 }).map((tail) => new Uint8Array([...Magic.tagFooter, ...tail]))),
+        fc.oneof(
+          randomWithMagic(Magic.tagFooter),
+          fc.uint8Array({ minLength: 72, maxLength: 72 }).map((tail) => new Uint8Array([...Magic.tagFooter, ...tail])),
+        ),
         (bytes) => {
           expectOnlyExpectedErrors(() => decodeTagFileFooter(bytes, fakeMac));
           expectOnlyExpectedErrors(() => decodeTagFileFooter(bytes, matchingMac(bytes, 48)));
@@ -286,7 +295,10 @@ describe('file kind versus magic', () => {
 
 describe('fuzz: hint files', () => {
   it('decodeHintHeader: random bytes', () => {
-    fc.assert(fc.property(randomWithMagic(Magic.hintHeader), (bytes) => expectOnlyExpectedErrors(() => decodeHintHeader(bytes))), options);
+    fc.assert(
+      fc.property(randomWithMagic(Magic.hintHeader), (bytes) => expectOnlyExpectedErrors(() => decodeHintHeader(bytes))),
+      options,
+    );
   });
 
   it('decodeHintHeader: mutated headers; what parses re-encodes to the same bytes', () => {
@@ -321,7 +333,12 @@ describe('fuzz: hint files', () => {
           fc.tuple(
             fc.constant(keySize),
             // Half the time a whole number of entries, so the per-entry checks run.
-            fc.oneof(randomBytes, fc.integer({ min: 0, max: 30 }).chain((count) => fc.uint8Array({ minLength: count * (keySize + 16), maxLength: count * (keySize + 16) }))),
+            fc.oneof(
+              randomBytes,
+              fc
+                .integer({ min: 0, max: 30 })
+                .chain((count) => fc.uint8Array({ minLength: count * (keySize + 16), maxLength: count * (keySize + 16) })),
+            ),
           ),
         ),
         ([keySize, bytes]) => expectOnlyExpectedErrors(() => decodeAll(bytes, keySize)),
@@ -333,7 +350,9 @@ describe('fuzz: hint files', () => {
   it('decodeHintEntries: mutated chunks; what parses re-encodes to the same bytes', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 0, max: 40 }).chain((keySize) => fc.tuple(fc.constant(keySize), fc.array(hintEntryArb(keySize), { minLength: 1, maxLength: 10 }))),
+        fc
+          .integer({ min: 0, max: 40 })
+          .chain((keySize) => fc.tuple(fc.constant(keySize), fc.array(hintEntryArb(keySize), { minLength: 1, maxLength: 10 }))),
         mutationsArb,
         ([keySize, entries], mutations) => {
           const bytes = mutate(encodeHintEntries(entries, keySize), mutations);
@@ -380,7 +399,9 @@ describe('fuzz: manifest', () => {
       fc.property(randomWithMagic(Magic.manifest), (bytes) => {
         expectOnlyExpectedErrors(() => peekManifestAlgorithm(bytes));
         expectOnlyExpectedErrors(() => decodeManifest(bytes, fakeMac));
-        expectOnlyExpectedErrors(() => checkManifestInvariants(decodeManifest(bytes, matchingMac(bytes, Math.max(0, bytes.length - MAC_BYTES)))));
+        expectOnlyExpectedErrors(() =>
+          checkManifestInvariants(decodeManifest(bytes, matchingMac(bytes, Math.max(0, bytes.length - MAC_BYTES)))),
+        );
       }),
       options,
     );
@@ -426,7 +447,19 @@ describe('fuzz: manifest', () => {
 
   it('a wrong magic number is ARMDB_INTEGRITY and another format version ARMDB_FORMAT_MISMATCH, even behind a valid MAC', () => {
     const good = encodeManifest(
-      { epoch: 1, algorithm: 1, collectionKind: 1, databaseId: new Uint8Array(16), keySize: 16, valueSize: 0, shards: 1, shardPrefixBits: 0, activeKeyId: 1, nextFileId: 1, files: [] },
+      {
+        epoch: 1,
+        algorithm: 1,
+        collectionKind: 1,
+        databaseId: new Uint8Array(16),
+        keySize: 16,
+        valueSize: 0,
+        shards: 1,
+        shardPrefixBits: 0,
+        activeKeyId: 1,
+        nextFileId: 1,
+        files: [],
+      },
       fakeMac,
     );
     const wrongMagic = good.slice();
@@ -537,6 +570,9 @@ describe('fuzz: keyring', () => {
       expectArmdbError(() => decodeKeyring(encodeKeyring({ ...base, scrypt }, fakeMac)), 'ARMDB_INTEGRITY');
     }
     // A raw-key keyring must not carry scrypt parameters.
-    expectArmdbError(() => decodeKeyring(encodeKeyring({ ...base, kekKind: 1, scrypt: { logN: 14, r: 8, p: 1 } }, fakeMac)), 'ARMDB_INTEGRITY');
+    expectArmdbError(
+      () => decodeKeyring(encodeKeyring({ ...base, kekKind: 1, scrypt: { logN: 14, r: 8, p: 1 } }, fakeMac)),
+      'ARMDB_INTEGRITY',
+    );
   });
 });

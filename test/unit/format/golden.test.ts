@@ -31,7 +31,14 @@ import {
   verifyHintHeader,
 } from '../../../src/format/hint.js';
 import type { HintEntry } from '../../../src/format/hint.js';
-import { MANIFEST_FILE_ENTRY_BYTES, MANIFEST_HEADER_BYTES, decodeManifest, encodeManifest, peekManifestAlgorithm, peekManifestFormatVersion } from '../../../src/format/manifest.js';
+import {
+  MANIFEST_FILE_ENTRY_BYTES,
+  MANIFEST_HEADER_BYTES,
+  decodeManifest,
+  encodeManifest,
+  peekManifestAlgorithm,
+  peekManifestFormatVersion,
+} from '../../../src/format/manifest.js';
 import type { Manifest } from '../../../src/format/manifest.js';
 import { KEYRING_HEADER_BYTES, decodeKeyring, encodeKeyring, verifyKeyringMac } from '../../../src/format/keyring.js';
 import type { Keyring } from '../../../src/format/keyring.js';
@@ -54,10 +61,7 @@ function documentedRecordCrc(bytes: Uint8Array, keySize: number, valueLength: nu
 describe('record golden vectors', () => {
   it('normal record', () => {
     const bytes = record(0x123456789ab, 0, ascii('key-0001'), ascii('hello'));
-    const expected = fromHex(
-      'ab896745230100009af87e2405000000',
-      '6b65792d3030303168656c6c6f000000',
-    );
+    const expected = fromHex('ab896745230100009af87e2405000000', '6b65792d3030303168656c6c6f000000');
     expect(toHex(bytes)).toBe(toHex(expected));
     // Layout: u64 sequence word at 0, CRC at 8, value length at 12, key at 16, value, zero padding.
     expect(le32(bytes, 0)).toBe(0x456789ab);
@@ -67,16 +71,18 @@ describe('record golden vectors', () => {
     expect(toHex(bytes.subarray(16, 24))).toBe(toHex(ascii('key-0001')));
     expect(toHex(bytes.subarray(24, 29))).toBe(toHex(ascii('hello')));
     expect([...bytes.subarray(29)]).toEqual([0, 0, 0]);
-    expect(decodeRecordHeader(expected, 0, 1024)).toEqual({ sequence: 0x123456789ab, tombstone: false, batchContinues: false, valueLength: 5 });
+    expect(decodeRecordHeader(expected, 0, 1024)).toEqual({
+      sequence: 0x123456789ab,
+      tombstone: false,
+      batchContinues: false,
+      valueLength: 5,
+    });
     verifyRecordChecksum(expected, 0, 8, 5);
   });
 
   it('tombstone', () => {
     const bytes = record(2, RecordFlag.tombstone, ascii('key-0002'), new Uint8Array(0));
-    const expected = fromHex(
-      '020000000000008047dad3e700000000',
-      '6b65792d30303032',
-    );
+    const expected = fromHex('020000000000008047dad3e700000000', '6b65792d30303032');
     expect(toHex(bytes)).toBe(toHex(expected));
     expect(bytes[7]).toBe(0x80); // bit 63 of the sequence word
     expect(le32(bytes, 8)).toBe(documentedRecordCrc(bytes, 8, 0));
@@ -87,17 +93,18 @@ describe('record golden vectors', () => {
 
   it('batchContinues record with the largest sequence number', () => {
     const bytes = record(2 ** 53 - 1, RecordFlag.batchContinues, ascii('key-0003'), counting(11, 0));
-    const expected = fromHex(
-      'ffffffffffff1f4044bb36f90b000000',
-      '6b65792d303030330001020304050607',
-      '08090a0000000000',
-    );
+    const expected = fromHex('ffffffffffff1f4044bb36f90b000000', '6b65792d303030330001020304050607', '08090a0000000000');
     expect(toHex(bytes)).toBe(toHex(expected));
     expect(le32(bytes, 4)).toBe(0x401fffff); // bit 62 + the top 21 sequence bits
     expect(le32(bytes, 8)).toBe(documentedRecordCrc(bytes, 8, 11));
     expect(le32(bytes, 12)).toBe(11);
     expect(bytes.length).toBe(40);
-    expect(decodeRecordHeader(expected, 0, 1024)).toEqual({ sequence: 2 ** 53 - 1, tombstone: false, batchContinues: true, valueLength: 11 });
+    expect(decodeRecordHeader(expected, 0, 1024)).toEqual({
+      sequence: 2 ** 53 - 1,
+      tombstone: false,
+      batchContinues: true,
+      valueLength: 11,
+    });
     verifyRecordChecksum(expected, 0, 8, 11);
   });
 });
@@ -202,11 +209,7 @@ describe('hint golden vectors', () => {
     { key: ascii('abcd'), sequence: 1, tombstone: false, position: 0, valueLength: 100 },
     { key: ascii('wxyz'), sequence: 2 ** 40 + 7, tombstone: true, position: 4096, valueLength: 0 },
   ];
-  const expectedEntries = fromHex(
-    '61626364010000000000000000000000',
-    '640000007778797a0700000000010080',
-    '0010000000000000',
-  );
+  const expectedEntries = fromHex('61626364010000000000000000000000', '640000007778797a0700000000010080', '0010000000000000');
 
   it('entries bytes, offsets and decoding', () => {
     const bytes = encodeHintEntries(entries, 4);
@@ -248,8 +251,26 @@ describe('manifest golden vector, version 1 (written by 0.1.0; still read, and w
     activeKeyId: 1,
     nextFileId: 3,
     files: [
-      { shard: 0, state: 2, fileId: 1, keyId: 1, pageCount: 10, headerMac: filled(32, 0x11), tagDigest: filled(32, 0x22), hintMac: filled(32, 0x33) },
-      { shard: 3, state: 1, fileId: 2, keyId: 1, pageCount: 0, headerMac: filled(32, 0x44), tagDigest: filled(32, 0x55), hintMac: undefined },
+      {
+        shard: 0,
+        state: 2,
+        fileId: 1,
+        keyId: 1,
+        pageCount: 10,
+        headerMac: filled(32, 0x11),
+        tagDigest: filled(32, 0x22),
+        hintMac: filled(32, 0x33),
+      },
+      {
+        shard: 3,
+        state: 1,
+        fileId: 2,
+        keyId: 1,
+        pageCount: 0,
+        headerMac: filled(32, 0x44),
+        tagDigest: filled(32, 0x55),
+        hintMac: undefined,
+      },
     ],
   };
   const expected = fromHex(
@@ -325,33 +346,34 @@ describe('manifest golden vector, version 1 (written by 0.1.0; still read, and w
 
   it('version 2 with one MAC: the same bytes but the version (offset 8) and the MAC count (offset 60), and the MAC over them', () => {
     const expectedVersion2 = fromHex(
-    '41524d44424d414e0200010209000000',
-    '00000000000102030405060708090a0b',
-    '0c0d0e0f100004000200000000000000',
-    '01000000030000000200000001000000',
-    '00000201010000000100000000000000',
-    '0a000000000000001111111111111111',
-    '11111111111111111111111111111111',
-    '11111111111111112222222222222222',
-    '22222222222222222222222222222222',
-    '22222222222222223333333333333333',
-    '33333333333333333333333333333333',
-    '33333333333333330300010002000000',
-    '01000000000000000000000000000000',
-    '44444444444444444444444444444444',
-    '44444444444444444444444444444444',
-    '55555555555555555555555555555555',
-    '55555555555555555555555555555555',
-    '00000000000000000000000000000000',
-    '00000000000000000000000000000000',
-    '3608021f4643a98b1f9cc90286d62962',
-    '11155a897ca3515f3a58643504c30ddd',
+      '41524d44424d414e0200010209000000',
+      '00000000000102030405060708090a0b',
+      '0c0d0e0f100004000200000000000000',
+      '01000000030000000200000001000000',
+      '00000201010000000100000000000000',
+      '0a000000000000001111111111111111',
+      '11111111111111111111111111111111',
+      '11111111111111112222222222222222',
+      '22222222222222222222222222222222',
+      '22222222222222223333333333333333',
+      '33333333333333333333333333333333',
+      '33333333333333330300010002000000',
+      '01000000000000000000000000000000',
+      '44444444444444444444444444444444',
+      '44444444444444444444444444444444',
+      '55555555555555555555555555555555',
+      '55555555555555555555555555555555',
+      '00000000000000000000000000000000',
+      '00000000000000000000000000000000',
+      '3608021f4643a98b1f9cc90286d62962',
+      '11155a897ca3515f3a58643504c30ddd',
     );
     const bytes = encodeManifest(manifest, fakeMac);
     expect(toHex(bytes)).toBe(toHex(expectedVersion2));
     expect(le16(bytes, 8)).toBe(MANIFEST_FORMAT_VERSION);
     expect(bytes[60]).toBe(1);
-    for (let offset = 0; offset < 304; offset++) if (offset !== 8 && offset !== 60) expect(bytes[offset], `offset ${offset}`).toBe(expected[offset]);
+    for (let offset = 0; offset < 304; offset++)
+      if (offset !== 8 && offset !== 60) expect(bytes[offset], `offset ${offset}`).toBe(expected[offset]);
     expect(toHex(bytes.subarray(304))).toBe(toHex(fakeMac(bytes.subarray(0, 304))));
     expect(peekManifestFormatVersion(bytes)).toBe(2);
     expect(decodeManifest(bytes, fakeMac)).toEqual(manifest);
@@ -360,29 +382,29 @@ describe('manifest golden vector, version 1 (written by 0.1.0; still read, and w
   it('version 2 with two MACs (meta key rotating): both over the same body, and either key authenticates it', () => {
     const nextFakeMac: MacFunction = (body) => fakeMac(Uint8Array.of(0x6e, ...body));
     const expectedTwoMacs = fromHex(
-    '41524d44424d414e0200010209000000',
-    '00000000000102030405060708090a0b',
-    '0c0d0e0f100004000200000000000000',
-    '01000000030000000200000002000000',
-    '00000201010000000100000000000000',
-    '0a000000000000001111111111111111',
-    '11111111111111111111111111111111',
-    '11111111111111112222222222222222',
-    '22222222222222222222222222222222',
-    '22222222222222223333333333333333',
-    '33333333333333333333333333333333',
-    '33333333333333330300010002000000',
-    '01000000000000000000000000000000',
-    '44444444444444444444444444444444',
-    '44444444444444444444444444444444',
-    '55555555555555555555555555555555',
-    '55555555555555555555555555555555',
-    '00000000000000000000000000000000',
-    '00000000000000000000000000000000',
-    'cbe6f13117c3cab94c62c946e395d9af',
-    '7808b2db79ea691e8114fc2d69c7229d',
-    '2125857b56d97733d941a26e1903fec9',
-    '848d9645b437768c2b11138184f71f9a',
+      '41524d44424d414e0200010209000000',
+      '00000000000102030405060708090a0b',
+      '0c0d0e0f100004000200000000000000',
+      '01000000030000000200000002000000',
+      '00000201010000000100000000000000',
+      '0a000000000000001111111111111111',
+      '11111111111111111111111111111111',
+      '11111111111111112222222222222222',
+      '22222222222222222222222222222222',
+      '22222222222222223333333333333333',
+      '33333333333333333333333333333333',
+      '33333333333333330300010002000000',
+      '01000000000000000000000000000000',
+      '44444444444444444444444444444444',
+      '44444444444444444444444444444444',
+      '55555555555555555555555555555555',
+      '55555555555555555555555555555555',
+      '00000000000000000000000000000000',
+      '00000000000000000000000000000000',
+      'cbe6f13117c3cab94c62c946e395d9af',
+      '7808b2db79ea691e8114fc2d69c7229d',
+      '2125857b56d97733d941a26e1903fec9',
+      '848d9645b437768c2b11138184f71f9a',
     );
     const bytes = encodeManifest(manifest, fakeMac, { nextMac: nextFakeMac });
     expect(toHex(bytes)).toBe(toHex(expectedTwoMacs));
@@ -475,7 +497,15 @@ describe('keyring golden vector', () => {
 describe('docs/format.md Appendix A vectors', () => {
   const fileMacKey = fromHex('de4e082f558277186eb41ea75bdb28b1a5f8dcbfe469e1a22e6e2502174f44b4');
   const hmac = (bytes: Uint8Array): Uint8Array => new Uint8Array(createHmac('sha256', fileMacKey).update(bytes).digest());
-  const identity: FileIdentity = { algorithm: 1, kind: 1, databaseId: counting(16, 0x40), shard: 1, fileId: 7, keyId: 1, salt: counting(32, 0x60) };
+  const identity: FileIdentity = {
+    algorithm: 1,
+    kind: 1,
+    databaseId: counting(16, 0x40),
+    shard: 1,
+    fileId: 7,
+    keyId: 1,
+    salt: counting(32, 0x60),
+  };
 
   it('A.5 record', () => {
     expect(toHex(record(1, 0, ascii('key1'), ascii('hello')))).toBe('0100000000000000cb5428c3050000006b65793168656c6c6f00000000000000');

@@ -20,7 +20,9 @@ function recordOfSize(sequence: number, size: number): TestRecord {
 
 function scanAll(bytes: Uint8Array, bufferPosition = 0, fromPosition = bufferPosition): { records: ScannedRecord[]; resume: number } {
   const records: ScannedRecord[] = [];
-  const resume = scanRecords(bytes, bufferPosition, fromPosition, KEY_SIZE, Limits.maxValueBytes, (record) => records.push(snapshotRecord(record)));
+  const resume = scanRecords(bytes, bufferPosition, fromPosition, KEY_SIZE, Limits.maxValueBytes, (record) =>
+    records.push(snapshotRecord(record)),
+  );
   return { records, resume };
 }
 
@@ -37,12 +39,15 @@ describe('page geometry', () => {
 
   it('a header at nextRecordPosition never crosses a page boundary and at most 8 bytes are skipped', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 2 ** 28 }).map((slot) => slot * 8), (position) => {
-        const next = nextRecordPosition(position);
-        expect(next - position === 0 || next - position === 8).toBe(true);
-        expect((next % PAGE_BYTES) + RECORD_HEADER_BYTES).toBeLessThanOrEqual(PAGE_BYTES);
-        expect(nextRecordPosition(next)).toBe(next);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 28 }).map((slot) => slot * 8),
+        (position) => {
+          const next = nextRecordPosition(position);
+          expect(next - position === 0 || next - position === 8).toBe(true);
+          expect((next % PAGE_BYTES) + RECORD_HEADER_BYTES).toBeLessThanOrEqual(PAGE_BYTES);
+          expect(nextRecordPosition(next)).toBe(next);
+        },
+      ),
       { seed: SEED, numRuns: 500 },
     );
   });
@@ -66,7 +71,14 @@ describe('page geometry', () => {
 describe('scanRecords', () => {
   it('finds the record at 4096 after a first page whose last record ends at 4088 (the armdb 0.x stall)', () => {
     // 3 × 1016 + 1040 = 4088: the first page ends in an 8-byte zero gap.
-    const records = [recordOfSize(1, 1016), recordOfSize(2, 1016), recordOfSize(3, 1016), recordOfSize(4, 1040), recordOfSize(5, 48), recordOfSize(6, 200)];
+    const records = [
+      recordOfSize(1, 1016),
+      recordOfSize(2, 1016),
+      recordOfSize(3, 1016),
+      recordOfSize(4, 1040),
+      recordOfSize(5, 48),
+      recordOfSize(6, 200),
+    ];
     const stream = writeRecordStream(records);
     expect(stream.positions).toEqual([0, 1016, 2032, 3048, 4096, 4144]);
     expect(stream.bytes.length).toBe(2 * PAGE_BYTES);
@@ -121,7 +133,14 @@ describe('scanRecords', () => {
   });
 
   it('returns the position of an incomplete record and resumes from it exactly once', () => {
-    const records = [recordOfSize(1, 1016), recordOfSize(2, 1016), recordOfSize(3, 1016), recordOfSize(4, 1040), recordOfSize(5, 48), recordOfSize(6, 200)];
+    const records = [
+      recordOfSize(1, 1016),
+      recordOfSize(2, 1016),
+      recordOfSize(3, 1016),
+      recordOfSize(4, 1040),
+      recordOfSize(5, 48),
+      recordOfSize(6, 200),
+    ];
     const stream = writeRecordStream(records);
     // Cut inside record 4 (3048..4088): records 1–3 come back, resume at 3048.
     const cut = 3500;

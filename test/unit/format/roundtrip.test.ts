@@ -144,7 +144,9 @@ describe('round-trips', () => {
   it('hint entries', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 0, max: 64 }).chain((keySize) => fc.tuple(fc.constant(keySize), fc.array(hintEntryArb(keySize), { maxLength: 20 }))),
+        fc
+          .integer({ min: 0, max: 64 })
+          .chain((keySize) => fc.tuple(fc.constant(keySize), fc.array(hintEntryArb(keySize), { maxLength: 20 }))),
         ([keySize, entries]) => {
           const bytes = encodeHintEntries(entries, keySize);
           expect(bytes.length).toBe(entries.length * hintEntryBytes(keySize));

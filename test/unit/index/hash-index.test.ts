@@ -7,7 +7,14 @@ const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 describe('HashIndex', () => {
   it('agrees with a Map under random inserts, updates and removals (backward-shift deletion included)', () => {
     // Small key space and 3-byte keys: long probe runs, many removals inside runs, several resizes.
-    const operation = fc.record({ remove: fc.boolean(), key: fc.uint8Array({ minLength: 3, maxLength: 3 }).map((key) => { key[0] = key[0]! % 4; return key; }), position: fc.nat(1_000_000) });
+    const operation = fc.record({
+      remove: fc.boolean(),
+      key: fc.uint8Array({ minLength: 3, maxLength: 3 }).map((key) => {
+        key[0] = key[0]! % 4;
+        return key;
+      }),
+      position: fc.nat(1_000_000),
+    });
     fc.assert(
       fc.property(fc.array(operation, { maxLength: 3000 }), (operations) => {
         const index = new HashIndex(3);
@@ -38,7 +45,11 @@ describe('HashIndex', () => {
 
   it('reuses handles after removal, so memory follows live keys', () => {
     const index = new HashIndex(8);
-    const key = (n: number) => { const bytes = new Uint8Array(8); new DataView(bytes.buffer).setUint32(4, n); return bytes; };
+    const key = (n: number) => {
+      const bytes = new Uint8Array(8);
+      new DataView(bytes.buffer).setUint32(4, n);
+      return bytes;
+    };
     for (let round = 0; round < 5; round++) {
       for (let n = 0; n < 5000; n++) index.findOrInsert(key(n));
       for (let n = 0; n < 5000; n++) expect(index.remove(key(n))).toBe(true);

@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { compareKeys, OrderedIndex, sortHandlesByKey } from '../../../src/index/ordered-index.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
-const keyArbitrary = fc.uint8Array({ minLength: 2, maxLength: 2 }).map((key) => { key[0] = key[0]! % 8; return key; });
+const keyArbitrary = fc.uint8Array({ minLength: 2, maxLength: 2 }).map((key) => {
+  key[0] = key[0]! % 8;
+  return key;
+});
 
 function keysOf(index: OrderedIndex, handles: Iterable<number>): string[] {
   return [...handles].map((handle) => hex(index.entries.keyView(handle)));
@@ -12,26 +15,30 @@ function keysOf(index: OrderedIndex, handles: Iterable<number>): string[] {
 describe('OrderedIndex', () => {
   it('keeps keys in bytewise order under random inserts and removals, with splits and unlinks', () => {
     fc.assert(
-      fc.property(fc.array(fc.record({ remove: fc.boolean(), key: keyArbitrary }), { maxLength: 2500 }), fc.nat(), (operations, buildAt) => {
-        const index = new OrderedIndex(2);
-        const model = new Set<string>();
-        for (const [step, { remove, key }] of operations.entries()) {
-          // The tree is deferred until first needed: build it at a random step, so both the bulk
-          // build and the one-by-one maintenance after it are exercised.
-          if (step === buildAt % (operations.length + 1)) index.firstHandle();
-          if (remove) expect(index.remove(key)).toBe(model.delete(hex(key)));
-          else {
-            index.findOrInsert(key);
-            model.add(hex(key));
+      fc.property(
+        fc.array(fc.record({ remove: fc.boolean(), key: keyArbitrary }), { maxLength: 2500 }),
+        fc.nat(),
+        (operations, buildAt) => {
+          const index = new OrderedIndex(2);
+          const model = new Set<string>();
+          for (const [step, { remove, key }] of operations.entries()) {
+            // The tree is deferred until first needed: build it at a random step, so both the bulk
+            // build and the one-by-one maintenance after it are exercised.
+            if (step === buildAt % (operations.length + 1)) index.firstHandle();
+            if (remove) expect(index.remove(key)).toBe(model.delete(hex(key)));
+            else {
+              index.findOrInsert(key);
+              model.add(hex(key));
+            }
           }
-        }
-        const sorted = [...model].sort();
-        expect(keysOf(index, index.handles({}))).toEqual(sorted);
-        expect(keysOf(index, index.handles({ reverse: true }))).toEqual([...sorted].reverse());
-        expect(index.size).toBe(model.size);
-        expect(index.firstHandle() < 0 ? undefined : hex(index.entries.keyView(index.firstHandle()))).toBe(sorted[0]);
-        expect(index.lastHandle() < 0 ? undefined : hex(index.entries.keyView(index.lastHandle()))).toBe(sorted.at(-1));
-      }),
+          const sorted = [...model].sort();
+          expect(keysOf(index, index.handles({}))).toEqual(sorted);
+          expect(keysOf(index, index.handles({ reverse: true }))).toEqual([...sorted].reverse());
+          expect(index.size).toBe(model.size);
+          expect(index.firstHandle() < 0 ? undefined : hex(index.entries.keyView(index.firstHandle()))).toBe(sorted[0]);
+          expect(index.lastHandle() < 0 ? undefined : hex(index.entries.keyView(index.lastHandle()))).toBe(sorted.at(-1));
+        },
+      ),
       { numRuns: 60, seed: 11 },
     );
   });
