@@ -1,11 +1,9 @@
 /** @internal Shared steps of every collection's `open`. */
 import { checkInteger, resolveOptions } from '../config.js';
-import { Engine, type EngineHooks } from '../engine/engine.js';
+import { Engine } from '../engine/engine.js';
 import type { CollectionKindId } from '../format/manifest.js';
+import { engineHooksOf } from '../internal/engine-hooks.js';
 import type { Collection } from './collection.js';
-
-/** @internal Tests pass engine hooks (a fault-injecting file system) under this symbol. */
-export const engineHooks = Symbol.for('armdb.engineHooks');
 
 /** Largest `valueSize` of Const collections: their values live in memory. */
 export const MAX_CONST_VALUE_BYTES = 65_536;
@@ -14,7 +12,7 @@ export const MAX_CONST_VALUE_BYTES = 65_536;
 export function openEngine(directory: unknown, options: unknown, kind: CollectionKindId, valueSize: number): Promise<Engine> {
   if (typeof directory !== 'string' || directory.length === 0) throw new TypeError('"directory" expected a non-empty string');
   const resolved = resolveOptions(options, valueSize);
-  return Engine.open(directory, resolved, kind, (options as { [engineHooks]?: EngineHooks })[engineHooks]);
+  return Engine.open(directory, resolved, kind, engineHooksOf(options));
 }
 
 /** @internal `valueSize` of Const collections. */

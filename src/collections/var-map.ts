@@ -44,6 +44,3 @@ export class VarMap extends Collection<Uint8Array> {
     return finishOpen(map, engine, () => map.initHook());
   }
 }
-
-/** @internal Re-exported for tests that inject a file system. */
-export { engineHooks } from './open.js';

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
 import * as path from 'node:path';
+import type { EngineHooks } from '../internal/engine-hooks.js';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import xxhash from 'xxhash-wasm';
 import type { ResolvedOptions } from '../config.js';
@@ -245,10 +246,6 @@ type Hasher = Awaited<ReturnType<typeof xxhash>>;
 let hasherPromise: Promise<Hasher> | undefined;
 
 /** @internal Engine options beyond the public ones (tests inject a file system). */
-export interface EngineHooks {
-  readonly fileSystem?: FileSystem;
-}
-
 export class Engine {
   readonly directory: string;
   readonly options: ResolvedOptions;

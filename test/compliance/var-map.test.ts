@@ -10,6 +10,7 @@
  * on fsync much more than it computes). After the matrix: regression tests of bugs the suites
  * found, each in one configuration.
  */
+import { withEngineHooks } from '../../src/internal/engine-hooks.js';
 import { cpSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { inspect } from 'node:util';
@@ -1087,7 +1088,7 @@ describe('VarMap read amplification', () => {
   it.for([0, 64 * MIB])('reading a 512 KiB value with cacheBytes %i reads each page about once', async (cacheBytes, { tempDir }) => {
     const config: StoreConfig = { shards: 1, cacheBytes, cipher: 'node', encryption: 'key' };
     const counting = countingFileSystem();
-    const options = { ...optionsFor(config), [Symbol.for('armdb.engineHooks')]: { fileSystem: counting.fileSystem } } as OpenOptions;
+    const options = withEngineHooks({ ...optionsFor(config) }, { fileSystem: counting.fileSystem });
     const dir = tempDir();
     const value = patternBytes(512 * 1024, 9);
     const writer = await VarMap.open(dir, options);

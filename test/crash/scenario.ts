@@ -15,10 +15,11 @@ import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach } from 'vitest';
-import { VarMap, engineHooks } from '../../src/collections/var-map.js';
+import { VarMap } from '../../src/collections/var-map.js';
+import { withEngineHooks } from '../../src/internal/engine-hooks.js';
 import type { OpenOptions } from '../../src/config.js';
 import { ArmdbError } from '../../src/errors.js';
-import type { EngineHooks } from '../../src/engine/engine.js';
+import type { EngineHooks } from '../../src/internal/engine-hooks.js';
 import type { FileSystem } from '../../src/io/file-system.js';
 
 export const KEY_SIZE = 16;
@@ -45,7 +46,7 @@ export function openMap(directory: string, fileSystem?: FileSystem, overrides: P
   const options = baseOptions(overrides);
   if (fileSystem === undefined) return VarMap.open(directory, options);
   const hooks: EngineHooks = { fileSystem };
-  return VarMap.open(directory, { ...options, [engineHooks]: hooks } as OpenOptions);
+  return VarMap.open(directory, withEngineHooks({ ...options }, hooks));
 }
 
 /** Keys whose shards name the shards: a key's shard label is the index of the first of these it shares a shard with. */

@@ -21,8 +21,8 @@ import { cpSync } from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect } from 'vitest';
-import { engineHooks } from '../../src/collections/var-map.js';
-import type { EngineHooks } from '../../src/engine/engine.js';
+import { withEngineHooks } from '../../src/internal/engine-hooks.js';
+import type { EngineHooks } from '../../src/internal/engine-hooks.js';
 import { ArmdbError, VarMap, type OpenOptions } from '../../src/index.js';
 import { describeCut, PowerCutFileSystem, type CrashState } from '../crash/power-cut-fs.js';
 import { KEY_SIZE, optionsFor, patternBytes, removeTempDir, storeTest as it, type StoreConfig } from '../helpers/store.js';
@@ -464,7 +464,7 @@ async function runProgram(program: Program, tempDir: () => string, mode: CrashMo
   const imageOptions = optionsFor(program.config, { ...program.extra, shardPrefixBits: 8 });
   const powerCut = mode === 'power' ? new PowerCutFileSystem(root) : undefined;
   const hooks: EngineHooks | undefined = powerCut === undefined ? undefined : { fileSystem: powerCut };
-  const options = hooks === undefined ? imageOptions : ({ ...imageOptions, [engineHooks]: hooks } as OpenOptions);
+  const options = hooks === undefined ? imageOptions : withEngineHooks({ ...imageOptions }, hooks);
   // history[0] is the durable state: the empty store at first, then the state at each sync or reopen.
   const run: Run = {
     db: await VarMap.open(dir, options),

@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect } from 'vitest';
-import { engineHooks } from '../../src/collections/open.js';
+import { type EngineHooks, withEngineHooks } from '../../src/internal/engine-hooks.js';
 import { encryptionFrom, readKeyFile, UsageError } from '../../src/cli/key-source.js';
 import { fileName, parseFileName } from '../../src/engine/paths.js';
 import { ArmdbError, VarMap, keys, type OpenOptions } from '../../src/index.js';
@@ -24,7 +24,7 @@ const KEY = testKey(13);
 const KEY_COUNT = 200;
 const PAGE = 4096;
 
-function options(extra: Partial<OpenOptions> & Record<symbol, unknown> = {}): OpenOptions {
+function options(extra: Partial<OpenOptions> = {}): OpenOptions {
   return { keySize: 16, encryption: { key: KEY }, shards: 1, syncIntervalMs: 0, ...extra } as OpenOptions;
 }
 
@@ -54,10 +54,10 @@ async function crashImage(dir: string, copy: string): Promise<void> {
 }
 
 /** What an open of `dir` gives: 'opened' (every key checked, then closed), an ArmdbError code, or `raw …` for anything else. */
-async function openOutcome(dir: string, extra: Partial<OpenOptions> & Record<symbol, unknown> = {}): Promise<string> {
+async function openOutcome(dir: string, extra: Partial<OpenOptions> = {}, hooks: EngineHooks = {}): Promise<string> {
   let db: VarMap;
   try {
-    db = await VarMap.open(dir, options(extra));
+    db = await VarMap.open(dir, withEngineHooks(options(extra), hooks));
   } catch (error) {
     if (error instanceof ArmdbError) return error.code;
     return `raw ${(error as NodeJS.ErrnoException).code ?? (error as Error).name}: ${(error as Error).message}`;
@@ -209,7 +209,7 @@ describe('item 3: temporary files get fresh names, are created exclusively, and 
     ];
     for (const name of stale) fs.writeFileSync(name, 'stale');
     const faults = new FaultFileSystem();
-    const db = await VarMap.open(dir, options({ [engineHooks]: { fileSystem: faults } }));
+    const db = await VarMap.open(dir, withEngineHooks(options(), { fileSystem: faults }));
     for (const name of stale) expect(fs.existsSync(name)).toBe(false);
     for (let index = 0; index < KEY_COUNT; index++) db.put(keyOf(KEY_COUNT + index), valueOf(index));
     await db.rotateDataKey();
@@ -301,7 +301,7 @@ describe('item 4: sizes the file system reports are not allocations: sparse file
     fs.writeFileSync(inShard(dir, 2, 'tags'), '');
     fs.truncateSync(inShard(dir, 2, 'tags'), 2 * 2 ** 30);
     const counting = countingTagReads();
-    const db = await VarMap.open(dir, options({ [engineHooks]: { fileSystem: counting.fileSystem } }));
+    const db = await VarMap.open(dir, withEngineHooks(options(), { fileSystem: counting.fileSystem }));
     try {
       expect(counting.tagBytesRequested()).toBeLessThanOrEqual(LARGEST_TAG_FILE_BYTES);
       expect(db.stats().recoveredTornBytes).toBe(2 * 2 ** 40);
@@ -322,7 +322,7 @@ describe('item 4: sizes the file system reports are not allocations: sparse file
     fs.truncateSync(inShard(copy, 2, 'data'), 256 * 2 ** 30);
     fs.truncateSync(inShard(copy, 2, 'tags'), 2 * 2 ** 30);
     const counting = countingTagReads();
-    expect(await openOutcome(copy, { [engineHooks]: { fileSystem: counting.fileSystem } })).toBe('opened');
+    expect(await openOutcome(copy, {}, { fileSystem: counting.fileSystem })).toBe('opened');
     expect(counting.tagBytesRequested()).toBeLessThanOrEqual(LARGEST_TAG_FILE_BYTES);
     expect(fs.statSync(inShard(copy, 2, 'data')).size).toBe(0);
   });

@@ -22,7 +22,7 @@ import * as path from 'node:path';
 import { inspect } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { describe, expect } from 'vitest';
-import { engineHooks } from '../../src/collections/open.js';
+import { withEngineHooks } from '../../src/internal/engine-hooks.js';
 import {
   ArmdbError,
   ConstMap,
@@ -357,10 +357,7 @@ describe('changeKey', () => {
           for (let n = 1; n <= 50 && exhaustedAt === undefined; n++) {
             const dir = copyDirectory(base, path.join(root, `crash-${n}`));
             const faults = new FaultFileSystem();
-            const db = await VarMap.open(dir, {
-              ...optionsOf({ key: oldKey }, { hints: false }),
-              [engineHooks]: { fileSystem: faults },
-            } as OpenOptions);
+            const db = await VarMap.open(dir, withEngineHooks({ ...optionsOf({ key: oldKey }, { hints: false }) }, { fileSystem: faults }));
             const caseModel: Model = new Map(model);
             await writeValues(db, caseModel, range(300, 340), `SESSION${n}`);
             await db.sync();

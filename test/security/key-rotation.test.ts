@@ -18,7 +18,7 @@ import { describe, expect } from 'vitest';
 import { makeCredential, openKeyring } from '../../src/crypto/keys.js';
 import { nodeProvider } from '../../src/crypto/node-provider.js';
 import { decodeManifest, encodeManifest, peekManifestFormatVersion, type Manifest } from '../../src/format/manifest.js';
-import { engineHooks } from '../../src/collections/open.js';
+import { withEngineHooks } from '../../src/internal/engine-hooks.js';
 import { ArmdbError, VarMap, keys, type OpenOptions } from '../../src/index.js';
 import { FaultFileSystem } from '../crash/fault-fs.js';
 import { storeTest as it, testKey } from '../helpers/store.js';
@@ -292,7 +292,7 @@ describe('leftovers: removed only when redundant, otherwise quarantined', () => 
     const key = testKey(61);
     const model = await buildStore(dir, key);
     const faults = new FaultFileSystem();
-    const db = await VarMap.open(dir, { ...optionsOf(key), [engineHooks]: { fileSystem: faults } } as OpenOptions);
+    const db = await VarMap.open(dir, withEngineHooks({ ...optionsOf(key) }, { fileSystem: faults }));
     db.put(keyOf(3), valueOf(3, 'v2'));
     model.set(3, new TextDecoder().decode(valueOf(3, 'v2')));
     for (let index = 200; index < 400; index++) db.delete(keyOf(index));

@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect } from 'vitest';
-import { engineHooks } from '../../src/collections/open.js';
+import { withEngineHooks } from '../../src/internal/engine-hooks.js';
 import { FileCipher, setSealObserver } from '../../src/crypto/file-cipher.js';
 import { nodeProvider } from '../../src/crypto/node-provider.js';
 import { Algorithm, FileKind, PAGE_BYTES } from '../../src/format/constants.js';
@@ -380,7 +380,7 @@ describe('no (file key, nonce) pair is ever sealed twice', () => {
     const crashed = path.join(root, 'crashed');
     const faults = new FaultFileSystem();
     {
-      const db = await VarMap.open(crashed, { ...storeOptions(), [engineHooks]: { fileSystem: faults } } as OpenOptions);
+      const db = await VarMap.open(crashed, withEngineHooks({ ...storeOptions() }, { fileSystem: faults }));
       await workload(db, 6);
       for (let index = 0; index < KEY_COUNT; index++) db.put(keyOf(index), patternBytes(3 * PAGE_BYTES, 7000 + index));
       db.flush();

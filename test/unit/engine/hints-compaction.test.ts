@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { engineHooks } from '../../../src/collections/open.js';
+import { withEngineHooks } from '../../../src/internal/engine-hooks.js';
 import type { FileHandle, FileSystem } from '../../../src/io/file-system.js';
 import { nodeFileSystem } from '../../../src/io/node-file-system.js';
 import { VarMap, keys, type OpenOptions } from '../../../src/index.js';
@@ -90,7 +90,7 @@ describe('hint files', () => {
     const directory = temporaryDirectory();
     const model = await writeStore(directory);
     const withHints = countingFileSystem();
-    let db = await VarMap.open(directory, { ...base, [engineHooks]: { fileSystem: withHints.fileSystem } } as OpenOptions);
+    let db = await VarMap.open(directory, withEngineHooks({ ...base }, { fileSystem: withHints.fileSystem }));
     expect(withHints.dataBytesRead()).toBe(0);
     expect(db.stats().filesFromHints).toBeGreaterThan(0);
     expect(db.size).toBe(model.size);
@@ -98,7 +98,7 @@ describe('hint files', () => {
     await db.close();
 
     const withoutHints = countingFileSystem();
-    db = await VarMap.open(directory, { ...base, hints: false, [engineHooks]: { fileSystem: withoutHints.fileSystem } } as OpenOptions);
+    db = await VarMap.open(directory, withEngineHooks({ ...base, hints: false }, { fileSystem: withoutHints.fileSystem }));
     expect(withoutHints.dataBytesRead()).toBeGreaterThan(0);
     expect(db.stats().filesFromHints).toBe(0);
     expect(contentsOf(db)).toEqual(model);
@@ -337,14 +337,11 @@ describe('verify while compaction runs', () => {
     const directory = temporaryDirectory();
     // 512-byte records tile the pages exactly, so the first file has no dead bytes and stays; the second
     // holds every key twice, so compaction retires it while verify is still on the first.
-    const options = {
-      keySize: 16,
-      encryption: { key: KEY },
-      shards: 1,
-      syncIntervalMs: 0,
-      autoCompact: false,
-      [engineHooks]: { fileSystem: instantFileSystem() },
-    } as OpenOptions;
+    const hooks = { fileSystem: instantFileSystem() };
+    const options = withEngineHooks(
+      { keySize: 16, encryption: { key: KEY }, shards: 1, syncIntervalMs: 0, autoCompact: false } as OpenOptions,
+      hooks,
+    );
     const value = new Uint8Array(512 - 16 - 16).fill(7);
     let db = await VarMap.open(directory, options);
     for (let index = 0; index < 8 * 64 * 12; index++) db.put(keyOf(index), value);
@@ -352,7 +349,7 @@ describe('verify while compaction runs', () => {
     db = await VarMap.open(directory, options);
     for (let round = 0; round < 2; round++) for (let index = 0; index < 40; index++) db.put(keys.fromString(`dead-${index}`, 16), value);
     await db.close();
-    db = await VarMap.open(directory, { ...options, hints: false } as OpenOptions);
+    db = await VarMap.open(directory, withEngineHooks({ ...options, hints: false }, hooks));
     try {
       const firstFilePages = 12 * 64;
       let compacted = false;
@@ -422,14 +419,10 @@ describe('verify while compaction runs', () => {
 describe('hint writing while compaction runs', () => {
   it('a hint being built for a file that compaction retires is dropped quietly, the store stays whole', async () => {
     const directory = temporaryDirectory();
-    const options = {
-      keySize: 16,
-      encryption: { key: KEY },
-      shards: 1,
-      syncIntervalMs: 0,
-      autoCompact: false,
-      [engineHooks]: { fileSystem: instantFileSystem() },
-    } as OpenOptions;
+    const options = withEngineHooks(
+      { keySize: 16, encryption: { key: KEY }, shards: 1, syncIntervalMs: 0, autoCompact: false } as OpenOptions,
+      { fileSystem: instantFileSystem() },
+    );
     const value = new Uint8Array(512 - 16 - 16).fill(9);
     const failures: unknown[] = [];
     const onHint = (message: unknown): void => {
