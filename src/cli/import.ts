@@ -50,7 +50,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * The record of one line, or undefined for a blank line. Messages never quote the line: it may hold
  * secrets (V8's JSON.parse messages would, so they are not passed on).
  */
-export function parseRecord(line: Line, shape: RecordShape): { key: Uint8Array; value: Uint8Array } | undefined {
+function parseRecord(line: Line, shape: RecordShape): { key: Uint8Array; value: Uint8Array } | undefined {
   const fail = (message: string): never => {
     throw new InputError(line.number, message);
   };
@@ -86,9 +86,12 @@ export function parseRecord(line: Line, shape: RecordShape): { key: Uint8Array; 
   return { key, value };
 }
 
+/** Room in a line for its JSON framing: field names, quotes, spaces, escapes. */
+const LINE_FRAMING_BYTES = 4096;
+
 /** Longest line worth reading for a shape: both fields at 2 characters per byte, plus framing. */
 function maxLineBytes(shape: RecordShape): number {
-  return 4096 + 2 * (shape.keySize + (shape.valueSize > 0 ? shape.valueSize : shape.maxValueBytes));
+  return LINE_FRAMING_BYTES + 2 * (shape.keySize + (shape.valueSize > 0 ? shape.valueSize : shape.maxValueBytes));
 }
 
 const CREATE_ONLY = ['key-size', 'kind', 'value-size', 'shards', 'shard-prefix-bits', 'scrypt-log-n'] as const;

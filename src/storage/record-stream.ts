@@ -20,7 +20,7 @@ export interface StreamRecord {
 }
 
 /** Pages read and decrypted per step. */
-export const STREAM_CHUNK_PAGES = 64;
+const STREAM_CHUNK_PAGES = 64;
 
 export class RecordStream {
   readonly #file: DataFile;
@@ -67,7 +67,7 @@ export class RecordStream {
     const pages = this.#readPages(firstPage, count);
     const plaintext = new Uint8Array(this.#carry.length + pages.length * PAGE_BYTES);
     plaintext.set(this.#carry);
-    pages.forEach((page, offset) => plaintext.set(page, this.#carry.length + offset * PAGE_BYTES));
+    for (const [offset, page] of pages.entries()) plaintext.set(page, this.#carry.length + offset * PAGE_BYTES);
     this.validPages = firstPage + pages.length;
     this.#resumePosition = scanRecords(
       plaintext,
