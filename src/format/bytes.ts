@@ -3,6 +3,7 @@
  * Reads past the end of a buffer raise ARMDB_INTEGRITY, never a RangeError from a DataView, so a
  * truncated file is reported as what it is.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { markAsUntransferable } from 'node:worker_threads';
 import { assert } from '../assert.js';
 import { integrityError } from '../errors.js';
@@ -200,12 +201,14 @@ export function asPlainBytes(bytes: Uint8Array): Uint8Array {
   return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** Constant-time comparison for MACs and digests. */
+/**
+ * Whether `left` and `right` hold the same bytes: armdb's one byte comparison, for MACs, digests,
+ * magic numbers, secrets, keys and values alike. The content is compared in constant time (OpenSSL's
+ * `CRYPTO_memcmp` through `timingSafeEqual`), so a MAC check does not reveal how many leading bytes
+ * matched; being native, it is also fast on long values. Lengths are not secret and are compared first.
+ */
 export function equalBytes(left: Uint8Array, right: Uint8Array): boolean {
-  if (left.length !== right.length) return false;
-  let difference = 0;
-  for (let index = 0; index < left.length; index++) difference |= left[index]! ^ right[index]!;
-  return difference === 0;
+  return left.length === right.length && timingSafeEqual(left, right);
 }
 
 export function isAllZero(bytes: Uint8Array): boolean {
