@@ -19,8 +19,11 @@ export interface StreamRecord {
   readonly recordBytes: number;
 }
 
-/** Pages read and decrypted per step. */
-const STREAM_CHUNK_PAGES = 64;
+/**
+ * Pages read and decrypted per step: bounds a step's memory and the event-loop time between yields.
+ * Other long passes over pages (verify, warmup, the read scratch buffer of a data file) use the same bound.
+ */
+export const STREAM_CHUNK_PAGES = 64;
 
 export class RecordStream {
   readonly #file: DataFile;
