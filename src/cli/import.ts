@@ -245,7 +245,7 @@ Options:
   -h, --help                show this help
 Creating a store (only when <dir> holds none; on an existing store the options given must match):
   --create                  create the store if <dir> holds none
-  --key-size <n>            key bytes, 1..1024 (required with --create)
+  --key-size <n>            key bytes, 1..${Limits.maxKeyBytes} (required with --create)
   --kind <class>            VarMap (default), VarTree, ConstMap, ConstTree, TypedMap, TypedTree
   --value-size <n>          value bytes of ConstMap/ConstTree (required for them)
   --shards <n>              1..256 (default ${DEFAULTS.shards})
