@@ -13,24 +13,23 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { VarMap } from '../dist/index.js';
+import { median, parseOptions, printTable } from './lib/harness.js';
 
-const { values } = parseArgs({
-  options: {
-    gib: { type: 'string', default: '1' },
-    'value-size': { type: 'string', default: '1024' },
-    overwrite: { type: 'string', default: '0.5' },
-    shards: { type: 'string', default: '4' },
-    reps: { type: 'string', default: '1' },
-  },
+const args = parseOptions('npm run build && node bench/compaction.js [options]', {
+  gib: { type: 'number', default: 1, min: 0.001, help: 'GiB of live data' },
+  'value-size': { type: 'number', default: 1024, min: 1, integer: true, help: 'bytes per value' },
+  overwrite: { type: 'number', default: 0.5, min: 0.001, help: 'share of the keys overwritten, up to 1' },
+  shards: { type: 'number', default: 4, min: 1, integer: true },
+  reps: { type: 'number', default: 1, min: 1, integer: true, help: 'repetitions' },
 });
-const valueSize = Number(values['value-size']);
-const count = Math.ceil((Number(values.gib) * 2 ** 30) / (16 + valueSize));
-const overwriteCount = Math.floor(count * Number(values.overwrite));
-const shards = Number(values.shards);
-const reps = Number(values.reps);
+const valueSize = args['value-size'];
+const count = Math.ceil((args.gib * 2 ** 30) / (16 + valueSize));
+const overwriteCount = Math.min(count, Math.floor(count * args.overwrite));
+const { shards, reps } = args;
 const MB = 1e6;
+/** @type {{ seconds: number[], mbPerSecond: number[], p99Ms: number[], maxMs: number[] }} */
+const summary = { seconds: [], mbPerSecond: [], p99Ms: [], maxMs: [] };
 
 const key = randomBytes(32);
 const options = { keySize: 16, encryption: { key }, shards, syncIntervalMs: 0, autoCompact: false };
@@ -53,7 +52,8 @@ function diskBytes(directory) {
 // monitorEventLoopDelay records the time between two ticks of its timer, the interval included: what
 // the event loop was held beyond the interval is the recorded value less the resolution.
 const RESOLUTION_MS = 5;
-const ms = (nanoseconds) => Math.max(0, nanoseconds / 1e6 - RESOLUTION_MS).toFixed(1);
+const beyondInterval = (/** @type {number} */ nanoseconds) => Math.max(0, nanoseconds / 1e6 - RESOLUTION_MS);
+const ms = (/** @type {number} */ nanoseconds) => beyondInterval(nanoseconds).toFixed(1);
 
 for (let rep = 0; rep < reps; rep++) {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'armdb-compaction-'));
@@ -111,7 +111,20 @@ for (let rep = 0; rep < reps; rep++) {
       `  event-loop delay while compacting (beyond the 5 ms sampling interval): p50 ${ms(histogram.percentile(50))} ms, p99 ${ms(histogram.percentile(99))} ms, max ${ms(histogram.max)} ms (target p99 ≤ 50 ms); longest gap between 1 ms timer ticks ${longestGap.toFixed(1)} ms; ${gets.toLocaleString('en')} gets served meanwhile`,
     );
     console.log(`  live keys after: ${liveKeys.toLocaleString('en')} (expected ${count.toLocaleString('en')})`);
+    summary.seconds.push(seconds);
+    summary.mbPerSecond.push(before / MB / seconds);
+    summary.p99Ms.push(beyondInterval(histogram.percentile(99)));
+    summary.maxMs.push(beyondInterval(histogram.max));
   } finally {
     fs.rmSync(directory, { recursive: true, force: true });
   }
 }
+
+printTable(
+  ['compact()', 'median', 'repetitions'],
+  Object.entries(summary).map(([name, samples]) => [
+    name,
+    (median(samples) ?? Number.NaN).toFixed(1),
+    samples.map((sample) => sample.toFixed(1)).join(', '),
+  ]),
+);

@@ -8,28 +8,24 @@ import { createDecipheriv, createCipheriv, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { KEY_BYTES, PAGE_BYTES, TAG_BYTES } from '../dist/format/constants.js';
 import { VarMap, VarTree } from '../dist/index.js';
+import { median, parseOptions, printTable } from './lib/harness.js';
+import { perSecond } from './lib/util.js';
 
-const { values } = parseArgs({
-  options: {
-    collection: { type: 'string', default: 'VarMap' },
-    n: { type: 'string', default: '1000000' },
-    shards: { type: 'string', default: '4' },
-    reps: { type: 'string', default: '3' },
-  },
+const options = parseOptions('npm run build && node bench/engine.js [options]', {
+  collection: { type: 'string', default: 'VarMap', choices: ['VarMap', 'VarTree'] },
+  n: { type: 'number', default: 1_000_000, min: 1, integer: true, help: 'keys' },
+  shards: { type: 'number', default: 4, min: 1, integer: true },
+  reps: { type: 'number', default: 3, min: 1, integer: true, help: 'repetitions' },
 });
-const count = Number(values.n);
-const Collection = { VarMap, VarTree }[values.collection];
-if (Collection === undefined) throw new Error('--collection is VarMap or VarTree');
-const shards = Number(values.shards);
-const reps = Number(values.reps);
-const median = (samples) => [...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)];
-const perSecond = (operations, milliseconds) => Math.round((operations / milliseconds) * 1000);
+const { n: count, shards, reps } = options;
+const Collection = options.collection === 'VarTree' ? VarTree : VarMap;
 
 const keyList = Array.from({ length: count }, () => new Uint8Array(randomBytes(16)));
 const value = new Uint8Array(100).fill(7);
-const key = randomBytes(32);
+const key = randomBytes(KEY_BYTES);
+/** @type {Record<'putPerSecond' | 'hotGetPerSecond' | 'coldGetPerSecond' | 'openMs' | 'rawPreadOpenPerSecond', number[]>} */
 const results = { putPerSecond: [], hotGetPerSecond: [], coldGetPerSecond: [], openMs: [], rawPreadOpenPerSecond: [] };
 
 for (let rep = 0; rep < reps; rep++) {
@@ -61,24 +57,24 @@ for (let rep = 0; rep < reps; rep++) {
     // Baseline: bare random 4 KiB pread + AES-256-GCM open of the same number of pages.
     const baseFile = path.join(directory, 'baseline.bin');
     const pages = 16_384;
-    const pageKey = randomBytes(32);
+    const pageKey = randomBytes(KEY_BYTES);
     const tags = [];
     const handle = fs.openSync(baseFile, 'w+');
     for (let page = 0; page < pages; page++) {
       const nonce = Buffer.alloc(12);
       nonce.writeUInt32LE(page);
-      const cipher = createCipheriv('aes-256-gcm', pageKey, nonce, { authTagLength: 16 });
-      fs.writeSync(handle, Buffer.concat([cipher.update(randomBytes(4096)), cipher.final()]), 0, 4096, page * 4096);
+      const cipher = createCipheriv('aes-256-gcm', pageKey, nonce, { authTagLength: TAG_BYTES });
+      fs.writeSync(handle, Buffer.concat([cipher.update(randomBytes(PAGE_BYTES)), cipher.final()]), 0, PAGE_BYTES, page * PAGE_BYTES);
       tags.push(cipher.getAuthTag());
     }
-    const buffer = Buffer.alloc(4096);
+    const buffer = Buffer.alloc(PAGE_BYTES);
     started = performance.now();
     for (let index = 0; index < sample.length; index++) {
       const page = (index * 7919) % pages;
-      fs.readSync(handle, buffer, 0, 4096, page * 4096);
+      fs.readSync(handle, buffer, 0, PAGE_BYTES, page * PAGE_BYTES);
       const nonce = Buffer.alloc(12);
       nonce.writeUInt32LE(page);
-      const decipher = createDecipheriv('aes-256-gcm', pageKey, nonce, { authTagLength: 16 });
+      const decipher = createDecipheriv('aes-256-gcm', pageKey, nonce, { authTagLength: TAG_BYTES });
       decipher.setAuthTag(tags[page]);
       decipher.update(buffer);
       decipher.final();
@@ -90,6 +86,12 @@ for (let rep = 0; rep < reps; rep++) {
   }
 }
 
-const summary = Object.fromEntries(Object.entries(results).map(([name, samples]) => [name, Math.round(median(samples))]));
-summary.coldGetVsRawRatio = Number((summary.rawPreadOpenPerSecond / summary.coldGetPerSecond).toFixed(2));
-console.log(JSON.stringify({ n: count, shards, reps, node: process.version, ...summary }, null, 2));
+console.log(`armdb engine bench: ${options.collection}, n ${count}, ${shards} shards, ${reps} repetitions, node ${process.version}`);
+const summary = Object.fromEntries(Object.entries(results).map(([name, samples]) => [name, median(samples) ?? Number.NaN]));
+printTable(
+  ['metric', 'median', 'repetitions'],
+  Object.entries(results).map(([name, samples]) => [name, Math.round(summary[name]), samples.map(Math.round).join(', ')]),
+);
+console.log(
+  `cold get ÷ bare pread + AES-GCM open (time per operation): ${(summary.rawPreadOpenPerSecond / summary.coldGetPerSecond).toFixed(2)}×`,
+);

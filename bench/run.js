@@ -14,10 +14,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { loadAdapters } from './lib/adapters.js';
 import { measureIndexMemory } from './lib/memory.js';
 import { createColdBaseline, measurePhysical } from './lib/physical.js';
+import { median, parseOptions } from './lib/harness.js';
 import { judgeTargets, medians, ratios, renderMarkdown } from './lib/report.js';
 import {
   freshDirectory,
@@ -26,7 +26,6 @@ import {
   makeKeys,
   makeValues,
   MiB,
-  median,
   orderForRepetition,
   randomIndexes,
   removeDirectory,
@@ -47,6 +46,10 @@ import {
   warmCache,
 } from './lib/workloads.js';
 
+/**
+ * A profile with the cache budgets derived from its N.
+ * @typedef {typeof PROFILES.full & { hotCacheBytes: number, coldCacheBytes: number }} Profile
+ */
 const PROFILES = {
   quick: {
     name: 'quick',
@@ -90,17 +93,19 @@ const VALUE_SIZE = 100;
 const KEY_SIZE = 16;
 
 function parseProfile() {
-  const { values } = parseArgs({
-    options: { full: { type: 'boolean', default: false }, reps: { type: 'string' }, only: { type: 'string' }, n: { type: 'string' } },
+  const values = parseOptions('npm run bench -- [options]', {
+    full: { type: 'boolean', help: 'N = 1,000,000, plus 4 KiB / 64 KiB values' },
+    reps: { type: 'number', min: 1, integer: true, help: 'repetitions (default 3)' },
+    only: { type: 'string', help: 'store ids, comma-separated: armdb,lmdb,…' },
+    n: { type: 'number', min: 1000, integer: true, help: 'keys (a smaller N, to try the harness out)' },
   });
-  const profile = { ...PROFILES[values.full ? 'full' : 'quick'] };
-  if (values.reps !== undefined) profile.reps = Number(values.reps);
+  /** @type {Profile} */
+  const profile = { ...PROFILES[values.full ? 'full' : 'quick'], hotCacheBytes: 0, coldCacheBytes: 0 };
+  if (values.reps !== undefined) profile.reps = values.reps;
   if (values.n !== undefined) {
-    profile.n = Number(values.n);
+    profile.n = values.n;
     profile.name += ` (n=${profile.n})`;
   }
-  if (!Number.isInteger(profile.reps) || profile.reps < 1 || !Number.isInteger(profile.n) || profile.n < 1000)
-    throw new Error('--reps ≥ 1 and --n ≥ 1000');
   profile.hotGets = Math.min(profile.hotGets, profile.n);
   profile.coldGets = Math.min(profile.coldGets, profile.n);
   profile.mixOps = Math.min(profile.mixOps, profile.n);
@@ -353,7 +358,11 @@ async function main() {
       gc();
       const phases = {};
       const result = await runStore(adapter, profile, data, armdbDetails, phases);
-      for (const [metric, value] of Object.entries(result)) (samples[adapter.id][metric] ??= []).push(value);
+      const storeSamples = samples[adapter.id];
+      for (const [metric, value] of Object.entries(result)) {
+        storeSamples[metric] ??= [];
+        storeSamples[metric].push(value);
+      }
       const spent = Object.entries(phases).map(([name, { wall, cpu }]) => `${name} ${wall.toFixed(1)}/${cpu.toFixed(1)}`);
       log(`rep ${rep + 1}/${profile.reps} ${adapter.id}: seconds per phase (wall/CPU): ${spent.join(', ')}`);
     }

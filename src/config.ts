@@ -7,7 +7,7 @@ import { KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import type { CipherName } from './crypto/provider.js';
 import { DEFAULT_SCRYPT, makeCredential, type Credential } from './crypto/keys.js';
-import { Limits } from './format/constants.js';
+import { KEY_BYTES, Limits, PAGE_BYTES } from './format/constants.js';
 import { ScryptBounds } from './format/keyring.js';
 
 /**
@@ -117,6 +117,11 @@ export const DEFAULTS = Object.freeze({
   syncIntervalMs: 1000,
 });
 
+/** Smallest `maxFileBytes`, in pages. */
+const MIN_FILE_PAGES = 16;
+/** Largest `writeBufferBytes`. */
+const MAX_WRITE_BUFFER_BYTES = 256 * 2 ** 20;
+
 /** Options after validation, with defaults applied and the secret turned into a {@link Credential}. */
 export interface ResolvedOptions {
   readonly keySize: number;
@@ -150,14 +155,14 @@ export function checkInteger(name: string, value: unknown, minimum: number, maxi
   return value;
 }
 
-export function checkNumber(name: string, value: unknown, minimum: number, maximum: number): number {
+function checkNumber(name: string, value: unknown, minimum: number, maximum: number): number {
   if (typeof value !== 'number' || Number.isNaN(value))
     throw new TypeError(`"${name}" expected number ${minimum}..${maximum}, got ${describe(value)}`);
   if (value < minimum || value > maximum) throw new RangeError(`"${name}" expected number ${minimum}..${maximum}, got ${value}`);
   return value;
 }
 
-export function checkBoolean(name: string, value: unknown): boolean {
+function checkBoolean(name: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw new TypeError(`"${name}" expected boolean, got ${describe(value)}`);
   return value;
 }
@@ -187,14 +192,14 @@ export function resolveCredential(encryption: unknown): Credential | undefined {
   if ('key' in record) {
     const key = record['key'];
     if (key instanceof KeyObject) {
-      if (key.type !== 'secret' || key.symmetricKeySize !== 32)
-        throw new RangeError('"encryption.key" expected a 32-byte secret KeyObject');
+      if (key.type !== 'secret' || key.symmetricKeySize !== KEY_BYTES)
+        throw new RangeError(`"encryption.key" expected a ${KEY_BYTES}-byte secret KeyObject`);
       const exported = new Uint8Array(key.export());
       const credential = makeCredential({ kind: 'key', key: exported });
       exported.fill(0);
       return credential;
     }
-    return makeCredential({ kind: 'key', key: checkBytes('encryption.key', key, 32) });
+    return makeCredential({ kind: 'key', key: checkBytes('encryption.key', key, KEY_BYTES) });
   }
   if ('passphrase' in record) {
     const passphrase = record['passphrase'];
@@ -241,8 +246,8 @@ export function resolveOptions(options: unknown, valueSize: number): ResolvedOpt
     shards: checkInteger('shards', pick('shards'), 1, Limits.maxShards),
     shardPrefixBits: checkInteger('shardPrefixBits', pick('shardPrefixBits'), 0, keySize * 8),
     cipher,
-    maxFileBytes: checkInteger('maxFileBytes', pick('maxFileBytes'), 16 * 4096, Limits.maxFileBytes),
-    writeBufferBytes: checkInteger('writeBufferBytes', pick('writeBufferBytes'), 4096, 256 * 2 ** 20),
+    maxFileBytes: checkInteger('maxFileBytes', pick('maxFileBytes'), MIN_FILE_PAGES * PAGE_BYTES, Limits.maxFileBytes),
+    writeBufferBytes: checkInteger('writeBufferBytes', pick('writeBufferBytes'), PAGE_BYTES, MAX_WRITE_BUFFER_BYTES),
     maxValueBytes: checkInteger('maxValueBytes', pick('maxValueBytes'), 0, Limits.maxValueBytes),
     cacheBytes: checkInteger('cacheBytes', pick('cacheBytes'), 0, Number.MAX_SAFE_INTEGER),
     compactionThreshold: checkNumber('compactionThreshold', pick('compactionThreshold'), 0, 1),

@@ -196,6 +196,8 @@ const SQLITE_AUTOCHECKPOINT = 10_000;
  * bytes live in a WITHOUT ROWID table (the documented layout for small rows); larger values in a rowid table
  * with a primary-key index, as SQLite recommends. The durable commit is one transaction committed under
  * synchronous=FULL, which fsyncs the WAL and with it every earlier commit.
+ * @param {any} sqlite the imported peer: `{ module, version, sqliteVersion }`
+ * @param {{ id: string, label: string, cipher?: { name: string, legacy?: number } }} store `cipher`: the SQLite3MultipleCiphers cipher, or none
  */
 function sqliteAdapter(sqlite, { id, label, cipher }) {
   const rawKey = randomBytes(32).toString('hex');
@@ -309,7 +311,7 @@ export async function loadAdapters({ armdbOnly = false } = {}) {
     try {
       adapters.push(...(await build()));
     } catch (error) {
-      const reason = String(error?.message ?? error).split('\n')[0];
+      const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
       skipped.push({ id, label, reason: reason.replaceAll(fileURLToPath(new URL('..', import.meta.url)), 'bench/') });
     }
   };

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseOptions } from './harness.js';
 import { freshDirectory, gc, makeKeys, removeDirectory } from './util.js';
 
 const self = fileURLToPath(import.meta.url);
@@ -17,7 +17,7 @@ export function measureIndexMemory(collection, count) {
     encoding: 'utf8',
     maxBuffer: 2 ** 20,
   });
-  return JSON.parse(output.trim().split('\n').at(-1));
+  return JSON.parse(output.trim().split('\n').at(-1) ?? '{}');
 }
 
 function settle() {
@@ -27,10 +27,13 @@ function settle() {
 }
 
 async function child() {
-  const { values } = parseArgs({ options: { collection: { type: 'string' }, n: { type: 'string' } } });
-  const count = Number(values.n);
+  const values = parseOptions('node bench/lib/memory.js --collection VarTree|VarMap --n <count>', {
+    collection: { type: 'string', default: 'VarTree', choices: ['VarTree', 'VarMap'] },
+    n: { type: 'number', default: 100_000, min: 1, integer: true },
+  });
+  const count = values.n;
   const armdb = await import('../../dist/index.js');
-  const Collection = armdb[values.collection];
+  const Collection = values.collection === 'VarMap' ? armdb.VarMap : armdb.VarTree;
   const keys = makeKeys(count);
   const value = new Uint8Array(randomBytes(100));
   const directory = freshDirectory('memory');

@@ -8,9 +8,10 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+// Pages of armdb's own size, so that the floor is measured in the unit a cold get reads.
+import { PAGE_BYTES } from '../../dist/format/constants.js';
 import { perSecond, randomIndexes } from './util.js';
 
-const PAGE = 4096;
 const CHUNK = 2 ** 20;
 
 function nonceFor(page) {
@@ -27,13 +28,13 @@ function seal(key, page, plaintext) {
 
 /** Writes `bytes` of sealed pages sequentially with one final fsync; returns MB/s and the page tags. */
 function sequentialWrite(file, key, bytes) {
-  const pages = bytes / PAGE;
+  const pages = bytes / PAGE_BYTES;
   const chunks = [];
   const tags = new Array(pages);
-  for (let start = 0; start < pages; start += CHUNK / PAGE) {
+  for (let start = 0; start < pages; start += CHUNK / PAGE_BYTES) {
     const parts = [];
-    for (let page = start; page < start + CHUNK / PAGE; page++) {
-      const sealed = seal(key, page, randomBytes(PAGE));
+    for (let page = start; page < start + CHUNK / PAGE_BYTES; page++) {
+      const sealed = seal(key, page, randomBytes(PAGE_BYTES));
       parts.push(sealed.ciphertext);
       tags[page] = sealed.tag;
     }
@@ -50,10 +51,10 @@ function sequentialWrite(file, key, bytes) {
 
 function randomPread(file, pages, reads, seed) {
   const offsets = randomIndexes(reads, pages, seed);
-  const buffer = Buffer.alloc(PAGE);
+  const buffer = Buffer.alloc(PAGE_BYTES);
   const handle = fs.openSync(file, 'r');
   const started = performance.now();
-  for (let i = 0; i < reads; i++) fs.readSync(handle, buffer, 0, PAGE, offsets[i] * PAGE);
+  for (let i = 0; i < reads; i++) fs.readSync(handle, buffer, 0, PAGE_BYTES, offsets[i] * PAGE_BYTES);
   const elapsed = performance.now() - started;
   fs.closeSync(handle);
   return perSecond(reads, elapsed);
@@ -61,12 +62,12 @@ function randomPread(file, pages, reads, seed) {
 
 function preadDecrypt(file, key, tags, reads, seed) {
   const offsets = randomIndexes(reads, tags.length, seed);
-  const buffer = Buffer.alloc(PAGE);
+  const buffer = Buffer.alloc(PAGE_BYTES);
   const handle = fs.openSync(file, 'r');
   const started = performance.now();
   for (let i = 0; i < reads; i++) {
     const page = offsets[i];
-    fs.readSync(handle, buffer, 0, PAGE, page * PAGE);
+    fs.readSync(handle, buffer, 0, PAGE_BYTES, page * PAGE_BYTES);
     const decipher = createDecipheriv('aes-256-gcm', key, nonceFor(page), { authTagLength: 16 });
     decipher.setAuthTag(tags[page]);
     decipher.update(buffer);
@@ -78,7 +79,7 @@ function preadDecrypt(file, key, tags, reads, seed) {
 }
 
 function aesSeal(key, milliseconds) {
-  const plaintext = randomBytes(PAGE);
+  const plaintext = randomBytes(PAGE_BYTES);
   let pages = 0;
   const started = performance.now();
   let elapsed = 0;
@@ -86,7 +87,7 @@ function aesSeal(key, milliseconds) {
     for (let batch = 0; batch < 64; batch++, pages++) seal(key, pages, plaintext);
     elapsed = performance.now() - started;
   } while (elapsed < milliseconds);
-  return perSecond((pages * PAGE) / 1e6, elapsed);
+  return perSecond((pages * PAGE_BYTES) / 1e6, elapsed);
 }
 
 /**
@@ -107,7 +108,7 @@ export function measurePhysical(directory, { fileBytes, reads, sealMs, seed }) {
   const write = sequentialWrite(file, key, fileBytes);
   return {
     seqWriteMbPerSecond: write.mbPerSecond,
-    preadPerSecond: randomPread(file, fileBytes / PAGE, reads, seed),
+    preadPerSecond: randomPread(file, fileBytes / PAGE_BYTES, reads, seed),
     preadDecryptPerSecond: preadDecrypt(file, key, write.tags, reads, seed + 1),
     aesGcmSealMbPerSecond: aesSeal(key, sealMs),
   };

@@ -1,6 +1,6 @@
 // Turns per-repetition samples into medians, ratios to the best peer of the same run, target verdicts,
 // and the Markdown report. Absolute numbers only ever appear in the per-run table.
-import { median } from './util.js';
+import { markdownTable as table, median } from './harness.js';
 
 /** Every reported metric. `peerMetric`: which peer metric it is compared with (default: the same). */
 export const METRICS = [
@@ -159,10 +159,6 @@ function formatAbsolute(value, unit) {
   if (unit === 'ms') return value < 10 ? value.toFixed(2) : value.toFixed(0);
   if (unit === '×') return value.toFixed(2);
   return value >= 1e6 ? `${(value / 1e6).toFixed(2)} M` : value >= 1e4 ? `${(value / 1e3).toFixed(0)} k` : value.toFixed(0);
-}
-
-function table(header, rows) {
-  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
 }
 
 function labelOf(adapters, id) {

@@ -1,4 +1,5 @@
-// Small helpers shared by the harness: deterministic randomness, statistics, data sets, disk usage.
+// Small helpers of the peer harness: deterministic randomness, percentiles, data sets, disk usage.
+// (The median, the option parser and the table printer every script uses are in harness.js.)
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -52,13 +53,6 @@ export function sortedOrder(keys) {
   const order = Array.from(keys.keys());
   order.sort((a, b) => Buffer.compare(keys[a], keys[b]));
   return order;
-}
-
-export function median(samples) {
-  const sorted = samples.filter((value) => typeof value === 'number' && Number.isFinite(value)).sort((a, b) => a - b);
-  if (sorted.length === 0) return undefined;
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 /** Nearest-rank percentile, `p` in (0, 100]. */

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { assert } from '../assert.js';
 import { DEFAULTS } from '../config.js';
 import { VarMap } from '../collections/var-map.js';
 import { Limits } from '../format/constants.js';
@@ -190,7 +191,7 @@ Exit codes: 0 ok; 1 I/O error; 2 usage.`,
         milliseconds: coldMs,
         detail: `cache hits ${coldStats.cacheHits}, misses ${coldStats.cacheMisses}`,
       });
-      if (missing > 0) throw new Error(`bench: ${missing} reads found no value`);
+      assert(missing === 0, `bench: every key written is read back (${missing} reads found no value)`);
       const final = db.stats();
       await db.close();
       db = undefined;

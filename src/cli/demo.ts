@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { VarMap } from '../collections/var-map.js';
+import { KEY_BYTES } from '../format/constants.js';
+import { FILE_MODE } from '../io/node-file-system.js';
 import { keys } from '../keys.js';
 import type { Command } from './command.js';
 import { readKeyFile } from './key-source.js';
@@ -14,11 +16,11 @@ function rate(count: number, milliseconds: number): string {
   return `${Math.round((count / milliseconds) * 1000).toLocaleString('en-US')}/s`;
 }
 
-export async function runDemo(directory: string, print: (line: string) => void): Promise<void> {
+async function runDemo(directory: string, print: (line: string) => void): Promise<void> {
   const root = path.resolve(directory);
   const keyPath = `${root}.key`;
   if (!fs.existsSync(keyPath)) {
-    fs.writeFileSync(keyPath, randomBytes(32), { mode: 0o600, flag: 'wx' });
+    fs.writeFileSync(keyPath, randomBytes(KEY_BYTES), { mode: FILE_MODE, flag: 'wx' });
     print(
       `created a random 32-byte key in ${path.relative(process.cwd(), keyPath) || keyPath} (mode 0600): keep it, the data is unreadable without it`,
     );

@@ -50,7 +50,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * The record of one line, or undefined for a blank line. Messages never quote the line: it may hold
  * secrets (V8's JSON.parse messages would, so they are not passed on).
  */
-export function parseRecord(line: Line, shape: RecordShape): { key: Uint8Array; value: Uint8Array } | undefined {
+function parseRecord(line: Line, shape: RecordShape): { key: Uint8Array; value: Uint8Array } | undefined {
   const fail = (message: string): never => {
     throw new InputError(line.number, message);
   };
@@ -86,9 +86,12 @@ export function parseRecord(line: Line, shape: RecordShape): { key: Uint8Array; 
   return { key, value };
 }
 
+/** Room in a line for its JSON framing: field names, quotes, spaces, escapes. */
+const LINE_FRAMING_BYTES = 4096;
+
 /** Longest line worth reading for a shape: both fields at 2 characters per byte, plus framing. */
 function maxLineBytes(shape: RecordShape): number {
-  return 4096 + 2 * (shape.keySize + (shape.valueSize > 0 ? shape.valueSize : shape.maxValueBytes));
+  return LINE_FRAMING_BYTES + 2 * (shape.keySize + (shape.valueSize > 0 ? shape.valueSize : shape.maxValueBytes));
 }
 
 const CREATE_ONLY = ['key-size', 'kind', 'value-size', 'shards', 'shard-prefix-bits', 'scrypt-log-n'] as const;
@@ -242,7 +245,7 @@ Options:
   -h, --help                show this help
 Creating a store (only when <dir> holds none; on an existing store the options given must match):
   --create                  create the store if <dir> holds none
-  --key-size <n>            key bytes, 1..1024 (required with --create)
+  --key-size <n>            key bytes, 1..${Limits.maxKeyBytes} (required with --create)
   --kind <class>            VarMap (default), VarTree, ConstMap, ConstTree, TypedMap, TypedTree
   --value-size <n>          value bytes of ConstMap/ConstTree (required for them)
   --shards <n>              1..256 (default ${DEFAULTS.shards})

@@ -3,14 +3,16 @@
  * Reads past the end of a buffer raise ARMDB_INTEGRITY, never a RangeError from a DataView, so a
  * truncated file is reported as what it is.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { markAsUntransferable } from 'node:worker_threads';
+import { assert } from '../assert.js';
 import { integrityError } from '../errors.js';
 
 const TWO_POW_32 = 2 ** 32;
 
 /** Writes `value`, a safe non-negative integer, as a u64 little-endian field at `at` of `view`. */
 export function setU64(view: DataView, at: number, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`u64 field out of range: ${value}`);
+  assert(Number.isSafeInteger(value) && value >= 0, 'u64 field out of range: a safe non-negative integer');
   view.setUint32(at, value % TWO_POW_32, true);
   view.setUint32(at + 4, Math.floor(value / TWO_POW_32), true);
 }
@@ -108,8 +110,7 @@ export class ByteWriter {
   }
 
   private take(length: number): number {
-    if (this.position + length > this.bytes.length)
-      throw new Error(`ByteWriter overflow: ${this.position} + ${length} > ${this.bytes.length}`);
+    assert(this.position + length <= this.bytes.length, 'ByteWriter overflow: fields fit the buffer sized for them');
     const at = this.position;
     this.position += length;
     return at;
@@ -136,7 +137,8 @@ export class ByteWriter {
   }
 
   raw(bytes: Uint8Array, expectedLength = bytes.length): this {
-    if (bytes.length !== expectedLength) throw new Error(`field expected ${expectedLength} bytes, got ${bytes.length}`);
+    // The message names the lengths, so it is built only when the check fails.
+    if (bytes.length !== expectedLength) assert(false, `field expected ${expectedLength} bytes, got ${bytes.length}`);
     this.bytes.set(bytes, this.take(bytes.length));
     return this;
   }
@@ -148,7 +150,7 @@ export class ByteWriter {
 
   /** Returns the filled buffer; every byte must have been written. */
   finish(): Uint8Array {
-    if (this.position !== this.bytes.length) throw new Error(`ByteWriter underfilled: ${this.position} of ${this.bytes.length}`);
+    assert(this.position === this.bytes.length, 'ByteWriter underfilled: every byte of the buffer is written');
     return this.bytes;
   }
 }
@@ -165,6 +167,8 @@ export function copyBytes(bytes: Uint8Array): Uint8Array {
 
 /** Bytes of one slab of {@link copyOut}. */
 export const SLAB_BYTES = 8192;
+/** Largest typed array V8 keeps inside its heap (`V8_TYPED_ARRAY_MAX_SIZE_IN_HEAP`). */
+const ON_HEAP_MAX_BYTES = 64;
 let slab = new ArrayBuffer(0);
 let slabOffset = 0;
 
@@ -178,7 +182,7 @@ let slabOffset = 0;
  */
 export function copyOut(bytes: Uint8Array): Uint8Array {
   const length = bytes.length;
-  if (length <= 64 || length > SLAB_BYTES / 2) return copyBytes(bytes);
+  if (length <= ON_HEAP_MAX_BYTES || length > SLAB_BYTES / 2) return copyBytes(bytes);
   if (slabOffset + length > slab.byteLength) {
     slab = new ArrayBuffer(SLAB_BYTES);
     // Transferring a slab (postMessage with a transfer list) would detach every other value in it:
@@ -197,12 +201,14 @@ export function asPlainBytes(bytes: Uint8Array): Uint8Array {
   return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** Constant-time comparison for MACs and digests. */
+/**
+ * Whether `left` and `right` hold the same bytes: armdb's one byte comparison, for MACs, digests,
+ * magic numbers, secrets, keys and values alike. The content is compared in constant time (OpenSSL's
+ * `CRYPTO_memcmp` through `timingSafeEqual`), so a MAC check does not reveal how many leading bytes
+ * matched; being native, it is also fast on long values. Lengths are not secret and are compared first.
+ */
 export function equalBytes(left: Uint8Array, right: Uint8Array): boolean {
-  if (left.length !== right.length) return false;
-  let difference = 0;
-  for (let index = 0; index < left.length; index++) difference |= left[index]! ^ right[index]!;
-  return difference === 0;
+  return left.length === right.length && timingSafeEqual(left, right);
 }
 
 export function isAllZero(bytes: Uint8Array): boolean {

@@ -7,13 +7,19 @@
 export const FORMAT_VERSION = 1;
 
 /**
- * The MANIFEST versions this code reads (docs/format.md §7): 1, and 2, which adds a count of MACs so
- * that a MANIFEST can be signed under the current and the next manifest MAC key while the meta key
- * rotates (§7.4). New stores are written as version 2; a version-1 store stays at 1 until its first
- * key operation.
+ * The MANIFEST versions this code reads (docs/format.md §7). A version-1 store stays at 1 until its
+ * first key operation.
  */
-export const MANIFEST_FORMAT_VERSION = 2;
-export type ManifestFormatVersion = 1 | 2;
+export const ManifestVersion = {
+  /** One MAC; 4 reserved bytes where version 2 keeps its MAC count (§7.2). */
+  singleMac: 1,
+  /** A count of MACs, so that a MANIFEST can be signed under the current and the next manifest MAC key while the meta key rotates (§7.4). */
+  macCount: 2,
+} as const;
+export type ManifestFormatVersion = (typeof ManifestVersion)[keyof typeof ManifestVersion];
+
+/** The MANIFEST version new stores are written in. */
+export const MANIFEST_FORMAT_VERSION = ManifestVersion.macCount;
 
 /** Every data file is a sequence of pages of exactly this many bytes (docs/format.md §3). */
 export const PAGE_BYTES = 4096;

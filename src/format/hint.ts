@@ -11,11 +11,20 @@
 import { integrityError } from '../errors.js';
 import { ByteReader, ByteWriter, equalBytes } from './bytes.js';
 import { FileKind, Limits, Magic, MAC_BYTES, TAG_BYTES } from './constants.js';
+import { RecordFlag } from './record.js';
 import { decodeIdentity, encodeIdentity, type MacFunction, TAG_HEADER_BYTES, type FileIdentity, type TagFileHeader } from './tag-file.js';
 
 export const HINT_HEADER_BYTES = TAG_HEADER_BYTES;
 export const HINT_CHUNK_FRAME_BYTES = 8;
 export const HintChunkFlag = { last: 1 } as const;
+
+const TWO_POW_32 = 2 ** 32;
+/** The tombstone bit of the sequence word's high half, as in the record header (§4.2). */
+const TOMBSTONE_HIGH = RecordFlag.tombstone >>> 0;
+/** Bits 53..62 of the sequence word: reserved in a hint entry, which has no batch flag (§6.5). */
+const RESERVED_MASK_HIGH = 0x7fe00000;
+/** Bits 32..52 of the sequence word: the high part of the sequence number. */
+const SEQUENCE_MASK_HIGH = 0x001fffff;
 
 export interface HintEntry {
   readonly key: Uint8Array;
@@ -53,10 +62,10 @@ export function encodeHintEntries(entries: readonly HintEntry[], keySize: number
   const entryBytes = hintEntryBytes(keySize);
   const writer = new ByteWriter(entries.length * entryBytes);
   for (const entry of entries) {
-    const sequenceHigh = Math.floor(entry.sequence / 2 ** 32) | (entry.tombstone ? 0x80000000 : 0);
+    const sequenceHigh = Math.floor(entry.sequence / TWO_POW_32) | (entry.tombstone ? TOMBSTONE_HIGH : 0);
     writer
       .raw(entry.key, keySize)
-      .u32(entry.sequence % 2 ** 32)
+      .u32(entry.sequence % TWO_POW_32)
       .u32(sequenceHigh >>> 0)
       .u32(entry.position)
       .u32(entry.valueLength);
@@ -73,13 +82,13 @@ export function decodeHintEntries(plaintext: Uint8Array, keySize: number, visit:
     const key = reader.bytesView(keySize);
     const low = reader.u32();
     const high = reader.u32();
-    if ((high & 0x7fe00000) !== 0) throw integrityError('hint entry has reserved bits set');
-    const sequence = (high & 0x1fffff) * 2 ** 32 + low;
+    if ((high & RESERVED_MASK_HIGH) !== 0) throw integrityError('hint entry has reserved bits set');
+    const sequence = (high & SEQUENCE_MASK_HIGH) * TWO_POW_32 + low;
     if (sequence === 0) throw integrityError('hint entry has sequence number 0');
     const position = reader.u32();
     const valueLength = reader.u32();
     if (position % 8 !== 0) throw integrityError('hint entry position is not 8-byte aligned');
-    const tombstone = (high & 0x80000000) !== 0;
+    const tombstone = (high & TOMBSTONE_HIGH) !== 0;
     if (tombstone && valueLength !== 0) throw integrityError('hint entry for a tombstone has a value length');
     if (valueLength > Limits.maxValueBytes) throw integrityError('hint entry value length is beyond the format limit');
     visit({ key, sequence, tombstone, position, valueLength });

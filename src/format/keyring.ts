@@ -6,15 +6,15 @@
  * unkeyed CRC-32 over everything before it, so accidental corruption is reported as ARMDB_INTEGRITY
  * rather than as a wrong key.
  */
-import { crc32 } from 'node:zlib';
 import { armdbError, integrityError } from '../errors.js';
 import { ByteReader, ByteWriter, equalBytes } from './bytes.js';
-import { DATABASE_ID_BYTES, FORMAT_VERSION, KEY_BYTES, Limits, Magic, MAC_BYTES, SALT_BYTES } from './constants.js';
+import { DATABASE_ID_BYTES, FORMAT_VERSION, KEY_BYTES, Limits, Magic, MAC_BYTES, SALT_BYTES, TAG_BYTES } from './constants.js';
+import { crc32 } from './crc32.js';
 import type { MacFunction } from './tag-file.js';
 
 export const KEYRING_HEADER_BYTES = 80;
 /** A wrapped key: 12-byte nonce, 32-byte ciphertext, 16-byte GCM tag. */
-export const WRAPPED_KEY_BYTES = 12 + KEY_BYTES + 16;
+export const WRAPPED_KEY_BYTES = 12 + KEY_BYTES + TAG_BYTES;
 export const KEYRING_ENTRY_BYTES = 4 + WRAPPED_KEY_BYTES;
 
 export const KekKind = {
@@ -99,7 +99,7 @@ export function encodeKeyring(keyring: Keyring, mac: MacFunction): Uint8Array {
     .raw(keyring.wrappedMetaKey, WRAPPED_KEY_BYTES);
   for (const entry of keyring.dataKeys) writer.u32(entry.keyId).raw(entry.wrapped, WRAPPED_KEY_BYTES);
   writer.raw(mac(writer.bytes.subarray(0, bodyBytes)), MAC_BYTES);
-  writer.u32(crc32(writer.bytes.subarray(0, bodyBytes + MAC_BYTES)) >>> 0);
+  writer.u32(crc32(writer.bytes.subarray(0, bodyBytes + MAC_BYTES)));
   return writer.finish();
 }
 
@@ -112,7 +112,7 @@ export function decodeKeyring(bytes: Uint8Array): Keyring {
   if (bytes.length < minimum) throw integrityError(`keyring of ${bytes.length} bytes is truncated`);
   const checksummed = bytes.subarray(0, bytes.length - 4);
   const storedCrc = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true);
-  if (crc32(checksummed) >>> 0 !== storedCrc) throw integrityError('keyring fails its CRC-32 (the file is damaged)');
+  if (crc32(checksummed) !== storedCrc) throw integrityError('keyring fails its CRC-32 (the file is damaged)');
   const reader = new ByteReader(bytes.subarray(0, bytes.length - 4 - MAC_BYTES), 'keyring');
   if (!equalBytes(reader.bytesView(8), Magic.keyring)) throw integrityError('keyring has a wrong magic number');
   const version = reader.u16();

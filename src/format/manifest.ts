@@ -13,6 +13,7 @@ import {
   DATABASE_ID_BYTES,
   Limits,
   MANIFEST_FORMAT_VERSION,
+  ManifestVersion,
   Magic,
   MAC_BYTES,
   isAlgorithmId,
@@ -23,6 +24,8 @@ import type { MacFunction } from './tag-file.js';
 
 export const MANIFEST_HEADER_BYTES = 64;
 export const MANIFEST_FILE_ENTRY_BYTES = 120;
+/** Offset of the version-2 MAC count in the header (§7.2). */
+const MAC_COUNT_OFFSET = 60;
 
 /** Which collection class created the directory. */
 export const CollectionKind = {
@@ -83,7 +86,8 @@ export const MAX_MANIFEST_MACS = 2;
 export function encodeManifest(manifest: Manifest, mac: MacFunction, encoding: ManifestEncoding = {}): Uint8Array {
   const formatVersion = encoding.formatVersion ?? MANIFEST_FORMAT_VERSION;
   const macs = encoding.nextMac === undefined ? [mac] : [mac, encoding.nextMac];
-  if (formatVersion === 1 && macs.length !== 1) throw new RangeError('a version-1 MANIFEST carries exactly one MAC');
+  if (formatVersion === ManifestVersion.singleMac && macs.length !== 1)
+    throw new RangeError('a version-1 MANIFEST carries exactly one MAC');
   const bodyBytes = MANIFEST_HEADER_BYTES + manifest.files.length * MANIFEST_FILE_ENTRY_BYTES;
   const length = bodyBytes + macs.length * MAC_BYTES;
   const writer = new ByteWriter(length);
@@ -103,7 +107,7 @@ export function encodeManifest(manifest: Manifest, mac: MacFunction, encoding: M
     .u32(manifest.nextFileId)
     .u32(manifest.files.length);
   // Version 1: 4 reserved bytes. Version 2: the MAC count, then 3 reserved bytes (§7.2).
-  if (formatVersion === 1) writer.zeros(4);
+  if (formatVersion === ManifestVersion.singleMac) writer.zeros(4);
   else writer.u8(macs.length).zeros(3);
   for (const file of manifest.files) {
     writer
@@ -146,10 +150,10 @@ export function peekManifestFormatVersion(bytes: Uint8Array): ManifestFormatVers
 
 function readVersion(reader: ByteReader): ManifestFormatVersion {
   const version = reader.u16();
-  if (version !== 1 && version !== 2) {
+  if (version !== ManifestVersion.singleMac && version !== ManifestVersion.macCount) {
     throw armdbError(
       'ARMDB_FORMAT_MISMATCH',
-      `the store has format version ${version}; this armdb reads versions 1 and ${MANIFEST_FORMAT_VERSION}`,
+      `the store has format version ${version}; this armdb reads versions ${ManifestVersion.singleMac} and ${ManifestVersion.macCount}`,
     );
   }
   return version;
@@ -163,7 +167,7 @@ export function decodeManifest(bytes: Uint8Array, mac: MacFunction): Manifest {
   if (bytes.length < MANIFEST_HEADER_BYTES + MAC_BYTES) throw integrityError(`manifest of ${bytes.length} bytes is truncated`);
   const formatVersion = peekManifestFormatVersion(bytes);
   // The MAC count sits in the body it authenticates: read here only to find where the body ends.
-  const macCount = formatVersion === 1 ? 1 : bytes[60]!;
+  const macCount = formatVersion === ManifestVersion.singleMac ? 1 : bytes[MAC_COUNT_OFFSET]!;
   if (macCount < 1 || macCount > MAX_MANIFEST_MACS) throw integrityError(`manifest claims ${macCount} MACs`);
   if (bytes.length < MANIFEST_HEADER_BYTES + macCount * MAC_BYTES) throw integrityError(`manifest of ${bytes.length} bytes is truncated`);
   const body = bytes.subarray(0, bytes.length - macCount * MAC_BYTES);
@@ -191,8 +195,11 @@ export function decodeManifest(bytes: Uint8Array, mac: MacFunction): Manifest {
   const activeKeyId = reader.u32();
   const nextFileId = reader.u32();
   const fileCount = reader.u32();
-  if (formatVersion === 2) reader.u8();
-  reader.zeros(formatVersion === 1 ? 4 : 3);
+  if (formatVersion === ManifestVersion.singleMac) reader.zeros(4);
+  else {
+    reader.u8(); // the MAC count, read above to find the body's end
+    reader.zeros(3);
+  }
   if (keySize < 1 || keySize > Limits.maxKeyBytes) throw integrityError(`manifest key size ${keySize} is out of range`);
   if (shards < 1 || shards > Limits.maxShards) throw integrityError(`manifest shard count ${shards} is out of range`);
   if (shardPrefixBits > keySize * 8) throw integrityError('manifest shard prefix is longer than the key');

@@ -7,7 +7,7 @@
  * treat an all-zero header as padding to the end of its page (the zero-padded tail that a barrier
  * seals).
  *
- * armdb 0.x stalled recovery on the 8-byte gap at offset 4088; `nextRecordPosition(4088)` is 4096.
+ * The shortest such gap is the last 8 bytes of a page: `nextRecordPosition(4088)` is 4096.
  */
 import { integrityError } from '../errors.js';
 import { PAGE_BYTES } from './constants.js';

@@ -9,12 +9,13 @@
  * ```
  * A sequence number of 0 is never written, so an all-zero header is padding.
  */
-import { crc32 } from './crc32.js';
+import { assert } from '../assert.js';
 import { integrityError } from '../errors.js';
 import { Limits } from './constants.js';
+import { crc32 } from './crc32.js';
 
 export const RECORD_HEADER_BYTES = 16;
-export const RECORD_ALIGNMENT = 8;
+const RECORD_ALIGNMENT = 8;
 
 /** Largest sequence number: the low 53 bits of the first header word. */
 export const MAX_SEQUENCE = 2 ** 53 - 1;
@@ -37,9 +38,12 @@ function readU32(bytes: Uint8Array, offset: number): number {
   return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
 }
 
+/** Longest copy done in a loop rather than by `set`. */
+const SHORT_COPY_BYTES = 64;
+
 /** Short copies in a loop: cheaper than a native call for the keys and small values of most records. */
 function copyInto(target: Uint8Array, offset: number, source: Uint8Array): void {
-  if (source.length > 64) {
+  if (source.length > SHORT_COPY_BYTES) {
     target.set(source, offset);
     return;
   }
@@ -84,11 +88,12 @@ export function encodeRecord(
   key: Uint8Array,
   value: Uint8Array,
 ): number {
-  if (!Number.isSafeInteger(sequence) || sequence < 1 || sequence > MAX_SEQUENCE) throw new Error(`sequence out of range: ${sequence}`);
-  if ((flags & ~FLAG_MASK_HIGH) !== 0) throw new Error(`unknown record flags: ${flags}`);
-  if ((flags & RecordFlag.tombstone) !== 0 && value.length !== 0) throw new Error('a tombstone carries no value');
+  // Constant messages: this runs for every record written.
+  assert(Number.isSafeInteger(sequence) && sequence >= 1 && sequence <= MAX_SEQUENCE, 'record sequence number is 1..MAX_SEQUENCE');
+  assert((flags & ~FLAG_MASK_HIGH) === 0, 'record flags are known RecordFlag bits');
+  assert((flags & RecordFlag.tombstone) === 0 || value.length === 0, 'a tombstone carries no value');
   const total = recordBytes(key.length, value.length);
-  if (offset + total > target.length) throw new Error('record does not fit its target');
+  assert(offset + total <= target.length, 'record fits its target');
   writeU32(target, offset, sequence % TWO_POW_32);
   writeU32(target, offset + 4, (Math.floor(sequence / TWO_POW_32) | flags) >>> 0);
   writeU32(target, offset + 12, value.length);

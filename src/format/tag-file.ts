@@ -23,6 +23,8 @@ import {
 export const TAG_HEADER_BYTES = 128;
 export const TAG_FOOTER_BYTES = 80;
 const HEADER_BODY_BYTES = TAG_HEADER_BYTES - MAC_BYTES;
+/** Bytes of the identity fields at the start of a header body; the rest of the body is reserved (§5.2). */
+const IDENTITY_BYTES = 80;
 const FOOTER_BODY_BYTES = TAG_FOOTER_BYTES - MAC_BYTES;
 
 /** Computes a MAC over bytes. */
@@ -64,7 +66,7 @@ export function encodeIdentity(writer: ByteWriter, magic: Uint8Array, identity: 
     .u32(identity.keyId)
     .zeros(4)
     .raw(identity.salt, SALT_BYTES)
-    .zeros(HEADER_BODY_BYTES - 80);
+    .zeros(HEADER_BODY_BYTES - IDENTITY_BYTES);
 }
 
 export function decodeIdentity(reader: ByteReader, magic: Uint8Array, what: string, expectedKind: FileKindId): FileIdentity {
@@ -84,7 +86,7 @@ export function decodeIdentity(reader: ByteReader, magic: Uint8Array, what: stri
   const keyId = reader.u32();
   reader.zeros(4);
   const salt = reader.copy(SALT_BYTES);
-  reader.zeros(HEADER_BODY_BYTES - 80);
+  reader.zeros(HEADER_BODY_BYTES - IDENTITY_BYTES);
   return { algorithm, kind, databaseId, shard, fileId, keyId, salt };
 }
 
@@ -136,15 +138,4 @@ export function decodeTagFileFooter(bytes: Uint8Array, mac: MacFunction): TagFil
   reader.end();
   if (!equalBytes(mac(bytes.subarray(0, FOOTER_BODY_BYTES)), storedMac)) throw integrityError('tag file footer fails its MAC');
   return { pageCount, tagDigest };
-}
-
-/**
- * What a tag file's length says about it: sealed files are header + tags + footer, active files
- * header + tags (a torn tail may leave a partial tag, which is not counted).
- */
-export function tagCountForLength(fileBytes: number, sealed: boolean): number {
-  const body = fileBytes - TAG_HEADER_BYTES - (sealed ? TAG_FOOTER_BYTES : 0);
-  if (body < 0) throw integrityError(`tag file of ${fileBytes} bytes is shorter than its framing`);
-  if (sealed && body % TAG_BYTES !== 0) throw integrityError(`sealed tag file of ${fileBytes} bytes does not hold whole tags`);
-  return Math.floor(body / TAG_BYTES);
 }

@@ -4,7 +4,7 @@
  * to the main FIFO, the rest are evicted but remembered in a ghost FIFO so that their next miss goes
  * straight to main. A scan therefore passes through the small queue without flushing the hot set.
  *
- * Entries are weighted by their bytes: a page (4096), or a whole value that spans more than two pages,
+ * Entries are weighted by their bytes: a page (`PAGE_BYTES`), or a whole value that spans more than two pages,
  * cached under an id of its own (negative, disjoint from page ids), so small and large values share
  * one budget and whichever is read again stays.
  *
@@ -19,6 +19,11 @@ interface Entry {
   frequency: number;
   inMain: boolean;
 }
+
+/** Consumed slots a {@link Fifo} tolerates before it considers compacting its array. */
+const FIFO_COMPACT_MIN_HEAD = 1024;
+/** Fewest pages the ghost queue remembers, however small the cache. */
+const MIN_GHOST_PAGES = 16;
 
 /** A FIFO over an array with a moving head; compacts itself when half of it is consumed. */
 class Fifo<T> {
@@ -36,7 +41,7 @@ class Fifo<T> {
   shift(): T | undefined {
     if (this.head >= this.items.length) return undefined;
     const item = this.items[this.head++];
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
+    if (this.head > FIFO_COMPACT_MIN_HEAD && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
@@ -192,7 +197,7 @@ export class BlockCache {
     this.ghost.push(id);
     this.ghostSet.add(id);
     // The ghost queue remembers about as many pages as main can hold.
-    const ghostLimit = Math.max(16, Math.ceil(this.capacityBytes / 4096));
+    const ghostLimit = Math.max(MIN_GHOST_PAGES, Math.ceil(this.capacityBytes / PAGE_BYTES));
     while (this.ghostSet.size > ghostLimit) {
       const oldest = this.ghost.shift();
       if (oldest === undefined) break;

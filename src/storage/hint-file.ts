@@ -21,6 +21,7 @@ import {
   encodeHintHeader,
   HINT_CHUNK_FRAME_BYTES,
   HINT_HEADER_BYTES,
+  HintChunkFlag,
   hintEntryBytes,
   verifyHintHeader,
   type HintEntry,
@@ -29,9 +30,12 @@ import type { FileIdentity } from '../format/tag-file.js';
 import type { DataFile } from './data-file.js';
 import { RecordStream } from './record-stream.js';
 
+/** Plaintext bytes a written hint chunk aims at, well below the format's chunk limit. */
+const HINT_CHUNK_TARGET_BYTES = 256 * 2 ** 10;
+
 /** Entries per chunk: bounded so a chunk stays below the format's chunk limit. */
 function entriesPerChunk(keySize: number): number {
-  return Math.max(1, Math.floor(Math.min(Limits.maxHintChunkBytes, 256 * 1024) / hintEntryBytes(keySize)));
+  return Math.max(1, Math.floor(Math.min(Limits.maxHintChunkBytes, HINT_CHUNK_TARGET_BYTES) / hintEntryBytes(keySize)));
 }
 
 /**
@@ -56,8 +60,7 @@ export async function buildHint(
     let chunkIndex = 0;
     const sealChunk = (last: boolean): void => {
       const plaintext = encodeHintEntries(entries, keySize);
-      const flags = last ? 1 : 0;
-      const sealed = cipher.seal(chunkIndex++, plaintext, flags);
+      const sealed = cipher.seal(chunkIndex++, plaintext, last ? HintChunkFlag.last : 0);
       parts.push(encodeHintChunkFrame({ plaintextBytes: plaintext.length, last }), sealed.ciphertext, sealed.tag);
       entries = [];
     };
@@ -124,7 +127,7 @@ export function readHint(
       const ciphertext = bytes.subarray(offset, offset + frame.plaintextBytes);
       const tag = bytes.subarray(offset + frame.plaintextBytes, offset + frame.plaintextBytes + TAG_BYTES);
       offset += frame.plaintextBytes + TAG_BYTES;
-      chunks.push(cipher.open(chunkIndex, ciphertext, tag, frame.last ? 1 : 0));
+      chunks.push(cipher.open(chunkIndex, ciphertext, tag, frame.last ? HintChunkFlag.last : 0));
       if (frame.last) break;
     }
     if (offset !== bytes.length) throw integrityError(`hint of file ${dataFile.fileId} has bytes after its last chunk`);

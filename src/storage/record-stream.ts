@@ -19,7 +19,10 @@ export interface StreamRecord {
   readonly recordBytes: number;
 }
 
-/** Pages read and decrypted per step. */
+/**
+ * Pages read and decrypted per step: bounds a step's memory and the event-loop time between yields.
+ * Other long passes over pages (verify, warmup, the read scratch buffer of a data file) use the same bound.
+ */
 export const STREAM_CHUNK_PAGES = 64;
 
 export class RecordStream {
@@ -67,7 +70,7 @@ export class RecordStream {
     const pages = this.#readPages(firstPage, count);
     const plaintext = new Uint8Array(this.#carry.length + pages.length * PAGE_BYTES);
     plaintext.set(this.#carry);
-    pages.forEach((page, offset) => plaintext.set(page, this.#carry.length + offset * PAGE_BYTES));
+    for (const [offset, page] of pages.entries()) plaintext.set(page, this.#carry.length + offset * PAGE_BYTES);
     this.validPages = firstPage + pages.length;
     this.#resumePosition = scanRecords(
       plaintext,
