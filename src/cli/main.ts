@@ -81,13 +81,31 @@ function isSystemError(error: unknown): error is NodeJS.ErrnoException {
   );
 }
 
+/**
+ * A reader that stops early (`armdb export … | head -2`) closes the pipe: the next write fails with
+ * EPIPE. That is no failure of the command: it ends quietly with exit 0, as `git log | head` does.
+ * Writes after it go nowhere; a command that streams (export) stops at its next write.
+ */
+let stdoutClosed = false;
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE' || stdoutClosed) {
+    stdoutClosed = true;
+    return;
+  }
+  process.stderr.write(`${current === undefined ? 'armdb' : `armdb ${current}`}: standard output: ${error.message}\n`);
+  process.exitCode = 1;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    process.exitCode ??= code;
   },
   (error: unknown) => {
     const prefix = current === undefined ? 'armdb' : `armdb ${current}`;
-    if (isUsageError(error)) {
+    if (error instanceof Error && (error as NodeJS.ErrnoException).code === 'EPIPE') {
+      // The reader of stdout is gone (see above): the only pipe the command writes to.
+      process.exitCode = 0;
+    } else if (isUsageError(error)) {
       process.stderr.write(`${prefix}: ${(error as Error).message}\n`);
       process.exitCode = 2;
     } else if (error instanceof ArmdbError || isSystemError(error)) {
