@@ -9,22 +9,50 @@ import { VarMap } from '../collections/var-map.js';
 import { KEY_BYTES } from '../format/constants.js';
 import { FILE_MODE } from '../io/node-file-system.js';
 import { keys } from '../keys.js';
-import type { Command } from './command.js';
+import { type Command, UsageError } from './command.js';
 import { readKeyFile } from './key-source.js';
 
 function rate(count: number, milliseconds: number): string {
   return `${Math.round((count / milliseconds) * 1000).toLocaleString('en-US')}/s`;
 }
 
+/** Marks a directory as the demo's own: a file the demo writes into the store directory it creates. */
+const DEMO_MARKER = 'ARMDB-DEMO';
+const MARKER_TEXT = 'This store was made by `armdb demo`; its key is the file <this directory>.key beside it.\n';
+
+/**
+ * The demo writes only where it cannot harm data: a directory that does not exist yet or is empty
+ * (then it is made the demo's own, with a new key beside it), or one that an earlier demo made.
+ */
+function prepareDemoDirectory(root: string, keyPath: string, shown: (file: string) => string): 'new' | 'again' {
+  let entries: string[] | undefined;
+  try {
+    entries = fs.readdirSync(root);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw new UsageError(`${shown(root)} is not a directory`);
+    if (code !== 'ENOENT') throw error;
+  }
+  if (entries !== undefined && entries.length > 0) {
+    if (entries.includes(DEMO_MARKER) && fs.existsSync(keyPath)) return 'again';
+    throw new UsageError(`${shown(root)} is not empty and is not a store armdb demo made; give a new directory`);
+  }
+  if (fs.existsSync(keyPath))
+    throw new UsageError(`${shown(keyPath)} exists but no demo store is beside it; give a new directory, or remove that file`);
+  const parent = path.dirname(root);
+  if (!fs.existsSync(parent)) throw new UsageError(`directory ${shown(parent)} does not exist`);
+  fs.mkdirSync(root, { recursive: false, mode: 0o700 });
+  fs.writeFileSync(path.join(root, DEMO_MARKER), MARKER_TEXT, { mode: FILE_MODE, flag: 'wx' });
+  fs.writeFileSync(keyPath, randomBytes(KEY_BYTES), { mode: FILE_MODE, flag: 'wx' });
+  return 'new';
+}
+
 async function runDemo(directory: string, print: (line: string) => void): Promise<void> {
   const root = path.resolve(directory);
   const keyPath = `${root}.key`;
-  if (!fs.existsSync(keyPath)) {
-    fs.writeFileSync(keyPath, randomBytes(KEY_BYTES), { mode: FILE_MODE, flag: 'wx' });
-    print(
-      `created a random 32-byte key in ${path.relative(process.cwd(), keyPath) || keyPath} (mode 0600): keep it, the data is unreadable without it`,
-    );
-  }
+  const shown = (file: string): string => path.relative(process.cwd(), file) || file;
+  if (prepareDemoDirectory(root, keyPath, shown) === 'new')
+    print(`created ${shown(root)} and a random 32-byte key in ${shown(keyPath)} (mode 0600): keep it, the data is unreadable without it`);
   const key = readKeyFile(keyPath);
   const options = { keySize: 16, encryption: { key }, shards: 4 } as const;
   const count = 100_000;
@@ -68,7 +96,7 @@ async function runDemo(directory: string, print: (line: string) => void): Promis
   await db.close();
   key.fill(0);
   print(
-    'run it again: the same keys are overwritten and the dead bytes grow (what compaction reclaims); delete ./armdb-demo and ./armdb-demo.key to start over',
+    `run it again: the same keys are overwritten and the dead bytes grow (what compaction reclaims); delete ${shown(root)} and ${shown(keyPath)} to start over`,
   );
 }
 
@@ -80,8 +108,10 @@ export const demoCommand: Command = {
   help: `Usage: armdb demo [dir]
 
 Writes 100,000 records to an encrypted store (default ./armdb-demo), reads them, reopens and
-verifies it, and prints how fast each step was. A random key is created in <dir>.key (mode 0600)
-on first run. npm start runs it.`,
+verifies it, and prints how fast each step was. <dir> must not exist yet or be empty: the demo
+then makes it its own, with a random key in <dir>.key (mode 0600) beside it. A directory an
+earlier demo made is used again; any other is refused, so the demo never writes into real data.
+npm start runs it.`,
   async run(_values, positionals) {
     await runDemo(positionals[0] ?? 'armdb-demo', (line) => process.stdout.write(`${line}\n`));
     return 0;

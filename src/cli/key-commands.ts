@@ -2,11 +2,22 @@
  * `armdb change-key` and `armdb rotate-key`: the key lifecycle of an encrypted store
  * (docs/security-model.md §Key lifecycle).
  */
-import { flag, KEY_HELP, KEY_OPTIONS, existingDirectory, print, stringOption, type Command } from './command.js';
+import { flag, KEY_HELP, KEY_OPTIONS, existingDirectory, print, stringOption, type Command, type OptionValues } from './command.js';
 import { encryptionFrom, UsageError } from './key-source.js';
-import { resolveCredential } from '../config.js';
+import { type EncryptionOption, resolveCredential } from '../config.js';
 import { wipeCredential } from '../crypto/keys.js';
-import { openExisting, wipeEncryption } from './store.js';
+import { describe, openExisting, wipeEncryption } from './store.js';
+
+/**
+ * With --no-encryption the store is described as unencrypted first, so an encrypted store answers
+ * ARMDB_FORMAT_MISMATCH (exit 1) as with every other command; a store that really is unencrypted has
+ * no key to act on, which is a usage error (exit 2).
+ */
+async function refuseUnencrypted(directory: string, values: OptionValues, why: string): Promise<void> {
+  if (!flag(values, 'no-encryption')) return;
+  await describe(directory, 'none'); // reads the MANIFEST only: nothing is written
+  throw new UsageError(why);
+}
 
 export const changeKeyCommand: Command = {
   name: 'change-key',
@@ -30,25 +41,26 @@ ${KEY_HELP}
 Exit codes: 0 ok; 1 wrong key, integrity failure, I/O error; 2 usage.`,
   async run(values, positionals) {
     const directory = existingDirectory(positionals, 'change-key');
-    if (flag(values, 'no-encryption')) throw new UsageError("a store created with encryption 'none' has no key to change");
-    const next = await encryptionFrom(
-      { keyFile: stringOption(values, 'new-key-file'), environmentVariable: 'ARMDB_NEW_PASSPHRASE' },
-      { question: 'New passphrase: ', confirm: true },
-    );
+    await refuseUnencrypted(directory, values, "a store created with encryption 'none' has no key to change");
+    // The current secret first, as passwd asks: a wrong one fails before the new one is typed twice.
+    const { engine } = await openExisting(directory, values, { cacheBytes: 0 });
+    let next: EncryptionOption | undefined;
     try {
+      next = await encryptionFrom(
+        { keyFile: stringOption(values, 'new-key-file'), keyFileOption: '--new-key-file', environmentVariable: 'ARMDB_NEW_PASSPHRASE' },
+        { question: 'New passphrase: ', confirm: true },
+      );
       const credential = resolveCredential(next);
       if (credential === undefined) throw new UsageError('the new secret cannot be none');
-      const { engine } = await openExisting(directory, values, { cacheBytes: 0 });
       try {
         await engine.changeKey(credential);
       } catch (error) {
         wipeCredential(credential);
         throw error;
-      } finally {
-        await engine.close();
       }
     } finally {
-      wipeEncryption(next);
+      if (next !== undefined) wipeEncryption(next);
+      await engine.close();
     }
     print('the data keys are now wrapped under the new key; the old one no longer opens the store');
     return 0;
@@ -72,7 +84,7 @@ ${KEY_HELP}
 Exit codes: 0 ok; 1 wrong key, integrity failure, I/O error; 2 usage.`,
   async run(values, positionals) {
     const directory = existingDirectory(positionals, 'rotate-key');
-    if (flag(values, 'no-encryption')) throw new UsageError("a store created with encryption 'none' has no data keys");
+    await refuseUnencrypted(directory, values, "a store created with encryption 'none' has no data keys");
     const { engine } = await openExisting(directory, values, { cacheBytes: 0 });
     try {
       await engine.rotateDataKey();

@@ -4,6 +4,7 @@
  * which would show in `ps` and shell history.
  */
 import * as fs from 'node:fs';
+import * as tty from 'node:tty';
 import type { EncryptionOption } from '../config.js';
 
 export class UsageError extends Error {}
@@ -59,26 +60,91 @@ export function readKeyFile(path: string): Uint8Array {
   throw new UsageError(`key file ${path} must hold 32 raw bytes or 64 hex digits`);
 }
 
-async function promptHidden(question: string): Promise<Uint8Array> {
-  const input = process.stdin;
-  if (!input.isTTY) throw new UsageError('no key given: use --key-file, ARMDB_PASSPHRASE, or run on a terminal to be prompted');
+/**
+ * Bytes typed after the Enter that ended a prompt (a pasted "secret\rsecret\r" arrives in one chunk):
+ * they answer the next prompt. Zeroed as they are taken.
+ */
+let typedAhead: number[] = [];
+
+/**
+ * The terminal to prompt on: stdin when it is one, else (when stderr shows the prompt on a terminal)
+ * the process's controlling terminal, so that `armdb import <dir> < records.jsonl` can still ask for
+ * the passphrase, as ssh and gpg do.
+ */
+function openTerminal(): { input: tty.ReadStream; owned: boolean } | undefined {
+  if (process.stdin.isTTY) return { input: process.stdin as tty.ReadStream, owned: false };
+  // The prompt goes to stderr: when that is not a terminal nobody sees it, so nobody is asked.
+  if (!process.stderr.isTTY) return undefined;
+  let descriptor: number;
+  try {
+    descriptor = fs.openSync('/dev/tty', fs.constants.O_RDONLY | (fs.constants.O_NOCTTY ?? 0));
+  } catch {
+    return undefined; // no controlling terminal (a service, CI)
+  }
+  if (!tty.isatty(descriptor)) {
+    fs.closeSync(descriptor);
+    return undefined;
+  }
+  return { input: new tty.ReadStream(descriptor), owned: true };
+}
+
+/**
+ * Reads one line from the terminal in raw mode, without echo. Listens for 'data' and removes its
+ * listeners when the line is complete, so the stream stays usable: the next prompt, or `import`
+ * reading its records from stdin, goes on reading it (leaving a `for await` loop would destroy it).
+ */
+async function promptHidden(question: string, noTerminal: string): Promise<Uint8Array> {
+  const terminal = openTerminal();
+  if (terminal === undefined) throw new UsageError(noTerminal);
+  const { input, owned } = terminal;
   process.stderr.write(question);
   input.setRawMode(true);
-  input.resume();
   const collected: number[] = [];
   try {
-    for await (const chunk of input as AsyncIterable<Buffer>) {
-      for (const byte of chunk) {
-        if (byte === 0x0d || byte === 0x0a || byte === 0x04) return normalized(collected);
-        if (byte === 0x03) throw new UsageError('cancelled');
-        if (byte === 0x7f || byte === 0x08) collected.pop();
-        else collected.push(byte);
-      }
-    }
-    return normalized(collected);
+    return await new Promise<Uint8Array>((resolve, reject) => {
+      const finish = (outcome: () => void): void => {
+        input.off('data', onData);
+        input.off('end', onEnd);
+        input.off('error', onError);
+        outcome();
+      };
+      /** Takes typed bytes; true once the line is complete (the rest is kept for the next prompt). */
+      const take = (bytes: ArrayLike<number>): boolean => {
+        for (let index = 0; index < bytes.length; index++) {
+          const byte = bytes[index]!;
+          if (byte === 0x0d || byte === 0x0a || byte === 0x04) {
+            typedAhead = Array.from({ length: bytes.length - index - 1 }, (_, offset) => bytes[index + 1 + offset]!);
+            finish(() => resolve(normalized(collected)));
+            return true;
+          }
+          if (byte === 0x03) {
+            finish(() => reject(new UsageError('cancelled')));
+            return true;
+          }
+          if (byte === 0x7f || byte === 0x08) collected.pop();
+          else collected.push(byte);
+        }
+        return false;
+      };
+      const onData = (chunk: Buffer): void => {
+        take(chunk);
+        chunk.fill(0);
+      };
+      const onEnd = (): void => finish(() => resolve(normalized(collected)));
+      const onError = (error: Error): void => finish(() => reject(error));
+      input.on('data', onData);
+      input.once('end', onEnd);
+      input.once('error', onError);
+      const ahead = typedAhead;
+      typedAhead = [];
+      const done = take(ahead);
+      ahead.fill(0);
+      if (!done) input.resume();
+    });
   } finally {
     input.setRawMode(false);
     input.pause();
+    if (owned) input.destroy();
     process.stderr.write('\n');
     collected.fill(0);
   }
@@ -106,7 +172,13 @@ function equalSecrets(left: Uint8Array, right: Uint8Array): boolean {
  * (creating a store: a typo would lock the data away for good).
  */
 export async function encryptionFrom(
-  options: { keyFile?: string | undefined; none?: boolean | undefined; environmentVariable?: string },
+  options: {
+    keyFile?: string | undefined;
+    none?: boolean | undefined;
+    /** The option that gives a key file, for messages: `--key-file` or `--new-key-file`. */
+    keyFileOption?: string;
+    environmentVariable?: string;
+  },
   prompt: { question?: string; confirm?: boolean } = {},
 ): Promise<EncryptionOption> {
   if (options.none) return 'none';
@@ -120,10 +192,12 @@ export async function encryptionFrom(
   // of this process finds it there (docs/security-model.md §12).
   delete process.env[variable];
   if (fromEnvironment !== undefined && fromEnvironment.length > 0) return { passphrase: fromEnvironment };
-  const passphrase = await promptHidden(prompt.question ?? (prompt.confirm ? 'New passphrase: ' : 'Passphrase: '));
+  const which = options.keyFileOption === '--new-key-file' ? 'no new key given' : 'no key given';
+  const noTerminal = `${which}: use ${options.keyFileOption ?? '--key-file'}, ${variable}, or run on a terminal to be prompted`;
+  const passphrase = await promptHidden(prompt.question ?? (prompt.confirm ? 'New passphrase: ' : 'Passphrase: '), noTerminal);
   if (passphrase.length === 0) throw new UsageError('empty passphrase');
   if (prompt.confirm) {
-    const again = await promptHidden('Repeat the passphrase: ');
+    const again = await promptHidden('Repeat the passphrase: ', noTerminal);
     const same = equalSecrets(passphrase, again);
     again.fill(0);
     if (!same) {

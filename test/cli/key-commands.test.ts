@@ -82,4 +82,22 @@ describe.skipIf(!BUILT)('armdb rotate-key and change-key', () => {
     }
     expect(armdb(['info', directory], { passphrase: NEW_PASSPHRASE }).status).toBe(0);
   });
+
+  it('--no-encryption on an encrypted store is ARMDB_FORMAT_MISMATCH (exit 1), as for every command; on an unencrypted one a usage error (2)', async () => {
+    const root = tempDir('keys');
+    const encrypted = path.join(root, 'encrypted');
+    await writeStore(encrypted);
+    for (const command of ['rotate-key', 'change-key']) {
+      const result = armdb([command, encrypted, '--no-encryption']);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('ARMDB_FORMAT_MISMATCH');
+    }
+    const plain = path.join(root, 'plain');
+    const db = await VarMap.open(plain, { ...base, encryption: 'none' });
+    db.put(keys.fromString('k', 16), new Uint8Array([1]));
+    await db.close();
+    const rotate = armdb(['rotate-key', plain, '--no-encryption']);
+    expect(rotate.status).toBe(2);
+    expect(rotate.stderr).toContain("a store created with encryption 'none' has no data keys");
+  });
 });

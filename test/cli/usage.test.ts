@@ -65,6 +65,31 @@ describe.skipIf(!BUILT)('armdb usage', () => {
     expect(extra.stderr).toContain('unexpected argument');
   });
 
+  it('--version and -V print the package version and exit 0', () => {
+    const version = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    for (const flag of ['--version', '-V']) {
+      const result = armdb([flag]);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toBe(`${version}\n`);
+    }
+  });
+
+  it("option errors are said in the command's own words, naming the option and where help is", () => {
+    const directory = tempDir();
+    const unknown = armdb(['info', directory, '--bogus']);
+    expect(unknown.stderr).toBe('armdb info: unknown option --bogus; see armdb info --help\n');
+    const dashed = armdb(['bench', directory, '--count', '-5']);
+    expect(dashed.status).toBe(2);
+    expect(dashed.stderr).toBe(
+      'armdb bench: option --count needs a value, and one that starts with a dash must be written --count=<value>; see armdb bench --help\n',
+    );
+    const missing = armdb(['bench', directory, '--count']);
+    expect(missing.stderr).toBe('armdb bench: option --count needs a value; see armdb bench --help\n');
+    const valued = armdb(['info', directory, '--json=yes']);
+    expect(valued.status).toBe(2);
+    expect(valued.stderr).toBe('armdb info: option --json takes no value; see armdb info --help\n');
+  });
+
   it('a bad option value exits 2', () => {
     const directory = tempDir();
     expect(armdb(['export', directory, '--format', 'base32', '--no-encryption']).status).toBe(2);
