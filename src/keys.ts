@@ -1,3 +1,5 @@
+import { Limits } from './format/constants.js';
+
 /**
  * Helpers that build fixed-size keys. Keys compare bytewise, so big-endian integers sort numerically.
  *
@@ -22,7 +24,8 @@ export const keys = Object.freeze({
   /** `text` as UTF-8, zero-padded to `size` bytes; RangeError if it is longer. */
   fromString(text: string, size: number): Uint8Array {
     if (typeof text !== 'string') throw new TypeError('"text" expected string');
-    if (!Number.isInteger(size) || size < 1 || size > 1024) throw new RangeError(`"size" expected integer 1..1024, got ${size}`);
+    if (!Number.isInteger(size) || size < 1 || size > Limits.maxKeyBytes)
+      throw new RangeError(`"size" expected integer 1..${Limits.maxKeyBytes}, got ${size}`);
     const encoded = new TextEncoder().encode(text);
     if (encoded.length > size) throw new RangeError(`"text" is ${encoded.length} bytes of UTF-8, longer than the key size ${size}`);
     const bytes = new Uint8Array(size);

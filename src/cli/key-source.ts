@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as tty from 'node:tty';
 import type { EncryptionOption } from '../config.js';
+import { equalBytes } from '../format/bytes.js';
 
 export class UsageError extends Error {}
 
@@ -163,10 +164,6 @@ function normalized(collected: number[]): Uint8Array {
   return new TextEncoder().encode(text.normalize('NFC'));
 }
 
-function equalSecrets(left: Uint8Array, right: Uint8Array): boolean {
-  return left.length === right.length && left.every((byte, index) => byte === right[index]);
-}
-
 /**
  * The encryption option for a store, from the sources above in that order. `confirm` asks twice
  * (creating a store: a typo would lock the data away for good).
@@ -198,7 +195,7 @@ export async function encryptionFrom(
   if (passphrase.length === 0) throw new UsageError('empty passphrase');
   if (prompt.confirm) {
     const again = await promptHidden('Repeat the passphrase: ', noTerminal);
-    const same = equalSecrets(passphrase, again);
+    const same = equalBytes(passphrase, again);
     again.fill(0);
     if (!same) {
       passphrase.fill(0);

@@ -5,6 +5,7 @@
  * and removed if the export fails half-way (a partial export must not pass for a complete one).
  */
 import * as fs from 'node:fs';
+import { FILE_MODE } from '../io/node-file-system.js';
 
 const CHUNK_CHARS = 256 * 1024;
 
@@ -31,7 +32,7 @@ export class LineWriter {
 
   /** Creates `path` (it must not exist) with mode 0600. */
   static toNewFile(path: string): LineWriter {
-    const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, FILE_MODE);
     return new LineWriter(fs.createWriteStream(path, { fd, autoClose: false }), path, fd);
   }
 
