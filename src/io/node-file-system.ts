@@ -38,7 +38,9 @@ function kindOf(stats: fs.Stats): string {
 }
 
 function notARegularFile(filePath: string, kind: string, cause?: unknown): Error {
-  return integrityError(`${path.basename(filePath)} is ${kind}, not a regular file; armdb neither follows nor opens it`, cause);
+  return integrityError(`${path.basename(filePath)} is ${kind}, not a regular file; armdb neither follows nor opens it`, cause, {
+    path: filePath,
+  });
 }
 
 /** Opens `filePath` with `flags`; the kind errors of a hostile entry become ARMDB_INTEGRITY, others stay as they are. */
@@ -51,7 +53,8 @@ function openDescriptor(filePath: string, flags: number): number {
     const code = errorCode(error);
     if (code === 'ELOOP' || code === 'EMLINK') throw notARegularFile(filePath, 'a symbolic link', error);
     if (code === 'EISDIR') throw notARegularFile(filePath, 'a directory', error);
-    if (code === 'ENOTDIR') throw integrityError(`the directory of ${path.basename(filePath)} is not a directory`, error);
+    if (code === 'ENOTDIR')
+      throw integrityError(`the directory of ${path.basename(filePath)} is not a directory`, error, { path: filePath });
     throw error;
   }
   let stats: fs.Stats;
@@ -156,13 +159,13 @@ export const nodeFileSystem: FileSystem = {
     try {
       const size = fs.fstatSync(descriptor).size;
       if (maxBytes !== undefined && size > maxBytes) {
-        throw integrityError(`${path.basename(filePath)} is larger than any valid one (${maxBytes} bytes)`);
+        throw integrityError(`${path.basename(filePath)} is larger than any valid one (${maxBytes} bytes)`, undefined, { path: filePath });
       }
       // One byte more than expected tells a file that grew since fstat: the bound is on what was read.
       const buffer = new Uint8Array(size + 1);
       const read = readFully(descriptor, buffer, 0);
       if (maxBytes !== undefined && read > maxBytes) {
-        throw integrityError(`${path.basename(filePath)} is larger than any valid one (${maxBytes} bytes)`);
+        throw integrityError(`${path.basename(filePath)} is larger than any valid one (${maxBytes} bytes)`, undefined, { path: filePath });
       }
       return buffer.subarray(0, read);
     } finally {
@@ -211,7 +214,7 @@ export const nodeFileSystem: FileSystem = {
     } catch (error) {
       const code = errorCode(error);
       if (code === 'ENOENT') return [];
-      if (code === 'ENOTDIR') throw integrityError(`${path.basename(directory)} is not a directory`, error);
+      if (code === 'ENOTDIR') throw integrityError(`${path.basename(directory)} is not a directory`, error, { path: directory });
       throw error;
     }
   },
@@ -225,12 +228,16 @@ export const nodeFileSystem: FileSystem = {
         if (options?.followLink !== true)
           throw integrityError(
             `${path.basename(resolved)} is a symbolic link, not a directory; armdb does not follow links inside a store`,
+            undefined,
+            { path: resolved },
           );
         const followed = statOrUndefined(resolved);
-        if (followed === undefined) throw integrityError(`${path.basename(resolved)} is a symbolic link to nothing`);
+        if (followed === undefined)
+          throw integrityError(`${path.basename(resolved)} is a symbolic link to nothing`, undefined, { path: resolved });
         target = followed;
       }
-      if (!target.isDirectory()) throw integrityError(`${path.basename(resolved)} is ${kindOf(target)}, not a directory`);
+      if (!target.isDirectory())
+        throw integrityError(`${path.basename(resolved)} is ${kindOf(target)}, not a directory`, undefined, { path: resolved });
       return;
     }
     const missing: string[] = [];
