@@ -1,4 +1,5 @@
 /** The real {@link FileSystem} over node:fs. Files are created 0600 and directories 0700 whatever the umask. */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { integrityError } from '../errors.js';
@@ -267,7 +268,52 @@ export const nodeFileSystem: FileSystem = {
       fs.closeSync(descriptor);
     }
   },
+
+  realPath(directory) {
+    return fs.realpathSync(directory);
+  },
+
+  createLockFile(filePath, bytes) {
+    // link() is atomic and fails with EEXIST if the name is taken: another process never sees the
+    // lock file half written, and so never takes a lock in the making for a stale one.
+    const pending = `${filePath}.${process.pid}.${randomBytes(6).toString('hex')}`;
+    fs.writeFileSync(pending, bytes, { mode: FILE_MODE, flag: 'wx' });
+    try {
+      fs.linkSync(pending, filePath);
+    } finally {
+      fs.rmSync(pending, { force: true });
+    }
+  },
+
+  readLockFile(filePath, maxBytes) {
+    let descriptor: number;
+    try {
+      descriptor = fs.openSync(filePath, OPEN_FLAGS.read);
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'ELOOP' || code === 'EMLINK') throw notALockFile(filePath, 'a symbolic link', error);
+      return undefined;
+    }
+    try {
+      const stats = fs.fstatSync(descriptor);
+      if (!stats.isFile()) throw notALockFile(filePath, stats.isDirectory() ? 'a directory' : stats.isFIFO() ? 'a FIFO' : 'a special file');
+      const buffer = new Uint8Array(maxBytes);
+      return buffer.subarray(0, readFully(descriptor, buffer, 0));
+    } finally {
+      fs.closeSync(descriptor);
+    }
+  },
+
+  removeLockFile(filePath) {
+    fs.rmSync(filePath, { force: true });
+  },
 };
+
+function notALockFile(filePath: string, kind: string, cause?: unknown): Error {
+  return integrityError(`${path.basename(filePath)} is ${kind}, not a regular file; remove it once no process uses the directory`, cause, {
+    path: filePath,
+  });
+}
 
 /** stat (following links), or undefined if the name or its target is missing. */
 function statOrUndefined(filePath: string): fs.Stats | undefined {
