@@ -1,7 +1,8 @@
 /**
  * Every error the engine raises on purpose is an {@link ArmdbError} with a stable {@link ArmdbErrorCode}.
- * Codes are the contract; messages may change between versions. Messages never contain key material,
- * record keys or values (docs/security-model.md §Secrets).
+ * Codes are the contract; messages may change between versions. An error about a place on disk says
+ * where in {@link ArmdbError.details}. Messages and details never contain key material, record keys or
+ * values (docs/security-model.md §Secrets).
  *
  * @module
  */

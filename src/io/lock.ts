@@ -79,7 +79,8 @@ export function lockDirectory(fileSystem: FileSystem, directory: string): Direct
             if (readOwner(fileSystem, lockPath) === process.pid) fileSystem.removeLockFile(lockPath);
           } catch {
             // Replaced by something that is no lock of ours while we held it, or the removal failed:
-            // leave it where it is (a LOCK naming this process is taken over by its next open).
+            // leave it where it is. A LOCK naming this process is taken over by this process's next
+            // open of the directory, and by any process once this one has exited.
           }
         },
       };
