@@ -1,7 +1,8 @@
 /**
  * Every error the engine raises on purpose is an {@link ArmdbError} with a stable {@link ArmdbErrorCode}.
- * Codes are the contract; messages may change between versions. Messages never contain key material,
- * record keys or values (docs/security-model.md §Secrets).
+ * Codes are the contract; messages may change between versions. An error about a place on disk says
+ * where in {@link ArmdbError.details}. Messages and details never contain key material, record keys or
+ * values (docs/security-model.md §Secrets).
  *
  * @module
  */
@@ -45,7 +46,41 @@ export const ERROR_CODES = [
 export type ArmdbErrorCode = (typeof ERROR_CODES)[number];
 
 /**
- * The one error class of armdb. Switch on `code`, never on `message`.
+ * Where an error happened, when the code that raised it knows: the shard, the data file, the page of
+ * that file, or the path of the file it was reading. Every field is optional, and a field is absent
+ * (not `undefined`-valued) when unknown. Never key material, record keys or values.
+ */
+export interface ArmdbErrorDetails {
+  /** Shard of the file, from 0. */
+  readonly shard?: number;
+  /** Id of the data file, unique across the store: `shard-SSS/NNNNNN.data` (docs/format.md §1.1). */
+  readonly fileId?: number;
+  /** Index of the 4096-byte page in that data file, from 0. */
+  readonly pageIndex?: number;
+  /** Path of the file, as armdb opened it. */
+  readonly path?: string;
+}
+
+const NO_DETAILS: ArmdbErrorDetails = Object.freeze({});
+
+function isIndex(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** A frozen copy of the known fields only, so nothing else a caller passes can ride along on an error. */
+function frozenDetails(details: ArmdbErrorDetails | undefined): ArmdbErrorDetails {
+  if (details === undefined) return NO_DETAILS;
+  const copy: { shard?: number; fileId?: number; pageIndex?: number; path?: string } = {};
+  if (isIndex(details.shard)) copy.shard = details.shard;
+  if (isIndex(details.fileId)) copy.fileId = details.fileId;
+  if (isIndex(details.pageIndex)) copy.pageIndex = details.pageIndex;
+  if (typeof details.path === 'string') copy.path = details.path;
+  return Object.keys(copy).length === 0 ? NO_DETAILS : Object.freeze(copy);
+}
+
+/**
+ * The one error class of armdb. Switch on `code`, never on `message`; where an error has a location
+ * (a page that fails authentication, a damaged file), read it from `details`, never from the message.
  *
  * @example
  * ```ts
@@ -57,24 +92,43 @@ export type ArmdbErrorCode = (typeof ERROR_CODES)[number];
  *   } else throw error;
  * }
  * ```
+ *
+ * @example
+ * ```ts
+ * try {
+ *   db.get(key);
+ * } catch (error) {
+ *   if (error instanceof ArmdbError && error.code === 'ARMDB_INTEGRITY') {
+ *     const { shard, fileId, pageIndex } = error.details;
+ *     console.error(`damaged: shard ${shard}, file ${fileId}, page ${pageIndex}`);
+ *   }
+ *   throw error;
+ * }
+ * ```
  */
 export class ArmdbError extends Error {
   /** The stable code. */
   readonly code: ArmdbErrorCode;
+  /** Where it happened, as far as the code that raised it knows; frozen, empty when nothing is known. */
+  readonly details: ArmdbErrorDetails;
 
-  constructor(code: ArmdbErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ArmdbErrorCode, message: string, options?: { cause?: unknown; details?: ArmdbErrorDetails }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ArmdbError';
     this.code = code;
+    this.details = frozenDetails(options?.details);
   }
 }
 
 /** @internal Shorthand used across the engine. */
-export function armdbError(code: ArmdbErrorCode, message: string, cause?: unknown): ArmdbError {
-  return new ArmdbError(code, `${code}: ${message}`, cause === undefined ? undefined : { cause });
+export function armdbError(code: ArmdbErrorCode, message: string, cause?: unknown, details?: ArmdbErrorDetails): ArmdbError {
+  return new ArmdbError(code, `${code}: ${message}`, {
+    ...(cause === undefined ? {} : { cause }),
+    ...(details === undefined ? {} : { details }),
+  });
 }
 
-/** @internal Raise on bytes from disk that fail a framing or authentication check. */
-export function integrityError(message: string, cause?: unknown): ArmdbError {
-  return armdbError('ARMDB_INTEGRITY', message, cause);
+/** @internal Raise on bytes from disk that fail a framing or authentication check; `details` says where, when known. */
+export function integrityError(message: string, cause?: unknown, details?: ArmdbErrorDetails): ArmdbError {
+  return armdbError('ARMDB_INTEGRITY', message, cause, details);
 }

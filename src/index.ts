@@ -11,7 +11,7 @@
  *
  * @module
  */
-export { ArmdbError, ERROR_CODES, type ArmdbErrorCode } from './errors.js';
+export { ArmdbError, ERROR_CODES, type ArmdbErrorCode, type ArmdbErrorDetails } from './errors.js';
 export { Collection, type Transaction } from './collections/collection.js';
 export { OrderedCollection, type RangeOptions, type PrefixOptions, type EntryIterator } from './collections/ordered-collection.js';
 export { VarMap } from './collections/var-map.js';

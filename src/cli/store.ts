@@ -145,13 +145,3 @@ export async function openExisting(directory: string, values: OptionValues, extr
 export function dataFileName(shard: number, fileId: number): string {
   return `shard-${String(shard).padStart(3, '0')}/${String(fileId).padStart(6, '0')}.data`;
 }
-
-/**
- * Where an integrity message points, when it names a page: the engine's messages read
- * `file 3 of shard 0: unit 5 fails authentication` (a unit of a data file is a page).
- */
-export function locateFailure(message: string): { shard: number; fileId: number; pageIndex: number } | undefined {
-  const match = /file (\d+) of shard (\d+): (?:unit|page|pages) (\d+)/.exec(message);
-  if (match === null) return undefined;
-  return { fileId: Number(match[1]), shard: Number(match[2]), pageIndex: Number(match[3]) };
-}

@@ -7,7 +7,7 @@ import { ArmdbError } from '../errors.js';
 import type { VerifyReport } from '../engine/engine.js';
 import { flag, KEY_HELP, KEY_OPTIONS, existingDirectory, note, print, type Command } from './command.js';
 import { progressReporter } from './progress.js';
-import { dataFileName, locateFailure, openExisting } from './store.js';
+import { dataFileName, openExisting } from './store.js';
 
 interface Failure {
   shard: number | null;
@@ -19,19 +19,15 @@ interface Failure {
 
 function describeFailure(failure: Failure): string {
   if (failure.file === null) return failure.message;
-  return `shard ${failure.shard}, file ${failure.file}, page ${failure.page}: ${failure.message}`;
+  const page = failure.page === null ? '' : `, page ${failure.page}`;
+  return `shard ${failure.shard}, file ${failure.file}${page}: ${failure.message}`;
 }
 
+/** The failure an open refused with, located by the error's details (a file, and the page when one failed). */
 function fromOpenError(error: ArmdbError): Failure {
-  const where = locateFailure(error.message);
-  if (where === undefined) return { shard: null, file: null, fileId: null, page: null, message: error.message };
-  return {
-    shard: where.shard,
-    file: dataFileName(where.shard, where.fileId),
-    fileId: where.fileId,
-    page: where.pageIndex,
-    message: error.message,
-  };
+  const { shard, fileId, pageIndex } = error.details;
+  if (shard === undefined || fileId === undefined) return { shard: null, file: null, fileId: null, page: null, message: error.message };
+  return { shard, file: dataFileName(shard, fileId), fileId, page: pageIndex ?? null, message: error.message };
 }
 
 export const verifyCommand: Command = {

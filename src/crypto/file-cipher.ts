@@ -15,9 +15,9 @@
  */
 import { crc32 } from 'node:zlib';
 import { inspect } from 'node:util';
-import { integrityError } from '../errors.js';
+import { integrityError, type ArmdbErrorDetails } from '../errors.js';
 import { ByteWriter, isAllZero, setU64 } from '../format/bytes.js';
-import { Algorithm, KEY_BYTES, TAG_BYTES, type AlgorithmId } from '../format/constants.js';
+import { Algorithm, FileKind, KEY_BYTES, TAG_BYTES, type AlgorithmId } from '../format/constants.js';
 import type { FileIdentity } from '../format/tag-file.js';
 import type { Aead, CryptoProvider } from './provider.js';
 
@@ -156,21 +156,39 @@ export class FileCipher {
 
   /** Verifies and decrypts unit `unitIndex`; throws ARMDB_INTEGRITY and returns nothing on failure. */
   open(unitIndex: number, ciphertext: Uint8Array, tag: Uint8Array, unitFlags = 0): Uint8Array {
-    if (tag.length !== TAG_BYTES) throw integrityError(`tag of unit ${unitIndex} has ${tag.length} bytes`);
+    if (tag.length !== TAG_BYTES)
+      throw integrityError(`tag of unit ${unitIndex} has ${tag.length} bytes`, undefined, this.#location(unitIndex));
     const aad = this.#unitAad(unitIndex, unitFlags);
     if (this.#aead !== undefined) {
       try {
         return this.#aead.open(this.#unitNonce(unitIndex), aad, ciphertext, tag);
       } catch (cause) {
-        throw integrityError(`file ${this.identity.fileId} of shard ${this.identity.shard}: unit ${unitIndex} fails authentication`, cause);
+        throw integrityError(
+          `file ${this.identity.fileId} of shard ${this.identity.shard}: unit ${unitIndex} fails authentication`,
+          cause,
+          this.#location(unitIndex),
+        );
       }
     }
     const expected = crc32(ciphertext, crc32(aad)) >>> 0;
     const stored = new DataView(tag.buffer, tag.byteOffset, TAG_BYTES).getUint32(0, true);
     if (stored !== expected || !isAllZero(tag.subarray(4))) {
-      throw integrityError(`file ${this.identity.fileId} of shard ${this.identity.shard}: unit ${unitIndex} fails its CRC-32`);
+      throw integrityError(
+        `file ${this.identity.fileId} of shard ${this.identity.shard}: unit ${unitIndex} fails its CRC-32`,
+        undefined,
+        this.#location(unitIndex),
+      );
     }
     return ciphertext.slice();
+  }
+
+  /**
+   * Where a failed unit is, for {@link ArmdbError.details}: a unit of a data file is a page
+   * (docs/format.md §2.6); a hint file's units are chunks, which have no page index.
+   */
+  #location(unitIndex: number): ArmdbErrorDetails {
+    const { shard, fileId, kind } = this.identity;
+    return kind === FileKind.data ? { shard, fileId, pageIndex: unitIndex } : { shard, fileId };
   }
 
   /** {@link unitNonce} of this file, in the instance's scratch buffer. */

@@ -387,7 +387,7 @@ export class Engine {
       fileSystem.makeDirectory(root, { followLink: true });
       // A new store's directory entry must survive power loss too.
       if (!existed) await fileSystem.syncDirectory(path.dirname(root));
-      lock = lockDirectory(root);
+      lock = lockDirectory(fileSystem, root);
     } catch (error) {
       // ARMDB_LOCKED, or the directory could not be made: the engine's copy of the secret goes too.
       if (options.credential !== undefined) wipeCredential(options.credential);

@@ -78,4 +78,25 @@ export interface FileSystem {
   modeOf(path: string): number | undefined;
   /** fsync of a directory, so that created, renamed and removed entries are durable. */
   syncDirectory(directory: string): Promise<void>;
+
+  // The directory lock (src/io/lock.ts, docs/format.md §1.2) and nothing else uses the four below. Its
+  // file holds no data: it is never fsynced, and a crash that loses it loses no lock a live process holds.
+
+  /** The canonical absolute path of the existing directory `directory`, symbolic links resolved. */
+  realPath(directory: string): string;
+  /**
+   * Creates the lock file `path` holding `bytes` (mode 0600) in one atomic step: written under a
+   * private name `<path>.<pid>.<random>`, hard-linked to `path`, and the private name removed, so
+   * `path` never exists without its contents. If anything already has the name, throws an error
+   * with `code` `'EEXIST'` and leaves the name as it was.
+   */
+  createLockFile(path: string, bytes: Uint8Array): void;
+  /**
+   * Up to `maxBytes` from the start of the lock file `path`; undefined if it cannot be opened (it is
+   * missing, or unreadable). A symbolic link, FIFO, directory or device at `path` is ARMDB_INTEGRITY:
+   * never followed, read, waited on or removed.
+   */
+  readLockFile(path: string, maxBytes: number): Uint8Array | undefined;
+  /** Removes the lock file `path`; nothing if it is already gone. */
+  removeLockFile(path: string): void;
 }

@@ -1,4 +1,5 @@
 /** The real {@link FileSystem} over node:fs. Files are created 0600 and directories 0700 whatever the umask. */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { integrityError } from '../errors.js';
@@ -38,7 +39,9 @@ function kindOf(stats: fs.Stats): string {
 }
 
 function notARegularFile(filePath: string, kind: string, cause?: unknown): Error {
-  return integrityError(`${path.basename(filePath)} is ${kind}, not a regular file; armdb neither follows nor opens it`, cause);
+  return integrityError(`${path.basename(filePath)} is ${kind}, not a regular file; armdb neither follows nor opens it`, cause, {
+    path: filePath,
+  });
 }
 
 /** Opens `filePath` with `flags`; the kind errors of a hostile entry become ARMDB_INTEGRITY, others stay as they are. */
@@ -51,7 +54,8 @@ function openDescriptor(filePath: string, flags: number): number {
     const code = errorCode(error);
     if (code === 'ELOOP' || code === 'EMLINK') throw notARegularFile(filePath, 'a symbolic link', error);
     if (code === 'EISDIR') throw notARegularFile(filePath, 'a directory', error);
-    if (code === 'ENOTDIR') throw integrityError(`the directory of ${path.basename(filePath)} is not a directory`, error);
+    if (code === 'ENOTDIR')
+      throw integrityError(`the directory of ${path.basename(filePath)} is not a directory`, error, { path: filePath });
     throw error;
   }
   let stats: fs.Stats;
@@ -156,13 +160,13 @@ export const nodeFileSystem: FileSystem = {
     try {
       const size = fs.fstatSync(descriptor).size;
       if (maxBytes !== undefined && size > maxBytes) {
-        throw integrityError(`${path.basename(filePath)} is larger than any valid one (${maxBytes} bytes)`);
+        throw integrityError(`${path.basename(filePath)} is larger than any valid one (${maxBytes} bytes)`, undefined, { path: filePath });
       }
       // One byte more than expected tells a file that grew since fstat: the bound is on what was read.
       const buffer = new Uint8Array(size + 1);
       const read = readFully(descriptor, buffer, 0);
       if (maxBytes !== undefined && read > maxBytes) {
-        throw integrityError(`${path.basename(filePath)} is larger than any valid one (${maxBytes} bytes)`);
+        throw integrityError(`${path.basename(filePath)} is larger than any valid one (${maxBytes} bytes)`, undefined, { path: filePath });
       }
       return buffer.subarray(0, read);
     } finally {
@@ -211,7 +215,7 @@ export const nodeFileSystem: FileSystem = {
     } catch (error) {
       const code = errorCode(error);
       if (code === 'ENOENT') return [];
-      if (code === 'ENOTDIR') throw integrityError(`${path.basename(directory)} is not a directory`, error);
+      if (code === 'ENOTDIR') throw integrityError(`${path.basename(directory)} is not a directory`, error, { path: directory });
       throw error;
     }
   },
@@ -225,12 +229,16 @@ export const nodeFileSystem: FileSystem = {
         if (options?.followLink !== true)
           throw integrityError(
             `${path.basename(resolved)} is a symbolic link, not a directory; armdb does not follow links inside a store`,
+            undefined,
+            { path: resolved },
           );
         const followed = statOrUndefined(resolved);
-        if (followed === undefined) throw integrityError(`${path.basename(resolved)} is a symbolic link to nothing`);
+        if (followed === undefined)
+          throw integrityError(`${path.basename(resolved)} is a symbolic link to nothing`, undefined, { path: resolved });
         target = followed;
       }
-      if (!target.isDirectory()) throw integrityError(`${path.basename(resolved)} is ${kindOf(target)}, not a directory`);
+      if (!target.isDirectory())
+        throw integrityError(`${path.basename(resolved)} is ${kindOf(target)}, not a directory`, undefined, { path: resolved });
       return;
     }
     const missing: string[] = [];
@@ -260,7 +268,52 @@ export const nodeFileSystem: FileSystem = {
       fs.closeSync(descriptor);
     }
   },
+
+  realPath(directory) {
+    return fs.realpathSync(directory);
+  },
+
+  createLockFile(filePath, bytes) {
+    // link() is atomic and fails with EEXIST if the name is taken: another process never sees the
+    // lock file half written, and so never takes a lock in the making for a stale one.
+    const pending = `${filePath}.${process.pid}.${randomBytes(6).toString('hex')}`;
+    fs.writeFileSync(pending, bytes, { mode: FILE_MODE, flag: 'wx' });
+    try {
+      fs.linkSync(pending, filePath);
+    } finally {
+      fs.rmSync(pending, { force: true });
+    }
+  },
+
+  readLockFile(filePath, maxBytes) {
+    let descriptor: number;
+    try {
+      descriptor = fs.openSync(filePath, OPEN_FLAGS.read);
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'ELOOP' || code === 'EMLINK') throw notALockFile(filePath, 'a symbolic link', error);
+      return undefined;
+    }
+    try {
+      const stats = fs.fstatSync(descriptor);
+      if (!stats.isFile()) throw notALockFile(filePath, stats.isDirectory() ? 'a directory' : stats.isFIFO() ? 'a FIFO' : 'a special file');
+      const buffer = new Uint8Array(maxBytes);
+      return buffer.subarray(0, readFully(descriptor, buffer, 0));
+    } finally {
+      fs.closeSync(descriptor);
+    }
+  },
+
+  removeLockFile(filePath) {
+    fs.rmSync(filePath, { force: true });
+  },
 };
+
+function notALockFile(filePath: string, kind: string, cause?: unknown): Error {
+  return integrityError(`${path.basename(filePath)} is ${kind}, not a regular file; remove it once no process uses the directory`, cause, {
+    path: filePath,
+  });
+}
 
 /** stat (following links), or undefined if the name or its target is missing. */
 function statOrUndefined(filePath: string): fs.Stats | undefined {

@@ -11,7 +11,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { FileCipher } from '../crypto/file-cipher.js';
-import { integrityError } from '../errors.js';
+import { integrityError, type ArmdbErrorDetails } from '../errors.js';
 import { copyOut } from '../format/bytes.js';
 import { MAC_BYTES, PAGE_BYTES, TAG_BYTES } from '../format/constants.js';
 import { alignUpToPage, nextRecordPosition, pageIndexOf } from '../format/page.js';
@@ -378,7 +378,11 @@ export class DataFile {
     if (cached !== undefined) return cached;
     const lastPage = Math.min(lastWantedPage, this.pageCount - 1);
     if (pageIndex > lastPage)
-      throw integrityError(`file ${this.fileId} of shard ${this.shard}: page ${pageIndex} is beyond its ${this.pageCount} pages`);
+      throw integrityError(
+        `file ${this.fileId} of shard ${this.shard}: page ${pageIndex} is beyond its ${this.pageCount} pages`,
+        undefined,
+        this.#location(pageIndex),
+      );
     let runEnd = pageIndex + 1;
     while (runEnd <= lastPage && cache?.get(pageCacheId(this.fileId, runEnd)) === undefined) runEnd++;
     const pages = this.readVerifiedPages(pageIndex, runEnd - pageIndex);
@@ -416,8 +420,11 @@ export class DataFile {
     const ciphertext = ciphertextScratch(count * PAGE_BYTES);
     const read = this.dataHandle.read(ciphertext, firstPageIndex * PAGE_BYTES);
     if (read !== ciphertext.length) {
+      // The location is the first page not read whole: those before it are there to authenticate.
       throw integrityError(
         `file ${this.fileId} of shard ${this.shard}: pages ${firstPageIndex}..${firstPageIndex + count - 1} are missing (short read)`,
+        undefined,
+        this.#location(firstPageIndex + Math.floor(read / PAGE_BYTES)),
       );
     }
     const pages: Uint8Array[] = [];
@@ -426,6 +433,11 @@ export class DataFile {
       pages.push(this.cipher.open(pageIndex, ciphertext.subarray(index * PAGE_BYTES, (index + 1) * PAGE_BYTES), this.tagOf(pageIndex)));
     }
     return pages;
+  }
+
+  /** Where page `pageIndex` of this file is, for the `details` of an error about it. */
+  #location(pageIndex: number): ArmdbErrorDetails {
+    return { shard: this.shard, fileId: this.fileId, pageIndex, path: this.dataHandle.path };
   }
 
   close(): void {

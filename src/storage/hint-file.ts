@@ -99,8 +99,9 @@ export function readHint(
   provider: CryptoProvider,
   dataKey: Uint8Array | undefined,
 ): Uint8Array[] {
-  const header = decodeHintHeader(bytes);
   const dataFile = expected.dataFile;
+  const location = { shard: dataFile.shard, fileId: dataFile.fileId };
+  const header = decodeHintHeader(bytes);
   if (
     header.algorithm !== dataFile.algorithm ||
     header.shard !== dataFile.shard ||
@@ -108,17 +109,18 @@ export function readHint(
     header.keyId !== dataFile.keyId ||
     !equalBytes(header.databaseId, dataFile.databaseId)
   ) {
-    throw integrityError(`hint of file ${dataFile.fileId} describes another file`);
+    throw integrityError(`hint of file ${dataFile.fileId} describes another file`, undefined, location);
   }
   if (!equalBytes(header.mac, expected.headerMac))
-    throw integrityError(`hint of file ${dataFile.fileId} is not the one the manifest records (stale)`);
+    throw integrityError(`hint of file ${dataFile.fileId} is not the one the manifest records (stale)`, undefined, location);
   const cipher = new FileCipher(provider, header, dataKey, 'read');
   const chunks: Uint8Array[] = [];
   try {
     verifyHintHeader(bytes, header, cipher.mac);
     let offset = HINT_HEADER_BYTES;
     for (let chunkIndex = 0; ; chunkIndex++) {
-      if (bytes.length - offset < HINT_CHUNK_FRAME_BYTES) throw integrityError(`hint of file ${dataFile.fileId} is truncated`);
+      if (bytes.length - offset < HINT_CHUNK_FRAME_BYTES)
+        throw integrityError(`hint of file ${dataFile.fileId} is truncated`, undefined, location);
       const frame = decodeHintChunkFrame(
         bytes.subarray(offset, offset + HINT_CHUNK_FRAME_BYTES),
         bytes.length - offset - HINT_CHUNK_FRAME_BYTES,
@@ -130,11 +132,12 @@ export function readHint(
       chunks.push(cipher.open(chunkIndex, ciphertext, tag, frame.last ? HintChunkFlag.last : 0));
       if (frame.last) break;
     }
-    if (offset !== bytes.length) throw integrityError(`hint of file ${dataFile.fileId} has bytes after its last chunk`);
+    if (offset !== bytes.length)
+      throw integrityError(`hint of file ${dataFile.fileId} has bytes after its last chunk`, undefined, location);
     return chunks;
   } catch (error) {
     if (error instanceof ArmdbError) throw error;
-    throw integrityError(`hint of file ${dataFile.fileId} could not be read`, error);
+    throw integrityError(`hint of file ${dataFile.fileId} could not be read`, error, location);
   } finally {
     cipher.destroy();
   }

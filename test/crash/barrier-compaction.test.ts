@@ -145,6 +145,18 @@ class InterleavingFileSystem implements FileSystem {
   modeOf(filePath: string): number | undefined {
     return nodeFileSystem.modeOf(filePath);
   }
+  realPath(directory: string): string {
+    return nodeFileSystem.realPath(directory);
+  }
+  createLockFile(filePath: string, bytes: Uint8Array): void {
+    nodeFileSystem.createLockFile(filePath, bytes);
+  }
+  readLockFile(filePath: string, maxBytes: number): Uint8Array | undefined {
+    return nodeFileSystem.readLockFile(filePath, maxBytes);
+  }
+  removeLockFile(filePath: string): void {
+    nodeFileSystem.removeLockFile(filePath);
+  }
   async syncDirectory(directory: string): Promise<void> {
     await nodeFileSystem.syncDirectory(directory);
     if (this.#holding && path.basename(directory).startsWith('shard-')) {

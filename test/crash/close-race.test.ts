@@ -49,6 +49,10 @@ class GatedFileSystem implements FileSystem {
   exists = nodeFileSystem.exists;
   modeOf = nodeFileSystem.modeOf;
   syncDirectory = nodeFileSystem.syncDirectory;
+  realPath = nodeFileSystem.realPath;
+  createLockFile = nodeFileSystem.createLockFile;
+  readLockFile = nodeFileSystem.readLockFile;
+  removeLockFile = nodeFileSystem.removeLockFile;
 }
 
 describe('close() with a barrier running and one queued', () => {

@@ -13,6 +13,12 @@
  * | `unlink` | `FileSystem.unlink`, `FileSystem.removeFile` |
  * | `makeDirectory` | `FileSystem.makeDirectory` |
  * | `syncDirectory` | `FileSystem.syncDirectory` |
+ * | `lock` | `FileSystem.createLockFile`, `FileSystem.removeLockFile` (the directory lock) |
+ *
+ * `lock` operations are counted in {@link FaultFileSystem.counts} and fail by {@link FaultFileSystem.failNth}
+ * like the others, but they stay out of {@link FaultFileSystem.total}, the log and the crash countdown:
+ * the lock file holds no data, and a crash loop walks the operations that write the store. After a
+ * crash they throw like everything else, so a dead process's `LOCK` stays on disk, as a kill leaves it.
  *
  * Two kinds of fault:
  *
@@ -44,6 +50,7 @@ export const OPERATION_KINDS = [
   'unlink',
   'makeDirectory',
   'syncDirectory',
+  'lock',
 ] as const;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
@@ -225,6 +232,13 @@ export class FaultFileSystem implements FileSystem {
       this.log.push(this.#crashPoint);
       return 'crash';
     }
+    const fault = this.#injectedFault(kind, filePath);
+    this.log.push(entry(fault === undefined ? 'ok' : 'failed'));
+    return fault ?? 'ok';
+  }
+
+  /** The fault a {@link failNth} rule injects into this operation, if one does. */
+  #injectedFault(kind: OperationKind, filePath: string): InjectedFault | undefined {
     for (const rule of this.#rules) {
       if (rule.done || rule.kind !== kind) continue;
       if (rule.path !== undefined && !rule.path(filePath)) continue;
@@ -233,12 +247,19 @@ export class FaultFileSystem implements FileSystem {
         continue;
       }
       if (!rule.sticky) rule.done = true;
-      this.log.push(entry('failed'));
       this.#failingPartially = rule.partial;
       return new InjectedFault(rule.code, kind, filePath);
     }
-    this.log.push(entry('ok'));
-    return 'ok';
+    return undefined;
+  }
+
+  /** A lock-file operation: failed by a `lock` rule, outside the count, the log and the crash countdown. */
+  #runLock<T>(filePath: string, action: () => T): T {
+    this.#assertAlive('lock', filePath);
+    this.counts.lock++;
+    const fault = this.#injectedFault('lock', filePath);
+    if (fault !== undefined) throw fault;
+    return action();
   }
 
   /** Synchronous mutating operation. */
@@ -347,6 +368,24 @@ export class FaultFileSystem implements FileSystem {
 
   syncDirectory(directory: string): Promise<void> {
     return this.#runAsync('syncDirectory', directory, () => this.inner.syncDirectory(directory));
+  }
+
+  realPath(directory: string): string {
+    this.#assertAlive('realPath', directory);
+    return this.inner.realPath(directory);
+  }
+
+  createLockFile(filePath: string, bytes: Uint8Array): void {
+    this.#runLock(filePath, () => this.inner.createLockFile(filePath, bytes));
+  }
+
+  readLockFile(filePath: string, maxBytes: number): Uint8Array | undefined {
+    this.#assertAlive('readLockFile', filePath);
+    return this.inner.readLockFile(filePath, maxBytes);
+  }
+
+  removeLockFile(filePath: string): void {
+    this.#runLock(filePath, () => this.inner.removeLockFile(filePath));
   }
 
   // ---- used by FaultFileHandle ----------------------------------------------------------------

@@ -155,6 +155,7 @@ describe('FaultFileSystem', () => {
       unlink: 1,
       makeDirectory: 1,
       syncDirectory: 1,
+      lock: 0,
     });
     expect(fs.total).toBe(9);
     expect(fs.log.map((entry) => entry.kind)).toEqual([
@@ -391,6 +392,76 @@ describe('a write-path I/O error poisons the collection', () => {
     }
     expectPoisoned(error, 'EIO');
     await map.close();
+  });
+});
+
+// ---- the directory lock -------------------------------------------------------------------------
+
+/** Opens `dir` with the real file system: it holds exactly `base`, and every page authenticates. */
+async function expectHolds(dir: string, base: ReadonlyMap<string, Uint8Array>): Promise<void> {
+  const again = await openMap(dir);
+  try {
+    const contents = readAll(again, universe(base, []).values());
+    expect(presentState(contents)).toEqual(base);
+    expect(again.size).toBe(base.size);
+    expect((await again.verify()).ok).toBe(true);
+  } finally {
+    await again.close();
+  }
+}
+
+/** Names in the store's root that belong to the lock: `LOCK` and private `LOCK.<pid>.<random>` files. */
+function lockNames(dir: string): string[] {
+  return nodeFileSystem.list(dir).filter((name) => name.startsWith('LOCK'));
+}
+
+describe('the directory lock, through the file system', () => {
+  it.each(['EACCES', 'EIO'])(
+    '%s when taking the lock: open rejects with that error before touching the store, and a normal reopen has lost nothing',
+    async (code) => {
+      const { dir, map, base } = await storeWithBase(`lock-take-${code}`);
+      await map.close();
+      const fs = new FaultFileSystem();
+      fs.failNth('lock', 1, code);
+      const error = await rejection(openMap(dir, fs));
+      expect(error).toBeInstanceOf(InjectedFault);
+      expect((error as InjectedFault).code).toBe(code);
+      expect((error as InjectedFault).path).toBe(path.join(dir, 'LOCK'));
+      expect(fs.counts.lock).toBe(1);
+      // Nothing of the store was written: the open stopped at the lock, right after it made sure
+      // the directory exists.
+      expect(fs.log.map((entry) => entry.kind)).toEqual(['makeDirectory']);
+      expect(lockNames(dir)).toEqual([]);
+      await expectHolds(dir, base);
+    },
+  );
+
+  it('EIO removing a stale lock: open rejects with EIO, the stale LOCK stays as found, and a normal reopen takes it over', async () => {
+    const { dir, map, base } = await storeWithBase('lock-stale');
+    await map.close();
+    // A pid no process has (above any pid_max): the lock of a dead process.
+    const stale = new TextEncoder().encode('2147483646\n');
+    nodeFileSystem.createLockFile(path.join(dir, 'LOCK'), stale);
+    const fs = new FaultFileSystem();
+    // Lock operation 1 is the exclusive create, which finds LOCK taken; 2 removes the stale one.
+    fs.failNth('lock', 2, 'EIO');
+    const error = await rejection(openMap(dir, fs));
+    expect((error as InjectedFault).code).toBe('EIO');
+    expect(fs.counts.lock).toBe(2);
+    expect(lockNames(dir)).toEqual(['LOCK']);
+    expect(nodeFileSystem.readLockFile(path.join(dir, 'LOCK'), 32)).toEqual(stale);
+    await expectHolds(dir, base);
+    expect(lockNames(dir)).toEqual([]);
+  });
+
+  it('EIO removing the lock at close: close still resolves, and the LOCK left naming this process is taken over by the next open', async () => {
+    const { dir, fs, map, base } = await storeWithBase('lock-release');
+    fs.failNth('lock', 1, 'EIO');
+    await expect(map.close()).resolves.toBeUndefined();
+    expect(fs.counts.lock).toBe(2);
+    expect(nodeFileSystem.readLockFile(path.join(dir, 'LOCK'), 32)).toEqual(new TextEncoder().encode(`${process.pid}\n`));
+    await expectHolds(dir, base);
+    expect(lockNames(dir)).toEqual([]);
   });
 });
 

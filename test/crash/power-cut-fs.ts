@@ -38,8 +38,9 @@
  *
  * Not modelled: a disk that acknowledges a flush it did not do (nothing can survive that), bit rot,
  * cross-directory renames (the engine makes none: they throw here), file modes (an image's files are
- * 0600, its directories 0700), and files made outside this interface (the `LOCK` file of
- * src/io/lock.ts is not in the model: an image has none, like a disk that lost an unsynced lock).
+ * 0600, its directories 0700), and the directory lock: its operations (`createLockFile`,
+ * `readLockFile`, `removeLockFile`) go through to the real directory uncounted, and its `LOCK` is not
+ * in the model, so an image has none, like a disk that lost an unsynced lock.
  *
  * ## Operations and cuts
  *
@@ -638,6 +639,26 @@ export class PowerCutFileSystem implements FileSystem {
     return this.#settle('syncDirectory', directory, this.inner.syncDirectory(directory), () => {
       if (inode !== undefined) this.#directorySynced(inode, upTo);
     });
+  }
+
+  realPath(directory: string): string {
+    this.#assertAlive('realPath', directory);
+    return this.inner.realPath(directory);
+  }
+
+  createLockFile(filePath: string, bytes: Uint8Array): void {
+    this.#assertAlive('createLockFile', filePath);
+    this.inner.createLockFile(filePath, bytes);
+  }
+
+  readLockFile(filePath: string, maxBytes: number): Uint8Array | undefined {
+    this.#assertAlive('readLockFile', filePath);
+    return this.inner.readLockFile(filePath, maxBytes);
+  }
+
+  removeLockFile(filePath: string): void {
+    this.#assertAlive('removeLockFile', filePath);
+    this.inner.removeLockFile(filePath);
   }
 
   // ---- used by PowerCutFileHandle ---------------------------------------------------------------

@@ -272,6 +272,25 @@ describe('item 3: temporary files get fresh names, are created exclusively, and 
     target.expectUntouched();
   });
 
+  it('the refusal of a planted LOCK names it in details.path (so the entry to remove is known without reading the message)', async ({
+    tempDir,
+  }) => {
+    const root = tempDir();
+    const dir = path.join(root, 'store');
+    await makeStore(dir);
+    fs.symlinkSync(victim(root, 'lock-victim', 64).path, path.join(dir, 'LOCK'));
+    const refusal = await VarMap.open(dir, options()).then(
+      async (db) => {
+        await db.close();
+        throw new Error('open succeeded');
+      },
+      (error: unknown) => error as ArmdbError,
+    );
+    expect(refusal).toBeInstanceOf(ArmdbError);
+    expect(refusal.code).toBe('ARMDB_INTEGRITY');
+    expect(refusal.details).toEqual({ path: path.join(fs.realpathSync(dir), 'LOCK') });
+  });
+
   it('a shard directory replaced by a symbolic link to a copy of it: ARMDB_INTEGRITY', async ({ tempDir }) => {
     const root = tempDir();
     const dir = path.join(root, 'store');

@@ -381,6 +381,47 @@ describe('bit flips in sealed data pages', () => {
     const second = (dir: string): FileInfo => filesOf(dir, 1)[1]!;
     await liveDamage(second, [5], (file) => flipBitInPlace(file.data, 5 * PAGE + 777, 1));
   });
+
+  it('the error names the damaged page in details (shard, file id, page index): on get, at an open that replays it, and as verify reports it', async () => {
+    const located = (file: FileInfo, pageIndex: number) => ({ shard: file.shard, fileId: file.id, pageIndex });
+    const dir = copyOf(pristine);
+    const db = await VarMap.open(dir, options());
+    const file = filesOf(dir, 1)[1]!;
+    try {
+      flipBitInPlace(file.data, 5 * PAGE + 777, 1);
+      const errors: unknown[] = [];
+      for (const index of range(0, KEY_COUNT)) {
+        try {
+          db.get(keyOf(index));
+        } catch (error) {
+          errors.push(error);
+        }
+      }
+      expect(errors.length, 'some key lies in the damaged page').toBeGreaterThan(0);
+      for (const error of errors) {
+        const armdb = expectArmdbCode(error, ['ARMDB_INTEGRITY']);
+        expect(armdb.details).toEqual(located(file, 5));
+        expect(Object.isFrozen(armdb.details)).toBe(true);
+      }
+      const report = await db.verify();
+      expect(report.failures.map(({ shard, fileId, pageIndex }) => ({ shard, fileId, pageIndex }))).toEqual([located(file, 5)]);
+    } finally {
+      await db.close();
+    }
+
+    // Offline, without hints: recovery replays (and so authenticates) every page and refuses the open.
+    const offline = copyOf(pristine);
+    const target = filesOf(offline, 1)[1]!;
+    flipBit(target.data, 5 * PAGE + 777, 1);
+    const refusal = await VarMap.open(offline, { ...options(), hints: false }).then(
+      async (opened) => {
+        await opened.close();
+        throw new Error('open succeeded; expected ARMDB_INTEGRITY');
+      },
+      (error: unknown) => expectArmdbCode(error, ['ARMDB_INTEGRITY']),
+    );
+    expect(refusal.details).toEqual(located(target, 5));
+  });
 });
 
 describe('tag files', () => {

@@ -210,6 +210,26 @@ describe.each(cases)('FileCipher ($algorithmName, $providerName provider)', ({ p
     }
   });
 
+  it('locates a failed unit in details: a data page by shard, file id and page index; a hint chunk has no page', () => {
+    const data = writer();
+    const sealed = [0, 1, 2].map((index) => data.seal(index, pagePlaintext()));
+    const failure = (open: () => Uint8Array): ArmdbError => {
+      try {
+        open();
+      } catch (error) {
+        return error as ArmdbError;
+      }
+      throw new Error('open did not fail');
+    };
+    const page = sealed[2]!;
+    expect(failure(() => data.open(2, page.ciphertext, flipBit(page.tag, 9))).details).toEqual({ shard: 3, fileId: 7, pageIndex: 2 });
+    expect(failure(() => data.open(2, page.ciphertext, page.tag.subarray(1))).details).toEqual({ shard: 3, fileId: 7, pageIndex: 2 });
+
+    const hint = writer(identityFor(algorithm, { kind: FileKind.hint }));
+    const chunk = hint.seal(0, pagePlaintext());
+    expect(failure(() => hint.open(0, chunk.ciphertext, flipBit(chunk.tag, 9))).details).toEqual({ shard: 3, fileId: 7 });
+  });
+
   it('fails on a flipped bit of the ciphertext', () => {
     const plaintext = pagePlaintext();
     const cipher = writer();
