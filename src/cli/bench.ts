@@ -79,7 +79,7 @@ key held in memory only. Phases:
   sync       one durability barrier over everything put
   sync rtt   --sync-rounds rounds of one put + sync: median and p99 latency
   hot get    every key read again after a first pass warmed the decrypted-page cache
-  reopen     close and open again (recovery authenticates every page)
+  reopen     close and open again (recovery: hint files where present, else every page)
   cold get   every key in random order right after the reopen: armdb's cache is empty (the
              operating system's page cache may still hold the file bytes)
 

@@ -101,9 +101,10 @@ Options:
                       store is not opened, so not one byte of it changes
   -h, --help          show this help
 
-Opening the store (the default) runs recovery, which authenticates every page, and, like every
-open, starts and then seals an empty active file per shard and advances the epoch by 2. The files
-and epoch printed are those found before opening.
+Opening the store (the default) runs recovery, as every open does: it authenticates the MANIFEST,
+the KEYRING and every page it replays, but files whose hint file is intact are indexed from the
+hint, not re-read, so opening is no check of every page (armdb verify is). Like every open, it
+writes a new MANIFEST (the epoch grows). The files and epoch printed are those found before opening.
 
 ${KEY_HELP}
 
