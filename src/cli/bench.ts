@@ -12,7 +12,7 @@ import { assert } from '../assert.js';
 import { DEFAULTS } from '../config.js';
 import { VarMap } from '../collections/var-map.js';
 import { Limits } from '../format/constants.js';
-import { choiceOption, flag, integerOption, print, UsageError, type Command } from './command.js';
+import { byteSize, choiceOption, flag, integerOption, print, UsageError, type Command } from './command.js';
 
 interface Phase {
   readonly name: string;
@@ -212,7 +212,7 @@ Exit codes: 0 ok; 1 I/O error; 2 usage.`,
       } else {
         print(
           `armdb bench: ${count.toLocaleString('en-US')} records of ${valueBytes} bytes, ${shards} shards, cache ${cacheBytes.toLocaleString('en-US')} bytes, ` +
-            `${encrypted ? `AES-256-GCM (${cipher})` : 'no encryption'}, ${(final.totalBytes / 2 ** 20).toFixed(1)} MiB on disk`,
+            `${encrypted ? `AES-256-GCM (${cipher})` : 'no encryption'}, ${byteSize(final.totalBytes)} on disk`,
         );
         for (const phase of phases) {
           const rate =

@@ -89,6 +89,20 @@ export function count(amount: number, noun: string): string {
   return `${amount.toLocaleString('en-US')} ${noun}${amount === 1 ? '' : 's'}`;
 }
 
+/** `0 bytes`, `512 bytes`, `12.3 KiB`, `4.5 MiB`, `1.2 GiB`: binary units, one decimal. */
+export function byteSize(bytes: number): string {
+  if (bytes < 1024) return count(bytes, 'byte');
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** The report of a command: its data, on stdout. */
 export function print(line = ''): void {
   process.stdout.write(`${line}\n`);
 }

@@ -1,5 +1,5 @@
 /** `armdb compact <dir>`: rewrites data files with dead bytes and reports what it reclaimed. */
-import { flag, KEY_HELP, KEY_OPTIONS, existingDirectory, print, type Command } from './command.js';
+import { byteSize, count, flag, KEY_HELP, KEY_OPTIONS, existingDirectory, note, print, type Command } from './command.js';
 import { openExisting } from './store.js';
 
 export const compactCommand: Command = {
@@ -28,8 +28,15 @@ Exit codes: 0 ok; 1 wrong key, integrity failure, I/O error; 2 usage.`,
       const report = await engine.compact({ reencrypt: flag(values, 'reencrypt') });
       if (flag(values, 'json')) print(JSON.stringify(report, null, 2));
       else {
-        print(`rewrote ${report.filesIn} files into ${report.filesOut}: ${report.recordsMoved.toLocaleString('en-US')} live records moved`);
-        print(`reclaimed ${(report.bytesReclaimed / 2 ** 20).toFixed(1)} MiB in ${(report.durationMs / 1000).toFixed(1)} s`);
+        // A summary, not data: stderr, as docs/cli.md says (--json is the data form, on stdout).
+        if (report.filesIn === 0) note('armdb compact: no file had dead bytes to reclaim');
+        else if (report.filesOut === 0)
+          note(`armdb compact: rewrote ${count(report.filesIn, 'file')}: every record in them was dead, so no new file was needed`);
+        else
+          note(
+            `armdb compact: rewrote ${count(report.filesIn, 'file')} into ${report.filesOut}: ${count(report.recordsMoved, 'live record')} moved`,
+          );
+        note(`armdb compact: reclaimed ${byteSize(report.bytesReclaimed)} in ${(report.durationMs / 1000).toFixed(1)} s`);
       }
     } finally {
       await engine.close();

@@ -8,7 +8,7 @@
  */
 import * as path from 'node:path';
 import type { StoreDescription } from '../engine/describe.js';
-import { flag, KEY_HELP, KEY_OPTIONS, existingDirectory, print, type Command } from './command.js';
+import { byteSize, count, flag, KEY_HELP, KEY_OPTIONS, existingDirectory, print, type Command } from './command.js';
 import { describe, encryptionFor, openExisting, requireStore, wipeEncryption } from './store.js';
 
 interface InfoReport {
@@ -49,10 +49,6 @@ function reportOf(directory: string, description: StoreDescription): InfoReport 
   };
 }
 
-function mebibytes(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-}
-
 function printText(report: InfoReport): void {
   const rows: [string, string][] = [
     ['store', report.directory],
@@ -64,13 +60,13 @@ function printText(report: InfoReport): void {
     ['shards', `${report.options.shards} (shardPrefixBits ${report.options.shardPrefixBits})`],
     [
       'files per shard',
-      `${report.filesPerShard.join(' ')} (${report.files} in all, ${report.sealedPages.toLocaleString('en-US')} sealed pages)`,
+      `${report.filesPerShard.join(' ')} (${count(report.files, 'data file')}, ${count(report.sealedPages, 'sealed page')})`,
     ],
     ['epoch', String(report.epoch)],
     [
       'data key ids',
       report.options.encrypted
-        ? `${report.keyIdsInUse.join(', ') || 'none yet'} in use; active ${report.activeKeyId}`
+        ? `in use: ${report.keyIdsInUse.join(', ') || 'none yet'}; active: ${report.activeKeyId}`
         : 'none (unencrypted)',
     ],
   ];
@@ -78,7 +74,7 @@ function printText(report: InfoReport): void {
     rows.push(['live keys', report.liveKeys.toLocaleString('en-US')]);
     rows.push([
       'data bytes',
-      `${mebibytes(report.totalBytes!)}, ${mebibytes(report.deadBytes!)} dead (${(report.deadRatio! * 100).toFixed(1)}%)`,
+      `${byteSize(report.totalBytes!)}, of which ${byteSize(report.deadBytes!)} dead (${(report.deadRatio! * 100).toFixed(1)}%)`,
     ]);
   }
   for (const [label, value] of rows) print(`${label.padEnd(16)}${value}`);

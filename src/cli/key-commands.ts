@@ -2,7 +2,7 @@
  * `armdb change-key` and `armdb rotate-key`: the key lifecycle of an encrypted store
  * (docs/security-model.md §Key lifecycle).
  */
-import { flag, KEY_HELP, KEY_OPTIONS, existingDirectory, print, stringOption, type Command, type OptionValues } from './command.js';
+import { flag, KEY_HELP, KEY_OPTIONS, existingDirectory, note, stringOption, count, type Command, type OptionValues } from './command.js';
 import { encryptionFrom, UsageError } from './key-source.js';
 import { type EncryptionOption, resolveCredential } from '../config.js';
 import { wipeCredential } from '../crypto/keys.js';
@@ -62,7 +62,7 @@ Exit codes: 0 ok; 1 wrong key, integrity failure, I/O error; 2 usage.`,
       if (next !== undefined) wipeEncryption(next);
       await engine.close();
     }
-    print('the data keys are now wrapped under the new key; the old one no longer opens the store');
+    note('armdb change-key: the data keys are now wrapped under the new key; the old one no longer opens the store');
     return 0;
   },
 };
@@ -88,11 +88,12 @@ Exit codes: 0 ok; 1 wrong key, integrity failure, I/O error; 2 usage.`,
     const { engine } = await openExisting(directory, values, { cacheBytes: 0 });
     try {
       await engine.rotateDataKey();
-      print(`a new data key is active: ${JSON.stringify(engine.stats().filesPerKeyId)} files per key id`);
+      const perKey = Object.entries(engine.stats().filesPerKeyId).map(([keyId, files]) => `key ${keyId}: ${count(files, 'file')}`);
+      note(`armdb rotate-key: a new data key is active; data files per key id: ${perKey.join(', ') || 'none yet'}`);
       if (flag(values, 'reencrypt')) {
         const report = await engine.compact({ reencrypt: true });
-        print(
-          `re-encrypted ${report.filesIn} files into ${report.filesOut}; data keys removed from the keyring: ${report.shreddedKeyIds.join(', ') || 'none'}`,
+        note(
+          `armdb rotate-key: re-encrypted ${count(report.filesIn, 'file')} into ${report.filesOut}; data keys removed from the keyring: ${report.shreddedKeyIds.join(', ') || 'none'}`,
         );
       }
     } finally {

@@ -1,6 +1,6 @@
 /**
  * Progress on stderr: a bar redrawn in place with `\r` when stderr is a terminal, otherwise a plain
- * line at every tenth of the work (logs and pipes stay readable). Redraws happen only when the shown
+ * line at every tenth of the work, 10% to 100% (logs and pipes stay readable). Redraws happen only when the shown
  * percentage changes, so the cost does not depend on how often progress is reported.
  */
 export interface Progress {
@@ -33,13 +33,17 @@ export function progressReporter(label: string, options: { quiet?: boolean; stre
       },
     };
   }
-  let shownTenth = -1;
+  // Without a terminal: one line per tenth of the work, each tenth printed even when one update
+  // crosses several, with the count at that tenth; no line for 0%.
+  let shownTenth = 0;
   return {
     update(done, total) {
-      const tenth = total === 0 ? 10 : Math.floor((done / total) * 10);
-      if (tenth === shownTenth) return;
-      shownTenth = tenth;
-      stream.write(`${label}: ${tenth * 10}% (${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')})\n`);
+      const tenth = total === 0 ? 10 : Math.min(10, Math.floor((done / total) * 10));
+      while (shownTenth < tenth) {
+        shownTenth++;
+        const at = Math.ceil((shownTenth * total) / 10);
+        stream.write(`${label}: ${shownTenth * 10}% (${at.toLocaleString('en-US')}/${total.toLocaleString('en-US')})\n`);
+      }
     },
     finish() {},
   };

@@ -48,4 +48,22 @@ describe.skipIf(!BUILT)('armdb compact', () => {
     expect((await reopened.verify()).ok).toBe(true);
     await reopened.close();
   });
+
+  it('without --json the summary goes to stderr in words (counts with their nouns, a byte size in binary units); stdout stays empty', async () => {
+    const root = tempDir('compact');
+    const keyFile = writeKeyFile(root, KEY);
+    const directory = path.join(root, 'store');
+    const db = await VarMap.open(directory, options);
+    for (let index = 0; index < 2000; index++) db.put(keys.fromString(`k${index}`, 16), new Uint8Array(100));
+    for (let index = 0; index < 2000; index++) db.delete(keys.fromString(`k${index}`, 16));
+    await db.close();
+    const result = armdb(['compact', directory, '--key-file', keyFile]);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toBe('');
+    // Every value is dead; the deletions' tombstones may still need a file of their own.
+    expect(result.stderr).toMatch(
+      /^armdb compact: rewrote [\d,]+ files?(: every record in them was dead, so no new file was needed| into \d+: 0 live records moved)$/m,
+    );
+    expect(result.stderr).toMatch(/^armdb compact: reclaimed \d+\.\d (KiB|MiB) in \d+\.\d s$/m);
+  });
 });
