@@ -182,6 +182,32 @@ export function checkBytes(name: string, value: unknown, length?: number): Uint8
  */
 export const MAX_SCRYPT_LOG_N = Math.log2(ScryptBounds.maxMemoryBytes / (128 * DEFAULT_SCRYPT.r));
 
+/** Every option `open` takes: those of {@link OpenOptions}, `valueSize` (Const) and `codec` (Typed). */
+const OPEN_OPTIONS: ReadonlySet<string> = new Set([
+  'keySize',
+  'encryption',
+  'valueSize',
+  'codec',
+  ...Object.keys(DEFAULTS),
+  'hook',
+  'expectedMinEpoch',
+]);
+const KEY_ENCRYPTION_OPTIONS: ReadonlySet<string> = new Set(['key']);
+const PASSPHRASE_ENCRYPTION_OPTIONS: ReadonlySet<string> = new Set(['passphrase', 'scryptLogN']);
+
+/**
+ * A misspelt option (`syncIntervalMS`) would otherwise be ignored and its default used in silence:
+ * every own string key must be one `open` knows. The message names it, and the option it resembles.
+ */
+function checkKnownOptions(prefix: string, record: Record<string, unknown>, known: ReadonlySet<string>): void {
+  for (const name of Object.keys(record)) {
+    if (known.has(name)) continue;
+    const resembling = [...known].find((candidate) => candidate.toLowerCase() === name.toLowerCase());
+    const hint = resembling === undefined ? `known: ${[...known].join(', ')}` : `did you mean "${prefix}${resembling}"?`;
+    throw new TypeError(`"${prefix}${name}" is not an option of open(); ${hint}`);
+  }
+}
+
 /** @internal The credential of an `encryption` option (undefined for 'none'). */
 export function resolveCredential(encryption: unknown): Credential | undefined {
   if (encryption === 'none') return undefined;
@@ -189,6 +215,9 @@ export function resolveCredential(encryption: unknown): Credential | undefined {
     throw new TypeError(`"encryption" expected { key } | { passphrase } | 'none', got ${describe(encryption)}`);
   }
   const record = encryption as Record<string, unknown>;
+  if ('key' in record && 'passphrase' in record)
+    throw new TypeError('"encryption" expected either "key" or "passphrase", got both: give one secret');
+  checkKnownOptions('encryption.', record, 'key' in record ? KEY_ENCRYPTION_OPTIONS : PASSPHRASE_ENCRYPTION_OPTIONS);
   if ('key' in record) {
     const key = record['key'];
     if (key instanceof KeyObject) {
@@ -225,6 +254,7 @@ export function resolveCredential(encryption: unknown): Credential | undefined {
 export function resolveOptions(options: unknown, valueSize: number): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError(`"options" expected object, got ${describe(options)}`);
   const record = options as Record<string, unknown>;
+  checkKnownOptions('', record, OPEN_OPTIONS);
   const pick = <T>(name: keyof typeof DEFAULTS): T => (record[name] === undefined ? DEFAULTS[name] : record[name]) as T;
   const keySize = checkInteger('keySize', record['keySize'], 1, Limits.maxKeyBytes);
   if (!('encryption' in record) || record['encryption'] === undefined) {

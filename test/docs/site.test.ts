@@ -138,4 +138,17 @@ describe.skipIf(!HAVE_CHROMIUM)('typedoc site in headless Chromium', () => {
     await screenshot(page, 'security-model.png');
     expect(pageErrors).toEqual([]);
   });
+
+  it('no guide turns a file name such as "durability.md" into a link to a web host', async () => {
+    const guides = readdirSync(path.join(SITE, 'documents')).filter((name) => name.endsWith('.html'));
+    expect(guides.length).toBeGreaterThan(3);
+    const strays: string[] = [];
+    for (const guide of guides) {
+      await page.goto(pathToFileURL(path.join(SITE, 'documents', guide)).href, { waitUntil: 'load' });
+      const hrefs = await page.locator('a[href]').evaluateAll((anchors) => anchors.map((anchor) => anchor.getAttribute('href') ?? ''));
+      for (const href of hrefs) if (/^https?:\/\/[\w.-]+\.md\b/.test(href)) strays.push(`${guide}: ${href}`);
+    }
+    expect(strays).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
 });
