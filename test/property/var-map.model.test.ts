@@ -502,11 +502,12 @@ function runsOf(defaultRuns: number): number {
 }
 
 /**
- * Shrinking re-runs whole programs against real stores, so the assertion has a time budget of
- * `msPerRun` per run (several times what a run takes); running out of it fails the test rather
- * than passing it with fewer runs.
+ * Every run is made, however busy the machine: no time budget inside fast-check, which on a loaded
+ * machine interrupted a passing property ("interrupted after 49 tests") and so asserted wall-clock
+ * speed. The seed is fixed, so a failure replays exactly; the vitest timeout (below) only bounds a
+ * shrink that runs away.
  */
-function parameters(defaultRuns: number, defaultSeed: number, msPerRun: number): fc.Parameters<[Program]> {
+function parameters(defaultRuns: number, defaultSeed: number): fc.Parameters<[Program]> {
   const seed = process.env['ARMDB_FC_SEED'];
   const replayPath = process.env['ARMDB_FC_PATH'];
   const numRuns = runsOf(defaultRuns);
@@ -514,13 +515,11 @@ function parameters(defaultRuns: number, defaultSeed: number, msPerRun: number):
     numRuns,
     seed: seed === undefined ? defaultSeed : Number(seed),
     ...(replayPath === undefined ? {} : { path: replayPath }),
-    interruptAfterTimeLimit: numRuns * msPerRun,
-    markInterruptAsFailure: true,
   };
 }
 
-/** The vitest timeout of a property: its fast-check budget plus time to report. */
-const timeoutOf = (defaultRuns: number, msPerRun: number): number => runsOf(defaultRuns) * msPerRun + 30_000;
+/** The vitest timeout of a property: four times what its runs take on a quiet machine, plus time to report. */
+const timeoutOf = (defaultRuns: number, msPerRun: number): number => 4 * runsOf(defaultRuns) * msPerRun + 60_000;
 
 /**
  * fc.assert over programs. When the time limit interrupts it, fast-check returns without waiting
@@ -545,13 +544,13 @@ async function assertPrograms(
 
 describe('VarMap against a Map model', () => {
   it('random programs with close+reopen equal the model after every operation', { timeout: timeoutOf(100, 1200) }, async ({ tempDir }) => {
-    await assertPrograms(programArb(false), tempDir, parameters(100, 0x61726d31, 1200));
+    await assertPrograms(programArb(false), tempDir, parameters(100, 0x61726d31));
   });
 
   it('crash images (directory copies of the open store) recover a state the model passed through since the last sync', {
     timeout: timeoutOf(100, 1200),
   }, async ({ tempDir }) => {
-    await assertPrograms(programArb(true, false), tempDir, parameters(100, 0x61726d32, 1200));
+    await assertPrograms(programArb(true, false), tempDir, parameters(100, 0x61726d32));
   });
 
   // Background compaction writes files with ids above the active file's; crash images must still
@@ -559,7 +558,7 @@ describe('VarMap against a Map model', () => {
   it('crash images taken while background compaction runs recover a state the model passed through', {
     timeout: timeoutOf(50, 1200),
   }, async ({ tempDir }) => {
-    await assertPrograms(programArb(true, true), tempDir, parameters(50, 0x61726d33, 1200));
+    await assertPrograms(programArb(true, true), tempDir, parameters(50, 0x61726d33));
   });
 
   // Power cuts (test/crash/power-cut-fs.ts): unsynced writes and directory changes may be lost, in
@@ -567,6 +566,6 @@ describe('VarMap against a Map model', () => {
   it('power-cut images (also cut inside a sync) recover a state the model passed through since the last sync', {
     timeout: timeoutOf(30, 1500),
   }, async ({ tempDir }) => {
-    await assertPrograms(programArb(true, undefined, 'power'), tempDir, parameters(30, 0x61726d34, 1500), 'power');
+    await assertPrograms(programArb(true, undefined, 'power'), tempDir, parameters(30, 0x61726d34), 'power');
   });
 });
