@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareKeys, OrderedIndex, sortHandlesByKey } from '../../../src/index/ordered-index.js';
+import { compareKeys, sortHandlesByKey } from '../../../src/index/key-order.js';
+import { OrderedIndex } from '../../../src/index/ordered-index.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const keyArbitrary = fc.uint8Array({ minLength: 2, maxLength: 2 }).map((key) => {
