@@ -116,12 +116,12 @@ export abstract class KeyIndex {
   }
 
   /** A copy of the value held inline for `handle` (Const collections). */
-  valueOf(handle: number): Uint8Array {
+  inlineValueOf(handle: number): Uint8Array {
     return this.entries.valueCopy(handle);
   }
 
   /** Holds `value` inline for `handle` (Const collections). */
-  setValue(handle: number, value: Uint8Array): void {
+  setInlineValue(handle: number, value: Uint8Array): void {
     this.entries.setValue(handle, value);
   }
 
