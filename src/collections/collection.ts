@@ -9,18 +9,14 @@ import { wipeCredential } from '../crypto/keys.js';
 import type { WriteHook } from '../config.js';
 import type { ValueHandler } from './values.js';
 import type { CompactionReport, CompactOptions } from '../engine/compaction.js';
-import type { Engine, Stats, VerifyOptions, VerifyReport, WriteOperation } from '../engine/engine.js';
+import type { Engine, Stats, VerifyOptions, VerifyReport } from '../engine/engine.js';
 import { Walk } from '../engine/walk.js';
-import { armdbError } from '../errors.js';
 import { copyBytes } from '../format/bytes.js';
-import { runTransaction, type Transaction, type TransactionHost } from './transaction.js';
+import type { Transaction } from './transaction.js';
 import { WriteHookPolicy } from './write-hook.js';
+import { CollectionWrites } from './writes.js';
 
 export type { Transaction } from './transaction.js';
-
-function sameBytes(left: Uint8Array, right: Uint8Array): boolean {
-  return left.length === right.length && Buffer.compare(left, right) === 0;
-}
 
 /**
  * Base of every collection class: the members {@link VarMap}, {@link ConstMap}, {@link TypedMap} and
@@ -52,7 +48,7 @@ export abstract class Collection<V> {
   /** @internal */
   protected readonly valueHandler: ValueHandler<V>;
   readonly #hooks: WriteHookPolicy<V>;
-  readonly #transactionHost: TransactionHost<V>;
+  readonly #writes: CollectionWrites<V>;
 
   /** @internal */
   protected constructor(engine: Engine, hook: WriteHook<V> | undefined, values: ValueHandler<V>) {
@@ -60,29 +56,12 @@ export abstract class Collection<V> {
     this.hook = hook;
     this.valueHandler = values;
     this.#hooks = new WriteHookPolicy(hook);
-    this.#transactionHost = {
-      checkKey: (key) => this.checkKey(key),
-      shardOf: (key) => this.engine.shardOf(key),
-      readBytes: (key) => this.readBytes(key),
-      decode: (bytes) => this.decodeValue(bytes),
-      encodeChecked: (value) => this.checkedBytes(value),
-      wantsOldValue: this.#hooks.wantsOldValue,
-    };
-  }
-
-  /** @internal Checks a value and returns the bytes stored for it. */
-  protected encodeValue(value: V): Uint8Array {
-    return this.valueHandler.encode(value);
-  }
-
-  /** @internal Turns stored bytes into the value handed to callers. */
-  protected decodeValue(bytes: Uint8Array): V {
-    return this.valueHandler.decode(bytes);
+    this.#writes = new CollectionWrites(engine, values, this.#hooks);
   }
 
   /** @internal The caller's value of an index entry. Typed collections serve their decoded copy. */
   protected valueOfHandle(handle: number): V {
-    return this.decodeValue(this.engine.readHandle(handle));
+    return this.valueHandler.decode(this.engine.readHandle(handle));
   }
 
   /** @internal Calls `hook.onInit` for every live entry (at open), in slices. */
@@ -90,56 +69,9 @@ export abstract class Collection<V> {
     return this.#hooks.initAll(this.engine.index, (handle) => this.valueOfHandle(handle));
   }
 
-  /** @internal Reads the stored bytes of a checked key. */
-  protected readBytes(key: Uint8Array): Uint8Array | undefined {
-    return this.engine.get(key);
-  }
-
-  /** @internal Called after the engine applied mutations (subclasses keep in-memory values in step). */
-  protected afterCommit(_operations: readonly WriteOperation[]): void {}
-
-  /** @internal */
+  /** @internal Checks a key's type and size (TypeError/RangeError). */
   protected checkKey(key: unknown): Uint8Array {
     return checkBytes('key', key, this.engine.keySize);
-  }
-
-  /** @internal */
-  protected checkedBytes(value: V): Uint8Array {
-    const bytes = this.encodeValue(value);
-    if (bytes.length > this.engine.options.maxValueBytes) {
-      throw armdbError(
-        'ARMDB_VALUE_TOO_LARGE',
-        `a ${bytes.length}-byte value exceeds maxValueBytes (${this.engine.options.maxValueBytes})`,
-      );
-    }
-    return bytes;
-  }
-
-  #commit(shard: number, operations: WriteOperation[], oldValues: (V | undefined)[], newValues: (V | undefined)[]): void {
-    this.engine.commit(shard, operations);
-    this.afterCommit(operations);
-    this.#hooks.committed(operations, oldValues, newValues);
-  }
-
-  /** One put or delete: the allocation-free path when there is no hook. */
-  #commitOne(key: Uint8Array, bytes: Uint8Array | undefined, oldValue: V | undefined, newValue: V | undefined): void {
-    const shard = this.engine.shardOf(key);
-    if (this.#hooks.watchesWrites || this.hasAfterCommit) {
-      this.#commit(shard, [{ key, value: bytes }], [oldValue], [newValue]);
-      return;
-    }
-    this.engine.commitOne(shard, key, bytes);
-  }
-
-  /** @internal Subclasses that override {@link afterCommit} set this. */
-  protected get hasAfterCommit(): boolean {
-    return false;
-  }
-
-  #oldValueForHook(key: Uint8Array): V | undefined {
-    if (!this.#hooks.wantsOldValue) return undefined;
-    const bytes = this.readBytes(key);
-    return bytes === undefined ? undefined : this.decodeValue(bytes);
   }
 
   /**
@@ -186,7 +118,7 @@ export abstract class Collection<V> {
     if (!Array.isArray(keys)) throw new TypeError('"keys" expected an array of Uint8Array');
     return this.engine
       .getMany(keys.map((key) => this.checkKey(key)))
-      .map((bytes) => (bytes === undefined ? undefined : this.decodeValue(bytes)));
+      .map((bytes) => (bytes === undefined ? undefined : this.valueHandler.decode(bytes)));
   }
 
   /**
@@ -201,9 +133,7 @@ export abstract class Collection<V> {
    * ```
    */
   put(key: Uint8Array, value: V): void {
-    const checkedKey = this.checkKey(key);
-    const bytes = this.checkedBytes(value);
-    this.#commitOne(checkedKey, bytes, this.#oldValueForHook(checkedKey), value);
+    this.#writes.put(this.checkKey(key), value);
   }
 
   /**
@@ -219,10 +149,7 @@ export abstract class Collection<V> {
    * ```
    */
   insert(key: Uint8Array, value: V): void {
-    const checkedKey = this.checkKey(key);
-    const bytes = this.checkedBytes(value);
-    if (this.engine.has(checkedKey)) throw armdbError('ARMDB_KEY_EXISTS', 'the key is already present');
-    this.#commitOne(checkedKey, bytes, undefined, value);
+    this.#writes.insert(this.checkKey(key), value);
   }
 
   /**
@@ -234,10 +161,7 @@ export abstract class Collection<V> {
    * ```
    */
   delete(key: Uint8Array): boolean {
-    const checkedKey = this.checkKey(key);
-    if (!this.engine.has(checkedKey)) return false;
-    this.#commitOne(checkedKey, undefined, this.#oldValueForHook(checkedKey), undefined);
-    return true;
+    return this.#writes.delete(this.checkKey(key));
   }
 
   /**
@@ -251,14 +175,7 @@ export abstract class Collection<V> {
    * ```
    */
   cas(key: Uint8Array, expected: V, next: V): void {
-    const checkedKey = this.checkKey(key);
-    const expectedBytes = this.encodeValue(expected);
-    const nextBytes = this.checkedBytes(next);
-    const current = this.readBytes(checkedKey);
-    if (current === undefined) throw armdbError('ARMDB_KEY_NOT_FOUND', 'cas of an absent key');
-    if (!sameBytes(current, expectedBytes)) throw armdbError('ARMDB_CAS_MISMATCH', 'the current value differs from the expected one');
-    const old = this.#hooks.wantsOldValue ? this.decodeValue(current) : undefined;
-    this.#commit(this.engine.shardOf(checkedKey), [{ key: checkedKey, value: nextBytes }], [old], [next]);
+    this.#writes.cas(this.checkKey(key), expected, next);
   }
 
   /**
@@ -273,7 +190,7 @@ export abstract class Collection<V> {
    * ```
    */
   update(key: Uint8Array, fn: (current: V) => V | undefined): V | undefined {
-    return this.#update(key, fn, false);
+    return this.#writes.update(this.checkKey(key), fn, false);
   }
 
   /**
@@ -285,21 +202,7 @@ export abstract class Collection<V> {
    * ```
    */
   fetchUpdate(key: Uint8Array, fn: (current: V) => V | undefined): V | undefined {
-    return this.#update(key, fn, true);
-  }
-
-  #update(key: Uint8Array, fn: (current: V) => V | undefined, returnPrevious: boolean): V | undefined {
-    const checkedKey = this.checkKey(key);
-    if (typeof fn !== 'function') throw new TypeError('"fn" expected function');
-    const currentBytes = this.readBytes(checkedKey);
-    if (currentBytes === undefined) return undefined;
-    const current = this.decodeValue(currentBytes);
-    const next = fn(this.decodeValue(copyBytes(currentBytes)));
-    if (next === undefined) return current;
-    const nextBytes = this.checkedBytes(next);
-    const oldForHook = this.hook?.needsOldValue === false ? undefined : current;
-    this.#commit(this.engine.shardOf(checkedKey), [{ key: checkedKey, value: nextBytes }], [oldForHook], [next]);
-    return returnPrevious ? current : this.decodeValue(nextBytes);
+    return this.#writes.update(this.checkKey(key), fn, true);
   }
 
   /**
@@ -318,9 +221,7 @@ export abstract class Collection<V> {
   atomic<R>(key: Uint8Array, fn: (tx: Transaction<V>) => R): R {
     const shard = this.engine.shardOf(this.checkKey(key));
     if (typeof fn !== 'function') throw new TypeError('"fn" expected function');
-    const { result, staged } = runTransaction(this.#transactionHost, shard, fn);
-    if (staged.operations.length > 0) this.#commit(shard, staged.operations, staged.oldValues, staged.newValues);
-    return result;
+    return this.#writes.atomic(shard, fn);
   }
 
   /** Number of live keys. */
