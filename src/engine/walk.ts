@@ -15,6 +15,7 @@
  * for (const file of files) for (let page = 0; page < file.pageCount; page++) { check(page); await pages.step(PAGE_WORK); }
  * ```
  */
+import { assert } from '../assert.js';
 import { armdbError } from '../errors.js';
 import { yieldToEventLoop } from './yield.js';
 
@@ -57,6 +58,7 @@ export class Walk {
    * then checks the signal (and `checkStillValid`); otherwise resolves without a turn.
    */
   async step(work: number): Promise<void> {
+    assert(work >= 0, 'a walk step does a non-negative amount of work');
     this.#work += work;
     if (this.#work >= SLICE_WORK) await this.#endSlice();
   }

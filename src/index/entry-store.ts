@@ -60,6 +60,7 @@ export class EntryStore {
   }
 
   allocate(key: Uint8Array): number {
+    assert(key.length === this.keySize, 'a key to index has keySize bytes');
     let handle: number;
     if (this.freeCount > 0) handle = this.freeHandles[--this.freeCount]!;
     else {
@@ -126,6 +127,7 @@ export class EntryStore {
 
   /** Stores a value inline (Const collections). */
   setValue(handle: number, value: Uint8Array): void {
+    assert(value.length === this.valueSize, 'an inline value has valueSize bytes');
     this.values.set(value, handle * this.valueSize);
   }
 

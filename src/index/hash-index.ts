@@ -4,6 +4,7 @@
  * that chosen keys cannot force collisions (hash flooding).
  */
 import { randomBytes } from 'node:crypto';
+import { assert } from '../assert.js';
 import { EntryStore } from './entry-store.js';
 import { KeyIndex } from './key-index.js';
 
@@ -128,6 +129,8 @@ export class HashIndex extends KeyIndex {
   }
 
   private resize(slotCount: number): void {
+    // The probe sequence masks hashes: a slot count that is not a power of two would skip slots.
+    assert((slotCount & (slotCount - 1)) === 0, 'the slot count is a power of two');
     const slots = new Int32Array(2 * slotCount);
     const mask = slotCount - 1;
     const old = this.slots;

@@ -8,6 +8,7 @@
  * the tree bottom-up with leaves three quarters full. Recovery inserts every key of the store before
  * anything asks for order, and one sort plus one pass costs a fraction of a million random inserts.
  */
+import { assert } from '../assert.js';
 import { type Cursor, type CursorBounds, closeCursor, newCursor, nextHandle } from './cursor.js';
 import { HandleTree, LEAF_CAPACITY, type Leaf } from './handle-tree.js';
 import { HashIndex } from './hash-index.js';
@@ -80,6 +81,7 @@ export class OrderedIndex extends KeyIndex {
     this.#hash.forEachHandle((handle) => {
       handles[count++] = handle;
     });
+    assert(count === handles.length, 'the hash index visits each of its entries once');
     sortHandlesByKey(handles, entries.keys, entries.keySize);
     this.#tree.load(handles);
     // Only now: a build that threw (out of memory) leaves the index deferred, still whole.
