@@ -9,10 +9,15 @@
  * const walk = new Walk({ operation: 'migrate', signal });
  * await walk.each(index.liveHandles(), (handle) => visit(handle));   // sync or async visits
  *
- * // pages, with progress: a page is worth PAGE_WORK units, so a slice is 64 pages
- * const pages = new Walk({ operation: 'verify', signal, onSlice: report });
+ * // pages, with progress: a page is worth PAGE_WORK units, so a slice is PAGES_PER_SLICE pages
+ * const pages = new Walk({ operation: 'verify', signal, checkStillValid: assertOpen });
  * pages.throwIfAborted();
- * for (const file of files) for (let page = 0; page < file.pageCount; page++) { check(page); await pages.step(PAGE_WORK); }
+ * for (const file of files)
+ *   for (let first = 0; first < file.pageCount; first += PAGES_PER_SLICE) {
+ *     const count = verifyPages(file, first, PAGES_PER_SLICE);
+ *     report(count);
+ *     await pages.step(count * PAGE_WORK);
+ *   }
  * ```
  */
 import { assert } from '../assert.js';
@@ -22,8 +27,14 @@ import { yieldToEventLoop } from './yield.js';
 /** Units of work between two turns of the event loop; visiting one index entry is one unit. */
 export const SLICE_WORK = 1024;
 
-/** Units of work of authenticating or loading one 4 KiB page: 64 pages a slice. */
-export const PAGE_WORK = SLICE_WORK / 64;
+/**
+ * Pages in one slice: what authenticating or loading a 4 KiB page weighs against visiting an entry,
+ * and the chunk in which a page walk (verify, warmup) reads and reports progress.
+ */
+export const PAGES_PER_SLICE = 64;
+
+/** Units of work of one page. */
+export const PAGE_WORK = SLICE_WORK / PAGES_PER_SLICE;
 
 /** What a {@link Walk} is and what it reports. */
 export interface WalkOptions {
