@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import type { Engine } from '../engine/engine.js';
+import { Walk } from '../engine/walk.js';
 import {
   choiceOption,
   count,
@@ -24,41 +25,39 @@ import { progressReporter } from './progress.js';
 import { openExisting } from './store.js';
 
 /** Index handles of every live record: key order for trees, else file order. */
-function* recordHandles(engine: Engine): Generator<number, void, undefined> {
-  if (engine.ordered !== undefined) {
-    yield* engine.ordered.handles({});
-    return;
-  }
-  const entries = engine.index.entries;
-  const handles = new Int32Array(engine.index.size);
+function recordHandles(engine: Engine): Iterable<number> {
+  if (engine.ordered !== undefined) return engine.ordered.handles({});
+  const index = engine.index;
+  const handles = new Int32Array(index.size);
   let count = 0;
-  engine.index.forEachHandle((handle) => {
+  index.forEachHandle((handle) => {
     handles[count++] = handle;
   });
   const listed = handles.subarray(0, count);
-  if (entries.valueSize === 0) {
-    const fileIds = entries.fileIds;
-    const positions = entries.positions;
-    listed.sort((left, right) => fileIds[left]! - fileIds[right]! || positions[left]! - positions[right]!);
-  }
-  yield* listed;
+  // Const collections hold their values in memory: no page to read, no order to keep.
+  if (index.valueSize === 0) listed.sort((left, right) => index.compareLocations(left, right));
+  return listed;
 }
 
+/**
+ * Writes every live record of `engine` to `writer` as a JSON line, in slices; `onRecord(done)` reports
+ * progress after each slice. Returns the number of records written.
+ */
 export async function exportRecords(
   engine: Engine,
   writer: LineWriter,
   format: ByteFormat,
   onRecord: (done: number) => void,
 ): Promise<number> {
-  const entries = engine.index.entries;
+  const index = engine.index;
   let done = 0;
-  for (const handle of recordHandles(engine)) {
-    const key = encodeBytes(entries.keyView(handle), format);
+  const walk = new Walk({ operation: 'export', onSlice: () => onRecord(done) });
+  await walk.each(recordHandles(engine), async (handle) => {
+    const key = encodeBytes(index.keyView(handle), format);
     const value = encodeBytes(engine.readHandle(handle), format);
     await writer.write(`{"key":"${key}","value":"${value}"}\n`);
     done++;
-    if ((done & 1023) === 0) onRecord(done);
-  }
+  });
   return done;
 }
 

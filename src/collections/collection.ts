@@ -9,57 +9,14 @@ import { wipeCredential } from '../crypto/keys.js';
 import type { WriteHook } from '../config.js';
 import type { ValueHandler } from './values.js';
 import type { CompactionReport, CompactOptions } from '../engine/compaction.js';
-import type { Engine, Stats, VerifyOptions, VerifyReport, WriteOperation } from '../engine/engine.js';
-import { armdbError } from '../errors.js';
+import type { Engine, Stats, VerifyOptions, VerifyReport } from '../engine/engine.js';
+import { Walk } from '../engine/walk.js';
 import { copyBytes } from '../format/bytes.js';
+import type { Transaction } from './transaction.js';
+import { WriteHookPolicy } from './write-hook.js';
+import { CollectionWrites } from './writes.js';
 
-/**
- * The view of the store an {@link Collection.atomic | atomic()} callback works with. Reads see the
- * store plus the mutations staged earlier in the same transaction; mutations are staged and applied
- * together when the callback returns (or dropped, all of them, if it throws).
- *
- * Every key must route to the same shard as the transaction's key, otherwise the call throws
- * `ARMDB_SHARD_MISMATCH` (use `shardPrefixBits` so related keys share a shard). Using `tx` after the
- * callback has returned throws `ARMDB_CLOSED`. Keys are checked like the collection's own methods
- * (TypeError/RangeError for a wrong type or size).
- *
- * @example
- * ```ts
- * db.atomic(orderKey, (tx) => {
- *   if (tx.has(orderKey)) return false;        // nothing staged: nothing written
- *   tx.insert(orderKey, order);
- *   tx.delete(cartKey);                        // same shard as orderKey
- *   return true;
- * });
- * ```
- */
-export interface Transaction<V> {
-  /**
-   * The value of `key` as this transaction sees it: a value staged earlier in the transaction, else
-   * the stored one; undefined if absent or deleted earlier in the transaction.
-   */
-  get(key: Uint8Array): V | undefined;
-  /** Whether `key` is present as this transaction sees it (staged mutations included). */
-  has(key: Uint8Array): boolean;
-  /**
-   * Stages an insert-or-overwrite of `key`. Throws `ARMDB_VALUE_TOO_LARGE` if the encoded value is
-   * longer than `maxValueBytes`; nothing is written until the callback returns.
-   */
-  put(key: Uint8Array, value: V): void;
-  /** Throws ARMDB_KEY_EXISTS if the key is present (in the store or earlier in this transaction). */
-  insert(key: Uint8Array, value: V): void;
-  /**
-   * Stages a delete of `key`. Returns whether the key was present as this transaction sees it; when
-   * it was not, nothing is staged.
-   */
-  delete(key: Uint8Array): boolean;
-}
-
-function sameBytes(left: Uint8Array, right: Uint8Array): boolean {
-  return left.length === right.length && Buffer.compare(left, right) === 0;
-}
-
-const latin1 = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
+export type { Transaction } from './transaction.js';
 
 /**
  * Base of every collection class: the members {@link VarMap}, {@link ConstMap}, {@link TypedMap} and
@@ -90,93 +47,31 @@ export abstract class Collection<V> {
   protected readonly hook: WriteHook<V> | undefined;
   /** @internal */
   protected readonly valueHandler: ValueHandler<V>;
+  readonly #hooks: WriteHookPolicy<V>;
+  readonly #writes: CollectionWrites<V>;
 
   /** @internal */
   protected constructor(engine: Engine, hook: WriteHook<V> | undefined, values: ValueHandler<V>) {
     this.engine = engine;
     this.hook = hook;
     this.valueHandler = values;
-  }
-
-  /** @internal Checks a value and returns the bytes stored for it. */
-  protected encodeValue(value: V): Uint8Array {
-    return this.valueHandler.encode(value);
-  }
-
-  /** @internal Turns stored bytes into the value handed to callers. */
-  protected decodeValue(bytes: Uint8Array): V {
-    return this.valueHandler.decode(bytes);
+    this.#hooks = new WriteHookPolicy(hook);
+    this.#writes = new CollectionWrites(engine, values, this.#hooks);
   }
 
   /** @internal The caller's value of an index entry. Typed collections serve their decoded copy. */
   protected valueOfHandle(handle: number): V {
-    return this.decodeValue(this.engine.readHandle(handle));
+    return this.valueHandler.decode(this.engine.readHandle(handle));
   }
 
-  /** @internal Calls `hook.onInit` for every live entry (at open). */
-  protected initHook(): void {
-    const onInit = this.hook?.onInit;
-    if (onInit === undefined) return;
-    const entries = this.engine.index.entries;
-    const handles: number[] = [];
-    this.engine.index.forEachHandle((handle) => handles.push(handle));
-    for (const handle of handles) onInit.call(this.hook, entries.keyView(handle).slice(), this.valueOfHandle(handle));
+  /** @internal Calls `hook.onInit` for every live entry (at open), in slices. */
+  protected initHook(): Promise<void> {
+    return this.#hooks.initAll(this.engine.index, (handle) => this.valueOfHandle(handle));
   }
 
-  /** @internal Reads the stored bytes of a checked key. */
-  protected readBytes(key: Uint8Array): Uint8Array | undefined {
-    return this.engine.get(key);
-  }
-
-  /** @internal Called after the engine applied mutations (subclasses keep in-memory values in step). */
-  protected afterCommit(_operations: readonly WriteOperation[]): void {}
-
-  /** @internal */
+  /** @internal Checks a key's type and size (TypeError/RangeError). */
   protected checkKey(key: unknown): Uint8Array {
     return checkBytes('key', key, this.engine.keySize);
-  }
-
-  /** @internal */
-  protected checkedBytes(value: V): Uint8Array {
-    const bytes = this.encodeValue(value);
-    if (bytes.length > this.engine.options.maxValueBytes) {
-      throw armdbError(
-        'ARMDB_VALUE_TOO_LARGE',
-        `a ${bytes.length}-byte value exceeds maxValueBytes (${this.engine.options.maxValueBytes})`,
-      );
-    }
-    return bytes;
-  }
-
-  #commit(shard: number, operations: WriteOperation[], oldValues: (V | undefined)[], newValues: (V | undefined)[]): void {
-    this.engine.commit(shard, operations);
-    this.afterCommit(operations);
-    const hook = this.hook;
-    if (hook === undefined) return;
-    for (let index = 0; index < operations.length; index++) {
-      hook.onWrite(copyBytes(operations[index]!.key), oldValues[index], newValues[index]);
-    }
-  }
-
-  /** One put or delete: the allocation-free path when there is no hook. */
-  #commitOne(key: Uint8Array, bytes: Uint8Array | undefined, oldValue: V | undefined, newValue: V | undefined): void {
-    const shard = this.engine.shardOf(key);
-    if (this.hook !== undefined || this.hasAfterCommit) {
-      this.#commit(shard, [{ key, value: bytes }], [oldValue], [newValue]);
-      return;
-    }
-    this.engine.commitOne(shard, key, bytes);
-  }
-
-  /** @internal Subclasses that override {@link afterCommit} set this. */
-  protected get hasAfterCommit(): boolean {
-    return false;
-  }
-
-  #oldValueForHook(key: Uint8Array): V | undefined {
-    if (this.hook === undefined || this.hook.needsOldValue === false) return undefined;
-    const bytes = this.readBytes(key);
-    return bytes === undefined ? undefined : this.decodeValue(bytes);
   }
 
   /**
@@ -223,7 +118,7 @@ export abstract class Collection<V> {
     if (!Array.isArray(keys)) throw new TypeError('"keys" expected an array of Uint8Array');
     return this.engine
       .getMany(keys.map((key) => this.checkKey(key)))
-      .map((bytes) => (bytes === undefined ? undefined : this.decodeValue(bytes)));
+      .map((bytes) => (bytes === undefined ? undefined : this.valueHandler.decode(bytes)));
   }
 
   /**
@@ -238,9 +133,7 @@ export abstract class Collection<V> {
    * ```
    */
   put(key: Uint8Array, value: V): void {
-    const checkedKey = this.checkKey(key);
-    const bytes = this.checkedBytes(value);
-    this.#commitOne(checkedKey, bytes, this.#oldValueForHook(checkedKey), value);
+    this.#writes.put(this.checkKey(key), value);
   }
 
   /**
@@ -256,10 +149,7 @@ export abstract class Collection<V> {
    * ```
    */
   insert(key: Uint8Array, value: V): void {
-    const checkedKey = this.checkKey(key);
-    const bytes = this.checkedBytes(value);
-    if (this.engine.has(checkedKey)) throw armdbError('ARMDB_KEY_EXISTS', 'the key is already present');
-    this.#commitOne(checkedKey, bytes, undefined, value);
+    this.#writes.insert(this.checkKey(key), value);
   }
 
   /**
@@ -271,10 +161,7 @@ export abstract class Collection<V> {
    * ```
    */
   delete(key: Uint8Array): boolean {
-    const checkedKey = this.checkKey(key);
-    if (!this.engine.has(checkedKey)) return false;
-    this.#commitOne(checkedKey, undefined, this.#oldValueForHook(checkedKey), undefined);
-    return true;
+    return this.#writes.delete(this.checkKey(key));
   }
 
   /**
@@ -288,14 +175,7 @@ export abstract class Collection<V> {
    * ```
    */
   cas(key: Uint8Array, expected: V, next: V): void {
-    const checkedKey = this.checkKey(key);
-    const expectedBytes = this.encodeValue(expected);
-    const nextBytes = this.checkedBytes(next);
-    const current = this.readBytes(checkedKey);
-    if (current === undefined) throw armdbError('ARMDB_KEY_NOT_FOUND', 'cas of an absent key');
-    if (!sameBytes(current, expectedBytes)) throw armdbError('ARMDB_CAS_MISMATCH', 'the current value differs from the expected one');
-    const old = this.hook === undefined || this.hook.needsOldValue === false ? undefined : this.decodeValue(current);
-    this.#commit(this.engine.shardOf(checkedKey), [{ key: checkedKey, value: nextBytes }], [old], [next]);
+    this.#writes.cas(this.checkKey(key), expected, next);
   }
 
   /**
@@ -310,7 +190,7 @@ export abstract class Collection<V> {
    * ```
    */
   update(key: Uint8Array, fn: (current: V) => V | undefined): V | undefined {
-    return this.#update(key, fn, false);
+    return this.#writes.update(this.checkKey(key), fn, false);
   }
 
   /**
@@ -322,21 +202,7 @@ export abstract class Collection<V> {
    * ```
    */
   fetchUpdate(key: Uint8Array, fn: (current: V) => V | undefined): V | undefined {
-    return this.#update(key, fn, true);
-  }
-
-  #update(key: Uint8Array, fn: (current: V) => V | undefined, returnPrevious: boolean): V | undefined {
-    const checkedKey = this.checkKey(key);
-    if (typeof fn !== 'function') throw new TypeError('"fn" expected function');
-    const currentBytes = this.readBytes(checkedKey);
-    if (currentBytes === undefined) return undefined;
-    const current = this.decodeValue(currentBytes);
-    const next = fn(this.decodeValue(copyBytes(currentBytes)));
-    if (next === undefined) return current;
-    const nextBytes = this.checkedBytes(next);
-    const oldForHook = this.hook?.needsOldValue === false ? undefined : current;
-    this.#commit(this.engine.shardOf(checkedKey), [{ key: checkedKey, value: nextBytes }], [oldForHook], [next]);
-    return returnPrevious ? current : this.decodeValue(nextBytes);
+    return this.#writes.update(this.checkKey(key), fn, true);
   }
 
   /**
@@ -355,67 +221,7 @@ export abstract class Collection<V> {
   atomic<R>(key: Uint8Array, fn: (tx: Transaction<V>) => R): R {
     const shard = this.engine.shardOf(this.checkKey(key));
     if (typeof fn !== 'function') throw new TypeError('"fn" expected function');
-    const operations: WriteOperation[] = [];
-    const oldValues: (V | undefined)[] = [];
-    const newValues: (V | undefined)[] = [];
-    const overlay = new Map<string, Uint8Array | null>();
-    let open = true;
-    const checkTxKey = (candidate: Uint8Array): Uint8Array => {
-      if (!open) throw armdbError('ARMDB_CLOSED', 'the transaction has ended');
-      const checked = this.checkKey(candidate);
-      if (this.engine.shardOf(checked) !== shard)
-        throw armdbError('ARMDB_SHARD_MISMATCH', "a key inside atomic() routes to another shard than the transaction's key");
-      return checked;
-    };
-    const currentBytes = (checked: Uint8Array): Uint8Array | undefined => {
-      const staged = overlay.get(latin1(checked));
-      if (staged !== undefined) return staged ?? undefined;
-      return this.readBytes(checked);
-    };
-    const wantsOld = this.hook !== undefined && this.hook.needsOldValue !== false;
-    const stage = (checked: Uint8Array, bytes: Uint8Array | undefined, value: V | undefined): void => {
-      const previous = wantsOld ? currentBytes(checked) : undefined;
-      oldValues.push(previous === undefined ? undefined : this.decodeValue(previous));
-      newValues.push(value);
-      const keyCopy = copyBytes(checked);
-      operations.push({ key: keyCopy, value: bytes });
-      overlay.set(latin1(keyCopy), bytes ?? null);
-    };
-    const tx: Transaction<V> = {
-      get: (candidate) => {
-        const bytes = currentBytes(checkTxKey(candidate));
-        return bytes === undefined ? undefined : this.decodeValue(bytes);
-      },
-      has: (candidate) => currentBytes(checkTxKey(candidate)) !== undefined,
-      put: (candidate, value) => {
-        const checked = checkTxKey(candidate);
-        const bytes = this.checkedBytes(value);
-        stage(checked, copyBytes(bytes), value);
-      },
-      insert: (candidate, value) => {
-        const checked = checkTxKey(candidate);
-        const bytes = this.checkedBytes(value);
-        if (currentBytes(checked) !== undefined) throw armdbError('ARMDB_KEY_EXISTS', 'the key is already present');
-        stage(checked, copyBytes(bytes), value);
-      },
-      delete: (candidate) => {
-        const checked = checkTxKey(candidate);
-        if (currentBytes(checked) === undefined) return false;
-        stage(checked, undefined, undefined);
-        return true;
-      },
-    };
-    let result: R;
-    try {
-      result = fn(tx);
-    } finally {
-      open = false;
-    }
-    if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
-      throw new TypeError('atomic() callbacks must be synchronous; nothing was applied');
-    }
-    if (operations.length > 0) this.#commit(shard, operations, oldValues, newValues);
-    return result;
+    return this.#writes.atomic(shard, fn);
   }
 
   /** Number of live keys. */
@@ -542,19 +348,13 @@ export abstract class Collection<V> {
     options: { readonly signal?: AbortSignal } = {},
   ): Promise<number> {
     if (typeof fn !== 'function') throw new TypeError('"fn" expected function');
-    const entries = this.engine.index.entries;
-    const limit = entries.handleLimit;
+    const index = this.engine.index;
     let mutations = 0;
-    for (let handle = 0; handle < limit; handle++) {
-      if (handle % 1024 === 0) {
-        if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'migrate was aborted', options.signal.reason);
-        if (handle > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-      if (entries.sequences[handle] === 0) continue;
-      const key = copyBytes(entries.keyView(handle));
+    await new Walk({ operation: 'migrate', signal: options.signal }).each(index.liveHandles(), (handle) => {
+      const key = index.keyOf(handle);
       const value = this.valueOfHandle(handle);
       const outcome = fn(copyBytes(key), value);
-      if (outcome === 'keep') this.hook?.onInit?.(key, value);
+      if (outcome === 'keep') this.#hooks.init(key, value);
       else if (outcome === 'delete') {
         this.delete(key);
         mutations++;
@@ -562,7 +362,7 @@ export abstract class Collection<V> {
         this.put(key, outcome);
         mutations++;
       }
-    }
+    });
     return mutations;
   }
 

@@ -21,10 +21,10 @@ export function checkValueSize(options: unknown): number {
   return checkInteger('valueSize', value, 1, MAX_CONST_VALUE_BYTES);
 }
 
-/** @internal Runs the collection's open-time work; closes the engine if it fails. */
-export async function finishOpen<C extends Collection<any>>(collection: C, engine: Engine, prepare: () => void): Promise<C> {
+/** @internal Runs the collection's open-time work (walks in slices); closes the engine if it fails. */
+export async function finishOpen<C extends Collection<any>>(collection: C, engine: Engine, prepare: () => Promise<void>): Promise<C> {
   try {
-    prepare();
+    await prepare();
     return collection;
   } catch (error) {
     await engine.close().catch(() => undefined);

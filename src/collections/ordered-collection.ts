@@ -132,9 +132,7 @@ export abstract class OrderedCollection<V> extends Collection<V> {
   }
 
   #keyCopy(handle: number): Uint8Array {
-    const entries = this.engine.index.entries;
-    const start = handle * entries.keySize;
-    return entries.keys.slice(start, start + entries.keySize);
+    return this.engine.index.keyOf(handle);
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { OpenOptions } from '../config.js';
 import type { Engine } from '../engine/engine.js';
+import { Walk } from '../engine/walk.js';
 import { CollectionKind } from '../format/manifest.js';
 import { Collection } from './collection.js';
 import { finishOpen, openEngine } from './open.js';
@@ -14,19 +15,19 @@ export interface TypedOpenOptions<T> extends OpenOptions<T> {
 
 /** The decoded value of an entry: kept in memory after the first decode. */
 function typedValueOfHandle<T>(engine: Engine, values: ValueHandler<T>, handle: number): T {
-  const objects = engine.index.entries.objects!;
-  const cached = objects[handle];
+  const index = engine.index;
+  const cached = index.objectOf(handle);
   if (cached !== undefined) return cached as T;
   const value = values.decode(engine.readHandle(handle));
-  objects[handle] = value;
+  index.setObject(handle, value);
   return value;
 }
 
-/** Decodes every live value at open: fills memory and reports a wrong codec at once. */
-function decodeAll<T>(engine: Engine, values: ValueHandler<T>): void {
-  const handles: number[] = [];
-  engine.index.forEachHandle((handle) => handles.push(handle));
-  for (const handle of handles) typedValueOfHandle(engine, values, handle);
+/** Decodes every live value at open, in slices: fills memory and reports a wrong codec at once. */
+function decodeAll<T>(engine: Engine, values: ValueHandler<T>): Promise<void> {
+  return new Walk({ operation: 'open' }).each(engine.index.liveHandles(), (handle) => {
+    typedValueOfHandle(engine, values, handle);
+  });
 }
 
 /**
@@ -68,9 +69,9 @@ export class TypedMap<T> extends Collection<T> {
     const engine = await openEngine(directory, options, CollectionKind.typedMap, 0);
     const values = typedValues(codec, () => `TypedMap at ${JSON.stringify(engine.directory)}`);
     const map = new TypedMap<T>(engine, options.hook, values);
-    return finishOpen(map, engine, () => {
-      decodeAll(engine, values);
-      map.initHook();
+    return finishOpen(map, engine, async () => {
+      await decodeAll(engine, values);
+      await map.initHook();
     });
   }
 
@@ -116,9 +117,9 @@ export class TypedTree<T> extends OrderedCollection<T> {
     const engine = await openEngine(directory, options, CollectionKind.typedTree, 0);
     const values = typedValues(codec, () => `TypedTree at ${JSON.stringify(engine.directory)}`);
     const tree = new TypedTree<T>(engine, options.hook, values);
-    return finishOpen(tree, engine, () => {
-      decodeAll(engine, values);
-      tree.initHook();
+    return finishOpen(tree, engine, async () => {
+      await decodeAll(engine, values);
+      await tree.initHook();
     });
   }
 

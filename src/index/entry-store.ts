@@ -2,7 +2,11 @@
  * Columnar storage of index entries in typed arrays: one key slot and one packed disk location per
  * live key, 20 bytes beside the key itself instead of ~200 for a JS Map keyed by strings.
  * Entry handles are small integers, reused after removal.
+ *
+ * Code outside src/index reaches entries through {@link KeyIndex} methods, never these arrays: a
+ * grown store replaces them, and the layout stays the index's own business.
  */
+import { assert } from '../assert.js';
 import { copyOut } from '../format/bytes.js';
 
 /** Marks a tombstone entry (used only while recovery replays the log). */
@@ -56,6 +60,7 @@ export class EntryStore {
   }
 
   allocate(key: Uint8Array): number {
+    assert(key.length === this.keySize, 'a key to index has keySize bytes');
     let handle: number;
     if (this.freeCount > 0) handle = this.freeHandles[--this.freeCount]!;
     else {
@@ -69,6 +74,7 @@ export class EntryStore {
   }
 
   release(handle: number): void {
+    assert(handle >= 0 && handle < this.highWater, 'a released handle was handed out');
     if (this.freeCount === this.freeHandles.length) {
       const larger = new Int32Array(this.freeHandles.length * 2);
       larger.set(this.freeHandles);
@@ -87,6 +93,32 @@ export class EntryStore {
     this.sequences[handle] = sequence;
   }
 
+  /** Whether `handle` holds a key whose location is set (sequence 0 is never written). */
+  isLive(handle: number): boolean {
+    return this.sequences[handle] !== 0;
+  }
+
+  /** Moves the record of `handle` to another place on disk; its length and sequence stay (compaction). */
+  relocate(handle: number, fileId: number, position: number): void {
+    this.fileIds[handle] = fileId;
+    this.positions[handle] = position;
+  }
+
+  /** Orders two handles by where their records lie on disk: file id, then position. */
+  compareLocations(left: number, right: number): number {
+    return this.fileIds[left]! - this.fileIds[right]! || this.positions[left]! - this.positions[right]!;
+  }
+
+  /** The decoded value kept for `handle` (Typed collections), or undefined when not decoded yet. */
+  objectOf(handle: number): unknown {
+    return this.objects![handle];
+  }
+
+  /** Keeps the decoded value of `handle` (Typed collections); undefined forgets it. */
+  setObject(handle: number, value: unknown): void {
+    this.objects![handle] = value;
+  }
+
   /** A view of the key of `handle` (valid until the store grows; copy before keeping it). */
   keyView(handle: number): Uint8Array {
     const start = handle * this.keySize;
@@ -95,6 +127,7 @@ export class EntryStore {
 
   /** Stores a value inline (Const collections). */
   setValue(handle: number, value: Uint8Array): void {
+    assert(value.length === this.valueSize, 'an inline value has valueSize bytes');
     this.values.set(value, handle * this.valueSize);
   }
 

@@ -4,8 +4,9 @@
  * that chosen keys cannot force collisions (hash flooding).
  */
 import { randomBytes } from 'node:crypto';
+import { assert } from '../assert.js';
 import { EntryStore } from './entry-store.js';
-import type { KeyIndex } from './key-index.js';
+import { KeyIndex } from './key-index.js';
 
 const SEED = randomBytes(4).readUInt32LE(0);
 
@@ -42,27 +43,26 @@ export function hashKey(key: Uint8Array): number {
  * Slots are pairs in one Int32Array: [handle + 1 (0 = empty), hash]. Keeping the hash beside the
  * handle means a probe touches one cache line for the slot and one for the key, not three.
  */
-export class HashIndex implements KeyIndex {
-  readonly entries: EntryStore;
+export class HashIndex extends KeyIndex {
   private slots: Int32Array;
   private mask: number;
   private used = 0;
 
   constructor(keySize: number, options: { valueSize?: number; keepsObjects?: boolean } = {}) {
-    this.entries = new EntryStore(keySize, options);
+    super(new EntryStore(keySize, options));
     this.slots = new Int32Array(2 * 2048);
     this.mask = 2048 - 1;
   }
 
-  get size(): number {
+  override get size(): number {
     return this.used;
   }
 
-  get memoryBytes(): number {
+  override get memoryBytes(): number {
     return this.entries.memoryBytes + this.slots.byteLength;
   }
 
-  find(key: Uint8Array): number {
+  override find(key: Uint8Array): number {
     const hash = hashKey(key) | 0;
     const slots = this.slots;
     const mask = this.mask;
@@ -73,7 +73,7 @@ export class HashIndex implements KeyIndex {
     }
   }
 
-  findOrInsert(key: Uint8Array): number {
+  override findOrInsert(key: Uint8Array): number {
     const hash = hashKey(key) | 0;
     const slots = this.slots;
     const mask = this.mask;
@@ -91,7 +91,7 @@ export class HashIndex implements KeyIndex {
     return handle;
   }
 
-  remove(key: Uint8Array): boolean {
+  override remove(key: Uint8Array): boolean {
     const hash = hashKey(key) | 0;
     const slots = this.slots;
     const mask = this.mask;
@@ -120,7 +120,7 @@ export class HashIndex implements KeyIndex {
     return true;
   }
 
-  forEachHandle(visit: (handle: number) => void): void {
+  override forEachHandle(visit: (handle: number) => void): void {
     const slots = this.slots;
     for (let slot = 0; slot < slots.length; slot += 2) {
       const stored = slots[slot]!;
@@ -129,6 +129,8 @@ export class HashIndex implements KeyIndex {
   }
 
   private resize(slotCount: number): void {
+    // The probe sequence masks hashes: a slot count that is not a power of two would skip slots.
+    assert((slotCount & (slotCount - 1)) === 0, 'the slot count is a power of two');
     const slots = new Int32Array(2 * slotCount);
     const mask = slotCount - 1;
     const old = this.slots;

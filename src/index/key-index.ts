@@ -1,21 +1,137 @@
 /**
- * What the engine needs from an index, implemented by the hash index (Maps) and the ordered index
- * (Trees). An entry is addressed by a handle into the shared {@link EntryStore}.
+ * What the engine and the collections need from an index, implemented by the hash index (Maps) and
+ * the ordered index (Trees). An entry is addressed by a handle, a small integer into the shared
+ * {@link EntryStore}; every read and write of an entry goes through a method here, never through
+ * the store's arrays.
+ *
+ * The accessors are defined once, on this base class, and each is a load or a store in a typed
+ * array: calls from a hot path (get, commit, recovery) inline and allocate nothing.
  */
+import { copyBytes } from '../format/bytes.js';
 import type { EntryStore } from './entry-store.js';
 
-export interface KeyIndex {
+export abstract class KeyIndex {
+  /**
+   * The columnar store of entries: src/index's own. Code elsewhere uses the methods below (the
+   * engine's remaining direct reads of its arrays are to switch to them).
+   */
   readonly entries: EntryStore;
+
+  protected constructor(entries: EntryStore) {
+    this.entries = entries;
+  }
+
   /** Number of entries (live keys, plus tombstones while recovery runs). */
-  readonly size: number;
-  /** Handle of `key`, or -1. */
-  find(key: Uint8Array): number;
-  /** Handle of `key`, inserting an entry (location unset) if absent. */
-  findOrInsert(key: Uint8Array): number;
-  /** Removes `key`; returns whether it was present. */
-  remove(key: Uint8Array): boolean;
-  /** Visits every handle; the callback must not insert or remove. */
-  forEachHandle(visit: (handle: number) => void): void;
+  abstract get size(): number;
   /** Approximate bytes of memory held. */
-  readonly memoryBytes: number;
+  abstract get memoryBytes(): number;
+  /** Handle of `key`, or -1. */
+  abstract find(key: Uint8Array): number;
+  /** Handle of `key`, inserting an entry (location unset) if absent. */
+  abstract findOrInsert(key: Uint8Array): number;
+  /** Removes `key`; returns whether it was present. */
+  abstract remove(key: Uint8Array): boolean;
+  /** Visits every handle (key order for an ordered index); the callback must not insert or remove. */
+  abstract forEachHandle(visit: (handle: number) => void): void;
+
+  /** Bytes of every key. */
+  get keySize(): number {
+    return this.entries.keySize;
+  }
+
+  /** Bytes of every value held inline (Const collections), or 0. */
+  get valueSize(): number {
+    return this.entries.valueSize;
+  }
+
+  /** Whether decoded values are kept per entry (Typed collections). */
+  get keepsObjects(): boolean {
+    return this.entries.objects !== undefined;
+  }
+
+  /** Every handle ever handed out is below this. */
+  get handleLimit(): number {
+    return this.entries.handleLimit;
+  }
+
+  /**
+   * Live handles in handle order (which is neither key nor disk order), for walks that may mutate
+   * the index meanwhile: a handle freed before the walk reaches it is skipped, and entries allocated
+   * after the walk began are not visited.
+   */
+  *liveHandles(): Generator<number, void, undefined> {
+    const entries = this.entries;
+    const limit = entries.handleLimit;
+    for (let handle = 0; handle < limit; handle++) if (entries.isLive(handle)) yield handle;
+  }
+
+  /** Whether `handle` holds a key with its location set. */
+  isLive(handle: number): boolean {
+    return this.entries.isLive(handle);
+  }
+
+  /** A copy of the key of `handle` in a buffer of its own, the caller's to keep. */
+  keyOf(handle: number): Uint8Array {
+    return copyBytes(this.entries.keyView(handle));
+  }
+
+  /** A view of the key of `handle`, valid until the next insert: read it at once, never keep it. */
+  keyView(handle: number): Uint8Array {
+    return this.entries.keyView(handle);
+  }
+
+  /** Id of the data file that holds the record of `handle`. */
+  fileIdOf(handle: number): number {
+    return this.entries.fileIds[handle]!;
+  }
+
+  /** Offset of the record of `handle` in its file's stream. */
+  positionOf(handle: number): number {
+    return this.entries.positions[handle]!;
+  }
+
+  /** Bytes of the value of `handle` (`TOMBSTONE_LENGTH` for a tombstone while recovery runs). */
+  valueLengthOf(handle: number): number {
+    return this.entries.valueLengths[handle]!;
+  }
+
+  /** Sequence number of the record of `handle`; 0 while its location is unset. */
+  sequenceOf(handle: number): number {
+    return this.entries.sequences[handle]!;
+  }
+
+  /** Orders two handles by where their records lie on disk: file id, then position. */
+  compareLocations(left: number, right: number): number {
+    return this.entries.compareLocations(left, right);
+  }
+
+  /** Points `handle` at a record. */
+  setLocation(handle: number, fileId: number, position: number, valueLength: number, sequence: number): void {
+    this.entries.setLocation(handle, fileId, position, valueLength, sequence);
+  }
+
+  /** Points `handle` at a copy of its record elsewhere (compaction); length and sequence stay. */
+  relocate(handle: number, fileId: number, position: number): void {
+    this.entries.relocate(handle, fileId, position);
+  }
+
+  /** A copy of the value held inline for `handle` (Const collections). */
+  inlineValueOf(handle: number): Uint8Array {
+    return this.entries.valueCopy(handle);
+  }
+
+  /** Holds `value` inline for `handle` (Const collections). */
+  setInlineValue(handle: number, value: Uint8Array): void {
+    this.entries.setValue(handle, value);
+  }
+
+  /** The decoded value kept for `handle` (Typed collections only), or undefined if not decoded yet. */
+  objectOf(handle: number): unknown {
+    return this.entries.objectOf(handle);
+  }
+
+  /** Keeps the decoded value of `handle` (Typed collections only); undefined forgets it. */
+  setObject(handle: number, value: unknown): void {
+    this.entries.setObject(handle, value);
+  }
 }

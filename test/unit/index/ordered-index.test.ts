@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareKeys, OrderedIndex, sortHandlesByKey } from '../../../src/index/ordered-index.js';
+import { compareKeys, sortHandlesByKey } from '../../../src/index/key-order.js';
+import { OrderedIndex } from '../../../src/index/ordered-index.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const keyArbitrary = fc.uint8Array({ minLength: 2, maxLength: 2 }).map((key) => {
@@ -164,7 +165,7 @@ describe('OrderedIndex bulk build', () => {
             unique.set(hex(key), key);
           }
           const keys = new Uint8Array(unique.size * keySize);
-          [...unique.values()].forEach((key, handle) => keys.set(key, handle * keySize));
+          for (const [handle, key] of [...unique.values()].entries()) keys.set(key, handle * keySize);
           const handles = Int32Array.from({ length: unique.size }, (_, n) => unique.size - 1 - n);
           sortHandlesByKey(handles, keys, keySize);
           const sorted = [...handles].map((handle) => hex(keys.subarray(handle * keySize, (handle + 1) * keySize)));
