@@ -13,12 +13,40 @@ export interface TypedOpenOptions<T> extends OpenOptions<T> {
   readonly codec: Codec<T>;
 }
 
-/** The decoded value of an entry: kept in memory after the first decode. */
+/**
+ * Freezes `value` and every plain object and array inside it, so that a caller who mutates what `get`
+ * returned gets a TypeError (strict mode) instead of silently changing what later `get`s return.
+ * Typed arrays, Maps and Sets are left as they are: `Object.freeze` cannot protect their contents
+ * (and throws on a non-empty typed array). Shared sub-objects and cycles are visited once. Cost: about
+ * 1 µs for a decoded JSON value of six fields (40-70% on top of the decode), paid once per decode — at
+ * open and on the first `get` after a `put` — never per `get` (docs/tuning.md).
+ */
+function deepFreeze(value: unknown): void {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next !== 'object' || next === null || Object.isFrozen(next) || ArrayBuffer.isView(next)) continue;
+    if (next instanceof Map || next instanceof Set || next instanceof ArrayBuffer) continue;
+    Object.freeze(next);
+    // Indexed and for-in loops: about three times faster than Reflect.ownKeys on decoded JSON.
+    if (Array.isArray(next)) {
+      for (let index = 0; index < next.length; index++) if (typeof next[index] === 'object') pending.push(next[index]);
+    } else {
+      for (const key in next) {
+        const item = (next as Record<string, unknown>)[key];
+        if (typeof item === 'object') pending.push(item);
+      }
+    }
+  }
+}
+
+/** The decoded value of an entry: decoded once, deep-frozen, then kept in memory. */
 function typedValueOfHandle<T>(engine: Engine, values: ValueHandler<T>, handle: number): T {
   const index = engine.index;
   const cached = index.objectOf(handle);
   if (cached !== undefined) return cached as T;
   const value = values.decode(engine.readHandle(handle));
+  deepFreeze(value);
   index.setObject(handle, value);
   return value;
 }
@@ -34,8 +62,9 @@ function decodeAll<T>(engine: Engine, values: ValueHandler<T>): Promise<void> {
  * A hash map of JS values through a {@link Codec}. Values are stored encoded (and encrypted) on disk
  * and kept decoded in memory, so memory grows with the data: pick it for data that fits in memory.
  *
- * `get` returns the stored object itself, not a copy: treat it as read-only. Mutating it would change
- * what later `get`s return without changing what is on disk; `put` a new value instead.
+ * `get` returns the stored object itself, not a copy, deep-frozen: mutating it throws a TypeError in
+ * strict mode (and does nothing otherwise), so it cannot change what later `get`s return; `put` a new
+ * value instead. Typed arrays, Maps and Sets inside a value cannot be frozen: do not mutate those.
  *
  * @example
  * ```ts

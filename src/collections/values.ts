@@ -66,8 +66,9 @@ export function typedValues<T>(codec: Codec<T>, describe: () => string): ValueHa
       try {
         bytes = codec.encode(value);
       } catch (error) {
-        // The codec's own error may quote the value (JSON's do): only its class is passed on.
-        throw new TypeError(`${describe()}: codec.encode threw a ${errorClass(error)}`);
+        // The message names only the class (a codec's own message may quote the value); the error
+        // itself is the cause, for the caller who handed that value in and must see why it failed.
+        throw new TypeError(`${describe()}: codec.encode threw a ${errorClass(error)}`, { cause: error });
       }
       if (!(bytes instanceof Uint8Array)) throw new TypeError(`${describe()}: codec.encode must return a Uint8Array`);
       return bytes;

@@ -426,7 +426,7 @@ for (const [name, open] of typedKinds) {
           }
           expect(caught, `${bad}`).toBeInstanceOf(TypeError);
           if (bad === 'throw') {
-            expect((caught as TypeError).cause).toBeUndefined();
+            expect((caught as TypeError).cause).toBe(failure);
             expect((caught as TypeError).message).toContain(failure.name);
           }
         }
