@@ -420,7 +420,7 @@ export abstract class Collection<V> {
     return this.close();
   }
 
-  /** Shows the kind, directory and size only — never keys or values. */
+  /** @internal Shows the kind, directory and size only — never keys or values (util.inspect, console.log). */
   [inspect.custom](): string {
     return `${this.constructor.name} { directory: ${JSON.stringify(this.engine.directory)}, size: ${this.engine.isClosed ? 'closed' : this.engine.size} }`;
   }

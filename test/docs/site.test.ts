@@ -113,6 +113,9 @@ describe.skipIf(!HAVE_CHROMIUM)('typedoc site in headless Chromium', () => {
     await expect.poll(() => page.title()).toContain('armdb');
     await expect.poll(() => page.locator('h1').first().textContent()).toContain('armdb');
     await expect.poll(() => page.getByRole('heading', { name: 'Quick start' }).count()).toBeGreaterThan(0);
+    // The site's title and the README's own heading are two different headings, not "armdb" twice.
+    const headings = await page.locator('h1').allTextContents();
+    expect(new Set(headings.map((heading) => heading.trim())).size).toBe(headings.length);
     await screenshot(page, 'index.png');
     expect(pageErrors).toEqual([]);
   });
@@ -125,6 +128,8 @@ describe.skipIf(!HAVE_CHROMIUM)('typedoc site in headless Chromium', () => {
     // The class's doc comment and an inherited member made it onto the page.
     await expect.poll(() => page.locator('.tsd-comment').first().textContent()).toContain('ordered map');
     await expect.poll(() => page.locator('#range').count()).toBe(1);
+    // util.inspect's hook is internal: no "[custom]" member on the page.
+    expect(await page.getByText('[custom]').count()).toBe(0);
     await screenshot(page, 'var-tree.png');
     expect(pageErrors).toEqual([]);
   });
