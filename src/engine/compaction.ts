@@ -21,51 +21,7 @@ import type { KeyIndex } from '../index/key-index.js';
 import { DataFile } from '../storage/data-file.js';
 import { RecordStream } from '../storage/record-stream.js';
 
-/**
- * What {@link Collection.compact | compact()} reports, summed over all shards. Byte counts are bytes
- * of record streams (the figures of {@link Stats.totalBytes} and {@link Stats.deadBytes}), not of
- * tag or hint files.
- *
- * @example
- * ```ts
- * const report = await db.compact();
- * console.log(`${report.filesIn} → ${report.filesOut} files, ${report.bytesReclaimed} bytes freed in ${report.durationMs.toFixed(0)} ms`);
- * ```
- */
-export interface CompactionReport {
-  /** Data files rewritten and deleted. */
-  readonly filesIn: number;
-  /** Data files written. */
-  readonly filesOut: number;
-  /** Bytes of the files rewritten (live and dead records, padding). */
-  readonly bytesIn: number;
-  /** Bytes of the files written in their place. */
-  readonly bytesOut: number;
-  /** `bytesIn - bytesOut`, never negative: what the run gave back. */
-  readonly bytesReclaimed: number;
-  /** Live records copied. */
-  readonly recordsMoved: number;
-  /**
-   * Tombstones copied into the new files because a file of the shard outside this run still holds
-   * older records (one of them might be a value of the deleted key, which dropping the tombstone
-   * would bring back).
-   */
-  readonly tombstonesKept: number;
-  /** Tombstones no longer needed, left out of the new files. */
-  readonly tombstonesDropped: number;
-  /** Data keys removed from the KEYRING because no file uses them any more (crypto-shredding). */
-  readonly shreddedKeyIds: readonly number[];
-  /** Wall-clock duration of the run in milliseconds, waiting for the final barrier included. */
-  readonly durationMs: number;
-}
-
-/** Options of `compact()`. */
-export interface CompactOptions {
-  /** Stops between slices with ARMDB_ABORTED; files written so far are discarded. */
-  readonly signal?: AbortSignal;
-  /** Also rewrite every file that is not under the active data key (after `rotateDataKey`). */
-  readonly reencrypt?: boolean;
-}
+export type { CompactionReport, CompactOptions } from './reports.js';
 
 /** The engine's side of compaction. */
 export interface CompactionHost {
