@@ -11,11 +11,9 @@ import xxhash from 'xxhash-wasm';
 import type { ResolvedOptions } from '../config.js';
 import { FileCipher } from '../crypto/file-cipher.js';
 import {
-  createKeySet,
   createMetaKey,
   DEFAULT_SCRYPT,
   deriveManifestMacKey,
-  openKeyring,
   sealKeyring,
   wipeCredential,
   type Credential,
@@ -26,28 +24,15 @@ import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { ArmdbError, armdbError, integrityError } from '../errors.js';
 import {
-  Algorithm,
-  DATABASE_ID_BYTES,
   FileKind,
-  KEY_BYTES,
   MANIFEST_FORMAT_VERSION,
   PAGE_BYTES,
   SALT_BYTES,
   type AlgorithmId,
   type ManifestFormatVersion,
 } from '../format/constants.js';
-import { decodeKeyring, type ScryptParameters } from '../format/keyring.js';
-import {
-  CollectionKind,
-  decodeManifest,
-  encodeManifest,
-  FileState,
-  peekManifestAlgorithm,
-  peekManifestFormatVersion,
-  type CollectionKindId,
-  type Manifest,
-  type ManifestFile,
-} from '../format/manifest.js';
+import type { ScryptParameters } from '../format/keyring.js';
+import { CollectionKind, encodeManifest, FileState, type CollectionKindId, type Manifest, type ManifestFile } from '../format/manifest.js';
 import { RecordFlag, recordBytes, RECORD_HEADER_BYTES } from '../format/record.js';
 import { copyBytes } from '../format/bytes.js';
 import type { FileHandle, FileSystem } from '../io/file-system.js';
@@ -58,18 +43,18 @@ import { OrderedIndex } from '../index/ordered-index.js';
 import type { KeyIndex } from '../index/key-index.js';
 import { BlockCache } from '../storage/block-cache.js';
 import { DataFile, type DurableState } from '../storage/data-file.js';
-import { replaceFileAtomically } from './atomic-file.js';
-import { COLLECTION_NAMES } from './describe.js';
 import {
-  KEYRING_NAME,
-  MANIFEST_NAME,
-  MAX_KEYRING_BYTES,
-  MAX_MANIFEST_BYTES,
-  filePath,
-  shardDirectory,
-  temporaryPath,
-  TEMPORARY_SUFFIX,
-} from './paths.js';
+  checkManifestMatches,
+  createRootFiles,
+  destroyRootKeys,
+  holdsDataFiles,
+  openRootFiles,
+  readManifestBytes,
+  writeKeyringFile,
+  writeManifestFile,
+  type RootFiles,
+} from './root-files.js';
+import { filePath, shardDirectory, temporaryPath, TEMPORARY_SUFFIX } from './paths.js';
 import { finishIndex, QUARANTINE_DIRECTORY, recover } from './recovery.js';
 import { compactShard, deadRatio, type CompactionHost, type CompactionReport, type CompactOptions } from './compaction.js';
 import { buildHint } from '../storage/hint-file.js';
@@ -83,7 +68,6 @@ const hintChannel = channel('armdb:hint');
 const compactChannel = channel('armdb:compact');
 const keyChannel = channel('armdb:key');
 const EMPTY = new Uint8Array(0);
-const ZERO_KEY: Uint8Array = new Uint8Array(KEY_BYTES);
 
 /** One mutation of a write group: a put, or a delete when `value` is undefined. */
 export interface WriteOperation {
@@ -253,60 +237,14 @@ export class Engine {
       throw error;
     }
     let keys: KeySet | undefined;
-    let keyringScrypt: ScryptParameters | undefined;
     let manifestMacKey: Uint8Array | undefined;
     try {
       for (const name of fileSystem.list(root)) if (name.endsWith(TEMPORARY_SUFFIX)) fileSystem.unlink(path.join(root, name));
       const provider = options.cipher === 'noble' ? nobleProvider : nodeProvider;
-      const manifestPath = path.join(root, MANIFEST_NAME);
-      const keyringPath = path.join(root, KEYRING_NAME);
-      const manifestBytes = fileSystem.readFile(manifestPath, MAX_MANIFEST_BYTES);
-      let manifest: Manifest;
-      let manifestFormatVersion: ManifestFormatVersion = MANIFEST_FORMAT_VERSION;
-      if (manifestBytes === undefined) {
-        Engine.#refuseOrphanedData(fileSystem, root);
-        if (options.expectedMinEpoch !== undefined && options.expectedMinEpoch > 0) {
-          throw armdbError(
-            'ARMDB_ROLLBACK',
-            `expected a store at epoch ${options.expectedMinEpoch} or later, but the directory holds none`,
-          );
-        }
-        const created = await Engine.#create(fileSystem, root, options, collectionKind, provider);
-        keys = created.keys;
-        keyringScrypt = created.keyringScrypt;
-        manifest = created.manifest;
-        manifestMacKey = created.manifestMacKey;
-      } else {
-        const algorithm = peekManifestAlgorithm(manifestBytes);
-        if (algorithm === Algorithm.none) {
-          // The algorithm byte is not authenticated yet: a KEYRING beside a manifest claiming no
-          // encryption means the manifest was altered (a downgrade attempt), not a mismatch of options.
-          if (fileSystem.exists(keyringPath)) throw integrityError('the MANIFEST claims no encryption but the store has a KEYRING');
-          if (options.credential !== undefined)
-            throw armdbError('ARMDB_FORMAT_MISMATCH', "the store was created with encryption: 'none'; a key was given");
-          manifestMacKey = ZERO_KEY;
-        } else {
-          if (options.credential === undefined)
-            throw armdbError('ARMDB_FORMAT_MISMATCH', "the store is encrypted; encryption: 'none' was given");
-          const keyringMode = fileSystem.modeOf(keyringPath);
-          if (keyringMode === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
-          // Windows reports 0o666 for every file: permission bits mean nothing there.
-          if (process.platform !== 'win32' && (keyringMode & 0o077) !== 0) {
-            throw integrityError(
-              `the KEYRING is readable or writable by other users (mode ${keyringMode.toString(8)}); run chmod 600 on it`,
-            );
-          }
-          const keyringBytes = fileSystem.readFile(keyringPath, MAX_KEYRING_BYTES);
-          if (keyringBytes === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
-          keys = await openKeyring(keyringBytes, options.credential, provider);
-          if (options.credential.kind === 'passphrase') keyringScrypt = decodeKeyring(keyringBytes).scrypt;
-          manifestMacKey = keys.manifestMacKey(provider);
-        }
-        const macKey = manifestMacKey;
-        manifest = decodeManifest(manifestBytes, (body) => provider.hmac(macKey, body));
-        manifestFormatVersion = peekManifestFormatVersion(manifestBytes);
-        Engine.#checkManifest(manifest, options, collectionKind, keys);
-      }
+      const rootFiles = await Engine.#openOrCreateRoot(fileSystem, root, options, collectionKind, provider);
+      const { manifest, manifestFormatVersion, keyringScrypt } = rootFiles;
+      keys = rootFiles.keys;
+      manifestMacKey = rootFiles.manifestMacKey;
       const engine = new Engine({
         directory: root,
         options,
@@ -333,108 +271,38 @@ export class Engine {
       }
       return engine;
     } catch (error) {
-      keys?.destroy();
-      if (manifestMacKey !== undefined && manifestMacKey !== ZERO_KEY) manifestMacKey.fill(0);
+      destroyRootKeys(keys, manifestMacKey);
       if (options.credential !== undefined) wipeCredential(options.credential);
       lock.release();
       throw error;
     }
   }
 
-  static #refuseOrphanedData(fileSystem: FileSystem, root: string): void {
-    for (const name of fileSystem.list(root)) {
-      if (name.startsWith('shard-') && fileSystem.list(path.join(root, name)).some((file) => /\.(data|tags)$/.test(file))) {
-        throw integrityError('the MANIFEST is missing but data files exist; refusing to start over on top of them');
-      }
-    }
-  }
-
-  static async #create(
+  /** The root files of the store in `root`, created when there is no MANIFEST (and no data). */
+  static async #openOrCreateRoot(
     fileSystem: FileSystem,
     root: string,
     options: ResolvedOptions,
     collectionKind: CollectionKindId,
     provider: CryptoProvider,
-  ) {
-    let keys: KeySet | undefined;
-    let keyringScrypt: ScryptParameters | undefined;
-    let manifestMacKey: Uint8Array = ZERO_KEY;
-    try {
-      let databaseId: Uint8Array;
-      if (options.credential !== undefined) {
-        keys = createKeySet();
-        databaseId = keys.databaseId;
-        manifestMacKey = keys.manifestMacKey(provider);
-        if (options.credential.kind === 'passphrase') keyringScrypt = options.credential.scrypt ?? DEFAULT_SCRYPT;
-        await replaceFileAtomically(
-          fileSystem,
-          path.join(root, KEYRING_NAME),
-          await sealKeyring(keys, options.credential, provider, { scrypt: keyringScrypt }),
-          'keyring',
-        );
-        crashPoint('create:keyring-written', () => ({ directory: root }));
-      } else {
-        databaseId = new Uint8Array(randomBytes(DATABASE_ID_BYTES));
-        if (fileSystem.exists(path.join(root, KEYRING_NAME))) fileSystem.unlink(path.join(root, KEYRING_NAME));
+  ): Promise<RootFiles> {
+    const manifestBytes = readManifestBytes(fileSystem, root);
+    if (manifestBytes !== undefined) {
+      const rootFiles = await openRootFiles(fileSystem, root, manifestBytes, options.credential, provider);
+      try {
+        checkManifestMatches(rootFiles.manifest, options, collectionKind);
+      } catch (error) {
+        destroyRootKeys(rootFiles.keys, rootFiles.manifestMacKey);
+        throw error;
       }
-      const manifest: Manifest = {
-        epoch: 1,
-        algorithm: keys === undefined ? Algorithm.none : Algorithm.aes256gcm,
-        collectionKind,
-        databaseId,
-        keySize: options.keySize,
-        valueSize: options.valueSize,
-        shards: options.shards,
-        shardPrefixBits: options.shardPrefixBits,
-        activeKeyId: keys?.activeKeyId ?? 0,
-        nextFileId: 1,
-        files: [],
-      };
-      // The first MANIFEST exists before any data file does: a crash during creation leaves either no
-      // MANIFEST and no data (creation starts over) or an empty store whose unlisted files recovery handles.
-      const macKey = manifestMacKey;
-      await replaceFileAtomically(
-        fileSystem,
-        path.join(root, MANIFEST_NAME),
-        encodeManifest(manifest, (body) => provider.hmac(macKey, body)),
-        'manifest',
-      );
-      crashPoint('create:manifest-written', () => ({ directory: root }));
-      return { keys, keyringScrypt, manifest, manifestMacKey };
-    } catch (error) {
-      // The caller never sees these keys: zero them here.
-      keys?.destroy();
-      if (manifestMacKey !== ZERO_KEY) manifestMacKey.fill(0);
-      throw error;
+      return rootFiles;
     }
-  }
-
-  static #checkManifest(manifest: Manifest, options: ResolvedOptions, collectionKind: CollectionKindId, keys: KeySet | undefined): void {
-    const mismatch = (what: string, stored: number, given: number): never => {
-      throw armdbError('ARMDB_FORMAT_MISMATCH', `"${what}" is ${stored} in this store; ${given} was given`);
-    };
-    if (keys !== undefined && !Buffer.from(keys.databaseId).equals(Buffer.from(manifest.databaseId))) {
-      throw integrityError('the MANIFEST and the KEYRING belong to different databases');
+    if (holdsDataFiles(fileSystem, root))
+      throw integrityError('the MANIFEST is missing but data files exist; refusing to start over on top of them');
+    if (options.expectedMinEpoch !== undefined && options.expectedMinEpoch > 0) {
+      throw armdbError('ARMDB_ROLLBACK', `expected a store at epoch ${options.expectedMinEpoch} or later, but the directory holds none`);
     }
-    if (manifest.keySize !== options.keySize) mismatch('keySize', manifest.keySize, options.keySize);
-    if (manifest.shards !== options.shards) mismatch('shards', manifest.shards, options.shards);
-    if (manifest.shardPrefixBits !== options.shardPrefixBits)
-      mismatch('shardPrefixBits', manifest.shardPrefixBits, options.shardPrefixBits);
-    if (manifest.valueSize !== options.valueSize) mismatch('valueSize', manifest.valueSize, options.valueSize);
-    if (manifest.collectionKind !== collectionKind) {
-      throw armdbError(
-        'ARMDB_FORMAT_MISMATCH',
-        `the store is a ${COLLECTION_NAMES[manifest.collectionKind]}; it was opened as a ${COLLECTION_NAMES[collectionKind]}`,
-      );
-    }
-    if (options.expectedMinEpoch !== undefined && manifest.epoch < options.expectedMinEpoch) {
-      throw armdbError(
-        'ARMDB_ROLLBACK',
-        `the store's epoch ${manifest.epoch} is older than the expected minimum ${options.expectedMinEpoch}`,
-      );
-    }
-    if (keys !== undefined && !keys.keyIds.includes(manifest.activeKeyId))
-      throw integrityError(`the manifest's active data key ${manifest.activeKeyId} is not in the keyring`);
+    return createRootFiles(fileSystem, root, options, collectionKind, provider);
   }
 
   async #recover(manifest: Manifest): Promise<void> {
@@ -866,7 +734,7 @@ export class Engine {
       files,
     };
     const bytes = this.#signManifest(manifest);
-    await replaceFileAtomically(this.#fileSystem, path.join(this.directory, MANIFEST_NAME), bytes, 'manifest');
+    await writeManifestFile(this.#fileSystem, this.directory, bytes);
     this.#epoch = manifest.epoch;
   }
 
@@ -1033,7 +901,7 @@ export class Engine {
         throw error;
       }
       try {
-        await replaceFileAtomically(this.#fileSystem, path.join(this.directory, KEYRING_NAME), bytes, 'keyring');
+        await writeKeyringFile(this.#fileSystem, this.directory, bytes);
       } catch (error) {
         // Either KEYRING may be on disk now; the MANIFEST on disk verifies under both, and the poisoned
         // collection writes no other.
