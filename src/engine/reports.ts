@@ -192,3 +192,20 @@ export interface CompactOptions {
   /** Also rewrite every file that is not under the active data key (after `rotateDataKey`). */
   readonly reencrypt?: boolean;
 }
+
+/** @internal The counters of {@link Stats}, one object that the engine's parts add to. */
+export interface Counters {
+  gets: number;
+  puts: number;
+  deletes: number;
+  pagesSealed: number;
+  bytesWritten: number;
+  syncs: number;
+  rotations: number;
+  compactions: number;
+}
+
+/** @internal Counters at zero, as every open starts them. */
+export function newCounters(): Counters {
+  return { gets: 0, puts: 0, deletes: 0, pagesSealed: 0, bytesWritten: 0, syncs: 0, rotations: 0, compactions: 0 };
+}

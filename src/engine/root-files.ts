@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import type { ResolvedOptions } from '../config.js';
-import { createKeySet, DEFAULT_SCRYPT, openKeyring, sealKeyring, type Credential, type KeySet } from '../crypto/keys.js';
+import { createKeySet, DEFAULT_SCRYPT, openKeyring, sealKeyring, wipeCredential, type Credential, type KeySet } from '../crypto/keys.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { armdbError, integrityError } from '../errors.js';
 import { equalBytes } from '../format/bytes.js';
@@ -22,6 +22,7 @@ import {
   type Manifest,
 } from '../format/manifest.js';
 import type { FileSystem } from '../io/file-system.js';
+import { type DirectoryLock, lockDirectory } from '../io/lock.js';
 import { replaceFileAtomically } from './atomic-file.js';
 import { crashPoint } from './crash-points.js';
 import { KEYRING_NAME, MANIFEST_NAME, MAX_KEYRING_BYTES, MAX_MANIFEST_BYTES } from './paths.js';
@@ -134,6 +135,49 @@ async function openKeys(
     keys.destroy();
     throw error;
   }
+}
+
+/** Makes the store's directory if needed and takes its lock; on failure the credential is wiped. */
+export async function lockStore(fileSystem: FileSystem, root: string, options: ResolvedOptions): Promise<DirectoryLock> {
+  try {
+    const existed = fileSystem.exists(root);
+    // The caller named this directory: it may be a symbolic link. Nothing inside it is followed.
+    fileSystem.makeDirectory(root, { followLink: true });
+    // A new store's directory entry must survive power loss too.
+    if (!existed) await fileSystem.syncDirectory(path.dirname(root));
+    return lockDirectory(root);
+  } catch (error) {
+    // ARMDB_LOCKED, or the directory could not be made: the engine's copy of the secret goes too.
+    if (options.credential !== undefined) wipeCredential(options.credential);
+    throw error;
+  }
+}
+
+/** The root files of the store in `root`, created when there is no MANIFEST (and no data). */
+export async function openOrCreateRootFiles(
+  fileSystem: FileSystem,
+  root: string,
+  options: ResolvedOptions,
+  collectionKind: CollectionKindId,
+  provider: CryptoProvider,
+): Promise<RootFiles> {
+  const manifestBytes = readManifestBytes(fileSystem, root);
+  if (manifestBytes !== undefined) {
+    const rootFiles = await openRootFiles(fileSystem, root, manifestBytes, options.credential, provider);
+    try {
+      checkManifestMatches(rootFiles.manifest, options, collectionKind);
+    } catch (error) {
+      destroyRootKeys(rootFiles.keys, rootFiles.manifestMacKey);
+      throw error;
+    }
+    return rootFiles;
+  }
+  if (holdsDataFiles(fileSystem, root))
+    throw integrityError('the MANIFEST is missing but data files exist; refusing to start over on top of them');
+  if (options.expectedMinEpoch !== undefined && options.expectedMinEpoch > 0) {
+    throw armdbError('ARMDB_ROLLBACK', `expected a store at epoch ${options.expectedMinEpoch} or later, but the directory holds none`);
+  }
+  return createRootFiles(fileSystem, root, options, collectionKind, provider);
 }
 
 /** What a new store is made of: its class and the immutable options the MANIFEST records. */
