@@ -56,6 +56,8 @@ export interface RecoveryResult {
   readonly files: DataFile[][];
   /** Hints the manifest vouches for (read at this open, or kept unread), by file: the next MANIFEST lists them again. */
   readonly hintMacs: ReadonlyMap<DataFile, Uint8Array>;
+  /** Files that were active when last seen and that recovery sealed, with the manifest's record of each (if it listed it). */
+  readonly sealedByRecovery: ReadonlyMap<DataFile, ManifestFile | undefined>;
   readonly highestSequence: number;
   readonly tornBytes: number;
   /** Files that were removed: leftovers and torn tails. */
@@ -122,6 +124,7 @@ class Recovery {
   readonly #context: RecoveryContext;
   readonly #files: DataFile[][] = [];
   readonly #hintMacs = new Map<DataFile, Uint8Array>();
+  readonly #sealedByRecovery = new Map<DataFile, ManifestFile | undefined>();
   readonly #removedFiles: string[] = [];
   readonly #damagedHints: string[] = [];
   readonly #temporaryFiles: string[] = [];
@@ -152,6 +155,7 @@ class Recovery {
     return {
       files: this.#files,
       hintMacs: this.#hintMacs,
+      sealedByRecovery: this.#sealedByRecovery,
       highestSequence: this.#highestSequence,
       tornBytes: this.#tornBytes,
       removedFiles: this.#removedFiles,
@@ -397,7 +401,8 @@ class Recovery {
         );
       });
     }
-    file.resetAfterRecovery(validPages, entry);
+    file.keepPages(validPages);
+    this.#sealedByRecovery.set(file, entry);
     this.#sealedFiles++;
     // The log continues in later files only if nothing of this one was lost: no page that failed,
     // no cut record, and no data or tag bytes past the valid pages (other than its footer). After

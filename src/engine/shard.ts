@@ -14,6 +14,7 @@ import type { BlockCache } from '../storage/block-cache.js';
 import type { DataFile, DurableState } from '../storage/data-file.js';
 import { assert } from '../assert.js';
 import type { FileFactory } from './file-factory.js';
+import type { RecoveryResult } from './recovery.js';
 import type { EngineGuard } from './guard.js';
 import { shardDirectory } from './paths.js';
 import type { Counters } from './reports.js';
@@ -67,11 +68,16 @@ export class Shards {
     this.#parts = parts;
   }
 
-  /** After recovery: each shard's recovered (sealed) files, then a new active file per shard. */
-  open(recovered: readonly DataFile[][], hintMacs: ReadonlyMap<DataFile, Uint8Array>): void {
+  /**
+   * After recovery: each shard's recovered (sealed) files, then a new active file per shard. The
+   * bookkeeping recovery found goes onto the files: the hints the manifest vouches for, and the
+   * durable state of the files recovery sealed (what the manifest recorded while they were active).
+   */
+  open(recovered: Pick<RecoveryResult, 'files' | 'hintMacs' | 'sealedByRecovery'>): void {
     assert(this.#shards.length === 0, 'shards are opened once');
-    for (const [file, hintMac] of hintMacs) file.recordHint(hintMac);
-    recovered.forEach((files, shard) => {
+    for (const [file, hintMac] of recovered.hintMacs) file.recordHint(hintMac);
+    for (const [file, entry] of recovered.sealedByRecovery) file.markRecoveredActive(entry);
+    recovered.files.forEach((files, shard) => {
       for (const file of files) this.#filesById.set(file.fileId, file);
       const active = this.#createActiveFile(shard);
       this.#shards.push({ shard, active, files: [...files, active], directoryDirty: true });

@@ -45,7 +45,7 @@ export async function startUp(init: StartupInit, parts: EngineParts): Promise<Re
   const result = recover(init);
   // Files created after the last barrier are on disk but not in the manifest: never reuse their ids.
   parts.factory.skipPast(result.highestFileId);
-  parts.shards.open(result.files, result.hintMacs);
+  parts.shards.open(result);
   finishIndex(init.index, (fileId) => parts.shards.fileById(fileId), init.keySize);
   publish(init, result);
   // Every recovered file is in the shards by now, so a failure here releases them with the rest.

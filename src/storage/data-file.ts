@@ -60,8 +60,8 @@ export class DataFile {
   /** Bytes of records the index still points at. */
   liveBytes = 0;
   // Bookkeeping: what the barrier and the MANIFEST know of the file. Set when the file is made (create,
-  // opened, resetAfterRecovery) and by the file's own writes (which make it dirty); after that only the
-  // shard changes it (src/engine/shard.ts), through the methods under "bookkeeping" below.
+  // opened) and by the file's own writes (which make it dirty); after that only the shard changes it
+  // (src/engine/shard.ts), through the methods under "bookkeeping" below.
   #durable: DurableState;
   #dirty = false;
   #listed = false;
@@ -146,20 +146,11 @@ export class DataFile {
     return file;
   }
 
-  /**
-   * Recovery kept the first `validPages` of a file that was active when last seen and sealed it.
-   * Its durable state stays what the manifest recorded until the next barrier covers it.
-   */
-  resetAfterRecovery(validPages: number, listed: { pageCount: number; tagDigest: Uint8Array } | undefined): void {
+  /** Recovery kept the first `validPages` of a file that was active when last seen, and seals it. */
+  keepPages(validPages: number): void {
     this.pageCount = validPages;
     this.streamBytes = validPages * PAGE_BYTES;
     this.#tagHash = createHash('sha256').update(this.#tags.subarray(0, validPages * TAG_BYTES));
-    this.#durable =
-      listed === undefined
-        ? { pageCount: 0, tagDigest: EMPTY_DIGEST, sealed: false }
-        : { pageCount: listed.pageCount, tagDigest: listed.tagDigest, sealed: false };
-    this.#listed = listed !== undefined;
-    this.#dirty = true;
   }
 
   // ---- bookkeeping (changed by src/engine/shard.ts only) -------------------------------------
@@ -190,6 +181,19 @@ export class DataFile {
    */
   get liveBytesWhenCompacted(): number {
     return this.#liveBytesWhenCompacted;
+  }
+
+  /**
+   * Recovery sealed this file, active when last seen: its durable state stays what the manifest
+   * recorded (`listed`, or nothing for a file it did not list) until the next barrier covers it.
+   */
+  markRecoveredActive(listed: { pageCount: number; tagDigest: Uint8Array } | undefined): void {
+    this.#durable =
+      listed === undefined
+        ? { pageCount: 0, tagDigest: EMPTY_DIGEST, sealed: false }
+        : { pageCount: listed.pageCount, tagDigest: listed.tagDigest, sealed: false };
+    this.#listed = listed !== undefined;
+    this.#dirty = true;
   }
 
   /** A barrier's snapshot: the state its fsyncs will make durable. The file is clean until its next write. */
