@@ -2,7 +2,8 @@
  * The root files of a store, MANIFEST and KEYRING (docs/format.md §7): reading them with every check,
  * creating them for a new store, checking the MANIFEST against the options of an open, and replacing
  * them atomically. The one implementation behind `open()`, {@link describeStore} and the CLI, so that
- * each of them refuses the same stores for the same reasons.
+ * each of them refuses the same stores for the same reasons. An open first takes the store
+ * directory's lock ({@link lockStore}).
  */
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
