@@ -22,6 +22,5 @@ export { codecs, type Codec } from './collections/values.js';
 export { indexHook } from './collections/index-hook.js';
 export { keys } from './keys.js';
 export type { OpenOptions, EncryptionOption, WriteHook } from './config.js';
-export type { Stats, VerifyReport, VerifyOptions } from './engine/engine.js';
-export type { CompactionReport, CompactOptions } from './engine/compaction.js';
+export type { Stats, VerifyReport, VerifyOptions, CompactionReport, CompactOptions } from './engine/reports.js';
 export type { CipherName } from './crypto/provider.js';

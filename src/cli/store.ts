@@ -5,13 +5,12 @@
  * The encryption mode is never guessed from the directory: an unencrypted store is opened only with
  * `--no-encryption`, so a store swapped for an unencrypted one cannot quietly receive plaintext.
  */
-import * as path from 'node:path';
 import { resolveOptions, type EncryptionOption, type OpenOptions } from '../config.js';
 import { openEngine } from '../collections/open.js';
 import { wipeCredential } from '../crypto/keys.js';
 import { describeStore, type StoreDescription } from '../engine/describe.js';
 import type { Engine } from '../engine/engine.js';
-import { MANIFEST_NAME, MAX_MANIFEST_BYTES } from '../engine/paths.js';
+import { holdsDataFiles, readManifestBytes } from '../engine/root-files.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { armdbError, integrityError } from '../errors.js';
 import { Algorithm } from '../format/constants.js';
@@ -42,12 +41,9 @@ export function isTreeKind(kind: CollectionKindId): boolean {
  * is a damaged store, not an empty directory.
  */
 export function peekStore(directory: string): { encrypted: boolean } | undefined {
-  const bytes = nodeFileSystem.readFile(path.join(directory, MANIFEST_NAME), MAX_MANIFEST_BYTES);
+  const bytes = readManifestBytes(nodeFileSystem, directory);
   if (bytes === undefined) {
-    const shards = nodeFileSystem.list(directory).filter((name) => /^shard-\d+$/.test(name));
-    if (shards.some((name) => nodeFileSystem.list(path.join(directory, name)).some((file) => /\.(data|tags)$/.test(file)))) {
-      throw integrityError(`the MANIFEST of ${directory} is missing but data files exist`);
-    }
+    if (holdsDataFiles(nodeFileSystem, directory)) throw integrityError(`the MANIFEST of ${directory} is missing but data files exist`);
     return undefined;
   }
   return { encrypted: peekManifestAlgorithm(bytes) !== Algorithm.none };

@@ -19,53 +19,9 @@ import { armdbError } from '../errors.js';
 import { RecordFlag, recordBytes } from '../format/record.js';
 import type { KeyIndex } from '../index/key-index.js';
 import { DataFile } from '../storage/data-file.js';
-import { RecordStream } from '../storage/record-stream.js';
+import { RecordStream, type StreamRecord } from '../storage/record-stream.js';
 
-/**
- * What {@link Collection.compact | compact()} reports, summed over all shards. Byte counts are bytes
- * of record streams (the figures of {@link Stats.totalBytes} and {@link Stats.deadBytes}), not of
- * tag or hint files.
- *
- * @example
- * ```ts
- * const report = await db.compact();
- * console.log(`${report.filesIn} → ${report.filesOut} files, ${report.bytesReclaimed} bytes freed in ${report.durationMs.toFixed(0)} ms`);
- * ```
- */
-export interface CompactionReport {
-  /** Data files rewritten and deleted. */
-  readonly filesIn: number;
-  /** Data files written. */
-  readonly filesOut: number;
-  /** Bytes of the files rewritten (live and dead records, padding). */
-  readonly bytesIn: number;
-  /** Bytes of the files written in their place. */
-  readonly bytesOut: number;
-  /** `bytesIn - bytesOut`, never negative: what the run gave back. */
-  readonly bytesReclaimed: number;
-  /** Live records copied. */
-  readonly recordsMoved: number;
-  /**
-   * Tombstones copied into the new files because a file of the shard outside this run still holds
-   * older records (one of them might be a value of the deleted key, which dropping the tombstone
-   * would bring back).
-   */
-  readonly tombstonesKept: number;
-  /** Tombstones no longer needed, left out of the new files. */
-  readonly tombstonesDropped: number;
-  /** Data keys removed from the KEYRING because no file uses them any more (crypto-shredding). */
-  readonly shreddedKeyIds: readonly number[];
-  /** Wall-clock duration of the run in milliseconds, waiting for the final barrier included. */
-  readonly durationMs: number;
-}
-
-/** Options of `compact()`. */
-export interface CompactOptions {
-  /** Stops between slices with ARMDB_ABORTED; files written so far are discarded. */
-  readonly signal?: AbortSignal;
-  /** Also rewrite every file that is not under the active data key (after `rotateDataKey`). */
-  readonly reencrypt?: boolean;
-}
+export type { CompactionReport, CompactOptions } from './reports.js';
 
 /** The engine's side of compaction. */
 export interface CompactionHost {
@@ -111,26 +67,6 @@ export async function compactShard(
   candidates: readonly DataFile[],
   signal: AbortSignal | undefined,
 ): Promise<ShardCompactionResult> {
-  const { index, keySize } = host;
-  const entries = index.entries;
-  const candidateIds = new Set(candidates.map((file) => file.fileId));
-  // The oldest record any file outside this compaction may hold: tombstones newer than it must stay.
-  let oldestOutside = Number.MAX_SAFE_INTEGER;
-  for (const file of host.filesOf(shard)) if (!candidateIds.has(file.fileId)) oldestOutside = Math.min(oldestOutside, file.lowestSequence);
-  // The oldest record in the other inputs of this run, per input. A tombstone older records of which
-  // sit in another input is kept too: the inputs are deleted one by one after the switch, and a crash
-  // between two deletions must not leave an older put whose tombstone is gone, which recovery could
-  // not prove redundant (it would quarantine the file; docs/durability.md §8.1).
-  const oldestInOtherInputs = new Map<number, number>();
-  for (const file of candidates) {
-    let oldest = Number.MAX_SAFE_INTEGER;
-    for (const other of candidates) if (other !== file) oldest = Math.min(oldest, other.lowestSequence);
-    oldestInOtherInputs.set(file.fileId, oldest);
-  }
-
-  const outputs: DataFile[] = [];
-  // Moves as flat numbers: handle, from file, from position, to file, to position, value length.
-  const moves: number[] = [];
   const result: ShardCompactionResult = {
     filesIn: candidates.length,
     filesOut: 0,
@@ -140,6 +76,52 @@ export async function compactShard(
     tombstonesKept: 0,
     tombstonesDropped: 0,
   };
+  const { outputs, moves } = await writeOutputs(host, shard, candidates, signal, result);
+  // From here on nothing awaits until the swap is done: reads and writes see either the old or the new state.
+  repointIndex(host, candidates, outputs, moves);
+  for (const file of outputs) result.bytesOut += file.streamBytes;
+  result.filesOut = outputs.length;
+  host.adopt(shard, outputs, candidates);
+  await host.persist();
+  await host.retire(candidates);
+  return result;
+}
+
+/**
+ * Per input, the oldest record any file outside it may hold: a tombstone newer than that must stay.
+ * That is the oldest record of the shard's files outside this compaction, and of the other inputs of
+ * this run: the inputs are deleted one by one after the switch, and a crash between two deletions
+ * must not leave an older put whose tombstone is gone, which recovery could not prove redundant (it
+ * would quarantine the file; docs/durability.md §8.1).
+ */
+function oldestElsewhere(host: CompactionHost, shard: number, candidates: readonly DataFile[]): Map<number, number> {
+  const candidateIds = new Set(candidates.map((file) => file.fileId));
+  let oldestOutside = Number.MAX_SAFE_INTEGER;
+  for (const file of host.filesOf(shard)) if (!candidateIds.has(file.fileId)) oldestOutside = Math.min(oldestOutside, file.lowestSequence);
+  const oldestByInput = new Map<number, number>();
+  for (const file of candidates) {
+    let oldest = Number.MAX_SAFE_INTEGER;
+    for (const other of candidates) if (other !== file) oldest = Math.min(oldest, other.lowestSequence);
+    oldestByInput.set(file.fileId, Math.min(oldestOutside, oldest));
+  }
+  return oldestByInput;
+}
+
+/**
+ * Steps 1 and 2: the live records and needed tombstones of every input, copied into new files under
+ * temporary names a slice at a time, then synced and renamed. Returns the outputs and the moves as
+ * flat numbers: handle, from file, from position, to file, to position, value length.
+ */
+async function writeOutputs(
+  host: CompactionHost,
+  shard: number,
+  candidates: readonly DataFile[],
+  signal: AbortSignal | undefined,
+  result: ShardCompactionResult,
+): Promise<{ outputs: DataFile[]; moves: number[] }> {
+  const oldestByInput = oldestElsewhere(host, shard, candidates);
+  const outputs: DataFile[] = [];
+  const moves: number[] = [];
   let output: DataFile | undefined;
   const target = (): DataFile => {
     if (output === undefined || output.writePosition >= host.maxFileBytes) {
@@ -152,27 +134,8 @@ export async function compactShard(
   try {
     for (const file of candidates) {
       result.bytesIn += file.streamBytes;
-      const oldestElsewhere = Math.min(oldestOutside, oldestInOtherInputs.get(file.fileId)!);
-      const stream = new RecordStream(file, file.pageCount, file.pageCount, keySize, (record) => {
-        if (record.tombstone) {
-          if (oldestElsewhere >= record.sequence) {
-            result.tombstonesDropped++;
-            return;
-          }
-          const writer = target();
-          writer.reserve(DataFile.reserveBytes(keySize, 0));
-          writer.append(record.sequence, RecordFlag.tombstone, record.key, record.value);
-          result.tombstonesKept++;
-          return;
-        }
-        const handle = index.find(record.key);
-        if (handle < 0 || entries.fileIds[handle] !== file.fileId || entries.positions[handle] !== record.position) return;
-        const writer = target();
-        writer.reserve(DataFile.reserveBytes(keySize, record.valueLength));
-        const position = writer.append(record.sequence, 0, record.key, record.value);
-        moves.push(handle, file.fileId, record.position, writer.fileId, position, record.valueLength);
-        result.recordsMoved++;
-      });
+      const copy = recordCopier(host, file, oldestByInput.get(file.fileId)!, target, moves, result);
+      const stream = new RecordStream(file, file.pageCount, file.pageCount, host.keySize, copy);
       for (;;) {
         if (signal?.aborted) throw armdbError('ARMDB_ABORTED', 'compaction was aborted', signal.reason);
         const more = stream.step();
@@ -186,8 +149,48 @@ export async function compactShard(
     host.discardOutputs(outputs);
     throw error;
   }
+  return { outputs, moves };
+}
 
-  // From here on nothing awaits until the swap is done: reads and writes see either the old or the new state.
+/**
+ * What happens to each record of input `file`: a live record (the index still points at it) is copied
+ * and its move noted; a tombstone is kept while a file elsewhere may hold an older record of its key.
+ */
+function recordCopier(
+  host: CompactionHost,
+  file: DataFile,
+  oldestElsewhere: number,
+  target: () => DataFile,
+  moves: number[],
+  result: ShardCompactionResult,
+): (record: StreamRecord) => void {
+  const { index, keySize } = host;
+  const entries = index.entries;
+  return (record) => {
+    if (record.tombstone) {
+      if (oldestElsewhere >= record.sequence) {
+        result.tombstonesDropped++;
+        return;
+      }
+      const writer = target();
+      writer.reserve(DataFile.reserveBytes(keySize, 0));
+      writer.append(record.sequence, RecordFlag.tombstone, record.key, record.value);
+      result.tombstonesKept++;
+      return;
+    }
+    const handle = index.find(record.key);
+    if (handle < 0 || entries.fileIds[handle] !== file.fileId || entries.positions[handle] !== record.position) return;
+    const writer = target();
+    writer.reserve(DataFile.reserveBytes(keySize, record.valueLength));
+    const position = writer.append(record.sequence, 0, record.key, record.value);
+    moves.push(handle, file.fileId, record.position, writer.fileId, position, record.valueLength);
+    result.recordsMoved++;
+  };
+}
+
+/** Step 3: re-points each index entry that still points where compaction read it (writes made meanwhile win). */
+function repointIndex(host: CompactionHost, candidates: readonly DataFile[], outputs: readonly DataFile[], moves: readonly number[]): void {
+  const entries = host.index.entries;
   const filesById = new Map(outputs.map((file) => [file.fileId, file]));
   const candidateById = new Map(candidates.map((file) => [file.fileId, file]));
   for (let offset = 0; offset < moves.length; offset += 6) {
@@ -196,16 +199,10 @@ export async function compactShard(
     const fromPosition = moves[offset + 2]!;
     if (entries.fileIds[handle] !== fromFileId || entries.positions[handle] !== fromPosition) continue;
     const toFile = filesById.get(moves[offset + 3]!)!;
-    const bytes = recordBytes(keySize, moves[offset + 5]!);
+    const bytes = recordBytes(host.keySize, moves[offset + 5]!);
     entries.fileIds[handle] = toFile.fileId;
     entries.positions[handle] = moves[offset + 4]!;
     candidateById.get(fromFileId)!.liveBytes -= bytes;
     toFile.liveBytes += bytes;
   }
-  for (const file of outputs) result.bytesOut += file.streamBytes;
-  result.filesOut = outputs.length;
-  host.adopt(shard, outputs, candidates);
-  await host.persist();
-  await host.retire(candidates);
-  return result;
 }

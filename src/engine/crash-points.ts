@@ -12,7 +12,7 @@
 
 /** Every named point, in the order of the operations they sit in. */
 export const CRASH_POINTS = [
-  // Engine.#barrier (docs/durability.md §4)
+  // DurabilityBarrier.run (src/engine/barrier.ts, docs/durability.md §4)
   'barrier:snapshot-taken',
   'barrier:files-synced',
   'barrier:directories-synced',
@@ -23,7 +23,7 @@ export const CRASH_POINTS = [
   'keyring:temporary-written',
   'keyring:renamed',
   'keyring:replaced',
-  // store creation (Engine.#create)
+  // store creation (createRootFiles in src/engine/root-files.ts)
   'create:keyring-written',
   'create:manifest-written',
   // compaction (src/engine/compaction.ts, "The five steps")

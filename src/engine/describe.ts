@@ -4,23 +4,15 @@
  */
 import * as path from 'node:path';
 import type { Credential } from '../crypto/keys.js';
-import { openKeyring } from '../crypto/keys.js';
 import { nodeProvider } from '../crypto/node-provider.js';
-import { armdbError, integrityError } from '../errors.js';
-import { Algorithm, KEY_BYTES } from '../format/constants.js';
-import { decodeManifest, FileState, peekManifestAlgorithm, peekManifestFormatVersion, type CollectionKindId } from '../format/manifest.js';
+import { integrityError } from '../errors.js';
+import { Algorithm } from '../format/constants.js';
+import { FileState, type CollectionKindId } from '../format/manifest.js';
 import type { FileSystem } from '../io/file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
-import { KEYRING_NAME, MANIFEST_NAME, MAX_KEYRING_BYTES, MAX_MANIFEST_BYTES } from './paths.js';
+import { COLLECTION_NAMES, destroyRootKeys, openRootFiles, readManifestBytes } from './root-files.js';
 
-export const COLLECTION_NAMES: Record<CollectionKindId, string> = {
-  1: 'VarMap',
-  2: 'VarTree',
-  3: 'ConstMap',
-  4: 'ConstTree',
-  5: 'TypedMap',
-  6: 'TypedTree',
-};
+export { COLLECTION_NAMES } from './root-files.js';
 
 /** A store's description. Holds no secret. */
 export interface StoreDescription {
@@ -40,32 +32,18 @@ export interface StoreDescription {
   readonly sealedPages: number;
 }
 
-/** Reads and authenticates the MANIFEST (the keyring first when encrypted). */
+/** Reads and authenticates the MANIFEST (the keyring first when encrypted), with the checks of an open. */
 export async function describeStore(
   directory: string,
   credential: Credential | undefined,
   fileSystem: FileSystem = nodeFileSystem,
 ): Promise<StoreDescription> {
   const root = path.resolve(directory);
-  const bytes = fileSystem.readFile(path.join(root, MANIFEST_NAME), MAX_MANIFEST_BYTES);
+  const bytes = readManifestBytes(fileSystem, root);
   if (bytes === undefined) throw integrityError(`no MANIFEST in ${root}: not an armdb store`);
-  const algorithm = peekManifestAlgorithm(bytes);
-  let macKey: Uint8Array = new Uint8Array(KEY_BYTES);
-  if (algorithm === Algorithm.aes256gcm) {
-    if (credential === undefined) throw armdbError('ARMDB_FORMAT_MISMATCH', 'the store is encrypted; a key or passphrase is needed');
-    const keyring = fileSystem.readFile(path.join(root, KEYRING_NAME), MAX_KEYRING_BYTES);
-    if (keyring === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
-    const keys = await openKeyring(keyring, credential, nodeProvider);
-    try {
-      macKey = keys.manifestMacKey(nodeProvider);
-    } finally {
-      keys.destroy();
-    }
-  } else if (fileSystem.exists(path.join(root, KEYRING_NAME))) {
-    throw integrityError('the MANIFEST claims no encryption but the store has a KEYRING');
-  }
-  const manifest = decodeManifest(bytes, (body) => nodeProvider.hmac(macKey, body));
-  macKey.fill(0);
+  // The same checks as an open (src/engine/root-files.ts); only the manifest is kept.
+  const { manifest, manifestFormatVersion, keys, manifestMacKey } = await openRootFiles(fileSystem, root, bytes, credential, nodeProvider);
+  destroyRootKeys(keys, manifestMacKey);
   const filesPerShard = new Array<number>(manifest.shards).fill(0);
   const keyIds = new Set<number>();
   let sealedPages = 0;
@@ -75,10 +53,10 @@ export async function describeStore(
     if (file.state === FileState.sealed) sealedPages += file.pageCount;
   }
   return {
-    formatVersion: peekManifestFormatVersion(bytes),
+    formatVersion: manifestFormatVersion,
     collection: COLLECTION_NAMES[manifest.collectionKind],
     collectionKind: manifest.collectionKind,
-    encrypted: algorithm === Algorithm.aes256gcm,
+    encrypted: manifest.algorithm === Algorithm.aes256gcm,
     keySize: manifest.keySize,
     valueSize: manifest.valueSize,
     shards: manifest.shards,

@@ -1,89 +1,53 @@
 /**
- * The engine shared by every collection: routing, lifecycle, the write path, reads, durability
- * barriers and poisoning (SPEC §4). Collections add value handling and the public API on top.
+ * The engine shared by every collection (SPEC §4), as the composition root of its parts: routing,
+ * reads, the commit path, stats and close live here; everything else is a part that owns its state:
+ *
+ * - `shard.ts`: per shard the active file, rotation and the file set; the one writer of a data file's bookkeeping
+ * - `barrier.ts`: the durability barrier (group commit, MANIFEST write) and its interval timer
+ * - `root-files.ts`: reading, creating, checking and replacing MANIFEST and KEYRING
+ * - `recovery.ts` (and `leftovers.ts`): what open makes of the files on disk
+ * - `hints.ts`: hint files, queued and written off the write path
+ * - `key-lifecycle.ts`: changeKey, rotateDataKey, crypto-shredding, the MANIFEST signing key
+ * - `compaction-policy.ts` beside `compaction.ts`: what to compact and when, and the engine's side of a run
+ * - `verify.ts`, `warmup.ts`: the two walks over the files; `reports.ts`: the report types
+ *
+ * Collections add value handling and the public API on top.
  */
-import { randomBytes } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
 import * as path from 'node:path';
-import type { EngineHooks } from '../internal/engine-hooks.js';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import xxhash from 'xxhash-wasm';
 import type { ResolvedOptions } from '../config.js';
-import { FileCipher } from '../crypto/file-cipher.js';
-import {
-  createKeySet,
-  createMetaKey,
-  DEFAULT_SCRYPT,
-  deriveManifestMacKey,
-  openKeyring,
-  sealKeyring,
-  wipeCredential,
-  type Credential,
-  type KeySet,
-} from '../crypto/keys.js';
+import { type Credential, wipeCredential } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble-provider.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { ArmdbError, armdbError, integrityError } from '../errors.js';
-import {
-  Algorithm,
-  DATABASE_ID_BYTES,
-  FileKind,
-  KEY_BYTES,
-  MANIFEST_FORMAT_VERSION,
-  PAGE_BYTES,
-  SALT_BYTES,
-  type AlgorithmId,
-  type ManifestFormatVersion,
-} from '../format/constants.js';
-import { decodeKeyring, type ScryptParameters } from '../format/keyring.js';
-import {
-  CollectionKind,
-  decodeManifest,
-  encodeManifest,
-  FileState,
-  peekManifestAlgorithm,
-  peekManifestFormatVersion,
-  type CollectionKindId,
-  type Manifest,
-  type ManifestFile,
-} from '../format/manifest.js';
-import { RecordFlag, recordBytes, RECORD_HEADER_BYTES } from '../format/record.js';
+import { armdbError, integrityError } from '../errors.js';
 import { copyBytes } from '../format/bytes.js';
-import type { FileHandle, FileSystem } from '../io/file-system.js';
-import { lockDirectory, type DirectoryLock } from '../io/lock.js';
-import { nodeFileSystem } from '../io/node-file-system.js';
+import { CollectionKind, type CollectionKindId } from '../format/manifest.js';
+import { RECORD_HEADER_BYTES, RecordFlag, recordBytes } from '../format/record.js';
 import { HashIndex } from '../index/hash-index.js';
-import { OrderedIndex } from '../index/ordered-index.js';
 import type { KeyIndex } from '../index/key-index.js';
+import { OrderedIndex } from '../index/ordered-index.js';
+import type { EngineHooks } from '../internal/engine-hooks.js';
+import type { FileSystem } from '../io/file-system.js';
+import type { DirectoryLock } from '../io/lock.js';
+import { nodeFileSystem } from '../io/node-file-system.js';
 import { BlockCache } from '../storage/block-cache.js';
-import { DataFile, type DurableState } from '../storage/data-file.js';
-import { replaceFileAtomically } from './atomic-file.js';
-import { COLLECTION_NAMES } from './describe.js';
-import {
-  KEYRING_NAME,
-  MANIFEST_NAME,
-  MAX_KEYRING_BYTES,
-  MAX_MANIFEST_BYTES,
-  filePath,
-  shardDirectory,
-  temporaryPath,
-  TEMPORARY_SUFFIX,
-} from './paths.js';
-import { finishIndex, QUARANTINE_DIRECTORY, recover } from './recovery.js';
-import { compactShard, deadRatio, type CompactionHost, type CompactionReport, type CompactOptions } from './compaction.js';
-import { buildHint } from '../storage/hint-file.js';
-import { Backoff } from './backoff.js';
+import { DataFile } from '../storage/data-file.js';
 import { crashPoint } from './crash-points.js';
+import { EngineGuard } from './guard.js';
+import { type EngineParts, makeParts } from './parts.js';
+import { type RecoveryFigures, startUp } from './startup.js';
+import { TEMPORARY_SUFFIX } from './paths.js';
+import { newCounters, type CompactionReport, type CompactOptions, type Stats, type VerifyOptions, type VerifyReport } from './reports.js';
+import { destroyRootKeys, lockStore, openOrCreateRootFiles, type RootFiles } from './root-files.js';
+import { verifyFiles } from './verify.js';
+import { warmCache } from './warmup.js';
+
+export type { Stats, VerifyOptions, VerifyReport } from './reports.js';
 
 const syncChannel = channel('armdb:sync');
-const rotateChannel = channel('armdb:rotate');
-const recoverChannel = channel('armdb:recover');
-const hintChannel = channel('armdb:hint');
-const compactChannel = channel('armdb:compact');
-const keyChannel = channel('armdb:key');
 const EMPTY = new Uint8Array(0);
-const ZERO_KEY: Uint8Array = new Uint8Array(KEY_BYTES);
 
 /** One mutation of a write group: a put, or a delete when `value` is undefined. */
 export interface WriteOperation {
@@ -91,161 +55,21 @@ export interface WriteOperation {
   readonly value: Uint8Array | undefined;
 }
 
-/**
- * Counters and gauges of a collection (SPEC §8), a snapshot returned by
- * {@link Collection.stats | stats()}. No field holds key material, keys or values, so the object is
- * safe to log or export as metrics.
- *
- * Counters (`gets` … `compactions`) count since this open: they live in memory only and start at 0
- * every time the store is opened. Gauges (`keys`, `cacheBytes`, `deadBytes`, `totalBytes`, `files`,
- * …) describe the store now. Byte counts are bytes.
- *
- * @example
- * ```ts
- * const s = db.stats();
- * const hitRate = s.cacheHits / Math.max(1, s.cacheHits + s.cacheMisses);
- * const garbage = s.deadBytes / Math.max(1, s.totalBytes);   // what compaction could reclaim
- * console.log({ keys: s.keys, hitRate, garbage, epoch: s.epoch });
- * ```
- */
-export interface Stats {
-  /** Live keys. */
-  keys: number;
-  /**
-   * Key lookups that read the index for a value since open: each `get`, each key of `getMany`, and
-   * the reads behind `cas`, `update`, `fetchUpdate`, `atomic` and a hook's old value. `has` and
-   * iteration are not counted.
-   */
-  gets: number;
-  /**
-   * Value records written since open: `put`, `insert`, `cas`, `update`, and the puts of `atomic` and
-   * `migrate`. Records that compaction copies are not counted.
-   */
-  puts: number;
-  /** Tombstones written since open. Deleting a key that is absent writes nothing and is not counted. */
-  deletes: number;
-  /** Reads served by the decrypted-page cache (or the large-value cache) since open. */
-  cacheHits: number;
-  /** Reads that missed the caches and read, authenticated and decrypted pages from disk, since open. */
-  cacheMisses: number;
-  /** Bytes of decrypted pages in the cache. */
-  cacheBytes: number;
-  /** 4096-byte pages encrypted and written to data files since open (compaction output included). */
-  pagesSealed: number;
-  /**
-   * Bytes written to data and tag files since open: sealed pages, their tags, file headers and
-   * footers (compaction output included). Manifest, keyring and hint files are not counted.
-   */
-  bytesWritten: number;
-  /**
-   * Durability barriers since open that had something to make durable (explicit `sync()`, the
-   * background barrier every `syncIntervalMs`, `close`, compaction). A barrier with nothing to do
-   * is not counted.
-   */
-  syncs: number;
-  /**
-   * Active data files sealed and replaced by a new active file since open: when one reached
-   * `maxFileBytes`, and the active files holding data that an explicit `compact()` seals first.
-   */
-  rotations: number;
-  /** `compact()` runs completed since open, background runs included, whether or not they found work. */
-  compactions: number;
-  /** Bytes in data files no live key points at (overwritten, deleted, padding). */
-  deadBytes: number;
-  /**
-   * Bytes of record streams in all data files (live + dead), the figure `deadBytes` is a part of.
-   * Not the disk usage: tag, hint, manifest and keyring files are not included.
-   */
-  totalBytes: number;
-  /** Data files of all shards, sealed and active. */
-  files: number;
-  /** The manifest's epoch; grows with every durable change (rollback anchor, SPEC §5.5). */
-  epoch: number;
-  /** Bytes of a torn tail discarded by recovery at the last open. */
-  recoveredTornBytes: number;
-  /** Data files whose index entries came from their hint file at the last open. */
-  filesFromHints: number;
-  /** Hint files the manifest vouched for that could not be used at the last open (the data file was scanned). */
-  damagedHints: number;
-  /** Data files per data-key id. */
-  filesPerKeyId: Record<number, number>;
-  /**
-   * Data files in the store's `quarantine/` directory as of the last open: files the MANIFEST did not
-   * list that recovery could not prove redundant (every record superseded by the files kept), so it
-   * set them aside instead of deleting them. armdb never deletes them; 0 on a healthy store. See
-   * docs/durability.md §8.1 and {@link VerifyReport.quarantinedFiles}.
-   */
-  quarantinedFiles: number;
-  /** Bytes of memory the index holds. */
-  indexBytes: number;
-}
-
-/**
- * Result of {@link Collection.verify | verify()}: how much was authenticated and every page that
- * failed. Damage is reported here, not thrown; check `ok`.
- *
- * @example
- * ```ts
- * const report = await db.verify();
- * if (!report.ok) {
- *   for (const f of report.failures) console.error(`shard ${f.shard} file ${f.fileId} page ${f.pageIndex}: ${f.message}`);
- * }
- * ```
- */
-export interface VerifyReport {
-  /** Data files checked (every file of every shard, the active ones included). */
-  readonly files: number;
-  /** Pages authenticated, failed ones included. */
-  readonly pages: number;
-  /** `pages` × 4096: bytes of ciphertext checked. */
-  readonly bytes: number;
-  /** One entry per page that failed authentication or framing checks; empty when `ok`. */
-  readonly failures: readonly {
-    /** Shard of the damaged file. */
-    readonly shard: number;
-    /**
-     * Id of the damaged data file, unique across the store: the file is `shard-SSS/NNNNNN.data`,
-     * the id zero-padded to at least 6 digits (docs/format.md).
-     */
-    readonly fileId: number;
-    /** Index of the damaged 4096-byte page in that file, from 0. */
-    readonly pageIndex: number;
-    /** What failed, from the `ArmdbError` raised for the page (no key material, keys or values). */
-    readonly message: string;
-  }[];
-  /**
-   * Data files in the store's `quarantine/` directory (paths relative to the store), as of the last
-   * open: unlisted files recovery set aside rather than delete, because it could not prove that the
-   * files kept supersede every record in them. Their records are not served; inspect them, then
-   * remove them yourself. Empty on a healthy store.
-   */
-  readonly quarantinedFiles: readonly string[];
-  /** True when `failures` and `quarantinedFiles` are both empty. */
-  readonly ok: boolean;
-}
-
-/** Options of {@link Collection.verify | verify()}. */
-export interface VerifyOptions {
-  /** Cancels the walk between chunks of pages: `verify` then rejects with `ARMDB_ABORTED`. */
-  readonly signal?: AbortSignal;
-  /**
-   * Called after every chunk of (up to 64) pages with the pages done so far and the total; runs on
-   * the event loop between chunks, so keep it cheap.
-   */
-  readonly onProgress?: (progress: { pagesDone: number; pagesTotal: number }) => void;
-}
-
-interface ShardState {
-  readonly shard: number;
-  active: DataFile;
-  readonly files: DataFile[];
-  directoryDirty: boolean;
-}
-
 type Hasher = Awaited<ReturnType<typeof xxhash>>;
 let hasherPromise: Promise<Hasher> | undefined;
 
-/** @internal Engine options beyond the public ones (tests inject a file system). */
+interface EngineInit {
+  readonly directory: string;
+  readonly options: ResolvedOptions;
+  readonly collectionKind: CollectionKindId;
+  readonly fileSystem: FileSystem;
+  readonly provider: CryptoProvider;
+  readonly rootFiles: RootFiles;
+  readonly lock: DirectoryLock;
+  readonly hasher: Hasher;
+}
+
+/** @internal The engine every collection runs on. */
 export class Engine {
   readonly directory: string;
   readonly options: ResolvedOptions;
@@ -256,117 +80,51 @@ export class Engine {
   /** Verified plaintext: pages, and whole values that span more than two pages. */
   readonly cache: BlockCache | undefined;
   readonly collectionKind: CollectionKindId;
-  #fileSystem: FileSystem;
-  #provider: CryptoProvider;
-  #keys: KeySet | undefined;
-  /** The caller's credential (copied, wiped at close): re-deriving the KEK is needed to rewrite the KEYRING. */
-  #credential: Credential | undefined;
-  /**
-   * scrypt cost of the durable KEYRING (undefined for a raw key): every rewrite keeps it unless
-   * changeKey is asked for another, so reopening with a lower `scryptLogN` never lowers it.
-   */
-  #keyringScrypt: ScryptParameters | undefined;
-  /** KEYRING rewrites (changeKey, rotateDataKey, shredding) one at a time. */
-  #keyringChain: Promise<unknown> = Promise.resolve();
-  /** Key operations (changeKey, rotateDataKey, crypto-shredding) run one at a time: see #exclusively. */
-  #keyOperations: Promise<unknown> = Promise.resolve();
-  #algorithm: AlgorithmId;
-  #databaseId: Uint8Array;
-  #manifestMacKey: Uint8Array;
-  /**
-   * The manifest MAC key of the next meta key while a key operation rotates it: every MANIFEST is then
-   * signed under both, so that it verifies under whichever KEYRING a crash leaves (docs/format.md §7.4).
-   */
-  #nextManifestMacKey: Uint8Array | undefined;
-  /** MANIFEST version written: the store's, until a key operation needs two MACs (version 2). */
-  #manifestFormatVersion: ManifestFormatVersion;
-  #lock: DirectoryLock;
-  #hasher: Hasher;
-  #shards: ShardState[] = [];
+  readonly #fileSystem: FileSystem;
+  readonly #lock: DirectoryLock;
+  readonly #hasher: Hasher;
   readonly #shardCount: bigint;
-  readonly #filesById = new Map<number, DataFile>();
-  #sequence = 0;
-  #epoch: number;
-  #nextFileId: number;
-  #poisonCause: unknown = undefined;
-  #closing: Promise<void> | undefined;
-  /** Files, keys and the lock are released: no barrier may run any more. */
-  #released = false;
-  #running: Promise<void> | undefined;
-  #queued: Promise<void> | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #tornBytes = 0;
-  /** Sealed files waiting for their hint, and the worker writing them. */
-  readonly #hintQueue: DataFile[] = [];
-  #hintWorker: Promise<void> | undefined;
-  /** The manifest must be rewritten even without new data (a hint was written). */
-  #manifestStale = false;
-  #damagedHints: string[] = [];
-  /** The running compaction (one at a time), and the switch close() uses to stop it. */
-  #compaction: Promise<CompactionReport> | undefined;
-  /** Background compaction and hint writing that failed (ENOSPC, EIO) wait a few barriers before trying again. */
-  readonly #compactionBackoff = new Backoff();
-  readonly #hintBackoff = new Backoff();
-  /**
-   * Files that should be gone but could not be deleted (EIO from a failing device), with their data
-   * key: crypto-shredding keeps such a key until the file is gone, or the next open would find a file
-   * it can no longer authenticate.
-   */
-  readonly #undeletedFiles = new Map<string, number>();
+  readonly #guard = new EngineGuard();
+  readonly #counters = newCounters();
+  /** The parts that own the engine's state (parts.ts). */
+  readonly #parts: EngineParts;
+  /** close() stops a running compaction with it. */
   readonly #closeSignal = new AbortController();
-  #filesFromHints = 0;
-  /** Data files in `quarantine/` as of open (relative paths). */
-  #quarantinedFiles: string[] = [];
-  readonly #counters = { gets: 0, puts: 0, deletes: 0, pagesSealed: 0, bytesWritten: 0, syncs: 0, rotations: 0, compactions: 0 };
+  #closing: Promise<void> | undefined;
+  #sequence = 0;
+  #recovered: RecoveryFigures = { highestSequence: 0, tornBytes: 0, filesFromHints: 0, damagedHints: 0, quarantinedFiles: [] };
 
-  private constructor(init: {
-    directory: string;
-    options: ResolvedOptions;
-    collectionKind: CollectionKindId;
-    fileSystem: FileSystem;
-    provider: CryptoProvider;
-    keys: KeySet | undefined;
-    keyringScrypt: ScryptParameters | undefined;
-    algorithm: AlgorithmId;
-    databaseId: Uint8Array;
-    manifestMacKey: Uint8Array;
-    manifestFormatVersion: ManifestFormatVersion;
-    lock: DirectoryLock;
-    hasher: Hasher;
-    epoch: number;
-    nextFileId: number;
-  }) {
+  private constructor(init: EngineInit) {
+    const { options, fileSystem } = init;
     this.directory = init.directory;
-    this.options = init.options;
-    this.keySize = init.options.keySize;
+    this.options = options;
+    this.keySize = options.keySize;
     this.collectionKind = init.collectionKind;
-    this.#fileSystem = init.fileSystem;
-    this.#provider = init.provider;
-    this.#keys = init.keys;
-    this.#credential = init.options.credential;
-    this.#keyringScrypt = init.keyringScrypt;
-    this.#algorithm = init.algorithm;
-    this.#databaseId = init.databaseId;
-    this.#manifestMacKey = init.manifestMacKey;
-    this.#manifestFormatVersion = init.manifestFormatVersion;
+    this.#fileSystem = fileSystem;
     this.#lock = init.lock;
     this.#hasher = init.hasher;
-    this.#epoch = init.epoch;
-    this.#nextFileId = init.nextFileId;
-    const kind = init.collectionKind;
-    const indexOptions = {
-      valueSize: init.options.valueSize,
-      keepsObjects: kind === CollectionKind.typedMap || kind === CollectionKind.typedTree,
-    };
-    this.ordered =
-      kind === CollectionKind.varTree || kind === CollectionKind.constTree || kind === CollectionKind.typedTree
-        ? new OrderedIndex(this.keySize, indexOptions)
-        : undefined;
-    this.index = this.ordered ?? new HashIndex(this.keySize, indexOptions);
-    this.#compactionHost = this.#makeCompactionHost();
-    this.#shardCount = BigInt(init.options.shards);
+    this.#shardCount = BigInt(options.shards);
+    this.ordered = Engine.#isTree(init.collectionKind) ? new OrderedIndex(this.keySize, Engine.#indexOptions(init)) : undefined;
+    this.index = this.ordered ?? new HashIndex(this.keySize, Engine.#indexOptions(init));
     // One budget for pages and for whole large values (more than two pages): whichever is read again stays.
-    this.cache = init.options.cacheBytes > 0 ? new BlockCache(init.options.cacheBytes) : undefined;
+    this.cache = options.cacheBytes > 0 ? new BlockCache(options.cacheBytes) : undefined;
+    this.#parts = makeParts({
+      ...init,
+      index: this.index,
+      cache: this.cache,
+      guard: this.#guard,
+      counters: this.#counters,
+      closeSignal: this.#closeSignal.signal,
+    });
+  }
+
+  static #isTree(kind: CollectionKindId): boolean {
+    return kind === CollectionKind.varTree || kind === CollectionKind.constTree || kind === CollectionKind.typedTree;
+  }
+
+  static #indexOptions(init: EngineInit): { valueSize: number; keepsObjects: boolean } {
+    const kind = init.collectionKind;
+    return { valueSize: init.options.valueSize, keepsObjects: kind === CollectionKind.typedMap || kind === CollectionKind.typedTree };
   }
 
   /** Opens or creates the store in `directory`. */
@@ -378,327 +136,46 @@ export class Engine {
   ): Promise<Engine> {
     const fileSystem = hooks.fileSystem ?? nodeFileSystem;
     // xxhash-wasm is initialised here, never at module load (no top-level await: require() must work).
-    const hasher = await (hasherPromise ??= xxhash());
+    hasherPromise ??= xxhash();
+    const hasher = await hasherPromise;
     const root = path.resolve(directory);
-    let lock: ReturnType<typeof lockDirectory>;
-    try {
-      const existed = fileSystem.exists(root);
-      // The caller named this directory: it may be a symbolic link. Nothing inside it is followed.
-      fileSystem.makeDirectory(root, { followLink: true });
-      // A new store's directory entry must survive power loss too.
-      if (!existed) await fileSystem.syncDirectory(path.dirname(root));
-      lock = lockDirectory(fileSystem, root);
-    } catch (error) {
-      // ARMDB_LOCKED, or the directory could not be made: the engine's copy of the secret goes too.
-      if (options.credential !== undefined) wipeCredential(options.credential);
-      throw error;
-    }
-    let keys: KeySet | undefined;
-    let keyringScrypt: ScryptParameters | undefined;
-    let manifestMacKey: Uint8Array | undefined;
+    const lock = await lockStore(fileSystem, root, options);
+    let rootFiles: RootFiles | undefined;
+    let engine: Engine | undefined;
     try {
       for (const name of fileSystem.list(root)) if (name.endsWith(TEMPORARY_SUFFIX)) fileSystem.unlink(path.join(root, name));
       const provider = options.cipher === 'noble' ? nobleProvider : nodeProvider;
-      const manifestPath = path.join(root, MANIFEST_NAME);
-      const keyringPath = path.join(root, KEYRING_NAME);
-      const manifestBytes = fileSystem.readFile(manifestPath, MAX_MANIFEST_BYTES);
-      let manifest: Manifest;
-      let manifestFormatVersion: ManifestFormatVersion = MANIFEST_FORMAT_VERSION;
-      if (manifestBytes === undefined) {
-        Engine.#refuseOrphanedData(fileSystem, root);
-        if (options.expectedMinEpoch !== undefined && options.expectedMinEpoch > 0) {
-          throw armdbError(
-            'ARMDB_ROLLBACK',
-            `expected a store at epoch ${options.expectedMinEpoch} or later, but the directory holds none`,
-          );
-        }
-        const created = await Engine.#create(fileSystem, root, options, collectionKind, provider);
-        keys = created.keys;
-        keyringScrypt = created.keyringScrypt;
-        manifest = created.manifest;
-        manifestMacKey = created.manifestMacKey;
-      } else {
-        const algorithm = peekManifestAlgorithm(manifestBytes);
-        if (algorithm === Algorithm.none) {
-          // The algorithm byte is not authenticated yet: a KEYRING beside a manifest claiming no
-          // encryption means the manifest was altered (a downgrade attempt), not a mismatch of options.
-          if (fileSystem.exists(keyringPath)) throw integrityError('the MANIFEST claims no encryption but the store has a KEYRING');
-          if (options.credential !== undefined)
-            throw armdbError('ARMDB_FORMAT_MISMATCH', "the store was created with encryption: 'none'; a key was given");
-          manifestMacKey = ZERO_KEY;
-        } else {
-          if (options.credential === undefined)
-            throw armdbError('ARMDB_FORMAT_MISMATCH', "the store is encrypted; encryption: 'none' was given");
-          const keyringMode = fileSystem.modeOf(keyringPath);
-          if (keyringMode === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
-          // Windows reports 0o666 for every file: permission bits mean nothing there.
-          if (process.platform !== 'win32' && (keyringMode & 0o077) !== 0) {
-            throw integrityError(
-              `the KEYRING is readable or writable by other users (mode ${keyringMode.toString(8)}); run chmod 600 on it`,
-            );
-          }
-          const keyringBytes = fileSystem.readFile(keyringPath, MAX_KEYRING_BYTES);
-          if (keyringBytes === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
-          keys = await openKeyring(keyringBytes, options.credential, provider);
-          if (options.credential.kind === 'passphrase') keyringScrypt = decodeKeyring(keyringBytes).scrypt;
-          manifestMacKey = keys.manifestMacKey(provider);
-        }
-        const macKey = manifestMacKey;
-        manifest = decodeManifest(manifestBytes, (body) => provider.hmac(macKey, body));
-        manifestFormatVersion = peekManifestFormatVersion(manifestBytes);
-        Engine.#checkManifest(manifest, options, collectionKind, keys);
-      }
-      const engine = new Engine({
-        directory: root,
-        options,
-        collectionKind,
-        fileSystem,
-        provider,
-        keys,
-        keyringScrypt,
-        algorithm: manifest.algorithm,
-        databaseId: manifest.databaseId,
-        manifestMacKey,
-        manifestFormatVersion,
-        lock,
-        hasher,
-        epoch: manifest.epoch,
-        nextFileId: manifest.nextFileId,
-      });
-      try {
-        await engine.#recover(manifest);
-      } catch (error) {
-        engine.#releaseResources();
-        keys = undefined;
-        throw error;
-      }
+      rootFiles = await openOrCreateRootFiles(fileSystem, root, options, collectionKind, provider);
+      engine = new Engine({ directory: root, options, collectionKind, fileSystem, provider, rootFiles, lock, hasher });
+      await engine.#start(rootFiles, provider);
       return engine;
     } catch (error) {
-      keys?.destroy();
-      if (manifestMacKey !== undefined && manifestMacKey !== ZERO_KEY) manifestMacKey.fill(0);
-      if (options.credential !== undefined) wipeCredential(options.credential);
-      lock.release();
-      throw error;
-    }
-  }
-
-  static #refuseOrphanedData(fileSystem: FileSystem, root: string): void {
-    for (const name of fileSystem.list(root)) {
-      if (name.startsWith('shard-') && fileSystem.list(path.join(root, name)).some((file) => /\.(data|tags)$/.test(file))) {
-        throw integrityError('the MANIFEST is missing but data files exist; refusing to start over on top of them');
-      }
-    }
-  }
-
-  static async #create(
-    fileSystem: FileSystem,
-    root: string,
-    options: ResolvedOptions,
-    collectionKind: CollectionKindId,
-    provider: CryptoProvider,
-  ) {
-    let keys: KeySet | undefined;
-    let keyringScrypt: ScryptParameters | undefined;
-    let manifestMacKey: Uint8Array = ZERO_KEY;
-    try {
-      let databaseId: Uint8Array;
-      if (options.credential !== undefined) {
-        keys = createKeySet();
-        databaseId = keys.databaseId;
-        manifestMacKey = keys.manifestMacKey(provider);
-        if (options.credential.kind === 'passphrase') keyringScrypt = options.credential.scrypt ?? DEFAULT_SCRYPT;
-        await replaceFileAtomically(
-          fileSystem,
-          path.join(root, KEYRING_NAME),
-          await sealKeyring(keys, options.credential, provider, { scrypt: keyringScrypt }),
-          'keyring',
-        );
-        crashPoint('create:keyring-written', () => ({ directory: root }));
-      } else {
-        databaseId = new Uint8Array(randomBytes(DATABASE_ID_BYTES));
-        if (fileSystem.exists(path.join(root, KEYRING_NAME))) fileSystem.unlink(path.join(root, KEYRING_NAME));
-      }
-      const manifest: Manifest = {
-        epoch: 1,
-        algorithm: keys === undefined ? Algorithm.none : Algorithm.aes256gcm,
-        collectionKind,
-        databaseId,
-        keySize: options.keySize,
-        valueSize: options.valueSize,
-        shards: options.shards,
-        shardPrefixBits: options.shardPrefixBits,
-        activeKeyId: keys?.activeKeyId ?? 0,
-        nextFileId: 1,
-        files: [],
-      };
-      // The first MANIFEST exists before any data file does: a crash during creation leaves either no
-      // MANIFEST and no data (creation starts over) or an empty store whose unlisted files recovery handles.
-      const macKey = manifestMacKey;
-      await replaceFileAtomically(
-        fileSystem,
-        path.join(root, MANIFEST_NAME),
-        encodeManifest(manifest, (body) => provider.hmac(macKey, body)),
-        'manifest',
-      );
-      crashPoint('create:manifest-written', () => ({ directory: root }));
-      return { keys, keyringScrypt, manifest, manifestMacKey };
-    } catch (error) {
-      // The caller never sees these keys: zero them here.
-      keys?.destroy();
-      if (manifestMacKey !== ZERO_KEY) manifestMacKey.fill(0);
-      throw error;
-    }
-  }
-
-  static #checkManifest(manifest: Manifest, options: ResolvedOptions, collectionKind: CollectionKindId, keys: KeySet | undefined): void {
-    const mismatch = (what: string, stored: number, given: number): never => {
-      throw armdbError('ARMDB_FORMAT_MISMATCH', `"${what}" is ${stored} in this store; ${given} was given`);
-    };
-    if (keys !== undefined && !Buffer.from(keys.databaseId).equals(Buffer.from(manifest.databaseId))) {
-      throw integrityError('the MANIFEST and the KEYRING belong to different databases');
-    }
-    if (manifest.keySize !== options.keySize) mismatch('keySize', manifest.keySize, options.keySize);
-    if (manifest.shards !== options.shards) mismatch('shards', manifest.shards, options.shards);
-    if (manifest.shardPrefixBits !== options.shardPrefixBits)
-      mismatch('shardPrefixBits', manifest.shardPrefixBits, options.shardPrefixBits);
-    if (manifest.valueSize !== options.valueSize) mismatch('valueSize', manifest.valueSize, options.valueSize);
-    if (manifest.collectionKind !== collectionKind) {
-      throw armdbError(
-        'ARMDB_FORMAT_MISMATCH',
-        `the store is a ${COLLECTION_NAMES[manifest.collectionKind]}; it was opened as a ${COLLECTION_NAMES[collectionKind]}`,
-      );
-    }
-    if (options.expectedMinEpoch !== undefined && manifest.epoch < options.expectedMinEpoch) {
-      throw armdbError(
-        'ARMDB_ROLLBACK',
-        `the store's epoch ${manifest.epoch} is older than the expected minimum ${options.expectedMinEpoch}`,
-      );
-    }
-    if (keys !== undefined && !keys.keyIds.includes(manifest.activeKeyId))
-      throw integrityError(`the manifest's active data key ${manifest.activeKeyId} is not in the keyring`);
-  }
-
-  async #recover(manifest: Manifest): Promise<void> {
-    for (let shard = 0; shard < this.options.shards; shard++) this.#fileSystem.makeDirectory(shardDirectory(this.directory, shard));
-    const result = recover({
-      fileSystem: this.#fileSystem,
-      directory: this.directory,
-      manifest,
-      keys: this.#keys,
-      provider: this.#provider,
-      keySize: this.keySize,
-      index: this.index,
-      // Const collections need their values in memory: hints do not carry them.
-      useHints: this.options.hints && this.options.valueSize === 0,
-    });
-    this.#sequence = result.highestSequence;
-    this.#damagedHints = result.damagedHints;
-    this.#filesFromHints = result.filesFromHints;
-    // Files created after the last barrier are on disk but not in the manifest: never reuse their ids.
-    this.#nextFileId = Math.max(this.#nextFileId, result.highestFileId + 1);
-    this.#tornBytes = result.tornBytes;
-    for (let shard = 0; shard < this.options.shards; shard++) {
-      const files = result.files[shard]!;
-      for (const file of files) this.#filesById.set(file.fileId, file);
-      const active = this.#createActiveFile(shard);
-      files.push(active);
-      this.#shards.push({ shard, active, files, directoryDirty: true });
-    }
-    finishIndex(this.index, this.#filesById, this.keySize);
-    if (recoverChannel.hasSubscribers) {
-      recoverChannel.publish({
-        directory: this.directory,
-        keys: this.index.size,
-        tornBytes: result.tornBytes,
-        removedFiles: [...result.removedFiles, ...result.temporaryFiles.map((name) => `${name} (temporary)`)],
-        sealedFiles: result.sealedFiles,
-        filesFromHints: result.filesFromHints,
-        damagedHints: result.damagedHints,
-      });
-    }
-    const quarantinePath = path.join(this.directory, QUARANTINE_DIRECTORY);
-    // A file moved into quarantine/ must never be durably gone from its shard directory without being
-    // durably in quarantine/: the new entries (and quarantine/ itself, in the root) first.
-    if (result.quarantinedFiles.length > 0) {
-      await this.#fileSystem.syncDirectory(quarantinePath);
-      await this.#fileSystem.syncDirectory(this.directory);
-    }
-    // Deletions first, durably, then the seals of cut files (RecoveryResult.sealCutFiles): a power
-    // loss must not keep a cut file sealed (looking intact) and bring back a file deleted after it.
-    // Every recovered file is in #filesById by now, so a failure here releases them with the rest.
-    if (result.removedFiles.length > 0) {
-      await Promise.all(this.#shards.map((state) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, state.shard))));
-    }
-    result.sealCutFiles();
-    // A barrier is needed only when recovery changed what the manifest must say (a new store, files it
-    // sealed or removed). New active files need no fsync until they hold data: recovery accepts
-    // unlisted files with ids the manifest has not handed out yet. A clean open writes nothing.
-    this.#quarantinedFiles = this.#fileSystem
-      .list(quarantinePath)
-      .filter((name) => /\.data(\.\d+)?$/.test(name))
-      .sort()
-      .map((name) => path.join(QUARANTINE_DIRECTORY, name));
-    if (result.sealedFiles > 0 || result.removedFiles.length > 0 || result.damagedHints.length > 0 || result.temporaryFiles.length > 0)
-      await this.#barrier();
-    // Only now that a MANIFEST whose next file id is past them is durable: their ids stay used.
-    for (const temporary of result.temporaryFiles) this.#fileSystem.unlink(temporary);
-    for (const state of this.#shards) for (const file of state.files) if (file.sealed) this.#scheduleHint(file);
-    if (this.options.syncIntervalMs > 0) {
-      this.#timer = setInterval(() => {
-        if (this.#hasUnsyncedWrites()) this.sync().catch(() => undefined);
-      }, this.options.syncIntervalMs);
-      this.#timer.unref();
-    }
-  }
-
-  #createActiveFile(shard: number): DataFile {
-    const file = this.#createFile(shard, false);
-    file.keepsUnsyncedPages = this.cache !== undefined;
-    this.#filesById.set(file.fileId, file);
-    return file;
-  }
-
-  /** A new, empty file under the active data key; `temporary` names it `.tmp` until it is renamed. */
-  #createFile(shard: number, temporary: boolean): DataFile {
-    const fileId = this.#nextFileId++;
-    const keyId = this.#keys?.activeKeyId ?? 0;
-    const identity = {
-      algorithm: this.#algorithm,
-      kind: FileKind.data,
-      databaseId: this.#databaseId,
-      shard,
-      fileId,
-      keyId,
-      salt: new Uint8Array(randomBytes(SALT_BYTES)),
-    };
-    const cipher = new FileCipher(this.#provider, identity, this.#keys?.dataKey(keyId), 'write');
-    const suffix = temporary ? TEMPORARY_SUFFIX : '';
-    const names = [filePath(this.directory, shard, fileId, 'data') + suffix, filePath(this.directory, shard, fileId, 'tags') + suffix];
-    const handles: FileHandle[] = [];
-    try {
-      for (const name of names) handles.push(this.#fileSystem.open(name, 'create'));
-      return DataFile.create(cipher, handles[0]!, handles[1]!, this.options.writeBufferBytes, this.#counters);
-    } catch (error) {
-      // ENOSPC creating the pair or writing its header: nothing refers to these files yet, so they
-      // go now (best effort; recovery removes an unlisted half pair too) and no descriptor leaks.
-      for (const handle of handles) handle.close();
-      cipher.destroy();
-      for (const name of names.slice(0, handles.length)) {
-        try {
-          this.#fileSystem.unlink(name);
-        } catch {
-          // Left to recovery (docs/durability.md §Recovery).
-        }
+      // Once there is an engine, its release zeroes the keys and the credential and releases the lock.
+      if (engine !== undefined) engine.#releaseResources();
+      else {
+        destroyRootKeys(rootFiles?.keys, rootFiles?.manifestMacKey);
+        if (options.credential !== undefined) wipeCredential(options.credential);
+        lock.release();
       }
       throw error;
     }
+  }
+
+  /** Recovery (docs/durability.md §Recovery), then the parts take over (startup.ts), then the sync timer. */
+  async #start(rootFiles: RootFiles, provider: CryptoProvider): Promise<void> {
+    const { directory, index, keySize, options } = this;
+    const init = { directory, fileSystem: this.#fileSystem, manifest: rootFiles.manifest, keys: rootFiles.keys, provider, keySize, index };
+    // Const collections need their values in memory: hints do not carry them.
+    this.#recovered = await startUp({ ...init, useHints: options.hints && options.valueSize === 0 }, this.#parts);
+    this.#sequence = this.#recovered.highestSequence;
+    this.#parts.barrier.startTimer(options.syncIntervalMs, () => this.sync());
   }
 
   // ---- routing -------------------------------------------------------------------------------
 
   /** The shard `key` belongs to: xxh64 of the key (or its first `shardPrefixBits` bits) mod shards. */
   shardOf(key: Uint8Array): number {
-    this.#assertOpen();
+    this.#guard.assertOpen();
     const shards = this.options.shards;
     if (shards === 1) return 0;
     const bits = this.options.shardPrefixBits;
@@ -712,52 +189,32 @@ export class Engine {
     return Number(this.#hasher.h64Raw(routed, 0n) % this.#shardCount);
   }
 
-  // ---- state checks --------------------------------------------------------------------------
-
-  #assertOpen(): void {
-    if (this.#closing !== undefined) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
-  }
-
-  #assertWritable(): void {
-    this.#assertOpen();
-    if (this.#poisonCause !== undefined) {
-      throw armdbError('ARMDB_POISONED', 'an earlier write or fsync failed; close and reopen the collection', this.#poisonCause);
-    }
-  }
-
-  /** Records a write-path failure: from now on every write is refused (fsync is never retried). */
-  #poison(error: unknown): ArmdbError {
-    if (this.#poisonCause === undefined) this.#poisonCause = error;
-    if (error instanceof ArmdbError && error.code === 'ARMDB_POISONED') return error;
-    return armdbError('ARMDB_POISONED', 'a write-path I/O operation failed; close and reopen the collection', error);
-  }
-
   get isClosed(): boolean {
-    return this.#closing !== undefined;
+    return this.#guard.closing;
   }
 
   // ---- reads ---------------------------------------------------------------------------------
 
   get size(): number {
-    this.#assertOpen();
+    this.#guard.assertOpen();
     return this.index.size;
   }
 
   has(key: Uint8Array): boolean {
-    this.#assertOpen();
+    this.#guard.assertOpen();
     return this.index.find(key) >= 0;
   }
 
   /** The index handle of `key`, or -1 (counts a get). */
   find(key: Uint8Array): number {
-    this.#assertOpen();
+    this.#guard.assertOpen();
     this.#counters.gets++;
     return this.index.find(key);
   }
 
   /** The stored value of `key` (a fresh copy), or undefined. */
   get(key: Uint8Array): Uint8Array | undefined {
-    this.#assertOpen();
+    this.#guard.assertOpen();
     this.#counters.gets++;
     const handle = this.index.find(key);
     return handle < 0 ? undefined : this.readHandle(handle);
@@ -767,14 +224,14 @@ export class Engine {
   readHandle(handle: number): Uint8Array {
     const entries = this.index.entries;
     if (entries.valueSize > 0) return entries.valueCopy(handle);
-    const file = this.#filesById.get(entries.fileIds[handle]!);
+    const file = this.#parts.shards.fileById(entries.fileIds[handle]!);
     if (file === undefined) throw integrityError('the index points into a file that does not exist');
     return file.read(entries.positions[handle]! + RECORD_HEADER_BYTES + this.keySize, entries.valueLengths[handle]!, this.cache);
   }
 
   /** Values of many keys, read in file order. */
   getMany(keys: readonly Uint8Array[]): (Uint8Array | undefined)[] {
-    this.#assertOpen();
+    this.#guard.assertOpen();
     const entries = this.index.entries;
     const handles = keys.map((key) => this.index.find(key));
     const order = handles.map((_, position) => position).filter((position) => handles[position]! >= 0);
@@ -815,13 +272,13 @@ export class Engine {
 
   /** Rotation and room in the write buffer: all I/O of a write happens here, before any state changes. */
   #prepareWrite(shard: number, reserveBytes: number): DataFile {
-    this.#assertWritable();
-    const state = this.#shards[shard]!;
+    this.#guard.assertWritable();
+    const state = this.#parts.shards.get(shard);
     try {
-      if (state.active.writePosition >= this.options.maxFileBytes) this.#rotate(state);
+      if (state.active.writePosition >= this.options.maxFileBytes) this.#parts.shards.rotate(shard);
       state.active.reserve(reserveBytes);
     } catch (error) {
-      throw this.#poison(error);
+      throw this.#guard.poison(error);
     }
     return state.active;
   }
@@ -850,42 +307,18 @@ export class Engine {
 
   #releaseLive(handle: number): void {
     const entries = this.index.entries;
-    const file = this.#filesById.get(entries.fileIds[handle]!);
+    const file = this.#parts.shards.fileById(entries.fileIds[handle]!);
     if (file !== undefined) file.liveBytes -= recordBytes(this.keySize, entries.valueLengths[handle]!);
-  }
-
-  #rotate(state: ShardState): void {
-    const previous = state.active;
-    previous.seal();
-    state.active = this.#createActiveFile(state.shard);
-    state.files.push(state.active);
-    state.directoryDirty = true;
-    this.#counters.rotations++;
-    this.#scheduleHint(previous);
-    if (rotateChannel.hasSubscribers)
-      rotateChannel.publish({
-        directory: this.directory,
-        shard: state.shard,
-        sealedFileId: previous.fileId,
-        activeFileId: state.active.fileId,
-      });
   }
 
   /** Hands complete pages of every write buffer to the OS (no fsync). */
   flush(): void {
-    this.#assertWritable();
+    this.#guard.assertWritable();
     try {
-      for (const state of this.#shards) state.active.writeCompletePages();
+      for (const shard of this.#parts.shards.all) shard.active.writeCompletePages();
     } catch (error) {
-      throw this.#poison(error);
+      throw this.#guard.poison(error);
     }
-  }
-
-  // ---- durability ----------------------------------------------------------------------------
-
-  #hasUnsyncedWrites(): boolean {
-    for (const file of this.#filesById.values()) if (file.dirty || file.writePosition > file.pageCount * PAGE_BYTES) return true;
-    return false;
   }
 
   /**
@@ -894,740 +327,53 @@ export class Engine {
    */
   sync(): Promise<void> {
     try {
-      this.#assertWritable();
+      this.#guard.assertWritable();
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#scheduleBarrier();
+    return this.#parts.barrier.schedule();
   }
 
-  #scheduleBarrier(): Promise<void> {
-    if (this.#running === undefined) {
-      this.#running = this.#barrier().finally(() => {
-        this.#running = undefined;
-      });
-      return this.#running;
-    }
-    this.#queued ??= this.#running
-      .catch(() => undefined)
-      .then(() => {
-        this.#queued = undefined;
-        return this.#scheduleBarrier();
-      });
-    return this.#queued;
-  }
-
-  async #barrier(): Promise<void> {
-    if (this.#released) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
-    if (this.#poisonCause !== undefined) throw this.#poison(this.#poisonCause);
-    const started = performance.now();
-    try {
-      for (const state of this.#shards) state.active.sealPartialPage();
-      // Everything the MANIFEST will say is taken here, in the same synchronous step as the snapshot
-      // of what the fsyncs below make durable. State read after an await may describe a newer store:
-      // a compaction that adopts its output while the fsyncs run drops its input files from the live
-      // file list, and a MANIFEST built from that list would claim the new file set while the active
-      // files' durable counts still exclude the writes that superseded the records compaction skipped
-      // (an acknowledged write lost at the next crash). The adoption is recorded by the next barrier.
-      const snapshots: { file: DataFile; state: DurableState }[] = [];
-      const listedFiles: ManifestFile[] = [];
-      for (const file of this.#filesById.values()) {
-        let durable = file.durable;
-        if (file.dirty) {
-          file.dirty = false;
-          durable = { pageCount: file.pageCount, tagDigest: file.currentDigest(), sealed: file.sealed };
-          snapshots.push({ file, state: durable });
-        } else if (!file.listed) continue;
-        listedFiles.push({
-          shard: file.shard,
-          state: durable.sealed ? FileState.sealed : FileState.active,
-          fileId: file.fileId,
-          keyId: file.keyId,
-          pageCount: durable.pageCount,
-          headerMac: file.headerMac,
-          tagDigest: durable.tagDigest,
-          hintMac: file.hintMac,
-        });
-      }
-      listedFiles.sort((left, right) => left.shard - right.shard || left.fileId - right.fileId);
-      const nextFileId = this.#nextFileId;
-      const activeKeyId = this.#keys?.activeKeyId ?? 0;
-      const directories = this.#shards.filter((state) => state.directoryDirty);
-      for (const state of directories) state.directoryDirty = false;
-      const manifestStale = this.#manifestStale;
-      this.#manifestStale = false;
-      if (snapshots.length === 0 && directories.length === 0 && !manifestStale) return;
-      crashPoint('barrier:snapshot-taken', () => ({
-        directory: this.directory,
-        fileIds: listedFiles.map((file) => file.fileId),
-        epoch: this.#epoch,
-      }));
-      await Promise.all(snapshots.flatMap(({ file }) => [file.dataHandle.sync(), file.tagHandle.sync()]));
-      crashPoint('barrier:files-synced', () => ({ directory: this.directory, fileIds: snapshots.map(({ file }) => file.fileId) }));
-      await Promise.all(directories.map((state) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, state.shard))));
-      crashPoint('barrier:directories-synced', () => ({ directory: this.directory }));
-      for (const { file, state } of snapshots) {
-        file.durable = state;
-        file.listed = true;
-        file.promoteDurablePages(this.cache);
-      }
-      await this.#writeManifest(listedFiles, nextFileId, activeKeyId);
-      this.#counters.syncs++;
-      this.#maybeCompactInBackground();
-      this.#retryHints();
-      if (syncChannel.hasSubscribers) {
-        syncChannel.publish({
-          directory: this.directory,
-          epoch: this.#epoch,
-          files: snapshots.length,
-          durationMs: performance.now() - started,
-        });
-      }
-    } catch (error) {
-      throw this.#poison(error);
-    }
-  }
-
-  /** Writes the next MANIFEST: `files` and the rest exactly as a barrier's snapshot took them. */
-  async #writeManifest(files: readonly ManifestFile[], nextFileId: number, activeKeyId: number): Promise<void> {
-    // Every listed file existed when the snapshot was taken, so its id is below the id counter then.
-    for (const file of files)
-      if (file.fileId >= nextFileId) throw new Error(`the manifest would list file ${file.fileId} at or past its next id ${nextFileId}`);
-    const manifest: Manifest = {
-      epoch: this.#epoch + 1,
-      algorithm: this.#algorithm,
-      collectionKind: this.collectionKind,
-      databaseId: this.#databaseId,
-      keySize: this.keySize,
-      valueSize: this.options.valueSize,
-      shards: this.options.shards,
-      shardPrefixBits: this.options.shardPrefixBits,
-      activeKeyId,
-      nextFileId,
-      files,
-    };
-    const bytes = this.#signManifest(manifest);
-    await replaceFileAtomically(this.#fileSystem, path.join(this.directory, MANIFEST_NAME), bytes, 'manifest');
-    this.#epoch = manifest.epoch;
-  }
-
-  // ---- hints -------------------------------------------------------------------------------
-
-  #hintsWanted(): boolean {
-    return this.options.hints && this.options.valueSize === 0;
-  }
-
-  /** Queues a sealed file for its hint; the worker runs off the write path, a chunk at a time. */
-  #scheduleHint(file: DataFile): void {
-    if (!this.#hintsWanted() || file.hintMac !== undefined || this.#hintQueue.includes(file)) return;
-    this.#hintQueue.push(file);
-    this.#hintWorker ??= this.#writeQueuedHints().finally(() => {
-      this.#hintWorker = undefined;
-    });
-  }
-
-  async #writeQueuedHints(): Promise<void> {
-    for (let file = this.#hintQueue.shift(); file !== undefined; file = this.#hintQueue.shift()) {
-      if (this.#poisonCause !== undefined || !this.#filesById.has(file.fileId)) continue;
-      try {
-        if (await this.#writeHint(file)) this.#hintBackoff.succeeded();
-      } catch (error) {
-        // A hint is an optimisation: failing to write one costs a scan at the next open, nothing more.
-        // The round stops here (the next hint would meet the same full disk after a whole decrypting
-        // read); the queued files are tried again after later barriers (#retryHints), less often
-        // while failures go on: one failure per round.
-        this.#hintBackoff.failed();
-        this.#hintQueue.length = 0;
-        if (hintChannel.hasSubscribers) hintChannel.publish({ directory: this.directory, fileId: file.fileId, error });
-      }
-    }
-  }
-
-  /**
-   * fsync of a shard directory outside a barrier (compaction, the hint writer). Its failure poisons
-   * even there: the directory also holds the entries of active files created since the last barrier,
-   * and after a failed directory fsync a later one that succeeds may not have made them durable (the
-   * reasoning behind never retrying an fsync, §11).
-   */
-  async #syncShardDirectory(shard: number): Promise<void> {
-    try {
-      await this.#fileSystem.syncDirectory(shardDirectory(this.directory, shard));
-    } catch (error) {
-      throw this.#poison(error);
-    }
-  }
-
-  /** After a barrier: hints that failed are queued again once the backoff allows. */
-  #retryHints(): void {
-    if (!this.#hintsWanted() || this.#hintBackoff.failures === 0 || this.#hintWorker !== undefined || this.#closing !== undefined) return;
-    if (!this.#hintBackoff.allow()) return;
-    for (const state of this.#shards)
-      for (const file of state.files) if (file.sealed && file.hintMac === undefined) this.#scheduleHint(file);
-  }
-
-  /** Builds and writes the hint of `file`; false if the file was retired meanwhile (nothing written). */
-  async #writeHint(file: DataFile): Promise<boolean> {
-    const dataKey = this.#keys?.dataKey(file.keyId);
-    const stillLive = (): boolean => this.#filesById.get(file.fileId) === file;
-    const built = await buildHint(file, this.keySize, this.#provider, dataKey, async () => {
-      await yieldToEventLoop();
-      return stillLive();
-    });
-    if (built === undefined || !stillLive()) return false;
-    const { bytes, headerMac } = built;
-    const target = filePath(this.directory, file.shard, file.fileId, 'hint');
-    // A fresh name, created exclusively: nothing planted in the shard directory is written through.
-    const temporary = temporaryPath(target);
-    try {
-      await this.#fileSystem.writeFile(temporary, bytes);
-    } catch (error) {
-      // A partial hint (ENOSPC half-way) goes at once rather than at the next open; best effort.
-      try {
-        if (this.#fileSystem.exists(temporary)) this.#fileSystem.unlink(temporary);
-      } catch {
-        // The open-time sweep of temporary files removes it.
-      }
-      throw error;
-    }
-    if (!this.#filesById.has(file.fileId)) {
-      // Compaction retired the file while its hint was being written.
-      this.#fileSystem.unlink(temporary);
-      return false;
-    }
-    crashPoint('hint:temporary-written', () => ({ directory: this.directory, shard: file.shard, fileIds: [file.fileId] }));
-    try {
-      this.#fileSystem.rename(temporary, target);
-    } catch (error) {
-      // Something that is no file holds the hint's name (a directory): the hint is only an optimisation.
-      this.#fileSystem.unlink(temporary);
-      throw error;
-    }
-    crashPoint('hint:renamed', () => ({ directory: this.directory, shard: file.shard, fileIds: [file.fileId] }));
-    await this.#syncShardDirectory(file.shard);
-    crashPoint('hint:directory-synced', () => ({ directory: this.directory, shard: file.shard, fileIds: [file.fileId] }));
-    file.hintMac = headerMac;
-    this.#manifestStale = true;
-    return true;
-  }
-
-  // ---- key lifecycle (docs/security-model.md §Key lifecycle) ---------------------------------
-
-  #requireKeys(operation: string): KeySet {
-    this.#assertWritable();
-    if (this.#keys === undefined || this.#credential === undefined) {
-      throw armdbError('ARMDB_FORMAT_MISMATCH', `${operation} needs an encrypted store; this one was created with encryption: 'none'`);
-    }
-    return this.#keys;
-  }
-
-  /**
-   * A MANIFEST signed under the manifest MAC key, and under the next one as well while the meta key
-   * rotates (docs/format.md §7.4).
-   */
-  #signManifest(manifest: Manifest): Uint8Array {
-    const macKey = this.#manifestMacKey;
-    const nextMacKey = this.#nextManifestMacKey;
-    return encodeManifest(manifest, (body) => this.#provider.hmac(macKey, body), {
-      formatVersion: this.#manifestFormatVersion,
-      nextMac: nextMacKey === undefined ? undefined : (body) => this.#provider.hmac(nextMacKey, body),
-    });
-  }
-
-  /**
-   * Seals and atomically replaces the KEYRING with the current keys under `credential`, at scrypt
-   * cost `scrypt` (the stored cost unless changeKey was asked for another), with a **new meta key**
-   * (docs/security-model.md §Key lifecycle): a copy of an older KEYRING, opened with the credential it
-   * was sealed under, then yields a manifest MAC key that no longer signs this store's MANIFEST.
-   *
-   * Order, so that the store opens after a crash at any point (docs/format.md §7.4):
-   *   1. seal the new KEYRING (the KDF runs; barriers go on meanwhile, signed under the current key);
-   *   2. from now on sign every MANIFEST under the current and the next key, and make one such
-   *      MANIFEST durable (a barrier): it verifies under the old and under the new KEYRING;
-   *   3. replace the KEYRING (the commit point);
-   *   4. sign under the next key alone.
-   */
-  #writeKeyring(credential: Credential, scrypt: ScryptParameters | undefined, activeKeyId?: number): Promise<void> {
-    const keys = this.#keys!;
-    const write = this.#keyringChain.then(async () => {
-      const nextMetaKey = createMetaKey();
-      const nextMacKey = deriveManifestMacKey(this.#provider, nextMetaKey, keys.databaseId);
-      const forget = (): void => {
-        if (this.#nextManifestMacKey === nextMacKey) this.#nextManifestMacKey = undefined;
-        nextMetaKey.fill(0);
-        nextMacKey.fill(0);
-      };
-      let bytes: Uint8Array;
-      try {
-        bytes = await sealKeyring(keys, credential, this.#provider, {
-          activeKeyId: activeKeyId ?? keys.activeKeyId,
-          scrypt,
-          metaKey: nextMetaKey,
-        });
-        // Two MACs need MANIFEST version 2: a version-1 store is upgraded here, at its first key operation.
-        this.#manifestFormatVersion = MANIFEST_FORMAT_VERSION;
-        this.#nextManifestMacKey = nextMacKey;
-        this.#manifestStale = true;
-        await this.#scheduleBarrier();
-      } catch (error) {
-        // The KEYRING is unchanged: the current meta key stays (the MANIFEST on disk verifies under it).
-        forget();
-        throw error;
-      }
-      try {
-        await replaceFileAtomically(this.#fileSystem, path.join(this.directory, KEYRING_NAME), bytes, 'keyring');
-      } catch (error) {
-        // Either KEYRING may be on disk now; the MANIFEST on disk verifies under both, and the poisoned
-        // collection writes no other.
-        forget();
-        throw this.#poison(error);
-      }
-      keys.replaceMetaKey(nextMetaKey);
-      this.#manifestMacKey.fill(0);
-      this.#manifestMacKey = nextMacKey;
-      this.#nextManifestMacKey = undefined;
-    });
-    this.#keyringChain = write.catch(() => undefined);
-    return write;
-  }
-
-  /**
-   * Runs a key operation after every key operation called before it has settled. Each one reads the
-   * key set and the credential, rewrites the KEYRING and then changes them in memory; interleaved, a
-   * rotation's KEYRING could be sealed with a credential that changeKey has already wiped, or shredding
-   * could drop a key that a rotation had added but not yet made active.
-   */
-  #exclusively<T>(operation: () => Promise<T>): Promise<T> {
-    const run = this.#keyOperations.then(operation);
-    this.#keyOperations = run.catch(() => undefined);
-    return run;
-  }
-
-  /**
-   * Re-wraps the data keys under a new key or passphrase, with a new meta key (see #writeKeyring).
-   * The KEYRING is replaced in one atomic step, after a MANIFEST signed under both meta keys is
-   * durable: a crash leaves exactly one of the old and the new credential working.
-   */
-  async changeKey(next: Credential): Promise<void> {
-    this.#requireKeys('changeKey');
-    return this.#exclusively(async () => {
-      this.#requireKeys('changeKey');
-      // The stored cost stays unless the caller chose one (`scryptLogN`); a raw key store turning into
-      // a passphrase store gets the default.
-      const scrypt = next.kind === 'passphrase' ? (next.scrypt ?? this.#keyringScrypt ?? DEFAULT_SCRYPT) : undefined;
-      await this.#writeKeyring(next, scrypt);
-      this.#keyringScrypt = scrypt;
-      crashPoint('change-key:keyring-written', () => ({ directory: this.directory }));
-      const previous = this.#credential!;
-      this.#credential = next;
-      wipeCredential(previous);
-      if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.directory, event: 'changeKey' });
-    });
-  }
-
-  /**
-   * Makes a fresh data key active: the KEYRING gains it first (atomically), then every shard moves to
-   * a new active file under it. Older files keep their key until compaction rewrites them
-   * (`compact({ reencrypt: true })`), after which the old key is removed from the KEYRING.
-   */
-  async rotateDataKey(): Promise<void> {
-    this.#requireKeys('rotateDataKey');
-    return this.#exclusively(() => this.#rotateDataKeyNow());
-  }
-
-  async #rotateDataKeyNow(): Promise<void> {
-    const keys = this.#requireKeys('rotateDataKey');
-    // The new key is always the highest id and active; only non-active keys are ever removed, so an
-    // id is never handed out twice.
-    const keyId = keys.addDataKey();
-    // Active in memory (new files, the manifest) only once the KEYRING that holds it is durable.
-    try {
-      await this.#writeKeyring(this.#credential!, this.#keyringScrypt, keyId);
-    } catch (error) {
-      keys.removeDataKey(keyId);
-      throw error;
-    }
-    crashPoint('rotate-key:keyring-written', () => ({ directory: this.directory }));
-    keys.activeKeyId = keyId;
-    try {
-      for (const state of this.#shards) this.#rotate(state);
-    } catch (error) {
-      throw this.#poison(error);
-    }
-    crashPoint('rotate-key:rotated', () => ({ directory: this.directory, fileIds: this.#shards.map((state) => state.active.fileId) }));
-    this.#manifestStale = true;
-    await this.#scheduleBarrier();
-    if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.directory, event: 'rotateDataKey', activeKeyId: keyId });
-  }
-
-  /** Crypto-shredding: data keys no file (data or hint) uses any more leave the KEYRING. */
-  #shredUnusedKeys(): Promise<number[]> {
-    return this.#exclusively(() => this.#shredUnusedKeysNow());
-  }
-
-  async #shredUnusedKeysNow(): Promise<number[]> {
-    const keys = this.#keys;
-    if (keys === undefined || this.#credential === undefined) return [];
-    const inUse = new Set<number>([keys.activeKeyId]);
-    for (const file of this.#filesById.values()) inUse.add(file.keyId);
-    // A file that should be gone but is still on disk keeps its key: try to delete it once more.
-    for (const [name, keyId] of [...this.#undeletedFiles]) {
-      this.#deleteOrRemember(name, keyId, keyChannel);
-      if (this.#undeletedFiles.has(name)) inUse.add(keyId);
-    }
-    const unused = keys.keyIds.filter((keyId) => !inUse.has(keyId));
-    if (unused.length === 0) return [];
-    // The unlinks of the files under these keys must be durable before the keys go: otherwise a
-    // power loss could bring back a file whose key no longer exists.
-    await Promise.all(this.#shards.map((state) => this.#fileSystem.syncDirectory(shardDirectory(this.directory, state.shard))));
-    crashPoint('shred:directories-synced', () => ({ directory: this.directory }));
-    for (const keyId of unused) keys.removeDataKey(keyId);
-    await this.#writeKeyring(this.#credential, this.#keyringScrypt);
-    crashPoint('shred:keyring-written', () => ({ directory: this.directory }));
-    if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.directory, event: 'shred', keyIds: unused });
-    return unused;
-  }
-
-  // ---- warmup --------------------------------------------------------------------------------
-
-  /**
-   * Loads every page that holds a live value into the cache, file by file in page order (one pread
-   * per run of pages), then every value that spans more than two pages as a whole value (the form in
-   * which `get` caches it), in file and position order, all up to `cacheBytes`. Const and Typed
-   * collections hold their values in memory already; there is nothing to load for them.
-   */
-  async warmup(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
-    this.#assertOpen();
-    const cache = this.cache;
-    const entries = this.index.entries;
-    if (cache === undefined || entries.valueSize > 0 || entries.objects !== undefined) return;
-    const pagesByFile = new Map<number, Set<number>>();
-    // Large values as flat triples: file id, value position, length.
-    const largeValues: number[] = [];
-    this.index.forEachHandle((handle) => {
-      const start = entries.positions[handle]! + RECORD_HEADER_BYTES + this.keySize;
-      const length = entries.valueLengths[handle]!;
-      const fileId = entries.fileIds[handle]!;
-      const firstPage = Math.floor(start / PAGE_BYTES);
-      const lastPage = Math.floor((start + Math.max(length, 1) - 1) / PAGE_BYTES);
-      if (lastPage - firstPage + 1 > 2) {
-        largeValues.push(fileId, start, length);
-        return;
-      }
-      let pages = pagesByFile.get(fileId);
-      if (pages === undefined) pagesByFile.set(fileId, (pages = new Set()));
-      for (let page = firstPage; page <= lastPage; page++) pages.add(page);
-    });
-    let budgetPages = Math.floor(cache.capacityBytes / PAGE_BYTES);
-    for (const [fileId, pageSet] of [...pagesByFile].sort(([left], [right]) => left - right)) {
-      const pages = [...pageSet].sort((left, right) => left - right);
-      for (let index = 0; index < pages.length && budgetPages > 0; ) {
-        if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'warmup was aborted', options.signal.reason);
-        this.#assertOpen();
-        const file = this.#filesById.get(fileId);
-        if (file === undefined) break;
-        let runEnd = index + 1;
-        while (runEnd < pages.length && pages[runEnd] === pages[runEnd - 1]! + 1 && runEnd - index < 64 && runEnd - index < budgetPages)
-          runEnd++;
-        budgetPages -= file.warmPages(pages[index]!, runEnd - index, cache);
-        index = runEnd;
-        await yieldToEventLoop();
-      }
-    }
-    const order = Array.from({ length: largeValues.length / 3 }, (_, index) => index * 3);
-    order.sort((left, right) => largeValues[left]! - largeValues[right]! || largeValues[left + 1]! - largeValues[right + 1]!);
-    let budgetBytes = budgetPages * PAGE_BYTES;
-    let sinceYield = 0;
-    for (const at of order) {
-      const length = largeValues[at + 2]!;
-      if (length > budgetBytes) continue;
-      if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'warmup was aborted', options.signal.reason);
-      this.#assertOpen();
-      const file = this.#filesById.get(largeValues[at]!);
-      if (file === undefined) continue;
-      const cached = file.warmLargeValue(largeValues[at + 1]!, length, cache);
-      budgetBytes -= cached;
-      sinceYield += cached;
-      if (sinceYield >= 64 * PAGE_BYTES) {
-        sinceYield = 0;
-        await yieldToEventLoop();
-      }
-    }
-  }
-
-  // ---- compaction --------------------------------------------------------------------------
+  // ---- the parts' operations -----------------------------------------------------------------
 
   /**
    * Rewrites sealed files with dead bytes (all of them, after rotating the active files) and, with
    * `reencrypt`, every file not under the active data key. One compaction runs at a time.
    */
   compact(options: CompactOptions = {}): Promise<CompactionReport> {
-    try {
-      this.#assertWritable();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const previous = this.#compaction?.catch(() => undefined) ?? Promise.resolve(undefined);
-    const run = previous.then(() => this.#compactNow(options, true));
-    this.#trackCompaction(run);
-    // An explicit run that succeeds shows the disk has room again: background runs need not wait.
-    run.then(
-      () => this.#compactionBackoff.succeeded(),
-      () => undefined,
-    );
-    return run;
+    return this.#parts.compaction.compact(options);
   }
 
-  #trackCompaction(run: Promise<CompactionReport>): void {
-    this.#compaction = run;
-    run
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .finally(() => {
-        if (this.#compaction === run) this.#compaction = undefined;
-      });
+  /** Re-wraps the data keys under a new key or passphrase (docs/security-model.md §Key lifecycle). */
+  changeKey(next: Credential): Promise<void> {
+    return this.#parts.keys.changeKey(next);
   }
 
-  #maybeCompactInBackground(): void {
-    if (!this.options.autoCompact || this.#compaction !== undefined || this.#closing !== undefined || this.#poisonCause !== undefined)
-      return;
-    if (!this.#shards.some((state) => this.#candidates(state, false, false).length > 0)) return;
-    if (!this.#compactionBackoff.allow()) return;
-    const run = this.#compactNow({}, false);
-    this.#trackCompaction(run);
-    run.then(
-      () => this.#compactionBackoff.succeeded(),
-      (error: unknown) => {
-        // Stopped by close(), or the store is poisoned: nothing to try again.
-        const stopped =
-          error instanceof ArmdbError &&
-          (error.code === 'ARMDB_ABORTED' || error.code === 'ARMDB_POISONED' || error.code === 'ARMDB_CLOSED');
-        if (!stopped) this.#compactionBackoff.failed();
-        if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, error });
-      },
+  /** Makes a fresh data key active (docs/security-model.md §Key lifecycle). */
+  rotateDataKey(): Promise<void> {
+    return this.#parts.keys.rotateDataKey();
+  }
+
+  /** Loads the pages of live values into the cache, up to `cacheBytes` (see warmup.ts). */
+  async warmup(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
+    this.#guard.assertOpen();
+    await warmCache(
+      { guard: this.#guard, shards: this.#parts.shards, index: this.index, keySize: this.keySize, cache: this.cache },
+      options,
     );
   }
 
-  #candidates(state: ShardState, forced: boolean, reencrypt: boolean): DataFile[] {
-    const activeKeyId = this.#keys?.activeKeyId ?? 0;
-    return state.files.filter((file) => {
-      if (file === state.active || !file.sealed || !file.durable.sealed) return false;
-      if (reencrypt && file.keyId !== activeKeyId) return true;
-      const deadBytes = file.streamBytes - file.liveBytes;
-      if (file.liveBytes >= file.liveBytesWhenCompacted) return false;
-      if (forced) return deadBytes >= PAGE_BYTES;
-      return deadBytes >= 2 * PAGE_BYTES && deadRatio(file) >= this.options.compactionThreshold;
-    });
-  }
-
-  async #compactNow(options: CompactOptions, forced: boolean): Promise<CompactionReport> {
-    const started = performance.now();
-    this.#assertWritable();
-    if (forced) {
-      // Make everything written so far compactable: seal the active files that hold data.
-      try {
-        for (const state of this.#shards) if (state.active.writePosition > 0) this.#rotate(state);
-      } catch (error) {
-        throw this.#poison(error);
-      }
-    }
-    await this.#scheduleBarrier();
-    const signal = options.signal === undefined ? this.#closeSignal.signal : AbortSignal.any([options.signal, this.#closeSignal.signal]);
-    const totals = { filesIn: 0, filesOut: 0, bytesIn: 0, bytesOut: 0, recordsMoved: 0, tombstonesKept: 0, tombstonesDropped: 0 };
-    for (const state of this.#shards) {
-      const candidates = this.#candidates(state, forced, options.reencrypt === true);
-      if (candidates.length === 0) continue;
-      let result;
-      // Neither a page that fails authentication nor an I/O error of compaction's own files (ENOSPC,
-      // EIO while writing, syncing or renaming its outputs) is a write-path failure: the outputs are
-      // discarded, the inputs stay listed, nothing acknowledged depends on them, and the store stays
-      // writable. The barrier that makes the switch durable poisons on failure as every barrier does.
-      result = await compactShard(this.#compactionHost, state.shard, candidates, signal);
-      for (const name of Object.keys(totals) as (keyof typeof totals)[]) totals[name] += result[name];
-    }
-    this.#counters.compactions++;
-    const shreddedKeyIds = await this.#shredUnusedKeys();
-    const report: CompactionReport = {
-      ...totals,
-      shreddedKeyIds,
-      bytesReclaimed: Math.max(0, totals.bytesIn - totals.bytesOut),
-      durationMs: performance.now() - started,
-    };
-    if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, ...report });
-    return report;
-  }
-
-  readonly #compactionHost: CompactionHost;
-
-  #makeCompactionHost(): CompactionHost {
-    return {
-      keySize: this.keySize,
-      maxFileBytes: this.options.maxFileBytes,
-      index: this.index,
-      createOutput: (shard) => this.#createFile(shard, true),
-      finalizeOutputs: async (shard, outputs) => {
-        const detail = { directory: this.directory, shard, fileIds: outputs.map((file) => file.fileId) };
-        crashPoint('compaction:outputs-written', () => detail);
-        await Promise.all(outputs.flatMap((file) => [file.dataHandle.sync(), file.tagHandle.sync()]));
-        crashPoint('compaction:outputs-synced', () => detail);
-        for (const file of outputs) {
-          // Tags first: a kill between the two renames leaves a lone tag file (it holds no record and is
-          // deleted at open) rather than a lone data file, which cannot be authenticated and would be
-          // quarantined (verify() not ok after an ordinary crash; found by the overlapping-compaction
-          // kill cycles).
-          for (const extension of ['tags', 'data'] as const) {
-            const final = filePath(this.directory, shard, file.fileId, extension);
-            this.#fileSystem.rename(final + TEMPORARY_SUFFIX, final);
-          }
-        }
-        crashPoint('compaction:outputs-renamed', () => detail);
-        await this.#syncShardDirectory(shard);
-        crashPoint('compaction:directory-synced', () => detail);
-      },
-      discardOutputs: (outputs) => {
-        for (const file of outputs) {
-          file.close();
-          for (const extension of ['data', 'tags'] as const) {
-            for (const name of [
-              filePath(this.directory, file.shard, file.fileId, extension),
-              filePath(this.directory, file.shard, file.fileId, extension) + TEMPORARY_SUFFIX,
-            ]) {
-              // Best effort: an output left behind (the disk that failed may fail this too) holds only
-              // copies, and recovery removes or keeps it as such (docs/durability.md §Recovery).
-              this.#deleteOrRemember(name, file.keyId, compactChannel);
-            }
-          }
-        }
-      },
-      filesOf: (shard) => this.#shards[shard]!.files,
-      adopt: (shard, outputs, retired) => {
-        const state = this.#shards[shard]!;
-        for (const file of retired) {
-          this.#filesById.delete(file.fileId);
-          state.files.splice(state.files.indexOf(file), 1);
-        }
-        for (const file of outputs) {
-          file.durable = { pageCount: file.pageCount, tagDigest: file.currentDigest(), sealed: true };
-          file.dirty = false;
-          file.listed = true;
-          file.liveBytesWhenCompacted = file.liveBytes;
-          this.#filesById.set(file.fileId, file);
-          state.files.push(file);
-        }
-        state.files.sort((left, right) => left.fileId - right.fileId);
-        this.#manifestStale = true;
-        crashPoint('compaction:adopted', () => ({
-          directory: this.directory,
-          shard,
-          fileIds: [...outputs, ...retired].map((file) => file.fileId),
-        }));
-      },
-      persist: async () => {
-        await this.#scheduleBarrier();
-        crashPoint('compaction:persisted', () => ({ directory: this.directory }));
-      },
-      retire: async (files) => {
-        for (const file of files) {
-          file.close();
-          this.cache?.dropFile(file.fileId);
-        }
-        for (const state of this.#shards)
-          for (const file of state.files) if (file.sealed && file.hintMac === undefined) this.#scheduleHint(file);
-        for (const file of files) {
-          for (const extension of ['data', 'tags', 'hint'] as const) {
-            const name = filePath(this.directory, file.shard, file.fileId, extension);
-            // The MANIFEST without these files is durable: a file that cannot be deleted now is a
-            // leftover that the next open deletes. Nothing to poison, nothing lost.
-            try {
-              if (this.#fileSystem.exists(name)) await this.#fileSystem.removeFile(name);
-            } catch (error) {
-              this.#undeletedFiles.set(name, file.keyId);
-              if (compactChannel.hasSubscribers) compactChannel.publish({ directory: this.directory, error });
-            }
-          }
-          crashPoint('compaction:input-deleted', () => ({ directory: this.directory, shard: file.shard, fileIds: [file.fileId] }));
-        }
-        crashPoint('compaction:inputs-deleted', () => ({ directory: this.directory, fileIds: files.map((file) => file.fileId) }));
-      },
-      yieldToEventLoop: () => yieldToEventLoop(),
-    };
-  }
-
-  /** Deletes a file nothing refers to any more; on failure remembers it (for shredding) and publishes the error. */
-  #deleteOrRemember(name: string, keyId: number, diagnostics: ReturnType<typeof channel>): void {
-    try {
-      if (this.#fileSystem.exists(name)) this.#fileSystem.unlink(name);
-      this.#undeletedFiles.delete(name);
-    } catch (error) {
-      this.#undeletedFiles.set(name, keyId);
-      if (diagnostics.hasSubscribers) diagnostics.publish({ directory: this.directory, error });
-    }
-  }
-
-  // ---- verification --------------------------------------------------------------------------
-
-  /**
-   * Authenticates every sealed page of every file, reporting each failure with file and page.
-   *
-   * Runs in slices between which compaction may retire files and create new ones: a file retired
-   * part-way is left (its handle is closed; its live records are in the new files), and a file that
-   * appears meanwhile is verified in its turn if it holds records written before verify began (a
-   * compaction output). Files holding only later writes are left to the next verify, so a store that
-   * keeps writing cannot keep verify running.
-   */
+  /** Authenticates every sealed page of every file, reporting each failure with file and page (see verify.ts). */
   async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
-    this.#assertOpen();
+    this.#guard.assertOpen();
     if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'verify was aborted', options.signal.reason);
-    const failures: { shard: number; fileId: number; pageIndex: number; message: string }[] = [];
-    const present = new Set(this.#filesById.values());
-    const sequenceAtStart = this.#sequence;
-    const inScope = (file: DataFile): boolean => present.has(file) || file.lowestSequence <= sequenceAtStart;
-    /** Pages of the live in-scope files not verified yet, `file` from page `from` on. */
-    const pagesLeft = (file: DataFile, from: number): number => {
-      let left = file.pageCount - from;
-      let after = false;
-      for (const other of this.#filesById.values()) {
-        if (after && inScope(other)) left += other.pageCount;
-        if (other === file) after = true;
-      }
-      return left;
+    const parts = {
+      guard: this.#guard,
+      shards: this.#parts.shards,
+      sequenceAtStart: this.#sequence,
+      quarantinedFiles: this.#recovered.quarantinedFiles,
     };
-    let files = 0;
-    let pagesDone = 0;
-    const chunkPages = 64;
-    // A Map's iterator visits entries added during the iteration and skips deleted ones.
-    for (const file of this.#filesById.values()) {
-      if (!inScope(file)) continue;
-      files++;
-      for (let first = 0; first < file.pageCount; first += chunkPages) {
-        if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'verify was aborted', options.signal.reason);
-        this.#assertOpen();
-        // Retired by a compaction during the last yield.
-        if (this.#filesById.get(file.fileId) !== file) break;
-        const count = Math.min(chunkPages, file.pageCount - first);
-        for (let pageIndex = first; pageIndex < first + count; pageIndex++) {
-          try {
-            file.readVerifiedPages(pageIndex, 1);
-          } catch (error) {
-            if (!(error instanceof ArmdbError)) throw error;
-            failures.push({ shard: file.shard, fileId: file.fileId, pageIndex, message: error.message });
-          }
-        }
-        pagesDone += count;
-        options.onProgress?.({ pagesDone, pagesTotal: pagesDone + pagesLeft(file, first + count) });
-        await yieldToEventLoop();
-      }
-    }
-    const quarantinedFiles = [...this.#quarantinedFiles];
-    return {
-      files,
-      pages: pagesDone,
-      bytes: pagesDone * PAGE_BYTES,
-      failures,
-      quarantinedFiles,
-      ok: failures.length === 0 && quarantinedFiles.length === 0,
-    };
+    return verifyFiles(parts, options);
   }
 
   // ---- observability -------------------------------------------------------------------------
@@ -1636,7 +382,7 @@ export class Engine {
     let totalBytes = 0;
     let liveBytes = 0;
     const filesPerKeyId: Record<number, number> = {};
-    for (const file of this.#filesById.values()) {
+    for (const file of this.#parts.shards.files()) {
       totalBytes += file.streamBytes;
       liveBytes += file.liveBytes;
       filesPerKeyId[file.keyId] = (filesPerKeyId[file.keyId] ?? 0) + 1;
@@ -1649,13 +395,13 @@ export class Engine {
       cacheBytes: this.cache?.bytes ?? 0,
       deadBytes: totalBytes - liveBytes,
       totalBytes,
-      files: this.#filesById.size,
-      epoch: this.#epoch,
-      recoveredTornBytes: this.#tornBytes,
-      filesFromHints: this.#filesFromHints,
-      damagedHints: this.#damagedHints.length,
+      files: this.#parts.shards.fileCount,
+      epoch: this.#parts.barrier.epoch,
+      recoveredTornBytes: this.#recovered.tornBytes,
+      filesFromHints: this.#recovered.filesFromHints,
+      damagedHints: this.#recovered.damagedHints,
       filesPerKeyId,
-      quarantinedFiles: this.#quarantinedFiles.length,
+      quarantinedFiles: this.#recovered.quarantinedFiles.length,
       indexBytes: this.index.memoryBytes,
     };
   }
@@ -1664,73 +410,59 @@ export class Engine {
 
   /** Seals every active file, runs a last barrier, and releases files, keys and the lock. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.#closeOnce();
+    if (this.#closing === undefined) {
+      this.#guard.beginClose();
+      this.#closing = this.#closeOnce();
+    }
     return this.#closing;
   }
 
   async #closeOnce(): Promise<void> {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#parts.barrier.stopTimer();
     this.#closeSignal.abort();
     try {
       // A key operation under way (a KEYRING sealed after the keys were zeroed would lose them) and a
       // compaction (whose crypto-shredding is one) finish first; queued key operations then refuse.
-      await this.#keyOperations;
-      await this.#compaction?.catch(() => undefined);
-      await this.#keyOperations;
-      // A queued barrier becomes the running one when the running one settles: wait until neither is
-      // left, or close()'s own barrier would run beside it (both writing MANIFEST.tmp; and the late
-      // one writing its MANIFEST after the keys were zeroed).
-      while (this.#running !== undefined || this.#queued !== undefined) {
-        await this.#queued?.catch(() => undefined);
-        await this.#running?.catch(() => undefined);
-      }
-      if (this.#poisonCause === undefined) {
-        // An active file that never received a record is dropped rather than sealed: opening a store
-        // to read it (info, verify, export) leaves no empty files behind.
-        const unused: DataFile[] = [];
-        try {
-          for (const state of this.#shards) {
-            if (state.active.writePosition === 0) {
-              unused.push(state.active);
-              this.#filesById.delete(state.active.fileId);
-              state.files.splice(state.files.indexOf(state.active), 1);
-              if (state.active.listed) this.#manifestStale = true;
-            } else state.active.seal();
-          }
-        } catch (error) {
-          throw this.#poison(error);
-        }
-        crashPoint('close:active-files-sealed', () => ({
-          directory: this.directory,
-          fileIds: this.#shards.map((state) => state.active.fileId),
-        }));
-        await this.#barrier();
-        crashPoint('close:barrier-done', () => ({ directory: this.directory, epoch: this.#epoch }));
-        for (const file of unused) {
-          file.close();
-          // Empty and unlisted by the barrier above: one left behind is a leftover for the next open.
-          for (const extension of ['data', 'tags'] as const)
-            this.#deleteOrRemember(filePath(this.directory, file.shard, file.fileId, extension), file.keyId, syncChannel);
-        }
-        for (const state of this.#shards) this.#scheduleHint(state.active);
-        await this.#hintWorker;
-        crashPoint('close:hints-written', () => ({ directory: this.directory }));
-        if (this.#manifestStale) await this.#barrier();
-      }
+      await this.#parts.keys.settled();
+      await this.#parts.compaction.settled();
+      await this.#parts.keys.settled();
+      await this.#parts.barrier.settled();
+      if (!this.#guard.poisoned) await this.#finishWrites();
     } finally {
       this.#releaseResources();
     }
   }
 
+  /** close(): the active files sealed (or dropped, when empty), a last barrier, the last hints. */
+  async #finishWrites(): Promise<void> {
+    let unused: DataFile[];
+    try {
+      const sealed = this.#parts.shards.sealForClose();
+      unused = sealed.unused;
+      if (sealed.listedUnused) this.#parts.barrier.markManifestStale();
+    } catch (error) {
+      throw this.#guard.poison(error);
+    }
+    const directory = this.directory;
+    crashPoint('close:active-files-sealed', () => ({ directory, fileIds: this.#parts.shards.all.map((shard) => shard.active.fileId) }));
+    await this.#parts.barrier.run();
+    crashPoint('close:barrier-done', () => ({ directory, epoch: this.#parts.barrier.epoch }));
+    for (const file of unused) {
+      file.close();
+      // Empty and unlisted by the barrier above: one left behind is a leftover for the next open.
+      this.#parts.remover.removeUnused(file, syncChannel, { temporary: false });
+    }
+    for (const shard of this.#parts.shards.all) this.#parts.hints.schedule(shard.active);
+    await this.#parts.hints.idle();
+    crashPoint('close:hints-written', () => ({ directory }));
+    if (this.#parts.barrier.manifestStale) await this.#parts.barrier.run();
+  }
+
   #releaseResources(): void {
-    this.#released = true;
-    for (const file of this.#filesById.values()) file.close();
-    this.#filesById.clear();
+    this.#guard.markReleased();
+    this.#parts.shards.closeFiles();
     this.cache?.clear();
-    this.#keys?.destroy();
-    this.#manifestMacKey.fill(0);
-    this.#nextManifestMacKey?.fill(0);
-    if (this.#credential !== undefined) wipeCredential(this.#credential);
+    this.#parts.keys.destroy();
     this.#lock.release();
   }
 }

@@ -55,21 +55,18 @@ export class DataFile {
   /** Pages sealed and written. */
   pageCount: number;
   sealed: boolean;
-  durable: DurableState;
-  /** Written since its last fsync. */
-  dirty = false;
   /** Bytes of records (and padding) in the stream: the file's logical length. */
   streamBytes: number;
   /** Bytes of records the index still points at. */
   liveBytes = 0;
-  hintMac: Uint8Array | undefined = undefined;
-  /** Recorded in the manifest (a barrier has made it durable at least once). */
-  listed = false;
-  /**
-   * Written by compaction: live bytes when it was written. It is a candidate again only once some of
-   * them died (its tombstones and tail padding alone must not make it rewrite itself forever).
-   */
-  liveBytesWhenCompacted = Number.POSITIVE_INFINITY;
+  // Bookkeeping: what the barrier and the MANIFEST know of the file. Set when the file is made (create,
+  // opened) and by the file's own writes (which make it dirty); after that only the shard changes it
+  // (src/engine/shard.ts), through the methods under "bookkeeping" below.
+  #durable: DurableState;
+  #dirty = false;
+  #listed = false;
+  #hintMac: Uint8Array | undefined = undefined;
+  #liveBytesWhenCompacted = Number.POSITIVE_INFINITY;
   /** Lowest sequence number of a record in the file (compaction keeps a tombstone while an older record may exist). */
   lowestSequence = Number.MAX_SAFE_INTEGER;
   #tags: Uint8Array;
@@ -102,7 +99,7 @@ export class DataFile {
     this.#tags = tags;
     this.pageCount = pageCount;
     this.sealed = sealed;
-    this.durable = durable;
+    this.#durable = durable;
     this.streamBytes = pageCount * PAGE_BYTES;
     this.#tagHash = createHash('sha256').update(tags.subarray(0, pageCount * TAG_BYTES));
   }
@@ -125,7 +122,7 @@ export class DataFile {
     });
     file.#writer = new WriteBuffer(writeBufferBytes);
     file.#counters = counters;
-    file.dirty = true;
+    file.#dirty = true;
     counters.bytesWritten += header.length;
     return file;
   }
@@ -144,25 +141,84 @@ export class DataFile {
       tagDigest: new Uint8Array(0),
       sealed: true,
     });
-    file.durable = { pageCount, tagDigest: file.currentDigest(), sealed: true };
-    file.listed = true;
+    file.#durable = { pageCount, tagDigest: file.currentDigest(), sealed: true };
+    file.#listed = true;
     return file;
   }
 
-  /**
-   * Recovery kept the first `validPages` of a file that was active when last seen and sealed it.
-   * Its durable state stays what the manifest recorded until the next barrier covers it.
-   */
-  resetAfterRecovery(validPages: number, listed: { pageCount: number; tagDigest: Uint8Array } | undefined): void {
+  /** Recovery kept the first `validPages` of a file that was active when last seen, and seals it. */
+  keepPages(validPages: number): void {
     this.pageCount = validPages;
     this.streamBytes = validPages * PAGE_BYTES;
     this.#tagHash = createHash('sha256').update(this.#tags.subarray(0, validPages * TAG_BYTES));
-    this.durable =
+  }
+
+  // ---- bookkeeping (changed by src/engine/shard.ts only) -------------------------------------
+
+  /** What the manifest records of the file, as of the last barrier that covered it. */
+  get durable(): DurableState {
+    return this.#durable;
+  }
+
+  /** Written since its last fsync (or since the barrier that is making it durable took its snapshot). */
+  get dirty(): boolean {
+    return this.#dirty;
+  }
+
+  /** Recorded in the manifest (a barrier has made it durable at least once). */
+  get listed(): boolean {
+    return this.#listed;
+  }
+
+  /** MAC of the file's hint, once a hint the manifest may vouch for is on disk. */
+  get hintMac(): Uint8Array | undefined {
+    return this.#hintMac;
+  }
+
+  /**
+   * Written by compaction: live bytes when it was written. It is a candidate again only once some of
+   * them died (its tombstones and tail padding alone must not make it rewrite itself forever).
+   */
+  get liveBytesWhenCompacted(): number {
+    return this.#liveBytesWhenCompacted;
+  }
+
+  /**
+   * Recovery sealed this file, active when last seen: its durable state stays what the manifest
+   * recorded (`listed`, or nothing for a file it did not list) until the next barrier covers it.
+   */
+  markRecoveredActive(listed: { pageCount: number; tagDigest: Uint8Array } | undefined): void {
+    this.#durable =
       listed === undefined
         ? { pageCount: 0, tagDigest: EMPTY_DIGEST, sealed: false }
         : { pageCount: listed.pageCount, tagDigest: listed.tagDigest, sealed: false };
-    this.listed = listed !== undefined;
-    this.dirty = true;
+    this.#listed = listed !== undefined;
+    this.#dirty = true;
+  }
+
+  /** A barrier's snapshot: the state its fsyncs will make durable. The file is clean until its next write. */
+  takeDurableSnapshot(): DurableState {
+    this.#dirty = false;
+    return { pageCount: this.pageCount, tagDigest: this.currentDigest(), sealed: this.sealed };
+  }
+
+  /** The barrier's fsyncs made `state` durable; the MANIFEST about to be written lists the file. */
+  markDurable(state: DurableState): void {
+    this.#durable = state;
+    this.#listed = true;
+  }
+
+  /** A compaction output, synced and renamed, joins the store: durable as it is, and listed from the next MANIFEST on. */
+  markAdopted(): void {
+    this.#durable = { pageCount: this.pageCount, tagDigest: this.currentDigest(), sealed: true };
+    this.#dirty = false;
+    this.#listed = true;
+    this.#liveBytesWhenCompacted = this.liveBytes;
+  }
+
+  /** A hint whose header MAC is `hintMac` is durable on disk (or the manifest vouched for one at open). */
+  recordHint(hintMac: Uint8Array): void {
+    this.#hintMac = hintMac;
   }
 
   get isActive(): boolean {
@@ -226,7 +282,7 @@ export class DataFile {
     const footer = encodeTagFileFooter({ pageCount: this.pageCount, tagDigest: this.currentDigest() }, this.cipher.mac);
     this.tagHandle.write(footer, tagOffset(this.pageCount));
     if (this.#counters !== undefined) this.#counters.bytesWritten += footer.length;
-    this.dirty = true;
+    this.#dirty = true;
     this.sealed = true;
     this.#writer = undefined;
   }
@@ -253,7 +309,7 @@ export class DataFile {
       ciphertext.set(sealed.ciphertext, page * PAGE_BYTES);
       tags.set(sealed.tag, page * TAG_BYTES);
     }
-    this.dirty = true;
+    this.#dirty = true;
     this.dataHandle.write(ciphertext, firstPageIndex * PAGE_BYTES);
     this.tagHandle.write(tags, tagOffset(firstPageIndex));
     this.#appendTags(tags);
@@ -291,7 +347,7 @@ export class DataFile {
   /** After a barrier: pages now durable move from the unsynced set into the cache. */
   promoteDurablePages(cache: BlockCache | undefined): void {
     for (const [pageIndex, page] of this.#unsyncedPages) {
-      if (pageIndex >= this.durable.pageCount) continue;
+      if (pageIndex >= this.#durable.pageCount) continue;
       this.#unsyncedPages.delete(pageIndex);
       cache?.insert(pageCacheId(this.fileId, pageIndex), page);
     }
@@ -352,7 +408,7 @@ export class DataFile {
     const cached = cache?.get(id);
     if (cached !== undefined) return copyOut(cached);
     const value = this.#assembleLargeValue(position, length);
-    if (cache === undefined || pageIndexOf(position + length - 1) >= this.durable.pageCount) return value;
+    if (cache === undefined || pageIndexOf(position + length - 1) >= this.#durable.pageCount) return value;
     cache.insert(id, value);
     return copyOut(value);
   }
@@ -389,7 +445,7 @@ export class DataFile {
     let first: Uint8Array | undefined;
     for (let index = 0; index < pages.length; index++) {
       const page = pages[index]!;
-      if (cache !== undefined && pageIndex + index < this.durable.pageCount)
+      if (cache !== undefined && pageIndex + index < this.#durable.pageCount)
         cache.insert(pageCacheId(this.fileId, pageIndex + index), page);
       if (index === 0) first = page;
     }
@@ -398,10 +454,10 @@ export class DataFile {
 
   /** Reads pages into the cache (warmup): one pread per run, durable pages only. Returns pages added. */
   warmPages(firstPageIndex: number, count: number, cache: BlockCache): number {
-    const last = Math.min(firstPageIndex + count, this.durable.pageCount);
+    const last = Math.min(firstPageIndex + count, this.#durable.pageCount);
     if (last <= firstPageIndex) return 0;
     const pages = this.readVerifiedPages(firstPageIndex, last - firstPageIndex);
-    pages.forEach((page, offset) => cache.insert(pageCacheId(this.fileId, firstPageIndex + offset), page, true));
+    for (const [offset, page] of pages.entries()) cache.insert(pageCacheId(this.fileId, firstPageIndex + offset), page, true);
     return pages.length;
   }
 
@@ -410,7 +466,7 @@ export class DataFile {
    * cache past its probation queue, as {@link warmPages} does for pages. Returns the bytes cached.
    */
   warmLargeValue(position: number, length: number, cache: BlockCache): number {
-    if (pageIndexOf(position + length - 1) >= this.durable.pageCount) return 0;
+    if (pageIndexOf(position + length - 1) >= this.#durable.pageCount) return 0;
     cache.insert(largeValueCacheId(this.fileId, position), this.#assembleLargeValue(position, length), true);
     return length;
   }
