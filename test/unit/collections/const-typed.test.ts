@@ -3,11 +3,8 @@
  * codec): option and value validation, reads that never touch disk, immutable valueSize and
  * collection kind, codec round trips, and codec failures that leave the store intact.
  */
-import { mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ArmdbError,
   ConstMap,
@@ -22,12 +19,14 @@ import {
   type Collection,
   type ConstOpenOptions,
 } from '../../../src/index.js';
+import { hex } from '../../helpers/bytes.js';
+import { expectCode } from '../../helpers/errors.js';
+import { storesClosedAfterEach } from '../../helpers/temp-dir.js';
 
 const ENCRYPTION_KEY = new Uint8Array(32).map((_, index) => (index * 29 + 1) & 0xff);
 const KEY_SIZE = 8;
 const base = { keySize: KEY_SIZE, encryption: { key: ENCRYPTION_KEY }, syncIntervalMs: 0, shards: 2, autoCompact: false } as const;
 
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
 const keyOf = (n: number): Uint8Array => {
   const key = new Uint8Array(KEY_SIZE);
   new DataView(key.buffer).setUint32(4, n);
@@ -39,35 +38,7 @@ const valueOf = (n: number, size = 4): Uint8Array => {
   return bytes;
 };
 
-const directories: string[] = [];
-const opened: { close(): Promise<void> }[] = [];
-
-function tempDir(): string {
-  const directory = mkdtempSync(path.join(tmpdir(), 'armdb-const-typed-'));
-  directories.push(directory);
-  return directory;
-}
-
-function track<C extends { close(): Promise<void> }>(collection: C): C {
-  opened.push(collection);
-  return collection;
-}
-
-afterEach(async () => {
-  for (const collection of opened.splice(0)) await collection.close().catch(() => undefined);
-  for (const directory of directories.splice(0)) await rm(directory, { recursive: true, force: true });
-});
-
-function expectCode(run: () => unknown, code: ArmdbErrorCode): void {
-  let caught: unknown;
-  try {
-    run();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected ${code}`).toBeInstanceOf(ArmdbError);
-  expect((caught as ArmdbError).code).toBe(code);
-}
+const { tempDir, track } = storesClosedAfterEach('const-typed');
 
 async function expectRejectCode(promise: Promise<unknown>, code: ArmdbErrorCode): Promise<ArmdbError> {
   let caught: unknown;
