@@ -883,13 +883,10 @@ describe('secret hygiene', () => {
     expect(leaksIn(objects, secrets)).toEqual([]);
   });
 
-  // PRODUCT BUG? (SPEC §5.4 "Errors … never show … values"): when `codecs.json` cannot decode a stored
-  // value, TypedMap.open throws ARMDB_FORMAT_MISMATCH whose `cause` is the SyntaxError of JSON.parse.
-  // V8 quotes the input in that message: whole when it is short (`Unexpected token 'V', "VALCANARY-1a2b"
-  // is not valid JSON`), its first 10 characters otherwise; so the stored value shows in
-  // `inspect(error)`, `error.cause.message` and `error.cause.stack`.
-  // Suspected line: src/collections/values.ts, typedValues().decode — it passes the codec's error on
-  // as `cause`.
+  // SPEC §5.4 "Errors … never show … values": when `codecs.json` cannot decode a stored value,
+  // TypedMap.open throws ARMDB_FORMAT_MISMATCH, and nothing reachable from that error shows the value.
+  // V8 quotes JSON.parse input in its SyntaxError (whole when short: `Unexpected token 'V',
+  // "VALCANARY-1a2b" is not valid JSON`), so such a codec error must not travel on as the `cause`.
   it('a codec that cannot decode a stored value: the error does not show the value', async ({ tempDir }) => {
     const dir = tempDir();
     const rawKey = canaryKey('codec');

@@ -227,9 +227,8 @@ function defineHookSuite<V>(kind: Kind<V>): void {
       runEveryMutation(kind, db, calls, false, true);
     });
 
-    // PRODUCT BUG: SPEC §6 / WriteHook docs say oldValue is undefined when needsOldValue is false, but
-    // update()/fetchUpdate() pass the current value anyway (src/collections/collection.ts, #update:
-    // `this.#commit(…, [current], [next])` ignores hook.needsOldValue).
+    // SPEC §6 (WriteHook): with needsOldValue: false the hook's oldValue is undefined for every write.
+    // update() and fetchUpdate() read the current value for their own fn, and must not hand it on.
     it('with needsOldValue: false, oldValue is undefined for update/fetchUpdate too', async () => {
       const { hook, calls } = recorder(kind, false);
       const db = track(await kind.open(tempDir(), hook));
