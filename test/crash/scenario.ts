@@ -107,7 +107,7 @@ export function keyOf(n: number): Uint8Array {
  * A value that says who wrote it (tag, key, step) and is otherwise filled with bytes derived from
  * those, so a torn or misplaced value can never pass for a valid one.
  */
-export function valueOf(tag: number, key: number, step: number, length: number): Uint8Array {
+export function valueFor(tag: number, key: number, step: number, length: number): Uint8Array {
   const value = new Uint8Array(Math.max(length, 12));
   const view = new DataView(value.buffer);
   view.setUint32(0, tag);
@@ -168,7 +168,7 @@ export function workload(spec: WorkloadSpec, shard: (key: Uint8Array) => number)
     const roll = spec.mix === 'puts' ? 0 : random.next();
     const keyNumber = random.int(0, spec.keys - 1);
     if (roll < 0.6) {
-      steps.push({ kind: 'put', key: keyOf(keyNumber), value: valueOf(spec.tag, keyNumber, step, sizeFor()) });
+      steps.push({ kind: 'put', key: keyOf(keyNumber), value: valueFor(spec.tag, keyNumber, step, sizeFor()) });
     } else if (roll < 0.8) {
       steps.push({ kind: 'delete', key: keyOf(keyNumber) });
     } else {
@@ -187,7 +187,7 @@ export function workload(spec: WorkloadSpec, shard: (key: Uint8Array) => number)
         kind: 'atomic',
         writes: members.map((member) => ({
           key: keyOf(member),
-          value: deleting && member !== keyNumber ? undefined : valueOf(spec.tag, member, step, sizeFor()),
+          value: deleting && member !== keyNumber ? undefined : valueFor(spec.tag, member, step, sizeFor()),
         })),
       });
     }

@@ -55,7 +55,7 @@ function canaryKey(label: string): Uint8Array {
 const KEY_SIZE = 16;
 const keyOf = (index: number): Uint8Array => keys.fromString(`rk-${String(index).padStart(6, '0')}`, KEY_SIZE);
 
-function valueOf(index: number, label: string, length = 200): Uint8Array {
+function valueFor(index: number, label: string, length = 200): Uint8Array {
   const unit = `${label}-${String(index).padStart(6, '0')}-`;
   return bytes(unit.repeat(Math.ceil(length / unit.length)).slice(0, length));
 }
@@ -108,7 +108,7 @@ type Model = Map<number, string>;
 
 async function writeValues(db: VarMap, model: Model, indexes: Iterable<number>, label: string, length = 200): Promise<void> {
   for (const index of indexes) {
-    const value = valueOf(index, label, length);
+    const value = valueFor(index, label, length);
     db.put(keyOf(index), value);
     model.set(index, decoder.decode(value));
   }
@@ -491,7 +491,7 @@ describe('rotateDataKey, re-encrypting compaction and crypto-shredding', () => {
     await expectOpensWithContents(dir, optionsOf({ key }), model, count + 300);
 
     // Crypto-shred proof: the old files with today's KEYRING (and MANIFEST) cannot be read.
-    const oldCanaries = new Set(range(0, count).map((index) => decoder.decode(valueOf(index, 'OLDCANARY'))));
+    const oldCanaries = new Set(range(0, count).map((index) => decoder.decode(valueFor(index, 'OLDCANARY'))));
     const expectNoOldCanary = (store: VarMap): void => {
       for (let index = 0; index < count; index++) {
         let value: string | undefined;
@@ -817,7 +817,7 @@ describe('secret hygiene', () => {
     {
       const db = await VarMap.open(damaged, { ...common, encryption: { key: rawKey } });
       db.put(recordKey, value);
-      for (let index = 0; index < 300; index++) db.put(keyOf(index), valueOf(index, 'FILLER'));
+      for (let index = 0; index < 300; index++) db.put(keyOf(index), valueFor(index, 'FILLER'));
       await db.close();
     }
     const shardWithData = [0, 1].find((shard) => dataFilesOf(damaged, shard).length > 0)!;

@@ -36,7 +36,7 @@ function options(key: Uint8Array = KEY) {
 const keyOf = (index: number): Uint8Array => keys.fromString(`key-${index}`, 16);
 
 /** 100 bytes: `CANARY-<index>-` repeated (so any leak of plaintext would be recognisable). */
-function valueOf(index: number, label = 'CANARY'): Uint8Array {
+function valueFor(index: number, label = 'CANARY'): Uint8Array {
   const unit = `${label}-${String(index).padStart(6, '0')}-`;
   return new TextEncoder().encode(unit.repeat(Math.ceil(VALUE_BYTES / unit.length)).slice(0, VALUE_BYTES));
 }
@@ -150,7 +150,7 @@ function copyOf(source: string): string {
 
 async function writeStore(dir: string, count: number, label: string): Promise<void> {
   const db = await VarMap.open(dir, options());
-  for (let index = 0; index < count; index++) db.put(keyOf(index), valueOf(index, label));
+  for (let index = 0; index < count; index++) db.put(keyOf(index), valueFor(index, label));
   await db.close();
 }
 
@@ -194,7 +194,7 @@ interface ReadOutcome {
 function readAll(
   db: VarMap,
   indexes: readonly number[],
-  expected: (index: number) => Uint8Array | undefined = (index) => valueOf(index),
+  expected: (index: number) => Uint8Array | undefined = (index) => valueFor(index),
 ): ReadOutcome {
   const failed: number[] = [];
   const wrong: number[] = [];
@@ -757,13 +757,13 @@ describe('older generations (rollback)', () => {
     const dir = copyOf(pristine);
     const before = new Set(allFiles(dir).map((file) => file.id));
     const db = await VarMap.open(dir, options());
-    for (const index of FIRST_BATCH) db.put(keyOf(index), valueOf(index));
+    for (const index of FIRST_BATCH) db.put(keyOf(index), valueFor(index));
     await db.sync();
     const snapshot = path.join(root, `snapshot-${++copies}`);
     fs.cpSync(dir, snapshot, { recursive: true });
     fs.rmSync(path.join(snapshot, 'LOCK'), { force: true });
     const epochThen = manifestEpoch(snapshot);
-    for (const index of SECOND_BATCH) db.put(keyOf(index), valueOf(index));
+    for (const index of SECOND_BATCH) db.put(keyOf(index), valueFor(index));
     for (const index of DELETED) expect(db.delete(keyOf(index))).toBe(true);
     await db.sync();
     await db.close();
@@ -776,7 +776,7 @@ describe('older generations (rollback)', () => {
       activeThen,
       epochNow: manifestEpoch(dir),
       epochThen,
-      expected: (index) => (deleted.has(index) ? undefined : valueOf(index)),
+      expected: (index) => (deleted.has(index) ? undefined : valueFor(index)),
     };
   }
 
@@ -895,9 +895,9 @@ describe('older generations (rollback)', () => {
     const db = await VarMap.open(dir, options());
     try {
       const before = allFiles(dir).length;
-      for (const index of synced) db.put(keyOf(index), valueOf(index));
+      for (const index of synced) db.put(keyOf(index), valueFor(index));
       await db.sync();
-      for (const index of unsynced) db.put(keyOf(index), valueOf(index));
+      for (const index of unsynced) db.put(keyOf(index), valueFor(index));
       expect(allFiles(dir).length, 'the unsynced writes rotated files').toBeGreaterThan(before);
       fs.cpSync(dir, crash, { recursive: true });
     } finally {

@@ -61,16 +61,16 @@ describe('no aliasing of caller buffers', () => {
       // Reads share one ciphertext buffer; what decryption returns (and the cache keeps) must be fresh memory.
       const directory = temporaryDirectory();
       const options = { keySize: 16, encryption, cipher, syncIntervalMs: 0, shards: 1 } as const;
-      const valueOf = (index: number): Uint8Array => new Uint8Array(3000).fill(index & 0xff);
+      const valueFor = (index: number): Uint8Array => new Uint8Array(3000).fill(index & 0xff);
       const keyOf = (index: number): Uint8Array => new Uint8Array(16).fill(index + 1);
       let db = await VarMap.open(directory, options);
-      for (let index = 0; index < 40; index++) db.put(keyOf(index), valueOf(index));
+      for (let index = 0; index < 40; index++) db.put(keyOf(index), valueFor(index));
       await db.close();
       db = await VarMap.open(directory, { ...options, hints: false });
       const first = [0, 1, 2].map((index) => db.get(keyOf(index)));
-      for (let index = 0; index < 40; index++) expect(db.get(keyOf(index))).toEqual(valueOf(index));
-      for (let index = 0; index < 40; index++) expect(db.get(keyOf(index))).toEqual(valueOf(index)); // from the cache
-      expect(first).toEqual([0, 1, 2].map(valueOf));
+      for (let index = 0; index < 40; index++) expect(db.get(keyOf(index))).toEqual(valueFor(index));
+      for (let index = 0; index < 40; index++) expect(db.get(keyOf(index))).toEqual(valueFor(index)); // from the cache
+      expect(first).toEqual([0, 1, 2].map(valueFor));
       expect(db.stats().cacheHits).toBeGreaterThan(0);
       await db.close();
     },

@@ -112,6 +112,7 @@ function renderings(value: unknown): string[] {
     JSON.stringify({ nested: [value] }),
     String(value),
     `${value as string}`,
+    // biome-ignore lint/style/useTemplate: `+ ''` converts with the "default" hint, a template with "string": both renderings are checked
     (value as string) + '',
   ];
 }

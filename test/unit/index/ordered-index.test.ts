@@ -164,7 +164,7 @@ describe('OrderedIndex bulk build', () => {
             unique.set(hex(key), key);
           }
           const keys = new Uint8Array(unique.size * keySize);
-          [...unique.values()].forEach((key, handle) => keys.set(key, handle * keySize));
+          for (const [handle, key] of [...unique.values()].entries()) keys.set(key, handle * keySize);
           const handles = Int32Array.from({ length: unique.size }, (_, n) => unique.size - 1 - n);
           sortHandlesByKey(handles, keys, keySize);
           const sorted = [...handles].map((handle) => hex(keys.subarray(handle * keySize, (handle + 1) * keySize)));
