@@ -49,16 +49,16 @@ export function temporaryDirectory(prefix: string, memory = true): { readonly pa
 }
 
 /**
- * For a test file: `directory(prefix)` makes a temporary directory (on tmpfs) that is removed after
- * the test that made it. Call once at the top level of the file.
+ * For a test file: `directory(prefix)` makes a temporary directory (on tmpfs unless `memory` is
+ * false) that is removed after the test that made it. Call once at the top level of the file.
  */
-export function directoriesRemovedAfterEach(): (prefix: string) => string {
+export function directoriesRemovedAfterEach(memory = true): (prefix: string) => string {
   const cleanups: (() => void)[] = [];
   afterEach(() => {
     for (const cleanup of cleanups.splice(0)) cleanup();
   });
   return (prefix) => {
-    const made = temporaryDirectory(prefix);
+    const made = temporaryDirectory(prefix, memory);
     cleanups.push(made.cleanup);
     return made.path;
   };

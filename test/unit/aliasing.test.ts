@@ -3,24 +3,15 @@
  * Buffer is ever aliased or modified by the store, and that values handed out are independent copies.
  */
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { resolveOptions } from '../../src/config.js';
 import { Engine } from '../../src/engine/engine.js';
 import { CollectionKind } from '../../src/format/manifest.js';
 import { ArmdbError, VarMap, VarTree } from '../../src/index.js';
+import { directoriesRemovedAfterEach } from '../helpers/temp-dir.js';
 
-const directories: string[] = [];
-function temporaryDirectory(): string {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'armdb-alias-'));
-  directories.push(directory);
-  return directory;
-}
-afterEach(() => {
-  for (const directory of directories.splice(0)) fs.rmSync(directory, { recursive: true, force: true });
-});
+const makeDirectory = directoriesRemovedAfterEach(false);
+const temporaryDirectory = (): string => makeDirectory('alias');
 
 describe('no aliasing of caller buffers', () => {
   it("close() wipes armdb's copy of the key, never the caller's Buffer", async () => {

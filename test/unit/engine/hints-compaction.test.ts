@@ -6,25 +6,18 @@
 import { randomBytes } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { withEngineHooks } from '../../../src/internal/engine-hooks.js';
 import type { FileHandle, FileSystem } from '../../../src/io/file-system.js';
 import { nodeFileSystem } from '../../../src/io/node-file-system.js';
 import { VarMap, keys, type OpenOptions } from '../../../src/index.js';
+import { directoriesRemovedAfterEach } from '../../helpers/temp-dir.js';
 
 const KEY = new Uint8Array(32).fill(0x42);
-const directories: string[] = [];
-function temporaryDirectory(): string {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'armdb-hints-'));
-  directories.push(directory);
-  return directory;
-}
-afterEach(() => {
-  for (const directory of directories.splice(0)) fs.rmSync(directory, { recursive: true, force: true });
-});
+const makeDirectory = directoriesRemovedAfterEach(false);
+const temporaryDirectory = (): string => makeDirectory('hints');
 
 const base: OpenOptions = { keySize: 16, encryption: { key: KEY }, shards: 2, syncIntervalMs: 0, maxFileBytes: 65536, autoCompact: false };
 const keyOf = (index: number) => keys.fromString(`key-${index}`, 16);
