@@ -124,11 +124,13 @@ class Harness<V> {
  * support (see {@link Supports}) are not registered for it.
  */
 export function suite(factory: Factory, supports: Supports, configurations: readonly Configuration[]): void {
+  // From here on `subject.supports` is the one answer to "does this class support …".
+  const subject: Factory = { ...factory, supports };
   for (const config of configurations) {
-    describe.concurrent(`${factory.name} [${config.name}]`, () => {
-      everyCollection(factory, config);
-      if (supports.ordered && !config.reopened) orderedReads(factory, config);
-      if (supports.variableBytes) variableBytes(factory as Factory<Uint8Array>, config);
+    describe.concurrent(`${subject.name} [${config.name}]`, () => {
+      everyCollection(subject, config);
+      if (supports.ordered && !config.reopened) orderedReads(subject, config);
+      if (supports.variableBytes) variableBytes(subject as Factory<Uint8Array>, config);
     });
   }
 }
@@ -142,7 +144,6 @@ function everyCollection(factory: Factory, config: Configuration): void {
   const largeValue = factory.supports.variableBytes ? (n: number): unknown => patternBytes(500 + n * 300, n) : value;
   const openIn = async (dir: string, extra: Partial<OpenOptions<unknown>> = {}): Promise<Collection<unknown>> =>
     trackStore(dir, await factory.open(dir, optionsFor(config, extra as Partial<OpenOptions>) as OpenOptions<unknown>));
-  const open = harness;
 
   it('absent keys: get undefined, has false, getMany undefined, empty', async ({ tempDir }) => {
     const h = await harness(tempDir);
@@ -342,7 +343,7 @@ function everyCollection(factory: Factory, config: Configuration): void {
 
   if (!config.reopened) {
     it('reopen with a different keySize, shards or shardPrefixBits throws ARMDB_FORMAT_MISMATCH', async ({ tempDir }) => {
-      const h = await open(tempDir);
+      const h = await harness(tempDir);
       h.db.put(key(1), value(1));
       await h.db.close();
       await expectRejectCode(openIn(h.dir, { keySize: 8 }), 'ARMDB_FORMAT_MISMATCH');
@@ -354,7 +355,7 @@ function everyCollection(factory: Factory, config: Configuration): void {
     });
 
     it.runIf(config.encryption !== 'none')('a wrong key or passphrase throws ARMDB_WRONG_KEY and changes nothing', async ({ tempDir }) => {
-      const h = await open(tempDir);
+      const h = await harness(tempDir);
       h.db.put(key(1), value(1));
       await h.db.close();
       const wrong: OpenOptions['encryption'] =
@@ -375,7 +376,7 @@ function everyCollection(factory: Factory, config: Configuration): void {
     });
 
     it('opening an encrypted store with none, or a none store with a key, throws ARMDB_FORMAT_MISMATCH', async ({ tempDir }) => {
-      const h = await open(tempDir);
+      const h = await harness(tempDir);
       h.db.put(key(1), value(1));
       await h.db.close();
       if (config.encryption === 'none') {
@@ -389,7 +390,7 @@ function everyCollection(factory: Factory, config: Configuration): void {
     });
 
     it('a store written with one cipher provider reads back with the other', async ({ tempDir }) => {
-      const h = await open(tempDir);
+      const h = await harness(tempDir);
       for (let n = 0; n < 20; n++) h.db.put(key(n), largeValue(n));
       await h.db.close();
       const other = await openIn(h.dir, { cipher: config.cipher === 'node' ? 'noble' : 'node' });
