@@ -16,7 +16,7 @@ const PASSPHRASE = 'export import passphrase 91c2';
 const keyOf = (index: number): Uint8Array => keys.fromString(`k-${index}`, 16);
 
 /** Values of varied lengths, empty included, with bytes that are not text. */
-function valueOf(index: number): Uint8Array {
+function valueFor(index: number): Uint8Array {
   const value = new Uint8Array(index % 37 === 0 ? 0 : (index * 7) % 300);
   for (let offset = 0; offset < value.length; offset++) value[offset] = (index + offset * 31) & 0xff;
   return value;
@@ -56,9 +56,9 @@ describe.skipIf(!BUILT)('armdb export and import', () => {
     newKeyFile = writeKeyFile(root, NEW_KEY, 'new.key');
     source = path.join(root, 'source');
     const db = await VarMap.open(source, { keySize: 16, encryption: { key: KEY }, syncIntervalMs: 0, maxFileBytes: 65536 });
-    for (let index = 0; index < 400; index++) db.put(keyOf(index), valueOf(index));
+    for (let index = 0; index < 400; index++) db.put(keyOf(index), valueFor(index));
     for (let index = 0; index < 400; index += 5) db.delete(keyOf(index));
-    for (let index = 1; index < 400; index++) if (index % 5 !== 0) expected.set(hex(keyOf(index)), hex(valueOf(index)));
+    for (let index = 1; index < 400; index++) if (index % 5 !== 0) expected.set(hex(keyOf(index)), hex(valueFor(index)));
     await db.close();
   });
 
@@ -182,7 +182,7 @@ describe.skipIf(!BUILT)('armdb export and import', () => {
   });
 
   describe('bad input', () => {
-    const valid = (index: number): string => line(hex(keyOf(index)), hex(valueOf(index + 1)));
+    const valid = (index: number): string => line(hex(keyOf(index)), hex(valueFor(index + 1)));
 
     /** A fresh store holding nothing; returns its directory. */
     async function emptyStore(name: string): Promise<string> {
@@ -205,14 +205,14 @@ describe.skipIf(!BUILT)('armdb export and import', () => {
       '%s: exit 1 naming the line; earlier lines imported and synced, nothing partial',
       async (name, bad, lineNumber, message) => {
         const store = await emptyStore(`bad-${name.replaceAll(' ', '-')}`);
-        const input = valid(1) + '\n' + bad + '\n' + valid(4);
+        const input = `${valid(1)}\n${bad}\n${valid(4)}`;
         const result = armdb(['import', store, '--key-file', keyFile], { input });
         expect(result.status).toBe(1);
         expect(result.stderr).toContain(`line ${lineNumber}: ${message}`);
         expect(result.stderr).toContain(`stopped at line ${lineNumber}`);
         const all = await readAll(store, { key: KEY });
         // Line 1 is in (and was synced: a fresh open sees it), line 2 is blank, line 3 is bad, line 4 never ran.
-        expect(all).toEqual(new Map([[hex(keyOf(1)), hex(valueOf(2))]]));
+        expect(all).toEqual(new Map([[hex(keyOf(1)), hex(valueFor(2))]]));
       },
     );
 
@@ -232,7 +232,7 @@ describe.skipIf(!BUILT)('armdb export and import', () => {
       const ok = armdb(['import', store, '--key-file', keyFile, '--check'], { input: good });
       expect(ok.status).toBe(0);
       expect(ok.stderr).toContain('2 records valid');
-      const bad = armdb(['import', store, '--key-file', keyFile, '--check'], { input: good + 'nope\n' });
+      const bad = armdb(['import', store, '--key-file', keyFile, '--check'], { input: `${good}nope\n` });
       expect(bad.status).toBe(1);
       expect(bad.stderr).toContain('line 3: not valid JSON');
       expect((await readAll(store, { key: KEY })).size).toBe(0);

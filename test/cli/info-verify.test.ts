@@ -13,14 +13,14 @@ const OTHER_KEY = testKey(2);
 const PASSPHRASE = 'cli suite passphrase 7f3a';
 const PAGE = 4096;
 
-function valueOf(index: number): Uint8Array {
+function valueFor(index: number): Uint8Array {
   return new TextEncoder().encode(`value-${index}-`.repeat(8));
 }
 
 /** A closed VarMap: 3000 keys over 2 shards in 64 KiB files (several sealed files per shard), 500 deleted. */
 async function writeVarMap(directory: string, encryption: EncryptionOption): Promise<void> {
   const db = await VarMap.open(directory, { keySize: 16, encryption, shards: 2, syncIntervalMs: 0, maxFileBytes: 65536 });
-  for (let index = 0; index < 3000; index++) db.put(keys.fromString(`key-${index}`, 16), valueOf(index));
+  for (let index = 0; index < 3000; index++) db.put(keys.fromString(`key-${index}`, 16), valueFor(index));
   for (let index = 0; index < 500; index++) db.delete(keys.fromString(`key-${index}`, 16));
   await db.close();
 }

@@ -7,11 +7,13 @@
  * Not a test file itself (no `.test.ts` suffix).
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeTempDir } from '../helpers/temp-dir.js';
+
+// Shared helpers the CLI suites import from here.
+export { hex, testKey } from '../helpers/bytes.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 export const BUILT = fs.existsSync(CLI);
@@ -46,18 +48,13 @@ export function armdb(args: string[], options: { input?: string | Buffer; passph
 const made: string[] = [];
 
 export function tempDir(label = 'cli'): string {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), `armdb-${label}-`));
+  const directory = makeTempDir(label);
   made.push(directory);
   return directory;
 }
 
 export function removeTempDirs(): void {
   for (const directory of made.splice(0)) fs.rmSync(directory, { recursive: true, force: true });
-}
-
-/** A deterministic 32-byte key. */
-export function testKey(seed: number): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(`armdb cli test key ${seed}`).digest());
 }
 
 /** Writes `key` to a new file (mode 0600) and returns its path. */
@@ -97,5 +94,3 @@ export function parseJsonLines(text: string): { key: string; value: string }[] {
     .filter((line) => line.length > 0)
     .map((line) => JSON.parse(line) as { key: string; value: string });
 }
-
-export const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');

@@ -13,7 +13,7 @@ import type { VarMap } from '../../src/collections/var-map.js';
 import { Backoff, MAX_SKIPPED_CHANCES } from '../../src/engine/backoff.js';
 import { fileName } from '../../src/engine/paths.js';
 import { FaultFileSystem } from './fault-fs.js';
-import { keyOf, openMap, directoriesRemovedAfterEach, valueOf } from './scenario.js';
+import { keyOf, openMap, directoriesRemovedAfterEach, valueFor } from './scenario.js';
 
 const directory = directoriesRemovedAfterEach();
 
@@ -47,13 +47,13 @@ const KEYS = 400;
 /** Files with mostly dead bytes: every key written three times, synced after each round. */
 async function garbage(map: VarMap): Promise<void> {
   for (let round = 0; round < 3; round++) {
-    for (let key = 0; key < KEYS; key++) map.put(keyOf(key), valueOf(round, key, round, 120));
+    for (let key = 0; key < KEYS; key++) map.put(keyOf(key), valueFor(round, key, round, 120));
     await map.sync();
   }
 }
 
 function expectLatest(map: VarMap, round: number): void {
-  for (let key = 0; key < KEYS; key++) expect(map.get(keyOf(key))).toEqual(valueOf(round, key, round, 120));
+  for (let key = 0; key < KEYS; key++) expect(map.get(keyOf(key))).toEqual(valueFor(round, key, round, 120));
 }
 
 function temporaryFiles(dir: string): string[] {
@@ -78,7 +78,7 @@ describe('compaction on a failing disk', () => {
     expect(temporaryFiles(dir)).toEqual([]);
     // Reads and writes go on; nothing was lost; a later compaction succeeds.
     expectLatest(map, 2);
-    map.put(keyOf(KEYS), valueOf(9, KEYS, 9, 50));
+    map.put(keyOf(KEYS), valueFor(9, KEYS, 9, 50));
     await map.sync();
     const report = await map.compact();
     expect(report.filesIn).toBeGreaterThan(0);
@@ -103,21 +103,21 @@ describe('compaction on a failing disk', () => {
     faulty.failNth('write', 1, 'ENOSPC', { path: isOutput, sticky: true });
     const background = await openMap(dir, faulty, { shards: 1, autoCompact: true, hints: false, maxFileBytes: 64 * 1024 });
     const failure = nextMessage('armdb:compact');
-    background.put(keyOf(0), valueOf(3, 0, 3, 120));
+    background.put(keyOf(0), valueFor(3, 0, 3, 120));
     await background.sync();
     const message = await failure;
     expect((message['error'] as { code?: string } | undefined)?.code).toBe('ENOSPC');
     expect(temporaryFiles(dir)).toEqual([]);
     expect(background.stats().compactions).toBe(0);
     // Not poisoned: writes and barriers go on (the failed attempt is not retried at once).
-    background.put(keyOf(1), valueOf(3, 1, 3, 120));
+    background.put(keyOf(1), valueFor(3, 1, 3, 120));
     await background.sync();
     expect(background.stats().compactions).toBe(0);
     // The disk has room again: after the backoff (one skipped chance after one failure) it runs.
     faulty.disarm();
     const success = nextMessage('armdb:compact');
     for (let attempt = 0; attempt < 3 && background.stats().compactions === 0; attempt++) {
-      background.put(keyOf(2), valueOf(3, 2, 3 + attempt, 120));
+      background.put(keyOf(2), valueFor(3, 2, 3 + attempt, 120));
       await background.sync();
     }
     const report = await success;
@@ -125,9 +125,9 @@ describe('compaction on a failing disk', () => {
     expect(report['filesIn']).toBeGreaterThan(0);
     await background.close();
     const again = await openMap(dir, undefined, { shards: 1 });
-    expect(again.get(keyOf(0))).toEqual(valueOf(3, 0, 3, 120));
-    expect(again.get(keyOf(1))).toEqual(valueOf(3, 1, 3, 120));
-    for (let key = 3; key < KEYS; key++) expect(again.get(keyOf(key))).toEqual(valueOf(2, key, 2, 120));
+    expect(again.get(keyOf(0))).toEqual(valueFor(3, 0, 3, 120));
+    expect(again.get(keyOf(1))).toEqual(valueFor(3, 1, 3, 120));
+    for (let key = 3; key < KEYS; key++) expect(again.get(keyOf(key))).toEqual(valueFor(2, key, 2, 120));
     expect((await again.verify()).ok).toBe(true);
     await again.close();
   });
@@ -141,12 +141,12 @@ describe('compaction on a failing disk', () => {
     const { result: report, messages } = await published('armdb:compact', () => map.compact());
     expect(report.filesIn).toBeGreaterThan(0);
     expect(messages.some((message) => (message['error'] as { code?: string } | undefined)?.code === 'EIO')).toBe(true);
-    map.put(keyOf(0), valueOf(7, 0, 7, 120));
+    map.put(keyOf(0), valueFor(7, 0, 7, 120));
     await map.sync();
     await map.close();
     const again = await openMap(dir, undefined, { shards: 1 });
-    expect(again.get(keyOf(0))).toEqual(valueOf(7, 0, 7, 120));
-    for (let key = 1; key < KEYS; key++) expect(again.get(keyOf(key))).toEqual(valueOf(2, key, 2, 120));
+    expect(again.get(keyOf(0))).toEqual(valueFor(7, 0, 7, 120));
+    for (let key = 1; key < KEYS; key++) expect(again.get(keyOf(key))).toEqual(valueFor(2, key, 2, 120));
     expect((await again.verify()).ok).toBe(true);
     const files = again.stats().files;
     await again.close();
@@ -165,12 +165,12 @@ describe('compaction renames and directory fsyncs', () => {
     fs.failNth('rename', 2, 'EIO', { path: (operation) => operation.includes('.tmp ->') });
     await expect(map.compact()).rejects.toMatchObject({ code: 'EIO' });
     expect(temporaryFiles(dir)).toEqual([]);
-    map.put(keyOf(0), valueOf(5, 0, 5, 120));
+    map.put(keyOf(0), valueFor(5, 0, 5, 120));
     await map.sync();
     await map.close();
     const again = await openMap(dir, undefined, { shards: 1 });
-    expect(again.get(keyOf(0))).toEqual(valueOf(5, 0, 5, 120));
-    for (let key = 1; key < KEYS; key++) expect(again.get(keyOf(key))).toEqual(valueOf(2, key, 2, 120));
+    expect(again.get(keyOf(0))).toEqual(valueFor(5, 0, 5, 120));
+    for (let key = 1; key < KEYS; key++) expect(again.get(keyOf(key))).toEqual(valueFor(2, key, 2, 120));
     expect((await again.verify()).ok).toBe(true);
     await again.close();
   });
@@ -185,7 +185,7 @@ describe('compaction renames and directory fsyncs', () => {
       hints: true,
       nth: 1,
       trigger: async (map: VarMap) => {
-        for (let key = 0; key < KEYS; key++) map.put(keyOf(key), valueOf(4, key, 4, 300));
+        for (let key = 0; key < KEYS; key++) map.put(keyOf(key), valueFor(4, key, 4, 300));
         await new Promise<void>((resolve) => {
           const listener = (): void => {
             unsubscribe('armdb:hint', listener);
@@ -209,11 +209,11 @@ describe('compaction renames and directory fsyncs', () => {
     const failed = after.findIndex((entry) => entry.outcome === 'failed');
     expect(failed).toBeGreaterThan(0);
     expect(after[failed - 1]!.kind).toBe('rename');
-    expect(() => map.put(keyOf(0), valueOf(6, 0, 6, 120))).toThrow(expect.objectContaining({ code: 'ARMDB_POISONED' }));
+    expect(() => map.put(keyOf(0), valueFor(6, 0, 6, 120))).toThrow(expect.objectContaining({ code: 'ARMDB_POISONED' }));
     await map.close();
     const again = await openMap(dir, undefined, { shards: 1 });
     // The last synced round, or (the hint case) the unsynced round 4 where its pages reached the disk.
-    const allowed = (key: number): Uint8Array[] => [valueOf(2, key, 2, 120), valueOf(4, key, 4, 300)];
+    const allowed = (key: number): Uint8Array[] => [valueFor(2, key, 2, 120), valueFor(4, key, 4, 300)];
     for (let key = 1; key < KEYS; key++) expect(allowed(key)).toContainEqual(again.get(keyOf(key)));
     expect((await again.verify()).ok).toBe(true);
     await again.close();
@@ -232,14 +232,14 @@ describe('crypto-shredding after a failed delete', () => {
     expect(report.shreddedKeyIds).toEqual([]);
     fs.disarm();
     // The device works again: the next shredding deletes the leftovers first, then drops the key.
-    map.put(keyOf(0), valueOf(8, 0, 8, 120));
+    map.put(keyOf(0), valueFor(8, 0, 8, 120));
     await map.sync();
     const later = await map.compact({ reencrypt: true });
     expect(later.shreddedKeyIds.length).toBe(1);
     await map.close();
     const again = await openMap(dir, undefined, { shards: 1 });
-    expect(again.get(keyOf(0))).toEqual(valueOf(8, 0, 8, 120));
-    for (let key = 1; key < KEYS; key++) expect(again.get(keyOf(key))).toEqual(valueOf(2, key, 2, 120));
+    expect(again.get(keyOf(0))).toEqual(valueFor(8, 0, 8, 120));
+    for (let key = 1; key < KEYS; key++) expect(again.get(keyOf(key))).toEqual(valueFor(2, key, 2, 120));
     expect(Object.keys(again.stats().filesPerKeyId)).toEqual(['2']);
     await again.close();
   });
@@ -254,7 +254,7 @@ describe('crypto-shredding after a failed delete', () => {
     await map.compact({ reencrypt: true });
     await map.close();
     const again = await openMap(dir, undefined, { shards: 1 });
-    for (let key = 0; key < KEYS; key++) expect(again.get(keyOf(key))).toEqual(valueOf(2, key, 2, 120));
+    for (let key = 0; key < KEYS; key++) expect(again.get(keyOf(key))).toEqual(valueFor(2, key, 2, 120));
     expect((await again.verify()).ok).toBe(true);
     await again.close();
   });
@@ -268,14 +268,14 @@ describe('hint writing on a failing disk', () => {
     const map = await openMap(dir, fs, { shards: 1, autoCompact: false, hints: true, maxFileBytes: 64 * 1024 });
     const failure = nextMessage('armdb:hint');
     // Enough to rotate: the sealed file is queued for its hint.
-    for (let key = 0; key < KEYS; key++) map.put(keyOf(key), valueOf(1, key, 1, 200));
+    for (let key = 0; key < KEYS; key++) map.put(keyOf(key), valueFor(1, key, 1, 200));
     const message = await failure;
     expect((message['error'] as { code?: string } | undefined)?.code).toBe('ENOSPC');
     expect(temporaryFiles(dir)).toEqual([]);
     await map.sync();
     // Backoff after one failure: one barrier skipped, the next one queues the hint again.
     for (let round = 0; round < 3; round++) {
-      map.put(keyOf(0), valueOf(2, 0, round, 200));
+      map.put(keyOf(0), valueFor(2, 0, round, 200));
       await map.sync();
     }
     // The hint of the very file whose hint failed, written before close() (which writes hints of its own).
@@ -284,7 +284,7 @@ describe('hint writing on a failing disk', () => {
     const again = await openMap(dir, undefined, { shards: 1, hints: true });
     expect(again.stats().filesFromHints).toBeGreaterThan(0);
     expect(again.stats().damagedHints).toBe(0);
-    for (let key = 1; key < KEYS; key++) expect(again.get(keyOf(key))).toEqual(valueOf(1, key, 1, 200));
+    for (let key = 1; key < KEYS; key++) expect(again.get(keyOf(key))).toEqual(valueFor(1, key, 1, 200));
     await again.close();
   });
 });

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FileHandle, FileSystem, OpenMode } from '../../src/io/file-system.js';
 import { nodeFileSystem } from '../../src/io/node-file-system.js';
-import { keyOf, openMap, shardOf, directoriesRemovedAfterEach, valueOf } from './scenario.js';
+import { keyOf, openMap, shardOf, directoriesRemovedAfterEach, valueFor } from './scenario.js';
 
 const directory = directoriesRemovedAfterEach();
 
@@ -59,11 +59,11 @@ describe('close() with a barrier running and one queued', () => {
   it('waits for both: every sync() and close() resolve, and the store reopens with all three writes', async () => {
     const dir = directory('close-race');
     const map = await openMap(dir, undefined, { shards: 1, hints: false });
-    map.put(keyOf(1), valueOf(1, 1, 1, 50));
+    map.put(keyOf(1), valueFor(1, 1, 1, 50));
     await map.sync();
-    map.put(keyOf(2), valueOf(1, 2, 1, 50));
+    map.put(keyOf(2), valueFor(1, 2, 1, 50));
     const first = map.sync();
-    map.put(keyOf(3), valueOf(1, 3, 1, 50));
+    map.put(keyOf(3), valueFor(1, 3, 1, 50));
     const second = map.sync();
     const closing = map.close();
     expect((await Promise.allSettled([first, second, closing])).map((result) => result.status)).toEqual([
@@ -72,7 +72,7 @@ describe('close() with a barrier running and one queued', () => {
       'fulfilled',
     ]);
     const again = await openMap(dir, undefined, { shards: 1 });
-    for (const key of [1, 2, 3]) expect(again.get(keyOf(key))).toEqual(valueOf(1, key, 1, 50));
+    for (const key of [1, 2, 3]) expect(again.get(keyOf(key))).toEqual(valueFor(1, key, 1, 50));
     await again.close();
   });
 
@@ -82,11 +82,11 @@ describe('close() with a barrier running and one queued', () => {
     const map = await openMap(dir, fileSystem, { shards: 2, hints: false });
     let key = 0;
     while (shardOf(map, keyOf(key)) !== 0) key++;
-    map.put(keyOf(key), valueOf(1, key, 1, 50));
+    map.put(keyOf(key), valueFor(1, key, 1, 50));
     await map.sync();
-    map.put(keyOf(key), valueOf(2, key, 2, 50));
+    map.put(keyOf(key), valueFor(2, key, 2, 50));
     const first = map.sync();
-    map.put(keyOf(key), valueOf(3, key, 3, 50));
+    map.put(keyOf(key), valueFor(3, key, 3, 50));
     const second = map.sync();
     const closing = map.close();
     // The queued barrier starts once the first settles: hold its fsyncs, and release them only after
@@ -96,7 +96,7 @@ describe('close() with a barrier running and one queued', () => {
     setImmediate(() => setImmediate(() => fileSystem.release()));
     expect((await Promise.allSettled([second, closing])).map((result) => result.status)).toEqual(['fulfilled', 'fulfilled']);
     const again = await openMap(dir, undefined, { shards: 2 });
-    expect(again.get(keyOf(key))).toEqual(valueOf(3, key, 3, 50));
+    expect(again.get(keyOf(key))).toEqual(valueFor(3, key, 3, 50));
     await again.close();
   });
 });

@@ -10,4 +10,4 @@ export declare const OPTIONS: {
   readonly hints: boolean;
 };
 export declare function keyOf(k: number): Uint8Array;
-export declare function valueOf(round: number, k: number): Uint8Array;
+export declare function valueFor(round: number, k: number): Uint8Array;

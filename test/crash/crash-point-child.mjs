@@ -40,7 +40,7 @@ export function keyOf(k) {
 }
 
 /** value(r, k): 24..~600 bytes, every byte derived from (r, k) (kill-model.mjs's self-describing values). */
-export function valueOf(round, k) {
+export function valueFor(round, k) {
   return encodeValue(round, 0, k, 0, 24 + ((k * 37 + round * 101) % 577));
 }
 
@@ -67,7 +67,7 @@ async function main() {
   });
   const db = await VarMap.open(directory, { ...OPTIONS, encryption: { key: first } });
   const round = async (r) => {
-    for (let k = 0; k < KEYS; k++) db.put(keyOf(k), valueOf(r, k));
+    for (let k = 0; k < KEYS; k++) db.put(keyOf(k), valueFor(r, k));
     await db.sync();
     acknowledged = true;
     report({ type: 'ack', round: r });
@@ -79,7 +79,7 @@ async function main() {
   await db.changeKey({ key: second });
   report({ type: 'key-changed' });
   await round(4);
-  for (let k = 0; k < KEYS; k++) db.put(keyOf(k), valueOf(5, k));
+  for (let k = 0; k < KEYS; k++) db.put(keyOf(k), valueFor(5, k));
   await db.close();
   acknowledged = true;
   report({ type: 'ack', round: 5 });

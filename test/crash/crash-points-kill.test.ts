@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { VarMap } from '../../src/collections/var-map.js';
 import { CRASH_POINTS, type CrashPoint } from '../../src/engine/crash-points.js';
 import { ArmdbError } from '../../src/errors.js';
-import { KEYS, OPTIONS, keyOf, valueOf } from './crash-point-child.mjs';
+import { KEYS, OPTIONS, keyOf, valueFor } from './crash-point-child.mjs';
 import { DIST_ENTRY, distBuilt } from './kill-harness.js';
 import { temporaryDirectory } from './scenario.js';
 
@@ -47,7 +47,7 @@ function runChild(environment: Record<string, string>): Promise<{ lines: Line[];
 }
 
 const ROUNDS = 6;
-const VALUES = Array.from({ length: ROUNDS }, (_, round) => Array.from({ length: KEYS }, (_, k) => valueOf(round, k)));
+const VALUES = Array.from({ length: ROUNDS }, (_, round) => Array.from({ length: KEYS }, (_, k) => valueFor(round, k)));
 
 /** The round whose value `value` is for key k, or -1 if it is none of them. */
 function roundOf(k: number, value: Uint8Array): number {

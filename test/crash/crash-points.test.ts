@@ -167,7 +167,8 @@ async function passesWithoutCrash(): Promise<NonNullable<typeof reference>> {
     all.set(name, (all.get(name) ?? 0) + 1);
     if (!line.endsWith('(nothing acknowledged yet)')) afterAcknowledged.set(name, (afterAcknowledged.get(name) ?? 0) + 1);
   }
-  return (reference = { all, afterAcknowledged });
+  reference = { all, afterAcknowledged };
+  return reference;
 }
 
 // Store creation happens before anything is acknowledged; every other point also passes after.

@@ -33,7 +33,7 @@ import {
   directoriesRemovedAfterEach,
   temporaryDirectory,
   universe,
-  valueOf,
+  valueFor,
   workload,
   type Execution,
   type Step,
@@ -70,7 +70,7 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 /** Every write entry point refuses with ARMDB_POISONED, keeping the first failure as cause. */
 async function expectWritesRefused(map: VarMap, causeCode: string, present: ReadonlyMap<string, Uint8Array>): Promise<void> {
   expectPoisoned(
-    thrown(() => map.put(keyOf(900_001), valueOf(9, 900_001, 0, 100))),
+    thrown(() => map.put(keyOf(900_001), valueFor(9, 900_001, 0, 100))),
     causeCode,
   );
   const existing = new Uint8Array(Buffer.from([...present.keys()][0]!, 'hex'));
@@ -351,7 +351,7 @@ describe('a write-path I/O error poisons the collection', () => {
 
   it('a later sync() after a failed one rejects at once with the first cause', async () => {
     const { fs, map } = await storeWithBase('barrier-twice', { hints: false });
-    map.put(keyOf(5), valueOf(4, 5, 0, 3000));
+    map.put(keyOf(5), valueFor(4, 5, 0, 3000));
     fs.failNth('sync', 1, 'EIO');
     expectPoisoned(await rejection(map.sync()), 'EIO');
     const before = fs.total;
@@ -383,11 +383,11 @@ describe('a write-path I/O error poisons the collection', () => {
     let error: unknown;
     for (let step = 0; error === undefined; step++) {
       try {
-        map.put(key, valueOf(5, 7, step, 2000));
+        map.put(key, valueFor(5, 7, step, 2000));
       } catch (caught) {
         error = caught;
         // The value of the failed put must not be visible.
-        expect(map.get(key)).toEqual(step === 0 ? before : valueOf(5, 7, step - 1, 2000));
+        expect(map.get(key)).toEqual(step === 0 ? before : valueFor(5, 7, step - 1, 2000));
       }
     }
     expectPoisoned(error, 'EIO');
@@ -812,14 +812,14 @@ describe('a crash while creating a store', () => {
         const again = await openMap(root);
         try {
           if (again.size !== 0) problems.push(`the new store holds ${again.size} keys`);
-          again.put(keyOf(1), valueOf(6, 1, 1, 100));
+          again.put(keyOf(1), valueFor(6, 1, 1, 100));
           await again.sync();
         } finally {
           await again.close();
         }
         const third = await openMap(root);
         try {
-          if (!sameBytes(third.get(keyOf(1)), valueOf(6, 1, 1, 100)))
+          if (!sameBytes(third.get(keyOf(1)), valueFor(6, 1, 1, 100)))
             problems.push('a value written after the crash did not survive a reopen');
           if (!(await third.verify()).ok) problems.push('verify failed');
         } finally {
@@ -1008,7 +1008,7 @@ describe('focused crash cases', () => {
     const origin = fs.total;
     let step = 0;
     const put = (): void => {
-      map.put(keys[step % keys.length]!, valueOf(8, step, step, 700));
+      map.put(keys[step % keys.length]!, valueFor(8, step, step, 700));
       step++;
     };
     while (!fs.since(origin).some((entry) => entry.kind === 'open-create')) put();
@@ -1034,21 +1034,21 @@ describe('focused crash cases', () => {
       rotateOneShard(map, fs, keysByShard(map)[rotated]!, 20);
       fs.crashAt(1);
       await map.close().catch(() => undefined);
-      const expected = (index: number): Uint8Array => valueOf(9, index, 1, 300 + index * 50);
+      const expected = (index: number): Uint8Array => valueFor(9, index, 1, 300 + index * 50);
       const again = await openMap(dir);
       try {
         const others = keysByShard(again)[1 - rotated]!;
-        others.forEach((key, index) => again.put(key, expected(index)));
-        others.forEach((key, index) => expect(again.get(key)).toEqual(expected(index)));
+        for (const [index, key] of others.entries()) again.put(key, expected(index));
+        for (const [index, key] of others.entries()) expect(again.get(key)).toEqual(expected(index));
         await again.sync();
-        others.forEach((key, index) => expect(again.get(key)).toEqual(expected(index)));
+        for (const [index, key] of others.entries()) expect(again.get(key)).toEqual(expected(index));
         expect((await again.verify()).ok).toBe(true);
       } finally {
         await again.close();
       }
       const third = await openMap(dir);
       try {
-        keysByShard(third)[1 - rotated]!.forEach((key, index) => expect(third.get(key)).toEqual(expected(index)));
+        for (const [index, key] of keysByShard(third)[1 - rotated]!.entries()) expect(third.get(key)).toEqual(expected(index));
         expect((await third.verify()).ok).toBe(true);
       } finally {
         await third.close();
@@ -1074,7 +1074,7 @@ describe('focused crash cases', () => {
       const fs = new FaultFileSystem();
       const map = await openMap(dir, fs, { hints });
       await map.sync();
-      for (let n = 0; n < 25; n++) map.put(keyOf(n % 30), valueOf(7, n, n, 700));
+      for (let n = 0; n < 25; n++) map.put(keyOf(n % 30), valueFor(7, n, n, 700));
       fs.crashAt(1);
       await map.close().catch(() => undefined);
       const keys = [...Array(30).keys()].map(keyOf);
@@ -1142,14 +1142,14 @@ describe('focused crash cases', () => {
     const synced = new Map<string, Uint8Array>();
     for (let round = 0; round < 5; round++) {
       for (let n = 0; n < (round === 0 ? 60 : 30); n++) {
-        map.put(keyOf(n), valueOf(1, n, round, 700));
-        synced.set(Buffer.from(keyOf(n)).toString('hex'), valueOf(1, n, round, 700));
+        map.put(keyOf(n), valueFor(1, n, round, 700));
+        synced.set(Buffer.from(keyOf(n)).toString('hex'), valueFor(1, n, round, 700));
       }
     }
     await map.sync();
     const report = await map.compact();
     expect(report.filesOut).toBeGreaterThan(0);
-    for (let n = 0; n < 20; n++) map.put(keyOf(n), valueOf(2, n, 9, 700));
+    for (let n = 0; n < 20; n++) map.put(keyOf(n), valueFor(2, n, 9, 700));
     fs.crashAt(1);
     await map.close().catch(() => undefined);
     const again = await openMap(dir, undefined, { shards: 1 }); // ARMDB_INTEGRITY: shard 0: file 4 is listed as durable after a torn tail

@@ -26,7 +26,7 @@ function keyOf(index: number): Uint8Array {
   new DataView(key.buffer).setUint32(12, index);
   return key;
 }
-const valueOf = (index: number): Uint8Array => patternBytes(40 + (index % 300), index);
+const valueFor = (index: number): Uint8Array => patternBytes(40 + (index % 300), index);
 
 function runChild(
   args: string[],
@@ -76,7 +76,7 @@ describe.skipIf(!distBuilt())('armdb import killed at its crash points', () => {
         const lines: string[] = [];
         for (let index = 0; index < RECORDS; index++)
           lines.push(
-            JSON.stringify({ key: Buffer.from(keyOf(index)).toString('hex'), value: Buffer.from(valueOf(index)).toString('hex') }),
+            JSON.stringify({ key: Buffer.from(keyOf(index)).toString('hex'), value: Buffer.from(valueFor(index)).toString('hex') }),
           );
         writeFileSync(input, `${lines.join('\n')}\n`);
         const store = path.join(made.path, 'store');
@@ -99,7 +99,7 @@ describe.skipIf(!distBuilt())('armdb import killed at its crash points', () => {
             const value = db.get(keyOf(index));
             if (value === undefined) continue;
             present++;
-            expect(value).toEqual(valueOf(index));
+            expect(value).toEqual(valueFor(index));
           }
           expect(db.size).toBe(present);
           if (durable) expect(present).toBe(RECORDS);

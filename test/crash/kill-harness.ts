@@ -175,8 +175,7 @@ function runChild(environment: Record<string, string>, plan: KillPlan): Promise<
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
       buffered += chunk;
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
+      for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
         onLine(buffered.slice(0, newline));
         buffered = buffered.slice(newline + 1);
       }

@@ -15,7 +15,7 @@ import type { VarMap } from '../../src/collections/var-map.js';
 import type { OpenOptions } from '../../src/config.js';
 import { ArmdbError } from '../../src/errors.js';
 import type { WriteHook } from '../../src/index.js';
-import { CrashState, describeCut, PowerCutFileSystem, type CutReport } from './power-cut-fs.js';
+import { type CrashState, describeCut, type PowerCutFileSystem, type CutReport } from './power-cut-fs.js';
 import {
   checkRecovered,
   hex,

@@ -18,7 +18,7 @@ import {
   openMap,
   shardOf,
   temporaryDirectory,
-  valueOf,
+  valueFor,
   workload,
   type Step,
 } from './scenario.js';
@@ -161,7 +161,7 @@ export async function powerCutMaintenance(options: WalkOptions): Promise<WalkRes
     await map.migrate((key, value) => {
       visited++;
       if (visited % 6 === 0) return 'delete';
-      if (visited % 3 === 0) return valueOf(9, key[KEY_SIZE - 1]!, visited, value.length + 17);
+      if (visited % 3 === 0) return valueFor(9, key[KEY_SIZE - 1]!, visited, value.length + 17);
       return 'keep';
     });
     recording = false;

@@ -35,7 +35,7 @@ import {
   readAll,
   temporaryDirectory,
   universe,
-  valueOf,
+  valueFor,
   workload,
 } from './scenario.js';
 
@@ -282,12 +282,12 @@ describe('focused power-cut cases', () => {
     const fs = new FaultFileSystem();
     const options = { shards: 1, hints: false };
     const map = await openMap(root, fs, options);
-    for (let n = 0; n < 10; n++) map.put(keyOf(n), valueOf(1, n, 0, 300));
+    for (let n = 0; n < 10; n++) map.put(keyOf(n), valueFor(1, n, 0, 300));
     await map.sync();
     const dataPath = path.join(root, 'shard-000', '000001.data');
     const tagPath = path.join(root, 'shard-000', '000001.tags');
     const durableBytes = statSync(dataPath).size;
-    for (let n = 0; n < 60; n++) map.put(keyOf(100 + n), valueOf(2, n, 1, 700));
+    for (let n = 0; n < 60; n++) map.put(keyOf(100 + n), valueFor(2, n, 1, 700));
     fs.crashAt(1);
     await map.close().catch(() => undefined);
     truncateSync(dataPath, durableBytes);
@@ -295,7 +295,7 @@ describe('focused power-cut cases', () => {
     for (let attempt = 0; attempt < 2; attempt++) {
       const again = await openMap(root, undefined, options); // was: ARMDB_INTEGRITY … tag file 1 is longer … than its data file allows
       try {
-        for (let n = 0; n < 10; n++) expect(again.get(keyOf(n))).toEqual(valueOf(1, n, 0, 300));
+        for (let n = 0; n < 10; n++) expect(again.get(keyOf(n))).toEqual(valueFor(1, n, 0, 300));
         expect(again.size).toBe(10);
         expect((await again.verify()).ok).toBe(true);
       } finally {
@@ -399,11 +399,11 @@ describe('focused power-cut cases: torn headers', () => {
     const root = directory('header-page-lost');
     const options = { shards: 1, hints: false, maxFileBytes: 2 ** 24 };
     const first = await openMap(root, undefined, options);
-    for (let n = 0; n < 20; n++) first.put(keyOf(n), valueOf(1, n, 0, 500));
+    for (let n = 0; n < 20; n++) first.put(keyOf(n), valueFor(1, n, 0, 500));
     await first.close();
     const fs = new FaultFileSystem();
     const map = await openMap(root, fs, options);
-    for (let n = 0; n < 400; n++) map.put(keyOf(1000 + n), valueOf(2, n, 1, 3000));
+    for (let n = 0; n < 400; n++) map.put(keyOf(1000 + n), valueFor(2, n, 1, 3000));
     fs.crashAt(1);
     await map.close().catch(() => undefined);
     const tagPath = path.join(root, 'shard-000', '000002.tags');
@@ -414,7 +414,7 @@ describe('focused power-cut cases: torn headers', () => {
     for (let attempt = 0; attempt < 2; attempt++) {
       const again = await openMap(root, undefined, options); // was: ARMDB_INTEGRITY … file 2 was not written by this store
       try {
-        for (let n = 0; n < 20; n++) expect(again.get(keyOf(n))).toEqual(valueOf(1, n, 0, 500));
+        for (let n = 0; n < 20; n++) expect(again.get(keyOf(n))).toEqual(valueFor(1, n, 0, 500));
         expect(again.size).toBe(20);
         expect((await again.verify()).ok).toBe(true);
       } finally {
@@ -437,7 +437,7 @@ describe('focused power-cut cases: torn headers', () => {
     const root = directory('dropped-unwritten');
     const options = { shards: 1, hints: false };
     const first = await openMap(root, undefined, options);
-    for (let n = 0; n < 20; n++) first.put(keyOf(n), valueOf(1, n, 0, 500));
+    for (let n = 0; n < 20; n++) first.put(keyOf(n), valueFor(1, n, 0, 500));
     await first.close();
     const fs = new FaultFileSystem();
     const reader = await openMap(root, fs, options);
@@ -449,7 +449,7 @@ describe('focused power-cut cases: torn headers', () => {
     for (let attempt = 0; attempt < 2; attempt++) {
       const again = await openMap(root, undefined, options); // was: ARMDB_INTEGRITY … file 2 was not written by this store
       try {
-        for (let n = 0; n < 20; n++) expect(again.get(keyOf(n))).toEqual(valueOf(1, n, 0, 500));
+        for (let n = 0; n < 20; n++) expect(again.get(keyOf(n))).toEqual(valueFor(1, n, 0, 500));
         expect((await again.verify()).ok).toBe(true);
       } finally {
         await again.close();

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FaultFileSystem } from './fault-fs.js';
-import { directoriesRemovedAfterEach, keyOf, openMap, valueOf } from './scenario.js';
+import { directoriesRemovedAfterEach, keyOf, openMap, valueFor } from './scenario.js';
 
 const directory = directoriesRemovedAfterEach();
 
@@ -19,14 +19,14 @@ describe('a crash between the deletions of compaction inputs', () => {
     // File 1: key 0 and filler. compact(): file 1 rotates, its live records go to a compaction output
     // (a higher id than the active file 2 created by the rotation).
     let map = await openMap(dir, undefined, options);
-    map.put(keyOf(0), valueOf(1, 0, 1, 200));
-    for (let key = 1; key < 40; key++) map.put(keyOf(key), valueOf(1, key, 1, 200));
-    for (let key = 1; key < 40; key++) map.put(keyOf(key), valueOf(2, key, 2, 200));
+    map.put(keyOf(0), valueFor(1, 0, 1, 200));
+    for (let key = 1; key < 40; key++) map.put(keyOf(key), valueFor(1, key, 1, 200));
+    for (let key = 1; key < 40; key++) map.put(keyOf(key), valueFor(2, key, 2, 200));
     await map.compact();
     // The tombstone of key 0 goes into the active file, whose id is lower than the output's.
     map.delete(keyOf(0));
-    for (let key = 1; key < 40; key++) map.put(keyOf(key), valueOf(3, key, 3, 200));
-    for (let key = 1; key < 40; key++) map.put(keyOf(key), valueOf(4, key, 4, 200));
+    for (let key = 1; key < 40; key++) map.put(keyOf(key), valueFor(3, key, 3, 200));
+    for (let key = 1; key < 40; key++) map.put(keyOf(key), valueFor(4, key, 4, 200));
     await map.close();
     // Compact both: the output (put of key 0) and the file with its tombstone. The process dies right
     // after the first input is deleted.
@@ -40,7 +40,7 @@ describe('a crash between the deletions of compaction inputs', () => {
     const again = await openMap(dir, undefined, options);
     try {
       expect(again.get(keyOf(0))).toBeUndefined();
-      for (let key = 1; key < 40; key++) expect(again.get(keyOf(key))).toEqual(valueOf(4, key, 4, 200));
+      for (let key = 1; key < 40; key++) expect(again.get(keyOf(key))).toEqual(valueFor(4, key, 4, 200));
       expect(again.stats().quarantinedFiles).toBe(0);
       expect((await again.verify()).ok).toBe(true);
     } finally {

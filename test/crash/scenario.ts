@@ -11,16 +11,15 @@
  *
  * Not a test file itself (no `.test.ts` suffix).
  */
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { afterEach } from 'vitest';
 import { VarMap } from '../../src/collections/var-map.js';
 import { withEngineHooks } from '../../src/internal/engine-hooks.js';
 import type { OpenOptions } from '../../src/config.js';
 import { ArmdbError } from '../../src/errors.js';
 import type { EngineHooks } from '../../src/internal/engine-hooks.js';
 import type { FileSystem } from '../../src/io/file-system.js';
+import { hex, sameBytes } from '../helpers/bytes.js';
+import { Random } from '../helpers/random.js';
+import { directoriesRemovedAfterEach, temporaryDirectory } from '../helpers/temp-dir.js';
 
 export const KEY_SIZE = 16;
 /** A fixed raw key: tests only. */
@@ -91,76 +90,10 @@ export function shardOf(map: VarMap, key: Uint8Array): number {
   throw new Error('no reference key shares a shard with the key');
 }
 
-export function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
-
-export function sameBytes(left: Uint8Array | undefined, right: Uint8Array | undefined): boolean {
-  if (left === undefined || right === undefined) return left === right;
-  return left.length === right.length && Buffer.compare(left, right) === 0;
-}
-
-/**
- * Where in-process crash tests put their stores: tmpfs (/dev/shm) when there is one — these tests
- * simulate crashes at the FileSystem interface, so the medium does not matter, and tmpfs makes the
- * hundreds of scenarios ~2.5x faster — else the OS temp directory. ARMDB_TEST_TMPDIR overrides.
- */
-function scratchRoot(): string {
-  const override = process.env['ARMDB_TEST_TMPDIR'];
-  if (override !== undefined && override !== '') return override;
-  try {
-    accessSync('/dev/shm', constants.W_OK);
-    return '/dev/shm';
-  } catch {
-    return tmpdir();
-  }
-}
-
-/** A temporary directory (on tmpfs when `memory`, see scratchRoot); `cleanup()` removes it. */
-export function temporaryDirectory(prefix: string, memory = true): { readonly path: string; cleanup(): void } {
-  const directory = mkdtempSync(path.join(memory ? scratchRoot() : tmpdir(), `armdb-${prefix}-`));
-  return { path: directory, cleanup: () => rmSync(directory, { recursive: true, force: true }) };
-}
-
-/**
- * For a test file: `directory(prefix)` makes a temporary directory that is removed after the test
- * that made it. Call once at the top level of the file.
- */
-export function directoriesRemovedAfterEach(): (prefix: string) => string {
-  const cleanups: (() => void)[] = [];
-  afterEach(() => {
-    for (const cleanup of cleanups.splice(0)) cleanup();
-  });
-  return (prefix) => {
-    const made = temporaryDirectory(prefix);
-    cleanups.push(made.cleanup);
-    return made.path;
-  };
-}
+// Shared helpers, defined once in test/helpers and re-exported for the crash harnesses that import them from here.
+export { hex, sameBytes, Random, directoriesRemovedAfterEach, temporaryDirectory };
 
 // ---- deterministic inputs ----------------------------------------------------------------------
-
-/** xorshift32: small, fast, reproducible. */
-export class Random {
-  #state: number;
-  constructor(seed: number) {
-    this.#state = seed >>> 0 || 0x9e3779b9;
-  }
-  next(): number {
-    let x = this.#state;
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    this.#state = x;
-    return x / 0x1_0000_0000;
-  }
-  /** Integer in [low, high]. */
-  int(low: number, high: number): number {
-    return low + Math.floor(this.next() * (high - low + 1));
-  }
-}
 
 /** Key number `n`: recognisable, `KEY_SIZE` bytes. */
 export function keyOf(n: number): Uint8Array {
@@ -174,7 +107,7 @@ export function keyOf(n: number): Uint8Array {
  * A value that says who wrote it (tag, key, step) and is otherwise filled with bytes derived from
  * those, so a torn or misplaced value can never pass for a valid one.
  */
-export function valueOf(tag: number, key: number, step: number, length: number): Uint8Array {
+export function valueFor(tag: number, key: number, step: number, length: number): Uint8Array {
   const value = new Uint8Array(Math.max(length, 12));
   const view = new DataView(value.buffer);
   view.setUint32(0, tag);
@@ -235,7 +168,7 @@ export function workload(spec: WorkloadSpec, shard: (key: Uint8Array) => number)
     const roll = spec.mix === 'puts' ? 0 : random.next();
     const keyNumber = random.int(0, spec.keys - 1);
     if (roll < 0.6) {
-      steps.push({ kind: 'put', key: keyOf(keyNumber), value: valueOf(spec.tag, keyNumber, step, sizeFor()) });
+      steps.push({ kind: 'put', key: keyOf(keyNumber), value: valueFor(spec.tag, keyNumber, step, sizeFor()) });
     } else if (roll < 0.8) {
       steps.push({ kind: 'delete', key: keyOf(keyNumber) });
     } else {
@@ -254,7 +187,7 @@ export function workload(spec: WorkloadSpec, shard: (key: Uint8Array) => number)
         kind: 'atomic',
         writes: members.map((member) => ({
           key: keyOf(member),
-          value: deleting && member !== keyNumber ? undefined : valueOf(spec.tag, member, step, sizeFor()),
+          value: deleting && member !== keyNumber ? undefined : valueFor(spec.tag, member, step, sizeFor()),
         })),
       });
     }

@@ -9,12 +9,12 @@
  * properties uses a 1024-key space with bulk puts/deletes so that B+ tree leaves split and empty.
  */
 import fc from 'fast-check';
-import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ArmdbError, ConstTree, VarTree, type ArmdbErrorCode, type OrderedCollection, type RangeOptions } from '../../src/index.js';
+import { ConstTree, VarTree, type OrderedCollection, type RangeOptions } from '../../src/index.js';
+import { hex, patternBytes } from '../helpers/bytes.js';
+import { expectCode } from '../helpers/errors.js';
+import { makeTempDir } from '../helpers/temp-dir.js';
 
 const KEY = new Uint8Array(32).map((_, index) => (index * 7 + 3) & 0xff);
 const FIRST_BYTES = [0x00, 0x10, 0x11, 0xff] as const;
@@ -40,30 +40,6 @@ const PREFIXES: readonly Uint8Array[] = [
   Uint8Array.of(0x11, 0x00),
   Uint8Array.of(0x10, 0x02),
 ];
-
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
-
-/** Deterministic bytes of a length from a seed. */
-function pattern(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = (Math.imul(seed + 1, 2654435761) ^ length) >>> 0;
-  for (let index = 0; index < length; index++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    bytes[index] = state >>> 24;
-  }
-  return bytes;
-}
-
-function expectCode(run: () => unknown, code: ArmdbErrorCode): void {
-  let caught: unknown;
-  try {
-    run();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected ${code}`).toBeInstanceOf(ArmdbError);
-  expect((caught as ArmdbError).code).toBe(code);
-}
 
 // ---- operations ----------------------------------------------------------------------------------
 
@@ -270,14 +246,14 @@ function baseOptions(config: RunConfig): {
 
 const VAR_TREE: Flavour = {
   name: 'VarTree',
-  value: (spec) => pattern(spec.length, spec.seed),
+  value: (spec) => patternBytes(spec.length, spec.seed),
   open: (directory, config) => VarTree.open(directory, baseOptions(config)),
 };
 
 const CONST_TREE: Flavour = {
   name: 'ConstTree',
   // Only a few distinct 4-byte values, so cas with a "different" expected value may still match.
-  value: (spec) => pattern(4, spec.seed % 7),
+  value: (spec) => patternBytes(4, spec.seed % 7),
   open: (directory, config) => ConstTree.open(directory, { ...baseOptions(config), valueSize: 4 }),
 };
 
@@ -349,7 +325,7 @@ async function runModel(
   ops: readonly Op[],
   finalBounds: readonly [number, number][],
 ): Promise<number> {
-  const directory = mkdtempSync(path.join(tmpdir(), 'armdb-tree-model-'));
+  const directory = makeTempDir('tree-model');
   let tree: Tree | undefined;
   let rotations = 0;
   try {
@@ -595,7 +571,7 @@ const bulkOpArbitrary: fc.Arbitrary<BulkOp> = fc.oneof(
 );
 
 async function runWideModel(flavour: Flavour, config: RunConfig, ops: readonly BulkOp[]): Promise<void> {
-  const directory = mkdtempSync(path.join(tmpdir(), 'armdb-tree-model-'));
+  const directory = makeTempDir('tree-model');
   let tree: Tree | undefined;
   const checkAll = (current: Tree, model: ReadonlyMap<string, string>): void => {
     const sorted = modelRange(model, () => true, false, undefined);

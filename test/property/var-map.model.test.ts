@@ -26,6 +26,7 @@ import type { EngineHooks } from '../../src/internal/engine-hooks.js';
 import { ArmdbError, VarMap, type OpenOptions } from '../../src/index.js';
 import { describeCut, PowerCutFileSystem, type CrashState } from '../crash/power-cut-fs.js';
 import { KEY_SIZE, optionsFor, patternBytes, removeTempDir, storeTest as it, type StoreConfig } from '../helpers/store.js';
+import { sameBytes } from '../helpers/bytes.js';
 
 const KEY_COUNT = 12;
 /** Keys share their first byte with the others of their group; with shardPrefixBits 8 a group shares a shard. */
@@ -161,9 +162,6 @@ function programArb(withCrash: boolean, autoCompact?: boolean, mode: CrashMode =
 }
 
 type Model = Map<number, Uint8Array>;
-
-const sameBytes = (left: Uint8Array | undefined, right: Uint8Array | undefined): boolean =>
-  left === undefined || right === undefined ? left === right : left.length === right.length && Buffer.compare(left, right) === 0;
 
 const show = (value: Uint8Array | undefined): string =>
   value === undefined ? 'absent' : `${value.length} bytes ${Buffer.from(value.subarray(0, 8)).toString('hex')}…`;

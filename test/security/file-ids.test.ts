@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FaultFileSystem } from '../crash/fault-fs.js';
-import { keyOf, openMap, directoriesRemovedAfterEach, valueOf } from '../crash/scenario.js';
+import { keyOf, openMap, directoriesRemovedAfterEach, valueFor } from '../crash/scenario.js';
 
 const directory = directoriesRemovedAfterEach();
 
@@ -34,7 +34,7 @@ describe('file ids after a crash during compaction', () => {
     const map = await openMap(dir, faults, { shards: 1 });
     // Keys 30..59 stay live in the first (sealed) files, which the overwrites of 0..29 make compactable.
     const latestRound = (n: number): number => (n < 30 ? 3 : 0);
-    for (let round = 0; round < 4; round++) for (let n = 0; n < (round === 0 ? 60 : 30); n++) map.put(keyOf(n), valueOf(1, n, round, 700));
+    for (let round = 0; round < 4; round++) for (let n = 0; n < (round === 0 ? 60 : 30); n++) map.put(keyOf(n), valueFor(1, n, round, 700));
     await map.sync();
     // The process dies at the rename of the first compaction output: its .data.tmp and .tags.tmp stay.
     faults.crashAt(1, { match: (kind, filePath) => kind === 'rename' && /\.data\.tmp -> /.test(filePath) });
@@ -47,7 +47,7 @@ describe('file ids after a crash during compaction', () => {
     const reopenFaults = new FaultFileSystem();
     const again = await openMap(dir, reopenFaults, { shards: 1 });
     try {
-      for (let n = 0; n < 60; n++) expect(again.get(keyOf(n))).toEqual(valueOf(1, n, latestRound(n), 700));
+      for (let n = 0; n < 60; n++) expect(again.get(keyOf(n))).toEqual(valueFor(1, n, latestRound(n), 700));
       // Compaction now finishes and makes new files: every id it and the open hand out is new.
       await again.compact();
       const created = createdDataFileIds(reopenFaults);
@@ -63,7 +63,7 @@ describe('file ids after a crash during compaction', () => {
   it('a planted temporary file with a high id: new files get higher ids, and the MANIFEST counts it before the file goes', async () => {
     const dir = directory('planted-tmp');
     const first = await openMap(dir, undefined, { shards: 1 });
-    first.put(keyOf(1), valueOf(1, 1, 0, 100));
+    first.put(keyOf(1), valueFor(1, 1, 0, 100));
     await first.close();
     fs.writeFileSync(path.join(dir, 'shard-000', '000050.data.tmp'), new Uint8Array(4096), { mode: 0o600 });
     fs.writeFileSync(path.join(dir, 'shard-000', '000051.tags.tmp'), new Uint8Array(128), { mode: 0o600 });
@@ -73,13 +73,13 @@ describe('file ids after a crash during compaction', () => {
     const created = createdDataFileIds(faults);
     expect(created).toEqual([52]);
     expect(storeFileNames(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
-    expect(reopened.get(keyOf(1))).toEqual(valueOf(1, 1, 0, 100));
-    reopened.put(keyOf(2), valueOf(1, 2, 0, 100));
+    expect(reopened.get(keyOf(1))).toEqual(valueFor(1, 1, 0, 100));
+    reopened.put(keyOf(2), valueFor(1, 2, 0, 100));
     await reopened.close();
 
     const last = await openMap(dir, undefined, { shards: 1 });
     try {
-      expect(last.get(keyOf(2))).toEqual(valueOf(1, 2, 0, 100));
+      expect(last.get(keyOf(2))).toEqual(valueFor(1, 2, 0, 100));
       const dataFiles = storeFileNames(dir).filter((name) => name.endsWith('.data'));
       expect(dataFiles.map((name) => path.basename(name)).sort()).toEqual(['000001.data', '000052.data', '000053.data']);
     } finally {

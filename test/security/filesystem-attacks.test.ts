@@ -29,14 +29,14 @@ function options(extra: Partial<OpenOptions> = {}): OpenOptions {
 }
 
 const keyOf = (index: number): Uint8Array => keys.fromString(`key-${index}`, 16);
-const valueOf = (index: number): Uint8Array => patternBytes(100, index);
+const valueFor = (index: number): Uint8Array => patternBytes(100, index);
 const shard = (dir: string): string => path.join(dir, 'shard-000');
 const inShard = (dir: string, id: number, extension: 'data' | 'tags' | 'hint'): string => path.join(shard(dir), fileName(id, extension));
 
 /** A closed store: `count` keys in sealed file 1 (with its hint); the manifest's next id is 2. */
 async function makeStore(dir: string, count = KEY_COUNT): Promise<void> {
   const db = await VarMap.open(dir, options());
-  for (let index = 0; index < count; index++) db.put(keyOf(index), valueOf(index));
+  for (let index = 0; index < count; index++) db.put(keyOf(index), valueFor(index));
   await db.close();
 }
 
@@ -63,7 +63,7 @@ async function openOutcome(dir: string, extra: Partial<OpenOptions> = {}, hooks:
     return `raw ${(error as NodeJS.ErrnoException).code ?? (error as Error).name}: ${(error as Error).message}`;
   }
   try {
-    for (let index = 0; index < KEY_COUNT; index++) expect(db.get(keyOf(index))).toEqual(valueOf(index));
+    for (let index = 0; index < KEY_COUNT; index++) expect(db.get(keyOf(index))).toEqual(valueFor(index));
   } finally {
     await db.close();
   }
@@ -184,7 +184,7 @@ describe('item 3: temporary files get fresh names, are created exclusively, and 
     fs.symlinkSync(targets[0]!.path, path.join(dir, 'MANIFEST.tmp'));
     fs.symlinkSync(targets[1]!.path, path.join(dir, 'KEYRING.tmp'));
     fs.symlinkSync(targets[2]!.path, `${inShard(dir, 2, 'hint')}.tmp`);
-    for (let index = 0; index < KEY_COUNT; index++) db.put(keyOf(index), valueOf(index));
+    for (let index = 0; index < KEY_COUNT; index++) db.put(keyOf(index), valueFor(index));
     await db.sync();
     await db.rotateDataKey();
     await db.close();
@@ -211,7 +211,7 @@ describe('item 3: temporary files get fresh names, are created exclusively, and 
     const faults = new FaultFileSystem();
     const db = await VarMap.open(dir, withEngineHooks(options(), { fileSystem: faults }));
     for (const name of stale) expect(fs.existsSync(name)).toBe(false);
-    for (let index = 0; index < KEY_COUNT; index++) db.put(keyOf(KEY_COUNT + index), valueOf(index));
+    for (let index = 0; index < KEY_COUNT; index++) db.put(keyOf(KEY_COUNT + index), valueFor(index));
     await db.rotateDataKey();
     await db.close();
     const renames = faults.log
@@ -324,7 +324,7 @@ describe('item 4: sizes the file system reports are not allocations: sparse file
     try {
       expect(counting.tagBytesRequested()).toBeLessThanOrEqual(LARGEST_TAG_FILE_BYTES);
       expect(db.stats().recoveredTornBytes).toBe(2 * 2 ** 40);
-      for (let index = 0; index < KEY_COUNT; index++) expect(db.get(keyOf(index))).toEqual(valueOf(index));
+      for (let index = 0; index < KEY_COUNT; index++) expect(db.get(keyOf(index))).toEqual(valueFor(index));
     } finally {
       await db.close();
     }
@@ -396,7 +396,7 @@ describe('item 6: malformed entries give typed errors, and a damaged hint stays 
     const db = await VarMap.open(dir, options());
     try {
       expect(db.stats().damagedHints).toBe(1);
-      for (let index = 0; index < KEY_COUNT; index++) expect(db.get(keyOf(index))).toEqual(valueOf(index));
+      for (let index = 0; index < KEY_COUNT; index++) expect(db.get(keyOf(index))).toEqual(valueFor(index));
       expect((await db.verify()).ok).toBe(true);
     } finally {
       await db.close();

@@ -55,7 +55,7 @@ function canaryKey(label: string): Uint8Array {
 const KEY_SIZE = 16;
 const keyOf = (index: number): Uint8Array => keys.fromString(`rk-${String(index).padStart(6, '0')}`, KEY_SIZE);
 
-function valueOf(index: number, label: string, length = 200): Uint8Array {
+function valueFor(index: number, label: string, length = 200): Uint8Array {
   const unit = `${label}-${String(index).padStart(6, '0')}-`;
   return bytes(unit.repeat(Math.ceil(length / unit.length)).slice(0, length));
 }
@@ -108,7 +108,7 @@ type Model = Map<number, string>;
 
 async function writeValues(db: VarMap, model: Model, indexes: Iterable<number>, label: string, length = 200): Promise<void> {
   for (const index of indexes) {
-    const value = valueOf(index, label, length);
+    const value = valueFor(index, label, length);
     db.put(keyOf(index), value);
     model.set(index, decoder.decode(value));
   }
@@ -491,7 +491,7 @@ describe('rotateDataKey, re-encrypting compaction and crypto-shredding', () => {
     await expectOpensWithContents(dir, optionsOf({ key }), model, count + 300);
 
     // Crypto-shred proof: the old files with today's KEYRING (and MANIFEST) cannot be read.
-    const oldCanaries = new Set(range(0, count).map((index) => decoder.decode(valueOf(index, 'OLDCANARY'))));
+    const oldCanaries = new Set(range(0, count).map((index) => decoder.decode(valueFor(index, 'OLDCANARY'))));
     const expectNoOldCanary = (store: VarMap): void => {
       for (let index = 0; index < count; index++) {
         let value: string | undefined;
@@ -817,7 +817,7 @@ describe('secret hygiene', () => {
     {
       const db = await VarMap.open(damaged, { ...common, encryption: { key: rawKey } });
       db.put(recordKey, value);
-      for (let index = 0; index < 300; index++) db.put(keyOf(index), valueOf(index, 'FILLER'));
+      for (let index = 0; index < 300; index++) db.put(keyOf(index), valueFor(index, 'FILLER'));
       await db.close();
     }
     const shardWithData = [0, 1].find((shard) => dataFilesOf(damaged, shard).length > 0)!;
@@ -883,13 +883,10 @@ describe('secret hygiene', () => {
     expect(leaksIn(objects, secrets)).toEqual([]);
   });
 
-  // PRODUCT BUG? (SPEC §5.4 "Errors … never show … values"): when `codecs.json` cannot decode a stored
-  // value, TypedMap.open throws ARMDB_FORMAT_MISMATCH whose `cause` is the SyntaxError of JSON.parse.
-  // V8 quotes the input in that message: whole when it is short (`Unexpected token 'V', "VALCANARY-1a2b"
-  // is not valid JSON`), its first 10 characters otherwise; so the stored value shows in
-  // `inspect(error)`, `error.cause.message` and `error.cause.stack`.
-  // Suspected line: src/collections/values.ts, typedValues().decode — it passes the codec's error on
-  // as `cause`.
+  // SPEC §5.4 "Errors … never show … values": when `codecs.json` cannot decode a stored value,
+  // TypedMap.open throws ARMDB_FORMAT_MISMATCH, and nothing reachable from that error shows the value.
+  // V8 quotes JSON.parse input in its SyntaxError (whole when short: `Unexpected token 'V',
+  // "VALCANARY-1a2b" is not valid JSON`), so such a codec error must not travel on as the `cause`.
   it('a codec that cannot decode a stored value: the error does not show the value', async ({ tempDir }) => {
     const dir = tempDir();
     const rawKey = canaryKey('codec');

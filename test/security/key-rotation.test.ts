@@ -25,7 +25,7 @@ import { storeTest as it, testKey } from '../helpers/store.js';
 
 const KEY_SIZE = 16;
 const keyOf = (index: number): Uint8Array => keys.fromString(`key-${String(index).padStart(6, '0')}`, KEY_SIZE);
-const valueOf = (index: number, label: string): Uint8Array => new TextEncoder().encode(`${label}-${index}-`.repeat(20));
+const valueFor = (index: number, label: string): Uint8Array => new TextEncoder().encode(`${label}-${index}-`.repeat(20));
 
 function optionsOf(key: Uint8Array, extra: Partial<OpenOptions> = {}): OpenOptions {
   return { keySize: KEY_SIZE, encryption: { key }, shards: 1, syncIntervalMs: 0, maxFileBytes: 65536, autoCompact: false, ...extra };
@@ -68,8 +68,8 @@ async function buildStore(dir: string, key: Uint8Array): Promise<Map<number, str
   const model = new Map<number, string>();
   const db = await VarMap.open(dir, optionsOf(key));
   for (let index = 0; index < 400; index++) {
-    db.put(keyOf(index), valueOf(index, 'v1'));
-    model.set(index, new TextDecoder().decode(valueOf(index, 'v1')));
+    db.put(keyOf(index), valueFor(index, 'v1'));
+    model.set(index, new TextDecoder().decode(valueFor(index, 'v1')));
   }
   db.delete(keyOf(7));
   model.delete(7);
@@ -186,7 +186,7 @@ describe('the MANIFEST key after the leaked-credential procedure', () => {
     const db = await VarMap.open(dir, optionsOf(key));
     try {
       expectModel(db, model);
-      db.put(keyOf(500), valueOf(500, 'v2'));
+      db.put(keyOf(500), valueFor(500, 'v2'));
       await db.sync();
       expect(peekManifestFormatVersion(fs.readFileSync(manifestPath(dir))), 'no key operation yet').toBe(1);
       await db.changeKey({ key: testKey(32) });
@@ -197,7 +197,7 @@ describe('the MANIFEST key after the leaked-credential procedure', () => {
     const reopened = await VarMap.open(dir, optionsOf(testKey(32)));
     try {
       expectModel(reopened, model);
-      expect(reopened.get(keyOf(500))).toEqual(valueOf(500, 'v2'));
+      expect(reopened.get(keyOf(500))).toEqual(valueFor(500, 'v2'));
     } finally {
       await reopened.close();
     }
@@ -259,8 +259,8 @@ describe('leftovers: removed only when redundant, otherwise quarantined', () => 
     const dir = tempDir();
     const key = testKey(51);
     const db = await VarMap.open(dir, optionsOf(key));
-    db.put(keyOf(1), valueOf(1, 'old'));
-    for (let index = 100; index < 300; index++) db.put(keyOf(index), valueOf(index, 'filler'));
+    db.put(keyOf(1), valueFor(1, 'old'));
+    for (let index = 100; index < 300; index++) db.put(keyOf(index), valueFor(index, 'filler'));
     await db.close();
     const withTombstone = await VarMap.open(dir, optionsOf(key));
     withTombstone.delete(keyOf(1));
@@ -293,8 +293,8 @@ describe('leftovers: removed only when redundant, otherwise quarantined', () => 
     const model = await buildStore(dir, key);
     const faults = new FaultFileSystem();
     const db = await VarMap.open(dir, withEngineHooks({ ...optionsOf(key) }, { fileSystem: faults }));
-    db.put(keyOf(3), valueOf(3, 'v2'));
-    model.set(3, new TextDecoder().decode(valueOf(3, 'v2')));
+    db.put(keyOf(3), valueFor(3, 'v2'));
+    model.set(3, new TextDecoder().decode(valueFor(3, 'v2')));
     for (let index = 200; index < 400; index++) db.delete(keyOf(index));
     for (let index = 200; index < 400; index++) model.delete(index);
     // The process dies at the first unlink of an old data file: the MANIFEST without the old files is

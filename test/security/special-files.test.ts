@@ -28,7 +28,7 @@ const POSIX = process.platform !== 'win32';
 const ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 
 const keyOf = (index: number): Uint8Array => keys.fromString(`key-${index}`, 16);
-const valueOf = (index: number): Uint8Array => patternBytes(100, index);
+const valueFor = (index: number): Uint8Array => patternBytes(100, index);
 const inShard = (dir: string, id: number, extension: 'data' | 'tags' | 'hint'): string =>
   path.join(dir, 'shard-000', fileName(id, extension));
 
@@ -39,7 +39,7 @@ function options() {
 /** A closed store: sealed file 1 with its hint, the manifest's next id 2. */
 async function makeStore(dir: string): Promise<void> {
   const db = await VarMap.open(dir, options());
-  for (let index = 0; index < KEY_COUNT; index++) db.put(keyOf(index), valueOf(index));
+  for (let index = 0; index < KEY_COUNT; index++) db.put(keyOf(index), valueFor(index));
   await db.close();
 }
 

@@ -36,7 +36,7 @@ function options(key: Uint8Array = KEY) {
 const keyOf = (index: number): Uint8Array => keys.fromString(`key-${index}`, 16);
 
 /** 100 bytes: `CANARY-<index>-` repeated (so any leak of plaintext would be recognisable). */
-function valueOf(index: number, label = 'CANARY'): Uint8Array {
+function valueFor(index: number, label = 'CANARY'): Uint8Array {
   const unit = `${label}-${String(index).padStart(6, '0')}-`;
   return new TextEncoder().encode(unit.repeat(Math.ceil(VALUE_BYTES / unit.length)).slice(0, VALUE_BYTES));
 }
@@ -150,7 +150,7 @@ function copyOf(source: string): string {
 
 async function writeStore(dir: string, count: number, label: string): Promise<void> {
   const db = await VarMap.open(dir, options());
-  for (let index = 0; index < count; index++) db.put(keyOf(index), valueOf(index, label));
+  for (let index = 0; index < count; index++) db.put(keyOf(index), valueFor(index, label));
   await db.close();
 }
 
@@ -194,7 +194,7 @@ interface ReadOutcome {
 function readAll(
   db: VarMap,
   indexes: readonly number[],
-  expected: (index: number) => Uint8Array | undefined = (index) => valueOf(index),
+  expected: (index: number) => Uint8Array | undefined = (index) => valueFor(index),
 ): ReadOutcome {
   const failed: number[] = [];
   const wrong: number[] = [];
@@ -431,10 +431,9 @@ describe('tag files', () => {
     await expectOpenRejected(dir, ['ARMDB_INTEGRITY', 'ARMDB_ROLLBACK']);
   });
 
-  // PRODUCT BUG (SPEC §5.5): a bit flip is not an older file generation, yet recovery reports it as
-  // ARMDB_ROLLBACK. In src/engine/recovery.ts, tryFooter() returns undefined when the tags no longer
-  // hash to the footer's digest, and a sealed entry without a usable footer is reported as
-  // ARMDB_ROLLBACK ("has no footer (an older generation of the file?)").
+  // A bit flip is damage, not an older file generation (SPEC §5.5; security-model.md, "Bit flip in a
+  // tag of a sealed file"): the recomputed tag digest no longer matches the footer, so the open is
+  // refused with ARMDB_INTEGRITY. Only a tag file cut to a footer-less length reads as ARMDB_ROLLBACK.
   it('a bit flip in a tag of a sealed file → ARMDB_INTEGRITY at open (the tag digest no longer matches)', async () => {
     const dir = copyOf(pristine);
     flipBit(firstFile(dir).tags, TAG_HEADER + 2 * TAG + 5, 0);
@@ -568,11 +567,10 @@ describe('MANIFEST and KEYRING', () => {
     expect(unexpected).toEqual([]);
   });
 
-  // PRODUCT BUG (SPEC §5.5 "a bit flip anywhere … is refused with ARMDB_INTEGRITY"): flipping bit 0 of
-  // MANIFEST byte 10 (the unauthenticated algorithm byte, 1 → 0) makes Engine.open report
-  // ARMDB_FORMAT_MISMATCH ("the store was created with encryption: 'none'; a key was given") before the
-  // MAC is checked, although a KEYRING is present and the manifest fails its MAC. Nothing is opened
-  // (no downgrade), but the error tells the operator the wrong story.
+  // SPEC §5.5 "a bit flip anywhere … is refused with ARMDB_INTEGRITY", the algorithm byte included: it
+  // is read before the MAC (format.md §7.4), and 1 → 0 while a KEYRING exists is tampering
+  // (security-model.md: "claims no encryption but the store has a KEYRING"), not a store created
+  // without encryption, so the error is ARMDB_INTEGRITY and never ARMDB_FORMAT_MISMATCH.
   it('a flip of the MANIFEST algorithm byte (1 → 0) → ARMDB_INTEGRITY', async () => {
     const dir = copyOf(pristine);
     flipBit(path.join(dir, 'MANIFEST'), 10, 0);
@@ -742,8 +740,8 @@ describe('swapped files and pages', () => {
     await expectOpenRejected(dir, ['ARMDB_INTEGRITY', 'ARMDB_ROLLBACK']);
   });
 
-  // PRODUCT BUG (same as the tag bit flip above): swapped tags change the tag digest, and recovery
-  // reports the sealed file as ARMDB_ROLLBACK instead of ARMDB_INTEGRITY.
+  // As with the tag bit flip above: swapped tags change the tag digest, so the sealed file is refused
+  // with ARMDB_INTEGRITY (security-model.md, "Two pages of a file swapped together with their tags").
   it('offline: two pages swapped together with their tags → ARMDB_INTEGRITY', async () => {
     const dir = copyOf(pristine);
     const file = firstFile(dir);
@@ -800,13 +798,13 @@ describe('older generations (rollback)', () => {
     const dir = copyOf(pristine);
     const before = new Set(allFiles(dir).map((file) => file.id));
     const db = await VarMap.open(dir, options());
-    for (const index of FIRST_BATCH) db.put(keyOf(index), valueOf(index));
+    for (const index of FIRST_BATCH) db.put(keyOf(index), valueFor(index));
     await db.sync();
     const snapshot = path.join(root, `snapshot-${++copies}`);
     fs.cpSync(dir, snapshot, { recursive: true });
     fs.rmSync(path.join(snapshot, 'LOCK'), { force: true });
     const epochThen = manifestEpoch(snapshot);
-    for (const index of SECOND_BATCH) db.put(keyOf(index), valueOf(index));
+    for (const index of SECOND_BATCH) db.put(keyOf(index), valueFor(index));
     for (const index of DELETED) expect(db.delete(keyOf(index))).toBe(true);
     await db.sync();
     await db.close();
@@ -819,7 +817,7 @@ describe('older generations (rollback)', () => {
       activeThen,
       epochNow: manifestEpoch(dir),
       epochThen,
-      expected: (index) => (deleted.has(index) ? undefined : valueOf(index)),
+      expected: (index) => (deleted.has(index) ? undefined : valueFor(index)),
     };
   }
 
@@ -902,12 +900,10 @@ describe('older generations (rollback)', () => {
     expectArmdbCode(error, ['ARMDB_ROLLBACK']);
   });
 
-  // PRODUCT BUG: with the pristine MANIFEST (nextFileId = N) put back over a store whose second
-  // session created files N, N+1, … , recovery accepts those unlisted files (ids >= nextFileId are
-  // "written before a crash but never recorded") and replays them, but Engine keeps
-  // #nextFileId = manifest.nextFileId, so #createActiveFile opens N with 'wx+' and open fails with a raw
-  // Node `EEXIST` error (not an ArmdbError), on every attempt. The same happens after an ordinary crash,
-  // see 'crash after an unsynced rotation' below.
+  // An older MANIFEST put back (security-model.md, "An older MANIFEST put back"): the files the second
+  // session created have ids >= its nextFileId, so recovery replays them as post-barrier files, and
+  // the engine allocates its next file id past them. The store opens with every durable key, or is
+  // refused with an ArmdbError; never a raw Node error such as EEXIST from creating a file that exists.
   it('the pristine MANIFEST over a store that has had a second session: refused with an ArmdbError or opened with every durable key', async () => {
     const { dir, expected } = await generations();
     fs.copyFileSync(path.join(pristine, 'MANIFEST'), path.join(dir, 'MANIFEST'));
@@ -926,12 +922,12 @@ describe('older generations (rollback)', () => {
     }
   });
 
-  // PRODUCT BUG (SPEC §4, crash recovery; same root cause as above): a rotation creates the next data
-  // and tag files on disk at once, but only the next barrier records them (and nextFileId) in the
-  // MANIFEST. After a crash between the two, recovery keeps the unlisted files (their ids are >=
-  // nextFileId) yet the engine's next file id is still manifest.nextFileId, so creating the new active
-  // file fails with EEXIST ('wx+'): the store can no longer be opened at all. A copy of the directory
-  // taken while the store is open stands in for a process kill (the files are what the OS holds).
+  // SPEC §4, crash recovery: a rotation creates the next data and tag files at once, but only the next
+  // barrier records them (and nextFileId) in the MANIFEST. After a crash between the two, recovery
+  // keeps the unlisted files (their ids are >= nextFileId) and the engine allocates its next file id
+  // past them, so the store reopens with every durable key, and each unsynced key is absent or intact.
+  // A copy of the directory taken while the store is open stands in for a process kill (the files are
+  // what the OS holds).
   it('crash after an unsynced rotation: the store reopens with every durable key', async () => {
     const dir = copyOf(pristine);
     const crash = path.join(root, `crash-${++copies}`);
@@ -940,9 +936,9 @@ describe('older generations (rollback)', () => {
     const db = await VarMap.open(dir, options());
     try {
       const before = allFiles(dir).length;
-      for (const index of synced) db.put(keyOf(index), valueOf(index));
+      for (const index of synced) db.put(keyOf(index), valueFor(index));
       await db.sync();
-      for (const index of unsynced) db.put(keyOf(index), valueOf(index));
+      for (const index of unsynced) db.put(keyOf(index), valueFor(index));
       expect(allFiles(dir).length, 'the unsynced writes rotated files').toBeGreaterThan(before);
       fs.cpSync(dir, crash, { recursive: true });
     } finally {

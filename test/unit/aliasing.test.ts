@@ -3,24 +3,15 @@
  * Buffer is ever aliased or modified by the store, and that values handed out are independent copies.
  */
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { resolveOptions } from '../../src/config.js';
 import { Engine } from '../../src/engine/engine.js';
 import { CollectionKind } from '../../src/format/manifest.js';
 import { ArmdbError, VarMap, VarTree } from '../../src/index.js';
+import { directoriesRemovedAfterEach } from '../helpers/temp-dir.js';
 
-const directories: string[] = [];
-function temporaryDirectory(): string {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'armdb-alias-'));
-  directories.push(directory);
-  return directory;
-}
-afterEach(() => {
-  for (const directory of directories.splice(0)) fs.rmSync(directory, { recursive: true, force: true });
-});
+const makeDirectory = directoriesRemovedAfterEach(false);
+const temporaryDirectory = (): string => makeDirectory('alias');
 
 describe('no aliasing of caller buffers', () => {
   it("close() wipes armdb's copy of the key, never the caller's Buffer", async () => {
@@ -61,16 +52,16 @@ describe('no aliasing of caller buffers', () => {
       // Reads share one ciphertext buffer; what decryption returns (and the cache keeps) must be fresh memory.
       const directory = temporaryDirectory();
       const options = { keySize: 16, encryption, cipher, syncIntervalMs: 0, shards: 1 } as const;
-      const valueOf = (index: number): Uint8Array => new Uint8Array(3000).fill(index & 0xff);
+      const valueFor = (index: number): Uint8Array => new Uint8Array(3000).fill(index & 0xff);
       const keyOf = (index: number): Uint8Array => new Uint8Array(16).fill(index + 1);
       let db = await VarMap.open(directory, options);
-      for (let index = 0; index < 40; index++) db.put(keyOf(index), valueOf(index));
+      for (let index = 0; index < 40; index++) db.put(keyOf(index), valueFor(index));
       await db.close();
       db = await VarMap.open(directory, { ...options, hints: false });
       const first = [0, 1, 2].map((index) => db.get(keyOf(index)));
-      for (let index = 0; index < 40; index++) expect(db.get(keyOf(index))).toEqual(valueOf(index));
-      for (let index = 0; index < 40; index++) expect(db.get(keyOf(index))).toEqual(valueOf(index)); // from the cache
-      expect(first).toEqual([0, 1, 2].map(valueOf));
+      for (let index = 0; index < 40; index++) expect(db.get(keyOf(index))).toEqual(valueFor(index));
+      for (let index = 0; index < 40; index++) expect(db.get(keyOf(index))).toEqual(valueFor(index)); // from the cache
+      expect(first).toEqual([0, 1, 2].map(valueFor));
       expect(db.stats().cacheHits).toBeGreaterThan(0);
       await db.close();
     },

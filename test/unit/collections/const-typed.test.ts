@@ -3,11 +3,8 @@
  * codec): option and value validation, reads that never touch disk, immutable valueSize and
  * collection kind, codec round trips, and codec failures that leave the store intact.
  */
-import { mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ArmdbError,
   ConstMap,
@@ -22,52 +19,26 @@ import {
   type Collection,
   type ConstOpenOptions,
 } from '../../../src/index.js';
+import { hex } from '../../helpers/bytes.js';
+import { expectCode } from '../../helpers/errors.js';
+import { storesClosedAfterEach } from '../../helpers/temp-dir.js';
 
 const ENCRYPTION_KEY = new Uint8Array(32).map((_, index) => (index * 29 + 1) & 0xff);
 const KEY_SIZE = 8;
 const base = { keySize: KEY_SIZE, encryption: { key: ENCRYPTION_KEY }, syncIntervalMs: 0, shards: 2, autoCompact: false } as const;
 
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
 const keyOf = (n: number): Uint8Array => {
   const key = new Uint8Array(KEY_SIZE);
   new DataView(key.buffer).setUint32(4, n);
   return key;
 };
-const valueOf = (n: number, size = 4): Uint8Array => {
+const valueFor = (n: number, size = 4): Uint8Array => {
   const bytes = new Uint8Array(size).fill(n & 0xff);
   if (size >= 4) new DataView(bytes.buffer).setUint32(0, n);
   return bytes;
 };
 
-const directories: string[] = [];
-const opened: { close(): Promise<void> }[] = [];
-
-function tempDir(): string {
-  const directory = mkdtempSync(path.join(tmpdir(), 'armdb-const-typed-'));
-  directories.push(directory);
-  return directory;
-}
-
-function track<C extends { close(): Promise<void> }>(collection: C): C {
-  opened.push(collection);
-  return collection;
-}
-
-afterEach(async () => {
-  for (const collection of opened.splice(0)) await collection.close().catch(() => undefined);
-  for (const directory of directories.splice(0)) await rm(directory, { recursive: true, force: true });
-});
-
-function expectCode(run: () => unknown, code: ArmdbErrorCode): void {
-  let caught: unknown;
-  try {
-    run();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected ${code}`).toBeInstanceOf(ArmdbError);
-  expect((caught as ArmdbError).code).toBe(code);
-}
+const { tempDir, track } = storesClosedAfterEach('const-typed');
 
 async function expectRejectCode(promise: Promise<unknown>, code: ArmdbErrorCode): Promise<ArmdbError> {
   let caught: unknown;
@@ -106,17 +77,17 @@ for (const [name, open] of constKinds) {
       expect(db.size).toBe(0);
       expect(db.has(key)).toBe(false);
 
-      db.put(key, valueOf(7));
+      db.put(key, valueFor(7));
       expect(() => db.update(key, () => new Uint8Array(2))).toThrow(RangeError);
       expect(() => db.fetchUpdate(key, () => new Uint8Array(8))).toThrow(RangeError);
-      expect(() => db.cas(key, valueOf(7), new Uint8Array(3))).toThrow(RangeError);
+      expect(() => db.cas(key, valueFor(7), new Uint8Array(3))).toThrow(RangeError);
       expect(() =>
         db.atomic(key, (tx) => {
-          tx.put(keyOf(2), valueOf(2));
+          tx.put(keyOf(2), valueFor(2));
           tx.put(key, new Uint8Array(6));
         }),
       ).toThrow(RangeError);
-      expect(hex(db.get(key)!)).toBe(hex(valueOf(7)));
+      expect(hex(db.get(key)!)).toBe(hex(valueFor(7)));
       expect(db.has(keyOf(2))).toBe(false);
       expect(db.size).toBe(1);
       // Exactly valueSize bytes (any Uint8Array view) is fine.
@@ -140,31 +111,31 @@ for (const [name, open] of constKinds) {
       small.put(keyOf(1), Uint8Array.of(0xab));
       expect(hex(small.get(keyOf(1))!)).toBe('ab');
       const largest = track(await open(tempDir(), { ...base, valueSize: 65_536 }));
-      largest.put(keyOf(1), valueOf(5, 65_536));
+      largest.put(keyOf(1), valueFor(5, 65_536));
       expect(largest.get(keyOf(1))!.length).toBe(65_536);
     });
 
     it('get returns what was put, before and after sync and reopen; copies the caller may mutate', async () => {
       const directory = tempDir();
       const db = await open(directory, { ...base, valueSize: 4 });
-      for (let n = 0; n < 300; n++) db.put(keyOf(n), valueOf(n * 3));
+      for (let n = 0; n < 300; n++) db.put(keyOf(n), valueFor(n * 3));
       db.delete(keyOf(5));
       await db.sync();
-      for (let n = 0; n < 300; n++) expect(hex(db.get(keyOf(n)) ?? new Uint8Array(0))).toBe(n === 5 ? '' : hex(valueOf(n * 3)));
+      for (let n = 0; n < 300; n++) expect(hex(db.get(keyOf(n)) ?? new Uint8Array(0))).toBe(n === 5 ? '' : hex(valueFor(n * 3)));
       const copy = db.get(keyOf(1))!;
       copy.fill(0);
-      expect(hex(db.get(keyOf(1))!)).toBe(hex(valueOf(3)));
+      expect(hex(db.get(keyOf(1))!)).toBe(hex(valueFor(3)));
       await db.close();
       const reopened = track(await open(directory, { ...base, valueSize: 4 }));
       expect(reopened.size).toBe(299);
-      for (let n = 0; n < 300; n++) expect(hex(reopened.get(keyOf(n)) ?? new Uint8Array(0))).toBe(n === 5 ? '' : hex(valueOf(n * 3)));
+      for (let n = 0; n < 300; n++) expect(hex(reopened.get(keyOf(n)) ?? new Uint8Array(0))).toBe(n === 5 ? '' : hex(valueFor(n * 3)));
     });
 
     it('reads never go to the block cache or disk: cache counters stay unchanged after reopen', async () => {
       const directory = tempDir();
       const options = { ...base, valueSize: 16, cacheBytes: 1 << 20 };
       const writer = await open(directory, options);
-      for (let n = 0; n < 2000; n++) writer.put(keyOf(n), valueOf(n, 16));
+      for (let n = 0; n < 2000; n++) writer.put(keyOf(n), valueFor(n, 16));
       await writer.sync();
       await writer.close();
       const db = track(await open(directory, options));
@@ -189,7 +160,7 @@ for (const [name, open] of constKinds) {
     it('reopening with another valueSize or as another collection kind is ARMDB_FORMAT_MISMATCH, and harmless', async () => {
       const directory = tempDir();
       const db = await open(directory, { ...base, valueSize: 4 });
-      db.put(keyOf(1), valueOf(1));
+      db.put(keyOf(1), valueFor(1));
       await db.close();
       await expectRejectCode(open(directory, { ...base, valueSize: 8 }), 'ARMDB_FORMAT_MISMATCH');
       await expectRejectCode(open(directory, { ...base, valueSize: 3 }), 'ARMDB_FORMAT_MISMATCH');
@@ -200,7 +171,7 @@ for (const [name, open] of constKinds) {
       await expectRejectCode(other.open(directory, { ...base, valueSize: 4 }), 'ARMDB_FORMAT_MISMATCH');
       // None of the refusals kept the lock or damaged the store.
       const again = track(await open(directory, { ...base, valueSize: 4 }));
-      expect(hex(again.get(keyOf(1))!)).toBe(hex(valueOf(1)));
+      expect(hex(again.get(keyOf(1))!)).toBe(hex(valueFor(1)));
       expect(again.size).toBe(1);
     });
   });
@@ -209,18 +180,18 @@ for (const [name, open] of constKinds) {
 it('a VarMap directory opened as a ConstMap is ARMDB_FORMAT_MISMATCH', async () => {
   const directory = tempDir();
   const db = await VarMap.open(directory, base);
-  db.put(keyOf(1), valueOf(1));
+  db.put(keyOf(1), valueFor(1));
   await db.close();
   await expectRejectCode(ConstMap.open(directory, { ...base, valueSize: 4 }), 'ARMDB_FORMAT_MISMATCH');
   const again = track(await VarMap.open(directory, base));
-  expect(hex(again.get(keyOf(1))!)).toBe(hex(valueOf(1)));
+  expect(hex(again.get(keyOf(1))!)).toBe(hex(valueFor(1)));
 });
 
 it('cache counters do move for VarMap reads (the measurement above is meaningful)', async () => {
   const directory = tempDir();
   const options = { ...base, cacheBytes: 1 << 20 };
   const writer = await VarMap.open(directory, options);
-  for (let n = 0; n < 2000; n++) writer.put(keyOf(n), valueOf(n, 16));
+  for (let n = 0; n < 2000; n++) writer.put(keyOf(n), valueFor(n, 16));
   await writer.close();
   const db = track(await VarMap.open(directory, options));
   const before = db.stats();
@@ -243,7 +214,7 @@ const JSON_VALUES: readonly unknown[] = [
   0,
   -1,
   42,
-  3.141592653589793,
+  Math.PI,
   -1e-300,
   Number.MAX_SAFE_INTEGER,
   '',
@@ -284,8 +255,8 @@ for (const [name, open] of typedKinds) {
     it('round-trips JSON values through codecs.json, across reopen', async () => {
       const directory = tempDir();
       const db = await open<unknown>(directory, codecs.json);
-      JSON_VALUES.forEach((value, index) => db.put(keyOf(index), value));
-      JSON_VALUES.forEach((value, index) => expect(db.get(keyOf(index))).toEqual(value));
+      for (const [index, value] of JSON_VALUES.entries()) db.put(keyOf(index), value);
+      for (const [index, value] of JSON_VALUES.entries()) expect(db.get(keyOf(index))).toEqual(value);
       db.put(keyOf(3), { replaced: true });
       db.delete(keyOf(4));
       await db.close();
@@ -311,7 +282,7 @@ for (const [name, open] of typedKinds) {
         { x: Number.MAX_VALUE, y: Number.MIN_VALUE },
         { x: Infinity, y: -Infinity },
       ];
-      points.forEach((point, index) => db.put(keyOf(index), point));
+      for (const [index, point] of points.entries()) db.put(keyOf(index), point);
       db.update(keyOf(1), (point) => ({ x: point.x * 2, y: point.y * 2 }));
       expect(db.get(keyOf(1))).toEqual({ x: -3, y: 4.5 });
       expectCode(() => db.cas(keyOf(0), { x: 1, y: 1 }, { x: 2, y: 2 }), 'ARMDB_CAS_MISMATCH');
@@ -341,10 +312,10 @@ for (const [name, open] of typedKinds) {
       };
       const arrays = Array.from({ length: 60 }, (_, index) => Array.from({ length: 1 + index * 10 }, (_, at) => at * 1.5 + index));
       const db = await open(directory, floats);
-      arrays.forEach((numbers, index) => db.put(keyOf(index), numbers));
+      for (const [index, numbers] of arrays.entries()) db.put(keyOf(index), numbers);
       await db.close();
       const reopened = track(await open(directory, floats));
-      arrays.forEach((numbers, index) => expect(reopened.get(keyOf(index))).toEqual(numbers));
+      for (const [index, numbers] of arrays.entries()) expect(reopened.get(keyOf(index))).toEqual(numbers);
     });
 
     it('get returns the stored object itself on repeated gets, a new one after an overwrite', async () => {

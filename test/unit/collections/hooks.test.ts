@@ -3,13 +3,8 @@
  * needsOldValue: false, onInit at open; and indexHook keeping a secondary index in step under a
  * random workload and across reopen.
  */
-import { mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  ArmdbError,
   ConstMap,
   ConstTree,
   TypedMap,
@@ -18,60 +13,22 @@ import {
   codecs,
   indexHook,
   keys,
-  type ArmdbErrorCode,
   type Codec,
   type Collection,
   type WriteHook,
 } from '../../../src/index.js';
+import { hex } from '../../helpers/bytes.js';
+import { expectCode } from '../../helpers/errors.js';
+import { Random } from '../../helpers/random.js';
+import { storesClosedAfterEach } from '../../helpers/temp-dir.js';
 
 const ENCRYPTION_KEY = new Uint8Array(32).map((_, index) => (index * 31 + 17) & 0xff);
 const KEY_SIZE = 4;
 const base = { keySize: KEY_SIZE, encryption: { key: ENCRYPTION_KEY }, syncIntervalMs: 0, shards: 1, autoCompact: false } as const;
 
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
 const keyOf = (n: number): Uint8Array => Uint8Array.of(0, 0, n >>> 8, n & 0xff);
 
-const directories: string[] = [];
-const opened: { close(): Promise<void> }[] = [];
-
-function tempDir(): string {
-  const directory = mkdtempSync(path.join(tmpdir(), 'armdb-hooks-'));
-  directories.push(directory);
-  return directory;
-}
-
-function track<C extends { close(): Promise<void> }>(collection: C): C {
-  opened.push(collection);
-  return collection;
-}
-
-afterEach(async () => {
-  for (const collection of opened.splice(0)) await collection.close().catch(() => undefined);
-  for (const directory of directories.splice(0)) await rm(directory, { recursive: true, force: true });
-});
-
-function expectCode(run: () => unknown, code: ArmdbErrorCode): void {
-  let caught: unknown;
-  try {
-    run();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected ${code}`).toBeInstanceOf(ArmdbError);
-  expect((caught as ArmdbError).code).toBe(code);
-}
-
-/** A tiny deterministic PRNG (mulberry32). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const { tempDir, track } = storesClosedAfterEach('hooks');
 
 // ---- kinds under test: each turns a small number into a value and a value into a comparable string
 
@@ -270,9 +227,8 @@ function defineHookSuite<V>(kind: Kind<V>): void {
       runEveryMutation(kind, db, calls, false, true);
     });
 
-    // PRODUCT BUG: SPEC §6 / WriteHook docs say oldValue is undefined when needsOldValue is false, but
-    // update()/fetchUpdate() pass the current value anyway (src/collections/collection.ts, #update:
-    // `this.#commit(…, [current], [next])` ignores hook.needsOldValue).
+    // SPEC §6 (WriteHook): with needsOldValue: false the hook's oldValue is undefined for every write.
+    // update() and fetchUpdate() read the current value for their own fn, and must not hand it on.
     it('with needsOldValue: false, oldValue is undefined for update/fetchUpdate too', async () => {
       const { hook, calls } = recorder(kind, false);
       const db = track(await kind.open(tempDir(), hook));
@@ -438,7 +394,8 @@ describe('indexHook', () => {
     let target = await openTarget(targetDirectory);
     let source = await openSource(sourceDirectory, target);
     const ids = Array.from({ length: 50 }, (_, id) => id);
-    const next = random(2024);
+    const random = new Random(2024);
+    const next = (): number => random.next();
     const pick = (): number => Math.floor(next() * ids.length);
     const randomGroup = (): number | null => (next() < 0.2 ? null : Math.floor(next() * 6));
     const workload = (count: number): void => {

@@ -4,21 +4,11 @@
  * termination (`return()`, `break`, `using`), copies, keys() never reading values, closed
  * collections, and validation of range options.
  */
-import { mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  ArmdbError,
-  ConstTree,
-  TypedTree,
-  VarTree,
-  codecs,
-  type ArmdbErrorCode,
-  type Codec,
-  type OrderedCollection,
-} from '../../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { ConstTree, TypedTree, VarTree, codecs, type Codec, type OrderedCollection } from '../../../src/index.js';
+import { expectCode } from '../../helpers/errors.js';
+import { Random } from '../../helpers/random.js';
+import { storesClosedAfterEach } from '../../helpers/temp-dir.js';
 
 const ENCRYPTION_KEY = new Uint8Array(32).map((_, index) => (index * 13 + 5) & 0xff);
 const KEY_SIZE = 2;
@@ -26,49 +16,9 @@ const KEY_SIZE = 2;
 const keyOf = (n: number): Uint8Array => Uint8Array.of(n >>> 8, n & 0xff);
 const numberOfKey = (key: Uint8Array): number => (key[0]! << 8) | key[1]!;
 
-/** A tiny deterministic PRNG (mulberry32). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function expectCode(run: () => unknown, code: ArmdbErrorCode): void {
-  let caught: unknown;
-  try {
-    run();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected ${code}`).toBeInstanceOf(ArmdbError);
-  expect((caught as ArmdbError).code).toBe(code);
-}
-
 // ---- temp directories and open collections, cleaned after each test -----------------------------
 
-const directories: string[] = [];
-const opened: { close(): Promise<void> }[] = [];
-
-function tempDir(): string {
-  const directory = mkdtempSync(path.join(tmpdir(), 'armdb-iteration-'));
-  directories.push(directory);
-  return directory;
-}
-
-function track<C extends { close(): Promise<void> }>(collection: C): C {
-  opened.push(collection);
-  return collection;
-}
-
-afterEach(async () => {
-  for (const collection of opened.splice(0)) await collection.close().catch(() => undefined);
-  for (const directory of directories.splice(0)) await rm(directory, { recursive: true, force: true });
-});
+const { tempDir, track } = storesClosedAfterEach('iteration');
 
 const baseOptions = { keySize: KEY_SIZE, encryption: { key: ENCRYPTION_KEY }, syncIntervalMs: 0, shards: 2, autoCompact: false } as const;
 
@@ -258,7 +208,8 @@ function defineSuite<V>(flavour: Flavour<V>): void {
       });
 
       it(`random mutations between steps keep the iteration guarantees (${direction})`, async () => {
-        const next = random(reverse ? 7 : 8);
+        const random = new Random(reverse ? 7 : 8);
+        const next = (): number => random.next();
         for (let round = 0; round < 4; round++) {
           const numbers = range(0, 1500).filter(() => next() < 0.3);
           const tree = await filled(flavour, numbers);

@@ -11,6 +11,7 @@ import { nodeProvider } from '../../../src/crypto/node-provider.js';
 import type { CryptoProvider } from '../../../src/crypto/provider.js';
 import { Algorithm, FileKind, PAGE_BYTES, TAG_BYTES, type AlgorithmId } from '../../../src/format/constants.js';
 import type { FileIdentity } from '../../../src/format/tag-file.js';
+import { hex } from '../../helpers/bytes.js';
 
 const providers: readonly CryptoProvider[] = [nodeProvider, nobleProvider];
 const algorithms: readonly { readonly name: string; readonly algorithm: AlgorithmId }[] = [
@@ -43,8 +44,6 @@ function pagePlaintext(seed = 1): Uint8Array {
   for (let index = 0; index < page.length; index++) page[index] = (index * 31 + seed * 17 + (index >>> 8)) & 0xff;
   return page;
 }
-
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 
 function flipBit(source: Uint8Array, bit: number): Uint8Array {
   const copy = source.slice();

@@ -21,6 +21,7 @@ import { nobleProvider } from '../../../src/crypto/noble-provider.js';
 import { nodeProvider } from '../../../src/crypto/node-provider.js';
 import type { CryptoProvider } from '../../../src/crypto/provider.js';
 import { decodeKeyring, KekKind, type ScryptParameters } from '../../../src/format/keyring.js';
+import { hex } from '../../helpers/bytes.js';
 
 /** Cheap scrypt for tests (the lowest cost the keyring accepts). */
 const FAST_SCRYPT: ScryptParameters = { logN: 10, r: 8, p: 1 };
@@ -42,8 +43,6 @@ const PASSPHRASE = 'correct horse battery staple';
 const rawCredential = (key: Uint8Array = RAW_KEY): Credential => makeCredential({ kind: 'key', key });
 const passphraseCredential = (passphrase = PASSPHRASE, scrypt: ScryptParameters = FAST_SCRYPT): Credential =>
   makeCredential({ kind: 'passphrase', passphrase: encoder.encode(passphrase), scrypt });
-
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 
 /** The rejection of `promise`, or undefined when it resolved. */
 async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
@@ -113,6 +112,7 @@ function renderings(value: unknown): string[] {
     JSON.stringify({ nested: [value] }),
     String(value),
     `${value as string}`,
+    // biome-ignore lint/style/useTemplate: `+ ''` converts with the "default" hint, a template with "string": both renderings are checked
     (value as string) + '',
   ];
 }

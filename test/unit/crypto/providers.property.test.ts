@@ -8,6 +8,7 @@ import { ArmdbError } from '../../../src/errors.js';
 import { nobleProvider } from '../../../src/crypto/noble-provider.js';
 import { nodeProvider } from '../../../src/crypto/node-provider.js';
 import type { CryptoProvider } from '../../../src/crypto/provider.js';
+import { hex } from '../../helpers/bytes.js';
 
 const RUNS = 200;
 /** A fixed seed keeps runs reproducible; set FC_SEED to explore other inputs. */
@@ -15,7 +16,6 @@ const SEED = process.env['FC_SEED'] === undefined ? 0x41524d44 : Number(process.
 const fcOptions = { numRuns: RUNS, seed: SEED } as const;
 const providers: readonly CryptoProvider[] = [nodeProvider, nobleProvider];
 
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 const bytes = (minLength: number, maxLength: number): fc.Arbitrary<Uint8Array> => fc.uint8Array({ minLength, maxLength });
 
 const aeadInput = fc.record({

@@ -6,29 +6,22 @@
 import { randomBytes } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { withEngineHooks } from '../../../src/internal/engine-hooks.js';
 import type { FileHandle, FileSystem } from '../../../src/io/file-system.js';
 import { nodeFileSystem } from '../../../src/io/node-file-system.js';
 import { VarMap, keys, type OpenOptions } from '../../../src/index.js';
+import { directoriesRemovedAfterEach } from '../../helpers/temp-dir.js';
 
 const KEY = new Uint8Array(32).fill(0x42);
-const directories: string[] = [];
-function temporaryDirectory(): string {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'armdb-hints-'));
-  directories.push(directory);
-  return directory;
-}
-afterEach(() => {
-  for (const directory of directories.splice(0)) fs.rmSync(directory, { recursive: true, force: true });
-});
+const makeDirectory = directoriesRemovedAfterEach(false);
+const temporaryDirectory = (): string => makeDirectory('hints');
 
 const base: OpenOptions = { keySize: 16, encryption: { key: KEY }, shards: 2, syncIntervalMs: 0, maxFileBytes: 65536, autoCompact: false };
 const keyOf = (index: number) => keys.fromString(`key-${index}`, 16);
-const valueOf = (index: number, round: number) => new TextEncoder().encode(`value ${index} round ${round} `.repeat(3));
+const valueFor = (index: number, round: number) => new TextEncoder().encode(`value ${index} round ${round} `.repeat(3));
 
 /** A FileSystem that counts bytes read from `.data` files. */
 function countingFileSystem(): { fileSystem: FileSystem; dataBytesRead: () => number } {
@@ -64,8 +57,8 @@ async function writeStore(directory: string, count = 3000): Promise<Map<string, 
   for (let round = 0; round < 3; round++) {
     for (let index = 0; index < count; index++) {
       if (round > 0 && index % 3 === 0) continue;
-      db.put(keyOf(index), valueOf(index, round));
-      model.set(String(index), Buffer.from(valueOf(index, round)).toString());
+      db.put(keyOf(index), valueFor(index, round));
+      model.set(String(index), Buffer.from(valueFor(index, round)).toString());
     }
   }
   for (let index = 0; index < count; index += 5) {
@@ -208,15 +201,15 @@ describe('compaction', () => {
   it('writes and deletes made while compaction runs win over what it copies', async () => {
     const directory = temporaryDirectory();
     const db = await VarMap.open(directory, base);
-    for (let round = 0; round < 4; round++) for (let index = 0; index < 3000; index++) db.put(keyOf(index), valueOf(index, round));
+    for (let round = 0; round < 4; round++) for (let index = 0; index < 3000; index++) db.put(keyOf(index), valueFor(index, round));
     const running = db.compact();
     // Compaction yields between slices; mutate meanwhile.
-    for (let index = 0; index < 3000; index += 2) db.put(keyOf(index), valueOf(index, 99));
+    for (let index = 0; index < 3000; index += 2) db.put(keyOf(index), valueFor(index, 99));
     for (let index = 1; index < 3000; index += 4) db.delete(keyOf(index));
     await running;
     const check = (store: VarMap) => {
       for (let index = 0; index < 3000; index++) {
-        const expected = index % 2 === 0 ? valueOf(index, 99) : index % 4 === 1 ? undefined : valueOf(index, 3);
+        const expected = index % 2 === 0 ? valueFor(index, 99) : index % 4 === 1 ? undefined : valueFor(index, 3);
         expect(store.get(keyOf(index))).toEqual(expected);
       }
     };
@@ -230,7 +223,7 @@ describe('compaction', () => {
   it('no deleted key comes back when only the files holding its tombstones are compacted', async () => {
     const directory = temporaryDirectory();
     let db = await VarMap.open(directory, base);
-    for (let index = 0; index < 2000; index++) db.put(keyOf(index), valueOf(index, 0));
+    for (let index = 0; index < 2000; index++) db.put(keyOf(index), valueFor(index, 0));
     await db.close();
     const oldFiles = new Set((fs.readdirSync(directory, { recursive: true }) as string[]).filter((name) => name.endsWith('.data')));
     // Session 2: delete every even key (tombstones) and overwrite other, new keys many times, so the new
@@ -238,7 +231,7 @@ describe('compaction', () => {
     // are compacted, and their tombstones must survive because the old files still hold the keys.
     db = await VarMap.open(directory, { ...base, autoCompact: true, compactionThreshold: 0.6 });
     for (let index = 0; index < 2000; index += 2) db.delete(keyOf(index));
-    for (let round = 1; round <= 8; round++) for (let index = 2000; index < 2500; index++) db.put(keyOf(index), valueOf(index, round));
+    for (let round = 1; round <= 8; round++) for (let index = 2000; index < 2500; index++) db.put(keyOf(index), valueFor(index, round));
     await db.sync();
     await vi.waitFor(() => expect(db.stats().compactions).toBeGreaterThan(0), { timeout: 30_000, interval: 20 });
     const remaining = (fs.readdirSync(directory, { recursive: true }) as string[]).filter((name) => name.endsWith('.data'));
@@ -247,9 +240,9 @@ describe('compaction', () => {
     db = await VarMap.open(directory, base);
     for (let index = 0; index < 2000; index++) {
       if (index % 2 === 0) expect(db.get(keyOf(index))).toBeUndefined();
-      else expect(db.get(keyOf(index))).toEqual(valueOf(index, 0));
+      else expect(db.get(keyOf(index))).toEqual(valueFor(index, 0));
     }
-    for (let index = 2000; index < 2500; index++) expect(db.get(keyOf(index))).toEqual(valueOf(index, 8));
+    for (let index = 2000; index < 2500; index++) expect(db.get(keyOf(index))).toEqual(valueFor(index, 8));
     await db.close();
   });
 

@@ -27,10 +27,10 @@ describe('large values', () => {
       maxFileBytes: 17 * 2 ** 20,
       autoCompact: false,
     } as const;
-    const valueOf = (index: number) => new Uint8Array(16352).fill(index % 251);
+    const valueFor = (index: number) => new Uint8Array(16352).fill(index % 251);
     let db = await VarMap.open(directory, options);
     const count = 1100 + 50; // file 1 holds ~1088 records (rotation past 17 MiB), file 2 the rest
-    for (let index = 0; index < count; index++) db.put(keys.fromString(`k${index}`, 16), valueOf(index));
+    for (let index = 0; index < count; index++) db.put(keys.fromString(`k${index}`, 16), valueFor(index));
     await db.close();
     db = await VarMap.open(directory, options);
     expect(db.stats().files).toBeGreaterThanOrEqual(2);
@@ -39,7 +39,7 @@ describe('large values', () => {
     for (let pass = 0; pass < 2; pass++) {
       for (let index = 0; index < count; index++) {
         const value = db.get(keys.fromString(`k${index}`, 16));
-        if (value === undefined || !Buffer.from(value).equals(valueOf(index))) wrong.push(index);
+        if (value === undefined || !Buffer.from(value).equals(valueFor(index))) wrong.push(index);
       }
     }
     expect(wrong).toEqual([]);
@@ -116,19 +116,20 @@ describe('pages written but not yet durable', () => {
       syncIntervalMs: 0,
       writeBufferBytes: 64 * 1024,
     });
-    const valueOf = (index: number) => new Uint8Array(1000).fill((index * 7) % 251);
+    const valueFor = (index: number) => new Uint8Array(1000).fill((index * 7) % 251);
     const wrongValues = (): number[] => {
       const wrong: number[] = [];
       for (let index = 0; index < 8000; index++) {
         const value = db.get(keys.fromString(`u${index}`, 16));
-        if (value === undefined || !Buffer.from(value).equals(valueOf(index))) wrong.push(index);
+        if (value === undefined || !Buffer.from(value).equals(valueFor(index))) wrong.push(index);
       }
       return wrong;
     };
     for (let index = 0; index < 8000; index++) {
-      db.put(keys.fromString(`u${index}`, 16), valueOf(index));
+      db.put(keys.fromString(`u${index}`, 16), valueFor(index));
       // Read back an older record now and then, while its page may have lost its copy.
-      if (index % 500 === 499) expect(Buffer.from(db.get(keys.fromString(`u${index - 450}`, 16))!).equals(valueOf(index - 450))).toBe(true);
+      if (index % 500 === 499)
+        expect(Buffer.from(db.get(keys.fromString(`u${index - 450}`, 16))!).equals(valueFor(index - 450))).toBe(true);
     }
     expect(wrongValues()).toEqual([]);
     await db.sync();

@@ -3,21 +3,12 @@
  * within cacheBytes. migrate(fn): each entry visited once; 'keep' calls onInit, 'delete' deletes,
  * a value replaces; the result counts mutations and survives a reopen.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TypedMap, VarMap, VarTree, codecs, keys } from '../../../src/index.js';
+import { directoriesRemovedAfterEach } from '../../helpers/temp-dir.js';
 
-const directories: string[] = [];
-function temporaryDirectory(): string {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'armdb-warm-'));
-  directories.push(directory);
-  return directory;
-}
-afterEach(() => {
-  for (const directory of directories.splice(0)) fs.rmSync(directory, { recursive: true, force: true });
-});
+const makeDirectory = directoriesRemovedAfterEach(false);
+const temporaryDirectory = (): string => makeDirectory('warm');
 
 const base = { keySize: 8, encryption: { key: new Uint8Array(32).fill(3) }, shards: 2, syncIntervalMs: 0, autoCompact: false } as const;
 

@@ -1,8 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { HashIndex } from '../../../src/index/hash-index.js';
-
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+import { hex } from '../../helpers/bytes.js';
 
 describe('HashIndex', () => {
   it('agrees with a Map under random inserts, updates and removals (backward-shift deletion included)', () => {

@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareKeys, sortHandlesByKey } from '../../../src/index/key-order.js';
 import { OrderedIndex } from '../../../src/index/ordered-index.js';
+import { hex } from '../../helpers/bytes.js';
 
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const keyArbitrary = fc.uint8Array({ minLength: 2, maxLength: 2 }).map((key) => {
   key[0] = key[0]! % 8;
   return key;

@@ -1,53 +1,52 @@
 /**
- * The behavioural contract of the byte-valued collections (SPEC §3, §4, §7, §8): VarMap over the whole
- * configuration matrix and VarTree over a subset, written once and run over the configuration
- * matrix {1, 4 shards} × {cache 64 MiB, 0} × {cipher node, noble} × {encryption none, key, passphrase}
- * × {fresh, reopened}: 48 combinations. In the "reopened" variant every read assertion made through
- * `check()` runs on the live store, then again after `close()` + reopen with the same options.
- * Lifecycle and validation tests reopen explicitly, so they run in the "fresh" variants only.
+ * The behavioural contract of every collection class, written once (SPEC §2–§8) and run over each
+ * class × configuration (matrix.ts says which run, and from which test file), in the manner of
+ * abstract-level's shared test suite: `suite(factory, supports, configurations)` takes a factory that
+ * opens the class for a configuration, and a `supports` object that gates the behaviours a class lacks.
  *
- * Each test has its own directory and stores; the combinations run concurrently (the suite waits
- * on fsync much more than it computes). After the matrix: regression tests of bugs the suites
- * found, each in one configuration.
+ * - Every class: point reads, the write operations and their errors, `atomic`, hooks, compaction,
+ *   `migrate`, `verify`, close and lock, the class recorded in the directory, and (fresh variants)
+ *   reopen with other immutable options, a wrong key or passphrase, the other encryption mode, and
+ *   the other cipher provider.
+ * - `supports.ordered` (the Trees): range, keys, values, prefix, first and last against a sorted model.
+ * - `supports.variableBytes` (VarMap, VarTree): byte values of any length: fresh copies, empty values,
+ *   values across pages, maxValueBytes, key and value validation, rotation, stats, the lifecycle and
+ *   observability tests.
+ *
+ * In the "reopened" variant every assertion made through `check()` runs on the live store, then again
+ * after close + reopen with the same options. Tests that reopen explicitly run in "fresh" variants only.
+ * Each test has its own directory and stores; configurations run concurrently (the suite waits on
+ * fsync much more than it computes). Not a test file itself (no `.test.ts` suffix).
  */
-import { withEngineHooks } from '../../src/internal/engine-hooks.js';
 import { cpSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, vi } from 'vitest';
-import { ArmdbError, VarMap, keys, type ArmdbErrorCode, type OpenOptions, type Transaction } from '../../src/index.js';
-import { nodeFileSystem } from '../../src/io/node-file-system.js';
-import type { FileSystem } from '../../src/io/file-system.js';
-import { KEY_SIZE, openVarMap, optionsFor, patternBytes, storeTest as it, testKey, type StoreConfig } from '../helpers/store.js';
+import {
+  ArmdbError,
+  type Collection,
+  keys,
+  type OpenOptions,
+  type OrderedCollection,
+  type Transaction,
+  type WriteHook,
+} from '../../src/index.js';
+import { patternBytes } from '../helpers/bytes.js';
+import { caught, expectCode, expectRejectCode } from '../helpers/errors.js';
+import { KEY_SIZE, optionsFor, type StoreConfig, storeTest as it, testKey } from '../helpers/store.js';
+import { trackStore } from '../helpers/temp-dir.js';
+import { FACTORIES, type Factory, type Supports } from './factories.js';
 
-interface MatrixEntry extends StoreConfig {
+/** One configuration of the matrix: a store configuration, and whether every check runs again after a reopen. */
+export interface Configuration extends StoreConfig {
+  /** Short (at most 40 characters) so that vitest does not truncate it in test names. */
   readonly name: string;
   readonly reopened: boolean;
 }
 
-const MIB = 2 ** 20;
-const matrix: MatrixEntry[] = [];
-for (const shards of [1, 4]) {
-  for (const cacheBytes of [64 * MIB, 0]) {
-    for (const cipher of ['node', 'noble'] as const) {
-      for (const encryption of ['none', 'key', 'passphrase'] as const) {
-        for (const reopened of [false, true]) {
-          // Short enough (≤ 40 characters) that vitest does not truncate it in test names.
-          const name = `${shards}sh cache${cacheBytes === 0 ? '0' : '64M'} ${cipher} ${encryption} ${reopened ? 'reopened' : 'fresh'}`;
-          matrix.push({ name, collection: 'VarMap', shards, cacheBytes, cipher, encryption, reopened });
-          // VarTree (same contract, ordered index) over the configurations where the index differs in
-          // effect: both shard counts, cache on and off, fresh and reopened; one cipher, two modes.
-          if (cipher === 'node' && encryption !== 'passphrase') {
-            matrix.push({ name: `tree ${name}`, collection: 'VarTree', shards, cacheBytes, cipher, encryption, reopened });
-          }
-        }
-      }
-    }
-  }
-}
-
 const text = (value: string): Uint8Array => new TextEncoder().encode(value);
-/** Key `n` of group `group`: the first byte is the group, so with shardPrefixBits 8 a group shares a shard. */
+
+/** Key `n` of group `group`: big-endian `n` in the last bytes (numeric order is key order); the first byte is the group, so with shardPrefixBits 8 a group shares a shard. */
 function key(n: number, group = 0): Uint8Array {
   const bytes = new Uint8Array(KEY_SIZE);
   bytes[0] = group;
@@ -55,74 +54,387 @@ function key(n: number, group = 0): Uint8Array {
   return bytes;
 }
 
-function withLastByte(fill: number, last: number): Uint8Array {
-  const bytes = new Uint8Array(KEY_SIZE).fill(fill);
-  bytes[KEY_SIZE - 1] = last;
-  return bytes;
-}
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to throw');
-}
-
-function expectCode(fn: () => unknown, code: ArmdbErrorCode): ArmdbError {
-  const error = caught(fn);
-  expect(error).toBeInstanceOf(ArmdbError);
-  expect((error as ArmdbError).code).toBe(code);
-  return error as ArmdbError;
-}
-
-async function expectRejectCode(promise: Promise<unknown>, code: ArmdbErrorCode): Promise<ArmdbError> {
-  const error = await promise.then(
-    () => new Error('expected the promise to reject'),
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(ArmdbError);
-  expect((error as ArmdbError).code).toBe(code);
-  return error as ArmdbError;
+/** The number `n` of {@link key}(n). */
+function numberOf(bytes: Uint8Array): number {
+  return Number(new DataView(bytes.buffer, bytes.byteOffset + KEY_SIZE - 8, 8).getBigUint64(0));
 }
 
 /** One store of one test: `db` is replaced by `reopen()`. */
-class Harness {
-  readonly dir: string;
-  readonly config: MatrixEntry;
-  readonly extra: Partial<OpenOptions>;
-  db: VarMap;
+class Harness<V> {
+  db!: Collection<V>;
 
-  private constructor(dir: string, config: MatrixEntry, extra: Partial<OpenOptions>, db: VarMap) {
-    this.dir = dir;
-    this.config = config;
-    this.extra = extra;
-    this.db = db;
+  constructor(
+    readonly factory: Factory<V>,
+    readonly dir: string,
+    readonly config: Configuration,
+    readonly extra: Partial<OpenOptions<V>>,
+  ) {}
+
+  static async create<V>(
+    factory: Factory<V>,
+    dir: string,
+    config: Configuration,
+    extra: Partial<OpenOptions<V>> = {},
+  ): Promise<Harness<V>> {
+    const harness = new Harness(factory, dir, config, extra);
+    await harness.open();
+    return harness;
   }
 
-  static async create(dir: string, config: MatrixEntry, extra: Partial<OpenOptions> = {}): Promise<Harness> {
-    return new Harness(dir, config, extra, await openVarMap(dir, config, extra));
+  options(extra: Partial<OpenOptions<V>> = {}): OpenOptions<V> {
+    return optionsFor(this.config, { ...this.extra, ...extra } as Partial<OpenOptions>) as OpenOptions<V>;
   }
 
-  async reopen(): Promise<VarMap> {
-    await this.db.close();
-    this.db = await openVarMap(this.dir, this.config, this.extra);
+  async open(): Promise<Collection<V>> {
+    this.db = trackStore(this.dir, await this.factory.open(this.dir, this.options()));
     return this.db;
   }
 
-  /** Runs read assertions on the live store, and for the "reopened" variant again after a reopen. */
-  async check(assertions: (db: VarMap) => void | Promise<void>): Promise<void> {
+  async reopen(): Promise<Collection<V>> {
+    await this.db.close();
+    return this.open();
+  }
+
+  /** Runs assertions on the live store, and for the "reopened" variant again after a reopen. */
+  async check(assertions: (db: Collection<V>) => void | Promise<void>): Promise<void> {
     await assertions(this.db);
-    if (this.config.reopened) {
-      await this.reopen();
-      await assertions(this.db);
+    if (this.config.reopened) await assertions(await this.reopen());
+  }
+
+  /** Every key of `model` reads back its value, nothing else is there, and size agrees; Trees also in order. */
+  expectModel(db: Collection<V>, model: ReadonlyMap<number, V>, probe: readonly number[]): void {
+    for (const n of probe) {
+      expect(db.get(key(n))).toEqual(model.get(n));
+      expect(db.has(key(n))).toBe(model.has(n));
+    }
+    expect(db.size).toBe(model.size);
+    expect(db.isEmpty()).toBe(model.size === 0);
+    expect(db.getMany(probe.map((n) => key(n)))).toEqual(probe.map((n) => model.get(n)));
+    if (this.factory.supports.ordered) {
+      const sorted = [...model.keys()].sort((left, right) => left - right);
+      const tree = db as OrderedCollection<V>;
+      expect([...tree.keys()]).toEqual(sorted.map((n) => key(n)));
+      expect([...tree.range({ reverse: true })]).toEqual(sorted.reverse().map((n) => [key(n), model.get(n)]));
     }
   }
 }
 
-describe.concurrent.each(matrix)('$collection [$name]', (config) => {
-  const open = (tempDir: () => string, extra: Partial<OpenOptions> = {}): Promise<Harness> => Harness.create(tempDir(), config, extra);
+/**
+ * Registers the behavioural suite of one class over `configurations`: tests a class does not
+ * support (see {@link Supports}) are not registered for it.
+ */
+export function suite(factory: Factory, supports: Supports, configurations: readonly Configuration[]): void {
+  // From here on `subject.supports` is the one answer to "does this class support …".
+  const subject: Factory = { ...factory, supports };
+  for (const config of configurations) {
+    describe.concurrent(`${subject.name} [${config.name}]`, () => {
+      everyCollection(subject, config);
+      if (supports.ordered && !config.reopened) orderedReads(subject, config);
+      if (supports.variableBytes) variableBytes(subject as Factory<Uint8Array>, config);
+    });
+  }
+}
+
+/** What every class must agree on. */
+function everyCollection(factory: Factory, config: Configuration): void {
+  const harness = (tempDir: () => string, extra: Partial<OpenOptions<unknown>> = {}): Promise<Harness<unknown>> =>
+    Harness.create(factory, tempDir(), config, extra);
+  const value = factory.value;
+  /** Values several pages long where the class allows it. */
+  const largeValue = factory.supports.variableBytes ? (n: number): unknown => patternBytes(500 + n * 300, n) : value;
+  const openIn = async (dir: string, extra: Partial<OpenOptions<unknown>> = {}): Promise<Collection<unknown>> =>
+    trackStore(dir, await factory.open(dir, optionsFor(config, extra as Partial<OpenOptions>) as OpenOptions<unknown>));
+
+  it('absent keys: get undefined, has false, getMany undefined, empty', async ({ tempDir }) => {
+    const h = await harness(tempDir);
+    await h.check((db) => {
+      expect(db.get(key(1))).toBeUndefined();
+      expect(db.has(key(1))).toBe(false);
+      expect(db.getMany([key(1), key(2)])).toEqual([undefined, undefined]);
+      expect(db.size).toBe(0);
+      expect(db.isEmpty()).toBe(true);
+    });
+  });
+
+  it('puts, overwrites and deletes of a few hundred keys read back like a Map, in order for Trees', async ({ tempDir }) => {
+    const h = await harness(tempDir);
+    const model = new Map<number, unknown>();
+    for (let n = 0; n < 300; n++) {
+      h.db.put(key(n), value(n));
+      model.set(n, value(n));
+    }
+    for (let n = 0; n < 300; n += 2) {
+      h.db.put(key(n), value(n + 1000));
+      model.set(n, value(n + 1000));
+    }
+    for (let n = 0; n < 300; n += 3) expect(h.db.delete(key(n))).toBe(model.delete(n));
+    expect(h.db.delete(key(5000))).toBe(false);
+    await h.check((db) => h.expectModel(db, model, [...Array.from({ length: 300 }, (_, n) => n), 5000]));
+  });
+
+  it('insert of a present key throws ARMDB_KEY_EXISTS and keeps the old value', async ({ tempDir }) => {
+    const h = await harness(tempDir);
+    h.db.insert(key(1), value(1));
+    expectCode(() => h.db.insert(key(1), value(2)), 'ARMDB_KEY_EXISTS');
+    await h.check((db) => expect(db.get(key(1))).toEqual(value(1)));
+  });
+
+  it('cas: replaces on a match, ARMDB_CAS_MISMATCH and ARMDB_KEY_NOT_FOUND otherwise', async ({ tempDir }) => {
+    const h = await harness(tempDir);
+    h.db.put(key(1), value(1));
+    h.db.cas(key(1), value(1), value(2));
+    expectCode(() => h.db.cas(key(1), value(1), value(3)), 'ARMDB_CAS_MISMATCH');
+    expectCode(() => h.db.cas(key(9), value(1), value(3)), 'ARMDB_KEY_NOT_FOUND');
+    await h.check((db) => {
+      expect(db.get(key(1))).toEqual(value(2));
+      expect(db.has(key(9))).toBe(false);
+    });
+  });
+
+  it('update returns the new value, fetchUpdate the previous; neither calls fn for an absent key', async ({ tempDir }) => {
+    const h = await harness(tempDir);
+    h.db.put(key(1), value(1));
+    expect(h.db.update(key(1), () => value(2))).toEqual(value(2));
+    expect(h.db.fetchUpdate(key(1), () => value(3))).toEqual(value(2));
+    expect(h.db.update(key(1), () => undefined)).toEqual(value(3));
+    let calls = 0;
+    const counted = (): unknown => {
+      calls++;
+      return value(4);
+    };
+    expect(h.db.update(key(9), counted)).toBeUndefined();
+    expect(h.db.fetchUpdate(key(9), counted)).toBeUndefined();
+    expect(calls).toBe(0);
+    await h.check((db) => {
+      expect(db.get(key(1))).toEqual(value(3));
+      expect(db.has(key(9))).toBe(false);
+    });
+  });
+
+  it('atomic applies every mutation with read-your-writes, or nothing when fn throws', async ({ tempDir }) => {
+    const h = await harness(tempDir, { shardPrefixBits: 8 }); // keys share their first byte: one shard
+    h.db.put(key(1), value(1));
+    h.db.put(key(2), value(2));
+    const result = h.db.atomic(key(1), (tx) => {
+      tx.put(key(3), value(3));
+      expect(tx.get(key(3))).toEqual(value(3));
+      tx.delete(key(2));
+      expect(tx.get(key(2))).toBeUndefined();
+      tx.put(key(1), value(11));
+      return 'done';
+    });
+    expect(result).toBe('done');
+    const failure = new Error('abandon');
+    expect(() =>
+      h.db.atomic(key(1), (tx) => {
+        tx.put(key(4), value(4));
+        tx.delete(key(1));
+        throw failure;
+      }),
+    ).toThrow(failure);
+    await h.check((db) =>
+      h.expectModel(
+        db,
+        new Map([
+          [1, value(11)],
+          [3, value(3)],
+        ]),
+        [1, 2, 3, 4],
+      ),
+    );
+  });
+
+  it('onWrite sees every committed mutation with old and new values; onInit every live entry at open', async ({ tempDir }) => {
+    const writes: [number, unknown, unknown][] = [];
+    const hook: WriteHook<unknown> = { onWrite: (k, oldValue, newValue) => writes.push([numberOf(k), oldValue, newValue]) };
+    const h = await harness(tempDir, { hook });
+    h.db.put(key(1), value(1));
+    h.db.put(key(1), value(2));
+    h.db.delete(key(1));
+    h.db.delete(key(1)); // nothing to delete: no write
+    h.db.put(key(2), value(3));
+    expect(writes).toEqual([
+      [1, undefined, value(1)],
+      [1, value(1), value(2)],
+      [1, value(2), undefined],
+      [2, undefined, value(3)],
+    ]);
+    const seen = new Map<number, unknown>();
+    await h.db.close();
+    const reopened = new Harness(factory, h.dir, config, {
+      hook: { onWrite: () => undefined, onInit: (k, v) => seen.set(numberOf(k), v) },
+    });
+    await reopened.open();
+    expect(seen).toEqual(new Map([[2, value(3)]]));
+  });
+
+  it('compact() keeps every live entry and reclaims dead bytes; verify() finds no failure', async ({ tempDir }) => {
+    const h = await harness(tempDir);
+    const model = new Map<number, unknown>();
+    for (let round = 0; round < 3; round++) {
+      for (let n = 0; n < 200; n++) {
+        h.db.put(key(n), value(n + round));
+        model.set(n, value(n + round));
+      }
+    }
+    for (let n = 0; n < 200; n += 4) {
+      h.db.delete(key(n));
+      model.delete(n);
+    }
+    const report = await h.db.compact();
+    expect(report.filesIn).toBeGreaterThan(0);
+    expect(report.bytesReclaimed).toBeGreaterThan(0);
+    const verified = await h.db.verify();
+    expect(verified.ok).toBe(true);
+    await h.check((db) =>
+      h.expectModel(
+        db,
+        model,
+        Array.from({ length: 200 }, (_, n) => n),
+      ),
+    );
+  });
+
+  it('migrate keeps, deletes and rewrites each entry once and counts the mutations', async ({ tempDir }) => {
+    const h = await harness(tempDir);
+    for (let n = 0; n < 120; n++) h.db.put(key(n), value(n));
+    const visited = new Set<number>();
+    const mutations = await h.db.migrate((k) => {
+      const n = numberOf(k);
+      expect(visited.has(n)).toBe(false);
+      visited.add(n);
+      return n % 3 === 0 ? 'delete' : n % 3 === 1 ? value(n + 500) : 'keep';
+    });
+    expect(visited.size).toBe(120);
+    expect(mutations).toBe(80);
+    const model = new Map<number, unknown>();
+    for (let n = 0; n < 120; n++) if (n % 3 !== 0) model.set(n, n % 3 === 1 ? value(n + 500) : value(n));
+    await h.check((db) =>
+      h.expectModel(
+        db,
+        model,
+        Array.from({ length: 120 }, (_, n) => n),
+      ),
+    );
+  });
+
+  it('after close every operation throws ARMDB_CLOSED; a second open while open is ARMDB_LOCKED', async ({ tempDir }) => {
+    const h = await harness(tempDir);
+    h.db.put(key(1), value(1));
+    await expect(factory.open(h.dir, h.options())).rejects.toMatchObject({ code: 'ARMDB_LOCKED' });
+    await h.db.close();
+    await h.db.close(); // twice is fine
+    expectCode(() => h.db.get(key(1)), 'ARMDB_CLOSED');
+    expectCode(() => h.db.put(key(1), value(1)), 'ARMDB_CLOSED');
+    expectCode(() => h.db.size, 'ARMDB_CLOSED');
+  });
+
+  it('the directory remembers its class: opening it as any other class is ARMDB_FORMAT_MISMATCH', async ({ tempDir }) => {
+    const h = await harness(tempDir);
+    h.db.put(key(1), value(1));
+    await h.db.close();
+    for (const other of FACTORIES) {
+      if (other.name === factory.name) continue;
+      await expect(other.open(h.dir, h.options()), other.name).rejects.toMatchObject({ code: 'ARMDB_FORMAT_MISMATCH' });
+    }
+    await h.open();
+    expect(h.db.get(key(1))).toEqual(value(1));
+  });
+
+  if (!config.reopened) {
+    it('reopen with a different keySize, shards or shardPrefixBits throws ARMDB_FORMAT_MISMATCH', async ({ tempDir }) => {
+      const h = await harness(tempDir);
+      h.db.put(key(1), value(1));
+      await h.db.close();
+      await expectRejectCode(openIn(h.dir, { keySize: 8 }), 'ARMDB_FORMAT_MISMATCH');
+      await expectRejectCode(openIn(h.dir, { shards: config.shards === 1 ? 4 : 1 }), 'ARMDB_FORMAT_MISMATCH');
+      await expectRejectCode(openIn(h.dir, { shards: 2 }), 'ARMDB_FORMAT_MISMATCH');
+      await expectRejectCode(openIn(h.dir, { shardPrefixBits: 8 }), 'ARMDB_FORMAT_MISMATCH');
+      const db = await h.reopen();
+      expect(db.get(key(1))).toEqual(value(1));
+    });
+
+    it.runIf(config.encryption !== 'none')('a wrong key or passphrase throws ARMDB_WRONG_KEY and changes nothing', async ({ tempDir }) => {
+      const h = await harness(tempDir);
+      h.db.put(key(1), value(1));
+      await h.db.close();
+      const wrong: OpenOptions['encryption'] =
+        config.encryption === 'key' ? { key: testKey(2) } : { passphrase: 'incorrect horse', scryptLogN: 10 };
+      await expectRejectCode(openIn(h.dir, { encryption: wrong }), 'ARMDB_WRONG_KEY');
+      await expectRejectCode(openIn(h.dir, { encryption: wrong }), 'ARMDB_WRONG_KEY');
+      // The other kind of secret does not open it either.
+      const otherKind: OpenOptions['encryption'] =
+        config.encryption === 'key' ? { passphrase: 'correct horse', scryptLogN: 10 } : { key: testKey(1) };
+      const error = await openIn(h.dir, { encryption: otherKind }).then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
+      expect(error).toBeInstanceOf(ArmdbError);
+      expect(['ARMDB_WRONG_KEY', 'ARMDB_FORMAT_MISMATCH']).toContain((error as ArmdbError).code);
+      const db = await h.reopen();
+      expect(db.get(key(1))).toEqual(value(1));
+    });
+
+    it('opening an encrypted store with none, or a none store with a key, throws ARMDB_FORMAT_MISMATCH', async ({ tempDir }) => {
+      const h = await harness(tempDir);
+      h.db.put(key(1), value(1));
+      await h.db.close();
+      if (config.encryption === 'none') {
+        await expectRejectCode(openIn(h.dir, { encryption: { key: testKey(1) } }), 'ARMDB_FORMAT_MISMATCH');
+        await expectRejectCode(openIn(h.dir, { encryption: { passphrase: 'correct horse', scryptLogN: 10 } }), 'ARMDB_FORMAT_MISMATCH');
+      } else {
+        await expectRejectCode(openIn(h.dir, { encryption: 'none' }), 'ARMDB_FORMAT_MISMATCH');
+      }
+      const db = await h.reopen();
+      expect(db.get(key(1))).toEqual(value(1));
+    });
+
+    it('a store written with one cipher provider reads back with the other', async ({ tempDir }) => {
+      const h = await harness(tempDir);
+      for (let n = 0; n < 20; n++) h.db.put(key(n), largeValue(n));
+      await h.db.close();
+      const other = await openIn(h.dir, { cipher: config.cipher === 'node' ? 'noble' : 'node' });
+      for (let n = 0; n < 20; n++) expect(other.get(key(n))).toEqual(largeValue(n));
+      expect((await other.verify()).ok).toBe(true);
+    });
+  }
+}
+
+/** Range reads of the ordered classes against a sorted model. */
+function orderedReads(factory: Factory, config: Configuration): void {
+  const value = factory.value;
+  it('range bounds, reverse, limit, prefix, first and last agree with a sorted model', async ({ tempDir }) => {
+    const h = new Harness(factory, tempDir(), config, {});
+    await h.open();
+    const tree = h.db as OrderedCollection<unknown>;
+    const present = Array.from({ length: 90 }, (_, n) => n * 3); // 0, 3, …, 267
+    for (const n of present) tree.put(key(n), value(n));
+    const pairs = (ns: number[]): [Uint8Array, unknown][] => ns.map((n) => [key(n), value(n)]);
+    expect([...tree.range({ gte: key(30), lt: key(60) })]).toEqual(pairs(present.filter((n) => n >= 30 && n < 60)));
+    expect([...tree.range({ gt: key(30), lte: key(60) })]).toEqual(pairs(present.filter((n) => n > 30 && n <= 60)));
+    expect([...tree.range({ gt: key(31), reverse: true, limit: 4 })]).toEqual(
+      pairs(
+        present
+          .filter((n) => n > 31)
+          .reverse()
+          .slice(0, 4),
+      ),
+    );
+    expect([...tree.values({ lt: key(10) })]).toEqual(present.filter((n) => n < 10).map(value));
+    expect(tree.first()).toEqual([key(0), value(0)]);
+    expect(tree.last()).toEqual([key(267), value(267)]);
+    // Keys 256..267 share their first 15 bytes (the last byte is n - 256).
+    expect([...tree.prefix(key(256).subarray(0, KEY_SIZE - 1))]).toEqual(pairs(present.filter((n) => n >= 256)));
+    expect([...tree.prefix(key(256).subarray(0, KEY_SIZE - 1), { reverse: true, limit: 2 })]).toEqual(pairs([267, 264]));
+  });
+}
+
+/** Byte values of any length (VarMap, VarTree). */
+function variableBytes(factory: Factory<Uint8Array>, config: Configuration): void {
+  const open = (tempDir: () => string, extra: Partial<OpenOptions> = {}): Promise<Harness<Uint8Array>> =>
+    Harness.create(factory, tempDir(), config, extra);
+  const openIn = async (dir: string, extra: Partial<OpenOptions> = {}): Promise<Collection<Uint8Array>> =>
+    trackStore(dir, await factory.open(dir, optionsFor(config, extra)));
 
   it('get/has/getMany of absent keys', async ({ tempDir }) => {
     const h = await open(tempDir);
@@ -524,7 +836,7 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
   it('values spanning several pages and values of exactly one page', async ({ tempDir }) => {
     const h = await open(tempDir);
     const lengths = [4095, 4096, 4097, 8192, 10 * 1024, 100 * 1024];
-    lengths.forEach((length, index) => h.db.put(key(index), patternBytes(length, index)));
+    for (const [index, length] of lengths.entries()) h.db.put(key(index), patternBytes(length, index));
     h.db.put(key(100), text('small neighbour'));
     await h.check((db) => {
       lengths.forEach((length, index) => {
@@ -539,7 +851,7 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
     if (!config.reopened) {
       // After a sync the same values are read from sealed pages (and the cache, when enabled).
       await h.db.sync();
-      lengths.forEach((length, index) => expect(Buffer.compare(h.db.get(key(index))!, patternBytes(length, index))).toBe(0));
+      for (const [index, length] of lengths.entries()) expect(Buffer.compare(h.db.get(key(index))!, patternBytes(length, index))).toBe(0);
     }
   });
 
@@ -648,8 +960,8 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
     const h = await open(tempDir, { maxFileBytes: 65536 });
     // About two files' worth per shard, in values of 2–3 pages.
     const count = 21 * config.shards;
-    const valueOf = (n: number): Uint8Array => patternBytes(6000 + (n % 7) * 300, n);
-    for (let n = 0; n < count; n++) h.db.put(key(n), valueOf(n));
+    const pageSpanningValue = (n: number): Uint8Array => patternBytes(6000 + (n % 7) * 300, n);
+    for (let n = 0; n < count; n++) h.db.put(key(n), pageSpanningValue(n));
     for (let n = 0; n < count; n += 7) h.db.delete(key(n));
     const stats = h.db.stats();
     expect(stats.rotations).toBeGreaterThanOrEqual(Math.max(2, config.shards));
@@ -658,7 +970,7 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
       expect(db.size).toBe(count - count / 7);
       for (let n = 0; n < count; n++) {
         if (n % 7 === 0) expect(db.has(key(n))).toBe(false);
-        else expect(db.get(key(n))).toEqual(valueOf(n));
+        else expect(db.get(key(n))).toEqual(pageSpanningValue(n));
       }
     });
     // After the reopen (or not) every file still authenticates.
@@ -779,7 +1091,7 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
         { options: { ...base, encryption: { key: new Uint8Array(16) } }, error: RangeError, name: 'encryption.key' },
       ];
       for (const { options, error, name } of cases) {
-        const rejection: unknown = await VarMap.open(h.dir, options as OpenOptions).then(
+        const rejection: unknown = await factory.open(h.dir, options as OpenOptions<Uint8Array>).then(
           () => undefined,
           (reason: unknown) => reason,
         );
@@ -788,7 +1100,7 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
       }
       // A bad open of a fresh directory creates nothing.
       const fresh = path.join(tempDir(), 'never-created');
-      await expect(VarMap.open(fresh, { ...base, shards: 300 })).rejects.toThrow(RangeError);
+      await expect(factory.open(fresh, { ...base, shards: 300 })).rejects.toThrow(RangeError);
       expect(existsSync(fresh)).toBe(false);
       // The store is untouched.
       const db = await h.reopen();
@@ -822,26 +1134,26 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
 
     it('await using closes the store at the end of the scope', async ({ tempDir }) => {
       const dir = tempDir();
-      let escaped: VarMap | undefined;
+      let escaped: Collection<Uint8Array> | undefined;
       {
-        await using db = await openVarMap(dir, config);
+        await using db = await openIn(dir);
         escaped = db;
         db.put(key(1), text('scoped'));
         expect(typeof db[Symbol.asyncDispose]).toBe('function');
       }
       expectCode(() => escaped.get(key(1)), 'ARMDB_CLOSED');
       // The lock was released and the write is durable.
-      const db = await openVarMap(dir, config);
+      const db = await openIn(dir);
       expect(db.get(key(1))).toEqual(text('scoped'));
     });
 
     it('a second open of the same directory while open throws ARMDB_LOCKED', async ({ tempDir }) => {
       const h = await open(tempDir);
       h.db.put(key(1), text('one'));
-      await expectRejectCode(openVarMap(h.dir, config), 'ARMDB_LOCKED');
-      await expectRejectCode(openVarMap(h.dir, config), 'ARMDB_LOCKED'); // the failed open released nothing
+      await expectRejectCode(openIn(h.dir), 'ARMDB_LOCKED');
+      await expectRejectCode(openIn(h.dir), 'ARMDB_LOCKED'); // the failed open released nothing
       // The same directory under another spelling is the same directory.
-      await expectRejectCode(openVarMap(path.join(h.dir, '.', 'x', '..'), config), 'ARMDB_LOCKED');
+      await expectRejectCode(openIn(path.join(h.dir, '.', 'x', '..')), 'ARMDB_LOCKED');
       h.db.put(key(2), text('two'));
       await h.db.sync();
       await h.check((db) => {
@@ -850,65 +1162,6 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
       });
       await h.reopen(); // close releases the lock
       expect(h.db.size).toBe(2);
-    });
-
-    it('reopen with a different keySize, shards or shardPrefixBits throws ARMDB_FORMAT_MISMATCH', async ({ tempDir }) => {
-      const h = await open(tempDir);
-      h.db.put(key(1), text('one'));
-      await h.db.close();
-      await expectRejectCode(openVarMap(h.dir, config, { keySize: 8 }), 'ARMDB_FORMAT_MISMATCH');
-      await expectRejectCode(openVarMap(h.dir, config, { shards: config.shards === 1 ? 4 : 1 }), 'ARMDB_FORMAT_MISMATCH');
-      await expectRejectCode(openVarMap(h.dir, config, { shards: 2 }), 'ARMDB_FORMAT_MISMATCH');
-      await expectRejectCode(openVarMap(h.dir, config, { shardPrefixBits: 8 }), 'ARMDB_FORMAT_MISMATCH');
-      const db = await h.reopen();
-      expect(db.get(key(1))).toEqual(text('one'));
-    });
-
-    it.runIf(config.encryption !== 'none')('a wrong key or passphrase throws ARMDB_WRONG_KEY and changes nothing', async ({ tempDir }) => {
-      const h = await open(tempDir);
-      h.db.put(key(1), text('secret'));
-      await h.db.close();
-      const wrong: OpenOptions['encryption'] =
-        config.encryption === 'key' ? { key: testKey(2) } : { passphrase: 'incorrect horse', scryptLogN: 10 };
-      await expectRejectCode(openVarMap(h.dir, config, { encryption: wrong }), 'ARMDB_WRONG_KEY');
-      await expectRejectCode(openVarMap(h.dir, config, { encryption: wrong }), 'ARMDB_WRONG_KEY');
-      // The other kind of secret does not open it either.
-      const otherKind: OpenOptions['encryption'] =
-        config.encryption === 'key' ? { passphrase: 'correct horse', scryptLogN: 10 } : { key: testKey(1) };
-      const error = await openVarMap(h.dir, config, { encryption: otherKind }).then(
-        () => undefined,
-        (reason: unknown) => reason,
-      );
-      expect(error).toBeInstanceOf(ArmdbError);
-      expect(['ARMDB_WRONG_KEY', 'ARMDB_FORMAT_MISMATCH']).toContain((error as ArmdbError).code);
-      const db = await h.reopen();
-      expect(db.get(key(1))).toEqual(text('secret'));
-    });
-
-    it('opening an encrypted store with none, or a none store with a key, throws ARMDB_FORMAT_MISMATCH', async ({ tempDir }) => {
-      const h = await open(tempDir);
-      h.db.put(key(1), text('one'));
-      await h.db.close();
-      if (config.encryption === 'none') {
-        await expectRejectCode(openVarMap(h.dir, config, { encryption: { key: testKey(1) } }), 'ARMDB_FORMAT_MISMATCH');
-        await expectRejectCode(
-          openVarMap(h.dir, config, { encryption: { passphrase: 'correct horse', scryptLogN: 10 } }),
-          'ARMDB_FORMAT_MISMATCH',
-        );
-      } else {
-        await expectRejectCode(openVarMap(h.dir, config, { encryption: 'none' }), 'ARMDB_FORMAT_MISMATCH');
-      }
-      const db = await h.reopen();
-      expect(db.get(key(1))).toEqual(text('one'));
-    });
-
-    it('a store written with one cipher provider reads back with the other', async ({ tempDir }) => {
-      const h = await open(tempDir);
-      for (let n = 0; n < 20; n++) h.db.put(key(n), patternBytes(500 + n * 300, n));
-      await h.db.close();
-      const other = await openVarMap(h.dir, config, { cipher: config.cipher === 'node' ? 'noble' : 'node' });
-      for (let n = 0; n < 20; n++) expect(Buffer.compare(other.get(key(n))!, patternBytes(500 + n * 300, n))).toBe(0);
-      expect((await other.verify()).ok).toBe(true);
     });
 
     it('concurrent sync() calls all resolve and share barriers', async ({ tempDir }) => {
@@ -940,7 +1193,7 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
       // The barrier really happened: a crash image taken now holds the write.
       const image = path.join(tempDir(), 'image');
       cpSync(h.dir, image, { recursive: true });
-      const copy = await openVarMap(image, config, { syncIntervalMs: 0 });
+      const copy = await openIn(image, { syncIntervalMs: 0 });
       expect(copy.get(key(1))).toEqual(text('made durable by the timer'));
       await copy.close();
       await h.check((db) => {
@@ -986,123 +1239,4 @@ describe.concurrent.each(matrix)('$collection [$name]', (config) => {
       });
     });
   }
-});
-
-/** Regression tests of bugs these suites found (each reproduced in one configuration). */
-describe('VarMap (one configuration)', () => {
-  const config: MatrixEntry = { name: 'single', shards: 4, cacheBytes: 64 * MIB, cipher: 'node', encryption: 'key', reopened: false };
-
-  it('Buffer keys are not modified by routing with a shardPrefixBits that is not a multiple of 8', async ({ tempDir }) => {
-    const db = await openVarMap(tempDir(), config, { shardPrefixBits: 4 });
-    const original = Buffer.alloc(KEY_SIZE, 0xab);
-    const routed = Buffer.from(original);
-    db.put(routed, Buffer.from('routed'));
-    expect(routed).toEqual(original);
-    expect(db.get(original)).toEqual(text('routed'));
-  });
-
-  it('put copies a reused Buffer key and value', async ({ tempDir }) => {
-    const db = await openVarMap(tempDir(), config);
-    const reusedKey = Buffer.alloc(KEY_SIZE, 0x01);
-    const reusedValue = Buffer.alloc(4);
-    for (let n = 1; n <= 3; n++) {
-      reusedKey[KEY_SIZE - 1] = n;
-      reusedValue.fill(0x60 + n);
-      db.put(reusedKey, reusedValue);
-    }
-    for (let n = 1; n <= 3; n++) expect(db.get(withLastByte(0x01, n)), `put #${n}`).toEqual(new Uint8Array(4).fill(0x60 + n));
-    expect(db.size).toBe(3);
-  });
-
-  it('tx.put inside atomic copies a reused Buffer key and value', async ({ tempDir }) => {
-    const db = await openVarMap(tempDir(), config, { shardPrefixBits: 8 });
-    const reusedKey = Buffer.alloc(KEY_SIZE, 0x02);
-    const reusedValue = Buffer.alloc(4);
-    db.atomic(reusedKey, (tx) => {
-      for (let n = 1; n <= 3; n++) {
-        reusedKey[KEY_SIZE - 1] = n;
-        reusedValue.fill(0x40 + n);
-        tx.put(reusedKey, reusedValue);
-      }
-    });
-    for (let n = 1; n <= 3; n++) expect(db.get(withLastByte(0x02, n)), `tx.put #${n}`).toEqual(new Uint8Array(4).fill(0x40 + n));
-    expect(db.size).toBe(3);
-  });
-
-  it('a crash image with a torn unsynced write after a compaction still opens', async ({ tempDir }) => {
-    // Found by test/property/var-map.model.test.ts (crash variant). One shard, pages written early.
-    const single: StoreConfig = { shards: 1, cacheBytes: 0, cipher: 'node', encryption: 'key' };
-    const extra = { writeBufferBytes: 4096, autoCompact: false };
-    const dir = tempDir();
-    let db = await openVarMap(dir, single, extra);
-    db.put(key(0), patternBytes(9000, 1));
-    db.put(key(0), text('small')); // file 1 is now mostly dead
-    await db.close();
-    db = await openVarMap(dir, single, extra);
-    await db.compact(); // rewrites file 1 as a file with a higher id than the active file
-    db.put(key(1), patternBytes(6000, 2));
-    db.flush(); // the first page of that record reaches the OS, the rest does not
-    const image = path.join(tempDir(), 'image');
-    cpSync(dir, image, { recursive: true });
-    const copy = await openVarMap(image, single, extra);
-    expect(copy.get(key(0))).toEqual(text('small'));
-    expect(copy.has(key(1))).toBe(false); // never synced, torn: discarded
-    expect(copy.stats().recoveredTornBytes).toBeGreaterThan(0);
-  });
-
-  it('verify() with an already-aborted signal rejects even when there is nothing to verify', async ({ tempDir }) => {
-    const db = await openVarMap(tempDir(), config);
-    await expectRejectCode(db.verify({ signal: AbortSignal.abort() }), 'ARMDB_ABORTED');
-  });
-});
-
-/** A FileSystem that counts bytes read from `.data` files (through the engine's test hook). */
-function countingFileSystem(): { fileSystem: FileSystem; dataBytesRead: () => number } {
-  let bytesRead = 0;
-  const fileSystem: FileSystem = {
-    ...nodeFileSystem,
-    open(filePath, mode) {
-      const handle = nodeFileSystem.open(filePath, mode);
-      if (!filePath.endsWith('.data')) return handle;
-      return new Proxy(handle, {
-        get(target, property) {
-          if (property === 'read') {
-            return (buffer: Uint8Array, position: number): number => {
-              const count = target.read(buffer, position);
-              bytesRead += count;
-              return count;
-            };
-          }
-          const member: unknown = Reflect.get(target, property);
-          return typeof member === 'function' ? (member as (...args: unknown[]) => unknown).bind(target) : member;
-        },
-      });
-    },
-  };
-  return { fileSystem, dataBytesRead: () => bytesRead };
 }
-
-describe('VarMap read amplification', () => {
-  // Each page of a multi-page value should be read (and authenticated) about once per get, with or
-  // without a cache; reading it again for every later page would make a get quadratic in the value size.
-  it.for([0, 64 * MIB])('reading a 512 KiB value with cacheBytes %i reads each page about once', async (cacheBytes, { tempDir }) => {
-    const config: StoreConfig = { shards: 1, cacheBytes, cipher: 'node', encryption: 'key' };
-    const counting = countingFileSystem();
-    const options = withEngineHooks({ ...optionsFor(config) }, { fileSystem: counting.fileSystem });
-    const dir = tempDir();
-    const value = patternBytes(512 * 1024, 9);
-    const writer = await VarMap.open(dir, options);
-    writer.put(key(1), value);
-    await writer.close();
-    const db = await VarMap.open(dir, options);
-    try {
-      const before = counting.dataBytesRead();
-      expect(db.get(key(1))).toEqual(value);
-      const read = counting.dataBytesRead() - before;
-      expect(read).toBeGreaterThanOrEqual(value.length);
-      expect(read).toBeLessThanOrEqual(2 * value.length);
-    } finally {
-      await db.close();
-    }
-  });
-});
