@@ -22,6 +22,7 @@ export function checkValueSize(options: unknown): number {
 }
 
 /** @internal Runs the collection's open-time work (walks in slices); closes the engine if it fails. */
+// biome-ignore lint/suspicious/noExplicitAny: any collection, whatever its value type (V is used both in and out).
 export async function finishOpen<C extends Collection<any>>(collection: C, engine: Engine, prepare: () => Promise<void>): Promise<C> {
   try {
     await prepare();

@@ -124,5 +124,6 @@ export const codecs = Object.freeze({
       return textEncoder.encode(text);
     },
     decode: (bytes: Uint8Array): unknown => JSON.parse(textDecoder.decode(bytes)),
+    // biome-ignore lint/suspicious/noExplicitAny: codecs.json serves any TypedMap<T>; Codec<unknown> would not be assignable to Codec<T>.
   }) as Codec<any>,
 });

@@ -15,11 +15,9 @@ export interface CursorBounds {
   reverse?: boolean;
 }
 
-const enum CursorState {
-  unstarted,
-  started,
-  done,
-}
+// A plain object rather than a const enum: const enums do not survive isolated-module compilers.
+const CursorState = { unstarted: 0, started: 1, done: 2 } as const;
+type CursorState = (typeof CursorState)[keyof typeof CursorState];
 
 /** Where an iteration stands (see {@link OrderedIndex.nextHandle}); opaque to callers. */
 export interface Cursor {
