@@ -12,7 +12,8 @@ import { assert } from '../assert.js';
 import { DEFAULTS } from '../config.js';
 import { VarMap } from '../collections/var-map.js';
 import { Limits } from '../format/constants.js';
-import { byteSize, choiceOption, flag, integerOption, print, UsageError, type Command } from './command.js';
+import { byteSize, choiceOption, flag, integerOption, type OptionValues, print, UsageError, type Command } from './command.js';
+import type { Stats } from '../engine/reports.js';
 
 interface Phase {
   readonly name: string;
@@ -96,132 +97,47 @@ Options:
 
 Exit codes: 0 ok; 1 I/O error; 2 usage.`,
   async run(values, positionals) {
-    const base = positionals[0] ?? os.tmpdir();
-    if (!fs.existsSync(base) || !fs.statSync(base).isDirectory()) throw new UsageError(`directory ${base} does not exist`);
-    const shards = integerOption(values, 'shards', 1, Limits.maxShards, DEFAULTS.shards);
-    const cacheBytes = integerOption(values, 'cache-bytes', 0, Number.MAX_SAFE_INTEGER, DEFAULTS.cacheBytes);
-    const cipher = choiceOption(values, 'cipher', ['node', 'noble'] as const, 'node');
-    const count = integerOption(values, 'count', 1, 100_000_000, 100_000);
-    const valueBytes = integerOption(values, 'value-bytes', 0, Limits.maxValueBytes, 100);
-    const syncRounds = integerOption(values, 'sync-rounds', 1, 1_000_000, 100);
-    const encrypted = !flag(values, 'no-encryption');
-
-    const directory = fs.mkdtempSync(path.join(base, 'armdb-bench-'));
+    const setup = benchSetup(values, positionals);
+    const directory = fs.mkdtempSync(path.join(setup.base, 'armdb-bench-'));
     const key = new Uint8Array(randomBytes(32));
     const options = {
       keySize: 16,
-      encryption: encrypted ? { key } : ('none' as const),
-      shards,
-      cacheBytes,
-      cipher,
+      encryption: setup.encrypted ? { key } : ('none' as const),
+      shards: setup.shards,
+      cacheBytes: setup.cacheBytes,
+      cipher: setup.cipher,
       syncIntervalMs: 0,
       autoCompact: false,
-      maxValueBytes: Math.max(valueBytes, DEFAULTS.maxValueBytes),
+      maxValueBytes: Math.max(setup.valueBytes, DEFAULTS.maxValueBytes),
     };
-    const phases: Phase[] = [];
-    const value = new Uint8Array(randomBytes(valueBytes));
+    const value = new Uint8Array(randomBytes(setup.valueBytes));
     let db: VarMap | undefined;
     try {
       db = await VarMap.open(directory, options);
-      let started = performance.now();
-      for (let index = 0; index < count; index++) db.put(benchKey(index), value);
-      phases.push({ name: 'put', shown: 'rate', operations: count, milliseconds: performance.now() - started });
-
-      started = performance.now();
-      await db.sync();
-      phases.push({
-        name: 'sync',
-        shown: 'total',
-        operations: 1,
-        milliseconds: performance.now() - started,
-        detail: `${count.toLocaleString('en-US')} records`,
-      });
-
-      const latencies: number[] = [];
-      for (let round = 0; round < syncRounds; round++) {
-        const roundStart = performance.now();
-        db.put(benchKey(count + round), value);
-        await db.sync();
-        latencies.push(performance.now() - roundStart);
-      }
-      latencies.sort((left, right) => left - right);
-      phases.push({
-        name: 'sync rtt',
-        shown: 'each',
-        operations: syncRounds,
-        milliseconds: latencies.reduce((sum, latency) => sum + latency, 0),
-        detail: `median ${percentile(latencies, 0.5).toFixed(2)} ms, p99 ${percentile(latencies, 0.99).toFixed(2)} ms`,
-      });
-
+      const phases = await measureWrites(db, setup, value);
       let missing = 0;
-      for (let index = 0; index < count; index++) if (db.get(benchKey(index)) === undefined) missing++;
-      const warmStats = db.stats();
-      started = performance.now();
-      for (let index = 0; index < count; index++) if (db.get(benchKey(index)) === undefined) missing++;
-      const hotMs = performance.now() - started;
-      const hotStats = db.stats();
-      phases.push({
-        name: 'hot get',
-        shown: 'rate',
-        operations: count,
-        milliseconds: hotMs,
-        detail: `cache hits ${hotStats.cacheHits - warmStats.cacheHits}, misses ${hotStats.cacheMisses - warmStats.cacheMisses}`,
-      });
-
+      const hot = measureReads(db, 'hot get', setup.count, (index) => index);
+      missing += hot.missing;
       await db.close();
-      started = performance.now();
+      const started = performance.now();
       db = await VarMap.open(directory, options);
-      phases.push({
+      phases.push(hot.phase, {
         name: 'reopen',
         shown: 'total',
         operations: 1,
         milliseconds: performance.now() - started,
         detail: `${db.size.toLocaleString('en-US')} keys`,
       });
-
-      const order = shuffled(count);
-      started = performance.now();
-      for (let index = 0; index < count; index++) if (db.get(benchKey(order[index]!)) === undefined) missing++;
-      const coldMs = performance.now() - started;
-      const coldStats = db.stats();
-      phases.push({
-        name: 'cold get',
-        shown: 'rate',
-        operations: count,
-        milliseconds: coldMs,
-        detail: `cache hits ${coldStats.cacheHits}, misses ${coldStats.cacheMisses}`,
-      });
+      const order = shuffled(setup.count);
+      const cold = measureReads(db, 'cold get', setup.count, (index) => order[index]!);
+      missing += cold.missing;
+      phases.push(cold.phase);
       assert(missing === 0, `bench: every key written is read back (${missing} reads found no value)`);
       const final = db.stats();
       await db.close();
       db = undefined;
-
-      const setup = {
-        shards,
-        cacheBytes,
-        cipher,
-        encrypted,
-        count,
-        valueBytes,
-        syncRounds,
-        totalBytes: final.totalBytes,
-        files: final.files,
-      };
-      if (flag(values, 'json')) {
-        print(JSON.stringify({ setup, phases: phases.map((phase) => ({ ...phase, opsPerSecond: opsPerSecond(phase) })) }, null, 2));
-      } else {
-        print(
-          `armdb bench: ${count.toLocaleString('en-US')} records of ${valueBytes} bytes, ${shards} shards, cache ${cacheBytes.toLocaleString('en-US')} bytes, ` +
-            `${encrypted ? `AES-256-GCM (${cipher})` : 'no encryption'}, ${byteSize(final.totalBytes)} on disk`,
-        );
-        for (const phase of phases) {
-          const rate =
-            phase.shown === 'rate'
-              ? `${Math.round(opsPerSecond(phase)).toLocaleString('en-US').padStart(12)}/s`
-              : `${(phase.shown === 'each' ? phase.milliseconds / phase.operations : phase.milliseconds).toFixed(2).padStart(12)} ms${phase.shown === 'each' ? ' avg' : ''}`;
-          print(`  ${phase.name.padEnd(10)}${rate}${phase.detail === undefined ? '' : `   ${phase.detail}`}`);
-        }
-      }
+      if (flag(values, 'json')) printJson(setup, phases, final);
+      else printText(setup, phases, final);
       return 0;
     } finally {
       key.fill(0);
@@ -230,3 +146,101 @@ Exit codes: 0 ok; 1 I/O error; 2 usage.`,
     }
   },
 };
+
+interface BenchSetup {
+  readonly base: string;
+  readonly shards: number;
+  readonly cacheBytes: number;
+  readonly cipher: 'node' | 'noble';
+  readonly count: number;
+  readonly valueBytes: number;
+  readonly syncRounds: number;
+  readonly encrypted: boolean;
+}
+
+function benchSetup(values: OptionValues, positionals: string[]): BenchSetup {
+  const base = positionals[0] ?? os.tmpdir();
+  if (!fs.existsSync(base) || !fs.statSync(base).isDirectory()) throw new UsageError(`directory ${base} does not exist`);
+  return {
+    base,
+    shards: integerOption(values, 'shards', 1, Limits.maxShards, DEFAULTS.shards),
+    cacheBytes: integerOption(values, 'cache-bytes', 0, Number.MAX_SAFE_INTEGER, DEFAULTS.cacheBytes),
+    cipher: choiceOption(values, 'cipher', ['node', 'noble'] as const, 'node'),
+    count: integerOption(values, 'count', 1, 100_000_000, 100_000),
+    valueBytes: integerOption(values, 'value-bytes', 0, Limits.maxValueBytes, 100),
+    syncRounds: integerOption(values, 'sync-rounds', 1, 1_000_000, 100),
+    encrypted: !flag(values, 'no-encryption'),
+  };
+}
+
+/** put, one sync over all of it, then rounds of one put + sync. */
+async function measureWrites(db: VarMap, setup: BenchSetup, value: Uint8Array): Promise<Phase[]> {
+  const phases: Phase[] = [];
+  let started = performance.now();
+  for (let index = 0; index < setup.count; index++) db.put(benchKey(index), value);
+  phases.push({ name: 'put', shown: 'rate', operations: setup.count, milliseconds: performance.now() - started });
+  started = performance.now();
+  await db.sync();
+  const detail = `${setup.count.toLocaleString('en-US')} records`;
+  phases.push({ name: 'sync', shown: 'total', operations: 1, milliseconds: performance.now() - started, detail });
+  const latencies: number[] = [];
+  for (let round = 0; round < setup.syncRounds; round++) {
+    const roundStart = performance.now();
+    db.put(benchKey(setup.count + round), value);
+    await db.sync();
+    latencies.push(performance.now() - roundStart);
+  }
+  latencies.sort((left, right) => left - right);
+  phases.push({
+    name: 'sync rtt',
+    shown: 'each',
+    operations: setup.syncRounds,
+    milliseconds: latencies.reduce((sum, latency) => sum + latency, 0),
+    detail: `median ${percentile(latencies, 0.5).toFixed(2)} ms, p99 ${percentile(latencies, 0.99).toFixed(2)} ms`,
+  });
+  return phases;
+}
+
+/**
+ * Reads every key once in the order `keyAt` gives. A hot read is measured after a first pass that
+ * warmed the cache; a cold one right after an open, with the cache empty.
+ */
+function measureReads(
+  db: VarMap,
+  name: 'hot get' | 'cold get',
+  count: number,
+  keyAt: (index: number) => number,
+): { phase: Phase; missing: number } {
+  let missing = 0;
+  if (name === 'hot get') for (let index = 0; index < count; index++) if (db.get(benchKey(keyAt(index))) === undefined) missing++;
+  const before = db.stats();
+  const started = performance.now();
+  for (let index = 0; index < count; index++) if (db.get(benchKey(keyAt(index))) === undefined) missing++;
+  const milliseconds = performance.now() - started;
+  const after = db.stats();
+  const detail = `cache hits ${after.cacheHits - before.cacheHits}, misses ${after.cacheMisses - before.cacheMisses}`;
+  return { phase: { name, shown: 'rate', operations: count, milliseconds, detail }, missing };
+}
+
+function printJson(setup: BenchSetup, phases: readonly Phase[], final: Stats): void {
+  const { base: _base, ...shown } = setup;
+  const report = {
+    setup: { ...shown, totalBytes: final.totalBytes, files: final.files },
+    phases: phases.map((phase) => ({ ...phase, opsPerSecond: opsPerSecond(phase) })),
+  };
+  print(JSON.stringify(report, null, 2));
+}
+
+function printText(setup: BenchSetup, phases: readonly Phase[], final: Stats): void {
+  print(
+    `armdb bench: ${setup.count.toLocaleString('en-US')} records of ${setup.valueBytes} bytes, ${setup.shards} shards, cache ${setup.cacheBytes.toLocaleString('en-US')} bytes, ` +
+      `${setup.encrypted ? `AES-256-GCM (${setup.cipher})` : 'no encryption'}, ${byteSize(final.totalBytes)} on disk`,
+  );
+  for (const phase of phases) {
+    const rate =
+      phase.shown === 'rate'
+        ? `${Math.round(opsPerSecond(phase)).toLocaleString('en-US').padStart(12)}/s`
+        : `${(phase.shown === 'each' ? phase.milliseconds / phase.operations : phase.milliseconds).toFixed(2).padStart(12)} ms${phase.shown === 'each' ? ' avg' : ''}`;
+    print(`  ${phase.name.padEnd(10)}${rate}${phase.detail === undefined ? '' : `   ${phase.detail}`}`);
+  }
+}
