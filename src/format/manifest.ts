@@ -164,23 +164,43 @@ function readVersion(reader: ByteReader): ManifestFormatVersion {
  * Lengths are checked against the file size before use.
  */
 export function decodeManifest(bytes: Uint8Array, mac: MacFunction): Manifest {
-  if (bytes.length < MANIFEST_HEADER_BYTES + MAC_BYTES) throw integrityError(`manifest of ${bytes.length} bytes is truncated`);
-  const formatVersion = peekManifestFormatVersion(bytes);
+  const formatVersion = peekManifestFormatVersion(requireLength(bytes, MANIFEST_HEADER_BYTES + MAC_BYTES));
+  const body = authenticatedBody(bytes, formatVersion, mac);
+  const algorithm = peekManifestAlgorithm(body);
+  const reader = new ByteReader(body, 'manifest', 11);
+  const header = readHeader(reader, formatVersion);
+  const files: ManifestFile[] = [];
+  for (let index = 0; index < header.fileCount; index++) files.push(readFileEntry(reader, header.shards, header.nextFileId));
+  reader.end();
+  const { fileCount: _fileCount, ...fields } = header;
+  return { ...fields, algorithm, files };
+}
+
+function requireLength(bytes: Uint8Array, minimum: number): Uint8Array {
+  if (bytes.length < minimum) throw integrityError(`manifest of ${bytes.length} bytes is truncated`);
+  return bytes;
+}
+
+/** The body the MACs cover, once one of them verifies (§7.4); every stored MAC is compared. */
+function authenticatedBody(bytes: Uint8Array, formatVersion: ManifestFormatVersion, mac: MacFunction): Uint8Array {
   // The MAC count sits in the body it authenticates: read here only to find where the body ends.
   const macCount = formatVersion === ManifestVersion.singleMac ? 1 : bytes[MAC_COUNT_OFFSET]!;
   if (macCount < 1 || macCount > MAX_MANIFEST_MACS) throw integrityError(`manifest claims ${macCount} MACs`);
-  if (bytes.length < MANIFEST_HEADER_BYTES + macCount * MAC_BYTES) throw integrityError(`manifest of ${bytes.length} bytes is truncated`);
+  requireLength(bytes, MANIFEST_HEADER_BYTES + macCount * MAC_BYTES);
   const body = bytes.subarray(0, bytes.length - macCount * MAC_BYTES);
   const expected = mac(body);
   let authentic = false;
   for (let index = 0; index < macCount; index++) {
     const at = body.length + index * MAC_BYTES;
-    // Every stored MAC is compared (no early exit): which one matched is not revealed by timing.
+    // No early exit: which MAC matched is not revealed by timing.
     if (equalBytes(expected, bytes.subarray(at, at + MAC_BYTES))) authentic = true;
   }
   if (!authentic) throw integrityError('manifest fails its MAC');
-  const algorithm = peekManifestAlgorithm(body);
-  const reader = new ByteReader(body, 'manifest', 11);
+  return body;
+}
+
+/** The fixed header after the magic, version and algorithm (§7.2), with its bounds checked. */
+function readHeader(reader: ByteReader, formatVersion: ManifestFormatVersion) {
   const collectionKind = reader.u8();
   if (collectionKind < CollectionKind.varMap || collectionKind > CollectionKind.typedTree) {
     throw integrityError(`manifest names unknown collection kind ${collectionKind}`);
@@ -197,7 +217,7 @@ export function decodeManifest(bytes: Uint8Array, mac: MacFunction): Manifest {
   const fileCount = reader.u32();
   if (formatVersion === ManifestVersion.singleMac) reader.zeros(4);
   else {
-    reader.u8(); // the MAC count, read above to find the body's end
+    reader.u8(); // the MAC count, read before to find the body's end
     reader.zeros(3);
   }
   if (keySize < 1 || keySize > Limits.maxKeyBytes) throw integrityError(`manifest key size ${keySize} is out of range`);
@@ -206,28 +226,8 @@ export function decodeManifest(bytes: Uint8Array, mac: MacFunction): Manifest {
   if (fileCount > Limits.maxManifestFiles || fileCount * MANIFEST_FILE_ENTRY_BYTES !== reader.remaining) {
     throw integrityError(`manifest claims ${fileCount} files but holds ${reader.remaining} bytes of entries`);
   }
-  const files: ManifestFile[] = [];
-  for (let index = 0; index < fileCount; index++) {
-    const shard = reader.u16();
-    const state = reader.u8();
-    const hasHint = reader.u8();
-    if (shard >= shards) throw integrityError(`manifest lists a file of shard ${shard} of ${shards}`);
-    if (state !== FileState.active && state !== FileState.sealed) throw integrityError(`manifest file state ${state} is unknown`);
-    if (hasHint > 1) throw integrityError('manifest hint flag is out of range');
-    const fileId = reader.u32();
-    const keyId = reader.u32();
-    reader.zeros(4);
-    const pageCount = reader.u64();
-    const headerMac = reader.copy(MAC_BYTES);
-    const tagDigest = reader.copy(MAC_BYTES);
-    const hintMacBytes = reader.copy(MAC_BYTES);
-    if (fileId >= nextFileId) throw integrityError(`manifest lists file ${fileId} at or beyond its next file id ${nextFileId}`);
-    files.push({ shard, state, fileId, keyId, pageCount, headerMac, tagDigest, hintMac: hasHint === 1 ? hintMacBytes : undefined });
-  }
-  reader.end();
   return {
     epoch,
-    algorithm,
     collectionKind: collectionKind as CollectionKindId,
     databaseId,
     keySize,
@@ -236,6 +236,25 @@ export function decodeManifest(bytes: Uint8Array, mac: MacFunction): Manifest {
     shardPrefixBits,
     activeKeyId,
     nextFileId,
-    files,
+    fileCount,
   };
+}
+
+/** One file entry (§7.3), checked against the header's shard count and next file id. */
+function readFileEntry(reader: ByteReader, shards: number, nextFileId: number): ManifestFile {
+  const shard = reader.u16();
+  const state = reader.u8();
+  const hasHint = reader.u8();
+  if (shard >= shards) throw integrityError(`manifest lists a file of shard ${shard} of ${shards}`);
+  if (state !== FileState.active && state !== FileState.sealed) throw integrityError(`manifest file state ${state} is unknown`);
+  if (hasHint > 1) throw integrityError('manifest hint flag is out of range');
+  const fileId = reader.u32();
+  const keyId = reader.u32();
+  reader.zeros(4);
+  const pageCount = reader.u64();
+  const headerMac = reader.copy(MAC_BYTES);
+  const tagDigest = reader.copy(MAC_BYTES);
+  const hintMacBytes = reader.copy(MAC_BYTES);
+  if (fileId >= nextFileId) throw integrityError(`manifest lists file ${fileId} at or beyond its next file id ${nextFileId}`);
+  return { shard, state, fileId, keyId, pageCount, headerMac, tagDigest, hintMac: hasHint === 1 ? hintMacBytes : undefined };
 }
