@@ -98,8 +98,9 @@ async function promptHidden(question: string, noTerminal: string): Promise<Uint8
   const terminal = openTerminal();
   if (terminal === undefined) throw new UsageError(noTerminal);
   const { input, owned } = terminal;
-  process.stderr.write(question);
+  // Echo off before the prompt shows: an answer typed (or pasted) the moment it appears is never echoed.
   input.setRawMode(true);
+  process.stderr.write(question);
   const collected: number[] = [];
   try {
     return await new Promise<Uint8Array>((resolve, reject) => {
