@@ -21,7 +21,7 @@ import { type Credential, wipeCredential } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble-provider.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { armdbError, integrityError } from '../errors.js';
+import { integrityError } from '../errors.js';
 import { copyBytes } from '../format/bytes.js';
 import { CollectionKind, type CollectionKindId } from '../format/manifest.js';
 import { RECORD_HEADER_BYTES, RecordFlag, recordBytes } from '../format/record.js';
@@ -362,7 +362,6 @@ export class Engine {
   /** Authenticates every sealed page of every file, reporting each failure with file and page (see verify.ts). */
   async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
     this.#guard.assertOpen();
-    if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'verify was aborted', options.signal.reason);
     const parts = {
       guard: this.#guard,
       shards: this.#parts.shards,
