@@ -31,7 +31,9 @@ export function applyRecoveredRecord(index: KeyIndex, fileId: number, record: Om
   const valueSize = index.valueSize;
   if (valueSize > 0 && !record.tombstone) {
     if (record.valueLength !== valueSize)
-      throw integrityError(`file ${fileId}: a record holds ${record.valueLength} bytes where every value has ${valueSize}`);
+      throw integrityError(`file ${fileId}: a record holds ${record.valueLength} bytes where every value has ${valueSize}`, undefined, {
+        fileId,
+      });
     index.setInlineValue(handle, record.value);
   }
 }

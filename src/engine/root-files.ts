@@ -120,14 +120,19 @@ async function openKeys(
   }
   if (credential === undefined)
     throw armdbError('ARMDB_FORMAT_MISMATCH', "the store is encrypted; a key or passphrase is needed (encryption: 'none' was given)");
+  const atKeyring = { path: keyringPath };
   const keyringMode = fileSystem.modeOf(keyringPath);
-  if (keyringMode === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
+  if (keyringMode === undefined) throw integrityError('the KEYRING of an encrypted store is missing', undefined, atKeyring);
   // Windows reports 0o666 for every file: permission bits mean nothing there.
   if (process.platform !== 'win32' && (keyringMode & 0o077) !== 0) {
-    throw integrityError(`the KEYRING is readable or writable by other users (mode ${keyringMode.toString(8)}); run chmod 600 on it`);
+    throw integrityError(
+      `the KEYRING is readable or writable by other users (mode ${keyringMode.toString(8)}); run chmod 600 on it`,
+      undefined,
+      atKeyring,
+    );
   }
   const keyringBytes = fileSystem.readFile(keyringPath, MAX_KEYRING_BYTES);
-  if (keyringBytes === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
+  if (keyringBytes === undefined) throw integrityError('the KEYRING of an encrypted store is missing', undefined, atKeyring);
   const keys = await openKeyring(keyringBytes, credential, provider);
   try {
     const keyringScrypt = credential.kind === 'passphrase' ? decodeKeyring(keyringBytes).scrypt : undefined;
@@ -174,7 +179,9 @@ export async function openOrCreateRootFiles(
     return rootFiles;
   }
   if (holdsDataFiles(fileSystem, root))
-    throw integrityError('the MANIFEST is missing but data files exist; refusing to start over on top of them');
+    throw integrityError('the MANIFEST is missing but data files exist; refusing to start over on top of them', undefined, {
+      path: path.join(root, MANIFEST_NAME),
+    });
   if (options.expectedMinEpoch !== undefined && options.expectedMinEpoch > 0) {
     throw armdbError('ARMDB_ROLLBACK', `expected a store at epoch ${options.expectedMinEpoch} or later, but the directory holds none`);
   }
