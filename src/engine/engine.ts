@@ -374,6 +374,7 @@ export class Engine {
   // ---- observability -------------------------------------------------------------------------
 
   stats(): Stats {
+    this.#guard.assertOpen();
     let totalBytes = 0;
     let liveBytes = 0;
     const filesPerKeyId: Record<number, number> = {};
