@@ -8,8 +8,8 @@ import { checkBytes, resolveCredential, type EncryptionOption } from '../config.
 import { wipeCredential } from '../crypto/keys.js';
 import type { WriteHook } from '../config.js';
 import type { ValueHandler } from './values.js';
-import type { CompactionReport, CompactOptions } from '../engine/compaction.js';
-import type { Engine, Stats, VerifyOptions, VerifyReport } from '../engine/engine.js';
+import type { Engine } from '../engine/engine.js';
+import type { CompactionReport, CompactOptions, Stats, VerifyOptions, VerifyReport } from '../engine/reports.js';
 import { Walk } from '../engine/walk.js';
 import { copyBytes } from '../format/bytes.js';
 import type { Transaction } from './transaction.js';

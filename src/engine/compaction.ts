@@ -165,7 +165,6 @@ function recordCopier(
   result: ShardCompactionResult,
 ): (record: StreamRecord) => void {
   const { index, keySize } = host;
-  const entries = index.entries;
   return (record) => {
     if (record.tombstone) {
       if (oldestElsewhere >= record.sequence) {
@@ -179,7 +178,7 @@ function recordCopier(
       return;
     }
     const handle = index.find(record.key);
-    if (handle < 0 || entries.fileIds[handle] !== file.fileId || entries.positions[handle] !== record.position) return;
+    if (handle < 0 || index.fileIdOf(handle) !== file.fileId || index.positionOf(handle) !== record.position) return;
     const writer = target();
     writer.reserve(DataFile.reserveBytes(keySize, record.valueLength));
     const position = writer.append(record.sequence, 0, record.key, record.value);
@@ -190,18 +189,17 @@ function recordCopier(
 
 /** Step 3: re-points each index entry that still points where compaction read it (writes made meanwhile win). */
 function repointIndex(host: CompactionHost, candidates: readonly DataFile[], outputs: readonly DataFile[], moves: readonly number[]): void {
-  const entries = host.index.entries;
+  const index = host.index;
   const filesById = new Map(outputs.map((file) => [file.fileId, file]));
   const candidateById = new Map(candidates.map((file) => [file.fileId, file]));
   for (let offset = 0; offset < moves.length; offset += 6) {
     const handle = moves[offset]!;
     const fromFileId = moves[offset + 1]!;
     const fromPosition = moves[offset + 2]!;
-    if (entries.fileIds[handle] !== fromFileId || entries.positions[handle] !== fromPosition) continue;
+    if (index.fileIdOf(handle) !== fromFileId || index.positionOf(handle) !== fromPosition) continue;
     const toFile = filesById.get(moves[offset + 3]!)!;
     const bytes = recordBytes(host.keySize, moves[offset + 5]!);
-    entries.fileIds[handle] = toFile.fileId;
-    entries.positions[handle] = moves[offset + 4]!;
+    index.relocate(handle, toFile.fileId, moves[offset + 4]!);
     candidateById.get(fromFileId)!.liveBytes -= bytes;
     toFile.liveBytes += bytes;
   }

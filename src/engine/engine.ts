@@ -21,7 +21,7 @@ import { type Credential, wipeCredential } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble-provider.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { armdbError, integrityError } from '../errors.js';
+import { integrityError } from '../errors.js';
 import { copyBytes } from '../format/bytes.js';
 import { CollectionKind, type CollectionKindId } from '../format/manifest.js';
 import { RECORD_HEADER_BYTES, RecordFlag, recordBytes } from '../format/record.js';
@@ -222,24 +222,20 @@ export class Engine {
 
   /** Reads the value an index entry points at. */
   readHandle(handle: number): Uint8Array {
-    const entries = this.index.entries;
-    if (entries.valueSize > 0) return entries.valueCopy(handle);
-    const file = this.#parts.shards.fileById(entries.fileIds[handle]!);
+    const index = this.index;
+    if (index.valueSize > 0) return index.inlineValueOf(handle);
+    const file = this.#parts.shards.fileById(index.fileIdOf(handle));
     if (file === undefined) throw integrityError('the index points into a file that does not exist');
-    return file.read(entries.positions[handle]! + RECORD_HEADER_BYTES + this.keySize, entries.valueLengths[handle]!, this.cache);
+    return file.read(index.positionOf(handle) + RECORD_HEADER_BYTES + this.keySize, index.valueLengthOf(handle), this.cache);
   }
 
   /** Values of many keys, read in file order. */
   getMany(keys: readonly Uint8Array[]): (Uint8Array | undefined)[] {
     this.#guard.assertOpen();
-    const entries = this.index.entries;
-    const handles = keys.map((key) => this.index.find(key));
+    const index = this.index;
+    const handles = keys.map((key) => index.find(key));
     const order = handles.map((_, position) => position).filter((position) => handles[position]! >= 0);
-    order.sort((left, right) => {
-      const a = handles[left]!;
-      const b = handles[right]!;
-      return entries.fileIds[a]! - entries.fileIds[b]! || entries.positions[a]! - entries.positions[b]!;
-    });
+    order.sort((left, right) => index.compareLocations(handles[left]!, handles[right]!));
     const values: (Uint8Array | undefined)[] = new Array(keys.length).fill(undefined);
     for (const position of order) values[position] = this.readHandle(handles[position]!);
     this.#counters.gets += keys.length;
@@ -286,29 +282,29 @@ export class Engine {
   #apply(active: DataFile, key: Uint8Array, value: Uint8Array | undefined, batchFlag: number): void {
     const sequence = ++this.#sequence;
     const recordPosition = active.append(sequence, (value === undefined ? RecordFlag.tombstone : 0) | batchFlag, key, value ?? EMPTY);
+    const index = this.index;
     if (value === undefined) {
-      const handle = this.index.find(key);
+      const handle = index.find(key);
       if (handle >= 0) {
         this.#releaseLive(handle);
-        this.index.remove(key);
+        index.remove(key);
       }
       this.#counters.deletes++;
       return;
     }
-    const entries = this.index.entries;
-    const handle = this.index.findOrInsert(key);
-    if (entries.sequences[handle] !== 0) this.#releaseLive(handle);
-    entries.setLocation(handle, active.fileId, recordPosition, value.length, sequence);
-    if (entries.valueSize > 0) entries.setValue(handle, value);
-    if (entries.objects !== undefined) entries.objects[handle] = undefined;
+    const handle = index.findOrInsert(key);
+    if (index.isLive(handle)) this.#releaseLive(handle);
+    index.setLocation(handle, active.fileId, recordPosition, value.length, sequence);
+    if (index.valueSize > 0) index.setInlineValue(handle, value);
+    if (index.keepsObjects) index.setObject(handle, undefined);
     active.liveBytes += recordBytes(this.keySize, value.length);
     this.#counters.puts++;
   }
 
   #releaseLive(handle: number): void {
-    const entries = this.index.entries;
-    const file = this.#parts.shards.fileById(entries.fileIds[handle]!);
-    if (file !== undefined) file.liveBytes -= recordBytes(this.keySize, entries.valueLengths[handle]!);
+    const index = this.index;
+    const file = this.#parts.shards.fileById(index.fileIdOf(handle));
+    if (file !== undefined) file.liveBytes -= recordBytes(this.keySize, index.valueLengthOf(handle));
   }
 
   /** Hands complete pages of every write buffer to the OS (no fsync). */
@@ -366,7 +362,6 @@ export class Engine {
   /** Authenticates every sealed page of every file, reporting each failure with file and page (see verify.ts). */
   async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
     this.#guard.assertOpen();
-    if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'verify was aborted', options.signal.reason);
     const parts = {
       guard: this.#guard,
       shards: this.#parts.shards,
@@ -379,6 +374,7 @@ export class Engine {
   // ---- observability -------------------------------------------------------------------------
 
   stats(): Stats {
+    this.#guard.assertOpen();
     let totalBytes = 0;
     let liveBytes = 0;
     const filesPerKeyId: Record<number, number> = {};

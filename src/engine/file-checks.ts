@@ -4,7 +4,7 @@
  * what a file claims (docs/format.md §9).
  */
 import { equalBytes } from '../format/bytes.js';
-import { Algorithm, FileKind, Limits, PAGE_BYTES, TAG_BYTES } from '../format/constants.js';
+import { Algorithm, FileKind, Limits, Magic, PAGE_BYTES, TAG_BYTES } from '../format/constants.js';
 import { recordBytes } from '../format/record.js';
 import {
   decodeTagFileFooter,
@@ -117,7 +117,7 @@ export function readFooter(tagBytes: Uint8Array, cipher: FileCipher): FooterStat
     if (!(error instanceof ArmdbError)) throw error;
     // 80 bytes are 5 whole tags too: without the footer magic this is an unsealed file.
     const magic = tagBytes.subarray(tagBytes.length - TAG_FOOTER_BYTES, tagBytes.length - TAG_FOOTER_BYTES + 8);
-    return Buffer.from(magic).toString('latin1') === 'ARMDBEND' ? { kind: 'altered' } : { kind: 'absent' };
+    return equalBytes(magic, Magic.tagFooter) ? { kind: 'altered' } : { kind: 'absent' };
   }
   if (footer.pageCount * TAG_BYTES !== body) return { kind: 'altered' };
   if (!equalBytes(footer.tagDigest, digestOfTags(tagBytes.subarray(TAG_HEADER_BYTES), footer.pageCount))) return { kind: 'altered' };

@@ -53,17 +53,15 @@ export function settleLeftovers(
   for (const leftover of leftovers) if (!replayLeftover(context, leftover, newest)) needed.add(leftover);
   const byFileId = new Map(leftovers.map((leftover) => [leftover.fileId, leftover]));
   const kept = context.index;
-  const keptEntries = kept.entries;
-  const entries = newest.entries;
   newest.forEachHandle((handle) => {
-    const sequence = entries.sequences[handle]!;
-    const tombstone = entries.valueLengths[handle] === TOMBSTONE_LENGTH;
-    const keptHandle = kept.find(entries.keyView(handle));
+    const sequence = newest.sequenceOf(handle);
+    const tombstone = newest.valueLengthOf(handle) === TOMBSTONE_LENGTH;
+    const keptHandle = kept.find(newest.keyView(handle));
     if (keptHandle >= 0) {
-      if (keptEntries.sequences[keptHandle]! >= sequence) return;
-      if (tombstone && keptEntries.valueLengths[keptHandle] === TOMBSTONE_LENGTH) return;
+      if (kept.sequenceOf(keptHandle) >= sequence) return;
+      if (tombstone && kept.valueLengthOf(keptHandle) === TOMBSTONE_LENGTH) return;
     } else if (tombstone) return;
-    needed.add(byFileId.get(entries.fileIds[handle]!)!);
+    needed.add(byFileId.get(newest.fileIdOf(handle))!);
   });
   for (const leftover of leftovers) {
     const { shard } = leftover;

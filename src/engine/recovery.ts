@@ -148,8 +148,10 @@ class Recovery {
   run(): RecoveryResult {
     const context = this.#context;
     for (let shard = 0; shard < context.manifest.shards; shard++) this.#recoverShard(shard);
-    for (const key of this.#listed.keys()) {
-      if (!this.#seenListed.has(key)) throw integrityError(`file ${key} listed in the manifest is missing`);
+    for (const [key, listed] of this.#listed) {
+      if (!this.#seenListed.has(key)) {
+        throw integrityError(`file ${key} listed in the manifest is missing`, undefined, { shard: listed.shard, fileId: listed.fileId });
+      }
     }
     settleLeftovers(context, this.#leftovers, this.#removedFiles, this.#quarantinedFiles);
     return {
@@ -214,7 +216,9 @@ class Recovery {
         continue;
       }
       const parsed = parseFileName(name);
-      if (parsed === undefined) throw integrityError(`shard ${shard} holds an unexpected file "${name}"`);
+      if (parsed === undefined) {
+        throw integrityError(`shard ${shard} holds an unexpected file "${name}"`, undefined, { shard, path: path.join(shardPath, name) });
+      }
       if (parsed.extension !== 'hint') ids.add(parsed.fileId);
       else hintNames.set(parsed.fileId, name);
     }
@@ -273,7 +277,8 @@ class Recovery {
   #recoverIncompleteFile(found: FoundFile): FileOutcome {
     const { fileSystem, manifest } = this.#context;
     const { shard, fileId, entry, names } = found;
-    if (entry !== undefined) throw integrityError(`shard ${shard}: file ${fileId} listed in the manifest is missing`);
+    if (entry !== undefined)
+      throw integrityError(`shard ${shard}: file ${fileId} listed in the manifest is missing`, undefined, { shard, fileId });
     if (fileId < manifest.nextFileId) {
       // A leftover whose deletion was interrupted (compaction retires data, then tags, then hint):
       // a lone tag file holds no record. A lone data file cannot be authenticated, so nothing
@@ -289,11 +294,16 @@ class Recovery {
 
   #recoverOpenedFile(opened: OpenedFile): FileOutcome {
     const { shard, fileId, entry, tagHandle, tagFileBytes, maximumTagFileBytes } = opened;
+    const inTagFile = { shard, fileId, path: opened.names[1]! };
     // Only a sealed file's length is fixed. An active file's tags can run ahead of its data after
     // a power loss (the tag file's growth reached the disk, the data file's did not): tags past
     // the data pages are an unsynced tail, left unread and cut off when the file is sealed.
     if (tagFileBytes > maximumTagFileBytes && entry?.state === FileState.sealed) {
-      throw integrityError(`shard ${shard}: tag file ${fileId} is longer (${tagFileBytes} bytes) than its data file allows`);
+      throw integrityError(
+        `shard ${shard}: tag file ${fileId} is longer (${tagFileBytes} bytes) than its data file allows`,
+        undefined,
+        inTagFile,
+      );
     }
     // The header is authenticated before anything is sized by the file's length (docs/security-model.md §Hostile directory entries).
     const headerBytes = readWhole(tagHandle, TAG_HEADER_BYTES);
@@ -308,9 +318,16 @@ class Recovery {
     }
     if (entry !== undefined) {
       if (!equalBytes(header.mac, entry.headerMac)) {
-        throw armdbError('ARMDB_ROLLBACK', `shard ${shard}: file ${fileId} is another instance than the manifest records`);
+        throw armdbError(
+          'ARMDB_ROLLBACK',
+          `shard ${shard}: file ${fileId} is another instance than the manifest records`,
+          undefined,
+          inTagFile,
+        );
       }
-      if (header.keyId !== entry.keyId) throw integrityError(`shard ${shard}: file ${fileId} names another data key than the manifest`);
+      if (header.keyId !== entry.keyId) {
+        throw integrityError(`shard ${shard}: file ${fileId} names another data key than the manifest`, undefined, inTagFile);
+      }
     }
     const tagBytes = readWhole(tagHandle, Math.min(tagFileBytes, maximumTagFileBytes));
     const footerState = readFooter(tagBytes, cipher);
@@ -327,13 +344,15 @@ class Recovery {
   /** The tag-file header does not authenticate. */
   #recoverUnauthenticFile(opened: OpenedFile): FileOutcome {
     const { shard, fileId, entry, tagHandle, tagFileBytes } = opened;
-    if (entry !== undefined) throw integrityError(`shard ${shard}: the header of file ${fileId} does not authenticate`);
+    const inTagFile = { shard, fileId, path: opened.names[1]! };
+    if (entry !== undefined)
+      throw integrityError(`shard ${shard}: the header of file ${fileId} does not authenticate`, undefined, inTagFile);
     // A header cut short, or never written back, leaves its last byte and the rest of the tag
     // file's first page zero; a power loss can still keep later pages (tags) of the file. Only
     // that first page is read: nothing is sized by what an unauthenticated file claims.
     const firstPage = readWhole(tagHandle, Math.min(tagFileBytes, PAGE_BYTES));
     const headerUnwritten = firstPage.length < TAG_HEADER_BYTES || isAllZero(firstPage.subarray(TAG_HEADER_BYTES - 1, PAGE_BYTES));
-    if (!headerUnwritten) throw integrityError(`shard ${shard}: file ${fileId} was not written by this store`);
+    if (!headerUnwritten) throw integrityError(`shard ${shard}: file ${fileId} was not written by this store`, undefined, inTagFile);
     if (fileId < this.#context.manifest.nextFileId) {
       // Never listed (a barrier fsyncs a file's header before any manifest lists it), so it holds
       // nothing durable: an unused active file that close() dropped, whose directory entry a
@@ -387,6 +406,8 @@ class Recovery {
       if (validPages === 0 && dataBytes > 0 && dataHandle.linkCount() > 1) {
         throw integrityError(
           `shard ${shard}: data file ${fileId} holds no page of this store and has other names (hard links); refusing to cut it`,
+          undefined,
+          { shard, fileId, path: opened.names[0]! },
         );
       }
       const sealedTags = tags.subarray(0, validPages * TAG_BYTES);
@@ -421,32 +442,52 @@ class Recovery {
  * data, at least the durable ones.
  */
 function candidatePagesOf(opened: OpenedFile, footerState: FooterState, tagBytes: Uint8Array): number {
-  const { shard, fileId, entry, dataBytes } = opened;
+  const { shard, fileId, entry, dataBytes, names } = opened;
+  const inTagFile = { shard, fileId, path: names[1]! };
+  const inDataFile = { shard, fileId, path: names[0]! };
   const durablePages = entry?.pageCount ?? 0;
   if (entry?.state === FileState.sealed) {
     if (footerState.kind === 'absent') {
       // Header and whole tags, fewer than the sealed count: the file as it was while active.
       const body = tagBytes.length - TAG_HEADER_BYTES;
       if (body % TAG_BYTES === 0 && body / TAG_BYTES <= entry.pageCount) {
-        throw armdbError('ARMDB_ROLLBACK', `shard ${shard}: sealed file ${fileId} has no footer (an older generation of the file)`);
+        throw armdbError(
+          'ARMDB_ROLLBACK',
+          `shard ${shard}: sealed file ${fileId} has no footer (an older generation of the file)`,
+          undefined,
+          inTagFile,
+        );
       }
-      throw integrityError(`shard ${shard}: the tag file of sealed file ${fileId} was truncated or extended`);
+      throw integrityError(`shard ${shard}: the tag file of sealed file ${fileId} was truncated or extended`, undefined, inTagFile);
     }
-    if (footerState.kind !== 'valid') throw integrityError(`shard ${shard}: the tags or footer of sealed file ${fileId} were altered`);
+    if (footerState.kind !== 'valid') {
+      throw integrityError(`shard ${shard}: the tags or footer of sealed file ${fileId} were altered`, undefined, inTagFile);
+    }
     if (footerState.pageCount !== entry.pageCount || !equalBytes(footerState.tagDigest, entry.tagDigest)) {
-      throw armdbError('ARMDB_ROLLBACK', `shard ${shard}: sealed file ${fileId} differs from the manifest's record of it`);
+      throw armdbError(
+        'ARMDB_ROLLBACK',
+        `shard ${shard}: sealed file ${fileId} differs from the manifest's record of it`,
+        undefined,
+        inTagFile,
+      );
     }
-    if (dataBytes !== entry.pageCount * PAGE_BYTES)
-      throw integrityError(`shard ${shard}: data file ${fileId} is ${dataBytes} bytes, expected ${entry.pageCount * PAGE_BYTES}`);
+    if (dataBytes !== entry.pageCount * PAGE_BYTES) {
+      throw integrityError(
+        `shard ${shard}: data file ${fileId} is ${dataBytes} bytes, expected ${entry.pageCount * PAGE_BYTES}`,
+        undefined,
+        inDataFile,
+      );
+    }
     return entry.pageCount;
   }
   const tagCount = footerState.kind === 'valid' ? footerState.pageCount : Math.floor((tagBytes.length - TAG_HEADER_BYTES) / TAG_BYTES);
   const dataPages = Math.floor(dataBytes / PAGE_BYTES);
   if (tagCount < durablePages || dataPages < durablePages) {
-    throw integrityError(`shard ${shard}: file ${fileId} is shorter than its ${durablePages} durable pages`);
+    const shorter = tagCount < durablePages ? inTagFile : inDataFile;
+    throw integrityError(`shard ${shard}: file ${fileId} is shorter than its ${durablePages} durable pages`, undefined, shorter);
   }
   if (entry !== undefined && !equalBytes(digestOfTags(tagBytes.subarray(TAG_HEADER_BYTES), durablePages), entry.tagDigest)) {
-    throw integrityError(`shard ${shard}: the durable tags of file ${fileId} were altered`);
+    throw integrityError(`shard ${shard}: the durable tags of file ${fileId} were altered`, undefined, inTagFile);
   }
   return Math.min(tagCount, dataPages);
 }

@@ -25,14 +25,16 @@ export interface ReplayResult {
 
 /** Applies one record to the index during recovery: the higher sequence number wins. */
 export function applyRecoveredRecord(index: KeyIndex, fileId: number, record: Omit<StreamRecord, 'recordBytes'>): void {
-  const entries = index.entries;
   const handle = index.findOrInsert(record.key);
-  if (entries.sequences[handle]! > record.sequence) return;
-  entries.setLocation(handle, fileId, record.position, record.tombstone ? TOMBSTONE_LENGTH : record.valueLength, record.sequence);
-  if (entries.valueSize > 0 && !record.tombstone) {
-    if (record.valueLength !== entries.valueSize)
-      throw integrityError(`file ${fileId}: a record holds ${record.valueLength} bytes where every value has ${entries.valueSize}`);
-    entries.setValue(handle, record.value);
+  if (index.sequenceOf(handle) > record.sequence) return;
+  index.setLocation(handle, fileId, record.position, record.tombstone ? TOMBSTONE_LENGTH : record.valueLength, record.sequence);
+  const valueSize = index.valueSize;
+  if (valueSize > 0 && !record.tombstone) {
+    if (record.valueLength !== valueSize)
+      throw integrityError(`file ${fileId}: a record holds ${record.valueLength} bytes where every value has ${valueSize}`, undefined, {
+        fileId,
+      });
+    index.setInlineValue(handle, record.value);
   }
 }
 
@@ -48,12 +50,12 @@ export function replayHint(
   if (chunks === undefined) return undefined;
   let highestSequence = 0;
   let lowestSequence = file.lowestSequence;
-  const entries = context.index.entries;
+  const index = context.index;
   for (const chunk of chunks) {
     decodeHintEntries(chunk, context.keySize, (entry) => {
-      const handle = context.index.findOrInsert(entry.key);
-      if (entries.sequences[handle]! < entry.sequence) {
-        entries.setLocation(handle, file.fileId, entry.position, entry.tombstone ? TOMBSTONE_LENGTH : entry.valueLength, entry.sequence);
+      const handle = index.findOrInsert(entry.key);
+      if (index.sequenceOf(handle) < entry.sequence) {
+        index.setLocation(handle, file.fileId, entry.position, entry.tombstone ? TOMBSTONE_LENGTH : entry.valueLength, entry.sequence);
       }
       if (entry.sequence > highestSequence) highestSequence = entry.sequence;
       if (entry.sequence < lowestSequence) lowestSequence = entry.sequence;
@@ -121,15 +123,14 @@ export function replayFile(context: RecoveryContext, file: DataFile, candidatePa
 
 /** Live bytes per file and removal of tombstones once the whole log has been replayed. */
 export function finishIndex(index: KeyIndex, fileById: (fileId: number) => DataFile | undefined, keySize: number): void {
-  const entries = index.entries;
   const tombstoned: Uint8Array[] = [];
   index.forEachHandle((handle) => {
-    const valueLength = entries.valueLengths[handle]!;
+    const valueLength = index.valueLengthOf(handle);
     if (valueLength === TOMBSTONE_LENGTH) {
-      tombstoned.push(entries.keyView(handle).slice());
+      tombstoned.push(index.keyOf(handle));
       return;
     }
-    const file = fileById(entries.fileIds[handle]!);
+    const file = fileById(index.fileIdOf(handle));
     if (file === undefined) throw integrityError('the index points into a file that does not exist');
     file.liveBytes += recordBytes(keySize, valueLength);
   });

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { ResolvedOptions } from '../config.js';
 import { createKeySet, DEFAULT_SCRYPT, openKeyring, sealKeyring, wipeCredential, type Credential, type KeySet } from '../crypto/keys.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { armdbError, integrityError } from '../errors.js';
+import { ArmdbError, armdbError, integrityError } from '../errors.js';
 import { equalBytes } from '../format/bytes.js';
 import { Algorithm, DATABASE_ID_BYTES, KEY_BYTES, MANIFEST_FORMAT_VERSION, type ManifestFormatVersion } from '../format/constants.js';
 import { decodeKeyring, type ScryptParameters } from '../format/keyring.js';
@@ -120,14 +120,19 @@ async function openKeys(
   }
   if (credential === undefined)
     throw armdbError('ARMDB_FORMAT_MISMATCH', "the store is encrypted; a key or passphrase is needed (encryption: 'none' was given)");
+  const atKeyring = { path: keyringPath };
   const keyringMode = fileSystem.modeOf(keyringPath);
-  if (keyringMode === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
+  if (keyringMode === undefined) throw integrityError('the KEYRING of an encrypted store is missing', undefined, atKeyring);
   // Windows reports 0o666 for every file: permission bits mean nothing there.
   if (process.platform !== 'win32' && (keyringMode & 0o077) !== 0) {
-    throw integrityError(`the KEYRING is readable or writable by other users (mode ${keyringMode.toString(8)}); run chmod 600 on it`);
+    throw integrityError(
+      `the KEYRING is readable or writable by other users (mode ${keyringMode.toString(8)}); run chmod 600 on it`,
+      undefined,
+      atKeyring,
+    );
   }
   const keyringBytes = fileSystem.readFile(keyringPath, MAX_KEYRING_BYTES);
-  if (keyringBytes === undefined) throw integrityError('the KEYRING of an encrypted store is missing');
+  if (keyringBytes === undefined) throw integrityError('the KEYRING of an encrypted store is missing', undefined, atKeyring);
   const keys = await openKeyring(keyringBytes, credential, provider);
   try {
     const keyringScrypt = credential.kind === 'passphrase' ? decodeKeyring(keyringBytes).scrypt : undefined;
@@ -142,6 +147,9 @@ async function openKeys(
 export async function lockStore(fileSystem: FileSystem, root: string, options: ResolvedOptions): Promise<DirectoryLock> {
   try {
     const existed = fileSystem.exists(root);
+    // A regular file where the store's directory should be is the caller's mistake, not damage.
+    if (existed && isRegularFile(fileSystem, root))
+      throw new TypeError(`"directory" expected a directory or a path to create one, got a file: ${root}`);
     // The caller named this directory: it may be a symbolic link. Nothing inside it is followed.
     fileSystem.makeDirectory(root, { followLink: true });
     // A new store's directory entry must survive power loss too.
@@ -150,6 +158,16 @@ export async function lockStore(fileSystem: FileSystem, root: string, options: R
   } catch (error) {
     // ARMDB_LOCKED, or the directory could not be made: the engine's copy of the secret goes too.
     if (options.credential !== undefined) wipeCredential(options.credential);
+    throw error;
+  }
+}
+
+/** Whether `target` is a regular file: modeOf answers for one and refuses (ARMDB_INTEGRITY) any other kind of entry. */
+function isRegularFile(fileSystem: FileSystem, target: string): boolean {
+  try {
+    return fileSystem.modeOf(target) !== undefined;
+  } catch (error) {
+    if (error instanceof ArmdbError) return false;
     throw error;
   }
 }
@@ -174,7 +192,9 @@ export async function openOrCreateRootFiles(
     return rootFiles;
   }
   if (holdsDataFiles(fileSystem, root))
-    throw integrityError('the MANIFEST is missing but data files exist; refusing to start over on top of them');
+    throw integrityError('the MANIFEST is missing but data files exist; refusing to start over on top of them', undefined, {
+      path: path.join(root, MANIFEST_NAME),
+    });
   if (options.expectedMinEpoch !== undefined && options.expectedMinEpoch > 0) {
     throw armdbError('ARMDB_ROLLBACK', `expected a store at epoch ${options.expectedMinEpoch} or later, but the directory holds none`);
   }

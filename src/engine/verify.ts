@@ -1,14 +1,11 @@
 /** verify(): every sealed page of every file authenticated, each failure reported with file and page. */
-import { ArmdbError, armdbError } from '../errors.js';
+import { ArmdbError } from '../errors.js';
 import { PAGE_BYTES } from '../format/constants.js';
 import type { DataFile } from '../storage/data-file.js';
 import type { EngineGuard } from './guard.js';
 import type { VerifyOptions, VerifyReport } from './reports.js';
 import type { Shards } from './shard.js';
-import { yieldToEventLoop } from './yield.js';
-
-/** Pages authenticated between two turns of the event loop. */
-const CHUNK_PAGES = 64;
+import { PAGE_WORK, PAGES_PER_SLICE, Walk } from './walk.js';
 
 export interface VerifyParts {
   readonly guard: EngineGuard;
@@ -32,6 +29,8 @@ type Failure = VerifyReport['failures'][number];
  */
 export async function verifyFiles(parts: VerifyParts, options: VerifyOptions): Promise<VerifyReport> {
   const { guard, shards } = parts;
+  const walk = new Walk({ operation: 'verify', signal: options.signal, checkStillValid: () => guard.assertOpen() });
+  walk.throwIfAborted();
   const failures: Failure[] = [];
   const present = new Set(shards.files());
   const inScope = (file: DataFile): boolean => present.has(file) || file.lowestSequence <= parts.sequenceAtStart;
@@ -51,16 +50,14 @@ export async function verifyFiles(parts: VerifyParts, options: VerifyOptions): P
   for (const file of shards.files()) {
     if (!inScope(file)) continue;
     files++;
-    for (let first = 0; first < file.pageCount; first += CHUNK_PAGES) {
-      if (options.signal?.aborted) throw armdbError('ARMDB_ABORTED', 'verify was aborted', options.signal.reason);
-      guard.assertOpen();
-      // Retired by a compaction during the last yield.
+    for (let first = 0; first < file.pageCount; first += PAGES_PER_SLICE) {
+      // Retired by a compaction during the last turn of the event loop.
       if (!shards.isLive(file)) break;
-      const count = Math.min(CHUNK_PAGES, file.pageCount - first);
+      const count = Math.min(PAGES_PER_SLICE, file.pageCount - first);
       verifyPages(file, first, count, failures);
       pagesDone += count;
       options.onProgress?.({ pagesDone, pagesTotal: pagesDone + pagesLeft(file, first + count) });
-      await yieldToEventLoop();
+      await walk.step(count * PAGE_WORK);
     }
   }
   const quarantinedFiles = [...parts.quarantinedFiles];

@@ -4,17 +4,13 @@
  * in which `get` caches it), in file and position order, all up to `cacheBytes`. Const and Typed
  * collections hold their values in memory already; there is nothing to load for them.
  */
-import { armdbError } from '../errors.js';
 import { PAGE_BYTES } from '../format/constants.js';
 import { RECORD_HEADER_BYTES } from '../format/record.js';
 import type { KeyIndex } from '../index/key-index.js';
 import type { BlockCache } from '../storage/block-cache.js';
 import type { EngineGuard } from './guard.js';
 import type { Shards } from './shard.js';
-import { yieldToEventLoop } from './yield.js';
-
-/** Pages read in one pread, at most. */
-const RUN_PAGES = 64;
+import { PAGE_WORK, PAGES_PER_SLICE, Walk } from './walk.js';
 
 export interface WarmupParts {
   readonly guard: EngineGuard;
@@ -31,23 +27,23 @@ interface WarmupPlan {
   readonly largeValues: number[];
 }
 
-export async function warmCache(parts: WarmupParts, options: { readonly signal?: AbortSignal }): Promise<void> {
+export async function warmCache(parts: WarmupParts, options: { readonly signal?: AbortSignal | undefined }): Promise<void> {
   const { cache, index } = parts;
-  const entries = index.entries;
-  if (cache === undefined || entries.valueSize > 0 || entries.objects !== undefined) return;
+  if (cache === undefined || index.valueSize > 0 || index.keepsObjects) return;
+  const walk = new Walk({ operation: 'warmup', signal: options.signal, checkStillValid: () => parts.guard.assertOpen() });
+  walk.throwIfAborted();
   const plan = planWarmup(index, parts.keySize);
-  const budgetPages = await warmPages(parts, cache, plan.pagesByFile, options);
-  await warmLargeValues(parts, cache, plan.largeValues, budgetPages * PAGE_BYTES, options);
+  const budgetPages = await warmPages(parts, cache, plan.pagesByFile, walk);
+  await warmLargeValues(parts, cache, plan.largeValues, budgetPages * PAGE_BYTES, walk);
 }
 
 function planWarmup(index: KeyIndex, keySize: number): WarmupPlan {
-  const entries = index.entries;
   const pagesByFile = new Map<number, Set<number>>();
   const largeValues: number[] = [];
   index.forEachHandle((handle) => {
-    const start = entries.positions[handle]! + RECORD_HEADER_BYTES + keySize;
-    const length = entries.valueLengths[handle]!;
-    const fileId = entries.fileIds[handle]!;
+    const start = index.positionOf(handle) + RECORD_HEADER_BYTES + keySize;
+    const length = index.valueLengthOf(handle);
+    const fileId = index.fileIdOf(handle);
     const firstPage = Math.floor(start / PAGE_BYTES);
     const lastPage = Math.floor((start + Math.max(length, 1) - 1) / PAGE_BYTES);
     if (lastPage - firstPage + 1 > 2) {
@@ -64,36 +60,29 @@ function planWarmup(index: KeyIndex, keySize: number): WarmupPlan {
   return { pagesByFile, largeValues };
 }
 
-function checkNotStopped(parts: WarmupParts, signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw armdbError('ARMDB_ABORTED', 'warmup was aborted', signal.reason);
-  parts.guard.assertOpen();
-}
-
-/** Loads the pages, file by file in id order, runs of up to 64 pages; returns the budget (pages) left. */
-async function warmPages(
-  parts: WarmupParts,
-  cache: BlockCache,
-  pagesByFile: Map<number, Set<number>>,
-  options: { readonly signal?: AbortSignal },
-): Promise<number> {
+/**
+ * Loads the pages, file by file in id order, in runs of up to {@link PAGES_PER_SLICE} pages (one
+ * pread each); returns the budget (pages) left.
+ */
+async function warmPages(parts: WarmupParts, cache: BlockCache, pagesByFile: Map<number, Set<number>>, walk: Walk): Promise<number> {
   let budgetPages = Math.floor(cache.capacityBytes / PAGE_BYTES);
   for (const [fileId, pageSet] of [...pagesByFile].sort(([left], [right]) => left - right)) {
     const pages = [...pageSet].sort((left, right) => left - right);
     for (let index = 0; index < pages.length && budgetPages > 0; ) {
-      checkNotStopped(parts, options.signal);
+      // Retired by a compaction during the last turn of the event loop.
       const file = parts.shards.fileById(fileId);
       if (file === undefined) break;
       let runEnd = index + 1;
       while (
         runEnd < pages.length &&
         pages[runEnd] === pages[runEnd - 1]! + 1 &&
-        runEnd - index < RUN_PAGES &&
+        runEnd - index < PAGES_PER_SLICE &&
         runEnd - index < budgetPages
       )
         runEnd++;
       budgetPages -= file.warmPages(pages[index]!, runEnd - index, cache);
+      await walk.step((runEnd - index) * PAGE_WORK);
       index = runEnd;
-      await yieldToEventLoop();
     }
   }
   return budgetPages;
@@ -105,23 +94,17 @@ async function warmLargeValues(
   cache: BlockCache,
   largeValues: number[],
   budgetBytes: number,
-  options: { readonly signal?: AbortSignal },
+  walk: Walk,
 ): Promise<void> {
   const order = Array.from({ length: largeValues.length / 3 }, (_, index) => index * 3);
   order.sort((left, right) => largeValues[left]! - largeValues[right]! || largeValues[left + 1]! - largeValues[right + 1]!);
-  let sinceYield = 0;
   for (const at of order) {
     const length = largeValues[at + 2]!;
     if (length > budgetBytes) continue;
-    checkNotStopped(parts, options.signal);
     const file = parts.shards.fileById(largeValues[at]!);
     if (file === undefined) continue;
     const cached = file.warmLargeValue(largeValues[at + 1]!, length, cache);
     budgetBytes -= cached;
-    sinceYield += cached;
-    if (sinceYield >= RUN_PAGES * PAGE_BYTES) {
-      sinceYield = 0;
-      await yieldToEventLoop();
-    }
+    await walk.step((cached / PAGE_BYTES) * PAGE_WORK);
   }
 }

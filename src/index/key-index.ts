@@ -12,8 +12,8 @@ import type { EntryStore } from './entry-store.js';
 
 export abstract class KeyIndex {
   /**
-   * The columnar store of entries: src/index's own. Code elsewhere uses the methods below (the
-   * engine's remaining direct reads of its arrays are to switch to them).
+   * The columnar store of entries: src/index's own (the ordered index shares its hash index's, the
+   * tree and cursors read its key bytes). Code elsewhere uses the methods below, never its arrays.
    */
   readonly entries: EntryStore;
 

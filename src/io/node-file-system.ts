@@ -30,6 +30,7 @@ function errorCode(error: unknown): string | undefined {
 }
 
 function kindOf(stats: fs.Stats): string {
+  if (stats.isFile()) return 'a regular file';
   if (stats.isSymbolicLink()) return 'a symbolic link';
   if (stats.isDirectory()) return 'a directory';
   if (stats.isFIFO()) return 'a FIFO';

@@ -10,6 +10,7 @@
  * of the active file only once it is durable (so the cache never holds what a crash could take back).
  */
 import { createHash, type Hash } from 'node:crypto';
+import { assert } from '../assert.js';
 import type { FileCipher } from '../crypto/file-cipher.js';
 import { integrityError, type ArmdbErrorDetails } from '../errors.js';
 import { copyOut } from '../format/bytes.js';
@@ -288,7 +289,7 @@ export class DataFile {
   }
 
   #requireWriter(): WriteBuffer {
-    if (this.#writer === undefined) throw new Error(`file ${this.fileId} is sealed; sealed files are never appended to`);
+    assert(this.#writer !== undefined, 'sealed files are never appended to');
     return this.#writer;
   }
 
@@ -299,7 +300,7 @@ export class DataFile {
     const completePages = Math.floor((writer.position - writer.bufferPosition) / PAGE_BYTES);
     if (completePages === 0) return;
     const firstPageIndex = writer.bufferPosition / PAGE_BYTES;
-    if (firstPageIndex !== this.pageCount) throw new Error(`write buffer of file ${this.fileId} is out of step with its sealed pages`);
+    assert(firstPageIndex === this.pageCount, 'the write buffer starts at the first page not sealed yet');
     const ciphertext = new Uint8Array(completePages * PAGE_BYTES);
     const tags = new Uint8Array(completePages * TAG_BYTES);
     for (let page = 0; page < completePages; page++) {

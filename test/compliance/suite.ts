@@ -1125,6 +1125,7 @@ function variableBytes(factory: Factory<Uint8Array>, config: Configuration): voi
       expectCode(() => db.fetchUpdate(key(1), () => text('x')), 'ARMDB_CLOSED');
       expectCode(() => db.atomic(key(1), (tx) => tx.put(key(1), text('x'))), 'ARMDB_CLOSED');
       expectCode(() => db.flush(), 'ARMDB_CLOSED');
+      expectCode(() => db.stats(), 'ARMDB_CLOSED');
       await expectRejectCode(db.sync(), 'ARMDB_CLOSED');
       await expectRejectCode(db.verify(), 'ARMDB_CLOSED');
       const reopened = await h.reopen();

@@ -381,6 +381,15 @@ describe('item 6: malformed entries give typed errors, and a damaged hint stays 
     expect(await openOutcome(dir)).toBe('ARMDB_INTEGRITY');
   });
 
+  it('a regular file given as the store directory: a TypeError naming it, and the file unchanged', async ({ tempDir }) => {
+    const file = path.join(tempDir(), 'not-a-store');
+    fs.writeFileSync(file, 'some file of the application');
+    const error = await VarMap.open(file, options()).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as TypeError).message).toBe(`"directory" expected a directory or a path to create one, got a file: ${file}`);
+    expect(fs.readFileSync(file, 'utf8')).toBe('some file of the application');
+  });
+
   it('a directory where a stale temporary file would be: ARMDB_INTEGRITY, not a raw EISDIR', async ({ tempDir }) => {
     const dir = tempDir();
     await makeStore(dir);
