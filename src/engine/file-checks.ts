@@ -17,7 +17,7 @@ import {
 import { FileCipher } from '../crypto/file-cipher.js';
 import { ArmdbError, integrityError } from '../errors.js';
 import type { FileHandle, FileSystem } from '../io/file-system.js';
-import { digestOfTags } from '../storage/data-file.js';
+import { digestOfTags } from '../storage/durable-state.js';
 import type { RecoveryContext } from './recovery.js';
 
 function sameIdentity(header: TagFileHeader, context: RecoveryContext, shard: number, fileId: number): boolean {

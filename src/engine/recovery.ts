@@ -22,7 +22,8 @@ import { FileState, type Manifest, type ManifestFile } from '../format/manifest.
 import { encodeTagFileFooter, TAG_FOOTER_BYTES, TAG_HEADER_BYTES, tagOffset } from '../format/tag-file.js';
 import type { FileHandle, FileSystem } from '../io/file-system.js';
 import type { KeyIndex } from '../index/key-index.js';
-import { DataFile, digestOfTags } from '../storage/data-file.js';
+import { DataFile } from '../storage/data-file.js';
+import { digestOfTags } from '../storage/durable-state.js';
 import {
   authenticHeader,
   fileBytes,

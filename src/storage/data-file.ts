@@ -20,29 +20,17 @@ import { encodeRecord, recordBytes } from '../format/record.js';
 import { encodeTagFileFooter, encodeTagFileHeader, tagOffset } from '../format/tag-file.js';
 import type { FileHandle } from '../io/file-system.js';
 import { largeValueCacheId, pageCacheId, type BlockCache } from './block-cache.js';
-
-/** What the manifest records of a file, as of the last barrier that covered it. */
-export interface DurableState {
-  readonly pageCount: number;
-  readonly tagDigest: Uint8Array;
-  readonly sealed: boolean;
-}
+import { type DurableState, EMPTY_DIGEST } from './durable-state.js';
+import { ciphertextScratch } from './read-scratch.js';
+import { WriteBuffer } from './write-buffer.js';
 
 /** At most this many unsynced plaintext pages are kept per file (4 MiB). */
 const MAX_UNSYNCED_PAGES = 1024;
-
-const EMPTY_DIGEST = createHash('sha256').digest();
 
 /** Counters the writer adds to (shared with the engine's stats). */
 export interface WriteCounters {
   pagesSealed: number;
   bytesWritten: number;
-}
-
-export function digestOfTags(tags: Uint8Array, pageCount: number): Uint8Array {
-  return createHash('sha256')
-    .update(tags.subarray(0, pageCount * TAG_BYTES))
-    .digest();
 }
 
 export class DataFile {
@@ -502,51 +490,5 @@ export class DataFile {
     this.dataHandle.close();
     this.tagHandle.close();
     this.cipher.destroy();
-  }
-}
-
-/**
- * Ciphertext read from disk is only ever input of `FileCipher.open`, which returns new arrays (node:crypto
- * and noble decrypt into fresh memory; without encryption `open` returns a copy), and it is not secret:
- * reads of up to 64 pages share one buffer instead of allocating (and zeroing) one each time.
- */
-const SCRATCH_BYTES = 64 * PAGE_BYTES;
-let scratch: Uint8Array | undefined;
-function ciphertextScratch(bytes: number): Uint8Array {
-  if (bytes > SCRATCH_BYTES) return new Uint8Array(bytes);
-  scratch ??= new Uint8Array(SCRATCH_BYTES);
-  return scratch.subarray(0, bytes);
-}
-
-/** The page-aligned in-memory tail of the active file. */
-class WriteBuffer {
-  buffer: Uint8Array;
-  /** File position of buffer[0]; always a page boundary. */
-  bufferPosition = 0;
-  /** File position of the next record. */
-  position = 0;
-
-  constructor(writeBufferBytes: number) {
-    this.buffer = new Uint8Array(Math.max(2, Math.ceil(writeBufferBytes / PAGE_BYTES)) * PAGE_BYTES);
-  }
-
-  fits(bytes: number): boolean {
-    return this.position - this.bufferPosition + bytes <= this.buffer.length;
-  }
-
-  ensureCapacity(bytes: number): void {
-    const needed = this.position - this.bufferPosition + bytes;
-    if (needed <= this.buffer.length) return;
-    const larger = new Uint8Array(alignUpToPage(needed));
-    larger.set(this.buffer.subarray(0, this.position - this.bufferPosition));
-    this.buffer = larger;
-  }
-
-  /** Drops `bytes` (whole pages) from the front after they were written. */
-  consume(bytes: number): void {
-    const used = this.position - this.bufferPosition;
-    this.buffer.copyWithin(0, bytes, used);
-    this.buffer.fill(0, used - bytes, used);
-    this.bufferPosition += bytes;
   }
 }
