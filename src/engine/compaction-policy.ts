@@ -12,7 +12,7 @@ import type { BlockCache } from '../storage/block-cache.js';
 import type { DataFile } from '../storage/data-file.js';
 import { Backoff } from './backoff.js';
 import type { DurabilityBarrier } from './barrier.js';
-import { compactShard, deadRatio, type CompactionHost, type ShardCompactionResult } from './compaction.js';
+import { compactShard, deadRatio, emptyCompactionResult, type CompactionHost, type ShardCompactionResult } from './compaction.js';
 import { crashPoint } from './crash-points.js';
 import type { FileFactory } from './file-factory.js';
 import type { FileRemover } from './file-removal.js';
@@ -232,15 +232,7 @@ export class CompactionPolicy {
     await barrier.schedule();
     const closeSignal = this.#parts.closeSignal;
     const signal = options.signal === undefined ? closeSignal : AbortSignal.any([options.signal, closeSignal]);
-    const totals: ShardCompactionResult = {
-      filesIn: 0,
-      filesOut: 0,
-      bytesIn: 0,
-      bytesOut: 0,
-      recordsMoved: 0,
-      tombstonesKept: 0,
-      tombstonesDropped: 0,
-    };
+    const totals = emptyCompactionResult();
     for (const shard of shards.all) {
       const candidates = this.#candidates(shard, forced, options.reencrypt === true);
       if (candidates.length === 0) continue;

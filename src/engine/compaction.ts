@@ -60,6 +60,11 @@ export interface ShardCompactionResult {
   tombstonesDropped: number;
 }
 
+/** A result with every count at zero: one shard's before its run, or the totals before any shard. */
+export function emptyCompactionResult(filesIn = 0): ShardCompactionResult {
+  return { filesIn, filesOut: 0, bytesIn: 0, bytesOut: 0, recordsMoved: 0, tombstonesKept: 0, tombstonesDropped: 0 };
+}
+
 /** Compacts `candidates` (sealed, durable files of one shard). */
 export async function compactShard(
   host: CompactionHost,
@@ -67,15 +72,7 @@ export async function compactShard(
   candidates: readonly DataFile[],
   signal: AbortSignal | undefined,
 ): Promise<ShardCompactionResult> {
-  const result: ShardCompactionResult = {
-    filesIn: candidates.length,
-    filesOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    recordsMoved: 0,
-    tombstonesKept: 0,
-    tombstonesDropped: 0,
-  };
+  const result = emptyCompactionResult(candidates.length);
   const { outputs, moves } = await writeOutputs(host, shard, candidates, signal, result);
   // From here on nothing awaits until the swap is done: reads and writes see either the old or the new state.
   repointIndex(host, candidates, outputs, moves);
