@@ -374,3 +374,29 @@ describe('FileCipher construction', () => {
     }
   });
 });
+
+describe('an empty unit without encryption (docs/format.md §2.7)', () => {
+  const sealEmpty = (unitIndex: number): Uint8Array => {
+    // The tag of an empty unit `unitIndex` of a hint file, sealed after the units before it.
+    const cipher = new FileCipher(nodeProvider, identityFor(Algorithm.none, { kind: FileKind.hint }), undefined, 'write');
+    for (let index = 0; index < unitIndex; index++) cipher.seal(index, new Uint8Array(16));
+    return cipher.seal(unitIndex, new Uint8Array(0)).tag;
+  };
+
+  it('is sealed with CRC-32(AAD), never the 0 that zlib gave an empty input', () => {
+    const tag = sealEmpty(2);
+    expect(new DataView(tag.buffer, tag.byteOffset).getUint32(0, true)).not.toBe(0);
+    const reader = new FileCipher(nodeProvider, identityFor(Algorithm.none, { kind: FileKind.hint }), undefined, 'read');
+    expect(reader.open(2, new Uint8Array(0), tag)).toEqual(new Uint8Array(0));
+  });
+
+  it('opens with the tag 0 that earlier writers stored, and is refused with any other wrong tag', () => {
+    const reader = new FileCipher(nodeProvider, identityFor(Algorithm.none, { kind: FileKind.hint }), undefined, 'read');
+    expect(reader.open(2, new Uint8Array(0), new Uint8Array(TAG_BYTES))).toEqual(new Uint8Array(0));
+    const wrong = new Uint8Array(TAG_BYTES);
+    wrong[0] = 1;
+    expect(() => reader.open(2, new Uint8Array(0), wrong)).toThrow(/fails its CRC-32/);
+    // A non-empty unit gets no such leniency.
+    expect(() => reader.open(2, new Uint8Array(1), new Uint8Array(TAG_BYTES))).toThrow(/fails its CRC-32/);
+  });
+});
