@@ -1,10 +1,11 @@
 import type { WriteHook } from '../config.js';
+import { equalBytes } from '../format/bytes.js';
 import type { Collection } from './collection.js';
 
 const EMPTY = new Uint8Array(0);
 
 function sameKey(left: Uint8Array | undefined, right: Uint8Array | undefined): boolean {
-  return left !== undefined && right !== undefined && Buffer.compare(left, right) === 0;
+  return left !== undefined && right !== undefined && equalBytes(left, right);
 }
 
 /**

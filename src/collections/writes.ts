@@ -7,14 +7,10 @@
 import { checkBytes } from '../config.js';
 import type { Engine, WriteOperation } from '../engine/engine.js';
 import { armdbError } from '../errors.js';
-import { copyBytes } from '../format/bytes.js';
+import { copyBytes, equalBytes } from '../format/bytes.js';
 import { runTransaction, type StagedMutations, type Transaction, type TransactionHost } from './transaction.js';
 import type { ValueHandler } from './values.js';
 import type { WriteHookPolicy } from './write-hook.js';
-
-function sameBytes(left: Uint8Array, right: Uint8Array): boolean {
-  return left.length === right.length && Buffer.compare(left, right) === 0;
-}
 
 /** @internal Writes of one collection; keys given to the mutation methods are checked already. */
 export class CollectionWrites<V> implements TransactionHost<V> {
@@ -83,7 +79,7 @@ export class CollectionWrites<V> implements TransactionHost<V> {
     const nextBytes = this.encodeChecked(next);
     const current = this.readBytes(key);
     if (current === undefined) throw armdbError('ARMDB_KEY_NOT_FOUND', 'cas of an absent key');
-    if (!sameBytes(current, expectedBytes)) throw armdbError('ARMDB_CAS_MISMATCH', 'the current value differs from the expected one');
+    if (!equalBytes(current, expectedBytes)) throw armdbError('ARMDB_CAS_MISMATCH', 'the current value differs from the expected one');
     const old = this.wantsOldValue ? this.decode(current) : undefined;
     this.#commitGroup(this.shardOf(key), { operations: [{ key, value: nextBytes }], oldValues: [old], newValues: [next] });
   }
