@@ -31,10 +31,6 @@ export function isConstKind(kind: CollectionKindId): boolean {
   return kind === CollectionKind.constMap || kind === CollectionKind.constTree;
 }
 
-export function isTreeKind(kind: CollectionKindId): boolean {
-  return kind === CollectionKind.varTree || kind === CollectionKind.constTree || kind === CollectionKind.typedTree;
-}
-
 /**
  * Whether `directory` holds a store, and whether it is encrypted (from the MANIFEST's algorithm byte,
  * authenticated later). `undefined`: no MANIFEST. A directory without a MANIFEST that holds data files
