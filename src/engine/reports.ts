@@ -105,7 +105,11 @@ export interface Stats {
  * ```
  */
 export interface VerifyReport {
-  /** Data files checked (every file of every shard, the active ones included). */
+  /**
+   * Data files checked: every file of every shard that holds at least one page, the active ones
+   * included. An active file the open has just started holds none and is not counted, so the figure
+   * matches the files `armdb info` lists.
+   */
   readonly files: number;
   /** Pages authenticated, failed ones included. */
   readonly pages: number;

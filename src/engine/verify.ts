@@ -49,7 +49,7 @@ export async function verifyFiles(parts: VerifyParts, options: VerifyOptions): P
   // A Map's iterator visits entries added during the iteration and skips deleted ones.
   for (const file of shards.files()) {
     if (!inScope(file)) continue;
-    files++;
+    if (file.pageCount > 0) files++;
     for (let first = 0; first < file.pageCount; first += PAGES_PER_SLICE) {
       // Retired by a compaction during the last turn of the event loop.
       if (!shards.isLive(file)) break;
