@@ -33,7 +33,7 @@ import {
 } from '../../src/index.js';
 import { patternBytes } from '../helpers/bytes.js';
 import { caught, expectCode, expectRejectCode } from '../helpers/errors.js';
-import { KEY_SIZE, optionsFor, type StoreConfig, storeTest as it, testKey } from '../helpers/store.js';
+import { KEY_SIZE, key, text, optionsFor, type StoreConfig, storeTest as it, testKey } from '../helpers/store.js';
 import { trackStore } from '../helpers/temp-dir.js';
 import { FACTORIES, type Factory, type Supports } from './factories.js';
 
@@ -42,16 +42,6 @@ export interface Configuration extends StoreConfig {
   /** Short (at most 40 characters) so that vitest does not truncate it in test names. */
   readonly name: string;
   readonly reopened: boolean;
-}
-
-const text = (value: string): Uint8Array => new TextEncoder().encode(value);
-
-/** Key `n` of group `group`: big-endian `n` in the last bytes (numeric order is key order); the first byte is the group, so with shardPrefixBits 8 a group shares a shard. */
-function key(n: number, group = 0): Uint8Array {
-  const bytes = new Uint8Array(KEY_SIZE);
-  bytes[0] = group;
-  bytes.set(keys.u64(n), KEY_SIZE - 8);
-  return bytes;
 }
 
 /** The number `n` of {@link key}(n). */

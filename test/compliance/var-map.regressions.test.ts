@@ -9,22 +9,12 @@ import { describe, expect } from 'vitest';
 import type { FileSystem } from '../../src/io/file-system.js';
 import { nodeFileSystem } from '../../src/io/node-file-system.js';
 import { withEngineHooks } from '../../src/internal/engine-hooks.js';
-import { keys, VarMap } from '../../src/index.js';
+import { VarMap } from '../../src/index.js';
 import { patternBytes } from '../helpers/bytes.js';
 import { expectRejectCode } from '../helpers/errors.js';
-import { KEY_SIZE, openVarMap, optionsFor, type StoreConfig, storeTest as it } from '../helpers/store.js';
+import { KEY_SIZE, key, text, openVarMap, optionsFor, type StoreConfig, storeTest as it } from '../helpers/store.js';
 
 const MIB = 2 ** 20;
-
-const text = (value: string): Uint8Array => new TextEncoder().encode(value);
-
-/** Key `n` of group `group`: the first byte is the group, so with shardPrefixBits 8 a group shares a shard. */
-function key(n: number, group = 0): Uint8Array {
-  const bytes = new Uint8Array(KEY_SIZE);
-  bytes[0] = group;
-  bytes.set(keys.u64(n), KEY_SIZE - 8);
-  return bytes;
-}
 
 function withLastByte(fill: number, last: number): Uint8Array {
   const bytes = new Uint8Array(KEY_SIZE).fill(fill);

@@ -11,7 +11,7 @@
  * Not a test file itself (no `.test.ts` suffix).
  */
 import { expect } from 'vitest';
-import { VarMap, VarTree, type CipherName, type EncryptionOption, type OpenOptions } from '../../src/index.js';
+import { keys, VarMap, VarTree, type CipherName, type EncryptionOption, type OpenOptions } from '../../src/index.js';
 import { testKey } from './bytes.js';
 import { trackStore } from './temp-dir.js';
 
@@ -34,6 +34,20 @@ export interface StoreConfig {
 export const PASSPHRASE = 'correct horse';
 /** Key bytes of every store opened through {@link openVarMap} unless `extra` says otherwise. */
 export const KEY_SIZE = 16;
+
+/** `value` as UTF-8 bytes. */
+export const text = (value: string): Uint8Array => new TextEncoder().encode(value);
+
+/**
+ * Key `n` of group `group` (KEY_SIZE bytes): big-endian `n` in the last bytes, so numeric order is key
+ * order; the first byte is the group, so with shardPrefixBits 8 a group shares a shard.
+ */
+export function key(n: number, group = 0): Uint8Array {
+  const bytes = new Uint8Array(KEY_SIZE);
+  bytes[0] = group;
+  bytes.set(keys.u64(n), KEY_SIZE - 8);
+  return bytes;
+}
 
 /** The `encryption` option of a configuration (scryptLogN 10: fast, for tests only). */
 export function encryptionOption(kind: EncryptionKind): EncryptionOption {
