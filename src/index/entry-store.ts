@@ -73,6 +73,35 @@ export class EntryStore {
     return handle;
   }
 
+  /** Grows the arrays at once to hold `count` entries (bulk loads at open: one copy instead of many). */
+  reserve(count: number): void {
+    if (count > this.capacity) this.grow(count);
+  }
+
+  /** Whether the key of `handle` equals `keySize` bytes of `bytes` at `offset`. */
+  keyEqualsAt(handle: number, bytes: Uint8Array, offset: number): boolean {
+    const keys = this.keys;
+    const start = handle * this.keySize;
+    for (let index = 0; index < this.keySize; index++) if (keys[start + index] !== bytes[offset + index]) return false;
+    return true;
+  }
+
+  /** Like {@link allocate}, with the key read from `bytes` at `offset` (no view made). */
+  allocateAt(bytes: Uint8Array, offset: number): number {
+    let handle: number;
+    if (this.freeCount > 0) handle = this.freeHandles[--this.freeCount]!;
+    else {
+      if (this.highWater === this.capacity) this.grow();
+      handle = this.highWater++;
+    }
+    const keys = this.keys;
+    const keySize = this.keySize;
+    const start = handle * keySize;
+    for (let index = 0; index < keySize; index++) keys[start + index] = bytes[offset + index]!;
+    this.setLocation(handle, 0, 0, 0, 0);
+    return handle;
+  }
+
   release(handle: number): void {
     assert(handle >= 0 && handle < this.highWater, 'a released handle was handed out');
     if (this.freeCount === this.freeHandles.length) {
@@ -144,8 +173,8 @@ export class EntryStore {
     return true;
   }
 
-  private grow(): void {
-    const capacity = Math.ceil(this.capacity * 1.5) + 16;
+  private grow(atLeast = 0): void {
+    const capacity = Math.max(atLeast, Math.ceil(this.capacity * 1.5) + 16);
     const keys = new Uint8Array(capacity * this.keySize);
     keys.set(this.keys);
     this.keys = keys;
