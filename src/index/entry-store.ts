@@ -12,6 +12,12 @@ import { copyOut } from '../format/bytes.js';
 /** Marks a tombstone entry (used only while recovery replays the log). */
 export const TOMBSTONE_LENGTH = 0xffffffff;
 
+/**
+ * The position of a released handle: odd, so no record is there (records start 8-aligned, docs/format.md
+ * §4.1). It tells a released handle from an allocated one whose location is not set yet.
+ */
+const RELEASED_POSITION = 1;
+
 export class EntryStore {
   readonly keySize: number;
   /** Bytes of every value held inline (Const collections), or 0. */
@@ -110,16 +116,23 @@ export class EntryStore {
       this.freeHandles = larger;
     }
     this.freeHandles[this.freeCount++] = handle;
+    this.positions[handle] = RELEASED_POSITION;
     this.valueLengths[handle] = 0;
     this.sequences[handle] = 0;
     if (this.objects !== undefined) this.objects[handle] = undefined;
   }
 
   setLocation(handle: number, fileId: number, position: number, valueLength: number, sequence: number): void {
+    assert(position !== RELEASED_POSITION, 'a record position is 8-aligned');
     this.fileIds[handle] = fileId;
     this.positions[handle] = position;
     this.valueLengths[handle] = valueLength;
     this.sequences[handle] = sequence;
+  }
+
+  /** Whether `handle` is handed out (below {@link handleLimit} and not released), its location set or not. */
+  isAllocated(handle: number): boolean {
+    return this.positions[handle] !== RELEASED_POSITION;
   }
 
   /** Whether `handle` holds a key whose location is set (sequence 0 is never written). */

@@ -234,12 +234,15 @@ export class HashIndex extends KeyIndex {
     return true;
   }
 
+  /**
+   * Visits handles in handle order, which is insertion order for a store opened from its files: the
+   * entry store is read front to back (a sort of the handles by key, which reads every key, then
+   * reads it in order too), where slot order would be a random walk through it.
+   */
   override forEachHandle(visit: (handle: number) => void): void {
-    const slots = this.slots;
-    for (let slot = 0; slot < slots.length; slot += 2) {
-      const stored = slots[slot]!;
-      if (stored !== 0) visit(stored - 1);
-    }
+    const entries = this.entries;
+    const handleLimit = entries.handleLimit;
+    for (let handle = 0; handle < handleLimit; handle++) if (entries.isAllocated(handle)) visit(handle);
   }
 
   private resize(slotCount: number): void {

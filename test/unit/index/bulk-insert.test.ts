@@ -104,4 +104,21 @@ describe('findOrInsertMany', () => {
     expect(index.size).toBe(100_000);
     expect(index.find(new Uint8Array(new Uint32Array([99_999]).buffer))).toBeGreaterThanOrEqual(0);
   });
+
+  it('HashIndex.forEachHandle visits handles in handle order: released ones skipped, reused ones and ones not located yet visited', () => {
+    const index = new HashIndex(1);
+    for (const byte of [10, 11, 12, 13]) index.setLocation(index.findOrInsert(Uint8Array.of(byte)), 1, 8 * byte, 1, byte);
+    const visit = (): number[] => {
+      const visited: number[] = [];
+      index.forEachHandle((handle) => visited.push(handle));
+      return visited;
+    };
+    expect(visit()).toEqual([0, 1, 2, 3]);
+    index.remove(Uint8Array.of(11));
+    expect(visit()).toEqual([0, 2, 3]);
+    // Reused, and its location not set yet: still an entry of the index.
+    expect(index.findOrInsert(Uint8Array.of(20))).toBe(1);
+    expect(visit()).toEqual([0, 1, 2, 3]);
+    expect(index.isLive(1)).toBe(false);
+  });
 });
