@@ -228,28 +228,24 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
   }
 
   /**
-   * @internal One crash-atomic group (armdb `atomic` on the store's one shard): every key is
-   * encoded first, so a key that is too long rejects the batch before anything is applied.
+   * @internal One crash-atomic group on the store's one shard (`writeGroup`, `atomic` without its
+   * read overlay): every key is encoded first, so a key that is too long rejects the batch before
+   * anything is applied.
    */
   async _batch(operations: BatchOperation[], options: { sync?: boolean }): Promise<void> {
     const keySize = this.keySize;
-    const encoded: (Bytes | undefined)[] = operations.map((operation) =>
-      operation.type === 'put' ? encodeLevelKey(operation.key, keySize) : this.#encodeForRead(operation.key),
-    );
+    const group: { key: Bytes; value: Bytes | undefined }[] = [];
+    for (const operation of operations) {
+      if (operation.type === 'put') group.push({ key: encodeLevelKey(operation.key, keySize), value: operation.value });
+      else {
+        const key = this.#encodeForRead(operation.key);
+        if (key !== undefined) group.push({ key, value: undefined });
+      }
+    }
     const tree = this.#openTree();
-    const anchor = encoded.find((key) => key !== undefined);
-    if (anchor === undefined) return;
     try {
-      if (this.#readers.size > 0) for (const key of encoded) if (key !== undefined) this.#keepSnapshots(tree, key);
-      tree.atomic(anchor, (tx) => {
-        for (let position = 0; position < operations.length; position++) {
-          const key = encoded[position];
-          if (key === undefined) continue;
-          const operation = operations[position]!;
-          if (operation.type === 'put') tx.put(key, operation.value);
-          else tx.delete(key);
-        }
-      });
+      if (this.#readers.size > 0) for (const { key } of group) this.#keepSnapshots(tree, key);
+      tree.writeGroup(group);
       if (options.sync === true) await tree.sync();
     } catch (error) {
       throw toLevelError(error);
@@ -353,19 +349,28 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
 
 type Entry = [Bytes | undefined, Bytes | undefined];
 
-function nextEntries(reader: SnapshotReader | undefined, size: number): Entry[] {
-  const entries: Entry[] = [];
-  if (reader === undefined) return entries;
+/** Up to `size` entries (Level keys decoded), keys or values of the reader; none for an empty range. */
+function nextEntries(reader: SnapshotReader | undefined, size: number): Entry[];
+function nextEntries(reader: SnapshotReader | undefined, size: number, part: 0 | 1): (Bytes | undefined)[];
+function nextEntries(reader: SnapshotReader | undefined, size: number, part?: 0 | 1): (Entry | Bytes | undefined)[] {
+  const items: (Entry | Bytes | undefined)[] = [];
+  if (reader === undefined) return items;
   try {
-    while (entries.length < size) {
+    while (items.length < size) {
       const entry = reader.next();
       if (entry === undefined) break;
-      entries.push([decodeLevelKey(entry[0]), entry[1]]);
+      // The reader's entry is fresh: its key slot is reused for the decoded key.
+      if (part === 1) items.push(entry[1]);
+      else if (part === 0) items.push(decodeLevelKey(entry[0]));
+      else {
+        entry[0] = decodeLevelKey(entry[0]);
+        items.push(entry);
+      }
     }
   } catch (error) {
     throw toLevelError(error);
   }
-  return entries;
+  return items;
 }
 
 /** @internal Entries of a range, as of the moment it was created. */
@@ -416,15 +421,15 @@ class ArmdbKeyIterator<K, V> extends AbstractKeyIterator<ArmdbLevel<K, V>, K> {
   }
 
   async _next(): Promise<Bytes | undefined> {
-    return nextEntries(this.#reader, 1)[0]?.[0];
+    return nextEntries(this.#reader, 1, 0)[0];
   }
 
   async _nextv(size: number): Promise<(Bytes | undefined)[]> {
-    return nextEntries(this.#reader, size).map((entry) => entry[0]);
+    return nextEntries(this.#reader, size, 0);
   }
 
   async _all(): Promise<(Bytes | undefined)[]> {
-    return nextEntries(this.#reader, this.limit - this.count).map((entry) => entry[0]);
+    return nextEntries(this.#reader, this.limit - this.count, 0);
   }
 
   _seek(target: Bytes): void {
@@ -450,15 +455,15 @@ class ArmdbValueIterator<K, V> extends AbstractValueIterator<ArmdbLevel<K, V>, K
   }
 
   async _next(): Promise<Bytes | undefined> {
-    return nextEntries(this.#reader, 1)[0]?.[1];
+    return nextEntries(this.#reader, 1, 1)[0];
   }
 
   async _nextv(size: number): Promise<(Bytes | undefined)[]> {
-    return nextEntries(this.#reader, size).map((entry) => entry[1]);
+    return nextEntries(this.#reader, size, 1);
   }
 
   async _all(): Promise<(Bytes | undefined)[]> {
-    return nextEntries(this.#reader, this.limit - this.count).map((entry) => entry[1]);
+    return nextEntries(this.#reader, this.limit - this.count, 1);
   }
 
   _seek(target: Bytes): void {

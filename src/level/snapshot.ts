@@ -117,7 +117,7 @@ function beyond(key: Uint8Array, position: EncodedBound | undefined, reverse: bo
 }
 
 /** One entry as the reader yields it: the encoded key and (when values are read) the value. */
-export type ReaderEntry = readonly [key: Uint8Array, value: Uint8Array | undefined];
+export type ReaderEntry = [key: Uint8Array, value: Uint8Array | undefined];
 
 /**
  * Reads a range of the tree as of the reader's snapshot (created with the reader), in key order or
@@ -132,7 +132,8 @@ export class SnapshotReader {
   #peeked: ReaderEntry | undefined;
   #liveDone = false;
   /** Where the next entry must lie beyond: the last key yielded (exclusive) or a seek target. */
-  #position: EncodedBound | undefined;
+  #positionKey: Uint8Array | undefined;
+  #positionExclusive = false;
 
   constructor(tree: VarTree, range: ReaderRange, readValues: boolean) {
     this.#tree = tree;
@@ -145,16 +146,23 @@ export class SnapshotReader {
   /** The next entry of the snapshot, or undefined at the end. */
   next(): ReaderEntry | undefined {
     const journal = this.journal;
+    if (journal.isEmpty && this.#peeked === undefined) {
+      // Nothing in the range was written since the snapshot: the live cursor is the snapshot.
+      if (this.#liveDone) return undefined;
+      const step = this.#live.next();
+      if (step.done === true) {
+        this.#liveDone = true;
+        return undefined;
+      }
+      const entry = this.#entryOf(step.value);
+      this.#positionKey = entry[0];
+      this.#positionExclusive = true;
+      return entry;
+    }
+    const reverse = this.#range.reverse;
     for (;;) {
       const live = this.#peek();
-      if (journal.isEmpty) {
-        // Nothing in the range was written since the snapshot: the live cursor is the snapshot.
-        if (live === undefined) return undefined;
-        this.#peeked = undefined;
-        return this.#yield(live);
-      }
-      const restored = journal.nextPresent(this.#position);
-      const reverse = this.#range.reverse;
+      const restored = journal.nextPresent(this.#position());
       if (restored !== undefined && (live === undefined || compare(restored, live[0]) * (reverse ? -1 : 1) <= 0)) {
         if (live !== undefined && compare(restored, live[0]) === 0) this.#peeked = undefined;
         const value = journal.before(restored);
@@ -162,7 +170,7 @@ export class SnapshotReader {
       }
       if (live === undefined) return undefined;
       this.#peeked = undefined;
-      if (!beyond(live[0], this.#position, reverse)) continue;
+      if (!beyond(live[0], this.#position(), reverse)) continue;
       const before = journal.before(live[0]);
       if (before === null) continue; // created after the snapshot
       if (before === undefined) return this.#yield(live);
@@ -182,7 +190,9 @@ export class SnapshotReader {
     this.#live = this.#open(targetLower, targetUpper);
     this.#peeked = undefined;
     this.#liveDone = false;
-    this.#position = reverse ? targetUpper : targetLower;
+    const position = reverse ? tighterUpper(upper, target) : tighterLower(lower, target);
+    this.#positionKey = position.key;
+    this.#positionExclusive = position.exclusive;
   }
 
   close(): void {
@@ -190,8 +200,18 @@ export class SnapshotReader {
   }
 
   #yield(entry: ReaderEntry): ReaderEntry {
-    this.#position = { key: entry[0], exclusive: true };
+    this.#positionKey = entry[0];
+    this.#positionExclusive = true;
     return entry;
+  }
+
+  #position(): EncodedBound | undefined {
+    return this.#positionKey === undefined ? undefined : { key: this.#positionKey, exclusive: this.#positionExclusive };
+  }
+
+  /** A live cursor's item as an entry; a range entry's array is reused (the cursor made it fresh). */
+  #entryOf(item: Uint8Array | [Uint8Array, Uint8Array]): ReaderEntry {
+    return this.#readValues ? (item as [Uint8Array, Uint8Array]) : [item as Uint8Array, undefined];
   }
 
   #peek(): ReaderEntry | undefined {
@@ -201,8 +221,7 @@ export class SnapshotReader {
       this.#liveDone = true;
       return undefined;
     }
-    const item = step.value;
-    this.#peeked = this.#readValues ? (item as [Uint8Array, Uint8Array]) : [item as Uint8Array, undefined];
+    this.#peeked = this.#entryOf(step.value);
     return this.#peeked;
   }
 
