@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ArmdbError } from '../../src/index.js';
 import { ArmdbLevel, type ArmdbLevelOptions } from '../../src/level/index.js';
@@ -287,5 +288,21 @@ describe('encryption', () => {
       if (statSync(path).isFile()) expect(readFileSync(path).includes(marker), name).toBe(false);
     }
     expect(await openLevel(directory, options).get(`key-${marker}`)).toBe(`value-${marker}`);
+  });
+
+  it('keeps the key out of what inspect, JSON and the postopen hook show', async () => {
+    const key = new Uint8Array(32).fill(0xa7);
+    const db = openLevel(tempDir(), { encryption: { key } });
+    let hookOptions: unknown;
+    db.hooks.postopen.add(async (options) => {
+      hookOptions = options;
+    });
+    await db.open();
+    const shown = [inspect(db, { depth: 8, showHidden: true }), inspect(hookOptions, { depth: 8, showHidden: true })];
+    for (const text of shown) {
+      expect(text).not.toContain('167, 167, 167');
+      expect(text).not.toContain('a7a7a7a7');
+      expect(text).not.toContain('encryption');
+    }
   });
 });
