@@ -6,7 +6,10 @@
 import { checkBytes, checkInteger } from '../config.js';
 import { armdbError } from '../errors.js';
 import type { Cursor, CursorBounds, OrderedIndex } from '../index/ordered-index.js';
+import type { WriteHook } from '../config.js';
+import type { Engine } from '../engine/engine.js';
 import { Collection } from './collection.js';
+import type { ValueHandler } from './values.js';
 
 /** Bounds and direction of a range. At most one of `gt`/`gte` and one of `lt`/`lte`. */
 export interface RangeOptions {
@@ -73,6 +76,13 @@ type Bounds = CursorBounds;
  * ```
  */
 export abstract class OrderedCollection<V> extends Collection<V> {
+  /** @internal */
+  protected constructor(engine: Engine, hook: WriteHook<V> | undefined, values: ValueHandler<V>) {
+    super(engine, hook, values);
+    // The keys recovery found sit in sorted runs: merge them while the caller warms up.
+    this.engine.ordered?.mergeInBackground();
+  }
+
   /** @internal */
   protected get ordered(): OrderedIndex {
     return this.engine.ordered!;

@@ -79,7 +79,7 @@ export class OrderedIndex extends KeyIndex {
   #nextSerial = 1;
   /** Keys in the tree. */
   #treeSize = 0;
-  /** Set once anything asked for order: from then on runs are merged. */
+  /** Set once anything asked for order, or a reopened index asked for merging: from then on runs are merged. */
   #orderWanted = false;
   #mergeScheduled = false;
   #stopped = false;
@@ -290,6 +290,19 @@ export class OrderedIndex extends KeyIndex {
   mergeAll(): void {
     this.#wantOrder();
     while (this.mergeStep() > 0);
+  }
+
+  /**
+   * Starts merging runs in the background without waiting for an ordered read: for an index that
+   * recovery filled (a Tree is opened to be read in order; its runs merge while the caller warms
+   * up). The tail is sorted into a run first, a bounded step. An empty index waits as before, so a
+   * bulk load into a new store pays for no merge.
+   */
+  mergeInBackground(): void {
+    if (this.#hash.size === 0 || this.#orderWanted) return;
+    this.#sealTail();
+    this.#orderWanted = true;
+    this.#scheduleMerge();
   }
 
   /** Ends background merging for good (the collection closed); reads still work. */

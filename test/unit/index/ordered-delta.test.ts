@@ -140,4 +140,25 @@ describe('OrderedIndex delta', () => {
     for (let n = 0; n < 100; n += 2) index.findOrInsert(scrambledKey(n)); // reuses the freed handles
     expect(keysOf(index, index.handles({})).length).toBe(100);
   });
+
+  it('mergeInBackground merges what recovery filled without an ordered read, and leaves an empty index alone', async () => {
+    const empty = new OrderedIndex(4, { delta: { runKeys: 64, sliceKeys: 16, background: true } });
+    empty.mergeInBackground();
+    for (let n = 0; n < 256; n++) empty.findOrInsert(scrambledKey(n));
+    for (let turn = 0; turn < 100; turn++) await nextTurn();
+    expect(empty.deltaShape).toEqual({ tailKeys: 0, runs: 4, merging: false }); // a load into a new store merges nothing
+
+    const recovered = new OrderedIndex(4, { delta: { runKeys: 64, sliceKeys: 16, background: true } });
+    for (let n = 0; n < 300; n++) recovered.findOrInsert(scrambledKey(n));
+    expect(recovered.deltaShape).toEqual({ tailKeys: 300 - 256, runs: 4, merging: false });
+    recovered.mergeInBackground();
+    expect(recovered.deltaShape.tailKeys).toBe(0);
+    let turns = 0;
+    while ((recovered.deltaShape.runs > 1 || recovered.deltaShape.merging) && turns < 10_000) {
+      await nextTurn();
+      turns++;
+    }
+    expect(recovered.deltaShape).toEqual({ tailKeys: 0, runs: 1, merging: false });
+    expect(keysOf(recovered, recovered.handles({}))).toEqual(Array.from({ length: 300 }, (_, n) => hex(scrambledKey(n))).sort());
+  });
 });
