@@ -10,7 +10,7 @@
  */
 import type { EntryStore } from './entry-store.js';
 import type { HandleTree, Leaf, Position } from './handle-tree.js';
-import { type KeyRun, runLowerBound } from './key-run.js';
+import { type KeyRun, runLowerBound, runPrefix } from './key-run.js';
 
 /** Bounds of a cursor: `lower`/`upper` are inclusive unless the matching `exclusive` flag is set. */
 export interface CursorBounds {
@@ -178,7 +178,7 @@ function nextMerged(cursor: Cursor, tree: HandleTree, runs: readonly KeyRun[], v
     const run = runs[index]!;
     const slot = runSlots[index]!;
     if (slot < 0 || slot >= run.count) continue;
-    const prefix = run.prefixes[slot]!;
+    const prefix = runPrefix(run, slot);
     if (bestSource !== -2) {
       let comparison = prefix - bestPrefix;
       if (comparison === 0) comparison = compareAt(run.keys, slot * keySize, bestBytes, bestOffset, keySize);

@@ -19,8 +19,6 @@ export interface KeyRun {
   readonly handles: Int32Array;
   /** The key of each slot, `keySize` bytes a slot, in slot order. */
   readonly keys: Uint8Array;
-  /** The first four bytes of each slot's key, big-endian (see {@link keyPrefix}). */
-  readonly prefixes: Uint32Array;
   readonly keySize: number;
   /** Slots in the run (holes included); grows only while a merge fills the run. */
   count: number;
@@ -34,15 +32,21 @@ export function sealRun(serial: number, sorted: Int32Array, entries: EntryStore)
   const keySize = entries.keySize;
   const count = sorted.length;
   const keys = new Uint8Array(count * keySize);
-  const prefixes = new Uint32Array(count);
   const source = entries.keys;
   for (let slot = 0; slot < count; slot++) {
     const from = sorted[slot]! * keySize;
     const to = slot * keySize;
     for (let index = 0; index < keySize; index++) keys[to + index] = source[from + index]!;
-    prefixes[slot] = keyPrefix(source, from, keySize);
   }
-  return { serial, handles: sorted, keys, prefixes, keySize, count, live: count };
+  return { serial, handles: sorted, keys, keySize, count, live: count };
+}
+
+/**
+ * The first four key bytes of `slot`, big-endian, as {@link keyPrefix} gives them: read from the
+ * key copy rather than kept in an array of their own (4 bytes a key saved; same cache line).
+ */
+export function runPrefix(run: KeyRun, slot: number): number {
+  return keyPrefix(run.keys, slot * run.keySize, run.keySize);
 }
 
 /** compareKeys(key of `slot`, `key`) over the run's own copy. */
@@ -61,12 +65,11 @@ export function compareRunSlot(run: KeyRun, slot: number, key: Uint8Array): numb
 /** First slot of `run` whose key is ≥ `key` (> when `strict`); holes order by their old key. */
 export function runLowerBound(run: KeyRun, key: Uint8Array, strict: boolean): number {
   const prefix = keyPrefix(key, 0, key.length);
-  const prefixes = run.prefixes;
   let low = 0;
   let high = run.count;
   while (low < high) {
     const middle = (low + high) >>> 1;
-    let comparison = prefixes[middle]! - prefix;
+    let comparison = runPrefix(run, middle) - prefix;
     if (comparison === 0) comparison = compareRunSlot(run, middle, key);
     if (comparison < 0 || (strict && comparison === 0)) low = middle + 1;
     else high = middle;
@@ -100,7 +103,6 @@ export function startRunMerge(serial: number, left: KeyRun, right: KeyRun): RunM
     serial,
     handles: new Int32Array(capacity),
     keys: new Uint8Array(capacity * keySize),
-    prefixes: new Uint32Array(capacity),
     keySize,
     count: 0,
     live: 0,
@@ -125,8 +127,8 @@ export function mergeRunsStep(merge: RunMerge, slotBudget: number, moved: (handl
     if (!rightOpen) fromLeft = true;
     else if (!leftOpen) fromLeft = false;
     else {
-      const leftPrefix = left.prefixes[merge.leftSlot]!;
-      const rightPrefix = right.prefixes[merge.rightSlot]!;
+      const leftPrefix = runPrefix(left, merge.leftSlot);
+      const rightPrefix = runPrefix(right, merge.rightSlot);
       if (leftPrefix !== rightPrefix) fromLeft = leftPrefix < rightPrefix;
       else fromLeft = compareSlots(left, merge.leftSlot, right, merge.rightSlot) < 0;
     }
@@ -137,7 +139,6 @@ export function mergeRunsStep(merge: RunMerge, slotBudget: number, moved: (handl
     if (handle < 0) continue;
     const target = output.count++;
     output.handles[target] = handle;
-    output.prefixes[target] = source.prefixes[slot]!;
     // A byte loop: a subarray per key would allocate in the hottest loop of the merge.
     const from = slot * keySize;
     const to = target * keySize;

@@ -103,7 +103,7 @@ export class OrderedIndex extends KeyIndex {
     const leaves = Math.ceil(this.#treeSize / (LEAF_CAPACITY * 0.7)) + 1;
     let deltaBytes = this.#tail.byteLength + this.#where.byteLength;
     const runs = this.#merge === undefined ? this.#runs : [...this.#runs, this.#merge.output];
-    for (const run of runs) deltaBytes += run.handles.byteLength + run.keys.byteLength + run.prefixes.byteLength;
+    for (const run of runs) deltaBytes += run.handles.byteLength + run.keys.byteLength;
     return this.#hash.memoryBytes + leaves * (LEAF_CAPACITY * 8 + 80) + deltaBytes;
   }
 
@@ -153,7 +153,8 @@ export class OrderedIndex extends KeyIndex {
 
   #appendToTail(handle: number): void {
     if (handle >= this.#where.length) {
-      const larger = new Int32Array(Math.max(handle + 1, this.#where.length * 2));
+      // Grows with the entry store (1.5×), so its slack is the store's, not a doubling's.
+      const larger = new Int32Array(Math.max(handle + 1, this.entries.capacity));
       larger.set(this.#where);
       this.#where = larger;
     }
