@@ -5,8 +5,11 @@
  */
 import { checkBytes, checkInteger } from '../config.js';
 import { armdbError } from '../errors.js';
-import type { CursorBounds, OrderedIndex } from '../index/ordered-index.js';
+import type { Cursor, CursorBounds, OrderedIndex } from '../index/ordered-index.js';
+import type { WriteHook } from '../config.js';
+import type { Engine } from '../engine/engine.js';
 import { Collection } from './collection.js';
+import type { ValueHandler } from './values.js';
 
 /** Bounds and direction of a range. At most one of `gt`/`gte` and one of `lt`/`lte`. */
 export interface RangeOptions {
@@ -74,6 +77,13 @@ type Bounds = CursorBounds;
  */
 export abstract class OrderedCollection<V> extends Collection<V> {
   /** @internal */
+  protected constructor(engine: Engine, hook: WriteHook<V> | undefined, values: ValueHandler<V>) {
+    super(engine, hook, values);
+    // The keys recovery found sit in sorted runs: merge them while the caller warms up.
+    this.engine.ordered?.mergeInBackground();
+  }
+
+  /** @internal */
   protected get ordered(): OrderedIndex {
     return this.engine.ordered!;
   }
@@ -97,7 +107,21 @@ export abstract class OrderedCollection<V> extends Collection<V> {
     return { bounds, limit };
   }
 
-  #iterate<T>(bounds: Bounds, limit: number, project: (handle: number) => T): EntryIterator<T> {
+  /**
+   * Ends background work of the ordered index (merging its runs) before the engine closes.
+   *
+   * @example
+   * ```ts
+   * await tree.close();
+   * ```
+   */
+  override close(): Promise<void> {
+    this.engine.ordered?.stopMerging();
+    return super.close();
+  }
+
+  /** `project` gets the handle and the cursor, whose key copy saves a read of the entry store. */
+  #iterate<T>(bounds: Bounds, limit: number, project: (handle: number, cursor: Cursor) => T): EntryIterator<T> {
     if (this.engine.isClosed) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
     const ordered = this.ordered;
     const cursor = ordered.cursor(bounds);
@@ -120,7 +144,7 @@ export abstract class OrderedCollection<V> extends Collection<V> {
         const handle = ordered.nextHandle(cursor);
         if (handle < 0) return finish();
         remaining--;
-        return { done: false, value: project(handle) };
+        return { done: false, value: project(handle, cursor) };
       },
       return: () => finish(),
       [Symbol.iterator]: () => iterator,
@@ -135,6 +159,11 @@ export abstract class OrderedCollection<V> extends Collection<V> {
     return this.engine.index.keyOf(handle);
   }
 
+  /** A copy of the key the cursor just yielded, from the cursor's own copy (sequential memory). */
+  #cursorKeyCopy(cursor: Cursor): Uint8Array {
+    return this.ordered.keyAt(cursor);
+  }
+
   /**
    * Entries in key order within bounds.
    *
@@ -145,7 +174,7 @@ export abstract class OrderedCollection<V> extends Collection<V> {
    */
   range(options?: RangeOptions): EntryIterator<[Uint8Array, V]> {
     const { bounds, limit } = this.#bounds(options);
-    return this.#iterate(bounds, limit, (handle) => [this.#keyCopy(handle), this.valueOfHandle(handle)]);
+    return this.#iterate(bounds, limit, (handle, cursor) => [this.#cursorKeyCopy(cursor), this.valueOfHandle(handle)]);
   }
 
   /**
@@ -158,7 +187,7 @@ export abstract class OrderedCollection<V> extends Collection<V> {
    */
   keys(options?: RangeOptions): EntryIterator<Uint8Array> {
     const { bounds, limit } = this.#bounds(options);
-    return this.#iterate(bounds, limit, (handle) => this.#keyCopy(handle));
+    return this.#iterate(bounds, limit, (_, cursor) => this.#cursorKeyCopy(cursor));
   }
 
   /**
@@ -193,8 +222,8 @@ export abstract class OrderedCollection<V> extends Collection<V> {
     const upper = new Uint8Array(keySize).fill(0xff);
     upper.set(prefix);
     const limit = options.limit === undefined ? Infinity : checkInteger('limit', options.limit, 0, Number.MAX_SAFE_INTEGER);
-    return this.#iterate({ lower, upper, reverse: options.reverse === true }, limit, (handle) => [
-      this.#keyCopy(handle),
+    return this.#iterate({ lower, upper, reverse: options.reverse === true }, limit, (handle, cursor) => [
+      this.#cursorKeyCopy(cursor),
       this.valueOfHandle(handle),
     ]);
   }

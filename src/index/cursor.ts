@@ -1,10 +1,16 @@
 /**
  * Cursors of the ordered index. A cursor does not hold a position across mutations: each step
- * re-seeks from the last key it yielded when the tree changed since (a version counter), so
+ * re-seeks from the last key it yielded when the index changed since (a version counter), so
  * iterating while mutating yields every key that was present throughout exactly once, in order.
+ *
+ * The index is the B+ tree plus, while newly inserted keys wait to be merged into it, a few sorted
+ * runs (src/index/key-run.ts). With no runs a step walks the leaf chain alone; with runs the cursor
+ * keeps one head per source and yields the smallest (the largest in reverse), so a range sees every
+ * key whether it is merged yet or not.
  */
 import type { EntryStore } from './entry-store.js';
 import type { HandleTree, Leaf, Position } from './handle-tree.js';
+import { type KeyRun, runLowerBound, runPrefix } from './key-run.js';
 
 /** Bounds of a cursor: `lower`/`upper` are inclusive unless the matching `exclusive` flag is set. */
 export interface CursorBounds {
@@ -19,6 +25,9 @@ export interface CursorBounds {
 const CursorState = { unstarted: 0, started: 1, done: 2 } as const;
 type CursorState = (typeof CursorState)[keyof typeof CursorState];
 
+/** The source of the last key: the tree, or a run (its index in the runs). */
+const TREE_SOURCE = -1;
+
 /** Where an iteration stands (see {@link OrderedIndex.nextHandle}); opaque to callers. */
 export interface Cursor {
   readonly lower: Uint8Array | undefined;
@@ -26,8 +35,13 @@ export interface Cursor {
   readonly upper: Uint8Array | undefined;
   readonly upperExclusive: boolean;
   readonly reverse: boolean;
+  /** Position in the tree (undefined when the tree has no more keys for this cursor). */
   leaf: Leaf | undefined;
   slot: number;
+  /** With runs: the head slot in each run (past the end, or -1 in reverse, when spent). */
+  runSlots: Int32Array;
+  /** Which source gave the last key ({@link TREE_SOURCE} or a run index). */
+  source: number;
   version: number;
   /** A copy of the key last returned: where to find the place again after a mutation. */
   readonly lastKey: Uint8Array;
@@ -44,11 +58,15 @@ export function newCursor(bounds: CursorBounds, keySize: number): Cursor {
     reverse: bounds.reverse ?? false,
     leaf: undefined,
     slot: 0,
+    runSlots: EMPTY_SLOTS,
+    source: TREE_SOURCE,
     version: -1,
     lastKey: new Uint8Array(keySize),
     state: CursorState.unstarted,
   };
 }
+
+const EMPTY_SLOTS = new Int32Array(0);
 
 /** Ends `cursor`: every later step returns -1. */
 export function closeCursor(cursor: Cursor): void {
@@ -57,44 +75,50 @@ export function closeCursor(cursor: Cursor): void {
 }
 
 /**
- * The next handle of `cursor` in `tree` (whose version is `version`), or -1 at the end. When the tree
- * changed since the last step, the cursor finds its place again from the last key it returned (kept
- * in the cursor, so a removed or reused handle does not matter); otherwise it steps within the leaf
- * chain and allocates nothing.
+ * The next handle of `cursor` over `tree` and `runs` (whose version is `version`), or -1 at the end.
+ * When the index changed since the last step, the cursor finds its place again from the last key it
+ * returned (kept in the cursor, so a removed or reused handle does not matter); otherwise it steps
+ * and allocates nothing.
  */
-export function nextHandle(cursor: Cursor, tree: HandleTree, version: number, entries: EntryStore): number {
+export function nextHandle(cursor: Cursor, tree: HandleTree, runs: readonly KeyRun[], version: number, entries: EntryStore): number {
   if (cursor.state === CursorState.done) return -1;
-  if (cursor.state === CursorState.unstarted || cursor.version !== version) seek(cursor, tree, version);
-  else if (cursor.reverse) stepBackward(cursor);
-  else stepForward(cursor);
+  // Runs only change with the version, so a cursor that steps without re-seeking sees the same runs.
+  if (runs.length > 0) return nextMerged(cursor, tree, runs, version, entries);
+  if (cursor.state === CursorState.unstarted || cursor.version !== version) {
+    const { key, strict } = seekKey(cursor);
+    seekTree(cursor, tree, key, strict);
+    cursor.state = CursorState.started;
+    cursor.version = version;
+  } else if (cursor.reverse) stepTreeBackward(cursor);
+  else stepTreeForward(cursor);
   const leaf = cursor.leaf;
-  if (leaf === undefined || isPastBound(cursor, tree, leaf.handles[cursor.slot]!)) {
-    cursor.state = CursorState.done;
-    return -1;
-  }
+  if (leaf === undefined) return finish(cursor);
   const handle = leaf.handles[cursor.slot]!;
-  const keys = entries.keys;
-  const lastKey = cursor.lastKey;
-  const start = handle * lastKey.length;
-  for (let index = 0; index < lastKey.length; index++) lastKey[index] = keys[start + index]!;
+  const keySize = entries.keySize;
+  if (isPastBound(cursor, entries.keys, handle * keySize, keySize)) return finish(cursor);
+  copyKey(cursor.lastKey, entries.keys, handle * keySize);
   return handle;
 }
 
-/** Places `cursor` from its bounds (first step) or just past its last key (after a mutation). */
-function seek(cursor: Cursor, tree: HandleTree, version: number): void {
-  let position: Position | undefined;
-  if (cursor.state === CursorState.unstarted)
-    position = cursor.reverse
-      ? tree.seekBackward(cursor.upper, cursor.upperExclusive)
-      : tree.seekForward(cursor.lower, cursor.lowerExclusive);
-  else position = cursor.reverse ? tree.seekBackward(cursor.lastKey, true) : tree.seekForward(cursor.lastKey, true);
-  cursor.state = CursorState.started;
-  cursor.version = version;
+function finish(cursor: Cursor): number {
+  cursor.state = CursorState.done;
+  cursor.leaf = undefined;
+  return -1;
+}
+
+/** Where the cursor seeks from: its bound on the first step, just past its last key after a mutation. */
+function seekKey(cursor: Cursor): { key: Uint8Array | undefined; strict: boolean } {
+  if (cursor.state !== CursorState.unstarted) return { key: cursor.lastKey, strict: true };
+  return cursor.reverse ? { key: cursor.upper, strict: cursor.upperExclusive } : { key: cursor.lower, strict: cursor.lowerExclusive };
+}
+
+function seekTree(cursor: Cursor, tree: HandleTree, key: Uint8Array | undefined, strict: boolean): void {
+  const position: Position | undefined = cursor.reverse ? tree.seekBackward(key, strict) : tree.seekForward(key, strict);
   cursor.leaf = position?.leaf;
   cursor.slot = position?.slot ?? 0;
 }
 
-function stepForward(cursor: Cursor): void {
+function stepTreeForward(cursor: Cursor): void {
   let leaf = cursor.leaf;
   let slot = cursor.slot + 1;
   while (leaf !== undefined && slot >= leaf.count) {
@@ -105,7 +129,7 @@ function stepForward(cursor: Cursor): void {
   cursor.slot = slot;
 }
 
-function stepBackward(cursor: Cursor): void {
+function stepTreeBackward(cursor: Cursor): void {
   let leaf = cursor.leaf;
   let slot = cursor.slot - 1;
   while (leaf !== undefined && slot < 0) {
@@ -116,14 +140,116 @@ function stepBackward(cursor: Cursor): void {
   cursor.slot = slot;
 }
 
-/** Whether `handle` lies beyond the bound the cursor walks towards. */
-function isPastBound(cursor: Cursor, tree: HandleTree, handle: number): boolean {
+// ---- tree and runs together -------------------------------------------------------------------
+
+function nextMerged(cursor: Cursor, tree: HandleTree, runs: readonly KeyRun[], version: number, entries: EntryStore): number {
+  if (cursor.state === CursorState.unstarted || cursor.version !== version) {
+    const { key, strict } = seekKey(cursor);
+    seekTree(cursor, tree, key, strict);
+    seekRuns(cursor, runs, key, strict);
+    cursor.state = CursorState.started;
+    cursor.version = version;
+  } else if (cursor.source === TREE_SOURCE) {
+    if (cursor.reverse) stepTreeBackward(cursor);
+    else stepTreeForward(cursor);
+  } else {
+    const run = runs[cursor.source]!;
+    cursor.runSlots[cursor.source] = cursor.reverse
+      ? skipHolesBackward(run, cursor.runSlots[cursor.source]! - 1)
+      : skipHolesForward(run, cursor.runSlots[cursor.source]! + 1);
+  }
+  const keySize = entries.keySize;
+  const entryKeys = entries.keys;
+  const direction = cursor.reverse ? -1 : 1;
+  let bestSource = -2;
+  let bestBytes: Uint8Array = entryKeys;
+  let bestOffset = 0;
+  let bestPrefix = 0;
+  let bestHandle = -1;
+  const leaf = cursor.leaf;
+  if (leaf !== undefined) {
+    bestSource = TREE_SOURCE;
+    bestHandle = leaf.handles[cursor.slot]!;
+    bestOffset = bestHandle * keySize;
+    bestPrefix = leaf.prefixes[cursor.slot]!;
+  }
+  const runSlots = cursor.runSlots;
+  for (let index = 0; index < runs.length; index++) {
+    const run = runs[index]!;
+    const slot = runSlots[index]!;
+    if (slot < 0 || slot >= run.count) continue;
+    const prefix = runPrefix(run, slot);
+    if (bestSource !== -2) {
+      let comparison = prefix - bestPrefix;
+      if (comparison === 0) comparison = compareAt(run.keys, slot * keySize, bestBytes, bestOffset, keySize);
+      if (comparison * direction >= 0) continue;
+    }
+    bestSource = index;
+    bestBytes = run.keys;
+    bestOffset = slot * keySize;
+    bestPrefix = prefix;
+    bestHandle = run.handles[slot]!;
+  }
+  if (bestSource === -2 || isPastBound(cursor, bestBytes, bestOffset, keySize)) return finish(cursor);
+  cursor.source = bestSource;
+  copyKey(cursor.lastKey, bestBytes, bestOffset);
+  return bestHandle;
+}
+
+function seekRuns(cursor: Cursor, runs: readonly KeyRun[], key: Uint8Array | undefined, strict: boolean): void {
+  if (cursor.runSlots.length < runs.length) cursor.runSlots = new Int32Array(runs.length);
+  for (let index = 0; index < runs.length; index++) {
+    const run = runs[index]!;
+    let slot: number;
+    if (cursor.reverse) slot = key === undefined ? run.count - 1 : runLowerBound(run, key, !strict) - 1;
+    else slot = key === undefined ? 0 : runLowerBound(run, key, strict);
+    cursor.runSlots[index] = cursor.reverse ? skipHolesBackward(run, slot) : skipHolesForward(run, slot);
+  }
+}
+
+function skipHolesForward(run: KeyRun, slot: number): number {
+  while (slot < run.count && run.handles[slot] === -1) slot++;
+  return slot;
+}
+
+function skipHolesBackward(run: KeyRun, slot: number): number {
+  while (slot >= 0 && run.handles[slot] === -1) slot--;
+  return slot;
+}
+
+// ---- keys ---------------------------------------------------------------------------------------
+
+/** compareKeys of two keys of `keySize` bytes held at offsets of two arrays. */
+function compareAt(left: Uint8Array, leftOffset: number, right: Uint8Array, rightOffset: number, keySize: number): number {
+  for (let index = 0; index < keySize; index++) {
+    const difference = left[leftOffset + index]! - right[rightOffset + index]!;
+    if (difference !== 0) return difference;
+  }
+  return 0;
+}
+
+/** compareKeys(the key at `offset` of `bytes`, `key`). */
+function compareToKey(bytes: Uint8Array, offset: number, keySize: number, key: Uint8Array): number {
+  const length = Math.min(keySize, key.length);
+  for (let index = 0; index < length; index++) {
+    const difference = bytes[offset + index]! - key[index]!;
+    if (difference !== 0) return difference;
+  }
+  return keySize - key.length;
+}
+
+function copyKey(target: Uint8Array, bytes: Uint8Array, offset: number): void {
+  for (let index = 0; index < target.length; index++) target[index] = bytes[offset + index]!;
+}
+
+/** Whether the key at `offset` of `bytes` lies beyond the bound the cursor walks towards. */
+function isPastBound(cursor: Cursor, bytes: Uint8Array, offset: number, keySize: number): boolean {
   if (cursor.reverse) {
     if (cursor.lower === undefined) return false;
-    const comparison = tree.compareStored(handle, cursor.lower);
+    const comparison = compareToKey(bytes, offset, keySize, cursor.lower);
     return comparison < 0 || (cursor.lowerExclusive && comparison === 0);
   }
   if (cursor.upper === undefined) return false;
-  const comparison = tree.compareStored(handle, cursor.upper);
+  const comparison = compareToKey(bytes, offset, keySize, cursor.upper);
   return comparison > 0 || (cursor.upperExclusive && comparison === 0);
 }

@@ -41,7 +41,7 @@ export abstract class KeyIndex {
   abstract findOrInsert(key: Uint8Array): number;
   /** Removes `key`; returns whether it was present. */
   abstract remove(key: Uint8Array): boolean;
-  /** Visits every handle (key order for an ordered index); the callback must not insert or remove. */
+  /** Visits every handle, in no particular order; the callback must not insert or remove. */
   abstract forEachHandle(visit: (handle: number) => void): void;
 
   /**

@@ -1,35 +1,97 @@
 /**
  * The ordered index of the Tree collections: the hash index for point lookups (so a Tree `get` costs
- * what a Map `get` costs) plus a B+ tree over entry handles for order, seeks and cursors
- * (src/index/handle-tree.ts, src/index/cursor.ts).
+ * what a Map `get` costs) plus, for order, seeks and cursors, a B+ tree over entry handles
+ * (src/index/handle-tree.ts) and sorted runs of keys (src/index/key-run.ts).
  *
- * A new index defers the tree: inserts and removals go to the hash index only until the first
- * operation that needs order, which sorts the handles (radix sorts on the key bytes) and builds
- * the tree bottom-up with leaves three quarters full. Recovery inserts every key of the store before
- * anything asks for order, and one sort plus one pass costs a fraction of a million random inserts.
+ * An insert costs what a hash-index insert costs: the new handle goes to an unsorted tail, and only
+ * every {@link DeltaLimits.runKeys} inserts is that tail sorted (radix sort, src/index/key-order.ts)
+ * into a run. Nothing else happens until something asks for order. From then on runs of similar
+ * size are merged pairwise (as in a log-structured merge), at most {@link DeltaLimits.sliceKeys}
+ * slots a step and one step per turn of the event loop, so that the runs stay few; a tail of at most
+ * {@link DeltaLimits.treeInsertKeys} keys (the puts between two reads) goes straight into the tree.
+ * Reads are exact all along: a cursor walks the tree and every run together (src/index/cursor.ts),
+ * and the tail is placed before it starts, so a range sees every key inserted before it.
  */
 import { assert } from '../assert.js';
 import { type Cursor, type CursorBounds, closeCursor, newCursor, nextHandle } from './cursor.js';
-import { HandleTree, LEAF_CAPACITY, type Leaf } from './handle-tree.js';
+import { HandleTree, LEAF_CAPACITY } from './handle-tree.js';
 import { HashIndex } from './hash-index.js';
 import { sortHandlesByKey } from './key-order.js';
-import { KeyIndex, type KeySource } from './key-index.js';
+import { KeyIndex } from './key-index.js';
+import { isRunMergeDone, type KeyRun, mergeRunsStep, removeFromRun, type RunMerge, sealRun, startRunMerge } from './key-run.js';
 
 export type { Cursor, CursorBounds } from './cursor.js';
+
+/** How the delta of new keys is cut and merged: every bound is a count of keys, so of work. */
+export interface DeltaLimits {
+  /** New keys per sorted run: the tail is sorted when it reaches this many (bounds that sort). */
+  readonly runKeys: number;
+  /** Slots one merge step moves from two runs into their merged run (bounds the step). */
+  readonly sliceKeys: number;
+  /** A tail of at most this many keys goes into the B+ tree when order is asked for, a longer one becomes a run. */
+  readonly treeInsertKeys: number;
+  /** Whether merge steps run by themselves on later turns of the event loop (tests step by hand). */
+  readonly background: boolean;
+}
+
+/**
+ * A sort of 65,536 keys takes a few milliseconds, a merge step over 16,384 slots or 1,024 tree
+ * inserts about one: every step stays far below the 50 ms an event-loop pause may take. Starting a
+ * merge (allocating its output, up to a few tens of megabytes for millions of keys) is a step of its own.
+ */
+export const DEFAULT_DELTA_LIMITS: DeltaLimits = Object.freeze({
+  runKeys: 65_536,
+  sliceKeys: 16_384,
+  treeInsertKeys: 1_024,
+  background: true,
+});
+
+/** Above this many runs, the two smallest merge whatever their sizes. */
+const MAX_RUNS = 16;
+
+let limitsForNewIndexes: DeltaLimits = DEFAULT_DELTA_LIMITS;
+
+/**
+ * Test hook: the delta limits of indexes created from now on (undefined restores the defaults), so
+ * that the collection-level tests exercise runs and merge steps with a handful of keys.
+ */
+export function setDeltaLimitsForTesting(limits: Partial<DeltaLimits> | undefined): void {
+  limitsForNewIndexes = { ...DEFAULT_DELTA_LIMITS, ...limits };
+}
+
+/** Where a handle is held: in the tree, in the tail (negative: -(slot + 1)) or in the run with that serial. */
+const IN_TREE = 0;
 
 export class OrderedIndex extends KeyIndex {
   readonly #hash: HashIndex;
   readonly #tree: HandleTree;
-  /** Grows with every insert or removal; cursors compare it to know when to re-seek. */
+  readonly #limits: DeltaLimits;
+  /** Grows with every change of the keys or of where they are held; cursors re-seek when it moved. */
   version = 0;
-  /** True until the tree is first needed: the hash index alone holds the keys. */
-  #deferred = true;
+  /** Per handle: {@link IN_TREE}, -(tail slot + 1), or the serial of its run. */
+  #where = new Int32Array(1024);
+  /** New handles in insertion order, not sorted yet. */
+  #tail: Int32Array;
+  #tailCount = 0;
+  /** Sorted runs that readers see (a merge's output joins them when it completes). */
+  #runs: KeyRun[] = [];
+  #merge: RunMerge | undefined;
+  #nextSerial = 1;
+  /** Keys in the tree. */
+  #treeSize = 0;
+  /** Set once anything asked for order, or a reopened index asked for merging: from then on runs are merged. */
+  #orderWanted = false;
+  #mergeScheduled = false;
+  #stopped = false;
 
-  constructor(keySize: number, options: { valueSize?: number; keepsObjects?: boolean } = {}) {
+  constructor(keySize: number, options: { valueSize?: number; keepsObjects?: boolean; delta?: Partial<DeltaLimits> } = {}) {
     const hash = new HashIndex(keySize, options);
     super(hash.entries);
     this.#hash = hash;
     this.#tree = new HandleTree(hash.entries);
+    this.#limits = { ...limitsForNewIndexes, ...options.delta };
+    assert(this.#limits.runKeys >= 1 && this.#limits.sliceKeys >= 1 && this.#limits.treeInsertKeys >= 0, 'delta limits are positive');
+    this.#tail = new Int32Array(Math.min(this.#limits.runKeys, 1024));
   }
 
   override get size(): number {
@@ -38,8 +100,16 @@ export class OrderedIndex extends KeyIndex {
 
   override get memoryBytes(): number {
     // Leaves: handles and key prefixes plus ~80 bytes of object; inner nodes are few (1 per 64 leaves).
-    const leaves = Math.ceil(this.size / (LEAF_CAPACITY * 0.7)) + 1;
-    return this.#hash.memoryBytes + leaves * (LEAF_CAPACITY * 8 + 80);
+    const leaves = Math.ceil(this.#treeSize / (LEAF_CAPACITY * 0.7)) + 1;
+    let deltaBytes = this.#tail.byteLength + this.#where.byteLength;
+    const runs = this.#merge === undefined ? this.#runs : [...this.#runs, this.#merge.output];
+    for (const run of runs) deltaBytes += run.handles.byteLength + run.keys.byteLength;
+    return this.#hash.memoryBytes + leaves * (LEAF_CAPACITY * 8 + 80) + deltaBytes;
+  }
+
+  /** How the delta is held right now: unsorted keys in the tail, sorted runs, whether a merge is under way. */
+  get deltaShape(): { tailKeys: number; runs: number; merging: boolean } {
+    return { tailKeys: this.#tailCount, runs: this.#runs.length, merging: this.#merge !== undefined };
   }
 
   override find(key: Uint8Array): number {
@@ -50,68 +120,221 @@ export class OrderedIndex extends KeyIndex {
     const sizeBefore = this.#hash.size;
     const handle = this.#hash.findOrInsert(key);
     if (this.#hash.size !== sizeBefore) {
-      if (!this.#deferred) this.#tree.insert(key, handle);
+      this.#appendToTail(handle);
       this.version++;
     }
     return handle;
   }
 
-  /** Bulk path for open (src/index/hash-index.ts): while the tree is deferred, the hash index alone takes the keys. */
+  /**
+   * Open's bulk path (src/engine/replay.ts): the hash index makes room at once. Keys then go in one by
+   * one through {@link findOrInsert} (the inherited findOrInsertMany), since each new handle must also
+   * join the tail; the hash index's slot-ordered bulk insert cannot say which of its handles are new.
+   */
   override reserve(count: number): void {
     this.#hash.reserve(count);
-  }
-
-  override findOrInsertMany(sources: readonly KeySource[]): Int32Array {
-    if (!this.#deferred) return super.findOrInsertMany(sources);
-    const handles = this.#hash.findOrInsertMany(sources);
-    this.version++;
-    return handles;
   }
 
   override remove(key: Uint8Array): boolean {
     const handle = this.#hash.find(key);
     if (handle < 0) return false;
-    if (!this.#deferred) this.#tree.remove(key, handle);
+    const where = this.#where[handle]!;
+    if (where === IN_TREE) {
+      this.#tree.remove(key, handle);
+      this.#treeSize--;
+    } else if (where < 0) this.#removeFromTail(-where - 1);
+    else this.#removeFromRuns(where, key, handle);
+    this.#where[handle] = IN_TREE;
     this.#hash.remove(key);
     this.version++;
     return true;
   }
 
-  /** Visits every handle in key order; the callback must not insert or remove. */
+  /**
+   * Visits every handle; the callback must not insert or remove. In hash order, not key order: the
+   * engine's walks (recovery, warmup) need every entry, not order, and so never wait for a merge.
+   */
   override forEachHandle(visit: (handle: number) => void): void {
-    this.#buildIfDeferred();
-    for (let leaf: Leaf | undefined = this.#tree.firstLeaf; leaf !== undefined; leaf = leaf.next) {
-      for (let slot = 0; slot < leaf.count; slot++) visit(leaf.handles[slot]!);
+    this.#hash.forEachHandle(visit);
+  }
+
+  // ---- the delta ---------------------------------------------------------------------------------
+
+  #appendToTail(handle: number): void {
+    if (handle >= this.#where.length) {
+      // Grows with the entry store (1.5×), so its slack is the store's, not a doubling's.
+      const larger = new Int32Array(Math.max(handle + 1, this.entries.capacity));
+      larger.set(this.#where);
+      this.#where = larger;
+    }
+    if (this.#tailCount === this.#tail.length) {
+      const larger = new Int32Array(Math.min(this.#tail.length * 2, this.#limits.runKeys));
+      larger.set(this.#tail);
+      this.#tail = larger;
+    }
+    this.#tail[this.#tailCount] = handle;
+    this.#where[handle] = -(this.#tailCount + 1);
+    this.#tailCount++;
+    if (this.#tailCount >= this.#limits.runKeys) this.#sealTail();
+  }
+
+  #removeFromTail(slot: number): void {
+    const last = this.#tail[--this.#tailCount]!;
+    this.#tail[slot] = last;
+    this.#where[last] = -(slot + 1);
+  }
+
+  /** A handle copied into a merge's output is still in one of its inputs, which readers see: both lose it. */
+  #removeFromRuns(serial: number, key: Uint8Array, handle: number): void {
+    const merge = this.#merge;
+    if (merge !== undefined && serial === merge.output.serial) {
+      assert(removeFromRun(merge.output, key, handle), 'a merged handle is in the merge output');
+      assert(removeFromRun(merge.left, key, handle) || removeFromRun(merge.right, key, handle), 'a merged handle is still in an input');
+      return;
+    }
+    const position = this.#runs.findIndex((run) => run.serial === serial);
+    assert(position >= 0, 'a handle in the delta names a run that exists');
+    const run = this.#runs[position]!;
+    assert(removeFromRun(run, key, handle), 'a delta run is in step with the hash index');
+    if (run.live === 0 && run !== merge?.left && run !== merge?.right) this.#runs.splice(position, 1);
+  }
+
+  /** Sorts the tail into a run (at most `runKeys` keys: a bounded step). */
+  #sealTail(): void {
+    if (this.#tailCount === 0) return;
+    const sorted = this.#tail.slice(0, this.#tailCount);
+    sortHandlesByKey(sorted, this.entries.keys, this.entries.keySize);
+    const run = sealRun(this.#nextSerial++, sorted, this.entries);
+    for (let slot = 0; slot < sorted.length; slot++) this.#where[sorted[slot]!] = run.serial;
+    this.#runs.push(run);
+    this.#tailCount = 0;
+    this.version++;
+    this.#scheduleMerge();
+  }
+
+  /** Inserts the tail (at most `treeInsertKeys` keys) into the tree. */
+  #insertTailIntoTree(): void {
+    const sorted = this.#tail.slice(0, this.#tailCount);
+    sortHandlesByKey(sorted, this.entries.keys, this.entries.keySize);
+    for (let slot = 0; slot < sorted.length; slot++) {
+      const handle = sorted[slot]!;
+      this.#tree.insert(this.entries.keyView(handle), handle);
+      this.#where[handle] = IN_TREE;
+    }
+    this.#treeSize += sorted.length;
+    this.#tailCount = 0;
+    this.version++;
+  }
+
+  /** Called by every ordered read: places the tail, and from now on runs are merged. */
+  #wantOrder(): void {
+    if (this.#tailCount > 0) {
+      if (this.#tailCount <= this.#limits.treeInsertKeys) this.#insertTailIntoTree();
+      else this.#sealTail();
+    }
+    if (!this.#orderWanted) {
+      this.#orderWanted = true;
+      this.#scheduleMerge();
     }
   }
 
-  #buildIfDeferred(): void {
-    if (!this.#deferred) return;
-    const entries = this.entries;
-    const handles = new Int32Array(this.#hash.size);
-    let count = 0;
-    this.#hash.forEachHandle((handle) => {
-      handles[count++] = handle;
-    });
-    assert(count === handles.length, 'the hash index visits each of its entries once');
-    sortHandlesByKey(handles, entries.keys, entries.keySize);
-    this.#tree.load(handles);
-    // Only now: a build that threw (out of memory) leaves the index deferred, still whole.
-    this.#deferred = false;
+  /** The next two runs to merge, or undefined: the two smallest when of similar size, or a run that is mostly holes. */
+  #nextMergePair(): [KeyRun, KeyRun | undefined] | undefined {
+    const runs = this.#runs;
+    for (const run of runs) if (run.live * 2 < run.count) return [run, undefined];
+    if (runs.length < 2) return undefined;
+    let smallest = runs[0]!;
+    let second = runs[1]!;
+    if (second.live < smallest.live) [smallest, second] = [second, smallest];
+    for (let index = 2; index < runs.length; index++) {
+      const run = runs[index]!;
+      if (run.live < smallest.live) [smallest, second] = [run, smallest];
+      else if (run.live < second.live) second = run;
+    }
+    return runs.length > MAX_RUNS || smallest.live * 4 >= second.live ? [smallest, second] : undefined;
   }
+
+  #scheduleMerge(): void {
+    if (!this.#orderWanted || this.#mergeScheduled || this.#stopped || !this.#limits.background) return;
+    if (this.#merge === undefined && this.#nextMergePair() === undefined) return;
+    this.#mergeScheduled = true;
+    // Unreferenced: a pending merge step never keeps the process alive.
+    setImmediate(() => {
+      this.#mergeScheduled = false;
+      if (this.#stopped) return;
+      this.mergeStep();
+      this.#scheduleMerge();
+    }).unref();
+  }
+
+  /**
+   * One bounded step of merging runs: moves at most `sliceKeys` slots from two runs into their
+   * merged run, starting a merge if none is under way. Returns the slots it moved (0: nothing to
+   * merge), the bound the tests check.
+   */
+  mergeStep(): number {
+    if (this.#merge === undefined) {
+      const pair = this.#nextMergePair();
+      if (pair === undefined) return 0;
+      const empty: KeyRun = { ...pair[0], handles: new Int32Array(0), count: 0, live: 0 };
+      this.#merge = startRunMerge(this.#nextSerial++, pair[0], pair[1] ?? empty);
+      return 1;
+    }
+    const merge = this.#merge;
+    const serial = merge.output.serial;
+    const where = this.#where;
+    const consumed = mergeRunsStep(merge, this.#limits.sliceKeys, (handle) => {
+      where[handle] = serial;
+    });
+    if (isRunMergeDone(merge)) {
+      // Readers switch from the inputs to the output in one step, between two of theirs.
+      this.#runs = this.#runs.filter((run) => run !== merge.left && run !== merge.right);
+      if (merge.output.live > 0) this.#runs.push(merge.output);
+      this.#merge = undefined;
+      this.version++;
+    }
+    return Math.max(consumed, 1);
+  }
+
+  /** Places the tail and merges runs until no pair is due, step by step (tests, and callers that want no work left). */
+  mergeAll(): void {
+    this.#wantOrder();
+    while (this.mergeStep() > 0);
+  }
+
+  /**
+   * Starts merging runs in the background without waiting for an ordered read: for an index that
+   * recovery filled (a Tree is opened to be read in order; its runs merge while the caller warms
+   * up). The tail is sorted into a run first, a bounded step. An empty index waits as before, so a
+   * bulk load into a new store pays for no merge.
+   */
+  mergeInBackground(): void {
+    if (this.#hash.size === 0 || this.#orderWanted) return;
+    this.#sealTail();
+    this.#orderWanted = true;
+    this.#scheduleMerge();
+  }
+
+  /** Ends background merging for good (the collection closed); reads still work. */
+  stopMerging(): void {
+    this.#stopped = true;
+  }
+
+  // ---- ordered reads -----------------------------------------------------------------------------
 
   /** Handle of the smallest key, or -1. */
   firstHandle(): number {
-    this.#buildIfDeferred();
-    const position = this.#tree.seekForward(undefined, false);
-    return position === undefined ? -1 : position.leaf.handles[position.slot]!;
+    return this.#edgeHandle(false);
   }
 
   /** Handle of the largest key, or -1. */
   lastHandle(): number {
-    this.#buildIfDeferred();
-    const position = this.#tree.seekBackward(undefined, false);
-    return position === undefined ? -1 : position.leaf.handles[position.slot]!;
+    return this.#edgeHandle(true);
+  }
+
+  #edgeHandle(reverse: boolean): number {
+    const cursor = this.cursor({ reverse });
+    return this.nextHandle(cursor);
   }
 
   /** A cursor over the handles in key order within `bounds`; step it with {@link nextHandle}. */
@@ -124,8 +347,13 @@ export class OrderedIndex extends KeyIndex {
    * src/index/cursor.ts); allocates nothing on a plain step.
    */
   nextHandle(cursor: Cursor): number {
-    this.#buildIfDeferred();
-    return nextHandle(cursor, this.#tree, this.version, this.entries);
+    if (this.#tailCount > 0 || !this.#orderWanted) this.#wantOrder();
+    return nextHandle(cursor, this.#tree, this.#runs, this.version, this.entries);
+  }
+
+  /** A copy of the key `cursor` last yielded, the caller's to keep. */
+  keyAt(cursor: Cursor): Uint8Array {
+    return cursor.lastKey.slice();
   }
 
   /** Ends `cursor`: every later {@link nextHandle} returns -1. */

@@ -10,7 +10,8 @@
  */
 import fc from 'fast-check';
 import { rm } from 'node:fs/promises';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setDeltaLimitsForTesting } from '../../src/index/ordered-index.js';
 import { ConstTree, VarTree, type OrderedCollection, type RangeOptions } from '../../src/index.js';
 import { hex, patternBytes } from '../helpers/bytes.js';
 import { expectCode } from '../helpers/errors.js';
@@ -516,6 +517,15 @@ type BulkOp =
   | { readonly t: 'bulkPut'; readonly start: number; readonly count: number; readonly stride: number; readonly seed: number }
   | { readonly t: 'bulkDelete'; readonly start: number; readonly count: number; readonly stride: number }
   | { readonly t: 'reopen' }
+  /** Lets the event loop turn: background merge steps of the ordered index run. */
+  | { readonly t: 'turn'; readonly turns: number }
+  /** Walks keys() while putting and deleting between its steps, turns of the event loop among them. */
+  | {
+      readonly t: 'iterate';
+      readonly reverse: boolean;
+      readonly mutations: readonly { readonly remove: boolean; readonly n: number }[];
+      readonly turnEvery: number;
+    }
   | {
       readonly t: 'query';
       readonly lower: BoundKind;
@@ -554,6 +564,16 @@ const bulkOpArbitrary: fc.Arbitrary<BulkOp> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.constant({ t: 'reopen' as const }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('turn' as const), turns: fc.integer({ min: 1, max: 20 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('iterate' as const),
+      reverse: fc.boolean(),
+      mutations: fc.array(fc.record({ remove: fc.boolean(), n: fc.integer({ min: 0, max: WIDE_KEYS - 1 }) }), { maxLength: 200 }),
+      turnEvery: fc.integer({ min: 1, max: 10 }),
+    }),
+  },
   {
     weight: 4,
     arbitrary: fc.record({
@@ -611,6 +631,38 @@ async function runWideModel(flavour: Flavour, config: RunConfig, ops: readonly B
           tree = await flavour.open(directory, config);
           checkAll(tree, model);
           break;
+        case 'turn':
+          for (let turn = 0; turn < op.turns; turn++) await new Promise((resolve) => setImmediate(resolve));
+          break;
+        case 'iterate': {
+          const before = new Set(model.keys());
+          const touched = new Set<string>();
+          const yielded: string[] = [];
+          let step = 0;
+          for (const key of current.keys({ reverse: op.reverse })) {
+            yielded.push(hex(key));
+            const mutation = op.mutations[step++];
+            if (mutation !== undefined) {
+              const mutated = wideKey(mutation.n);
+              touched.add(hex(mutated));
+              if (mutation.remove) expect(current.delete(mutated)).toBe(model.delete(hex(mutated)));
+              else {
+                const value = flavour.value({ length: mutation.n % 20, seed: mutation.n });
+                current.put(mutated, value);
+                model.set(hex(mutated), hex(value));
+              }
+            }
+            if (step % op.turnEvery === 0) await new Promise((resolve) => setImmediate(resolve));
+          }
+          // Strictly in order, each key once; every key present throughout is there, nothing never stored is.
+          for (let position = 1; position < yielded.length; position++) {
+            expect(op.reverse ? yielded[position - 1]! > yielded[position]! : yielded[position - 1]! < yielded[position]!).toBe(true);
+          }
+          const yieldedSet = new Set(yielded);
+          for (const key of before) if (!touched.has(key)) expect(yieldedSet.has(key)).toBe(true);
+          for (const key of yielded) expect(before.has(key) || touched.has(key)).toBe(true);
+          break;
+        }
         case 'query': {
           const stored = [...model.keys()];
           const boundKey = (n: number): Uint8Array =>
@@ -653,6 +705,31 @@ describe.concurrent('wide key space with bulk mutations (leaf splits and unlinks
           await runWideModel(flavour, config, ops);
         }),
         { numRuns: 25, seed: flavour === VAR_TREE ? 303 : 304 },
+      );
+    });
+  }
+});
+
+// ---- the same with a tiny delta: sorted runs of 7 keys, merge steps of 5 slots, background merging ----
+
+describe('wide key space with a tiny delta (runs and merges between every few puts, reads in between)', () => {
+  // Not concurrent, and the limits are restored after: only the stores opened here get them.
+  beforeAll(() => setDeltaLimitsForTesting({ runKeys: 7, sliceKeys: 5, treeInsertKeys: 3, background: true }));
+  afterAll(() => setDeltaLimitsForTesting(undefined));
+  for (const flavour of [VAR_TREE, CONST_TREE]) {
+    it(`${flavour.name} against a sorted-map model`, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom(1, 3), fc.array(bulkOpArbitrary, { maxLength: 25 }), async (shards, ops) => {
+          const config: RunConfig = {
+            shards,
+            shardPrefixBits: shards === 1 ? 0 : 8,
+            maxFileBytes: 65_536,
+            writeBufferBytes: undefined,
+            cacheBytes: undefined,
+          };
+          await runWideModel(flavour, config, ops);
+        }),
+        { numRuns: 25, seed: flavour === VAR_TREE ? 305 : 306 },
       );
     });
   }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareKeys, sortHandlesByKey } from '../../../src/index/key-order.js';
-import { OrderedIndex } from '../../../src/index/ordered-index.js';
+import { type DeltaLimits, OrderedIndex } from '../../../src/index/ordered-index.js';
 import { hex } from '../../helpers/bytes.js';
 
 const keyArbitrary = fc.uint8Array({ minLength: 2, maxLength: 2 }).map((key) => {
@@ -13,16 +13,28 @@ function keysOf(index: OrderedIndex, handles: Iterable<number>): string[] {
   return [...handles].map((handle) => hex(index.entries.keyView(handle)));
 }
 
-describe('OrderedIndex', () => {
+/**
+ * The same properties over the default delta (runs of 65,536: the tree alone at these sizes) and over
+ * tiny runs and merge steps, so that cursors walk the tree and several runs at once and merge steps
+ * land between their steps.
+ */
+const DELTAS: [string, Partial<DeltaLimits>][] = [
+  ['default delta', {}],
+  ['runs of 3, merge steps of 2, tails of 1 into the tree', { runKeys: 3, sliceKeys: 2, treeInsertKeys: 1, background: false }],
+  ['runs of 16, merge steps of 5, tails of 4 into the tree', { runKeys: 16, sliceKeys: 5, treeInsertKeys: 4, background: false }],
+];
+
+describe.each(DELTAS)('OrderedIndex, %s', (_, delta) => {
   it('keeps keys in bytewise order under random inserts and removals, with splits and unlinks', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ remove: fc.boolean(), key: keyArbitrary }), { maxLength: 2500 }),
+        fc.array(fc.record({ remove: fc.boolean(), key: keyArbitrary, merge: fc.nat(3) }), { maxLength: 2500 }),
         fc.nat(),
         (operations, buildAt) => {
-          const index = new OrderedIndex(2);
+          const index = new OrderedIndex(2, { delta });
           const model = new Set<string>();
-          for (const [step, { remove, key }] of operations.entries()) {
+          for (const [step, { remove, key, merge }] of operations.entries()) {
+            if (merge === 0) index.mergeStep();
             // The tree is deferred until first needed: build it at a random step, so both the bulk
             // build and the one-by-one maintenance after it are exercised.
             if (step === buildAt % (operations.length + 1)) index.firstHandle();
@@ -54,7 +66,7 @@ describe('OrderedIndex', () => {
         fc.boolean(),
         fc.boolean(),
         (keys, lower, upper, lowerExclusive, upperExclusive, reverse) => {
-          const index = new OrderedIndex(2);
+          const index = new OrderedIndex(2, { delta });
           for (const key of keys) index.findOrInsert(key);
           const expected = keys
             .filter((key) => lower === undefined || (lowerExclusive ? compareKeys(key, lower) > 0 : compareKeys(key, lower) >= 0))
@@ -73,10 +85,10 @@ describe('OrderedIndex', () => {
     fc.assert(
       fc.property(
         fc.uniqueArray(keyArbitrary, { selector: hex, minLength: 1, maxLength: 300 }),
-        fc.array(fc.record({ remove: fc.boolean(), key: keyArbitrary }), { maxLength: 300 }),
+        fc.array(fc.record({ remove: fc.boolean(), key: keyArbitrary, merge: fc.boolean() }), { maxLength: 300 }),
         fc.boolean(),
         (initial, mutations, reverse) => {
-          const index = new OrderedIndex(2);
+          const index = new OrderedIndex(2, { delta });
           for (const key of initial) index.findOrInsert(key);
           const touched = new Set(mutations.map((mutation) => hex(mutation.key)));
           const presentThroughout = initial.map(hex).filter((key) => !touched.has(key));
@@ -86,6 +98,7 @@ describe('OrderedIndex', () => {
             yielded.push(hex(index.entries.keyView(handle)));
             const mutation = mutations[step++];
             if (mutation !== undefined) {
+              if (mutation.merge) index.mergeStep();
               if (mutation.remove) index.remove(mutation.key);
               else index.findOrInsert(mutation.key);
             }
@@ -103,7 +116,7 @@ describe('OrderedIndex', () => {
   });
 
   it('deleting the current key while iterating continues with the next one', () => {
-    const index = new OrderedIndex(2);
+    const index = new OrderedIndex(2, { delta });
     for (let n = 0; n < 500; n++) index.findOrInsert(new Uint8Array([n >> 8, n & 255]));
     const seen: number[] = [];
     for (const handle of index.handles({})) {
