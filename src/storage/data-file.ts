@@ -13,7 +13,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { assert } from '../assert.js';
 import type { FileCipher } from '../crypto/file-cipher.js';
 import { integrityError, type ArmdbErrorDetails } from '../errors.js';
-import { copyOut } from '../format/bytes.js';
+import { allocOut, copyOut } from '../format/bytes.js';
 import { MAC_BYTES, PAGE_BYTES, TAG_BYTES } from '../format/constants.js';
 import { alignUpToPage, nextRecordPosition, pageIndexOf } from '../format/page.js';
 import { encodeRecord, recordBytes } from '../format/record.js';
@@ -367,7 +367,7 @@ export class DataFile {
     }
     const lastPageIndex = pageIndexOf(position + length - 1);
     if (lastPageIndex - firstPageIndex + 1 > 2 && lastPageIndex < this.pageCount) return this.#readLargeValue(position, length, cache);
-    const output = new Uint8Array(length);
+    const output = allocOut(length);
     if (length === 0) return output;
     let copied = 0;
     let pageIndex = firstPageIndex;
