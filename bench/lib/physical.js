@@ -5,7 +5,10 @@
 //   AES-256-GCM seal   node:crypto, one cipher object per 4 KiB page (as armdb seals pages), MB/s
 //   pread + decrypt    a random 4 KiB pread followed by an AES-256-GCM open of that page: the floor of a
 //                      cold armdb get (no block-cache hit), per second
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+//
+// The ciphers run as armdb's do: the key in a KeyObject (a raw key buffer is a different, slower-to-set-up
+// path in node:crypto), a 12-byte nonce, a 40-byte AAD and a 16-byte tag per page.
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 // Pages of armdb's own size, so that the floor is measured in the unit a cold get reads.
@@ -13,6 +16,11 @@ import { PAGE_BYTES } from '../../dist/format/constants.js';
 import { perSecond, randomIndexes } from './util.js';
 
 const CHUNK = 2 ** 20;
+/** The AAD of every page: as long as armdb's (docs/format.md §2), its content does not matter here. */
+const AAD = randomBytes(40);
+
+/** A fresh AES-256 key, held as armdb holds its file keys. */
+const newKey = () => createSecretKey(randomBytes(32));
 
 function nonceFor(page) {
   const nonce = Buffer.alloc(12);
@@ -22,6 +30,7 @@ function nonceFor(page) {
 
 function seal(key, page, plaintext) {
   const cipher = createCipheriv('aes-256-gcm', key, nonceFor(page), { authTagLength: 16 });
+  cipher.setAAD(AAD);
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   return { ciphertext, tag: cipher.getAuthTag() };
 }
@@ -69,6 +78,7 @@ function preadDecrypt(file, key, tags, reads, seed) {
     const page = offsets[i];
     fs.readSync(handle, buffer, 0, PAGE_BYTES, page * PAGE_BYTES);
     const decipher = createDecipheriv('aes-256-gcm', key, nonceFor(page), { authTagLength: 16 });
+    decipher.setAAD(AAD);
     decipher.setAuthTag(tags[page]);
     decipher.update(buffer);
     decipher.final();
@@ -95,7 +105,7 @@ function aesSeal(key, milliseconds) {
  * same neighbours): `run(reads, seed)` returns random 4 KiB pread + AES-256-GCM opens per second.
  */
 export function createColdBaseline(directory, fileBytes) {
-  const key = randomBytes(32);
+  const key = newKey();
   const file = path.join(directory, 'cold-baseline.bin');
   const { tags } = sequentialWrite(file, key, fileBytes);
   return { run: (reads, seed) => preadDecrypt(file, key, tags, reads, seed) };
@@ -103,7 +113,7 @@ export function createColdBaseline(directory, fileBytes) {
 
 /** One repetition of every physical measurement, in `directory` (removed by the caller). */
 export function measurePhysical(directory, { fileBytes, reads, sealMs, seed }) {
-  const key = randomBytes(32);
+  const key = newKey();
   const file = path.join(directory, 'physical.bin');
   const write = sequentialWrite(file, key, fileBytes);
   return {

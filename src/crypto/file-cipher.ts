@@ -63,6 +63,29 @@ export interface SealedUnit {
   readonly tag: Uint8Array;
 }
 
+/** Units sealed by {@link FileCipher.sealUnits}: the ciphertexts, then the 16-byte tags, back to back. */
+export interface SealedUnits {
+  readonly ciphertext: Uint8Array;
+  readonly tags: Uint8Array;
+}
+
+/** Largest scratch {@link FileCipher.sealUnits} keeps between calls (a run of a larger value gets memory of its own). */
+const SEAL_SCRATCH_MAX_BYTES = 4 * 2 ** 20;
+let sealCiphertext = new Uint8Array(0);
+let sealTags = new Uint8Array(0);
+
+/**
+ * Scratch for sealed units. Ciphertext and tags are not secret (they go to disk as they are), and every
+ * write is synchronous, so one buffer serves every file.
+ */
+function sealScratch(ciphertextBytes: number, tagBytes: number): SealedUnits {
+  if (ciphertextBytes > SEAL_SCRATCH_MAX_BYTES) return { ciphertext: new Uint8Array(ciphertextBytes), tags: new Uint8Array(tagBytes) };
+  if (sealCiphertext.length < ciphertextBytes)
+    sealCiphertext = new Uint8Array(Math.min(SEAL_SCRATCH_MAX_BYTES, Math.max(ciphertextBytes, 2 * sealCiphertext.length)));
+  if (sealTags.length < tagBytes) sealTags = new Uint8Array(Math.max(tagBytes, 2 * sealTags.length));
+  return { ciphertext: sealCiphertext.subarray(0, ciphertextBytes), tags: sealTags.subarray(0, tagBytes) };
+}
+
 /** Called with every (file key, nonce) use, for tests that prove nonces are never reused. */
 export type SealObserver = (event: { readonly fileKeyFingerprint: string; readonly nonceHex: string }) => void;
 let sealObserver: SealObserver | undefined;
@@ -153,6 +176,26 @@ export class FileCipher {
     const tag = new Uint8Array(TAG_BYTES);
     new DataView(tag.buffer).setUint32(0, unitCrc(aad, plaintext), true);
     return { ciphertext: plaintext.slice(), tag };
+  }
+
+  /**
+   * Seals units `firstUnitIndex`, `firstUnitIndex + 1`, … — one per `unitBytes` of `plaintext` — as
+   * {@link seal} would one by one, with their ciphertexts and tags back to back. Both results are views
+   * of scratch memory shared by every cipher and rewritten by the next call: write them out (or copy
+   * them) before sealing again. A writer that seals runs of pages thus allocates (and the kernel
+   * faults in) no fresh megabyte per run.
+   */
+  sealUnits(firstUnitIndex: number, plaintext: Uint8Array, unitBytes: number): SealedUnits {
+    const count = plaintext.length / unitBytes;
+    assert(Number.isInteger(count), 'FileCipher: sealUnits takes whole units');
+    const { ciphertext, tags } = sealScratch(plaintext.length, count * TAG_BYTES);
+    for (let unit = 0; unit < count; unit++) {
+      const offset = unit * unitBytes;
+      const sealed = this.seal(firstUnitIndex + unit, plaintext.subarray(offset, offset + unitBytes));
+      ciphertext.set(sealed.ciphertext, offset);
+      tags.set(sealed.tag, unit * TAG_BYTES);
+    }
+    return { ciphertext, tags };
   }
 
   /** Verifies and decrypts unit `unitIndex`; throws ARMDB_INTEGRITY and returns nothing on failure. */

@@ -181,8 +181,17 @@ let slabOffset = 0;
  * memory while any copy in it is referenced. Smaller and larger copies get memory of their own.
  */
 export function copyOut(bytes: Uint8Array): Uint8Array {
-  const length = bytes.length;
-  if (length <= ON_HEAP_MAX_BYTES || length > SLAB_BYTES / 2) return copyBytes(bytes);
+  const copy = allocOut(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
+/**
+ * A zero-filled array of `length` bytes for a caller to keep, from the same slabs as {@link copyOut}
+ * (65 bytes to 4 KiB; other lengths get memory of their own): for a copy assembled from pieces.
+ */
+export function allocOut(length: number): Uint8Array {
+  if (length <= ON_HEAP_MAX_BYTES || length > SLAB_BYTES / 2) return new Uint8Array(length);
   if (slabOffset + length > slab.byteLength) {
     slab = new ArrayBuffer(SLAB_BYTES);
     // Transferring a slab (postMessage with a transfer list) would detach every other value in it:
@@ -192,7 +201,6 @@ export function copyOut(bytes: Uint8Array): Uint8Array {
   }
   const copy = new Uint8Array(slab, slabOffset, length);
   slabOffset += (length + 7) & ~7;
-  copy.set(bytes);
   return copy;
 }
 

@@ -13,7 +13,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { assert } from '../assert.js';
 import type { FileCipher } from '../crypto/file-cipher.js';
 import { integrityError, type ArmdbErrorDetails } from '../errors.js';
-import { copyOut } from '../format/bytes.js';
+import { allocOut, copyOut } from '../format/bytes.js';
 import { MAC_BYTES, PAGE_BYTES, TAG_BYTES } from '../format/constants.js';
 import { alignUpToPage, nextRecordPosition, pageIndexOf } from '../format/page.js';
 import { encodeRecord, recordBytes } from '../format/record.js';
@@ -289,15 +289,11 @@ export class DataFile {
     if (completePages === 0) return;
     const firstPageIndex = writer.bufferPosition / PAGE_BYTES;
     assert(firstPageIndex === this.pageCount, 'the write buffer starts at the first page not sealed yet');
-    const ciphertext = new Uint8Array(completePages * PAGE_BYTES);
-    const tags = new Uint8Array(completePages * TAG_BYTES);
-    for (let page = 0; page < completePages; page++) {
-      const plaintext = writer.buffer.subarray(page * PAGE_BYTES, (page + 1) * PAGE_BYTES);
-      if (this.keepsUnsyncedPages) this.#rememberUnsynced(firstPageIndex + page, plaintext);
-      const sealed = this.cipher.seal(firstPageIndex + page, plaintext);
-      ciphertext.set(sealed.ciphertext, page * PAGE_BYTES);
-      tags.set(sealed.tag, page * TAG_BYTES);
-    }
+    if (this.keepsUnsyncedPages)
+      for (let page = 0; page < completePages; page++)
+        this.#rememberUnsynced(firstPageIndex + page, writer.buffer.subarray(page * PAGE_BYTES, (page + 1) * PAGE_BYTES));
+    // Scratch shared by every cipher: written (and the tags copied) below, before anything seals again.
+    const { ciphertext, tags } = this.cipher.sealUnits(firstPageIndex, writer.buffer.subarray(0, completePages * PAGE_BYTES), PAGE_BYTES);
     this.#dirty = true;
     this.dataHandle.write(ciphertext, firstPageIndex * PAGE_BYTES);
     this.tagHandle.write(tags, tagOffset(firstPageIndex));
@@ -367,7 +363,7 @@ export class DataFile {
     }
     const lastPageIndex = pageIndexOf(position + length - 1);
     if (lastPageIndex - firstPageIndex + 1 > 2 && lastPageIndex < this.pageCount) return this.#readLargeValue(position, length, cache);
-    const output = new Uint8Array(length);
+    const output = allocOut(length);
     if (length === 0) return output;
     let copied = 0;
     let pageIndex = firstPageIndex;

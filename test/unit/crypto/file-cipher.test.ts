@@ -114,6 +114,33 @@ describe.each(cases)('FileCipher ($algorithmName, $providerName provider)', ({ p
     expect(cipher.sealedUnitCount).toBe(3);
   });
 
+  it('sealUnits seals a run of pages exactly as seal() does page by page, and keeps the order rule', () => {
+    const pages = [pagePlaintext(1), pagePlaintext(2), pagePlaintext(3), new Uint8Array(PAGE_BYTES)];
+    const run = new Uint8Array(pages.length * PAGE_BYTES);
+    for (const [index, page] of pages.entries()) run.set(page, index * PAGE_BYTES);
+    const oneByOne = writer();
+    const expected = pages.map((page, index) => oneByOne.seal(index, page));
+    const bulk = writer();
+    bulk.seal(0, pages[0]!);
+    const sealed = bulk.sealUnits(1, run.subarray(PAGE_BYTES), PAGE_BYTES);
+    expect(sealed.ciphertext.length).toBe(3 * PAGE_BYTES);
+    expect(sealed.tags.length).toBe(3 * TAG_BYTES);
+    for (let unit = 0; unit < 3; unit++) {
+      expect(hex(sealed.ciphertext.subarray(unit * PAGE_BYTES, (unit + 1) * PAGE_BYTES)), `unit ${unit + 1}`).toBe(
+        hex(expected[unit + 1]!.ciphertext),
+      );
+      expect(hex(sealed.tags.subarray(unit * TAG_BYTES, (unit + 1) * TAG_BYTES))).toBe(hex(expected[unit + 1]!.tag));
+    }
+    expect(bulk.sealedUnitCount).toBe(4);
+    // The next run continues at 4; a run that would repeat or skip an index is refused.
+    expect(() => bulk.sealUnits(3, run.subarray(0, PAGE_BYTES), PAGE_BYTES)).toThrow();
+    expect(() => bulk.sealUnits(5, run.subarray(0, PAGE_BYTES), PAGE_BYTES)).toThrow();
+    expect(() => bulk.sealUnits(4, run.subarray(0, PAGE_BYTES + 1), PAGE_BYTES)).toThrow();
+    expect(bulk.sealedUnitCount).toBe(4);
+    // The plaintext run is not modified.
+    for (const [index, page] of pages.entries()) expect(hex(run.subarray(index * PAGE_BYTES, (index + 1) * PAGE_BYTES))).toBe(hex(page));
+  });
+
   it('refuses to seal out of order or twice for the same index', () => {
     const cipher = writer();
     const page = pagePlaintext();

@@ -3,7 +3,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ArmdbError } from '../../../src/errors.js';
-import { ByteReader, ByteWriter, copyOut, equalBytes, isAllZero, SLAB_BYTES } from '../../../src/format/bytes.js';
+import { allocOut, ByteReader, ByteWriter, copyOut, equalBytes, isAllZero, SLAB_BYTES } from '../../../src/format/bytes.js';
 import { SEED, expectArmdbError, fromHex, toHex } from './_support.js';
 
 describe('ByteReader', () => {
@@ -218,5 +218,28 @@ describe('copyOut', () => {
     expect(first.buffer.byteLength).toBeGreaterThan(0);
     expect(second.length).toBe(100);
     expect(second.every((byte) => byte === 2)).toBe(true);
+  });
+});
+
+describe('allocOut', () => {
+  it('gives zero-filled, independent, 8-aligned ranges of shared slabs from 65 bytes to 4 KiB, and memory of their own otherwise', () => {
+    const arrays: Uint8Array[] = [];
+    for (const length of [0, 1, 64, 65, 100, 2048, 4096, 4097, 10_000]) {
+      for (let repeat = 0; repeat < 5; repeat++) {
+        const array = allocOut(length);
+        expect(Object.getPrototypeOf(array)).toBe(Uint8Array.prototype);
+        expect(array.length).toBe(length);
+        expect(isAllZero(array)).toBe(true);
+        const slabbed = length > 64 && length <= SLAB_BYTES / 2;
+        if (slabbed) {
+          expect(array.byteOffset % 8).toBe(0);
+          expect(array.buffer.byteLength).toBe(SLAB_BYTES);
+        } else expect(array.buffer.byteLength).toBe(length);
+        array.fill(arrays.length & 0xff);
+        arrays.push(array);
+      }
+    }
+    // Filling one never changed another: each still holds its own byte.
+    for (const [index, array] of arrays.entries()) expect(array.every((byte) => byte === (index & 0xff))).toBe(true);
   });
 });
