@@ -31,14 +31,23 @@ describe('commit journal', () => {
       await db.sync();
     }
     const before = directoryBytes(dir);
+    const writtenBefore = db.stats().bytesWritten;
     const commits = 1000;
     for (let n = 40; n < 40 + commits; n++) {
       db.put(key(n), patternBytes(100, n));
       await db.sync();
     }
     const perCommit = (directoryBytes(dir) - before) / commits;
-    console.log(`commit journal: ${perCommit.toFixed(1)} bytes of store growth per commit`);
+    const writtenPerCommit = (db.stats().bytesWritten - writtenBefore) / commits;
+    console.log(
+      `commit journal: ${perCommit.toFixed(1)} bytes of store growth and ${writtenPerCommit.toFixed(1)} bytes written to data, tag and journal files per commit`,
+    );
     expect(perCommit).toBeLessThanOrEqual(512);
+    expect(writtenPerCommit).toBeLessThanOrEqual(512);
+    // The journal files take turns: none grows with the data (docs/format.md §6A.4).
+    const journals = readdirSync(path.join(dir, 'shard-000')).filter((name) => name.includes('.journal'));
+    expect(journals.length).toBe(2);
+    for (const name of journals) expect(statSync(path.join(dir, 'shard-000', name)).size).toBeLessThanOrEqual(3 * 4096);
     await db.close();
   });
 
