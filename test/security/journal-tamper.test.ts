@@ -17,7 +17,7 @@ const KEY = new Uint8Array(32).fill(7);
 const COMMITS = 5;
 const options = { keySize: 16, encryption: { key: KEY }, shards: 1, syncIntervalMs: 0 } as const;
 const keyOf = (index: number): Uint8Array => keys.fromString(`key-${index}`, 16);
-const valueOf = (index: number): Uint8Array => new TextEncoder().encode(`CANARY-${index}-`.repeat(10).slice(0, 100));
+const valueFor = (index: number): Uint8Array => new TextEncoder().encode(`CANARY-${index}-`.repeat(10).slice(0, 100));
 const FRAME = 8;
 const TAG = 16;
 const HEADER = 32;
@@ -35,7 +35,7 @@ async function buildImage(dir: string, copyTo: string, atCommit?: (commit: numbe
   const db = await VarMap.open(dir, options);
   try {
     for (let index = 0; index < COMMITS; index++) {
-      db.put(keyOf(index), valueOf(index));
+      db.put(keyOf(index), valueFor(index));
       await db.sync();
       atCommit?.(index + 1);
     }
@@ -101,7 +101,7 @@ describe('commit journal tamper evidence', () => {
     expect(fs.statSync(path.join(image, 'shard-000', '000001.data')).size).toBe(0);
     const db = await VarMap.open(copyOfImage(), options);
     try {
-      for (let index = 0; index < COMMITS; index++) expect(db.get(keyOf(index))).toEqual(valueOf(index));
+      for (let index = 0; index < COMMITS; index++) expect(db.get(keyOf(index))).toEqual(valueFor(index));
       expect((await db.verify()).ok).toBe(true);
     } finally {
       await db.close();
