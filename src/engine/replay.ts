@@ -183,12 +183,13 @@ export interface JournalRead {
  * Reads a data file's journal (docs/format.md §6A): its chunks in order while they authenticate.
  * Whether what is missing matters is for the caller to decide against the MANIFEST (§6A.5).
  * Bounded before reading: the chunks of a page hold at most its 4096 bytes in frames of at least one
- * record each, so 3 pages of journal per page of the file (and one more) is more than any journal holds.
+ * record each, so 3 pages of journal per page of the file (and 16 more) is more than any journal holds
+ * (a journal file starts over past 8 KiB, §6A.4).
  */
 export function readJournal(context: RecoveryContext, file: DataFile, journalPath: string, pages: number): JournalRead {
   let bytes: Uint8Array | undefined;
   try {
-    bytes = context.fileSystem.readFile(journalPath, JOURNAL_HEADER_BYTES + (pages + 2) * 3 * PAGE_BYTES);
+    bytes = context.fileSystem.readFile(journalPath, JOURNAL_HEADER_BYTES + (pages + 16) * 3 * PAGE_BYTES);
   } catch (error) {
     if (!(error instanceof ArmdbError)) throw error;
     return { chunks: [], problem: error.message };
