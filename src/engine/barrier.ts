@@ -133,7 +133,7 @@ export class DurabilityBarrier {
         fileIds: snapshot.listedFiles.map((file) => file.fileId),
         epoch: this.#epoch,
       }));
-      await Promise.all(snapshot.written.flatMap(({ file }) => [file.dataHandle.sync(), file.tagHandle.sync()]));
+      await Promise.all(snapshot.written.flatMap(({ file }) => file.syncHandles()));
       crashPoint('barrier:files-synced', () => ({ directory, fileIds: snapshot.written.map(({ file }) => file.fileId) }));
       await shards.syncDirectories(snapshot.directories);
       crashPoint('barrier:directories-synced', () => ({ directory }));

@@ -5,11 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { FileCipher } from '../crypto/file-cipher.js';
+import { JournalCipher } from '../crypto/journal-cipher.js';
 import type { KeySet } from '../crypto/keys.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { type AlgorithmId, FileKind, SALT_BYTES } from '../format/constants.js';
 import type { FileHandle, FileSystem } from '../io/file-system.js';
-import { DataFile, type WriteCounters } from '../storage/data-file.js';
+import { DataFile, type JournalParts, type WriteCounters } from '../storage/data-file.js';
 import { filePath, TEMPORARY_SUFFIX } from './paths.js';
 
 export interface FileFactoryParts {
@@ -62,10 +63,26 @@ export class FileFactory {
     const cipher = new FileCipher(provider, identity, keys?.dataKey(keyId), 'write');
     const suffix = temporary ? TEMPORARY_SUFFIX : '';
     const names = [filePath(directory, shard, fileId, 'data') + suffix, filePath(directory, shard, fileId, 'tags') + suffix];
+    // An active file gets a commit journal (docs/format.md §6A); a compaction output is written whole.
+    let journal: JournalParts | undefined;
+    if (!temporary) {
+      const journalPaths = [filePath(directory, shard, fileId, 'journal'), filePath(directory, shard, fileId, 'journal2')];
+      journal = {
+        cipher: new JournalCipher(provider, identity, keys?.dataKey(keyId), 0),
+        create: (slot) => fileSystem.open(journalPaths[slot]!, 'create'),
+        remove: (slot) => {
+          try {
+            fileSystem.unlink(journalPaths[slot]!);
+          } catch {
+            // A journal left beside a sealed file is removed by the next open (docs/durability.md §8.1).
+          }
+        },
+      };
+    }
     const handles: FileHandle[] = [];
     try {
       for (const name of names) handles.push(fileSystem.open(name, 'create'));
-      return DataFile.create(cipher, handles[0]!, handles[1]!, this.#parts.writeBufferBytes, this.#parts.counters);
+      return DataFile.create(cipher, handles[0]!, handles[1]!, this.#parts.writeBufferBytes, this.#parts.counters, journal);
     } catch (error) {
       // ENOSPC creating the pair or writing its header: nothing refers to these files yet, so they
       // go now (best effort; recovery removes an unlisted half pair too) and no descriptor leaks.

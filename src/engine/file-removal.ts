@@ -17,7 +17,7 @@ export interface RemovedFile {
 
 /** The names of a data file's parts, data first: `withHint` adds the hint. */
 export function partNames(directory: string, file: Pick<RemovedFile, 'shard' | 'fileId'>, withHint: boolean): string[] {
-  const extensions: FileExtension[] = withHint ? ['data', 'tags', 'hint'] : ['data', 'tags'];
+  const extensions: FileExtension[] = withHint ? ['data', 'tags', 'hint', 'journal', 'journal2'] : ['data', 'tags'];
   return extensions.map((extension) => filePath(directory, file.shard, file.fileId, extension));
 }
 

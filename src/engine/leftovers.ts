@@ -15,7 +15,8 @@ import { authenticHeader, readFooter } from './file-checks.js';
 import { partNames, removeParts } from './file-removal.js';
 import { filePath } from './paths.js';
 import type { RecoveryContext } from './recovery.js';
-import { applyRecoveredRecord } from './replay.js';
+import { applyRecoveredRecord, type CarriedRecord } from './replay.js';
+import { RecordFlag } from '../format/record.js';
 
 /** Where recovery sets aside files it may not delete (docs/durability.md §8.1). armdb never deletes in it. */
 export const QUARANTINE_DIRECTORY = 'quarantine';
@@ -46,8 +47,17 @@ export function settleLeftovers(
   leftovers: readonly Leftover[],
   removedFiles: string[],
   quarantinedFiles: string[],
+  carried: Iterable<CarriedRecord> = [],
 ): void {
   if (leftovers.length === 0) return;
+  // Records recovered from commit journals are the kept files' too (they go into the new active files).
+  const carriedNewest = new Map<string, { sequence: number; tombstone: boolean }>();
+  for (const record of carried) {
+    const keyHex = Buffer.from(record.key).toString('hex');
+    const known = carriedNewest.get(keyHex);
+    if (known === undefined || known.sequence < record.sequence)
+      carriedNewest.set(keyHex, { sequence: record.sequence, tombstone: (record.flags & RecordFlag.tombstone) !== 0 });
+  }
   const newest = new HashIndex(context.keySize);
   const needed = new Set<Leftover>();
   for (const leftover of leftovers) if (!replayLeftover(context, leftover, newest)) needed.add(leftover);
@@ -57,10 +67,12 @@ export function settleLeftovers(
     const sequence = newest.sequenceOf(handle);
     const tombstone = newest.valueLengthOf(handle) === TOMBSTONE_LENGTH;
     const keptHandle = kept.find(newest.keyView(handle));
+    const journaled = carriedNewest.size === 0 ? undefined : carriedNewest.get(Buffer.from(newest.keyView(handle)).toString('hex'));
+    if (journaled !== undefined && journaled.sequence >= sequence) return;
     if (keptHandle >= 0) {
       if (kept.sequenceOf(keptHandle) >= sequence) return;
       if (tombstone && kept.valueLengthOf(keptHandle) === TOMBSTONE_LENGTH) return;
-    } else if (tombstone) return;
+    } else if (tombstone && (journaled === undefined || journaled.tombstone)) return;
     needed.add(byFileId.get(newest.fileIdOf(handle))!);
   });
   for (const leftover of leftovers) {

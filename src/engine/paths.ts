@@ -16,9 +16,9 @@ export const MAX_MANIFEST_BYTES =
   MANIFEST_HEADER_BYTES + Limits.maxManifestFiles * MANIFEST_FILE_ENTRY_BYTES + MAX_MANIFEST_MACS * MAC_BYTES;
 export const MAX_KEYRING_BYTES = KEYRING_HEADER_BYTES + (Limits.maxKeyringKeys + 1) * KEYRING_ENTRY_BYTES + MAC_BYTES + 4;
 
-export type FileExtension = 'data' | 'tags' | 'hint';
+export type FileExtension = 'data' | 'tags' | 'hint' | 'journal' | 'journal2';
 
-const FILE_NAME = /^(\d{6,10})\.(data|tags|hint)$/;
+const FILE_NAME = /^(\d{6,10})\.(data|tags|hint|journal|journal2)$/;
 
 export function shardDirectory(directory: string, shard: number): string {
   return path.join(directory, `shard-${String(shard).padStart(3, '0')}`);

@@ -36,9 +36,19 @@ import {
 import { partNames, removeParts } from './file-removal.js';
 import { type Leftover, listQuarantinedFiles, QUARANTINE_DIRECTORY, quarantine, settleLeftovers } from './leftovers.js';
 import { parseFileName, shardDirectory, TEMPORARY_SUFFIX } from './paths.js';
-import { type ReplayResult, replayFile, replayHint } from './replay.js';
+import {
+  type CarriedRecord,
+  carriedRecord,
+  journalPrefixOf,
+  type JournalRead,
+  mergeJournals,
+  readJournal,
+  type ReplayResult,
+  replayFile,
+  replayHint,
+} from './replay.js';
 
-export { applyRecoveredRecord, finishIndex } from './replay.js';
+export { applyRecoveredRecord, type CarriedRecord, finishIndex } from './replay.js';
 export { listQuarantinedFiles, QUARANTINE_DIRECTORY };
 export interface RecoveryContext {
   readonly fileSystem: FileSystem;
@@ -65,6 +75,14 @@ export interface RecoveryResult {
   readonly removedFiles: string[];
   /** Files sealed by recovery (they were active); the manifest must be rewritten. */
   readonly sealedFiles: number;
+  /**
+   * Records recovered from the commit journals of files that were active (docs/format.md §6A), per
+   * shard in log order: they go into the shard's new active file, whose first barrier makes them
+   * durable there; only then may the journals in `retiredJournals` go.
+   */
+  readonly carried: ReadonlyMap<number, readonly CarriedRecord[]>;
+  /** Journals of the files recovery sealed: removed once the first barrier after open is durable. */
+  readonly retiredJournals: readonly string[];
   /** Highest file id seen on disk or in the manifest: new files must get larger ids. */
   readonly highestFileId: number;
   /** Hints the manifest vouched for that could not be used (the data file was scanned instead). */
@@ -135,6 +153,8 @@ class Recovery {
   readonly #seenListed = new Set<string>();
   /** Seals of cut files, deferred until the deletions are durable (RecoveryResult.settleOnDisk). */
   readonly #pendingSeals: (() => void)[] = [];
+  readonly #carried = new Map<number, CarriedRecord[]>();
+  readonly #retiredJournals: string[] = [];
   #highestSequence = 0;
   #tornBytes = 0;
   #sealedFiles = 0;
@@ -154,7 +174,7 @@ class Recovery {
         throw integrityError(`file ${key} listed in the manifest is missing`, undefined, { shard: listed.shard, fileId: listed.fileId });
       }
     }
-    settleLeftovers(context, this.#leftovers, this.#removedFiles, this.#quarantinedFiles);
+    settleLeftovers(context, this.#leftovers, this.#removedFiles, this.#quarantinedFiles, [...this.#carried.values()].flat());
     return {
       files: this.#files,
       hintMacs: this.#hintMacs,
@@ -163,6 +183,8 @@ class Recovery {
       tornBytes: this.#tornBytes,
       removedFiles: this.#removedFiles,
       sealedFiles: this.#sealedFiles,
+      carried: this.#carried,
+      retiredJournals: this.#retiredJournals,
       highestFileId: this.#highestFileId,
       damagedHints: this.#damagedHints,
       filesFromHints: this.#filesFromHints,
@@ -206,6 +228,7 @@ class Recovery {
     const shardPath = shardDirectory(directory, shard);
     const ids = new Set<number>();
     const hintNames = new Map<number, string>();
+    const journalNames: [number, string][] = [];
     for (const name of fileSystem.list(shardPath)) {
       if (name.endsWith(TEMPORARY_SUFFIX)) {
         // A compaction output (or hint) that never got its final name. Its id was handed out: count
@@ -220,8 +243,9 @@ class Recovery {
       if (parsed === undefined) {
         throw integrityError(`shard ${shard} holds an unexpected file "${name}"`, undefined, { shard, path: path.join(shardPath, name) });
       }
-      if (parsed.extension !== 'hint') ids.add(parsed.fileId);
-      else hintNames.set(parsed.fileId, name);
+      if (parsed.extension === 'hint') hintNames.set(parsed.fileId, name);
+      else if (parsed.extension === 'journal' || parsed.extension === 'journal2') journalNames.push([parsed.fileId, name]);
+      else ids.add(parsed.fileId);
     }
     for (const file of manifest.files) if (file.shard === shard) ids.add(file.fileId);
     // A hint whose data file is gone (its file was retired while the hint was being written) is dead weight.
@@ -231,6 +255,14 @@ class Recovery {
       fileSystem.unlink(hintPath);
       this.#removedFiles.push(`${hintPath} (a hint without its data file)`);
     }
+    // So is a journal without its data file (never listed: a listed file without data is an error below).
+    for (const [fileId, name] of journalNames) {
+      if (ids.has(fileId)) continue;
+      const journalPath = path.join(shardPath, name);
+      fileSystem.unlink(journalPath);
+      this.#removedFiles.push(`${journalPath} (a journal without its data file)`);
+    }
+    for (const [fileId] of journalNames) this.#highestFileId = Math.max(this.#highestFileId, fileId);
     for (const fileId of ids) this.#highestFileId = Math.max(this.#highestFileId, fileId);
     for (const fileId of hintNames.keys()) this.#highestFileId = Math.max(this.#highestFileId, fileId);
     return [...ids].sort((left, right) => left - right);
@@ -335,9 +367,35 @@ class Recovery {
     const candidatePages = candidatePagesOf(opened, footerState, tagBytes);
     const tags = tagBytes.slice(TAG_HEADER_BYTES, TAG_HEADER_BYTES + candidatePages * TAG_BYTES);
     const file = DataFile.opened(cipher, header.mac, opened.dataHandle, tagHandle, tags, candidatePages);
-    const replay = this.#replay(opened, file, candidatePages);
+    const { fileSystem } = this.#context;
+    const journalPaths = opened.names.slice(3).filter((name) => fileSystem.exists(name));
+    if (entry?.state === FileState.sealed) {
+      const replay = this.#replay(opened, file, candidatePages);
+      this.#highestSequence = Math.max(this.#highestSequence, replay.highestSequence);
+      // Its sealed pages hold everything its journal did (§6A.4): a journal left beside it goes.
+      removeParts(fileSystem, journalPaths, 'journal of a sealed file', this.#removedFiles);
+      return { file, torn: false };
+    }
+    const journal =
+      journalPaths.length === 0
+        ? undefined
+        : mergeJournals(journalPaths.map((name) => readJournal(this.#context, file, name, candidatePages)));
+    const carried: CarriedRecord[] = [];
+    const replay = replayFile(this.#context, file, candidatePages, entry?.pageCount ?? 0, {
+      tailOf: (pageIndex) => {
+        const prefix = journal === undefined ? undefined : journalPrefixOf(journal.chunks, pageIndex).bytes;
+        return prefix === undefined || prefix.length === 0 ? undefined : prefix;
+      },
+      carry: (record, batchContinues) => carried.push(carriedRecord(record, batchContinues)),
+    });
     this.#highestSequence = Math.max(this.#highestSequence, replay.highestSequence);
-    if (entry?.state === FileState.sealed) return { file, torn: false };
+    checkDurableJournal(opened, journal, replay.validPages);
+    if (carried.length > 0) {
+      const shardCarried = this.#carried.get(opened.shard) ?? [];
+      shardCarried.push(...carried);
+      this.#carried.set(opened.shard, shardCarried);
+    }
+    this.#retiredJournals.push(...journalPaths);
     const footer = footerState.kind === 'valid' ? footerState : undefined;
     return { file, torn: this.#sealActiveFile(opened, file, replay, footer, tags, candidatePages) };
   }
@@ -491,4 +549,25 @@ function candidatePagesOf(opened: OpenedFile, footerState: FooterState, tagBytes
     throw integrityError(`shard ${shard}: the durable tags of file ${fileId} were altered`, undefined, inTagFile);
   }
   return Math.min(tagCount, dataPages);
+}
+
+/**
+ * The MANIFEST says the journal of `opened` holds acknowledged writes (docs/format.md §6A.5) when it
+ * records journal chunks for the page right after the valid ones: then those chunks, up to the last
+ * one it counts, must all be there and authentic. Otherwise (no durable chunk, or complete pages
+ * cover them) the journal holds nothing the MANIFEST vouches for, and what it holds is used as far
+ * as it authenticates, like pages written after the last barrier.
+ */
+function checkDurableJournal(opened: OpenedFile, journal: JournalRead | undefined, validPages: number): void {
+  const durableChunks = opened.entry?.journalChunks ?? 0;
+  const journalPage = opened.entry?.journalPage ?? 0;
+  if (durableChunks === 0 || journalPage !== validPages) return;
+  if (journal !== undefined && journalPrefixOf(journal.chunks, journalPage).covers(durableChunks - 1)) return;
+  const { shard, fileId } = opened;
+  const why = journal === undefined ? 'the journal is missing' : (journal.problem ?? 'chunks are missing');
+  throw integrityError(
+    `shard ${shard}: file ${fileId}: the journal does not hold the ${durableChunks} chunks the manifest records as durable (${why})`,
+    undefined,
+    { shard, fileId, pageIndex: journalPage, path: opened.names[3]! },
+  );
 }

@@ -3,15 +3,18 @@
  * manifest vouches for one, else by decrypting its pages in order. Later sequence numbers win,
  * tombstones delete, an `atomic` group applies whole or not at all.
  */
+import { JournalCipher } from '../crypto/journal-cipher.js';
 import { PAGE_BYTES } from '../format/constants.js';
 import { decodeHintChunk, type HintColumns } from '../format/hint.js';
+import { decodeJournalFrames, decodeJournalHeader, JOURNAL_HEADER_BYTES, type JournalChunkPlace } from '../format/journal.js';
+import { RecordFlag } from '../format/record.js';
 import { recordBytes } from '../format/record.js';
 import { ArmdbError, integrityError } from '../errors.js';
 import { TOMBSTONE_LENGTH } from '../index/entry-store.js';
 import type { KeyIndex } from '../index/key-index.js';
 import type { DataFile } from '../storage/data-file.js';
 import { readHint } from '../storage/hint-file.js';
-import { RecordStream, type StreamRecord } from '../storage/record-stream.js';
+import { type JournalTail, RecordStream, type StreamRecord } from '../storage/record-stream.js';
 import { dataKeyFor } from './file-checks.js';
 import type { RecoveryContext } from './recovery.js';
 
@@ -120,11 +123,23 @@ function readCheckedHint(
 /**
  * Decrypts the file's pages in order and applies every complete group of records to the index.
  * A page below `durablePages` that fails is ARMDB_INTEGRITY; the first failing page beyond it ends
- * the replay (torn tail).
+ * the replay (torn tail). With `journal`, the stream goes on into the journaled prefix of the page
+ * after the valid ones, and the groups that reach into it are carried instead of applied.
  */
-export function replayFile(context: RecoveryContext, file: DataFile, candidatePages: number, durablePages: number): ReplayResult {
-  const stream = new RecordStream(file, candidatePages, durablePages, context.keySize, (record) =>
-    applyRecoveredRecord(context.index, file.fileId, record),
+export function replayFile(
+  context: RecoveryContext,
+  file: DataFile,
+  candidatePages: number,
+  durablePages: number,
+  journal?: JournalTail,
+): ReplayResult {
+  const stream = new RecordStream(
+    file,
+    candidatePages,
+    durablePages,
+    context.keySize,
+    (record) => applyRecoveredRecord(context.index, file.fileId, record),
+    journal,
   ).drain();
   file.lowestSequence = Math.min(file.lowestSequence, stream.lowestSequence);
   return { validPages: stream.validPages, tailBytes: stream.tailBytes(), highestSequence: stream.highestSequence };
@@ -155,4 +170,112 @@ export function finishIndex(index: KeyIndex, fileById: (fileId: number) => DataF
     file.liveBytes += recordBytes(keySize, valueLength);
   }
   for (const key of tombstoned) index.remove(key);
+}
+
+/** A record recovered from a commit journal, to be written again into its shard's new active file. */
+export interface CarriedRecord {
+  readonly sequence: number;
+  readonly flags: number;
+  readonly key: Uint8Array;
+  readonly value: Uint8Array;
+}
+
+/** The record as it goes into the new active file: its sequence number and group flags kept. */
+export function carriedRecord(record: StreamRecord, batchContinues: boolean): CarriedRecord {
+  const flags = (record.tombstone ? RecordFlag.tombstone : 0) | (batchContinues ? RecordFlag.batchContinues : 0);
+  return { sequence: record.sequence, flags: flags >>> 0, key: record.key.slice(), value: record.value.slice() };
+}
+
+/** An authenticated journal chunk. */
+export interface JournalChunk {
+  readonly index: number;
+  readonly place: JournalChunkPlace;
+  readonly plaintext: Uint8Array;
+}
+
+/** The chunks of a journal that authenticate, in order, and why the rest (if any) could not be read. */
+export interface JournalRead {
+  readonly chunks: readonly JournalChunk[];
+  readonly problem: string | undefined;
+}
+
+/**
+ * Reads a data file's journal (docs/format.md §6A): its chunks in order while they authenticate.
+ * Whether what is missing matters is for the caller to decide against the MANIFEST (§6A.5).
+ * Bounded before reading: the chunks of a page hold at most its 4096 bytes in frames of at least one
+ * record each, so 3 pages of journal per page of the file (and 16 more) is more than any journal holds
+ * (a journal file starts over past 8 KiB, §6A.4).
+ */
+export function readJournal(context: RecoveryContext, file: DataFile, journalPath: string, pages: number): JournalRead {
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = context.fileSystem.readFile(journalPath, JOURNAL_HEADER_BYTES + (pages + 16) * 3 * PAGE_BYTES);
+  } catch (error) {
+    if (!(error instanceof ArmdbError)) throw error;
+    return { chunks: [], problem: error.message };
+  }
+  if (bytes === undefined) return { chunks: [], problem: 'the journal is missing' };
+  const header = decodeJournalHeader(bytes);
+  const identity = file.cipher.identity;
+  if (
+    header === undefined ||
+    header.shard !== identity.shard ||
+    header.fileId !== identity.fileId ||
+    header.keyId !== identity.keyId ||
+    header.algorithm !== identity.algorithm
+  )
+    return { chunks: [], problem: "the journal header is not this file's" };
+  const cipher = new JournalCipher(context.provider, identity, dataKeyFor(context, identity.keyId), undefined);
+  const { frames, endsCleanly } = decodeJournalFrames(bytes);
+  const chunks: JournalChunk[] = [];
+  for (const [ordinal, frame] of frames.entries()) {
+    const index = header.firstChunk + ordinal;
+    try {
+      chunks.push({ index, place: frame, plaintext: cipher.open(index, frame, frame.ciphertext, frame.tag) });
+    } catch (error) {
+      if (!(error instanceof ArmdbError)) throw error;
+      return { chunks, problem: `chunk ${index} fails authentication` };
+    }
+  }
+  return {
+    chunks,
+    problem: endsCleanly ? undefined : `the journal ends in a cut chunk after chunk ${header.firstChunk + frames.length - 1}`,
+  };
+}
+
+/**
+ * The journaled prefix of page `pageIndex`: the bytes its chunks cover from the page's first byte
+ * on, up to the first gap (chunks may overlap: a journal started over repeats the prefix, §6A.4;
+ * every chunk of a page holds the same bytes where they overlap, a page's bytes never change).
+ * `covers(index)` says whether chunk `index` is one of the page's and lies inside the prefix.
+ */
+export function journalPrefixOf(
+  chunks: readonly JournalChunk[],
+  pageIndex: number,
+): { readonly bytes: Uint8Array; readonly covers: (chunkIndex: number) => boolean } {
+  const ofPage = chunks.filter((chunk) => chunk.place.pageIndex === pageIndex).sort((a, b) => a.place.offset - b.place.offset);
+  const page = new Uint8Array(PAGE_BYTES);
+  let end = 0;
+  for (const chunk of ofPage) {
+    if (chunk.place.offset > end) break;
+    const chunkEnd = chunk.place.offset + chunk.place.length;
+    if (chunkEnd <= end) continue;
+    page.set(chunk.plaintext.subarray(end - chunk.place.offset), end);
+    end = chunkEnd;
+  }
+  return {
+    bytes: page.subarray(0, end),
+    covers: (chunkIndex) => ofPage.some((chunk) => chunk.index === chunkIndex && chunk.place.offset + chunk.place.length <= end),
+  };
+}
+
+/** The chunks of several journal files of one data file, by index (each index was sealed once). */
+export function mergeJournals(reads: readonly JournalRead[]): JournalRead {
+  const byIndex = new Map<number, JournalChunk>();
+  for (const read of reads) for (const chunk of read.chunks) byIndex.set(chunk.index, chunk);
+  const problems = reads.map((read) => read.problem).filter((problem) => problem !== undefined);
+  return {
+    chunks: [...byIndex.values()].sort((a, b) => a.index - b.index),
+    problem: problems.length === 0 ? undefined : problems.join('; '),
+  };
 }

@@ -7,11 +7,10 @@
  * adoption of outputs and hint writing all change it through here.
  */
 import { channel } from 'node:diagnostics_channel';
-import { PAGE_BYTES } from '../format/constants.js';
 import { FileState, type ManifestFile } from '../format/manifest.js';
 import type { FileSystem } from '../io/file-system.js';
 import type { BlockCache } from '../storage/block-cache.js';
-import type { DataFile } from '../storage/data-file.js';
+import { DataFile } from '../storage/data-file.js';
 import type { DurableState } from '../storage/durable-state.js';
 import { assert } from '../assert.js';
 import type { FileFactory } from './file-factory.js';
@@ -85,6 +84,22 @@ export class Shards {
     });
   }
 
+  /**
+   * After open: the records recovery carried out of commit journals (docs/format.md §6A) go into the
+   * shard's new active file, sequence numbers and group flags kept; `placed` learns where each went.
+   */
+  appendRecovered(
+    shard: number,
+    records: readonly { sequence: number; flags: number; key: Uint8Array; value: Uint8Array }[],
+    placed: (fileId: number, position: number, index: number) => void,
+  ): void {
+    const file = this.#shards[shard]!.active;
+    for (const [index, record] of records.entries()) {
+      file.reserve(DataFile.reserveBytes(record.key.length, record.value.length));
+      placed(file.fileId, file.append(record.sequence, record.flags, record.key, record.value), index);
+    }
+  }
+
   get all(): readonly Shard[] {
     return this.#shards;
   }
@@ -140,7 +155,7 @@ export class Shards {
 
   /** Records or pages written that no barrier has made durable yet. */
   hasUnsyncedWrites(): boolean {
-    for (const file of this.#filesById.values()) if (file.dirty || file.writePosition > file.pageCount * PAGE_BYTES) return true;
+    for (const file of this.#filesById.values()) if (file.dirty || file.writePosition > file.journaledTo) return true;
     return false;
   }
 
@@ -152,14 +167,16 @@ export class Shards {
   // ---- the barrier's bookkeeping ---------------------------------------------------------------
 
   /**
-   * Seals every active file's partial page, then takes what the barrier's fsyncs make durable and
-   * what its MANIFEST lists, in one synchronous step (docs/durability.md §4).
+   * Journals every active file's partial page (docs/format.md §6A: only complete pages go into the
+   * data file), then takes what the barrier's fsyncs make durable and what its MANIFEST lists, in one
+   * synchronous step (docs/durability.md §4). Journals of files sealed and durable go first.
    */
   takeDurableSnapshot(): DurableSnapshot {
-    for (const state of this.#shards) state.active.sealPartialPage();
+    for (const state of this.#shards) if (state.active.journalPartialPage()) state.directoryDirty = true;
     const written: { file: DataFile; state: DurableState }[] = [];
     const listedFiles: ManifestFile[] = [];
     for (const file of this.#filesById.values()) {
+      file.retireJournal();
       let durable = file.durable;
       if (file.dirty) {
         durable = file.takeDurableSnapshot();
@@ -174,6 +191,8 @@ export class Shards {
         headerMac: file.headerMac,
         tagDigest: durable.tagDigest,
         hintMac: file.hintMac,
+        journalChunks: durable.journalChunks,
+        journalPage: durable.journalPage,
       });
     }
     listedFiles.sort((left, right) => left.shard - right.shard || left.fileId - right.fileId);
@@ -256,7 +275,13 @@ export class Shards {
 
   /** close(): every file's handles and cipher go. */
   closeFiles(): void {
-    for (const file of this.#filesById.values()) file.close();
+    // After close()'s last barrier every sealed file's journal is no longer needed; after a failure
+    // nothing is touched any more (docs/durability.md §11): the next open removes them.
+    const retire = this.#parts.guard.poisonedError() === undefined;
+    for (const file of this.#filesById.values()) {
+      if (retire) file.retireJournal();
+      file.close();
+    }
     this.#filesById.clear();
   }
 }

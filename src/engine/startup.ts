@@ -7,11 +7,12 @@ import { channel } from 'node:diagnostics_channel';
 import type { KeySet } from '../crypto/keys.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import type { Manifest } from '../format/manifest.js';
+import { RecordFlag } from '../format/record.js';
 import type { KeyIndex } from '../index/key-index.js';
 import type { FileSystem } from '../io/file-system.js';
 import type { EngineParts } from './parts.js';
 import { shardDirectory } from './paths.js';
-import { finishIndex, listQuarantinedFiles, recover, type RecoveryResult } from './recovery.js';
+import { applyRecoveredRecord, finishIndex, listQuarantinedFiles, recover, type RecoveryResult } from './recovery.js';
 
 const recoverChannel = channel('armdb:recover');
 
@@ -46,6 +47,22 @@ export async function startUp(init: StartupInit, parts: EngineParts): Promise<Re
   // Files created after the last barrier are on disk but not in the manifest: never reuse their ids.
   parts.factory.skipPast(result.highestFileId);
   parts.shards.open(result);
+  // Records recovered from commit journals are written again into the new active files (their old
+  // file is sealed without them: its partial page is never sealed a second time, docs/format.md §6A.5).
+  for (const [shard, records] of result.carried) {
+    parts.shards.appendRecovered(shard, records, (fileId, position, index) => {
+      const record = records[index]!;
+      const tombstone = (record.flags & RecordFlag.tombstone) !== 0;
+      applyRecoveredRecord(init.index, fileId, {
+        key: record.key,
+        value: record.value,
+        sequence: record.sequence,
+        tombstone,
+        position,
+        valueLength: record.value.length,
+      });
+    });
+  }
   finishIndex(init.index, (fileId) => parts.shards.fileById(fileId), init.keySize);
   publish(init, result);
   // Every recovered file is in the shards by now, so a failure here releases them with the rest.
@@ -58,6 +75,8 @@ export async function startUp(init: StartupInit, parts: EngineParts): Promise<Re
     await parts.barrier.run();
   // Only now that a MANIFEST whose next file id is past them is durable: their ids stay used.
   for (const temporary of result.temporaryFiles) fileSystem.unlink(temporary);
+  // And the journals of the files recovery sealed: their records are durable in the new active files.
+  for (const journal of result.retiredJournals) if (fileSystem.exists(journal)) fileSystem.unlink(journal);
   parts.hints.scheduleMissing();
   return {
     highestSequence: result.highestSequence,

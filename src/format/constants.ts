@@ -15,11 +15,13 @@ export const ManifestVersion = {
   singleMac: 1,
   /** A count of MACs, so that a MANIFEST can be signed under the current and the next manifest MAC key while the meta key rotates (§7.4). */
   macCount: 2,
+  /** Version 2's layout; file entries also record the commit journal of an active file (§7.3, §6a). */
+  journal: 3,
 } as const;
 export type ManifestFormatVersion = (typeof ManifestVersion)[keyof typeof ManifestVersion];
 
 /** The MANIFEST version new stores are written in. */
-export const MANIFEST_FORMAT_VERSION = ManifestVersion.macCount;
+export const MANIFEST_FORMAT_VERSION = ManifestVersion.journal;
 
 /** Every data file is a sequence of pages of exactly this many bytes (docs/format.md §3). */
 export const PAGE_BYTES = 4096;
@@ -56,6 +58,8 @@ export function isAlgorithmId(value: number): value is AlgorithmId {
 export const FileKind = {
   data: 1,
   hint: 2,
+  /** The commit journal of an active data file (docs/format.md §6a). */
+  journal: 3,
 } as const;
 export type FileKindId = (typeof FileKind)[keyof typeof FileKind];
 
@@ -84,4 +88,5 @@ export const Magic = {
   hintHeader: encoder.encode('ARMDBHNT'),
   manifest: encoder.encode('ARMDBMAN'),
   keyring: encoder.encode('ARMDBKEY'),
+  journal: encoder.encode('ARMDBJNL'),
 } as const;

@@ -54,6 +54,13 @@ export interface ManifestFile {
   readonly tagDigest: Uint8Array;
   /** MAC of the hint-file header, or undefined when the file has no hint. */
   readonly hintMac: Uint8Array | undefined;
+  /**
+   * Active files (version 3): chunks of the file's commit journal known durable, counted from the
+   * file's first chunk (0: none); sealed files and versions 1 and 2 record 0 (§7.3, §6A).
+   */
+  readonly journalChunks?: number;
+  /** The page the last durable journal chunk belongs to (0 when `journalChunks` is 0). */
+  readonly journalPage?: number;
 }
 
 export interface Manifest {
@@ -84,7 +91,12 @@ export interface ManifestEncoding {
 export const MAX_MANIFEST_MACS = 2;
 
 export function encodeManifest(manifest: Manifest, mac: MacFunction, encoding: ManifestEncoding = {}): Uint8Array {
-  const formatVersion = encoding.formatVersion ?? MANIFEST_FORMAT_VERSION;
+  // A MANIFEST that records a journal is version 3: older armdb must refuse it, not drop the journal.
+  const requested = encoding.formatVersion ?? MANIFEST_FORMAT_VERSION;
+  const formatVersion =
+    requested < ManifestVersion.journal && manifest.files.some((file) => (file.journalChunks ?? 0) > 0)
+      ? ManifestVersion.journal
+      : requested;
   const macs = encoding.nextMac === undefined ? [mac] : [mac, encoding.nextMac];
   if (formatVersion === ManifestVersion.singleMac && macs.length !== 1)
     throw new RangeError('a version-1 MANIFEST carries exactly one MAC');
@@ -109,19 +121,7 @@ export function encodeManifest(manifest: Manifest, mac: MacFunction, encoding: M
   // Version 1: 4 reserved bytes. Version 2: the MAC count, then 3 reserved bytes (§7.2).
   if (formatVersion === ManifestVersion.singleMac) writer.zeros(4);
   else writer.u8(macs.length).zeros(3);
-  for (const file of manifest.files) {
-    writer
-      .u16(file.shard)
-      .u8(file.state)
-      .u8(file.hintMac === undefined ? 0 : 1)
-      .u32(file.fileId)
-      .u32(file.keyId)
-      .zeros(4)
-      .u64(file.pageCount)
-      .raw(file.headerMac, MAC_BYTES)
-      .raw(file.tagDigest, MAC_BYTES)
-      .raw(file.hintMac ?? new Uint8Array(MAC_BYTES), MAC_BYTES);
-  }
+  for (const file of manifest.files) encodeFileEntry(writer, file, formatVersion);
   const body = writer.bytes.subarray(0, bodyBytes);
   const tags = macs.map((each) => each(body));
   for (const tag of tags) writer.raw(tag, MAC_BYTES);
@@ -150,10 +150,10 @@ export function peekManifestFormatVersion(bytes: Uint8Array): ManifestFormatVers
 
 function readVersion(reader: ByteReader): ManifestFormatVersion {
   const version = reader.u16();
-  if (version !== ManifestVersion.singleMac && version !== ManifestVersion.macCount) {
+  if (version !== ManifestVersion.singleMac && version !== ManifestVersion.macCount && version !== ManifestVersion.journal) {
     throw armdbError(
       'ARMDB_FORMAT_MISMATCH',
-      `the store has format version ${version}; this armdb reads versions ${ManifestVersion.singleMac} and ${ManifestVersion.macCount}`,
+      `the store has format version ${version}; this armdb reads versions ${ManifestVersion.singleMac} to ${ManifestVersion.journal}`,
     );
   }
   return version;
@@ -170,7 +170,7 @@ export function decodeManifest(bytes: Uint8Array, mac: MacFunction): Manifest {
   const reader = new ByteReader(body, 'manifest', 11);
   const header = readHeader(reader, formatVersion);
   const files: ManifestFile[] = [];
-  for (let index = 0; index < header.fileCount; index++) files.push(readFileEntry(reader, header.shards, header.nextFileId));
+  for (let index = 0; index < header.fileCount; index++) files.push(readFileEntry(reader, header.shards, header.nextFileId, formatVersion));
   reader.end();
   const { fileCount: _fileCount, ...fields } = header;
   return { ...fields, algorithm, files };
@@ -240,8 +240,34 @@ function readHeader(reader: ByteReader, formatVersion: ManifestFormatVersion) {
   };
 }
 
+/**
+ * One file entry (§7.3). Version 3 keeps version 2's 120 bytes: the journal chunk count takes the 4
+ * reserved bytes, and the u64 page count becomes a u32 page count and the u32 journal page (a data
+ * file never has 2^32 pages, §9). Versions 1 and 2 keep their layout (and never record a journal).
+ */
+function encodeFileEntry(writer: ByteWriter, file: ManifestFile, formatVersion: ManifestFormatVersion): void {
+  const journalChunks = file.journalChunks ?? 0;
+  const journalPage = file.journalPage ?? 0;
+  writer
+    .u16(file.shard)
+    .u8(file.state)
+    .u8(file.hintMac === undefined ? 0 : 1)
+    .u32(file.fileId)
+    .u32(file.keyId);
+  if (formatVersion < ManifestVersion.journal) writer.zeros(4).u64(file.pageCount);
+  else {
+    if (file.pageCount > 0xffffffff || journalChunks > 0xffffffff || journalPage > 0xffffffff)
+      throw new RangeError('manifest entry field out of range');
+    writer.u32(journalChunks).u32(file.pageCount).u32(journalPage);
+  }
+  writer
+    .raw(file.headerMac, MAC_BYTES)
+    .raw(file.tagDigest, MAC_BYTES)
+    .raw(file.hintMac ?? new Uint8Array(MAC_BYTES), MAC_BYTES);
+}
+
 /** One file entry (§7.3), checked against the header's shard count and next file id. */
-function readFileEntry(reader: ByteReader, shards: number, nextFileId: number): ManifestFile {
+function readFileEntry(reader: ByteReader, shards: number, nextFileId: number, formatVersion: ManifestFormatVersion): ManifestFile {
   const shard = reader.u16();
   const state = reader.u8();
   const hasHint = reader.u8();
@@ -250,11 +276,34 @@ function readFileEntry(reader: ByteReader, shards: number, nextFileId: number): 
   if (hasHint > 1) throw integrityError('manifest hint flag is out of range');
   const fileId = reader.u32();
   const keyId = reader.u32();
-  reader.zeros(4);
-  const pageCount = reader.u64();
+  let journalChunks = 0;
+  let pageCount: number;
+  let journalPage = 0;
+  if (formatVersion < ManifestVersion.journal) {
+    reader.zeros(4);
+    pageCount = reader.u64();
+  } else {
+    journalChunks = reader.u32();
+    pageCount = reader.u32();
+    journalPage = reader.u32();
+  }
   const headerMac = reader.copy(MAC_BYTES);
   const tagDigest = reader.copy(MAC_BYTES);
   const hintMacBytes = reader.copy(MAC_BYTES);
   if (fileId >= nextFileId) throw integrityError(`manifest lists file ${fileId} at or beyond its next file id ${nextFileId}`);
-  return { shard, state, fileId, keyId, pageCount, headerMac, tagDigest, hintMac: hasHint === 1 ? hintMacBytes : undefined };
+  if (journalPage !== 0 && (journalChunks === 0 || state !== FileState.active))
+    throw integrityError(`manifest file ${fileId}: a journal page without durable journal chunks`);
+  if (state === FileState.sealed && journalChunks !== 0)
+    throw integrityError(`manifest file ${fileId}: a sealed file records journal chunks`);
+  return {
+    shard,
+    state,
+    fileId,
+    keyId,
+    pageCount,
+    headerMac,
+    tagDigest,
+    hintMac: hasHint === 1 ? hintMacBytes : undefined,
+    ...(journalChunks === 0 ? {} : { journalChunks, journalPage }),
+  };
 }

@@ -3,8 +3,9 @@
  * reading (sealed files, and the active file's own pages).
  *
  * Writing: records go into a page-aligned write buffer. When it fills, only complete pages are sealed
- * and written; the partial page stays in memory until a barrier, rotation or close seals it
- * zero-padded, after which writing continues on the next page (a page index is sealed once).
+ * and written; the partial page stays in memory. A barrier seals what it gained since the last
+ * barrier as one chunk of the file's commit journal (docs/format.md §6A) and leaves the page open;
+ * only rotation and close seal it zero-padded. A page index is sealed once, a journal chunk index too.
  *
  * Reading: pages are authenticated and decrypted before anything sees them, then cached — but a page
  * of the active file only once it is durable (so the cache never holds what a crash could take back).
@@ -17,7 +18,9 @@ import { allocOut, copyOut } from '../format/bytes.js';
 import { MAC_BYTES, PAGE_BYTES, TAG_BYTES } from '../format/constants.js';
 import { alignUpToPage, nextRecordPosition, pageIndexOf } from '../format/page.js';
 import { encodeRecord, recordBytes } from '../format/record.js';
+import { encodeJournalChunk, encodeJournalHeader } from '../format/journal.js';
 import { encodeTagFileFooter, encodeTagFileHeader, tagOffset } from '../format/tag-file.js';
+import type { JournalCipher } from '../crypto/journal-cipher.js';
 import type { FileHandle } from '../io/file-system.js';
 import { largeValueCacheId, pageCacheId, type BlockCache } from './block-cache.js';
 import { type DurableState, EMPTY_DIGEST } from './durable-state.js';
@@ -26,6 +29,29 @@ import { WriteBuffer } from './write-buffer.js';
 
 /** At most this many unsynced plaintext pages are kept per file (4 MiB). */
 const MAX_UNSYNCED_PAGES = 1024;
+
+/** How an active file reaches its commit journal (two files, used in turn; created when first needed). */
+export interface JournalParts {
+  readonly cipher: JournalCipher;
+  /** Creates journal file `slot` (0 or 1; it must not exist). */
+  readonly create: (slot: number) => FileHandle;
+  /** Removes journal file `slot` (its data file is sealed and durable). */
+  readonly remove: (slot: number) => void;
+}
+
+/** A journal file starts over in the other slot once it holds this many bytes (docs/format.md §6A.4). */
+export const JOURNAL_SWITCH_BYTES = 2 * PAGE_BYTES;
+
+interface JournalSlot {
+  readonly handle: FileHandle;
+  /** Bytes written: where the next chunk goes. */
+  bytes: number;
+  /** Index of the first chunk after its header. */
+  firstChunk: number;
+  /** Written since the last snapshot / to be fsynced by the barrier of the last snapshot. */
+  written: boolean;
+  toSync: boolean;
+}
 
 /** Counters the writer adds to (shared with the engine's stats). */
 export interface WriteCounters {
@@ -67,6 +93,18 @@ export class DataFile {
    */
   readonly #unsyncedPages = new Map<number, Uint8Array>();
   #counters: WriteCounters | undefined;
+  // The commit journal (active files only).
+  #journal: JournalParts | undefined;
+  readonly #journalSlots: (JournalSlot | undefined)[] = [undefined, undefined];
+  /** The slot chunks go to. */
+  #journalSlot = 0;
+  /** The page of the last chunk sealed. */
+  #lastChunkPage = 0;
+  /** Stream position up to which the records are in sealed pages or journal chunks. */
+  #journaledTo = 0;
+  // Written since the last snapshot, and so to be fsynced by the barrier that takes the next one.
+  #pagesWritten = false;
+  #syncPages = false;
 
   private constructor(
     cipher: FileCipher,
@@ -100,6 +138,7 @@ export class DataFile {
     tagHandle: FileHandle,
     writeBufferBytes: number,
     counters: WriteCounters,
+    journal?: JournalParts,
   ): DataFile {
     const header = encodeTagFileHeader(cipher.identity, cipher.mac);
     tagHandle.write(header, 0);
@@ -108,10 +147,14 @@ export class DataFile {
       pageCount: 0,
       tagDigest: EMPTY_DIGEST,
       sealed: false,
+      journalChunks: 0,
+      journalPage: 0,
     });
     file.#writer = new WriteBuffer(writeBufferBytes);
     file.#counters = counters;
+    file.#journal = journal;
     file.#dirty = true;
+    file.#pagesWritten = true;
     counters.bytesWritten += header.length;
     return file;
   }
@@ -129,8 +172,10 @@ export class DataFile {
       pageCount,
       tagDigest: new Uint8Array(0),
       sealed: true,
+      journalChunks: 0,
+      journalPage: 0,
     });
-    file.#durable = { pageCount, tagDigest: file.currentDigest(), sealed: true };
+    file.#durable = { pageCount, tagDigest: file.currentDigest(), sealed: true, journalChunks: 0, journalPage: 0 };
     file.#listed = true;
     return file;
   }
@@ -176,19 +221,53 @@ export class DataFile {
    * Recovery sealed this file, active when last seen: its durable state stays what the manifest
    * recorded (`listed`, or nothing for a file it did not list) until the next barrier covers it.
    */
-  markRecoveredActive(listed: { pageCount: number; tagDigest: Uint8Array } | undefined): void {
+  markRecoveredActive(
+    listed: { pageCount: number; tagDigest: Uint8Array; journalChunks?: number; journalPage?: number } | undefined,
+  ): void {
     this.#durable =
       listed === undefined
-        ? { pageCount: 0, tagDigest: EMPTY_DIGEST, sealed: false }
-        : { pageCount: listed.pageCount, tagDigest: listed.tagDigest, sealed: false };
+        ? { pageCount: 0, tagDigest: EMPTY_DIGEST, sealed: false, journalChunks: 0, journalPage: 0 }
+        : {
+            pageCount: listed.pageCount,
+            tagDigest: listed.tagDigest,
+            sealed: false,
+            journalChunks: listed.journalChunks ?? 0,
+            journalPage: listed.journalPage ?? 0,
+          };
     this.#listed = listed !== undefined;
     this.#dirty = true;
+    // Recovery cut it and wrote its footer: the next barrier fsyncs both before the MANIFEST says sealed.
+    this.#pagesWritten = true;
   }
 
   /** A barrier's snapshot: the state its fsyncs will make durable. The file is clean until its next write. */
   takeDurableSnapshot(): DurableState {
     this.#dirty = false;
-    return { pageCount: this.pageCount, tagDigest: this.currentDigest(), sealed: this.sealed };
+    this.#syncPages = this.#pagesWritten;
+    this.#pagesWritten = false;
+    for (const slot of this.#journalSlots) {
+      if (slot === undefined) continue;
+      slot.toSync = slot.written;
+      slot.written = false;
+    }
+    const journalChunks = this.sealed || this.#journal === undefined ? 0 : this.#journal.cipher.nextChunkIndex;
+    return {
+      pageCount: this.pageCount,
+      tagDigest: this.currentDigest(),
+      sealed: this.sealed,
+      journalChunks,
+      journalPage: journalChunks === 0 ? 0 : this.#lastChunkPage,
+    };
+  }
+
+  /** The fsyncs that make the last snapshot durable: the parts written before it. */
+  syncHandles(): Promise<void>[] {
+    const syncs: Promise<void>[] = [];
+    if (this.#syncPages) syncs.push(this.dataHandle.sync(), this.tagHandle.sync());
+    for (const slot of this.#journalSlots) if (slot?.toSync === true) syncs.push(slot.handle.sync());
+    // Dirty for another reason than a write of its own (never expected): the fsyncs of old.
+    if (syncs.length === 0) syncs.push(this.dataHandle.sync(), this.tagHandle.sync());
+    return syncs;
   }
 
   /** The barrier's fsyncs made `state` durable; the MANIFEST about to be written lists the file. */
@@ -199,7 +278,7 @@ export class DataFile {
 
   /** A compaction output, synced and renamed, joins the store: durable as it is, and listed from the next MANIFEST on. */
   markAdopted(): void {
-    this.#durable = { pageCount: this.pageCount, tagDigest: this.currentDigest(), sealed: true };
+    this.#durable = { pageCount: this.pageCount, tagDigest: this.currentDigest(), sealed: true, journalChunks: 0, journalPage: 0 };
     this.#dirty = false;
     this.#listed = true;
     this.#liveBytesWhenCompacted = this.liveBytes;
@@ -265,6 +344,88 @@ export class DataFile {
     this.writeCompletePages();
   }
 
+  /**
+   * A barrier: seals the complete pages, then what the partial page gained since the last chunk as
+   * one journal chunk (docs/format.md §6A). Returns true when this created a journal file (a new
+   * directory entry for the barrier to make durable). Without journal parts, seals the page padded.
+   *
+   * Space stays bounded by using two journal files in turn (§6A.4): once the current one holds
+   * {@link JOURNAL_SWITCH_BYTES} and a MANIFEST has recorded a chunk of it, the other one (which no
+   * durable state needs any more) is started over, its first chunk the whole journaled prefix of the
+   * partial page again, sealed under the next chunk index (never the same index twice).
+   */
+  journalPartialPage(): boolean {
+    const writer = this.#writer;
+    const journal = this.#journal;
+    if (writer === undefined) return false;
+    if (journal === undefined) {
+      this.sealPartialPage();
+      return false;
+    }
+    this.writeCompletePages();
+    const pageStart = this.pageCount * PAGE_BYTES;
+    let from = Math.max(this.#journaledTo, pageStart);
+    const to = writer.position;
+    if (to <= from) return false;
+    assert(writer.bufferPosition === pageStart, 'the write buffer holds the partial page only');
+    let created = false;
+    let slot = this.#journalSlots[this.#journalSlot];
+    if (slot === undefined || (slot.bytes >= JOURNAL_SWITCH_BYTES && this.#durable.journalChunks > slot.firstChunk)) {
+      if (slot !== undefined) {
+        this.#journalSlot = 1 - this.#journalSlot;
+        from = pageStart;
+      }
+      const index = this.#journalSlot;
+      const reused = this.#journalSlots[index];
+      if (reused === undefined) created = true;
+      else reused.handle.truncate(0);
+      const header = encodeJournalHeader({ ...this.#journalHeaderFields(), firstChunk: journal.cipher.nextChunkIndex });
+      const handle = reused?.handle ?? journal.create(index);
+      handle.write(header, 0);
+      slot = { handle, bytes: header.length, firstChunk: journal.cipher.nextChunkIndex, written: true, toSync: false };
+      this.#journalSlots[index] = slot;
+      if (this.#counters !== undefined) this.#counters.bytesWritten += header.length;
+    }
+    const place = { pageIndex: this.pageCount, offset: from - pageStart, length: to - from };
+    const sealed = journal.cipher.seal(place, writer.buffer.subarray(from - pageStart, to - pageStart));
+    const chunk = encodeJournalChunk(place, sealed.ciphertext, sealed.tag);
+    slot.handle.write(chunk, slot.bytes);
+    slot.bytes += chunk.length;
+    slot.written = true;
+    this.#lastChunkPage = place.pageIndex;
+    this.#journaledTo = to;
+    this.#dirty = true;
+    if (this.#counters !== undefined) this.#counters.bytesWritten += chunk.length;
+    return created;
+  }
+
+  #journalHeaderFields() {
+    const { algorithm, shard, fileId, keyId } = this.cipher.identity;
+    return { algorithm, shard, fileId, keyId };
+  }
+
+  /** Stream position up to which records are in sealed pages or journal chunks. */
+  get journaledTo(): number {
+    return Math.max(this.#journaledTo, this.pageCount * PAGE_BYTES);
+  }
+
+  /**
+   * Removes the journal once the file is sealed and durable (its padded last page fsynced): nothing
+   * in the journal is needed any more (§6A.4). Returns whether it removed one.
+   */
+  retireJournal(): boolean {
+    if (!this.#durable.sealed) return false;
+    let removed = false;
+    for (const [index, slot] of this.#journalSlots.entries()) {
+      if (slot === undefined) continue;
+      slot.handle.close();
+      this.#journalSlots[index] = undefined;
+      this.#journal?.remove(index);
+      removed = true;
+    }
+    return removed;
+  }
+
   /** Rotation and close: seal the partial page, then write the footer. The file is then read-only. */
   seal(): void {
     this.sealPartialPage();
@@ -272,6 +433,7 @@ export class DataFile {
     this.tagHandle.write(footer, tagOffset(this.pageCount));
     if (this.#counters !== undefined) this.#counters.bytesWritten += footer.length;
     this.#dirty = true;
+    this.#pagesWritten = true;
     this.sealed = true;
     this.#writer = undefined;
   }
@@ -295,6 +457,7 @@ export class DataFile {
     // Scratch shared by every cipher: written (and the tags copied) below, before anything seals again.
     const { ciphertext, tags } = this.cipher.sealUnits(firstPageIndex, writer.buffer.subarray(0, completePages * PAGE_BYTES), PAGE_BYTES);
     this.#dirty = true;
+    this.#pagesWritten = true;
     this.dataHandle.write(ciphertext, firstPageIndex * PAGE_BYTES);
     this.tagHandle.write(tags, tagOffset(firstPageIndex));
     this.#appendTags(tags);
@@ -483,6 +646,10 @@ export class DataFile {
 
   close(): void {
     this.#unsyncedPages.clear();
+    for (const [index, slot] of this.#journalSlots.entries()) {
+      slot?.handle.close();
+      this.#journalSlots[index] = undefined;
+    }
     this.dataHandle.close();
     this.tagHandle.close();
     this.cipher.destroy();

@@ -25,6 +25,18 @@ export interface StreamRecord {
  */
 export const STREAM_CHUNK_PAGES = 64;
 
+/**
+ * Recovery of an active file with a commit journal (docs/format.md §6A): after the last valid page,
+ * the stream goes on into what the journal holds of the next page. Records of a group that reaches
+ * into it go to `carry` instead of `visit` (they are written again into the shard's new active file).
+ */
+export interface JournalTail {
+  /** The journaled prefix of page `pageIndex` (the first page that is not a valid page), if any. */
+  readonly tailOf: (pageIndex: number) => Uint8Array | undefined;
+  /** A record of a complete group that reaches into the journaled prefix; valid only during the call. */
+  readonly carry: (record: StreamRecord, batchContinues: boolean) => void;
+}
+
 export class RecordStream {
   readonly #file: DataFile;
   readonly #pageCount: number;
@@ -37,6 +49,10 @@ export class RecordStream {
   #resumePosition = 0;
   #nextPage = 0;
   #done = false;
+  readonly #journal: JournalTail | undefined;
+  /** File position where the journaled prefix starts, once it is read. */
+  #tailStart = Number.POSITIVE_INFINITY;
+  #tailEnd: number | undefined;
   /** Pages that authenticated, from the start. */
   validPages = 0;
   highestSequence = 0;
@@ -46,7 +62,15 @@ export class RecordStream {
    * @param pageCount Pages to read. A page at or beyond `durablePages` that fails authentication ends
    *   the stream (a torn tail); one below it is ARMDB_INTEGRITY.
    */
-  constructor(file: DataFile, pageCount: number, durablePages: number, keySize: number, visit: (record: StreamRecord) => void) {
+  constructor(
+    file: DataFile,
+    pageCount: number,
+    durablePages: number,
+    keySize: number,
+    visit: (record: StreamRecord) => void,
+    journal?: JournalTail,
+  ) {
+    this.#journal = journal;
     this.#file = file;
     this.#pageCount = pageCount;
     this.#durablePages = durablePages;
@@ -63,15 +87,23 @@ export class RecordStream {
     if (this.#done) return false;
     const firstPage = this.#nextPage;
     const count = Math.min(STREAM_CHUNK_PAGES, this.#pageCount - firstPage);
-    if (count <= 0) {
+    if (count <= 0 && this.#journal === undefined) {
       this.#done = true;
       return false;
     }
-    const pages = this.#readPages(firstPage, count);
-    const plaintext = new Uint8Array(this.#carry.length + pages.length * PAGE_BYTES);
+    const pages = count > 0 ? this.#readPages(firstPage, count) : [];
+    const last = pages.length < count || firstPage + Math.max(count, 0) >= this.#pageCount;
+    const tail = last ? this.#journal?.tailOf(firstPage + pages.length) : undefined;
+    const plaintext = new Uint8Array(this.#carry.length + (pages.length + (tail === undefined ? 0 : 1)) * PAGE_BYTES);
     plaintext.set(this.#carry);
     for (const [offset, page] of pages.entries()) plaintext.set(page, this.#carry.length + offset * PAGE_BYTES);
     this.validPages = firstPage + pages.length;
+    if (tail !== undefined) {
+      // The journaled prefix, zero-padded as a barrier used to pad the page (§3.2).
+      plaintext.set(tail, this.#carry.length + pages.length * PAGE_BYTES);
+      this.#tailStart = this.validPages * PAGE_BYTES;
+      this.#tailEnd = this.#tailStart + tail.length;
+    }
     this.#resumePosition = scanRecords(
       plaintext,
       this.#carryPosition,
@@ -82,8 +114,8 @@ export class RecordStream {
     );
     this.#carry = plaintext.subarray(this.#resumePosition - this.#carryPosition);
     this.#carryPosition = this.#resumePosition;
-    this.#nextPage = firstPage + count;
-    if (pages.length < count || this.#nextPage >= this.#pageCount) this.#done = true;
+    this.#nextPage = firstPage + Math.max(count, 0);
+    if (last) this.#done = true;
     return !this.#done;
   }
 
@@ -100,10 +132,15 @@ export class RecordStream {
    * are never applied, and the bytes count as dead. (Pages are authenticated: nobody else can make one.)
    */
   tailBytes(): number {
-    const validBytes = this.validPages * PAGE_BYTES;
+    const validBytes = this.#tailEnd ?? this.validPages * PAGE_BYTES;
     const tornStart =
       this.#pending.length > 0 ? this.#pending[0]!.position : this.#resumePosition < validBytes ? this.#resumePosition : undefined;
-    return tornStart === undefined ? 0 : validBytes - tornStart;
+    return tornStart === undefined ? 0 : Math.max(0, validBytes - tornStart);
+  }
+
+  /** Whether the stream read a journaled prefix after its valid pages. */
+  get readJournal(): boolean {
+    return this.#tailEnd !== undefined;
   }
 
   #readPages(firstPage: number, count: number): Uint8Array[] {
@@ -129,7 +166,8 @@ export class RecordStream {
     if (record.sequence > this.highestSequence) this.highestSequence = record.sequence;
     if (record.sequence < this.lowestSequence) this.lowestSequence = record.sequence;
     if (!record.batchContinues && this.#pending.length === 0) {
-      this.#visit(record);
+      if (record.position + record.recordBytes > this.#tailStart) this.#journal!.carry(record, false);
+      else this.#visit(record);
       return;
     }
     this.#pending.push({
@@ -142,8 +180,11 @@ export class RecordStream {
       recordBytes: record.recordBytes,
     });
     if (!record.batchContinues) {
-      for (const member of this.#pending) this.#visit(member);
+      const group = this.#pending;
       this.#pending = [];
+      if (record.position + record.recordBytes > this.#tailStart)
+        for (const [index, member] of group.entries()) this.#journal!.carry(member, index < group.length - 1);
+      else for (const member of group) this.#visit(member);
     }
   }
 }

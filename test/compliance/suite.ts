@@ -1008,10 +1008,11 @@ function variableBytes(factory: Factory<Uint8Array>, config: Configuration): voi
     const after = h.db.stats();
     expect(after.syncs).toBeGreaterThan(before.syncs);
     expect(after.epoch).toBeGreaterThan(before.epoch);
-    expect(after.pagesSealed).toBeGreaterThan(before.pagesSealed);
+    // sync() seals no page: the partial pages go into the commit journals (docs/format.md §3.2, §6A).
+    expect(after.pagesSealed).toBe(before.pagesSealed);
     expect(after.bytesWritten).toBeGreaterThan(before.bytesWritten);
     expect(after.totalBytes).toBeGreaterThan(0);
-    expect(after.deadBytes).toBeGreaterThan(0); // an overwrite, a delete and page padding
+    expect(after.deadBytes).toBeGreaterThan(0); // an overwrite and a delete
     expect(after.deadBytes).toBeLessThanOrEqual(after.totalBytes);
 
     const epochBeforeClose = after.epoch;
@@ -1023,10 +1024,13 @@ function variableBytes(factory: Factory<Uint8Array>, config: Configuration): voi
       expect(reopened.epoch).toBeGreaterThan(epochBeforeClose);
       expect(reopened.recoveredTornBytes).toBe(0);
     }
-    // The cache counters move only when there is a cache.
+    // The cache counters move only when there is a cache. The cache holds sealed pages; the partial
+    // page of an active file is read from its write buffer (a sync() journals it, docs/format.md §6A),
+    // so fill every shard's first page past its end before reading from it.
+    for (let n = 100; n < 180; n++) h.db.put(key(n), patternBytes(700, n));
     await h.db.sync();
-    h.db.get(key(1));
-    h.db.get(key(1));
+    h.db.get(key(100));
+    h.db.get(key(100));
     const cached = h.db.stats();
     if (config.cacheBytes === 0) {
       expect(cached.cacheHits).toBe(0);

@@ -71,6 +71,8 @@ export interface KillCyclesOptions {
    * (key, nonce) pair was used twice across all cycles (SPEC §5.1). Default false.
    */
   readonly logSeals?: boolean;
+  /** The child syncs after every op (a durable commit each: the commit journal's case). Default false. */
+  readonly syncEveryOp?: boolean;
   /** Processes that spin on the CPUs while the cycles run (a busy machine). Default 0. */
   readonly busyLoops?: number;
   /** Seeds the run seeds and the kill points. */
@@ -307,6 +309,7 @@ export async function runKillCycles(options: KillCyclesOptions): Promise<KillCyc
           ARMDB_KILL_AUTOCOMPACT: autoCompact ? '1' : '0',
           ARMDB_KILL_COMPACT_EVERY: String(options.childCompactEveryBatches ?? 0),
           ARMDB_KILL_ROTATE_EVERY: String(options.childRotateEveryBatches ?? 0),
+          ARMDB_KILL_SYNC_EVERY_OP: options.syncEveryOp === true ? '1' : '0',
           ...(options.logSeals === true ? { ARMDB_KILL_SEAL_LOG: sealLogPath } : {}),
         },
         plan,
@@ -349,7 +352,7 @@ export async function runKillCycles(options: KillCyclesOptions): Promise<KillCyc
       try {
         const shard = (candidate: Uint8Array): number => shardOf(map, candidate);
         const commits: Commit[] = [];
-        const stream = operations(run, runSeed);
+        const stream = operations(run, runSeed, options.syncEveryOp === true);
         for (let index = 0; index < bound; index++) commits.push(commitOf(stream.next().value));
         contents = readAll(map, keys);
         size = map.size;

@@ -47,4 +47,4 @@ export type Operation = { readonly index: number; readonly syncAfter: boolean } 
   | { readonly kind: 'group-delete'; readonly group: number; readonly ids: readonly number[] }
 );
 
-export declare function operations(run: number, seed: number): Generator<Operation, never, void>;
+export declare function operations(run: number, seed: number, syncEveryOp?: boolean): Generator<Operation, never, void>;

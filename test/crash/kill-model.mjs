@@ -128,11 +128,12 @@ function valueLength(random) {
  * The ops of run `run` (seeded by `seed`), in order, forever. Each op is one commit:
  *   { index, kind: 'put', id, value } | { index, kind: 'delete', id }
  *   | { index, kind: 'group-put', group, generation, writes: [{ id, value }] } | { index, kind: 'group-delete', group, ids }
- * plus `syncAfter: true` on the ops after which the child calls sync().
+ * plus `syncAfter: true` on the ops after which the child calls sync() (after every op with `syncEveryOp`:
+ * a durable commit per op, which the commit journal carries, docs/format.md §6A).
  */
-export function* operations(run, seed) {
+export function* operations(run, seed, syncEveryOp = false) {
   const random = new Random(seed);
-  let nextSync = random.int(12, 60);
+  let nextSync = syncEveryOp ? 1 : random.int(12, 60);
   for (let index = 0; ; index++) {
     const roll = random.next();
     let op;
@@ -156,7 +157,7 @@ export function* operations(run, seed) {
       op = { index, kind: 'group-delete', group, ids: groupKeyIds(group) };
     }
     op.syncAfter = index + 1 === nextSync;
-    if (op.syncAfter) nextSync += random.int(12, 60);
+    if (op.syncAfter) nextSync += syncEveryOp ? 1 : random.int(12, 60);
     yield op;
   }
 }

@@ -32,6 +32,14 @@ describe.skipIf(!built)(
       expect(report.acknowledgedOps).toBeGreaterThan(0);
     }, 120_000);
 
+    // One op per sync(): every acknowledged op sits in a commit journal chunk (docs/format.md §6A) until
+    // its page completes, so the kills land between journaled commits and recovery must replay them.
+    it('20 cycles of durable commits (sync() after every op): every acknowledged op survives the kill', async () => {
+      const report = await runKillCycles({ cycles: 20, seed: SEED + 3, syncEveryOp: true });
+      expect(report.cycles).toBe(20);
+      expect(report.acknowledgedOps).toBeGreaterThan(20);
+    }, 120_000);
+
     // Background compaction alone rarely overlaps a barrier (it starts after one); here the child also
     // starts an explicit compact() every 2 batches while it keeps writing and syncing, so kills land
     // between compaction's steps and adoptions happen while barriers wait for their fsyncs.

@@ -100,6 +100,35 @@ export async function powerCutCreation(options: WalkOptions): Promise<WalkResult
 }
 
 /**
+ * Durable commits (docs/format.md §6A): a synced base, then 60 steps with a sync() after every one,
+ * so each barrier appends one chunk to a commit journal, then close(), which seals the padded last
+ * pages and retires the journals. Cuts at every file operation of the window: journal writes and
+ * fsyncs, MANIFEST replacements, the seals and unlinks of close(). (Journal restarts, which need 8 KiB
+ * of chunks in one file, are covered by test/unit/storage/commit-journal.test.ts and the kill tests.)
+ */
+export async function powerCutDurableCommits(options: WalkOptions): Promise<WalkResult> {
+  const made = temporaryDirectory('power-journal');
+  try {
+    const fs = new PowerCutFileSystem(made.path);
+    const map = await openMap(path.join(made.path, STORE), fs);
+    const shard = (key: Uint8Array): number => shardOf(map, key);
+    const baseRun = await execute(map, [...workload({ seed: 8, tag: 8, steps: 40, keys: 60 }, shard), { kind: 'sync' }]);
+    if (baseRun.error !== undefined) throw baseRun.error;
+    const base = applyCommits(new Map(), baseRun.commits);
+    const steps = workload({ seed: options.workloadSeed ?? 88, tag: 9, steps: 60, keys: 60, syncEvery: 1 }, shard);
+    const execution = newExecution();
+    const collector = collectCuts(fs, execution);
+    await execute(map, [...steps, { kind: 'close' }], execution);
+    const cuts = collector.stop();
+    if (execution.error !== undefined) throw execution.error;
+    const { problems, images } = await checkCuts(cuts, options.seedsPerCut, options.seedBase, { base, commits: execution.commits });
+    return { cuts: cuts.length, images, problems };
+  } finally {
+    made.cleanup();
+  }
+}
+
+/**
  * compact() while writes and syncs go on: a synced base with many dead records (320 steps on 100
  * keys, so sealed files are mostly garbage), then compact() started and, while it runs, 120 steps
  * with a sync every 15, then the compaction awaited, 40 more steps and close(). Cuts at every file

@@ -20,6 +20,7 @@ import {
   powerCutCompaction,
   powerCutCreation,
   powerCutDuringRecovery,
+  powerCutDurableCommits,
   powerCutKeyLifecycle,
   powerCutMaintenance,
   powerCutWalk,
@@ -233,6 +234,13 @@ describe('a power cut before any file operation of a workload', () => {
   it('creating a store, writing, syncing and closing it: every image recovers (before the first MANIFEST, as an empty store)', async () => {
     const { cuts, images, problems } = await powerCutCreation({ seedsPerCut: 1, seedBase: 0x5eed1000 });
     expect(cuts).toBeGreaterThan(80);
+    expect(images).toBe(cuts);
+    expect(problems).toEqual([]);
+  });
+
+  it('durable commits, a sync() after every step (journal chunks and their fsyncs, MANIFEST replacements, close retiring the journals): every image recovers', async () => {
+    const { cuts, images, problems } = await powerCutDurableCommits({ seedsPerCut: 1, seedBase: 0x5eed5000 });
+    expect(cuts).toBeGreaterThan(200);
     expect(images).toBe(cuts);
     expect(problems).toEqual([]);
   });

@@ -70,7 +70,7 @@ let inFlight;
 let compacting;
 let rotating;
 let batches = 0;
-const stream = operations(run, seed);
+const stream = operations(run, seed, process.env.ARMDB_KILL_SYNC_EVERY_OP === '1');
 for (;;) {
   if (rotateEvery > 0 && batches % rotateEvery === rotateEvery - 1 && rotating === undefined) {
     rotating = db.rotateDataKey().then(() => {

@@ -167,7 +167,7 @@ describe('the MANIFEST key after the leaked-credential procedure', () => {
     }
   });
 
-  it('a version-1 store (as 0.1.0 wrote it) opens and stays version 1 until its first key operation, which upgrades its MANIFEST to version 2', async ({
+  it('a version-1 store (as 0.1.0 wrote it) opens; its first durable write records a journal and upgrades its MANIFEST to version 3', async ({
     tempDir,
   }) => {
     const dir = tempDir();
@@ -188,9 +188,11 @@ describe('the MANIFEST key after the leaked-credential procedure', () => {
       expectModel(db, model);
       db.put(keyOf(500), valueFor(500, 'v2'));
       await db.sync();
-      expect(peekManifestFormatVersion(fs.readFileSync(manifestPath(dir))), 'no key operation yet').toBe(1);
+      // A durable write records a commit journal chunk: version 3 (docs/format.md §1.4), which a
+      // version-1 reader must refuse rather than open without the journaled write.
+      expect(peekManifestFormatVersion(fs.readFileSync(manifestPath(dir))), 'a journaled write').toBe(3);
       await db.changeKey({ key: testKey(32) });
-      expect(peekManifestFormatVersion(fs.readFileSync(manifestPath(dir)))).toBe(2);
+      expect(peekManifestFormatVersion(fs.readFileSync(manifestPath(dir)))).toBe(3);
     } finally {
       await db.close();
     }

@@ -22,6 +22,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect } from 'vitest';
 import { withEngineHooks } from '../../src/internal/engine-hooks.js';
 import { FileCipher, setSealObserver } from '../../src/crypto/file-cipher.js';
+import { setJournalSealObserver } from '../../src/crypto/journal-cipher.js';
 import { nodeProvider } from '../../src/crypto/node-provider.js';
 import { Algorithm, FileKind, PAGE_BYTES } from '../../src/format/constants.js';
 import { VarMap, keys, type CipherName, type OpenOptions } from '../../src/index.js';
@@ -33,7 +34,10 @@ class SealLog {
   readonly #seen = new Set<string>();
   readonly duplicates: string[] = [];
   readonly fingerprints = new Set<string>();
-  /** Seals per unit kind (the last 4 nonce bytes, docs/format.md §2.6): '01000000' data, '02000000' hint. */
+  /**
+   * Seals per unit kind (the last 4 nonce bytes, docs/format.md §2.6, §6A.3): '01000000' data,
+   * '02000000' hint, '03000000' commit journal chunk (its own key, logged under a 'journal:' prefix).
+   */
   readonly kinds = new Map<string, number>();
   seals = 0;
 
@@ -42,6 +46,15 @@ class SealLog {
       const pair = `${fileKeyFingerprint}/${nonceHex}`;
       this.seals++;
       this.fingerprints.add(fileKeyFingerprint);
+      const kind = nonceHex.slice(16);
+      this.kinds.set(kind, (this.kinds.get(kind) ?? 0) + 1);
+      if (this.#seen.has(pair)) this.duplicates.push(pair);
+      else this.#seen.add(pair);
+    });
+    setJournalSealObserver(({ journalKeyFingerprint, nonceHex }) => {
+      const pair = `journal:${journalKeyFingerprint}/${nonceHex}`;
+      this.seals++;
+      this.fingerprints.add(`journal:${journalKeyFingerprint}`);
       const kind = nonceHex.slice(16);
       this.kinds.set(kind, (this.kinds.get(kind) ?? 0) + 1);
       if (this.#seen.has(pair)) this.duplicates.push(pair);
@@ -58,6 +71,7 @@ class SealLog {
 
 afterEach(() => {
   setSealObserver(undefined);
+  setJournalSealObserver(undefined);
 });
 
 const KEY = new Uint8Array(createHash('sha256').update('armdb nonce test key').digest());
@@ -289,6 +303,7 @@ describe('no (file key, nonce) pair is ever sealed twice', () => {
     expect(log.fingerprints.size).toBeGreaterThan(RUNS * 2);
     expect(log.kinds.get('01000000')).toBeGreaterThan(RUNS * 10);
     expect(log.kinds.get('02000000'), 'hint chunks were sealed too').toBeGreaterThan(RUNS);
+    expect(log.kinds.get('03000000'), 'commit journal chunks were sealed too').toBeGreaterThan(RUNS);
     if (PATH === undefined && RUNS >= 30) {
       for (const name of ['PutBatch', 'Delete', 'Sync', 'Flush', 'Reopen', 'Compact', 'RotateDataKey']) {
         expect(exercised.commands.get(name) ?? 0, name).toBeGreaterThanOrEqual(10);
@@ -398,6 +413,35 @@ describe('no (file key, nonce) pair is ever sealed twice', () => {
         await db.close();
       }
     }
+    // A crash after barriers journaled the partial page (a copy of the directory taken after sync()
+    // stands for the crash image): the reopen writes the journaled records into a new file and never
+    // journals or seals the old file's partial page again.
+    const journaled = path.join(root, 'journaled');
+    const image = path.join(root, 'journaled-image');
+    {
+      const db = await VarMap.open(journaled, storeOptions());
+      try {
+        for (let round = 0; round < 5; round++) {
+          db.put(keyOf(round), patternBytes(100, 9000 + round));
+          await db.sync();
+        }
+        fs.cpSync(journaled, image, { recursive: true });
+        fs.rmSync(path.join(image, 'LOCK'), { force: true });
+      } finally {
+        await db.close();
+      }
+    }
+    for (let reopen = 0; reopen < 2; reopen++) {
+      const db = await VarMap.open(image, storeOptions());
+      try {
+        for (let round = 0; round < 5; round++) expect(db.get(keyOf(round))).toEqual(patternBytes(100, 9000 + round));
+        db.put(keyOf(100 + reopen), patternBytes(100, reopen));
+        await db.sync();
+      } finally {
+        await db.close();
+      }
+    }
+    expect(log.kinds.get('03000000') ?? 0).toBeGreaterThan(5);
     expect(log.duplicates).toEqual([]);
     expect(log.pairs).toBe(log.seals);
   });

@@ -136,7 +136,8 @@ const manifestFileArb = (shards: number, nextFileId: number): fc.Arbitrary<Manif
     state: fc.constantFrom(FileState.active, FileState.sealed),
     fileId: fc.integer({ min: 0, max: nextFileId - 1 }),
     keyId: u32,
-    pageCount: u53,
+    // A u32 in version 3 (a data file never has 2^32 pages, docs/format.md §7.3).
+    pageCount: u32,
     headerMac: bytesOf(MAC_BYTES),
     tagDigest: bytesOf(MAC_BYTES),
     hintMac: fc.option(bytesOf(MAC_BYTES), { nil: undefined }),

@@ -509,8 +509,8 @@ describe('fuzz: manifest', () => {
     const wrongMagic = good.slice();
     wrongMagic.set(Magic.keyring, 0);
     expectArmdbError(() => decodeManifest(withManifestMac(wrongMagic), fakeMac), 'ARMDB_INTEGRITY');
-    // Versions 1 and 2 are read (docs/format.md §1.4); 0 and 3 are another armdb's.
-    for (const version of [0, 3]) {
+    // Versions 1 to 3 are read (docs/format.md §1.4); 0 and 4 are another armdb's.
+    for (const version of [0, 4]) {
       const wrongVersion = good.slice();
       wrongVersion[8] = version;
       expectArmdbError(() => decodeManifest(withManifestMac(wrongVersion), fakeMac), 'ARMDB_FORMAT_MISMATCH');

@@ -9,7 +9,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { FORMAT_VERSION, MANIFEST_FORMAT_VERSION, PAGE_BYTES } from '../../../src/format/constants.js';
+import { FORMAT_VERSION, PAGE_BYTES } from '../../../src/format/constants.js';
 import { RecordFlag, decodeRecordHeader, encodeRecord, recordBytes, verifyRecordChecksum } from '../../../src/format/record.js';
 import {
   TAG_FOOTER_BYTES,
@@ -427,9 +427,9 @@ describe('manifest golden vector, version 1 (written by 0.1.0; still read, and w
       '3608021f4643a98b1f9cc90286d62962',
       '11155a897ca3515f3a58643504c30ddd',
     );
-    const bytes = encodeManifest(manifest, fakeMac);
+    const bytes = encodeManifest(manifest, fakeMac, { formatVersion: 2 });
     expect(toHex(bytes)).toBe(toHex(expectedVersion2));
-    expect(le16(bytes, 8)).toBe(MANIFEST_FORMAT_VERSION);
+    expect(le16(bytes, 8)).toBe(2);
     expect(bytes[60]).toBe(1);
     for (let offset = 0; offset < 304; offset++)
       if (offset !== 8 && offset !== 60) expect(bytes[offset], `offset ${offset}`).toBe(expected[offset]);
@@ -465,7 +465,7 @@ describe('manifest golden vector, version 1 (written by 0.1.0; still read, and w
       '2125857b56d97733d941a26e1903fec9',
       '848d9645b437768c2b11138184f71f9a',
     );
-    const bytes = encodeManifest(manifest, fakeMac, { nextMac: nextFakeMac });
+    const bytes = encodeManifest(manifest, fakeMac, { formatVersion: 2, nextMac: nextFakeMac });
     expect(toHex(bytes)).toBe(toHex(expectedTwoMacs));
     expect(bytes.length).toBe(MANIFEST_HEADER_BYTES + 2 * MANIFEST_FILE_ENTRY_BYTES + 2 * 32);
     expect(bytes[60]).toBe(2);
