@@ -56,7 +56,7 @@ describe.skipIf(!BUILT)('armdb info and verify', () => {
     expect(result.status).toBe(0);
     const info = JSON.parse(result.stdout);
     expect(info).toMatchObject({
-      formatVersion: 2,
+      formatVersion: 3,
       collection: 'VarMap',
       options: { keySize: 16, valueSize: null, shards: 2, shardPrefixBits: 0, encrypted: true },
       liveKeys: 2500,
