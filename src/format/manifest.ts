@@ -384,12 +384,18 @@ function replayLog(bytes: Uint8Array, base: Manifest, baseBytes: number, baseMac
   };
   while (position < bytes.length) {
     const remaining = bytes.length - position;
+    const pageEnd = (Math.floor(position / MANIFEST_LOG_PAGE_BYTES) + 1) * MANIFEST_LOG_PAGE_BYTES;
+    if (pageEnd - position < SMALLEST_RECORD_BYTES) {
+      // No record fits before the page's end, so the writer padded it: zeros to the page's end.
+      if (!isAllZero(bytes.subarray(position, Math.min(pageEnd, bytes.length)))) throw integrityError('manifest log padding is not zero');
+      position = pageEnd;
+      continue;
+    }
     // Less than the length and its complement: the start of an append, cut short.
     if (remaining < 8 && torn()) break;
     const view = new DataView(bytes.buffer, bytes.byteOffset + position, 8);
     const length = view.getUint32(0, true);
     const lengthCheck = view.getUint32(4, true);
-    const pageEnd = (Math.floor(position / MANIFEST_LOG_PAGE_BYTES) + 1) * MANIFEST_LOG_PAGE_BYTES;
     if (length === 0 && lengthCheck === 0) {
       // Padding before a record that would have crossed the page: zeros to the page's end.
       if (!isAllZero(bytes.subarray(position, Math.min(pageEnd, bytes.length)))) throw integrityError('manifest log padding is not zero');

@@ -201,6 +201,21 @@ describe('MANIFEST log (docs/format.md §7.7)', () => {
     expect(integrityErrorOf(() => decodeManifestLog(rotating.bytes, keyedMac(3)))).toBe('ARMDB_INTEGRITY');
   });
 
+  it('padding shorter than a length field (a unit ending fewer than 8 bytes before a page boundary) reads back', () => {
+    let shortPaddings = 0;
+    for (let extraFiles = 0; extraFiles < 80 && shortPaddings < 3; extraFiles++) {
+      const extra = Array.from({ length: extraFiles }, (_, index) => fileEntry(1000 + index, 1));
+      const variant = buildLog(40, { base: { ...BASE, nextFileId: 2000, files: [...BASE.files, ...extra] } });
+      for (let records = 1; records < variant.ends.length; records++) {
+        const room = MANIFEST_LOG_PAGE_BYTES - (variant.ends[records - 1]! % MANIFEST_LOG_PAGE_BYTES);
+        const length = new DataView(variant.bytes.buffer, variant.bytes.byteOffset + variant.ends[records - 1]!, 4).getUint32(0, true);
+        if (room < 8 && length === 0) shortPaddings++;
+      }
+      expect(decodeManifestLog(variant.bytes, MAC).manifest).toEqual(variant.states.at(-1));
+    }
+    expect(shortPaddings).toBeGreaterThan(0);
+  });
+
   it('a record that does not fit in one log page is refused by the encoder', () => {
     const changed = Array.from({ length: 40 }, (_, index) => fileEntry(index + 1, 1));
     expect(() => encodeManifestRecord({ epoch: 6, activeKeyId: 1, nextFileId: 50, changed, removed: [] }, filled(32, 0), MAC)).toThrow(
