@@ -1,12 +1,28 @@
 /**
  * The durability barrier (SPEC §4, docs/durability.md §4): group commit of every shard's writes, then
- * a MANIFEST that records the new durable state. Calls made while a barrier runs share the next one;
+ * a MANIFEST that records the new durable state. Two rounds of fsyncs: the data and tag files and the
+ * directories of new files together, then one record appended to the MANIFEST and its fsync
+ * (docs/format.md §7.7). The MANIFEST is replaced whole instead when its log is full, torn, of an
+ * older version, or the signing keys changed. Calls made while a barrier runs share the next one;
  * `syncIntervalMs` runs one in the background.
  */
 import { channel } from 'node:diagnostics_channel';
 import { assert } from '../assert.js';
 import { armdbError } from '../errors.js';
-import type { Manifest, ManifestFile } from '../format/manifest.js';
+import { equalBytes } from '../format/bytes.js';
+import { ManifestVersion } from '../format/constants.js';
+import {
+  encodeFileEntry,
+  frameManifestAppend,
+  freshLogState,
+  MANIFEST_LOG_PAGE_BYTES,
+  manifestRecordBytes,
+  MAX_MANIFEST_LOG_BYTES,
+  type Manifest,
+  type ManifestDelta,
+  type ManifestFile,
+  type ManifestLogState,
+} from '../format/manifest.js';
 import type { FileSystem } from '../io/file-system.js';
 import type { BlockCache } from '../storage/block-cache.js';
 import { crashPoint } from './crash-points.js';
@@ -14,7 +30,7 @@ import type { FileFactory } from './file-factory.js';
 import type { EngineGuard } from './guard.js';
 import type { ManifestSigner } from './key-lifecycle.js';
 import type { Counters } from './reports.js';
-import { writeManifestFile } from './root-files.js';
+import { appendManifestRecord, writeManifestFile } from './root-files.js';
 import type { Shards } from './shard.js';
 
 const syncChannel = channel('armdb:sync');
@@ -34,6 +50,10 @@ export interface BarrierParts {
   readonly template: ManifestTemplate;
   /** The epoch of the MANIFEST on disk. */
   readonly epoch: number;
+  /** Where the log of the MANIFEST on disk stands. */
+  readonly manifestLog: ManifestLogState;
+  /** The files the MANIFEST on disk lists: the next record says what changed since. */
+  readonly listedFiles: readonly ManifestFile[];
   /** Runs after every barrier that wrote a MANIFEST (background compaction, hint retries). */
   readonly afterBarrier: () => void;
 }
@@ -41,6 +61,11 @@ export interface BarrierParts {
 export class DurabilityBarrier {
   readonly #parts: BarrierParts;
   #epoch: number;
+  #log: ManifestLogState;
+  /** The entries the MANIFEST on disk lists, encoded (docs/format.md §7.3), by file id. */
+  #listed: Map<number, Uint8Array>;
+  /** The signer's generation when the base on disk was written; undefined: not written by this engine. */
+  #baseGeneration: number | undefined;
   #running: Promise<void> | undefined;
   #queued: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -50,6 +75,10 @@ export class DurabilityBarrier {
   constructor(parts: BarrierParts) {
     this.#parts = parts;
     this.#epoch = parts.epoch;
+    this.#log = parts.manifestLog;
+    this.#listed = encodeEntries(parts.listedFiles);
+    // The open authenticated the MANIFEST under the key signing now: its records may follow.
+    this.#baseGeneration = parts.signer.generation;
   }
 
   /** The epoch of the last MANIFEST written. */
@@ -133,9 +162,16 @@ export class DurabilityBarrier {
         fileIds: snapshot.listedFiles.map((file) => file.fileId),
         epoch: this.#epoch,
       }));
-      await Promise.all(snapshot.written.flatMap(({ file }) => file.syncHandles()));
-      crashPoint('barrier:files-synced', () => ({ directory, fileIds: snapshot.written.map(({ file }) => file.fileId) }));
-      await shards.syncDirectories(snapshot.directories);
+      // Round 1: file contents (data, tags, commit journals) and the directory entries of new files, all at once. Nothing lists the
+      // new state before round 2, so their order among themselves does not matter.
+      const fileSyncs = Promise.all(snapshot.written.flatMap(({ file }) => file.syncHandles())).then(() =>
+        crashPoint('barrier:files-synced', () => ({ directory, fileIds: snapshot.written.map(({ file }) => file.fileId) })),
+      );
+      const directorySyncs = shards.syncDirectories(snapshot.directories);
+      // Both settle before anything goes on: a failure is reported once every fsync has ended.
+      const [files, directories] = await Promise.allSettled([fileSyncs, directorySyncs]);
+      if (files.status === 'rejected') throw files.reason;
+      if (directories.status === 'rejected') throw directories.reason;
       crashPoint('barrier:directories-synced', () => ({ directory }));
       shards.markDurable(snapshot, this.#parts.cache);
       await this.#writeManifest(snapshot.listedFiles, nextFileId, activeKeyId);
@@ -149,12 +185,66 @@ export class DurabilityBarrier {
     }
   }
 
-  /** Writes the next MANIFEST: `files` and the rest exactly as a barrier's snapshot took them. */
+  /**
+   * Round 2, the next MANIFEST: `files` and the rest exactly as a barrier's snapshot took them. One
+   * record appended to the log when it can be (docs/format.md §7.7), else a whole new MANIFEST.
+   */
   async #writeManifest(files: readonly ManifestFile[], nextFileId: number, activeKeyId: number): Promise<void> {
     // Every listed file existed when the snapshot was taken, so its id is below the id counter then.
     for (const file of files) assert(file.fileId < nextFileId, 'the manifest lists only file ids below its next file id');
-    const manifest: Manifest = { ...this.#parts.template, epoch: this.#epoch + 1, activeKeyId, nextFileId, files };
-    await writeManifestFile(this.#parts.fileSystem, this.#parts.directory, this.#parts.signer.sign(manifest));
-    this.#epoch = manifest.epoch;
+    const epoch = this.#epoch + 1;
+    const listed = encodeEntries(files);
+    const { fileSystem, directory, signer } = this.#parts;
+    const delta = this.#appendable() ? deltaOf(this.#listed, listed, files, { epoch, activeKeyId, nextFileId }) : undefined;
+    if (delta !== undefined && manifestRecordBytes(delta, signer.macCount) <= MANIFEST_LOG_PAGE_BYTES) {
+      const record = signer.signRecord(delta, this.#log.chainMac);
+      const framed = frameManifestAppend(this.#log.validBytes, record.bytes);
+      if (this.#log.validBytes - this.#log.baseBytes + framed.length <= MAX_MANIFEST_LOG_BYTES) {
+        if (await appendManifestRecord(fileSystem, directory, framed, this.#log.validBytes)) {
+          const validBytes = this.#log.validBytes + framed.length;
+          this.#log = { ...this.#log, validBytes, chainMac: record.chainMac, records: this.#log.records + 1 };
+          this.#listed = listed;
+          this.#epoch = epoch;
+          return;
+        }
+      }
+    }
+    const manifest: Manifest = { ...this.#parts.template, epoch, activeKeyId, nextFileId, files };
+    const bytes = signer.sign(manifest);
+    await writeManifestFile(fileSystem, directory, bytes);
+    this.#log = freshLogState(bytes);
+    this.#baseGeneration = signer.generation;
+    this.#listed = listed;
+    this.#epoch = epoch;
   }
+
+  /**
+   * Whether the next MANIFEST may be a record appended to the one on disk: it must be a version-3
+   * MANIFEST without a torn tail (a new record must follow a complete one), and the keys signing must
+   * be those of its base (a rotation begun, abandoned or completed replaces the MANIFEST, so that the
+   * base and its records are signed under the same keys, docs/format.md §7.4).
+   */
+  #appendable(): boolean {
+    const log = this.#log;
+    return log.formatVersion === ManifestVersion.log && log.tornBytes === 0 && this.#baseGeneration === this.#parts.signer.generation;
+  }
+}
+
+function encodeEntries(files: readonly ManifestFile[]): Map<number, Uint8Array> {
+  return new Map(files.map((file) => [file.fileId, encodeFileEntry(file)]));
+}
+
+/** The record that turns the state listing `before` into the one listing `after` (`files`, encoded). */
+function deltaOf(
+  before: ReadonlyMap<number, Uint8Array>,
+  after: ReadonlyMap<number, Uint8Array>,
+  files: readonly ManifestFile[],
+  fields: Pick<ManifestDelta, 'epoch' | 'activeKeyId' | 'nextFileId'>,
+): ManifestDelta {
+  const changed = files.filter((file) => {
+    const previous = before.get(file.fileId);
+    return previous === undefined || !equalBytes(previous, after.get(file.fileId)!);
+  });
+  const removed = [...before.keys()].filter((fileId) => !after.has(fileId));
+  return { ...fields, changed, removed };
 }

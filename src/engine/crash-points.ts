@@ -20,6 +20,9 @@ export const CRASH_POINTS = [
   'manifest:temporary-written',
   'manifest:renamed',
   'manifest:replaced',
+  // appendManifestRecord: the steady-state barrier's one write and fsync of the MANIFEST
+  'manifest:appended',
+  'manifest:append-synced',
   'keyring:temporary-written',
   'keyring:renamed',
   'keyring:replaced',

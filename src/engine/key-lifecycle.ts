@@ -14,9 +14,8 @@ import {
 } from '../crypto/keys.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { armdbError } from '../errors.js';
-import { MANIFEST_FORMAT_VERSION, type ManifestFormatVersion } from '../format/constants.js';
 import type { ScryptParameters } from '../format/keyring.js';
-import { encodeManifest, type Manifest } from '../format/manifest.js';
+import { encodeManifest, encodeManifestRecord, type Manifest, type ManifestDelta } from '../format/manifest.js';
 import type { FileSystem } from '../io/file-system.js';
 import type { DurabilityBarrier } from './barrier.js';
 import { crashPoint } from './crash-points.js';
@@ -40,14 +39,17 @@ export class ManifestSigner {
    * signed under both, so that it verifies under whichever KEYRING a crash leaves (docs/format.md §7.4).
    */
   #nextMacKey: Uint8Array | undefined;
-  /** MANIFEST version written: the store's, until a key operation needs two MACs (version 2). */
-  #formatVersion: ManifestFormatVersion;
+  /**
+   * Grows whenever the set of keys signing changes. A MANIFEST log record carries the MACs of the
+   * keys signing when it is written, so the barrier replaces the whole MANIFEST at each change:
+   * the base then carries exactly the keys the records after it use (docs/format.md §7.7).
+   */
+  #generation = 0;
 
-  constructor(provider: CryptoProvider, keys: KeySet | undefined, macKey: Uint8Array, formatVersion: ManifestFormatVersion) {
+  constructor(provider: CryptoProvider, keys: KeySet | undefined, macKey: Uint8Array) {
     this.#provider = provider;
     this.#keys = keys;
     this.#macKey = macKey;
-    this.#formatVersion = formatVersion;
   }
 
   /** The data key new files are written under (0 without encryption). */
@@ -55,25 +57,48 @@ export class ManifestSigner {
     return this.#keys?.activeKeyId ?? 0;
   }
 
-  /** The MANIFEST's bytes, signed. */
+  /** Changes whenever the keys that sign change (a rotation begins, is abandoned or completes). */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** The MANIFEST's bytes, signed: always the current format version (docs/format.md §1.4). */
   sign(manifest: Manifest): Uint8Array {
     const macKey = this.#macKey;
     const nextMacKey = this.#nextMacKey;
     return encodeManifest(manifest, (body) => this.#provider.hmac(macKey, body), {
-      formatVersion: this.#formatVersion,
       nextMac: nextMacKey === undefined ? undefined : (body) => this.#provider.hmac(nextMacKey, body),
     });
   }
 
-  /** From now on sign under `nextMacKey` too. Two MACs need MANIFEST version 2: a version-1 store is upgraded here. */
+  /** MACs a record signed now carries (docs/format.md §7.7). */
+  get macCount(): number {
+    return this.#nextMacKey === undefined ? 1 : 2;
+  }
+
+  /** One MANIFEST log record, signed like {@link sign}, chained to `previousMac`. */
+  signRecord(delta: ManifestDelta, previousMac: Uint8Array): { bytes: Uint8Array; chainMac: Uint8Array } {
+    const macKey = this.#macKey;
+    const nextMacKey = this.#nextMacKey;
+    return encodeManifestRecord(
+      delta,
+      previousMac,
+      (body) => this.#provider.hmac(macKey, body),
+      nextMacKey === undefined ? undefined : (body) => this.#provider.hmac(nextMacKey, body),
+    );
+  }
+
+  /** From now on sign under `nextMacKey` too. */
   beginRotation(nextMacKey: Uint8Array): void {
-    this.#formatVersion = MANIFEST_FORMAT_VERSION;
     this.#nextMacKey = nextMacKey;
+    this.#generation++;
   }
 
   /** The rotation did not happen: sign under the current key alone again. */
   abandonRotation(nextMacKey: Uint8Array): void {
-    if (this.#nextMacKey === nextMacKey) this.#nextMacKey = undefined;
+    if (this.#nextMacKey !== nextMacKey) return;
+    this.#nextMacKey = undefined;
+    this.#generation++;
   }
 
   /** The new KEYRING is on disk: sign under the next key alone. */
@@ -81,6 +106,7 @@ export class ManifestSigner {
     this.#macKey.fill(0);
     this.#macKey = nextMacKey;
     this.#nextMacKey = undefined;
+    this.#generation++;
   }
 
   /** close(): the keys are zeroed (an unencrypted store's key is the shared zero key: filling it keeps it zero). */

@@ -58,7 +58,7 @@ export function makeParts(init: PartsInit): EngineParts {
   let compaction: CompactionPolicy | undefined;
   const onSealed = (file: DataFile): void => hints!.schedule(file);
   const shards = new Shards({ ...shared, factory, counters, keepsUnsyncedPages: cache !== undefined, onSealed });
-  const signer = new ManifestSigner(provider, keys, rootFiles.manifestMacKey, rootFiles.manifestFormatVersion);
+  const signer = new ManifestSigner(provider, keys, rootFiles.manifestMacKey);
   const afterBarrier = (): void => {
     compaction!.maybeCompactInBackground();
     hints!.retry();
@@ -73,6 +73,8 @@ export function makeParts(init: PartsInit): EngineParts {
     counters,
     template,
     epoch: manifest.epoch,
+    manifestLog: rootFiles.manifestLog,
+    listedFiles: manifest.files,
     afterBarrier,
   });
   // Const collections need their values in memory: hints do not carry them.

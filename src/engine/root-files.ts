@@ -15,12 +15,13 @@ import { equalBytes } from '../format/bytes.js';
 import { Algorithm, DATABASE_ID_BYTES, KEY_BYTES, MANIFEST_FORMAT_VERSION, type ManifestFormatVersion } from '../format/constants.js';
 import { decodeKeyring, type ScryptParameters } from '../format/keyring.js';
 import {
-  decodeManifest,
+  decodeManifestLog,
   encodeManifest,
+  freshLogState,
   peekManifestAlgorithm,
-  peekManifestFormatVersion,
   type CollectionKindId,
   type Manifest,
+  type ManifestLogState,
 } from '../format/manifest.js';
 import type { FileSystem } from '../io/file-system.js';
 import { type DirectoryLock, lockDirectory } from '../io/lock.js';
@@ -49,6 +50,8 @@ export interface RootFiles {
   readonly manifest: Manifest;
   /** The MANIFEST's format version as stored (a new store: the current one). */
   readonly manifestFormatVersion: ManifestFormatVersion;
+  /** Where the MANIFEST's log stands (docs/format.md §7.7): what the next barrier appends to, or whether it must replace the file. */
+  readonly manifestLog: ManifestLogState;
   /** The key set of an encrypted store; undefined without encryption. */
   readonly keys: KeySet | undefined;
   /** {@link ZERO_KEY} without encryption. */
@@ -89,13 +92,14 @@ export async function openRootFiles(
 ): Promise<RootFiles> {
   const { keys, keyringScrypt, manifestMacKey } = await openKeys(fileSystem, root, manifestBytes, credential, provider);
   try {
-    const manifest = decodeManifest(manifestBytes, (body) => provider.hmac(manifestMacKey, body));
+    // The one reader of MANIFEST bytes: the base and every record of its log (docs/format.md §7.7).
+    const { manifest, log } = decodeManifestLog(manifestBytes, (body) => provider.hmac(manifestMacKey, body));
     if (keys !== undefined && !equalBytes(keys.databaseId, manifest.databaseId)) {
       throw integrityError('the MANIFEST and the KEYRING belong to different databases');
     }
     if (keys !== undefined && !keys.keyIds.includes(manifest.activeKeyId))
       throw integrityError(`the manifest's active data key ${manifest.activeKeyId} is not in the keyring`);
-    return { manifest, manifestFormatVersion: peekManifestFormatVersion(manifestBytes), keys, manifestMacKey, keyringScrypt };
+    return { manifest, manifestFormatVersion: log.formatVersion, manifestLog: log, keys, manifestMacKey, keyringScrypt };
   } catch (error) {
     destroyRootKeys(keys, manifestMacKey);
     throw error;
@@ -247,13 +251,11 @@ export async function createRootFiles(
       files: [],
     };
     const macKey = manifestMacKey;
-    await writeManifestFile(
-      fileSystem,
-      root,
-      encodeManifest(manifest, (body) => provider.hmac(macKey, body)),
-    );
+    const bytes = encodeManifest(manifest, (body) => provider.hmac(macKey, body));
+    await writeManifestFile(fileSystem, root, bytes);
     crashPoint('create:manifest-written', () => ({ directory: root }));
-    return { manifest, manifestFormatVersion: MANIFEST_FORMAT_VERSION, keys, manifestMacKey, keyringScrypt };
+    const manifestLog = freshLogState(bytes);
+    return { manifest, manifestFormatVersion: MANIFEST_FORMAT_VERSION, manifestLog, keys, manifestMacKey, keyringScrypt };
   } catch (error) {
     // The caller never sees these keys: zero them here.
     destroyRootKeys(keys, manifestMacKey);
@@ -288,9 +290,30 @@ export function checkManifestMatches(
   }
 }
 
-/** Replaces the MANIFEST atomically (docs/format.md §7.6). */
+/** Replaces the MANIFEST atomically (docs/format.md §7.6): a new base, with an empty log. */
 export function writeManifestFile(fileSystem: FileSystem, root: string, bytes: Uint8Array): Promise<void> {
   return replaceFileAtomically(fileSystem, path.join(root, MANIFEST_NAME), bytes, 'manifest');
+}
+
+/**
+ * Appends `framed` (padding and one record, docs/format.md §7.7) at `at`, the end of the last
+ * complete unit of the MANIFEST, and fsyncs it: the second and last round of a barrier. No rename and
+ * no directory fsync: the file's name is already durable, and its fsync makes its new length durable.
+ * Returns false, writing nothing, when the file is not `at` bytes long (someone else changed it): the
+ * caller then replaces the MANIFEST instead.
+ */
+export async function appendManifestRecord(fileSystem: FileSystem, root: string, framed: Uint8Array, at: number): Promise<boolean> {
+  const handle = fileSystem.open(path.join(root, MANIFEST_NAME), 'readWrite');
+  try {
+    if (handle.size() !== at) return false;
+    handle.write(framed, at);
+    crashPoint('manifest:appended', () => ({ directory: root }));
+    await handle.sync();
+  } finally {
+    handle.close();
+  }
+  crashPoint('manifest:append-synced', () => ({ directory: root }));
+  return true;
 }
 
 /** Replaces the KEYRING atomically (docs/format.md §7.6). */

@@ -42,7 +42,15 @@ export interface RecoveryFigures {
 /** Recovers the store into `parts` and the index; on failure the recovered files are in the shards, to be released with them. */
 export async function startUp(init: StartupInit, parts: EngineParts): Promise<RecoveryFigures> {
   const { fileSystem, directory, manifest } = init;
-  for (let shard = 0; shard < manifest.shards; shard++) fileSystem.makeDirectory(shardDirectory(directory, shard));
+  let madeDirectories = false;
+  for (let shard = 0; shard < manifest.shards; shard++) {
+    const shardPath = shardDirectory(directory, shard);
+    if (!fileSystem.exists(shardPath)) madeDirectories = true;
+    fileSystem.makeDirectory(shardPath);
+  }
+  // A new directory's entry is in the store's directory, which a barrier no longer fsyncs (it appends
+  // to the MANIFEST, docs/durability.md §4): made durable here, before any MANIFEST lists a file in it.
+  if (madeDirectories) await fileSystem.syncDirectory(directory);
   const result = recover(init);
   // Files created after the last barrier are on disk but not in the manifest: never reuse their ids.
   parts.factory.skipPast(result.highestFileId);

@@ -7,21 +7,24 @@
 export const FORMAT_VERSION = 1;
 
 /**
- * The MANIFEST versions this code reads (docs/format.md §7). A version-1 store stays at 1 until its
- * first key operation.
+ * The MANIFEST versions this code reads (docs/format.md §7). A version-1 or version-2 store keeps its
+ * version until the first barrier that writes a MANIFEST, which replaces it with a version-3 one (§1.4).
  */
 export const ManifestVersion = {
   /** One MAC; 4 reserved bytes where version 2 keeps its MAC count (§7.2). */
   singleMac: 1,
   /** A count of MACs, so that a MANIFEST can be signed under the current and the next manifest MAC key while the meta key rotates (§7.4). */
   macCount: 2,
-  /** Version 2's layout; file entries also record the commit journal of an active file (§7.3, §6a). */
-  journal: 3,
+  /**
+   * The version-2 MANIFEST as a base snapshot, followed by appended, chained, authenticated delta
+   * records (§7.7); file entries also record the commit journal of an active file (§7.3, §6A).
+   */
+  log: 3,
 } as const;
 export type ManifestFormatVersion = (typeof ManifestVersion)[keyof typeof ManifestVersion];
 
 /** The MANIFEST version new stores are written in. */
-export const MANIFEST_FORMAT_VERSION = ManifestVersion.journal;
+export const MANIFEST_FORMAT_VERSION = ManifestVersion.log;
 
 /** Every data file is a sequence of pages of exactly this many bytes (docs/format.md §3). */
 export const PAGE_BYTES = 4096;

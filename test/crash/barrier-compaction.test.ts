@@ -8,8 +8,8 @@
  *    the write buffer, after B1's snapshot), so compaction skips their old records;
  * 3. compaction writes, syncs and renames its output and fsyncs the shard directory; one turn of the
  *    event loop later (compaction has adopted its output by then) B1's fsyncs are released;
- * 4. right after B1 renames its MANIFEST into place the directory is copied: what a kill at that
- *    instant leaves on disk.
+ * 4. right after B1 writes its MANIFEST (appends its record, or renames a new one into place) the
+ *    directory is copied: what a kill at that instant leaves on disk.
  *
  * Opening the copy must give every overwritten key its old value or its new one. A MANIFEST that
  * listed the compaction output and dropped its inputs while the new records were not durable yet
@@ -101,7 +101,11 @@ class InterleavingFileSystem implements FileSystem {
     return {
       path: handle.path,
       read: (target, position) => handle.read(target, position),
-      write: (source, position) => handle.write(source, position),
+      write: (source, position) => {
+        handle.write(source, position);
+        // A barrier's append to the MANIFEST's log (docs/format.md §7.7): what a kill right after it leaves.
+        if (path.basename(filePath) === 'MANIFEST') this.#captureFirstManifest();
+      },
       size: () => handle.size(),
       truncate: (length) => handle.truncate(length),
       close: () => handle.close(),
@@ -121,11 +125,13 @@ class InterleavingFileSystem implements FileSystem {
   }
   rename(from: string, to: string): void {
     nodeFileSystem.rename(from, to);
-    if (this.#released && this.imageOfFirstManifest === undefined && path.basename(to) === 'MANIFEST') {
-      // What a kill right after this rename leaves behind (the process's own lock aside).
-      cpSync(this.#storeDirectory, this.#imageDirectory, { recursive: true, filter: (source) => path.basename(source) !== 'LOCK' });
-      this.imageOfFirstManifest = this.#imageDirectory;
-    }
+    if (path.basename(to) === 'MANIFEST') this.#captureFirstManifest();
+  }
+  /** The first MANIFEST B1 writes (appended or renamed into place): what a kill right after it leaves behind (the process's own lock aside). */
+  #captureFirstManifest(): void {
+    if (!this.#released || this.imageOfFirstManifest !== undefined) return;
+    cpSync(this.#storeDirectory, this.#imageDirectory, { recursive: true, filter: (source) => path.basename(source) !== 'LOCK' });
+    this.imageOfFirstManifest = this.#imageDirectory;
   }
   unlink(filePath: string): void {
     nodeFileSystem.unlink(filePath);
@@ -172,7 +178,7 @@ class InterleavingFileSystem implements FileSystem {
 }
 
 describe('a barrier overlapping a compaction', () => {
-  it('never writes a MANIFEST that lists a file set newer than the data it made durable (kill image after the MANIFEST rename)', async () => {
+  it('never writes a MANIFEST that lists a file set newer than the data it made durable (kill image after the MANIFEST write)', async () => {
     const dir = temporary('armdb-barrier-');
     const image = path.join(temporary('armdb-barrier-image-'), 'store');
     await twoCompactableFiles(dir);

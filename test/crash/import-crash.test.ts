@@ -48,15 +48,16 @@ function runChild(
 }
 
 // Every point `armdb import --create` passes, in order.
-// The MANIFEST points pass first in the store's creation, then in close()'s barrier (pass 2).
+// The MANIFEST is replaced in the store's creation; close()'s barrier appends a record to its log
+// (docs/format.md §7.7): durable once the append's fsync is done.
 const POINTS: { point: CrashPoint; pass: number; durable: boolean }[] = [
   { point: 'create:keyring-written', pass: 1, durable: false },
   { point: 'manifest:renamed', pass: 1, durable: false },
   { point: 'create:manifest-written', pass: 1, durable: false },
   { point: 'close:active-files-sealed', pass: 1, durable: false },
   { point: 'barrier:files-synced', pass: 1, durable: false },
-  { point: 'manifest:temporary-written', pass: 2, durable: false },
-  { point: 'manifest:renamed', pass: 2, durable: true },
+  { point: 'manifest:appended', pass: 1, durable: false },
+  { point: 'manifest:append-synced', pass: 1, durable: true },
   { point: 'close:barrier-done', pass: 1, durable: true },
   { point: 'hint:renamed', pass: 1, durable: true },
   { point: 'close:hints-written', pass: 1, durable: true },

@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readManifestUnauthenticated } from '../helpers/manifest.js';
 import { ArmdbError, VarMap, keys, type ArmdbErrorCode } from '../../src/index.js';
 
 const KEY = new Uint8Array(randomBytes(32));
@@ -125,13 +126,13 @@ function swapFiles(first: string, second: string): void {
   fs.renameSync(temporary, second);
 }
 
+/** The epoch the MANIFEST records, its log included (read without the key). */
 function manifestEpoch(dir: string): number {
-  const bytes = fs.readFileSync(path.join(dir, 'MANIFEST'));
-  return Number(bytes.readBigUInt64LE(12));
+  return readManifestUnauthenticated(fs.readFileSync(path.join(dir, 'MANIFEST'))).manifest.epoch;
 }
 
 function manifestNextFileId(dir: string): number {
-  return fs.readFileSync(path.join(dir, 'MANIFEST')).readUInt32LE(52);
+  return readManifestUnauthenticated(fs.readFileSync(path.join(dir, 'MANIFEST'))).manifest.nextFileId;
 }
 
 // ---- store fixtures --------------------------------------------------------------------------

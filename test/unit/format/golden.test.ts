@@ -9,7 +9,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { FORMAT_VERSION, PAGE_BYTES } from '../../../src/format/constants.js';
+import { FORMAT_VERSION, MANIFEST_FORMAT_VERSION, PAGE_BYTES } from '../../../src/format/constants.js';
 import { RecordFlag, decodeRecordHeader, encodeRecord, recordBytes, verifyRecordChecksum } from '../../../src/format/record.js';
 import {
   TAG_FOOTER_BYTES,
@@ -44,6 +44,7 @@ import {
   peekManifestFormatVersion,
 } from '../../../src/format/manifest.js';
 import type { Manifest } from '../../../src/format/manifest.js';
+import { decodeManifestLog, encodeManifestRecord, frameManifestAppend } from '../../../src/format/manifest.js';
 import { KEYRING_HEADER_BYTES, decodeKeyring, encodeKeyring, verifyKeyringMac } from '../../../src/format/keyring.js';
 import type { Keyring } from '../../../src/format/keyring.js';
 import { ascii, counting, fakeMac, filled, fromHex, le16, le32, toHex } from './_support.js';
@@ -476,6 +477,51 @@ describe('manifest golden vector, version 1 (written by 0.1.0; still read, and w
     expect(() => decodeManifest(bytes, (body) => fakeMac(Uint8Array.of(0x6f, ...body)))).toThrow(/fails its MAC/);
     // A version-1 MANIFEST holds exactly one MAC.
     expect(() => encodeManifest(manifest, fakeMac, { formatVersion: 1, nextMac: nextFakeMac })).toThrow(RangeError);
+  });
+
+  it('version 3 (§7.7): the version-2 bytes with version 3 as the base, then one log record chained to its MAC', () => {
+    const base = encodeManifest(manifest, fakeMac);
+    expect(le16(base, 8)).toBe(MANIFEST_FORMAT_VERSION);
+    expect(MANIFEST_FORMAT_VERSION).toBe(3);
+    const version2 = encodeManifest(manifest, fakeMac, { formatVersion: 2 });
+    for (let offset = 0; offset < 304; offset++) if (offset !== 8) expect(base[offset], `offset ${offset}`).toBe(version2[offset]);
+    const delta = {
+      epoch: 10,
+      activeKeyId: 1,
+      nextFileId: 4,
+      changed: [{ ...manifest.files[1]!, pageCount: 2, tagDigest: filled(32, 0x66) }],
+      removed: [1],
+    };
+    const record = encodeManifestRecord(delta, base.subarray(304, 336), fakeMac);
+    const expectedRecord = fromHex(
+      'dd00000022ffffff0100000001000000', // length 221, its complement, MAC count 1, reserved, active key id 1
+      '0a000000000000000400000001000100', // epoch 10, next file id 4, 1 changed, 1 removed
+      toHex(base.subarray(304, 320)), // previous MAC: the base's MAC
+      toHex(base.subarray(320, 336)),
+      '03000100020000000100000000000000', // the changed entry (§7.3): shard 3, active, file 2, key 1, 2 pages
+      '02000000000000004444444444444444',
+      '44444444444444444444444444444444',
+      '44444444444444446666666666666666',
+      '66666666666666666666666666666666',
+      '66666666666666660000000000000000',
+      '00000000000000000000000000000000',
+      '0000000000000000', // end of the entry
+      '01000000', // removed: file 1
+      'c54031c9c99a133f682fecb638470604', // MAC over bytes [0, 188)
+      '4e5433a18604bc1030403f987fe6a2f1',
+      'a5', // end marker
+    );
+    expect(toHex(record.bytes)).toBe(toHex(expectedRecord));
+    expect(toHex(record.bytes.subarray(188, 220))).toBe(toHex(fakeMac(record.bytes.subarray(0, 188))));
+    expect(toHex(record.chainMac)).toBe(toHex(record.bytes.subarray(188, 220)));
+    // 336 + 221 stays within the first 4096 bytes: no padding.
+    expect(frameManifestAppend(base.length, record.bytes)).toBe(record.bytes);
+    const file = new Uint8Array([...base, ...record.bytes]);
+    const { manifest: state, log } = decodeManifestLog(file, fakeMac);
+    expect(state).toEqual({ ...manifest, epoch: 10, nextFileId: 4, files: [delta.changed[0]] });
+    expect(log).toEqual({ formatVersion: 3, baseBytes: 336, validBytes: 557, tornBytes: 0, chainMac: record.chainMac, records: 1 });
+    // The base alone reads as the base's state.
+    expect(decodeManifest(base, fakeMac)).toEqual(manifest);
   });
 });
 
