@@ -17,11 +17,11 @@ import { channel } from 'node:diagnostics_channel';
 import * as path from 'node:path';
 import xxhash from 'xxhash-wasm';
 import type { ResolvedOptions } from '../config.js';
-import { type Credential, wipeCredential } from '../crypto/keys.js';
+import { type Credential, type KeySlotInfo, wipeCredential } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble-provider.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { integrityError } from '../errors.js';
+import { ArmdbError, integrityError } from '../errors.js';
 import { copyBytes } from '../format/bytes.js';
 import { CollectionKind, type CollectionKindId } from '../format/manifest.js';
 import { RECORD_HEADER_BYTES, RecordFlag, recordBytes } from '../format/record.js';
@@ -34,8 +34,10 @@ import type { DirectoryLock } from '../io/lock.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { BlockCache } from '../storage/block-cache.js';
 import { DataFile } from '../storage/data-file.js';
+import { publishAudit } from './audit.js';
 import { crashPoint } from './crash-points.js';
 import { EngineGuard } from './guard.js';
+import type { RemoveKeySlotOptions } from './key-lifecycle.js';
 import { type EngineParts, makeParts } from './parts.js';
 import { type RecoveryFigures, startUp } from './startup.js';
 import { TEMPORARY_SUFFIX } from './paths.js';
@@ -67,6 +69,7 @@ interface EngineInit {
   readonly rootFiles: RootFiles;
   readonly lock: DirectoryLock;
   readonly hasher: Hasher;
+  readonly now: () => number;
 }
 
 /** @internal The engine every collection runs on. */
@@ -135,6 +138,7 @@ export class Engine {
     hooks: EngineHooks = {},
   ): Promise<Engine> {
     const fileSystem = hooks.fileSystem ?? nodeFileSystem;
+    const now = hooks.now ?? Date.now;
     // xxhash-wasm is initialised here, never at module load (no top-level await: require() must work).
     hasherPromise ??= xxhash();
     const hasher = await hasherPromise;
@@ -145,11 +149,22 @@ export class Engine {
     try {
       for (const name of fileSystem.list(root)) if (name.endsWith(TEMPORARY_SUFFIX)) fileSystem.unlink(path.join(root, name));
       const provider = options.cipher === 'noble' ? nobleProvider : nodeProvider;
-      rootFiles = await openOrCreateRootFiles(fileSystem, root, options, collectionKind, provider);
-      engine = new Engine({ directory: root, options, collectionKind, fileSystem, provider, rootFiles, lock, hasher });
+      rootFiles = await openOrCreateRootFiles(fileSystem, root, options, collectionKind, provider, now);
+      engine = new Engine({ directory: root, options, collectionKind, fileSystem, provider, rootFiles, lock, hasher, now });
       await engine.#start(rootFiles, provider);
+      const { keys } = rootFiles;
+      publishAudit({ directory: root, databaseId: rootFiles.manifest.databaseId, now }, 'open', {
+        epoch: engine.#parts.barrier.epoch,
+        slot: keys?.openedSlotLabel,
+        keyringVersion: keys?.keyringVersion,
+      });
+      // dataKeyMaxAgeMs is checked at open too: a service that restarts often still rotates.
+      await engine.#parts.keys.checkDataKeyAge();
       return engine;
     } catch (error) {
+      publishAudit({ directory: root, databaseId: rootFiles?.manifest.databaseId, now }, 'open-failed', {
+        code: error instanceof ArmdbError ? error.code : error instanceof Error ? error.name : 'ERROR',
+      });
       // Once there is an engine, its release zeroes the keys and the credential and releases the lock.
       if (engine !== undefined) engine.#releaseResources();
       else {
@@ -350,6 +365,22 @@ export class Engine {
     return this.#parts.keys.rotateDataKey();
   }
 
+  /** Adds a key slot (docs/security-model.md §Key slots). */
+  addKeySlot(credential: Credential, label: string): Promise<void> {
+    return this.#parts.keys.addKeySlot(credential, label);
+  }
+
+  /** Removes a key slot, optionally rotating the KEK (docs/security-model.md §Key slots). */
+  removeKeySlot(label: string, options?: RemoveKeySlotOptions): Promise<void> {
+    return this.#parts.keys.removeKeySlot(label, options);
+  }
+
+  /** The key slots: labels, kinds, creation times. */
+  keySlots(): KeySlotInfo[] {
+    this.#guard.assertOpen();
+    return this.#parts.keys.keySlots();
+  }
+
   /** Loads the pages of live values into the cache, up to `cacheBytes` (see warmup.ts). */
   async warmup(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
     this.#guard.assertOpen();
@@ -399,6 +430,7 @@ export class Engine {
       filesPerKeyId,
       quarantinedFiles: this.#recovered.quarantinedFiles.length,
       indexBytes: this.index.memoryBytes,
+      dataKeyAgeMs: this.#parts.keys.dataKeyAgeMs,
     };
   }
 
