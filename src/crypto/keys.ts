@@ -438,7 +438,22 @@ export class KeySet {
 
   /** Tries `credential` on `slot`: when it opens it, remembers its unlock (for a later KEK rotation). */
   async unlockSlot(slot: KeySlotRecord, credential: Credential, context: SlotContext): Promise<boolean> {
-    if (slotKindOf(credential) !== slot.kind || slot.kind === SlotKind.provider) return false;
+    if (slotKindOf(credential) !== slot.kind) return false;
+    if (credential.kind === 'provider') {
+      const { provider } = credential;
+      if (slot.providerId !== provider.id) return false;
+      let kek: unknown;
+      try {
+        kek = await withTimeout(() => provider.unwrap(copyBytes(slot.blob)), context.providerTimeoutMs, 'unwrap');
+      } catch (error) {
+        if (error instanceof ArmdbError && error.code === 'ARMDB_PROVIDER_TIMEOUT') throw error;
+        return false;
+      }
+      const opens = kek instanceof Uint8Array && equalSecret(kek, this.#kek);
+      if (kek instanceof Uint8Array) kek.fill(0);
+      if (opens) this.#remember(slot.label, { provider });
+      return opens;
+    }
     const slotKey = await deriveSlotKey(context.provider, credential, slot);
     const kek = unwrapKekUnder(context.provider, slotKey, this.databaseId, slot);
     const opens = kek !== undefined && equalSecret(kek, this.#kek);

@@ -387,3 +387,17 @@ export function decodeKeyring(bytes: Uint8Array): Keyring {
   if (!dataKeys.some((entry) => entry.keyId === activeKeyId)) throw integrityError(`keyring's active key ${activeKeyId} is not in it`);
   return { databaseId, activeKeyId, wrappedMetaKey, dataKeys, slots };
 }
+
+/**
+ * The database id a keyring claims, unauthenticated (its CRC and magic checked): for the audit event
+ * of a failed open, which has no key to check it with. Undefined when the bytes are no keyring.
+ */
+export function peekKeyringDatabaseId(bytes: Uint8Array): Uint8Array | undefined {
+  try {
+    const version = keyringVersion(bytes);
+    const offset = version === KEYRING_V2 ? 16 : 56;
+    return bytes.slice(offset, offset + DATABASE_ID_BYTES);
+  } catch {
+    return undefined;
+  }
+}
