@@ -393,10 +393,10 @@ export class KeySet {
     const createdAtMs = context.now();
     if (credential.kind === 'provider') {
       const { provider } = credential;
+      const providerId = checkProviderId(provider.id);
       const blob = await withTimeout(() => provider.wrap(copyBytes(kek)), context.providerTimeoutMs, 'wrap');
       if (!(blob instanceof Uint8Array) || blob.length < 1 || blob.length > SlotLimits.maxProviderBlobBytes)
         throw new RangeError(`the key provider's wrap() expected to return 1..${SlotLimits.maxProviderBlobBytes} bytes`);
-      const providerId = checkProviderId(provider.id);
       const slot: KeySlotRecord = {
         kind: SlotKind.provider,
         label,
