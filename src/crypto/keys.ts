@@ -66,8 +66,11 @@ export const DEFAULT_SCRYPT: ScryptParameters = Object.freeze({ logN: 17, r: 8, 
  * ```
  */
 export interface KeyProvider {
+  /** Names the provider (and its root key) in the KEYRING: 1..64 bytes of UTF-8, stable across runs. */
   readonly id: string;
+  /** Encrypts the 64-byte KEK under the root key; returns the blob armdb stores (1..1024 bytes). */
   wrap(kek: Uint8Array): Promise<Uint8Array>;
+  /** Decrypts a blob `wrap` returned; returns the 64-byte KEK, or throws. */
   unwrap(blob: Uint8Array): Promise<Uint8Array>;
 }
 
@@ -177,7 +180,9 @@ type SlotUnlock = { readonly slotKey: Uint8Array } | { readonly provider: KeyPro
 
 /** A key slot as `keySlots()` shows it: never a secret. */
 export interface KeySlotInfo {
+  /** The slot's label, unique in the store. */
   readonly label: string;
+  /** What opens it: a raw key, a passphrase, or a key provider. */
   readonly kind: 'key' | 'passphrase' | 'provider';
   /** Milliseconds since the epoch. */
   readonly createdAtMs: number;

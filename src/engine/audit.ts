@@ -16,12 +16,17 @@ const auditChannel = channel(AUDIT_CHANNEL);
 
 /** What every audit event carries, beside its own fields. */
 export interface AuditEventBase {
+  /** What happened. */
   readonly event: AuditEventName;
+  /** When, in ms since the epoch. */
   readonly timestampMs: number;
+  /** The store's absolute path. */
   readonly directory: string;
+  /** The store's database id, 32 hex digits (unauthenticated for `open-failed`; undefined if unknown). */
   readonly databaseId: string | undefined;
 }
 
+/** The events of `armdb:audit` (docs/security-model.md §Audit trail). */
 export type AuditEventName =
   | 'open'
   | 'open-failed'
