@@ -3,7 +3,7 @@
  * key inside a PKCS#11 token (an HSM, a smart card, SoftHSM2). The KEK is encrypted and decrypted
  * **inside the token** with CKM_AES_GCM (PKCS#11 v2.40 §2.12.6); the root key should be generated there
  * non-extractable and never leaves it. The binding, `pkcs11js`, is an optional peer dependency loaded
- * on first use.
+ * when a provider is made (an Error naming it when it is not installed).
  *
  * @example
  * ```ts
@@ -88,6 +88,8 @@ function checkOptions(options: Pkcs11ProviderOptions): void {
  */
 export function pkcs11Provider(options: Pkcs11ProviderOptions): Pkcs11Provider {
   checkOptions(options);
+  // Loaded here, not at the first unwrap: a missing binding is a configuration error, not a wrong key.
+  loadBinding();
   const pin = new Uint8Array(options.pin);
   const { library, slot, keyLabel } = options;
   const id = options.id ?? `pkcs11:${keyLabel}`;
