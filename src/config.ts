@@ -310,7 +310,8 @@ export function checkKeyProvider(name: string, provider: unknown): KeyProvider {
     typeof candidate.wrap !== 'function' ||
     typeof candidate.unwrap !== 'function'
   ) {
-    throw new TypeError(`"${name}" expected { id: string, wrap(kek), unwrap(blob) }, got ${describe(provider)}`);
+    // The value is not shown: a provider object may hold a PIN or credentials of its own.
+    throw new TypeError(`"${name}" expected { id: string, wrap(kek), unwrap(blob) }, got ${provider === null ? 'null' : typeof provider}`);
   }
   return candidate as KeyProvider;
 }
