@@ -6,7 +6,7 @@
 import { KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import type { CipherName } from './crypto/provider.js';
-import { DEFAULT_SCRYPT, makeCredential, type Credential } from './crypto/keys.js';
+import { checkSlotLabel, DEFAULT_SCRYPT, makeCredential, type Credential, type KeyProvider } from './crypto/keys.js';
 import { KEY_BYTES, Limits, PAGE_BYTES } from './format/constants.js';
 import { ScryptBounds } from './format/keyring.js';
 
@@ -30,6 +30,11 @@ export type EncryptionOption =
        * loses the data; a different key fails with `ARMDB_WRONG_KEY`.
        */
       readonly key: Uint8Array | KeyObject;
+      /**
+       * Try only the key slot of this label. Without it, open tries every slot of the credential's
+       * kind in stored order: each passphrase slot tried costs one scrypt (docs/security-model.md §Key slots).
+       */
+      readonly slot?: string;
     }
   | {
       /**
@@ -46,6 +51,20 @@ export type EncryptionOption =
        * changes it. Lower values make brute force cheaper: only for tests.
        */
       readonly scryptLogN?: number;
+      /** Try only the key slot of this label (one scrypt at most): see `slot` below. */
+      readonly slot?: string;
+    }
+  | {
+      /**
+       * A key provider (a KMS, Vault transit, an HSM: `pkcs11Provider` from `armdb/pkcs11`) that
+       * holds the root key: armdb stores only the blob its `wrap` returned, and asks its `unwrap`
+       * at every open. A provider that throws, or returns a wrong key, fails with `ARMDB_WRONG_KEY`
+       * (its error as `cause`); one that does not answer within `providerTimeoutMs` fails with
+       * `ARMDB_PROVIDER_TIMEOUT`.
+       */
+      readonly provider: KeyProvider;
+      /** Try only the key slot of this label. */
+      readonly slot?: string;
     }
   | 'none';
 
@@ -101,6 +120,17 @@ export interface OpenOptions<V = Uint8Array> {
   readonly hook?: WriteHook<V>;
   /** Refuse to open a store whose epoch is lower (rollback anchor, SPEC §5.5). */
   readonly expectedMinEpoch?: number;
+  /**
+   * How long a key provider (`encryption: { provider }`, a provider slot) may take to answer `wrap`
+   * or `unwrap`, in ms; then `ARMDB_PROVIDER_TIMEOUT`. Default 30 000.
+   */
+  readonly providerTimeoutMs?: number;
+  /**
+   * Rotate the active data key (as `rotateDataKey()` does) once it is older than this many ms,
+   * checked at open and after every durability barrier: a service that restarts often still
+   * rotates. Default: never by age. `stats().dataKeyAgeMs` shows the age.
+   */
+  readonly dataKeyMaxAgeMs?: number;
 }
 
 export const DEFAULTS = Object.freeze({
@@ -139,7 +169,16 @@ export interface ResolvedOptions {
   readonly hints: boolean;
   readonly syncIntervalMs: number;
   readonly expectedMinEpoch: number | undefined;
+  /** `encryption.slot`: the one slot to try. */
+  readonly slotLabel: string | undefined;
+  /** How long a key provider may take to answer (default 30 s). */
+  readonly providerTimeoutMs: number;
+  /** Rotate the active data key once it is older than this (undefined: never by age). */
+  readonly dataKeyMaxAgeMs: number | undefined;
 }
+
+/** Default `providerTimeoutMs`: 30 s. */
+export const DEFAULT_PROVIDER_TIMEOUT_MS = 30_000;
 
 function describe(value: unknown): string {
   if (typeof value === 'string') return 'a string';
@@ -191,9 +230,12 @@ const OPEN_OPTIONS: ReadonlySet<string> = new Set([
   ...Object.keys(DEFAULTS),
   'hook',
   'expectedMinEpoch',
+  'providerTimeoutMs',
+  'dataKeyMaxAgeMs',
 ]);
-const KEY_ENCRYPTION_OPTIONS: ReadonlySet<string> = new Set(['key']);
-const PASSPHRASE_ENCRYPTION_OPTIONS: ReadonlySet<string> = new Set(['passphrase', 'scryptLogN']);
+const KEY_ENCRYPTION_OPTIONS: ReadonlySet<string> = new Set(['key', 'slot']);
+const PASSPHRASE_ENCRYPTION_OPTIONS: ReadonlySet<string> = new Set(['passphrase', 'scryptLogN', 'slot']);
+const PROVIDER_ENCRYPTION_OPTIONS: ReadonlySet<string> = new Set(['provider', 'slot']);
 
 /**
  * A misspelt option (`syncIntervalMS`) would otherwise be ignored and its default used in silence:
@@ -215,9 +257,17 @@ export function resolveCredential(encryption: unknown): Credential | undefined {
     throw new TypeError(`"encryption" expected { key } | { passphrase } | 'none', got ${describe(encryption)}`);
   }
   const record = encryption as Record<string, unknown>;
-  if ('key' in record && 'passphrase' in record)
-    throw new TypeError('"encryption" expected either "key" or "passphrase", got both: give one secret');
-  checkKnownOptions('encryption.', record, 'key' in record ? KEY_ENCRYPTION_OPTIONS : PASSPHRASE_ENCRYPTION_OPTIONS);
+  const secrets = ['key', 'passphrase', 'provider'].filter((name) => name in record);
+  if (secrets.length > 1)
+    throw new TypeError(`"encryption" expected one of "key", "passphrase" or "provider", got ${secrets.join(' and ')}: give one secret`);
+  checkKnownOptions(
+    'encryption.',
+    record,
+    'key' in record ? KEY_ENCRYPTION_OPTIONS : 'provider' in record ? PROVIDER_ENCRYPTION_OPTIONS : PASSPHRASE_ENCRYPTION_OPTIONS,
+  );
+  if (record['slot'] !== undefined) checkSlotLabel('encryption.slot', record['slot']);
+  if ('provider' in record)
+    return makeCredential({ kind: 'provider', provider: checkKeyProvider('encryption.provider', record['provider']) });
   if ('key' in record) {
     const key = record['key'];
     if (key instanceof KeyObject) {
@@ -247,7 +297,30 @@ export function resolveCredential(encryption: unknown): Credential | undefined {
     if (typeof passphrase === 'string') bytes.fill(0);
     return credential;
   }
-  throw new TypeError('"encryption" expected { key } | { passphrase } | \'none\'');
+  throw new TypeError('"encryption" expected { key } | { passphrase } | { provider } | \'none\'');
+}
+
+/** `{ id, wrap, unwrap }`, checked at the boundary (the id's length is checked where a slot is made). */
+export function checkKeyProvider(name: string, provider: unknown): KeyProvider {
+  const candidate = provider as Partial<KeyProvider> | null;
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    typeof candidate.id !== 'string' ||
+    typeof candidate.wrap !== 'function' ||
+    typeof candidate.unwrap !== 'function'
+  ) {
+    // The value is not shown: a provider object may hold a PIN or credentials of its own.
+    throw new TypeError(`"${name}" expected { id: string, wrap(kek), unwrap(blob) }, got ${provider === null ? 'null' : typeof provider}`);
+  }
+  return candidate as KeyProvider;
+}
+
+/** @internal `encryption.slot`, or undefined. */
+export function resolveSlotLabel(encryption: unknown): string | undefined {
+  if (typeof encryption !== 'object' || encryption === null) return undefined;
+  const slot = (encryption as Record<string, unknown>)['slot'];
+  return slot === undefined ? undefined : checkSlotLabel('encryption.slot', slot);
 }
 
 /** Validates `open` options; `valueSize` is 0 for variable-length collections. */
@@ -285,6 +358,15 @@ export function resolveOptions(options: unknown, valueSize: number): ResolvedOpt
     hints: checkBoolean('hints', pick('hints')),
     syncIntervalMs: checkInteger('syncIntervalMs', pick('syncIntervalMs'), 0, 2 ** 31 - 1),
     expectedMinEpoch,
+    slotLabel: resolveSlotLabel(record['encryption']),
+    providerTimeoutMs:
+      record['providerTimeoutMs'] === undefined
+        ? DEFAULT_PROVIDER_TIMEOUT_MS
+        : checkInteger('providerTimeoutMs', record['providerTimeoutMs'], 1, 2 ** 31 - 1),
+    dataKeyMaxAgeMs:
+      record['dataKeyMaxAgeMs'] === undefined
+        ? undefined
+        : checkInteger('dataKeyMaxAgeMs', record['dataKeyMaxAgeMs'], 1, Number.MAX_SAFE_INTEGER),
     // Last: only after every other option validated, so a bad option never leaves a credential copy behind.
     credential: resolveCredential(record['encryption']),
   };

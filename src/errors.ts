@@ -17,7 +17,7 @@
  * | `ARMDB_CAS_MISMATCH` | `cas` whose expected value is not the current one |
  * | `ARMDB_SHARD_MISMATCH` | a key inside `atomic` that routes to another shard |
  * | `ARMDB_VALUE_TOO_LARGE` | a value longer than `maxValueBytes` |
- * | `ARMDB_WRONG_KEY` | the key or passphrase does not open the keyring |
+ * | `ARMDB_WRONG_KEY` | the key, passphrase or key provider opens no slot of the keyring |
  * | `ARMDB_INTEGRITY` | bytes on disk failed authentication or framing checks, or an entry is of the wrong kind (a link, FIFO or directory where a file belongs) |
  * | `ARMDB_ROLLBACK` | an older generation of the store or of one of its files |
  * | `ARMDB_FORMAT_MISMATCH` | immutable options or format differ from the directory's |
@@ -25,6 +25,7 @@
  * | `ARMDB_CLOSED` | the collection was closed |
  * | `ARMDB_POISONED` | an earlier write-path I/O error; close and reopen |
  * | `ARMDB_ABORTED` | a long operation was cancelled through its `AbortSignal` |
+ * | `ARMDB_PROVIDER_TIMEOUT` | a key provider did not answer `wrap`/`unwrap` within `providerTimeoutMs` |
  */
 export const ERROR_CODES = [
   'ARMDB_KEY_EXISTS',
@@ -40,6 +41,7 @@ export const ERROR_CODES = [
   'ARMDB_CLOSED',
   'ARMDB_POISONED',
   'ARMDB_ABORTED',
+  'ARMDB_PROVIDER_TIMEOUT',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

@@ -24,3 +24,6 @@ export { keys } from './keys.js';
 export type { OpenOptions, EncryptionOption, WriteHook } from './config.js';
 export type { Stats, VerifyReport, VerifyOptions, CompactionReport, CompactOptions } from './engine/reports.js';
 export type { CipherName } from './crypto/provider.js';
+export type { KeyProvider, KeySlotInfo } from './crypto/keys.js';
+export { AUDIT_CHANNEL } from './engine/audit.js';
+export type { AuditEventBase, AuditEventName } from './engine/audit.js';

@@ -22,6 +22,11 @@ interface InfoReport {
   epoch: number;
   activeKeyId: number | null;
   keyIdsInUse: number[];
+  keyringVersion: number | null;
+  /** Labels, kinds and creation times of the key slots; never a secret. */
+  keySlots: { label: string; kind: string; createdAt: string; providerId?: string }[];
+  /** Every data key in the KEYRING: creation time and age at the time of the report. */
+  dataKeys: { keyId: number; createdAt: string; ageMs: number; active: boolean }[];
   liveKeys?: number;
   totalBytes?: number;
   deadBytes?: number;
@@ -46,7 +51,30 @@ function reportOf(directory: string, description: StoreDescription): InfoReport 
     epoch: description.epoch,
     activeKeyId: description.encrypted ? description.activeKeyId : null,
     keyIdsInUse: description.encrypted ? [...description.keyIdsInUse] : [],
+    keyringVersion: description.keyringVersion ?? null,
+    keySlots: description.keySlots.map((slot) => ({
+      label: slot.label,
+      kind: slot.kind,
+      createdAt: new Date(slot.createdAtMs).toISOString(),
+      ...(slot.providerId === undefined ? {} : { providerId: slot.providerId }),
+    })),
+    dataKeys: description.dataKeys.map(({ keyId, createdAtMs }) => ({
+      keyId,
+      createdAt: new Date(createdAtMs).toISOString(),
+      ageMs: Math.max(0, Date.now() - createdAtMs),
+      active: keyId === description.activeKeyId,
+    })),
   };
+}
+
+/** `3d 4h`, `5h 2m`, `40s`: a key age for people. */
+export function formatAge(ageMs: number): string {
+  const seconds = Math.floor(ageMs / 1000);
+  const [days, hours, minutes] = [Math.floor(seconds / 86_400), Math.floor(seconds / 3600) % 24, Math.floor(seconds / 60) % 60];
+  if (days > 0) return `${days}d ${hours}h`;
+  if (hours > 0) return `${hours}h ${minutes}m`;
+  if (minutes > 0) return `${minutes}m ${seconds % 60}s`;
+  return `${seconds}s`;
 }
 
 function printText(report: InfoReport): void {
@@ -70,6 +98,19 @@ function printText(report: InfoReport): void {
         : 'none (unencrypted)',
     ],
   ];
+  if (report.options.encrypted) {
+    rows.push([
+      'key slots',
+      report.keySlots
+        .map((slot) => `${slot.label} (${slot.kind}${slot.providerId === undefined ? '' : ` ${slot.providerId}`}, ${slot.createdAt})`)
+        .join('; '),
+    ]);
+    rows.push([
+      'data key ages',
+      report.dataKeys.map((key) => `key ${key.keyId}${key.active ? ' (active)' : ''}: ${formatAge(key.ageMs)}`).join('; '),
+    ]);
+    rows.push(['keyring version', String(report.keyringVersion)]);
+  }
   if (report.liveKeys !== undefined) {
     rows.push(['live keys', report.liveKeys.toLocaleString('en-US')]);
     rows.push([
@@ -82,14 +123,15 @@ function printText(report: InfoReport): void {
 
 export const infoCommand: Command = {
   name: 'info',
-  summary: 'class, options, files, live keys, dead bytes, epoch and key ids of a store',
+  summary: 'class, options, files, live keys, dead bytes, epoch, key slots and key ages of a store',
   maxPositionals: 1,
   options: { ...KEY_OPTIONS, json: { type: 'boolean' }, 'manifest-only': { type: 'boolean' } },
   help: `Usage: armdb info <dir> [--json] [--manifest-only] [key options]
 
 Prints what the store in <dir> is: format version, collection class, immutable options (keySize,
 valueSize, shards, shardPrefixBits, encrypted), data files per shard, epoch, data key ids in use,
-and — after opening it — live keys and the share of dead bytes. Never prints a secret.
+key slots (label, kind, creation time), the age of every data key, and — after opening it — live
+keys and the share of dead bytes. Never prints a secret.
 
 Options:
   --json              print one JSON object instead of text

@@ -5,7 +5,7 @@
  */
 import { inspect } from 'node:util';
 import { checkBytes, resolveCredential, type EncryptionOption } from '../config.js';
-import { wipeCredential } from '../crypto/keys.js';
+import { checkSlotLabel, type Credential, type KeySlotInfo, wipeCredential } from '../crypto/keys.js';
 import type { WriteHook } from '../config.js';
 import type { ValueHandler } from './values.js';
 import type { Engine } from '../engine/engine.js';
@@ -295,23 +295,87 @@ export abstract class Collection<V> {
   }
 
   /**
-   * Re-wraps the data keys under a new key or passphrase; data files are untouched. Afterwards the
-   * old key fails with ARMDB_WRONG_KEY and the new one opens the store.
+   * Replaces the credential of the key slot that opened the store (its label stays); data files are
+   * untouched. Afterwards the old credential fails with ARMDB_WRONG_KEY and the new one opens the
+   * store. With one slot the key-encryption key is replaced too (docs/security-model.md §Key slots).
    *
    * @example
    * ```ts
-   * await db.changeKey({ key: newKey });            // or { passphrase }
+   * await db.changeKey({ key: newKey });            // or { passphrase }, or { provider }
    * ```
    */
   async changeKey(next: Exclude<EncryptionOption, 'none'>): Promise<void> {
     const credential = resolveCredential(next);
-    if (credential === undefined) throw new TypeError('"next" expected { key } or { passphrase }');
+    if (credential === undefined) throw new TypeError('"next" expected { key }, { passphrase } or { provider }');
     try {
       await this.engine.changeKey(credential);
     } catch (error) {
       wipeCredential(credential);
       throw error;
     }
+  }
+
+  /**
+   * Adds a key slot: from now on `credential` opens the store too, beside every other slot (16 at
+   * most, labels unique, 1..64 bytes of UTF-8). A passphrase slot costs one scrypt here.
+   *
+   * @example
+   * ```ts
+   * await db.addKeySlot({ passphrase: recoveryPhrase }, { label: 'recovery' });
+   * const reopened = await VarMap.open(dir, { keySize: 16, encryption: { passphrase: recoveryPhrase, slot: 'recovery' } });
+   * ```
+   */
+  async addKeySlot(credential: Exclude<EncryptionOption, 'none'>, options: { readonly label: string }): Promise<void> {
+    if (typeof options !== 'object' || options === null) throw new TypeError('"options" expected { label }');
+    const label = checkSlotLabel('label', options.label);
+    const resolved = resolveCredential(credential);
+    if (resolved === undefined) throw new TypeError('"credential" expected { key }, { passphrase } or { provider }');
+    await this.engine.addKeySlot(resolved, label);
+  }
+
+  /**
+   * Removes a key slot; the last one cannot be removed (RangeError). With `rotateKek` the
+   * key-encryption key is replaced and re-wrapped in every remaining slot, so the removed credential
+   * opens no KEYRING written from now on; remaining slots this handle did not open or add need their
+   * credentials in `credentials`. What an old KEYRING copy still opens: docs/security-model.md §Key slots.
+   *
+   * @example
+   * ```ts
+   * await db.removeKeySlot('laptop', { rotateKek: true, credentials: [{ passphrase: recoveryPhrase }] });
+   * ```
+   */
+  async removeKeySlot(
+    label: string,
+    options: { readonly rotateKek?: boolean; readonly credentials?: readonly Exclude<EncryptionOption, 'none'>[] } = {},
+  ): Promise<void> {
+    checkSlotLabel('label', label);
+    if (typeof options !== 'object' || options === null) throw new TypeError('"options" expected { rotateKek?, credentials? }');
+    if (options.rotateKek !== undefined && typeof options.rotateKek !== 'boolean')
+      throw new TypeError('"options.rotateKek" expected boolean');
+    const credentials: Credential[] = [];
+    try {
+      for (const credential of options.credentials ?? []) {
+        const resolved = resolveCredential(credential);
+        if (resolved !== undefined) credentials.push(resolved);
+      }
+    } catch (error) {
+      for (const credential of credentials) wipeCredential(credential);
+      throw error;
+    }
+    await this.engine.removeKeySlot(label, { rotateKek: options.rotateKek === true, credentials });
+  }
+
+  /**
+   * The key slots: label, kind (`'key'`, `'passphrase'`, `'provider'`), creation time and, for a
+   * provider slot, the provider's id. Never a secret.
+   *
+   * @example
+   * ```ts
+   * for (const slot of db.keySlots()) console.log(slot.label, slot.kind, new Date(slot.createdAtMs));
+   * ```
+   */
+  keySlots(): KeySlotInfo[] {
+    return this.engine.keySlots();
   }
 
   /**

@@ -3,7 +3,7 @@
  * the collection class and immutable options, so tools can open a store they know nothing about.
  */
 import * as path from 'node:path';
-import type { Credential } from '../crypto/keys.js';
+import type { Credential, KeySlotInfo } from '../crypto/keys.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import { integrityError } from '../errors.js';
 import { Algorithm } from '../format/constants.js';
@@ -30,6 +30,12 @@ export interface StoreDescription {
   readonly filesPerShard: number[];
   readonly keyIdsInUse: number[];
   readonly sealedPages: number;
+  /** The key slots (labels, kinds, creation times); empty without encryption. */
+  readonly keySlots: KeySlotInfo[];
+  /** Every data key in the KEYRING with its creation time (ms since the epoch). */
+  readonly dataKeys: { readonly keyId: number; readonly createdAtMs: number }[];
+  /** The KEYRING format version (1 or 2); undefined without encryption. */
+  readonly keyringVersion: number | undefined;
 }
 
 /** Reads and authenticates the MANIFEST (the keyring first when encrypted), with the checks of an open. */
@@ -43,6 +49,9 @@ export async function describeStore(
   if (bytes === undefined) throw integrityError(`no MANIFEST in ${root}: not an armdb store`);
   // The same checks as an open (src/engine/root-files.ts); only the manifest is kept.
   const { manifest, manifestFormatVersion, keys, manifestMacKey } = await openRootFiles(fileSystem, root, bytes, credential, nodeProvider);
+  const keySlots = keys?.slotInfos() ?? [];
+  const dataKeys = keys?.keyIds.map((keyId) => ({ keyId, createdAtMs: keys.createdAtMs(keyId) })) ?? [];
+  const keyringVersion = keys?.keyringVersion;
   destroyRootKeys(keys, manifestMacKey);
   const filesPerShard = new Array<number>(manifest.shards).fill(0);
   const keyIds = new Set<number>();
@@ -66,5 +75,8 @@ export async function describeStore(
     filesPerShard,
     keyIdsInUse: [...keyIds].sort((left, right) => left - right),
     sealedPages,
+    keySlots,
+    dataKeys,
+    keyringVersion,
   };
 }

@@ -17,12 +17,13 @@ import { channel } from 'node:diagnostics_channel';
 import * as path from 'node:path';
 import xxhash from 'xxhash-wasm';
 import type { ResolvedOptions } from '../config.js';
-import { type Credential, wipeCredential } from '../crypto/keys.js';
+import { type Credential, type KeySlotInfo, wipeCredential } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble-provider.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { integrityError } from '../errors.js';
+import { ArmdbError, integrityError } from '../errors.js';
 import { copyBytes } from '../format/bytes.js';
+import { peekKeyringDatabaseId } from '../format/keyring.js';
 import { CollectionKind, type CollectionKindId } from '../format/manifest.js';
 import { RECORD_HEADER_BYTES, RecordFlag, recordBytes } from '../format/record.js';
 import { HashIndex } from '../index/hash-index.js';
@@ -34,11 +35,13 @@ import type { DirectoryLock } from '../io/lock.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { BlockCache } from '../storage/block-cache.js';
 import { DataFile } from '../storage/data-file.js';
+import { type AuditSource, publishAudit } from './audit.js';
 import { crashPoint } from './crash-points.js';
 import { EngineGuard } from './guard.js';
+import type { RemoveKeySlotOptions } from './key-lifecycle.js';
 import { type EngineParts, makeParts } from './parts.js';
 import { type RecoveryFigures, startUp } from './startup.js';
-import { TEMPORARY_SUFFIX } from './paths.js';
+import { KEYRING_NAME, MAX_KEYRING_BYTES, TEMPORARY_SUFFIX } from './paths.js';
 import { newCounters, type CompactionReport, type CompactOptions, type Stats, type VerifyOptions, type VerifyReport } from './reports.js';
 import { destroyRootKeys, lockStore, openOrCreateRootFiles, type RootFiles } from './root-files.js';
 import { verifyFiles } from './verify.js';
@@ -67,6 +70,7 @@ interface EngineInit {
   readonly rootFiles: RootFiles;
   readonly lock: DirectoryLock;
   readonly hasher: Hasher;
+  readonly now: () => number;
 }
 
 /** @internal The engine every collection runs on. */
@@ -91,6 +95,8 @@ export class Engine {
   /** close() stops a running compaction with it. */
   readonly #closeSignal = new AbortController();
   #closing: Promise<void> | undefined;
+  /** Where `armdb:audit` events of this store come from (audit.ts). */
+  readonly #auditSource: AuditSource;
   #sequence = 0;
   #recovered: RecoveryFigures = { highestSequence: 0, tornBytes: 0, filesFromHints: 0, damagedHints: 0, quarantinedFiles: [] };
 
@@ -104,6 +110,7 @@ export class Engine {
     this.#lock = init.lock;
     this.#hasher = init.hasher;
     this.#shardCount = BigInt(options.shards);
+    this.#auditSource = { directory: init.directory, databaseId: init.rootFiles.manifest.databaseId, now: init.now };
     this.ordered = Engine.#isTree(init.collectionKind) ? new OrderedIndex(this.keySize, Engine.#indexOptions(init)) : undefined;
     this.index = this.ordered ?? new HashIndex(this.keySize, Engine.#indexOptions(init));
     // One budget for pages and for whole large values (more than two pages): whichever is read again stays.
@@ -135,6 +142,7 @@ export class Engine {
     hooks: EngineHooks = {},
   ): Promise<Engine> {
     const fileSystem = hooks.fileSystem ?? nodeFileSystem;
+    const now = hooks.now ?? Date.now;
     // xxhash-wasm is initialised here, never at module load (no top-level await: require() must work).
     hasherPromise ??= xxhash();
     const hasher = await hasherPromise;
@@ -145,11 +153,23 @@ export class Engine {
     try {
       for (const name of fileSystem.list(root)) if (name.endsWith(TEMPORARY_SUFFIX)) fileSystem.unlink(path.join(root, name));
       const provider = options.cipher === 'noble' ? nobleProvider : nodeProvider;
-      rootFiles = await openOrCreateRootFiles(fileSystem, root, options, collectionKind, provider);
-      engine = new Engine({ directory: root, options, collectionKind, fileSystem, provider, rootFiles, lock, hasher });
+      rootFiles = await openOrCreateRootFiles(fileSystem, root, options, collectionKind, provider, now);
+      engine = new Engine({ directory: root, options, collectionKind, fileSystem, provider, rootFiles, lock, hasher, now });
       await engine.#start(rootFiles, provider);
+      const { keys } = rootFiles;
+      publishAudit({ directory: root, databaseId: rootFiles.manifest.databaseId, now }, 'open', {
+        epoch: engine.#parts.barrier.epoch,
+        slot: keys?.openedSlotLabel,
+        keyringVersion: keys?.keyringVersion,
+      });
+      // dataKeyMaxAgeMs is checked at open too: a service that restarts often still rotates.
+      await engine.#parts.keys.checkDataKeyAge();
       return engine;
     } catch (error) {
+      const databaseId = rootFiles?.manifest.databaseId ?? Engine.#claimedDatabaseId(fileSystem, root);
+      publishAudit({ directory: root, databaseId, now }, 'open-failed', {
+        code: error instanceof ArmdbError ? error.code : error instanceof Error ? error.name : 'ERROR',
+      });
       // Once there is an engine, its release zeroes the keys and the credential and releases the lock.
       if (engine !== undefined) engine.#releaseResources();
       else {
@@ -158,6 +178,16 @@ export class Engine {
         lock.release();
       }
       throw error;
+    }
+  }
+
+  /** The database id the KEYRING claims (unauthenticated), for the audit event of a failed open. */
+  static #claimedDatabaseId(fileSystem: FileSystem, root: string): Uint8Array | undefined {
+    try {
+      const bytes = fileSystem.readFile(path.join(root, KEYRING_NAME), MAX_KEYRING_BYTES);
+      return bytes === undefined ? undefined : peekKeyringDatabaseId(bytes);
+    } catch {
+      return undefined;
     }
   }
 
@@ -225,8 +255,15 @@ export class Engine {
     const index = this.index;
     if (index.valueSize > 0) return index.inlineValueOf(handle);
     const file = this.#parts.shards.fileById(index.fileIdOf(handle));
-    if (file === undefined) throw integrityError('the index points into a file that does not exist');
-    return file.read(index.positionOf(handle) + RECORD_HEADER_BYTES + this.keySize, index.valueLengthOf(handle), this.cache);
+    try {
+      if (file === undefined) throw integrityError('the index points into a file that does not exist');
+      return file.read(index.positionOf(handle) + RECORD_HEADER_BYTES + this.keySize, index.valueLengthOf(handle), this.cache);
+    } catch (error) {
+      // An integrity failure on the read path goes on the audit trail (where, never what).
+      if (error instanceof ArmdbError && error.code === 'ARMDB_INTEGRITY')
+        publishAudit(this.#auditSource, 'integrity-failure', { ...error.details });
+      throw error;
+    }
   }
 
   /** Values of many keys, read in file order. */
@@ -350,6 +387,22 @@ export class Engine {
     return this.#parts.keys.rotateDataKey();
   }
 
+  /** Adds a key slot (docs/security-model.md §Key slots). */
+  addKeySlot(credential: Credential, label: string): Promise<void> {
+    return this.#parts.keys.addKeySlot(credential, label);
+  }
+
+  /** Removes a key slot, optionally rotating the KEK (docs/security-model.md §Key slots). */
+  removeKeySlot(label: string, options?: RemoveKeySlotOptions): Promise<void> {
+    return this.#parts.keys.removeKeySlot(label, options);
+  }
+
+  /** The key slots: labels, kinds, creation times. */
+  keySlots(): KeySlotInfo[] {
+    this.#guard.assertOpen();
+    return this.#parts.keys.keySlots();
+  }
+
   /** Loads the pages of live values into the cache, up to `cacheBytes` (see warmup.ts). */
   async warmup(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
     this.#guard.assertOpen();
@@ -368,7 +421,14 @@ export class Engine {
       sequenceAtStart: this.#sequence,
       quarantinedFiles: this.#recovered.quarantinedFiles,
     };
-    return verifyFiles(parts, options);
+    const report = await verifyFiles(parts, options);
+    publishAudit(this.#auditSource, 'verify', {
+      ok: report.ok,
+      files: report.files,
+      pages: report.pages,
+      failures: report.failures.map(({ shard, fileId, pageIndex }) => ({ shard, fileId, pageIndex })),
+    });
+    return report;
   }
 
   // ---- observability -------------------------------------------------------------------------
@@ -399,6 +459,7 @@ export class Engine {
       filesPerKeyId,
       quarantinedFiles: this.#recovered.quarantinedFiles.length,
       indexBytes: this.index.memoryBytes,
+      dataKeyAgeMs: this.#parts.keys.dataKeyAgeMs,
     };
   }
 

@@ -1,9 +1,11 @@
 /**
- * The key lifecycle (docs/security-model.md §Key lifecycle): changeKey, rotateDataKey,
- * crypto-shredding of data keys no file uses, and the MANIFEST signing key they rotate.
+ * The key lifecycle (docs/security-model.md §Key lifecycle, §Key slots): key slots, changeKey,
+ * rotateDataKey (by call and by age), crypto-shredding of data keys no file uses, and the MANIFEST
+ * signing key they rotate. Every operation is published on `armdb:audit` (audit.ts).
  */
 import { channel } from 'node:diagnostics_channel';
 import {
+  createKek,
   createMetaKey,
   DEFAULT_SCRYPT,
   deriveManifestMacKey,
@@ -11,11 +13,14 @@ import {
   wipeCredential,
   type Credential,
   type KeySet,
+  type KeySlotInfo,
+  type SlotContext,
 } from '../crypto/keys.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { armdbError } from '../errors.js';
-import type { ScryptParameters } from '../format/keyring.js';
+import { type KeySlotRecord, SlotKind, SlotLimits } from '../format/keyring.js';
 import { encodeManifest, encodeManifestRecord, type Manifest, type ManifestDelta } from '../format/manifest.js';
+import { publishAudit } from './audit.js';
 import type { FileSystem } from '../io/file-system.js';
 import type { DurabilityBarrier } from './barrier.js';
 import { crashPoint } from './crash-points.js';
@@ -121,38 +126,64 @@ export interface KeyLifecycleParts {
   readonly fileSystem: FileSystem;
   readonly provider: CryptoProvider;
   readonly keys: KeySet | undefined;
-  /** The caller's credential (copied, wiped at close): re-deriving the KEK is needed to rewrite the KEYRING. */
+  /** The caller's credential (copied): wiped at close. Rewrites use the KEK, never the credential. */
   readonly credential: Credential | undefined;
-  /**
-   * scrypt cost of the durable KEYRING (undefined for a raw key): every rewrite keeps it unless
-   * changeKey is asked for another, so reopening with a lower `scryptLogN` never lowers it.
-   */
-  readonly keyringScrypt: ScryptParameters | undefined;
   readonly signer: ManifestSigner;
   readonly guard: EngineGuard;
   readonly barrier: DurabilityBarrier;
   readonly shards: Shards;
   readonly remover: FileRemover;
+  /** `providerTimeoutMs` (provider slots added or re-wrapped). */
+  readonly providerTimeoutMs: number;
+  /** `dataKeyMaxAgeMs`: undefined rotates never by age. */
+  readonly dataKeyMaxAgeMs: number | undefined;
+  /** The clock of key ages, slot creation times and audit events. */
+  readonly now: () => number;
+}
+
+/** Options of `removeKeySlot`. */
+export interface RemoveKeySlotOptions {
+  /**
+   * Also replace the KEK with a fresh one and re-wrap it in every remaining slot: the removed
+   * credential then opens no KEYRING written from now on, even by someone who kept the old KEK
+   * (docs/security-model.md §Key slots). Each remaining slot must be one this handle opened or
+   * added, or be opened by one of `credentials`.
+   */
+  readonly rotateKek?: boolean;
+  /** Credentials of remaining slots this handle has not opened (for `rotateKek`). */
+  readonly credentials?: readonly Credential[];
 }
 
 export class KeyLifecycle {
   readonly #parts: KeyLifecycleParts;
   #credential: Credential | undefined;
-  #keyringScrypt: ScryptParameters | undefined;
   /** KEYRING rewrites (changeKey, rotateDataKey, shredding) one at a time. */
   #keyringChain: Promise<unknown> = Promise.resolve();
   /** Key operations (changeKey, rotateDataKey, crypto-shredding) run one at a time: see #exclusively. */
   #operations: Promise<unknown> = Promise.resolve();
+  /** A rotation by age is queued or running: the barrier it runs does not queue another. */
+  #ageRotation: Promise<void> | undefined;
 
   constructor(parts: KeyLifecycleParts) {
     this.#parts = parts;
     this.#credential = parts.credential;
-    this.#keyringScrypt = parts.keyringScrypt;
   }
 
   /** The data key new files are written under (0 without encryption). */
   get activeKeyId(): number {
     return this.#parts.signer.activeKeyId;
+  }
+
+  /** Milliseconds since the active data key was made (undefined without encryption). */
+  get dataKeyAgeMs(): number | undefined {
+    const keys = this.#parts.keys;
+    if (keys === undefined) return undefined;
+    return Math.max(0, this.#parts.now() - keys.createdAtMs(keys.activeKeyId));
+  }
+
+  /** The key slots (labels, kinds, creation times; never secrets). */
+  keySlots(): KeySlotInfo[] {
+    return this.#parts.keys?.slotInfos() ?? [];
   }
 
   /** Resolves once every key operation called so far has settled. */
@@ -167,9 +198,18 @@ export class KeyLifecycle {
     if (this.#credential !== undefined) wipeCredential(this.#credential);
   }
 
+  #audit(event: Parameters<typeof publishAudit>[1], fields?: Readonly<Record<string, unknown>>): void {
+    const { directory, keys, now } = this.#parts;
+    publishAudit({ directory, databaseId: keys?.databaseId, now }, event, fields);
+  }
+
+  get #slotContext(): SlotContext {
+    return { provider: this.#parts.provider, providerTimeoutMs: this.#parts.providerTimeoutMs, now: this.#parts.now };
+  }
+
   #requireKeys(operation: string): KeySet {
     this.#parts.guard.assertWritable();
-    if (this.#parts.keys === undefined || this.#credential === undefined) {
+    if (this.#parts.keys === undefined) {
       throw armdbError('ARMDB_FORMAT_MISMATCH', `${operation} needs an encrypted store; this one was created with encryption: 'none'`);
     }
     return this.#parts.keys;
@@ -177,9 +217,9 @@ export class KeyLifecycle {
 
   /**
    * Runs a key operation after every key operation called before it has settled. Each one reads the
-   * key set and the credential, rewrites the KEYRING and then changes them in memory; interleaved, a
-   * rotation's KEYRING could be sealed with a credential that changeKey has already wiped, or shredding
-   * could drop a key that a rotation had added but not yet made active.
+   * key set, rewrites the KEYRING and then changes the set in memory; interleaved, shredding could
+   * drop a key that a rotation had added but not yet made active, or two slot changes could each
+   * write a KEYRING without the other's slot.
    */
   #exclusively<T>(operation: () => Promise<T>): Promise<T> {
     const run = this.#operations.then(operation);
@@ -188,24 +228,121 @@ export class KeyLifecycle {
   }
 
   /**
-   * Re-wraps the data keys under a new key or passphrase, with a new meta key (see #writeKeyring).
-   * The KEYRING is replaced in one atomic step, after a MANIFEST signed under both meta keys is
-   * durable: a crash leaves exactly one of the old and the new credential working.
+   * Replaces the credential of one slot — the one that opened the store — keeping its label. With
+   * one slot the KEK is replaced too (as a version-1 store's was), so an old KEYRING copy opened
+   * with the old credential yields a KEK that opens no later KEYRING; with more slots the KEK stays
+   * (the other slots wrap it). The KEYRING is replaced in one atomic step, after a MANIFEST signed
+   * under both meta keys is durable: a crash leaves exactly one of the old and the new credential
+   * working for that slot. `next` is wiped afterwards.
    */
   async changeKey(next: Credential): Promise<void> {
     this.#requireKeys('changeKey');
     return this.#exclusively(async () => {
-      this.#requireKeys('changeKey');
-      // The stored cost stays unless the caller chose one (`scryptLogN`); a raw key store turning into
-      // a passphrase store gets the default.
-      const scrypt = next.kind === 'passphrase' ? (next.scrypt ?? this.#keyringScrypt ?? DEFAULT_SCRYPT) : undefined;
-      await this.#writeKeyring(next, scrypt);
-      this.#keyringScrypt = scrypt;
+      const keys = this.#requireKeys('changeKey');
+      const slots = keys.slots;
+      const target = slots.find((slot) => slot.label === keys.openedSlotLabel) ?? (slots.length === 1 ? slots[0] : undefined);
+      if (target === undefined)
+        throw new RangeError(`the slot that opened the store is gone; use addKeySlot and removeKeySlot instead of changeKey`);
+      const rotateKek = slots.length === 1;
+      const kek = rotateKek ? createKek() : undefined;
+      // A passphrase slot keeps its cost unless the caller chose one (`scryptLogN`); a key slot turning
+      // into a passphrase slot gets the default.
+      const scrypt = target.kind === SlotKind.passphrase ? target.scrypt : DEFAULT_SCRYPT;
+      try {
+        const made = await keys.makeSlot(
+          next,
+          target.label,
+          this.#slotContext,
+          kek,
+          next.kind === 'passphrase' ? (next.scrypt ?? scrypt) : undefined,
+        );
+        const nextSlots = slots.map((slot) => (slot === target ? made.slot : slot));
+        await this.#writeKeyring({ slots: nextSlots, kek });
+        keys.commitSlots(nextSlots, new Map([[target.label, made.unlock]]), kek);
+        keys.openedSlotLabel = target.label;
+      } catch (error) {
+        kek?.fill(0);
+        throw error;
+      } finally {
+        wipeCredential(next);
+      }
       crashPoint('change-key:keyring-written', () => ({ directory: this.#parts.directory }));
-      const previous = this.#credential!;
-      this.#credential = next;
-      wipeCredential(previous);
       if (keyChannel.hasSubscribers) keyChannel.publish({ directory: this.#parts.directory, event: 'changeKey' });
+      this.#audit('change-key', { label: target.label, kind: next.kind, kekRotated: rotateKek });
+    });
+  }
+
+  /** Adds a slot wrapping the KEK under `credential` (wiped afterwards). Labels are unique; 16 slots at most. */
+  async addKeySlot(credential: Credential, label: string): Promise<void> {
+    try {
+      this.#requireKeys('addKeySlot');
+    } catch (error) {
+      wipeCredential(credential);
+      throw error;
+    }
+    return this.#exclusively(async () => {
+      try {
+        const keys = this.#requireKeys('addKeySlot');
+        if (keys.slots.some((slot) => slot.label === label)) throw new RangeError(`"label" ${JSON.stringify(label)} names a slot already`);
+        if (keys.slots.length >= SlotLimits.maxSlots) throw new RangeError(`a store holds at most ${SlotLimits.maxSlots} key slots`);
+        const made = await keys.makeSlot(credential, label, this.#slotContext);
+        const nextSlots = [...keys.slots, made.slot];
+        await this.#writeKeyring({ slots: nextSlots });
+        keys.commitSlots(nextSlots, new Map([[label, made.unlock]]));
+        this.#audit('add-key-slot', { label, kind: credential.kind });
+      } finally {
+        wipeCredential(credential);
+      }
+    });
+  }
+
+  /**
+   * Removes the slot `label`; the last slot cannot be removed. Without `rotateKek` the KEK stays:
+   * the removed credential still opens any copy of an earlier KEYRING, and the KEK it yields there
+   * opens today's KEYRING too (docs/security-model.md §Key slots).
+   */
+  async removeKeySlot(label: string, options: RemoveKeySlotOptions = {}): Promise<void> {
+    const extra = options.credentials ?? [];
+    const wipeExtra = (): void => {
+      for (const credential of extra) wipeCredential(credential);
+    };
+    try {
+      this.#requireKeys('removeKeySlot');
+    } catch (error) {
+      wipeExtra();
+      throw error;
+    }
+    return this.#exclusively(async () => {
+      let kek: Uint8Array | undefined;
+      try {
+        const keys = this.#requireKeys('removeKeySlot');
+        if (!keys.slots.some((slot) => slot.label === label)) throw new RangeError(`"label" ${JSON.stringify(label)} names no key slot`);
+        if (keys.slots.length === 1) throw new RangeError('the last key slot cannot be removed: add another first');
+        let nextSlots: KeySlotRecord[] = keys.slots.filter((slot) => slot.label !== label);
+        if (options.rotateKek === true) {
+          for (const slot of nextSlots) {
+            if (keys.isUnlocked(slot.label)) continue;
+            for (const credential of extra) if (await keys.unlockSlot(slot, credential, this.#slotContext)) break;
+          }
+          const locked = nextSlots.filter((slot) => !keys.isUnlocked(slot.label)).map((slot) => slot.label);
+          if (locked.length > 0)
+            throw armdbError(
+              'ARMDB_WRONG_KEY',
+              `rotateKek re-wraps the new KEK in every remaining slot; give the credentials of ${locked.map((name) => JSON.stringify(name)).join(', ')}`,
+            );
+          kek = createKek();
+          const rewrapped: KeySlotRecord[] = [];
+          for (const slot of nextSlots) rewrapped.push((await keys.rewrapSlot(slot, kek, this.#slotContext))!);
+          nextSlots = rewrapped;
+        }
+        await this.#writeKeyring({ slots: nextSlots, kek });
+        keys.commitSlots(nextSlots, new Map(), kek);
+        kek = undefined;
+        this.#audit('remove-key-slot', { label, kekRotated: options.rotateKek === true });
+      } finally {
+        kek?.fill(0);
+        wipeExtra();
+      }
     });
   }
 
@@ -216,18 +353,43 @@ export class KeyLifecycle {
    */
   async rotateDataKey(): Promise<void> {
     this.#requireKeys('rotateDataKey');
-    return this.#exclusively(() => this.#rotateDataKeyNow());
+    return this.#exclusively(() => this.#rotateDataKeyNow('call'));
   }
 
-  async #rotateDataKeyNow(): Promise<void> {
+  /**
+   * After open and after every barrier (one call from the engine's afterBarrier): rotates the data
+   * key when `dataKeyMaxAgeMs` is set and the active key is older. A failure is published on
+   * `armdb:audit` and tried again after the next barrier; it never fails the barrier.
+   */
+  checkDataKeyAge(): Promise<void> | undefined {
+    const { dataKeyMaxAgeMs, keys, guard } = this.#parts;
+    if (dataKeyMaxAgeMs === undefined || keys === undefined || this.#ageRotation !== undefined || guard.closing) return undefined;
+    const age = this.dataKeyAgeMs ?? 0;
+    if (age <= dataKeyMaxAgeMs) return undefined;
+    const rotation = this.#exclusively(async () => {
+      // Another rotation may have run while this one waited.
+      if ((this.dataKeyAgeMs ?? 0) <= dataKeyMaxAgeMs || guard.closing) return;
+      await this.#rotateDataKeyNow('age');
+    })
+      .catch((error: unknown) => {
+        this.#audit('rotate-data-key', { reason: 'age', failed: true, code: (error as { code?: unknown }).code ?? 'ERROR' });
+      })
+      .finally(() => {
+        this.#ageRotation = undefined;
+      });
+    this.#ageRotation = rotation;
+    return rotation;
+  }
+
+  async #rotateDataKeyNow(reason: 'call' | 'age'): Promise<void> {
     const { directory, guard, shards, barrier } = this.#parts;
     const keys = this.#requireKeys('rotateDataKey');
     // The new key is always the highest id and active; only non-active keys are ever removed, so an
     // id is never handed out twice.
-    const keyId = keys.addDataKey();
+    const keyId = keys.addDataKey(this.#parts.now());
     // Active in memory (new files, the manifest) only once the KEYRING that holds it is durable.
     try {
-      await this.#writeKeyring(this.#credential!, this.#keyringScrypt, keyId);
+      await this.#writeKeyring({ activeKeyId: keyId });
     } catch (error) {
       keys.removeDataKey(keyId);
       throw error;
@@ -243,6 +405,7 @@ export class KeyLifecycle {
     barrier.markManifestStale();
     await barrier.schedule();
     if (keyChannel.hasSubscribers) keyChannel.publish({ directory, event: 'rotateDataKey', activeKeyId: keyId });
+    this.#audit('rotate-data-key', { activeKeyId: keyId, reason });
   }
 
   /** Crypto-shredding: data keys no file (data or hint) uses any more leave the KEYRING. */
@@ -253,7 +416,7 @@ export class KeyLifecycle {
   async #shredUnusedKeysNow(): Promise<number[]> {
     const { directory, shards } = this.#parts;
     const keys = this.#parts.keys;
-    if (keys === undefined || this.#credential === undefined) return [];
+    if (keys === undefined) return [];
     const inUse = new Set<number>([keys.activeKeyId]);
     for (const file of shards.files()) inUse.add(file.keyId);
     // A file that should be gone but is still on disk keeps its key: try to delete it once more.
@@ -265,32 +428,33 @@ export class KeyLifecycle {
     await shards.syncDirectories();
     crashPoint('shred:directories-synced', () => ({ directory }));
     for (const keyId of unused) keys.removeDataKey(keyId);
-    await this.#writeKeyring(this.#credential, this.#keyringScrypt);
+    await this.#writeKeyring({});
     crashPoint('shred:keyring-written', () => ({ directory }));
     if (keyChannel.hasSubscribers) keyChannel.publish({ directory, event: 'shred', keyIds: unused });
+    this.#audit('shred', { keyIds: unused });
     return unused;
   }
 
   /**
-   * Seals and atomically replaces the KEYRING with the current keys under `credential`, at scrypt
-   * cost `scrypt` (the stored cost unless changeKey was asked for another), with a **new meta key**
-   * (docs/security-model.md §Key lifecycle): a copy of an older KEYRING, opened with the credential it
-   * was sealed under, then yields a manifest MAC key that no longer signs this store's MANIFEST.
+   * Seals and atomically replaces the KEYRING with the current keys (and `change.slots`, under
+   * `change.kek` when the KEK rotates), with a **new meta key** (docs/security-model.md §Key
+   * lifecycle): a copy of an older KEYRING, opened with a credential it holds, then yields a manifest
+   * MAC key that no longer signs this store's MANIFEST.
    *
    * Order, so that the store opens after a crash at any point (docs/format.md §7.4):
-   *   1. seal the new KEYRING (the KDF runs; barriers go on meanwhile, signed under the current key);
+   *   1. seal the new KEYRING;
    *   2. from now on sign every MANIFEST under the current and the next key, and make one such
    *      MANIFEST durable (a barrier): it verifies under the old and under the new KEYRING;
    *   3. replace the KEYRING (the commit point);
    *   4. sign under the next key alone.
    */
-  #writeKeyring(credential: Credential, scrypt: ScryptParameters | undefined, activeKeyId?: number): Promise<void> {
-    const write = this.#keyringChain.then(() => this.#writeKeyringNow(credential, scrypt, activeKeyId));
+  #writeKeyring(change: { slots?: readonly KeySlotRecord[]; kek?: Uint8Array | undefined; activeKeyId?: number }): Promise<void> {
+    const write = this.#keyringChain.then(() => this.#writeKeyringNow(change));
     this.#keyringChain = write.catch(() => undefined);
     return write;
   }
 
-  async #writeKeyringNow(credential: Credential, scrypt: ScryptParameters | undefined, activeKeyId: number | undefined): Promise<void> {
+  async #writeKeyringNow(change: { slots?: readonly KeySlotRecord[]; kek?: Uint8Array | undefined; activeKeyId?: number }): Promise<void> {
     const { provider, signer, barrier, guard } = this.#parts;
     const keys = this.#parts.keys!;
     const nextMetaKey = createMetaKey();
@@ -302,7 +466,12 @@ export class KeyLifecycle {
     };
     let bytes: Uint8Array;
     try {
-      bytes = await sealKeyring(keys, credential, provider, { activeKeyId: activeKeyId ?? keys.activeKeyId, scrypt, metaKey: nextMetaKey });
+      bytes = sealKeyring(keys, provider, {
+        activeKeyId: change.activeKeyId ?? keys.activeKeyId,
+        metaKey: nextMetaKey,
+        ...(change.slots === undefined ? {} : { slots: change.slots }),
+        ...(change.kek === undefined ? {} : { kek: change.kek }),
+      });
       signer.beginRotation(nextMacKey);
       barrier.markManifestStale();
       await barrier.schedule();
@@ -321,5 +490,7 @@ export class KeyLifecycle {
     }
     keys.replaceMetaKey(nextMetaKey);
     signer.completeRotation(nextMacKey);
+    // A version-1 KEYRING is version 2 from its first rewrite on.
+    keys.keyringVersion = 2;
   }
 }

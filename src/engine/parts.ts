@@ -35,6 +35,8 @@ export interface PartsInit {
   readonly counters: Counters;
   /** Aborted by close(). */
   readonly closeSignal: AbortSignal;
+  /** The clock of key ages and audit events. */
+  readonly now: () => number;
 }
 
 export interface EngineParts {
@@ -59,9 +61,12 @@ export function makeParts(init: PartsInit): EngineParts {
   const onSealed = (file: DataFile): void => hints!.schedule(file);
   const shards = new Shards({ ...shared, factory, counters, keepsUnsyncedPages: cache !== undefined, onSealed });
   const signer = new ManifestSigner(provider, keys, rootFiles.manifestMacKey);
+  let keyLifecycle: KeyLifecycle | undefined;
   const afterBarrier = (): void => {
     compaction!.maybeCompactInBackground();
     hints!.retry();
+    // dataKeyMaxAgeMs: the age is checked after every barrier (key-lifecycle.ts).
+    void keyLifecycle!.checkDataKeyAge();
   };
   const template = manifestTemplate(init);
   const barrier = new DurabilityBarrier({
@@ -80,9 +85,21 @@ export function makeParts(init: PartsInit): EngineParts {
   // Const collections need their values in memory: hints do not carry them.
   const enabled = options.hints && options.valueSize === 0;
   hints = new HintWriter({ ...shared, provider, keys, keySize: options.keySize, enabled, shards, barrier });
-  const { credential } = options;
-  const { keyringScrypt } = rootFiles;
-  const keyLifecycle = new KeyLifecycle({ ...shared, provider, keys, credential, keyringScrypt, signer, barrier, shards, remover });
+  const { credential, providerTimeoutMs, dataKeyMaxAgeMs } = options;
+  const { now } = init;
+  keyLifecycle = new KeyLifecycle({
+    ...shared,
+    provider,
+    keys,
+    credential,
+    signer,
+    barrier,
+    shards,
+    remover,
+    providerTimeoutMs,
+    dataKeyMaxAgeMs,
+    now,
+  });
   compaction = new CompactionPolicy({ ...compactionOptions(init), factory, shards, barrier, hints, keys: keyLifecycle, remover });
   return { factory, remover, shards, barrier, hints, keys: keyLifecycle, compaction };
 }

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { Limits, MAC_BYTES } from '../format/constants.js';
-import { KEYRING_ENTRY_BYTES, KEYRING_HEADER_BYTES } from '../format/keyring.js';
+import { KEYRING_ENTRY_BYTES, KEYRING_HEADER_BYTES, MAX_KEYRING_V2_BYTES } from '../format/keyring.js';
 import { MANIFEST_FILE_ENTRY_BYTES, MANIFEST_HEADER_BYTES, MAX_MANIFEST_LOG_BYTES, MAX_MANIFEST_MACS } from '../format/manifest.js';
 
 export const MANIFEST_NAME = 'MANIFEST';
@@ -14,7 +14,10 @@ const TEMPORARY_RANDOM_BYTES = 8;
 /** Bounds checked before reading the root files (docs/format.md §9): a larger file is refused unread. */
 export const MAX_MANIFEST_BYTES =
   MANIFEST_HEADER_BYTES + Limits.maxManifestFiles * MANIFEST_FILE_ENTRY_BYTES + MAX_MANIFEST_MACS * MAC_BYTES + MAX_MANIFEST_LOG_BYTES;
-export const MAX_KEYRING_BYTES = KEYRING_HEADER_BYTES + (Limits.maxKeyringKeys + 1) * KEYRING_ENTRY_BYTES + MAC_BYTES + 4;
+export const MAX_KEYRING_BYTES = Math.max(
+  MAX_KEYRING_V2_BYTES,
+  KEYRING_HEADER_BYTES + (Limits.maxKeyringKeys + 1) * KEYRING_ENTRY_BYTES + MAC_BYTES + 4,
+);
 
 export type FileExtension = 'data' | 'tags' | 'hint' | 'journal' | 'journal2';
 

@@ -21,6 +21,11 @@
  * ```
  */
 export interface Stats {
+  /**
+   * Milliseconds since the active data key was made (undefined without encryption). A key of a
+   * version-1 KEYRING counts from the open that upgraded it. `dataKeyMaxAgeMs` rotates past it.
+   */
+  dataKeyAgeMs: number | undefined;
   /** Live keys. */
   keys: number;
   /**

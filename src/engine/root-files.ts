@@ -7,13 +7,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import type { ResolvedOptions } from '../config.js';
-import { createKeySet, DEFAULT_SCRYPT, openKeyring, sealKeyring, wipeCredential, type Credential, type KeySet } from '../crypto/keys.js';
+import { DEFAULT_PROVIDER_TIMEOUT_MS, type ResolvedOptions } from '../config.js';
+import { createKeySet, openKeyring, sealKeyring, wipeCredential, type Credential, type KeySet } from '../crypto/keys.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { ArmdbError, armdbError, integrityError } from '../errors.js';
 import { equalBytes } from '../format/bytes.js';
 import { Algorithm, DATABASE_ID_BYTES, KEY_BYTES, MANIFEST_FORMAT_VERSION, type ManifestFormatVersion } from '../format/constants.js';
-import { decodeKeyring, type ScryptParameters } from '../format/keyring.js';
 import {
   decodeManifestLog,
   encodeManifest,
@@ -56,8 +55,6 @@ export interface RootFiles {
   readonly keys: KeySet | undefined;
   /** {@link ZERO_KEY} without encryption. */
   readonly manifestMacKey: Uint8Array;
-  /** scrypt cost of the KEYRING of a passphrase store; undefined for a raw key or no encryption. */
-  readonly keyringScrypt: ScryptParameters | undefined;
 }
 
 /** Zeroes the keys of {@link RootFiles} (not {@link ZERO_KEY}, which is shared). */
@@ -89,8 +86,9 @@ export async function openRootFiles(
   manifestBytes: Uint8Array,
   credential: Credential | undefined,
   provider: CryptoProvider,
+  custody: CustodyOptions = DEFAULT_CUSTODY,
 ): Promise<RootFiles> {
-  const { keys, keyringScrypt, manifestMacKey } = await openKeys(fileSystem, root, manifestBytes, credential, provider);
+  const { keys, manifestMacKey } = await openKeys(fileSystem, root, manifestBytes, credential, provider, custody);
   try {
     // The one reader of MANIFEST bytes: the base and every record of its log (docs/format.md §7.7).
     const { manifest, log } = decodeManifestLog(manifestBytes, (body) => provider.hmac(manifestMacKey, body));
@@ -99,7 +97,7 @@ export async function openRootFiles(
     }
     if (keys !== undefined && !keys.keyIds.includes(manifest.activeKeyId))
       throw integrityError(`the manifest's active data key ${manifest.activeKeyId} is not in the keyring`);
-    return { manifest, manifestFormatVersion: log.formatVersion, manifestLog: log, keys, manifestMacKey, keyringScrypt };
+    return { manifest, manifestFormatVersion: log.formatVersion, manifestLog: log, keys, manifestMacKey };
   } catch (error) {
     destroyRootKeys(keys, manifestMacKey);
     throw error;
@@ -112,7 +110,8 @@ async function openKeys(
   manifestBytes: Uint8Array,
   credential: Credential | undefined,
   provider: CryptoProvider,
-): Promise<Pick<RootFiles, 'keys' | 'keyringScrypt' | 'manifestMacKey'>> {
+  custody: CustodyOptions,
+): Promise<Pick<RootFiles, 'keys' | 'manifestMacKey'>> {
   const keyringPath = path.join(root, KEYRING_NAME);
   if (peekManifestAlgorithm(manifestBytes) === Algorithm.none) {
     // The algorithm byte is not authenticated yet: a KEYRING beside a manifest claiming no
@@ -120,7 +119,7 @@ async function openKeys(
     if (fileSystem.exists(keyringPath)) throw integrityError('the MANIFEST claims no encryption but the store has a KEYRING');
     if (credential !== undefined)
       throw armdbError('ARMDB_FORMAT_MISMATCH', "the store was created with encryption: 'none'; a key was given");
-    return { keys: undefined, keyringScrypt: undefined, manifestMacKey: ZERO_KEY };
+    return { keys: undefined, manifestMacKey: ZERO_KEY };
   }
   if (credential === undefined)
     throw armdbError('ARMDB_FORMAT_MISMATCH', "the store is encrypted; a key or passphrase is needed (encryption: 'none' was given)");
@@ -137,10 +136,9 @@ async function openKeys(
   }
   const keyringBytes = fileSystem.readFile(keyringPath, MAX_KEYRING_BYTES);
   if (keyringBytes === undefined) throw integrityError('the KEYRING of an encrypted store is missing', undefined, atKeyring);
-  const keys = await openKeyring(keyringBytes, credential, provider);
+  const keys = await openKeyring(keyringBytes, credential, { ...custody, provider });
   try {
-    const keyringScrypt = credential.kind === 'passphrase' ? decodeKeyring(keyringBytes).scrypt : undefined;
-    return { keys, keyringScrypt, manifestMacKey: keys.manifestMacKey(provider) };
+    return { keys, manifestMacKey: keys.manifestMacKey(provider) };
   } catch (error) {
     keys.destroy();
     throw error;
@@ -183,10 +181,11 @@ export async function openOrCreateRootFiles(
   options: ResolvedOptions,
   collectionKind: CollectionKindId,
   provider: CryptoProvider,
+  now: () => number = Date.now,
 ): Promise<RootFiles> {
   const manifestBytes = readManifestBytes(fileSystem, root);
   if (manifestBytes !== undefined) {
-    const rootFiles = await openRootFiles(fileSystem, root, manifestBytes, options.credential, provider);
+    const rootFiles = await openRootFiles(fileSystem, root, manifestBytes, options.credential, provider, custodyOf(options, now));
     try {
       checkManifestMatches(rootFiles.manifest, options, collectionKind);
     } catch (error) {
@@ -202,11 +201,24 @@ export async function openOrCreateRootFiles(
   if (options.expectedMinEpoch !== undefined && options.expectedMinEpoch > 0) {
     throw armdbError('ARMDB_ROLLBACK', `expected a store at epoch ${options.expectedMinEpoch} or later, but the directory holds none`);
   }
-  return createRootFiles(fileSystem, root, options, collectionKind, provider);
+  return createRootFiles(fileSystem, root, options, collectionKind, provider, custodyOf(options, now));
 }
 
 /** What a new store is made of: its class and the immutable options the MANIFEST records. */
 export type NewStoreOptions = Pick<ResolvedOptions, 'credential' | 'keySize' | 'valueSize' | 'shards' | 'shardPrefixBits'>;
+
+/** What opening or creating a KEYRING needs beyond the credential: the slot to try, the provider timeout, the clock. */
+export interface CustodyOptions {
+  readonly slotLabel?: string | undefined;
+  readonly providerTimeoutMs: number;
+  readonly now: () => number;
+}
+
+const DEFAULT_CUSTODY: CustodyOptions = { providerTimeoutMs: DEFAULT_PROVIDER_TIMEOUT_MS, now: Date.now };
+
+function custodyOf(options: Partial<Pick<ResolvedOptions, 'slotLabel' | 'providerTimeoutMs'>>, now: () => number): CustodyOptions {
+  return { slotLabel: options.slotLabel, providerTimeoutMs: options.providerTimeoutMs ?? DEFAULT_PROVIDER_TIMEOUT_MS, now };
+}
 
 /**
  * Creates a store's root files: the KEYRING first (a new key set under the credential), then the
@@ -220,18 +232,18 @@ export async function createRootFiles(
   options: NewStoreOptions,
   collectionKind: CollectionKindId,
   provider: CryptoProvider,
+  custody: CustodyOptions = DEFAULT_CUSTODY,
 ): Promise<RootFiles> {
   let keys: KeySet | undefined;
-  let keyringScrypt: ScryptParameters | undefined;
   let manifestMacKey: Uint8Array = ZERO_KEY;
   try {
     let databaseId: Uint8Array;
     if (options.credential !== undefined) {
-      keys = createKeySet();
+      // The first slot is labelled `encryption.slot` when given, else "default".
+      keys = await createKeySet(options.credential, { ...custody, provider }, custody.slotLabel);
       databaseId = keys.databaseId;
       manifestMacKey = keys.manifestMacKey(provider);
-      if (options.credential.kind === 'passphrase') keyringScrypt = options.credential.scrypt ?? DEFAULT_SCRYPT;
-      await writeKeyringFile(fileSystem, root, await sealKeyring(keys, options.credential, provider, { scrypt: keyringScrypt }));
+      await writeKeyringFile(fileSystem, root, sealKeyring(keys, provider));
       crashPoint('create:keyring-written', () => ({ directory: root }));
     } else {
       databaseId = new Uint8Array(randomBytes(DATABASE_ID_BYTES));
@@ -255,7 +267,7 @@ export async function createRootFiles(
     await writeManifestFile(fileSystem, root, bytes);
     crashPoint('create:manifest-written', () => ({ directory: root }));
     const manifestLog = freshLogState(bytes);
-    return { manifest, manifestFormatVersion: MANIFEST_FORMAT_VERSION, manifestLog, keys, manifestMacKey, keyringScrypt };
+    return { manifest, manifestFormatVersion: MANIFEST_FORMAT_VERSION, manifestLog, keys, manifestMacKey };
   } catch (error) {
     // The caller never sees these keys: zero them here.
     destroyRootKeys(keys, manifestMacKey);

@@ -8,6 +8,8 @@ import type { FileSystem } from '../io/file-system.js';
 /** What a test may swap in beneath an engine. */
 export interface EngineHooks {
   readonly fileSystem?: FileSystem;
+  /** The clock of data-key ages, slot creation times and audit events (ms since the epoch). */
+  readonly now?: () => number;
 }
 
 const hooksByOptions = new WeakMap<object, EngineHooks>();

@@ -28,11 +28,16 @@ export interface RunResult {
 /** Everything any command printed in this suite. */
 export const outputs: string[] = [];
 
-/** Runs `armdb …args`. ARMDB_PASSPHRASE is set only when `options.passphrase` is given. */
-export function armdb(args: string[], options: { input?: string | Buffer; passphrase?: string; cwd?: string } = {}): RunResult {
+/** Runs `armdb …args`. ARMDB_PASSPHRASE (ARMDB_NEW_PASSPHRASE) is set only when `options.passphrase` (`newPassphrase`) is given. */
+export function armdb(
+  args: string[],
+  options: { input?: string | Buffer; passphrase?: string; newPassphrase?: string; cwd?: string } = {},
+): RunResult {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env['ARMDB_PASSPHRASE'];
+  delete env['ARMDB_NEW_PASSPHRASE'];
   if (options.passphrase !== undefined) env['ARMDB_PASSPHRASE'] = options.passphrase;
+  if (options.newPassphrase !== undefined) env['ARMDB_NEW_PASSPHRASE'] = options.newPassphrase;
   const result = spawnSync(process.execPath, [CLI, ...args], {
     input: options.input ?? '',
     env,

@@ -212,11 +212,15 @@ export async function powerCutMaintenance(options: WalkOptions): Promise<WalkRes
   }
 }
 
-/** Key ids of the data-key entries of a KEYRING (docs/format.md §8.1, §8.4; as in key-lifecycle.test.ts). */
+/** Key ids of the data-key entries of a KEYRING (version 2: docs/format.md §8.1, §8.3; version 1: §8.7). */
 function keyringKeyIds(bytes: Uint8Array): number[] {
   const keyring = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const count = keyring.readUInt32LE(76);
-  return Array.from({ length: count }, (_, index) => keyring.readUInt32LE(140 + 64 * index));
+  if (keyring.readUInt16LE(8) === 1) {
+    const count = keyring.readUInt32LE(76);
+    return Array.from({ length: count }, (_, index) => keyring.readUInt32LE(140 + 64 * index));
+  }
+  const count = keyring.readUInt32LE(12);
+  return Array.from({ length: count }, (_, index) => keyring.readUInt32LE(100 + 72 * index));
 }
 
 /** The credential changeKey moves the store to in the key walk. */

@@ -14,9 +14,10 @@ import { describe, expect } from 'vitest';
 import { VarMap } from '../../src/index.js';
 import { storeTest, testKey } from '../helpers/store.js';
 
-/** scrypt log N stored in the KEYRING (docs/format.md §8.2, offset 12). */
+/** scrypt log N of the KEYRING's first slot (docs/format.md §8.4: slot at 40 + 60 + 72·keys, logN at +6). */
 function storedLogN(dir: string): number {
-  return fs.readFileSync(path.join(dir, 'KEYRING'))[12]!;
+  const keyring = fs.readFileSync(path.join(dir, 'KEYRING'));
+  return keyring[100 + 72 * keyring.readUInt32LE(12) + 6]!;
 }
 
 const PHRASE = 'kdf cost passphrase';

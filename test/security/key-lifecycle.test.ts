@@ -167,9 +167,10 @@ function copyDirectory(from: string, to: string): string {
 /** Key ids of the data-key entries of a KEYRING (docs/format.md §8.1, §8.4). */
 function keyringKeyIds(file: string): number[] {
   const keyring = fs.readFileSync(file);
-  const count = keyring.readUInt32LE(76);
-  expect(keyring.length).toBe(176 + 64 * count);
-  return range(0, count).map((index) => keyring.readUInt32LE(140 + 64 * index));
+  // Version 2 (docs/format.md §8.1): key count u32 @12, entries of 72 bytes from 100.
+  expect(keyring.readUInt16LE(8)).toBe(2);
+  const count = keyring.readUInt32LE(12);
+  return range(0, count).map((index) => keyring.readUInt32LE(100 + 72 * index));
 }
 
 /** Rewrites the trailing CRC-32 of a KEYRING after a field was changed (docs/format.md §8.5). */
@@ -1030,25 +1031,27 @@ describe('downgrade attempts', () => {
     expect(result).toBe('ARMDB_INTEGRITY');
   });
 
-  it('a KEYRING whose KEK kind byte names an unknown kind (CRC recomputed) → ARMDB_INTEGRITY', async ({ tempDir }) => {
+  it('a KEYRING whose slot kind byte names an unknown kind (CRC recomputed) → ARMDB_INTEGRITY', async ({ tempDir }) => {
     const dir = tempDir();
     const key = canaryKey('kekkind');
     const model = await buildStore(dir, { key }, 30);
     const keyringPath = path.join(dir, 'KEYRING');
     const original = fs.readFileSync(keyringPath);
-    expect(original[10]).toBe(1);
-    for (const kind of [0, 3, 0x7f, 0xff]) {
+    // The one slot of a one-key version-2 KEYRING starts at 172 (docs/format.md §8.1).
+    const slot = 172;
+    expect(original[slot]).toBe(1);
+    for (const kind of [0, 4, 0x7f, 0xff]) {
       const doctored = Buffer.from(original);
-      doctored[10] = kind;
+      doctored[slot] = kind;
       fs.writeFileSync(keyringPath, withKeyringCrc(doctored), { mode: 0o600 });
       await expectOpenFails(dir, optionsOf({ key }), ['ARMDB_INTEGRITY']);
       await expectOpenFails(dir, optionsOf(passphrase('PASSCANARY kind')), ['ARMDB_INTEGRITY']);
     }
-    // Raw-key keyring that claims scrypt parameters (kind 1 requires zeros, §8.6).
+    // A raw-key slot that claims scrypt parameters (kind 1 requires zeros, §8.6).
     const withParameters = Buffer.from(original);
-    withParameters[12] = 10;
-    withParameters.writeUInt32LE(8, 16);
-    withParameters.writeUInt32LE(1, 20);
+    withParameters[slot + 6] = 10;
+    withParameters[slot + 7] = 8;
+    withParameters[slot + 8] = 1;
     fs.writeFileSync(keyringPath, withKeyringCrc(withParameters), { mode: 0o600 });
     await expectOpenFails(dir, optionsOf({ key }), ['ARMDB_INTEGRITY']);
     fs.writeFileSync(keyringPath, original, { mode: 0o600 });
@@ -1074,16 +1077,18 @@ describe('downgrade attempts', () => {
     const model = await buildStore(dir, phrase, 30);
     const keyringPath = path.join(dir, 'KEYRING');
     const original = fs.readFileSync(keyringPath);
-    expect(original[10]).toBe(2);
-    expect([original[12], original.readUInt32LE(16), original.readUInt32LE(20)]).toEqual([10, 8, 1]);
+    // Version 2: the one slot follows the header (40), meta key (60) and one data-key entry (72).
+    const slot = 172;
+    expect(original.readUInt16LE(8)).toBe(2);
+    expect(original[slot]).toBe(2);
+    expect([original[slot + 6], original[slot + 7], original[slot + 8]]).toEqual([10, 8, 1]);
     const doctorings: { name: string; logN: number; r: number; p: number }[] = [
       { name: 'logN 30', logN: 30, r: 8, p: 1 },
       { name: 'logN 21', logN: 21, r: 8, p: 1 },
       { name: 'logN 255', logN: 255, r: 8, p: 1 },
       { name: 'logN 9 (below the minimum)', logN: 9, r: 8, p: 1 },
-      { name: 'r 2^20', logN: 10, r: 2 ** 20, p: 1 },
-      { name: 'r 2^32-1', logN: 10, r: 0xffffffff, p: 1 },
-      { name: 'p 2^30', logN: 10, r: 8, p: 2 ** 30 },
+      { name: 'r 255', logN: 10, r: 255, p: 1 },
+      { name: 'p 255', logN: 10, r: 8, p: 255 },
       { name: 'r 0', logN: 10, r: 0, p: 1 },
       { name: 'p 0', logN: 10, r: 8, p: 0 },
       // Each within its own range, the product past the memory bound (128·r·N = 4 GiB).
@@ -1094,9 +1099,9 @@ describe('downgrade attempts', () => {
     const unexpected: string[] = [];
     for (const { name, logN, r, p } of doctorings) {
       const doctored = Buffer.from(original);
-      doctored[12] = logN;
-      doctored.writeUInt32LE(r, 16);
-      doctored.writeUInt32LE(p, 20);
+      doctored[slot + 6] = logN;
+      doctored[slot + 7] = r;
+      doctored[slot + 8] = p;
       fs.writeFileSync(keyringPath, withKeyringCrc(doctored), { mode: 0o600 });
       const result = await openWithCode(dir, optionsOf(phrase));
       if (result instanceof VarMap) {

@@ -34,7 +34,11 @@ function optionsOf(key: Uint8Array, extra: Partial<OpenOptions> = {}): OpenOptio
 
 /** What an attacker derives from a KEYRING copy and the raw key it was sealed under: the manifest MAC key. */
 async function manifestMacKeyOf(keyringBytes: Uint8Array, key: Uint8Array): Promise<Uint8Array> {
-  const opened = await openKeyring(keyringBytes, makeCredential({ kind: 'key', key }), nodeProvider);
+  const opened = await openKeyring(keyringBytes, makeCredential({ kind: 'key', key }), {
+    provider: nodeProvider,
+    providerTimeoutMs: 1000,
+    now: Date.now,
+  });
   try {
     return opened.manifestMacKey(nodeProvider);
   } finally {

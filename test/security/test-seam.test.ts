@@ -56,6 +56,8 @@ describe('the engine test seam', () => {
     const manifest = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
       exports: Record<string, unknown>;
     };
-    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './package.json']);
+    // The public entry points: the library, its package.json, and the PKCS#11 key provider subpath.
+    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './package.json', './pkcs11']);
+    expect(JSON.stringify(manifest.exports)).not.toContain('internal');
   });
 });

@@ -32,6 +32,7 @@ describe('no aliasing of caller buffers', () => {
     for (const encryption of [{ key }, { passphrase: 'correct horse', scryptLogN: 10 }]) {
       const resolved = resolveOptions({ keySize: 16, encryption, syncIntervalMs: 0 }, 0);
       const credential = resolved.credential!;
+      if (credential.kind === 'provider') throw new Error('a key or passphrase credential was resolved');
       const secret = credential.kind === 'key' ? credential.key : credential.passphrase;
       expect(secret.some((byte) => byte !== 0)).toBe(true);
       const error = await Engine.open(directory, resolved, CollectionKind.varMap).catch((caught: unknown) => caught);

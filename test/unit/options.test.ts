@@ -40,13 +40,13 @@ describe('options open() does not know', () => {
   it('a key and a passphrase together are a TypeError naming both, not the key alone', () => {
     const error = refusal({ keySize: 16, encryption: { key: KEY, passphrase: 'also' } });
     expect(error).toBeInstanceOf(TypeError);
-    expect(error!.message).toContain('"encryption" expected either "key" or "passphrase", got both');
+    expect(error!.message).toContain('"encryption" expected one of "key", "passphrase" or "provider", got key and passphrase');
   });
 
   it('an option of the passphrase beside a key is refused by name', () => {
     const error = refusal({ keySize: 16, encryption: { key: KEY, scryptLogN: 12 } });
     expect(error).toBeInstanceOf(TypeError);
-    expect(error!.message).toBe('"encryption.scryptLogN" is not an option of open(); known: key');
+    expect(error!.message).toBe('"encryption.scryptLogN" is not an option of open(); known: key, slot');
   });
 
   it('every documented option, valueSize and codec are accepted', () => {

@@ -19,7 +19,7 @@ import type { HintChunkFrame, HintEntry } from '../../../src/format/hint.js';
 import { CollectionKind, FileState } from '../../../src/format/manifest.js';
 import type { Manifest, ManifestFile } from '../../../src/format/manifest.js';
 import { KekKind, WRAPPED_KEY_BYTES, checkScryptParameters } from '../../../src/format/keyring.js';
-import type { Keyring, KeyringEntry, ScryptParameters } from '../../../src/format/keyring.js';
+import type { KeyringV1 as Keyring, KeyringEntry, ScryptParameters } from '../../../src/format/keyring.js';
 
 /** Fixed seed: every property in this folder is reproducible. */
 export const SEED = 0x41524d44;

@@ -44,7 +44,7 @@ import {
   peekManifestAlgorithm,
 } from '../../../src/format/manifest.js';
 import type { Manifest } from '../../../src/format/manifest.js';
-import { decodeKeyring, encodeKeyring } from '../../../src/format/keyring.js';
+import { decodeKeyringV1, encodeKeyringV1 } from '../../../src/format/keyring.js';
 import {
   SEED,
   expectArmdbError,
@@ -549,25 +549,25 @@ describe('fuzz: manifest', () => {
 });
 
 describe('fuzz: keyring', () => {
-  it('decodeKeyring: random bytes, with a stale and a recomputed CRC', () => {
+  it('decodeKeyringV1: random bytes, with a stale and a recomputed CRC', () => {
     fc.assert(
       fc.property(randomWithMagic(Magic.keyring), (bytes) => {
-        expectOnlyExpectedErrors(() => decodeKeyring(bytes));
-        expectOnlyExpectedErrors(() => decodeKeyring(withKeyringCrc(bytes.slice())));
+        expectOnlyExpectedErrors(() => decodeKeyringV1(bytes));
+        expectOnlyExpectedErrors(() => decodeKeyringV1(withKeyringCrc(bytes.slice())));
       }),
       options,
     );
   });
 
-  it('decodeKeyring: mutated keyrings, CRC stale and recomputed; what parses re-encodes to the same bytes', () => {
+  it('decodeKeyringV1: mutated keyrings, CRC stale and recomputed; what parses re-encodes to the same bytes', () => {
     fc.assert(
       fc.property(keyringArb, mutationsArb, (keyring, mutations) => {
-        const encoded = encodeKeyring(keyring, fakeMac);
+        const encoded = encodeKeyringV1(keyring, fakeMac);
         for (const bytes of [mutate(encoded, mutations), withKeyringCrc(mutate(encoded, mutations))]) {
           expectOnlyExpectedErrors(() => {
-            const decoded = decodeKeyring(bytes);
+            const decoded = decodeKeyringV1(bytes);
             const storedMac = bytes.slice(bytes.length - 4 - MAC_BYTES, bytes.length - 4);
-            expect(toHex(encodeKeyring(decoded, () => storedMac))).toBe(toHex(bytes));
+            expect(toHex(encodeKeyringV1(decoded, () => storedMac))).toBe(toHex(bytes));
             expect(decoded.dataKeys.some((entry) => entry.keyId === decoded.activeKeyId)).toBe(true);
           });
         }
@@ -577,7 +577,7 @@ describe('fuzz: keyring', () => {
   });
 
   it('a key count of 2^32-1 is ARMDB_INTEGRITY', () => {
-    const bytes = encodeKeyring(
+    const bytes = encodeKeyringV1(
       {
         kekKind: 1,
         scrypt: { logN: 0, r: 0, p: 0 },
@@ -590,7 +590,7 @@ describe('fuzz: keyring', () => {
       fakeMac,
     );
     new DataView(bytes.buffer).setUint32(76, 0xffffffff, true);
-    expectArmdbError(() => decodeKeyring(withKeyringCrc(bytes)), 'ARMDB_INTEGRITY');
+    expectArmdbError(() => decodeKeyringV1(withKeyringCrc(bytes)), 'ARMDB_INTEGRITY');
   });
 
   it('scrypt parameters beyond the bounds are ARMDB_INTEGRITY before any KDF runs', () => {
@@ -612,11 +612,11 @@ describe('fuzz: keyring', () => {
       { logN: 14, r: 0, p: 1 },
       { logN: 14, r: 8, p: 0 },
     ]) {
-      expectArmdbError(() => decodeKeyring(encodeKeyring({ ...base, scrypt }, fakeMac)), 'ARMDB_INTEGRITY');
+      expectArmdbError(() => decodeKeyringV1(encodeKeyringV1({ ...base, scrypt }, fakeMac)), 'ARMDB_INTEGRITY');
     }
     // A raw-key keyring must not carry scrypt parameters.
     expectArmdbError(
-      () => decodeKeyring(encodeKeyring({ ...base, kekKind: 1, scrypt: { logN: 14, r: 8, p: 1 } }, fakeMac)),
+      () => decodeKeyringV1(encodeKeyringV1({ ...base, kekKind: 1, scrypt: { logN: 14, r: 8, p: 1 } }, fakeMac)),
       'ARMDB_INTEGRITY',
     );
   });

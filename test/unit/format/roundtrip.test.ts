@@ -29,7 +29,7 @@ import {
 } from '../../../src/format/hint.js';
 import type { HintEntry } from '../../../src/format/hint.js';
 import { decodeManifest, encodeManifest, peekManifestAlgorithm } from '../../../src/format/manifest.js';
-import { decodeKeyring, encodeKeyring, verifyKeyringMac } from '../../../src/format/keyring.js';
+import { decodeKeyringV1, encodeKeyringV1, verifyKeyringMac } from '../../../src/format/keyring.js';
 import { scanRecords } from '../../../src/format/page.js';
 import type { ScannedRecord } from '../../../src/format/page.js';
 import {
@@ -227,8 +227,8 @@ describe('round-trips', () => {
   it('keyring', () => {
     fc.assert(
       fc.property(keyringArb, (keyring) => {
-        const bytes = encodeKeyring(keyring, fakeMac);
-        expect(decodeKeyring(bytes)).toEqual(keyring);
+        const bytes = encodeKeyringV1(keyring, fakeMac);
+        expect(decodeKeyringV1(bytes)).toEqual(keyring);
         expect(verifyKeyringMac(bytes, fakeMac)).toBe(true);
       }),
       options,
