@@ -9,6 +9,7 @@ import type { CipherName } from './crypto/provider.js';
 import { DEFAULT_SCRYPT, makeCredential, type Credential } from './crypto/keys.js';
 import { KEY_BYTES, Limits, PAGE_BYTES } from './format/constants.js';
 import { ScryptBounds } from './format/keyring.js';
+import type { ReplicationOption } from './replication/contract.js';
 
 /**
  * A 32-byte key, or a passphrase stretched with scrypt, or no encryption at all. The value is
@@ -101,6 +102,11 @@ export interface OpenOptions<V = Uint8Array> {
   readonly hook?: WriteHook<V>;
   /** Refuse to open a store whose epoch is lower (rollback anchor, SPEC §5.5). */
   readonly expectedMinEpoch?: number;
+  /**
+   * Replicate over NATS JetStream: `natsReplication({ servers, name, role })` from `armdb/replication`
+   * (docs/replication.md). Needs `encryption`: only sealed bytes are shipped.
+   */
+  readonly replication?: ReplicationOption;
 }
 
 export const DEFAULTS = Object.freeze({
@@ -191,6 +197,7 @@ const OPEN_OPTIONS: ReadonlySet<string> = new Set([
   ...Object.keys(DEFAULTS),
   'hook',
   'expectedMinEpoch',
+  'replication',
 ]);
 const KEY_ENCRYPTION_OPTIONS: ReadonlySet<string> = new Set(['key']);
 const PASSPHRASE_ENCRYPTION_OPTIONS: ReadonlySet<string> = new Set(['passphrase', 'scryptLogN']);

@@ -24,3 +24,4 @@ export { keys } from './keys.js';
 export type { OpenOptions, EncryptionOption, WriteHook } from './config.js';
 export type { Stats, VerifyReport, VerifyOptions, CompactionReport, CompactOptions } from './engine/reports.js';
 export type { CipherName } from './crypto/provider.js';
+export type { Replication, ReplicationOption, ReplicationStatus } from './replication/contract.js';

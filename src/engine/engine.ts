@@ -21,7 +21,7 @@ import { type Credential, wipeCredential } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble-provider.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { integrityError } from '../errors.js';
+import { type ArmdbError, integrityError } from '../errors.js';
 import { copyBytes } from '../format/bytes.js';
 import { CollectionKind, type CollectionKindId } from '../format/manifest.js';
 import { RECORD_HEADER_BYTES, RecordFlag, recordBytes } from '../format/record.js';
@@ -80,6 +80,8 @@ export class Engine {
   /** Verified plaintext: pages, and whole values that span more than two pages. */
   readonly cache: BlockCache | undefined;
   readonly collectionKind: CollectionKindId;
+  /** The store's random 16-byte id (docs/format.md §2.4); names its replication messages. */
+  readonly databaseId: Uint8Array;
   readonly #fileSystem: FileSystem;
   readonly #lock: DirectoryLock;
   readonly #hasher: Hasher;
@@ -100,6 +102,7 @@ export class Engine {
     this.options = options;
     this.keySize = options.keySize;
     this.collectionKind = init.collectionKind;
+    this.databaseId = copyBytes(init.rootFiles.manifest.databaseId);
     this.#fileSystem = fileSystem;
     this.#lock = init.lock;
     this.#hasher = init.hasher;
@@ -328,6 +331,28 @@ export class Engine {
       return Promise.reject(error);
     }
     return this.#parts.barrier.schedule();
+  }
+
+  // ---- replication (src/replication) ---------------------------------------------------------
+
+  /** Every later write, sync and maintenance operation throws `code` (a replica, a fenced leader); reads go on. */
+  refuseWrites(code: 'ARMDB_READ_ONLY' | 'ARMDB_FENCED', message: string): void {
+    this.#guard.refuseWrites(code, message);
+  }
+
+  /** The refusal a write would get now, if any (ARMDB_CLOSED, ARMDB_POISONED, ARMDB_READ_ONLY, ARMDB_FENCED). */
+  writeRefusal(): ArmdbError | undefined {
+    try {
+      this.#guard.assertWritable();
+      return undefined;
+    } catch (error) {
+      return error as ArmdbError;
+    }
+  }
+
+  /** A key derived from the KEYRING's meta key for `info` (the replication MAC key). The caller wipes it. */
+  deriveKey(info: Uint8Array, length: number): Uint8Array {
+    return this.#parts.signer.deriveKey(info, length);
   }
 
   // ---- the parts' operations -----------------------------------------------------------------

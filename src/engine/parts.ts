@@ -45,6 +45,8 @@ export interface EngineParts {
   readonly hints: HintWriter;
   readonly keys: KeyLifecycle;
   readonly compaction: CompactionPolicy;
+  /** Signs every MANIFEST; derives the replication MAC key. */
+  readonly signer: ManifestSigner;
 }
 
 export function makeParts(init: PartsInit): EngineParts {
@@ -82,7 +84,7 @@ export function makeParts(init: PartsInit): EngineParts {
   const { keyringScrypt } = rootFiles;
   const keyLifecycle = new KeyLifecycle({ ...shared, provider, keys, credential, keyringScrypt, signer, barrier, shards, remover });
   compaction = new CompactionPolicy({ ...compactionOptions(init), factory, shards, barrier, hints, keys: keyLifecycle, remover });
-  return { factory, remover, shards, barrier, hints, keys: keyLifecycle, compaction };
+  return { factory, remover, shards, barrier, hints, keys: keyLifecycle, compaction, signer };
 }
 
 /** New data files: ids from the MANIFEST's next file id on, under the store's keys. */
