@@ -7,14 +7,14 @@ import * as path from 'node:path';
 import { integrityError } from '../errors.js';
 import type { FileHandle, FileSystem } from '../io/file-system.js';
 import { type FileOperation, isPlaintextName } from '../io/recording-file-system.js';
+import { isDirectory } from './snapshot.js';
 
 /** Every file of the store under `root`, except the lock (directories stay). */
 function removeStoreFiles(fileSystem: FileSystem, root: string, directory = root): void {
   for (const name of fileSystem.list(directory)) {
     const absolute = path.join(directory, name);
     if (directory === root && isPlaintextName(name)) continue;
-    if (fileSystem.modeOf(absolute) === undefined) {
-      // Not a regular file: a shard directory (list refuses anything else under its name).
+    if (isDirectory(fileSystem, absolute)) {
       removeStoreFiles(fileSystem, root, absolute);
       continue;
     }

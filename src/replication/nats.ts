@@ -328,6 +328,7 @@ class Replica implements ReplicationController {
   async sync(): Promise<void> {
     const engine = this.#engine();
     await engine.sync();
+    if (this.#role === 'fenced') throw this.#fencedError();
     if (this.#role !== 'leader') return;
     if (this.#options.ack === 'replicated') await this.#flush();
     else await this.#checkLease();

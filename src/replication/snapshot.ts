@@ -4,8 +4,28 @@
  * replica's state never depends on what it held before (docs/replication.md §Snapshots).
  */
 import * as path from 'node:path';
+import { ArmdbError } from '../errors.js';
 import type { FileSystem } from '../io/file-system.js';
 import { type FileOperation, isPlaintextName } from '../io/recording-file-system.js';
+
+/**
+ * Whether `absolute` is a directory. The FileSystem answers `modeOf` for regular files only and
+ * refuses every other kind with ARMDB_INTEGRITY; a directory is the one kind `list` accepts.
+ */
+export function isDirectory(fileSystem: FileSystem, absolute: string): boolean {
+  try {
+    fileSystem.modeOf(absolute);
+    return false;
+  } catch (error) {
+    if (!(error instanceof ArmdbError)) throw error;
+    try {
+      fileSystem.list(absolute);
+      return true;
+    } catch {
+      throw error;
+    }
+  }
+}
 
 export function snapshotOperations(fileSystem: FileSystem, root: string): FileOperation[] {
   const operations: FileOperation[] = [{ kind: 'reset' }];
@@ -14,7 +34,7 @@ export function snapshotOperations(fileSystem: FileSystem, root: string): FileOp
       const relative = prefix === '' ? name : `${prefix}/${name}`;
       if (isPlaintextName(relative)) continue;
       const absolute = path.join(directory, name);
-      if (fileSystem.modeOf(absolute) === undefined) {
+      if (isDirectory(fileSystem, absolute)) {
         operations.push({ kind: 'makeDirectory', path: relative });
         walk(absolute, relative);
         continue;
