@@ -321,6 +321,8 @@ class Replica implements ReplicationController {
       return;
     }
     const target = await this.#session.lastSequence();
+    // Replication may have stopped while the stream answered.
+    if (this.#error !== undefined) throw this.#error;
     if (this.#servedSequence >= target) return;
     await new Promise<void>((resolve, reject) => this.#waiters.push({ sequence: target, resolve, reject }));
   }

@@ -136,9 +136,20 @@ export async function startNatsCluster(size: 1 | 3 = 3): Promise<NatsCluster> {
       fs.rmSync(storageRoot, { recursive: true, force: true });
     },
   };
+  // Not a timing assertion: on a loaded machine an election can take long, but one that never ends
+  // should fail with the servers' logs rather than as a bare hook timeout.
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the NATS cluster did not become ready:\n${nodes.map((node) => node.log).join('\n')}`)),
+      50_000,
+    );
+  });
   try {
-    await Promise.all(ready);
+    await Promise.race([Promise.all(ready), stalled]);
+    clearTimeout(timer);
   } catch (error) {
+    clearTimeout(timer);
     await cluster.stop();
     throw error;
   }
