@@ -68,6 +68,8 @@ const MAC_INFO = new TextEncoder().encode('armdb/v1 replication');
 const LEASE_KEY = 'lease';
 /** A follower serves what it applied at least this often under a steady stream. */
 const MAX_UNSERVED_MS = 1000;
+/** Tries of one batch before a sync fails with ARMDB_REPLICATION (about 10 s of backoff); the batch stays queued. */
+const MAX_PUBLISH_ATTEMPTS = 8;
 
 interface Names {
   readonly stream: string;
@@ -544,28 +546,43 @@ class Replica implements ReplicationController {
         };
       }
       const inFlight = this.#inFlight;
-      try {
-        await this.#checkLease();
-        while (inFlight.next < inFlight.parts.length) {
-          const part = inFlight.parts[inFlight.next]!;
-          // A retry after a lost acknowledgement sends the same bytes under the same id: the stream
-          // de-duplicates it and answers with the sequence it stored it at.
-          const acknowledgement = await this.#session.js.publish(part.subject, part.bytes, {
-            msgID: part.messageId,
-            expect: { lastSequence: this.#publishedSequence },
-          });
-          this.#publishedSequence = acknowledgement.seq;
-          inFlight.next++;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.#publishInFlight(inFlight);
+          break;
+        } catch (error) {
+          if (error instanceof ArmdbError && error.code === 'ARMDB_FENCED') throw error;
+          // A NATS node that went down, a stream electing its new leader: the same parts again, later.
+          if (attempt >= MAX_PUBLISH_ATTEMPTS || this.#closed) throw error;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** (attempt - 1), 2000)));
         }
-        this.#inFlight = undefined;
-      } catch (error) {
-        if (isWrongLastSequence(error) || (error instanceof ArmdbError && error.code === 'ARMDB_FENCED')) {
-          this.#fence(error);
-          throw this.#fencedError();
-        }
-        // The servers did not answer: the batch stays in flight, to be sent again as it is.
-        throw armdbError('ARMDB_REPLICATION', 'could not publish to the stream', error);
       }
+      this.#inFlight = undefined;
+    }
+  }
+
+  /** Sends what is left of the batch in flight; ARMDB_FENCED once the lease or the stream says another node leads. */
+  async #publishInFlight(inFlight: { next: number; readonly parts: readonly PublishedPart[] }): Promise<void> {
+    try {
+      await this.#checkLease();
+      while (inFlight.next < inFlight.parts.length) {
+        const part = inFlight.parts[inFlight.next]!;
+        // A retry after a lost acknowledgement sends the same bytes under the same id: the stream
+        // de-duplicates it and answers with the sequence it stored it at.
+        const acknowledgement = await this.#session.js.publish(part.subject, part.bytes, {
+          msgID: part.messageId,
+          expect: { lastSequence: this.#publishedSequence },
+        });
+        this.#publishedSequence = acknowledgement.seq;
+        inFlight.next++;
+      }
+    } catch (error) {
+      if (isWrongLastSequence(error) || (error instanceof ArmdbError && error.code === 'ARMDB_FENCED')) {
+        this.#fence(error);
+        throw this.#fencedError();
+      }
+      // The servers did not answer: the batch stays in flight, to be sent again as it is.
+      throw armdbError('ARMDB_REPLICATION', 'could not publish to the stream', error);
     }
   }
 
