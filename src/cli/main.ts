@@ -14,6 +14,7 @@ import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
 import { compactCommand } from './compact.js';
 import { changeKeyCommand, rotateKeyCommand } from './key-commands.js';
+import { replicateCommand, restoreCommand } from './replicate.js';
 import { verifyCommand } from './verify.js';
 
 const COMMANDS: readonly Command[] = [
@@ -26,6 +27,8 @@ const COMMANDS: readonly Command[] = [
   compactCommand,
   changeKeyCommand,
   rotateKeyCommand,
+  restoreCommand,
+  replicateCommand,
 ];
 
 const HELP = `armdb — encrypted embedded key-value store

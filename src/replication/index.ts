@@ -16,4 +16,5 @@
  * @module
  */
 export { natsReplication, type NatsReplicationOptions } from './nats.js';
+export { restoreFromStream, type RestoreOptions, type RestoreReport } from './restore.js';
 export type { Replication, ReplicationOption, ReplicationStatus } from './contract.js';
