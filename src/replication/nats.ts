@@ -242,6 +242,8 @@ interface PublishedPart {
 
 interface Waiter {
   readonly sequence: number;
+  /** Wait for the sequence to be applied to the directory only, not yet served by reads (promote()). */
+  readonly appliedOnly?: boolean;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
@@ -279,6 +281,8 @@ class Replica implements ReplicationController {
   #lastServedAtMs = 0;
   #oldestUnservedMs: number | undefined;
   #databaseId: Uint8Array | undefined;
+  /** The lease epoch of the messages applied: checked apart from {@link #epoch}, which promote() moves on first. */
+  #streamEpoch = 0;
   #expectedBatch = 0;
   #batchParts: DecodedPart[] = [];
   #manifestEpochFloor = 0;
@@ -350,9 +354,15 @@ class Replica implements ReplicationController {
     if (this.#role === 'fenced') throw armdbError('ARMDB_FENCED', 'a fenced leader cannot take the lease again; reopen it as a follower');
     if (this.#error !== undefined) throw this.#error;
     await this.#takeLease(true);
-    // Everything the old leader published up to now is applied before this node writes.
-    await this.caughtUp();
+    // Everything the old leader published up to now is applied before this node writes. A batch it
+    // left unfinished (it died between two parts) was never acknowledged: it is dropped.
+    const target = await this.#session.lastSequence();
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#appliedSequence < target) {
+      await new Promise<void>((resolve, reject) => this.#waiters.push({ sequence: target, appliedOnly: true, resolve, reject }));
+    }
     await this.#stopConsumer();
+    this.#batchParts = [];
     const previous = this.#slot!.current;
     await previous.close();
     this.#macKey?.fill(0);
@@ -671,8 +681,9 @@ class Replica implements ReplicationController {
     if (this.#databaseId !== undefined && hex(part.databaseId) !== hex(this.#databaseId)) {
       throw integrityError('replication: a message of another store under this name');
     }
-    const startsEpoch = part.epoch !== this.#epoch;
-    if (part.epoch < this.#epoch) throw armdbError('ARMDB_ROLLBACK', `replication: lease epoch ${part.epoch} after ${this.#epoch}`);
+    const startsEpoch = part.epoch !== this.#streamEpoch;
+    if (part.epoch < this.#streamEpoch)
+      throw armdbError('ARMDB_ROLLBACK', `replication: lease epoch ${part.epoch} after ${this.#streamEpoch}`);
     if (startsEpoch) {
       if (part.batch !== 1 || part.part !== 0 || part.operations[0]?.kind !== 'reset') {
         throw integrityError('replication: a new epoch that does not start with a snapshot (a gap)');
@@ -697,7 +708,7 @@ class Replica implements ReplicationController {
     if (part.part === part.partCount - 1) {
       const parts = this.#batchParts;
       this.#batchParts = [];
-      const snapshotEpoch = parts[0]!.epoch !== this.#epoch;
+      const snapshotEpoch = parts[0]!.epoch !== this.#streamEpoch;
       applyOperations(
         this.fileSystem,
         this.#root,
@@ -706,7 +717,7 @@ class Replica implements ReplicationController {
       const due = pending === 0 || Date.now() - this.#lastServedAtMs >= MAX_UNSERVED_MS;
       // A snapshot: its key comes from the KEYRING it carries, so the engine opens first, then every part is checked.
       if (snapshotEpoch) await this.#serve(parts, part.epoch, part.databaseId);
-      else if (due) await this.#serve(undefined, this.#epoch, this.#databaseId!);
+      else if (due) await this.#serve(undefined, this.#streamEpoch, this.#databaseId!);
     }
     this.#wake();
   }
@@ -733,7 +744,9 @@ class Replica implements ReplicationController {
       }
       this.#macKey?.fill(0);
       this.#macKey = key;
-      this.#epoch = epoch;
+      this.#streamEpoch = epoch;
+      // A follower reports the epoch it follows; a promoting one already holds its own.
+      if (this.#role === 'follower') this.#epoch = epoch;
       this.#databaseId = databaseId;
       this.#leader = await this.#leaseHolder();
     }
@@ -762,7 +775,8 @@ class Replica implements ReplicationController {
     const served = this.#servedSequence;
     const remaining: Waiter[] = [];
     for (const waiter of this.#waiters) {
-      if (served >= waiter.sequence && this.#slot !== undefined) waiter.resolve();
+      const reached = waiter.appliedOnly === true ? this.#appliedSequence : served;
+      if (reached >= waiter.sequence && this.#slot !== undefined) waiter.resolve();
       else remaining.push(waiter);
     }
     this.#waiters = remaining;
