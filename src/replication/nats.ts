@@ -150,16 +150,23 @@ function checkOptions(options: NatsReplicationOptions): CheckedOptions {
 }
 
 async function openReplicated(options: CheckedOptions, request: ReplicationOpenRequest) {
-  if (request.options.credential === undefined) {
+  const credential = request.options.credential;
+  if (credential === undefined) {
     throw armdbError('ARMDB_REPLICATION', "replication needs an encrypted store: with encryption 'none' the files are plaintext");
   }
-  const session = await NatsSession.connect(options);
+  let replica: Replica | undefined;
+  let session: NatsSession | undefined;
   try {
-    const replica = new Replica(options, session, request);
+    session = await NatsSession.connect(options);
+    // The replica keeps a copy of its own for every reopen; the one open() resolved goes now.
+    replica = new Replica(options, session, request);
+    wipeCredential(credential);
     const engine = options.role === 'leader' ? await replica.openLeader() : await replica.openFollower();
     return { engine, controller: replica as ReplicationController };
   } catch (error) {
-    await session.close();
+    wipeCredential(credential);
+    replica?.abandon();
+    await session?.close();
     throw error;
   }
 }
@@ -392,6 +399,13 @@ class Replica implements ReplicationController {
       wipeCredential(this.#credential);
       await this.#session.close();
     }
+  }
+
+  /** An open that failed: the private copy of the secret goes. */
+  abandon(): void {
+    clearInterval(this.#renewTimer);
+    this.#macKey?.fill(0);
+    wipeCredential(this.#credential);
   }
 
   #engine(): Engine {
