@@ -21,7 +21,7 @@ import { type Credential, wipeCredential } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble-provider.js';
 import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { type ArmdbError, integrityError } from '../errors.js';
+import { integrityError } from '../errors.js';
 import { copyBytes } from '../format/bytes.js';
 import { CollectionKind, type CollectionKindId } from '../format/manifest.js';
 import { RECORD_HEADER_BYTES, RecordFlag, recordBytes } from '../format/record.js';
@@ -338,16 +338,6 @@ export class Engine {
   /** Every later write, sync and maintenance operation throws `code` (a replica, a fenced leader); reads go on. */
   refuseWrites(code: 'ARMDB_READ_ONLY' | 'ARMDB_FENCED', message: string): void {
     this.#guard.refuseWrites(code, message);
-  }
-
-  /** The refusal a write would get now, if any (ARMDB_CLOSED, ARMDB_POISONED, ARMDB_READ_ONLY, ARMDB_FENCED). */
-  writeRefusal(): ArmdbError | undefined {
-    try {
-      this.#guard.assertWritable();
-      return undefined;
-    } catch (error) {
-      return error as ArmdbError;
-    }
   }
 
   /** A key derived from the KEYRING's meta key for `info` (the replication MAC key). The caller wipes it. */
