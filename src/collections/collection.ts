@@ -225,6 +225,17 @@ export abstract class Collection<V> {
     return this.#writes.atomic(shard, fn);
   }
 
+  /**
+   * @internal Puts and deletes (`value` undefined) as one crash-atomic group, all routing to the shard
+   * of the first key (`ARMDB_SHARD_MISMATCH` otherwise): `atomic` for writes only, without its read
+   * overlay. For armdb/level's batches.
+   */
+  writeGroup(operations: readonly { readonly key: Uint8Array; readonly value: V | undefined }[]): void {
+    const first = operations[0];
+    if (first === undefined) return;
+    this.#writes.group(this.engine.shardOf(this.checkKey(first.key)), operations);
+  }
+
   /** Number of live keys. */
   get size(): number {
     return this.engine.size;

@@ -12,6 +12,8 @@ import { runTransaction, type StagedMutations, type Transaction, type Transactio
 import type { ValueHandler } from './values.js';
 import type { WriteHookPolicy } from './write-hook.js';
 
+const latin1 = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
+
 /** @internal Writes of one collection; keys given to the mutation methods are checked already. */
 export class CollectionWrites<V> implements TransactionHost<V> {
   readonly #engine: Engine;
@@ -103,6 +105,41 @@ export class CollectionWrites<V> implements TransactionHost<V> {
     const { result, staged } = runTransaction(this, shard, fn);
     if (staged.operations.length > 0) this.#commitGroup(shard, staged);
     return result;
+  }
+
+  /**
+   * Puts and deletes (`value` undefined) applied in order as one crash-atomic group on `shard`: what
+   * `atomic` does for a callback that only writes, without a transaction's read overlay and copies
+   * (armdb/level's batches). Every key and value is checked before anything is applied. A delete of a
+   * key that is absent and not put earlier in the group is dropped, as `tx.delete` drops it. When a
+   * write hook watches, it runs as a transaction, so the hook sees what it sees there.
+   */
+  group(shard: number, operations: readonly { readonly key: Uint8Array; readonly value: V | undefined }[]): void {
+    if (this.#hooks.watchesWrites) {
+      this.atomic(shard, (tx) => {
+        for (const { key, value } of operations) value === undefined ? tx.delete(key) : tx.put(key, value);
+      });
+      return;
+    }
+    const staged: WriteOperation[] = [];
+    /** Keys put so far in the group, built at the first delete of an absent key. */
+    let putKeys: Set<string> | undefined;
+    for (const operation of operations) {
+      const key = this.checkKey(operation.key);
+      if (this.shardOf(key) !== shard)
+        throw armdbError('ARMDB_SHARD_MISMATCH', "a key of the group routes to another shard than the group's");
+      if (operation.value === undefined) {
+        if (!this.#engine.has(key)) {
+          putKeys ??= new Set(staged.filter((staging) => staging.value !== undefined).map((staging) => latin1(staging.key)));
+          if (!putKeys.has(latin1(key))) continue;
+        }
+        staged.push({ key, value: undefined });
+      } else {
+        staged.push({ key, value: this.encodeChecked(operation.value) });
+        putKeys?.add(latin1(key));
+      }
+    }
+    if (staged.length > 0) this.#engine.commit(shard, staged);
   }
 
   #oldValue(key: Uint8Array): V | undefined {

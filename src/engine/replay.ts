@@ -4,7 +4,7 @@
  * tombstones delete, an `atomic` group applies whole or not at all.
  */
 import { PAGE_BYTES } from '../format/constants.js';
-import { decodeHintEntries } from '../format/hint.js';
+import { decodeHintChunk, type HintColumns } from '../format/hint.js';
 import { recordBytes } from '../format/record.js';
 import { ArmdbError, integrityError } from '../errors.js';
 import { TOMBSTONE_LENGTH } from '../index/entry-store.js';
@@ -51,22 +51,27 @@ export function replayHint(
   let highestSequence = 0;
   let lowestSequence = file.lowestSequence;
   const index = context.index;
-  for (const chunk of chunks) {
-    decodeHintEntries(chunk, context.keySize, (entry) => {
-      const handle = index.findOrInsert(entry.key);
-      if (index.sequenceOf(handle) < entry.sequence) {
-        index.setLocation(handle, file.fileId, entry.position, entry.tombstone ? TOMBSTONE_LENGTH : entry.valueLength, entry.sequence);
+  const fileId = file.fileId;
+  // Every key of the file at once: the index sizes itself once and places the keys in bulk.
+  const handles = index.findOrInsertMany(chunks);
+  let next = 0;
+  for (const { count, sequences, positions, valueLengths, tombstones } of chunks) {
+    for (let entry = 0; entry < count; entry++) {
+      const sequence = sequences[entry]!;
+      const handle = handles[next++]!;
+      if (index.sequenceOf(handle) < sequence) {
+        index.setLocation(handle, fileId, positions[entry]!, tombstones[entry] === 1 ? TOMBSTONE_LENGTH : valueLengths[entry]!, sequence);
       }
-      if (entry.sequence > highestSequence) highestSequence = entry.sequence;
-      if (entry.sequence < lowestSequence) lowestSequence = entry.sequence;
-    });
+      if (sequence > highestSequence) highestSequence = sequence;
+      if (sequence < lowestSequence) lowestSequence = sequence;
+    }
   }
   file.lowestSequence = lowestSequence;
   return { validPages: file.pageCount, tailBytes: 0, highestSequence };
 }
 
 /**
- * The chunks of a file's hint, every chunk authenticated and every entry checked before any is
+ * The entries of a file's hint, every chunk authenticated and every entry checked before any is
  * applied (a hint that fails half-way must leave the index untouched); undefined, and the problem
  * recorded, when the hint cannot be used.
  */
@@ -76,7 +81,7 @@ function readCheckedHint(
   headerMac: Uint8Array,
   hintPath: string,
   damagedHints: string[],
-): Uint8Array[] | undefined {
+): HintColumns[] | undefined {
   // Bounded before reading: a hint holds at most one entry per record, and a record is bigger than an entry.
   let bytes: Uint8Array | undefined;
   try {
@@ -91,14 +96,18 @@ function readCheckedHint(
     return undefined;
   }
   const streamBytes = file.pageCount * PAGE_BYTES;
-  let chunks: Uint8Array[];
+  const keySize = context.keySize;
+  const chunks: HintColumns[] = [];
   try {
-    chunks = readHint(bytes, { dataFile: file.cipher.identity, headerMac }, context.provider, dataKeyFor(context, file.keyId));
-    for (const chunk of chunks) {
-      decodeHintEntries(chunk, context.keySize, (entry) => {
-        if (entry.position + recordBytes(context.keySize, entry.valueLength) > streamBytes)
+    const hint = readHint(bytes, { dataFile: file.cipher.identity, headerMac }, context.provider, dataKeyFor(context, file.keyId));
+    for (const plaintext of hint.chunks) {
+      const columns = decodeHintChunk(plaintext, keySize, hint.version);
+      const { count, positions, valueLengths } = columns;
+      for (let entry = 0; entry < count; entry++) {
+        if (positions[entry]! + recordBytes(keySize, valueLengths[entry]!) > streamBytes)
           throw integrityError('an entry points beyond the data file');
-      });
+      }
+      chunks.push(columns);
     }
   } catch (error) {
     if (!(error instanceof ArmdbError)) throw error;
@@ -121,18 +130,29 @@ export function replayFile(context: RecoveryContext, file: DataFile, candidatePa
   return { validPages: stream.validPages, tailBytes: stream.tailBytes(), highestSequence: stream.highestSequence };
 }
 
-/** Live bytes per file and removal of tombstones once the whole log has been replayed. */
+/**
+ * Live bytes per file and removal of tombstones once the whole log has been replayed. One pass in
+ * handle order, which is the order the entries were inserted: sequential over the entry store, and
+ * a run of handles from the same file looks its file up once.
+ */
 export function finishIndex(index: KeyIndex, fileById: (fileId: number) => DataFile | undefined, keySize: number): void {
   const tombstoned: Uint8Array[] = [];
-  index.forEachHandle((handle) => {
+  const handleLimit = index.handleLimit;
+  let fileId = -1;
+  let file: DataFile | undefined;
+  for (let handle = 0; handle < handleLimit; handle++) {
+    if (!index.isLive(handle)) continue;
     const valueLength = index.valueLengthOf(handle);
     if (valueLength === TOMBSTONE_LENGTH) {
       tombstoned.push(index.keyOf(handle));
-      return;
+      continue;
     }
-    const file = fileById(index.fileIdOf(handle));
+    if (index.fileIdOf(handle) !== fileId) {
+      fileId = index.fileIdOf(handle);
+      file = fileById(fileId);
+    }
     if (file === undefined) throw integrityError('the index points into a file that does not exist');
     file.liveBytes += recordBytes(keySize, valueLength);
-  });
+  }
   for (const key of tombstoned) index.remove(key);
 }

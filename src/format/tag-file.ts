@@ -51,11 +51,14 @@ export function tagOffset(pageIndex: number): number {
   return TAG_HEADER_BYTES + pageIndex * TAG_BYTES;
 }
 
-/** Encodes the header body (without MAC); shared by tag and hint files, which differ in magic. */
-export function encodeIdentity(writer: ByteWriter, magic: Uint8Array, identity: FileIdentity): void {
+/**
+ * Encodes the header body (without MAC); shared by tag and hint files, which differ in magic. Hint
+ * files have their own version (§6.2): `version` is the hint's, the tag file's by default.
+ */
+export function encodeIdentity(writer: ByteWriter, magic: Uint8Array, identity: FileIdentity, version: number = FORMAT_VERSION): void {
   writer
     .raw(magic, 8)
-    .u16(FORMAT_VERSION)
+    .u16(version)
     .u8(identity.algorithm)
     .u8(identity.kind)
     .u32(PAGE_BYTES)
@@ -69,10 +72,17 @@ export function encodeIdentity(writer: ByteWriter, magic: Uint8Array, identity: 
     .zeros(HEADER_BODY_BYTES - IDENTITY_BYTES);
 }
 
-export function decodeIdentity(reader: ByteReader, magic: Uint8Array, what: string, expectedKind: FileKindId): FileIdentity {
+/** Decodes a header body; `versions` are the format versions the caller reads (the tag file's by default). */
+export function decodeIdentity(
+  reader: ByteReader,
+  magic: Uint8Array,
+  what: string,
+  expectedKind: FileKindId,
+  versions: readonly number[] = [FORMAT_VERSION],
+): FileIdentity {
   if (!equalBytes(reader.bytesView(8), magic)) throw integrityError(`${what} has a wrong magic number`);
   const version = reader.u16();
-  if (version !== FORMAT_VERSION) throw integrityError(`${what} has format version ${version}, expected ${FORMAT_VERSION}`);
+  if (!versions.includes(version)) throw integrityError(`${what} has format version ${version}, expected ${versions.join(' or ')}`);
   const algorithm = reader.u8();
   if (!isAlgorithmId(algorithm)) throw integrityError(`${what} names unknown algorithm ${algorithm}`);
   const kind = reader.u8();

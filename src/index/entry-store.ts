@@ -12,6 +12,12 @@ import { copyOut } from '../format/bytes.js';
 /** Marks a tombstone entry (used only while recovery replays the log). */
 export const TOMBSTONE_LENGTH = 0xffffffff;
 
+/**
+ * The position of a released handle: odd, so no record is there (records start 8-aligned, docs/format.md
+ * §4.1). It tells a released handle from an allocated one whose location is not set yet.
+ */
+const RELEASED_POSITION = 1;
+
 export class EntryStore {
   readonly keySize: number;
   /** Bytes of every value held inline (Const collections), or 0. */
@@ -73,6 +79,35 @@ export class EntryStore {
     return handle;
   }
 
+  /** Grows the arrays at once to hold `count` entries (bulk loads at open: one copy instead of many). */
+  reserve(count: number): void {
+    if (count > this.capacity) this.grow(count);
+  }
+
+  /** Whether the key of `handle` equals `keySize` bytes of `bytes` at `offset`. */
+  keyEqualsAt(handle: number, bytes: Uint8Array, offset: number): boolean {
+    const keys = this.keys;
+    const start = handle * this.keySize;
+    for (let index = 0; index < this.keySize; index++) if (keys[start + index] !== bytes[offset + index]) return false;
+    return true;
+  }
+
+  /** Like {@link allocate}, with the key read from `bytes` at `offset` (no view made). */
+  allocateAt(bytes: Uint8Array, offset: number): number {
+    let handle: number;
+    if (this.freeCount > 0) handle = this.freeHandles[--this.freeCount]!;
+    else {
+      if (this.highWater === this.capacity) this.grow();
+      handle = this.highWater++;
+    }
+    const keys = this.keys;
+    const keySize = this.keySize;
+    const start = handle * keySize;
+    for (let index = 0; index < keySize; index++) keys[start + index] = bytes[offset + index]!;
+    this.setLocation(handle, 0, 0, 0, 0);
+    return handle;
+  }
+
   release(handle: number): void {
     assert(handle >= 0 && handle < this.highWater, 'a released handle was handed out');
     if (this.freeCount === this.freeHandles.length) {
@@ -81,16 +116,23 @@ export class EntryStore {
       this.freeHandles = larger;
     }
     this.freeHandles[this.freeCount++] = handle;
+    this.positions[handle] = RELEASED_POSITION;
     this.valueLengths[handle] = 0;
     this.sequences[handle] = 0;
     if (this.objects !== undefined) this.objects[handle] = undefined;
   }
 
   setLocation(handle: number, fileId: number, position: number, valueLength: number, sequence: number): void {
+    assert(position !== RELEASED_POSITION, 'a record position is 8-aligned');
     this.fileIds[handle] = fileId;
     this.positions[handle] = position;
     this.valueLengths[handle] = valueLength;
     this.sequences[handle] = sequence;
+  }
+
+  /** Whether `handle` is handed out (below {@link handleLimit} and not released), its location set or not. */
+  isAllocated(handle: number): boolean {
+    return this.positions[handle] !== RELEASED_POSITION;
   }
 
   /** Whether `handle` holds a key whose location is set (sequence 0 is never written). */
@@ -144,8 +186,8 @@ export class EntryStore {
     return true;
   }
 
-  private grow(): void {
-    const capacity = Math.ceil(this.capacity * 1.5) + 16;
+  private grow(atLeast = 0): void {
+    const capacity = Math.max(atLeast, Math.ceil(this.capacity * 1.5) + 16);
     const keys = new Uint8Array(capacity * this.keySize);
     keys.set(this.keys);
     this.keys = keys;

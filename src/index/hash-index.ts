@@ -6,16 +6,26 @@
 import { randomBytes } from 'node:crypto';
 import { assert } from '../assert.js';
 import { EntryStore } from './entry-store.js';
-import { KeyIndex } from './key-index.js';
+import { KeyIndex, type KeySource } from './key-index.js';
 
 const SEED = randomBytes(4).readUInt32LE(0);
 
+/** Below this many keys a bulk insert is the plain loop: sorting would cost more than it saves. */
+const BULK_INSERT_MIN_KEYS = 4096;
+/** Bits of the slot number each pass of the bulk insert's radix sort orders by. */
+const RADIX_BITS = 11;
+
 /** murmur3-style 32-bit hash of a key. */
 export function hashKey(key: Uint8Array): number {
-  let hash = SEED ^ key.length;
-  const length = key.length;
-  const whole = length & ~3;
-  let index = 0;
+  return hashKeyAt(key, 0, key.length);
+}
+
+/** {@link hashKey} of the `length` bytes at `offset` of `bytes`. */
+export function hashKeyAt(key: Uint8Array, offset: number, length: number): number {
+  let hash = SEED ^ length;
+  const whole = offset + (length & ~3);
+  const end = offset + length;
+  let index = offset;
   for (; index < whole; index += 4) {
     let word = key[index]! | (key[index + 1]! << 8) | (key[index + 2]! << 16) | (key[index + 3]! << 24);
     word = Math.imul(word, 0xcc9e2d51);
@@ -25,7 +35,7 @@ export function hashKey(key: Uint8Array): number {
     hash = (Math.imul(hash, 5) + 0xe6546b64) | 0;
   }
   let tail = 0;
-  for (let shift = 0; index < length; index++, shift += 8) tail |= key[index]! << shift;
+  for (let shift = 0; index < end; index++, shift += 8) tail |= key[index]! << shift;
   if (length & 3) {
     tail = Math.imul(tail, 0xcc9e2d51);
     tail = (tail << 15) | (tail >>> 17);
@@ -91,6 +101,110 @@ export class HashIndex extends KeyIndex {
     return handle;
   }
 
+  override findOrInsertAt(bytes: Uint8Array, offset: number): number {
+    const entries = this.entries;
+    const hash = hashKeyAt(bytes, offset, entries.keySize) | 0;
+    const slots = this.slots;
+    const mask = this.mask;
+    let slot = hash & mask;
+    for (; ; slot = (slot + 1) & mask) {
+      const stored = slots[2 * slot]!;
+      if (stored === 0) break;
+      if (slots[2 * slot + 1] === hash && entries.keyEqualsAt(stored - 1, bytes, offset)) return stored - 1;
+    }
+    const handle = entries.allocateAt(bytes, offset);
+    slots[2 * slot] = handle + 1;
+    slots[2 * slot + 1] = hash;
+    this.used++;
+    if (this.used * 4 > (mask + 1) * 3) this.resize((mask + 1) * 2);
+    return handle;
+  }
+
+  /**
+   * Bulk insert (open, a hint's keys): the keys are first copied into the entry store in their order,
+   * then placed in the slots in the order of their home slot. One key at a time, each placement is a
+   * random access into the slots, a cache and TLB miss per key once the slots outgrow the cache;
+   * sorted by slot (a radix sort of the hashes, two passes for a million keys) the slots are walked
+   * from one end to the other. A key already present, or twice in the sources, keeps its first
+   * handle; the copy made for it is released.
+   */
+  override findOrInsertMany(sources: readonly KeySource[]): Int32Array {
+    const count = sources.reduce((sum, source) => sum + source.count, 0);
+    if (count < BULK_INSERT_MIN_KEYS) return super.findOrInsertMany(sources);
+    // No resize below: the mask stays what the sort orders by.
+    this.reserve(count);
+    const entries = this.entries;
+    const keySize = entries.keySize;
+    const handles = new Int32Array(count);
+    let next = 0;
+    for (const { keyBytes, keyOffset, keyStride, count: sourceCount } of sources) {
+      for (let index = 0; index < sourceCount; index++) handles[next++] = entries.allocateAt(keyBytes, keyOffset + index * keyStride);
+    }
+    const keys = entries.keys;
+    let hashes = new Int32Array(count);
+    for (let index = 0; index < count; index++) hashes[index] = hashKeyAt(keys, handles[index]! * keySize, keySize) | 0;
+    const mask = this.mask;
+    // order[k]: the k-th source key by home slot (hash & mask); LSD radix sort carrying the hashes.
+    let order = new Int32Array(count);
+    for (let index = 0; index < count; index++) order[index] = index;
+    let otherOrder = new Int32Array(count);
+    let otherHashes = new Int32Array(count);
+    const buckets = new Int32Array(1 << RADIX_BITS);
+    for (let shift = 0; mask >>> shift !== 0; shift += RADIX_BITS) {
+      buckets.fill(0);
+      for (let index = 0; index < count; index++) buckets[((hashes[index]! & mask) >>> shift) & (buckets.length - 1)]!++;
+      let total = 0;
+      for (let digit = 0; digit < buckets.length; digit++) {
+        const digitCount = buckets[digit]!;
+        buckets[digit] = total;
+        total += digitCount;
+      }
+      for (let index = 0; index < count; index++) {
+        const hash = hashes[index]!;
+        const target = buckets[((hash & mask) >>> shift) & (buckets.length - 1)]!++;
+        otherOrder[target] = order[index]!;
+        otherHashes[target] = hash;
+      }
+      [order, otherOrder] = [otherOrder, order];
+      [hashes, otherHashes] = [otherHashes, hashes];
+    }
+    const slots = this.slots;
+    for (let rank = 0; rank < count; rank++) {
+      const source = order[rank]!;
+      const handle = handles[source]!;
+      const hash = hashes[rank]!;
+      let slot = hash & mask;
+      let existing = -1;
+      for (; ; slot = (slot + 1) & mask) {
+        const stored = slots[2 * slot]!;
+        if (stored === 0) break;
+        if (slots[2 * slot + 1] === hash && entries.keyEqualsAt(stored - 1, keys, handle * keySize)) {
+          existing = stored - 1;
+          break;
+        }
+      }
+      if (existing >= 0) {
+        entries.release(handle);
+        handles[source] = existing;
+        continue;
+      }
+      slots[2 * slot] = handle + 1;
+      slots[2 * slot + 1] = hash;
+      this.used++;
+    }
+    assert(this.used * 4 <= (mask + 1) * 3, 'a bulk insert stays within the reserved slots');
+    return handles;
+  }
+
+  /** Sizes the slots for `count` more keys at once (load factor at most 0.75), and the entry store. */
+  override reserve(count: number): void {
+    super.reserve(count);
+    const wanted = this.used + count;
+    let slotCount = this.mask + 1;
+    while (wanted * 4 > slotCount * 3) slotCount *= 2;
+    if (slotCount !== this.mask + 1) this.resize(slotCount);
+  }
+
   override remove(key: Uint8Array): boolean {
     const hash = hashKey(key) | 0;
     const slots = this.slots;
@@ -120,12 +234,15 @@ export class HashIndex extends KeyIndex {
     return true;
   }
 
+  /**
+   * Visits handles in handle order, which is insertion order for a store opened from its files: the
+   * entry store is read front to back (a sort of the handles by key, which reads every key, then
+   * reads it in order too), where slot order would be a random walk through it.
+   */
   override forEachHandle(visit: (handle: number) => void): void {
-    const slots = this.slots;
-    for (let slot = 0; slot < slots.length; slot += 2) {
-      const stored = slots[slot]!;
-      if (stored !== 0) visit(stored - 1);
-    }
+    const entries = this.entries;
+    const handleLimit = entries.handleLimit;
+    for (let handle = 0; handle < handleLimit; handle++) if (entries.isAllocated(handle)) visit(handle);
   }
 
   private resize(slotCount: number): void {

@@ -10,12 +10,22 @@
 import { copyBytes } from '../format/bytes.js';
 import type { EntryStore } from './entry-store.js';
 
+/** Keys laid out at a stride in a buffer (a decrypted hint chunk): key `i` at `keyOffset + i * keyStride`. */
+export interface KeySource {
+  readonly keyBytes: Uint8Array;
+  readonly keyOffset: number;
+  readonly keyStride: number;
+  readonly count: number;
+}
+
 export abstract class KeyIndex {
   /**
    * The columnar store of entries: src/index's own (the ordered index shares its hash index's, the
    * tree and cursors read its key bytes). Code elsewhere uses the methods below, never its arrays.
    */
   readonly entries: EntryStore;
+  /** One key's bytes for {@link findOrInsertAt}'s default. */
+  #scratchKey: Uint8Array | undefined;
 
   protected constructor(entries: EntryStore) {
     this.entries = entries;
@@ -33,6 +43,40 @@ export abstract class KeyIndex {
   abstract remove(key: Uint8Array): boolean;
   /** Visits every handle (key order for an ordered index); the callback must not insert or remove. */
   abstract forEachHandle(visit: (handle: number) => void): void;
+
+  /**
+   * Makes room for `count` more entries at once (open, before a hint's entries go in); a hint only
+   * sizes what the index grows to anyway. Indexes without a cheaper way keep growing on demand.
+   */
+  reserve(count: number): void {
+    this.entries.reserve(this.size + count);
+  }
+
+  /**
+   * {@link findOrInsert} for the key of `keySize` bytes at `offset` of `bytes`: bulk loads read keys
+   * where they lie in a decrypted chunk. This default copies the key into a scratch buffer; an index
+   * that can hash and compare in place overrides it.
+   */
+  findOrInsertAt(bytes: Uint8Array, offset: number): number {
+    this.#scratchKey ??= new Uint8Array(this.keySize);
+    const scratch = this.#scratchKey;
+    for (let index = 0; index < scratch.length; index++) scratch[index] = bytes[offset + index]!;
+    return this.findOrInsert(scratch);
+  }
+
+  /**
+   * {@link findOrInsertAt} for every key of `sources`, in order; returns their handles in the same
+   * order. The index may hand out handles in another order than one call per key would, but ends
+   * holding the same keys. This default is the loop; the hash index sorts the keys by hash slot first.
+   */
+  findOrInsertMany(sources: readonly KeySource[]): Int32Array {
+    const handles = new Int32Array(sources.reduce((sum, source) => sum + source.count, 0));
+    let next = 0;
+    for (const { keyBytes, keyOffset, keyStride, count } of sources) {
+      for (let index = 0; index < count; index++) handles[next++] = this.findOrInsertAt(keyBytes, keyOffset + index * keyStride);
+    }
+    return handles;
+  }
 
   /** Bytes of every key. */
   get keySize(): number {

@@ -13,7 +13,7 @@ import { type Cursor, type CursorBounds, closeCursor, newCursor, nextHandle } fr
 import { HandleTree, LEAF_CAPACITY, type Leaf } from './handle-tree.js';
 import { HashIndex } from './hash-index.js';
 import { sortHandlesByKey } from './key-order.js';
-import { KeyIndex } from './key-index.js';
+import { KeyIndex, type KeySource } from './key-index.js';
 
 export type { Cursor, CursorBounds } from './cursor.js';
 
@@ -54,6 +54,18 @@ export class OrderedIndex extends KeyIndex {
       this.version++;
     }
     return handle;
+  }
+
+  /** Bulk path for open (src/index/hash-index.ts): while the tree is deferred, the hash index alone takes the keys. */
+  override reserve(count: number): void {
+    this.#hash.reserve(count);
+  }
+
+  override findOrInsertMany(sources: readonly KeySource[]): Int32Array {
+    if (!this.#deferred) return super.findOrInsertMany(sources);
+    const handles = this.#hash.findOrInsertMany(sources);
+    this.version++;
+    return handles;
   }
 
   override remove(key: Uint8Array): boolean {

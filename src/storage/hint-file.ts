@@ -14,17 +14,19 @@ import { ArmdbError, integrityError } from '../errors.js';
 import { equalBytes } from '../format/bytes.js';
 import { FileKind, Limits, MAC_BYTES, SALT_BYTES, TAG_BYTES } from '../format/constants.js';
 import {
+  compactHintEntryMaxBytes,
   decodeHintChunkFrame,
   decodeHintHeader,
+  encodeCompactHintChunk,
   encodeHintChunkFrame,
-  encodeHintEntries,
   encodeHintHeader,
   HINT_CHUNK_FRAME_BYTES,
   HINT_HEADER_BYTES,
   HintChunkFlag,
-  hintEntryBytes,
+  HintVersion,
   verifyHintHeader,
   type HintEntry,
+  type HintVersionId,
 } from '../format/hint.js';
 import type { FileIdentity } from '../format/tag-file.js';
 import type { DataFile } from './data-file.js';
@@ -33,9 +35,9 @@ import { RecordStream } from './record-stream.js';
 /** Plaintext bytes a written hint chunk aims at, well below the format's chunk limit. */
 const HINT_CHUNK_TARGET_BYTES = 256 * 2 ** 10;
 
-/** Entries per chunk: bounded so a chunk stays below the format's chunk limit. */
+/** Entries per chunk: bounded so a chunk stays below the format's chunk limit even if no entry compresses. */
 function entriesPerChunk(keySize: number): number {
-  return Math.max(1, Math.floor(Math.min(Limits.maxHintChunkBytes, HINT_CHUNK_TARGET_BYTES) / hintEntryBytes(keySize)));
+  return Math.max(1, Math.floor(Math.min(Limits.maxHintChunkBytes, HINT_CHUNK_TARGET_BYTES) / compactHintEntryMaxBytes(keySize)));
 }
 
 /**
@@ -53,13 +55,13 @@ export async function buildHint(
   const identity: FileIdentity = { ...file.cipher.identity, kind: FileKind.hint, salt: new Uint8Array(randomBytes(SALT_BYTES)) };
   const cipher = new FileCipher(provider, identity, dataKey, 'write');
   try {
-    const header = encodeHintHeader(identity, cipher.mac);
+    const header = encodeHintHeader(identity, cipher.mac, HintVersion.compact);
     const parts: Uint8Array[] = [header];
     const perChunk = entriesPerChunk(keySize);
     let entries: HintEntry[] = [];
     let chunkIndex = 0;
     const sealChunk = (last: boolean): void => {
-      const plaintext = encodeHintEntries(entries, keySize);
+      const plaintext = encodeCompactHintChunk(entries, keySize);
       const sealed = cipher.seal(chunkIndex++, plaintext, last ? HintChunkFlag.last : 0);
       parts.push(encodeHintChunkFrame({ plaintextBytes: plaintext.length, last }), sealed.ciphertext, sealed.tag);
       entries = [];
@@ -88,9 +90,15 @@ export async function buildHint(
   }
 }
 
+/** A hint's format version and its chunks' plaintexts, authenticated. */
+export interface OpenedHint {
+  readonly version: HintVersionId;
+  readonly chunks: Uint8Array[];
+}
+
 /**
  * Authenticates a whole hint and returns its chunks' plaintexts (entries are decoded from them with
- * `decodeHintEntries`). Throws ARMDB_INTEGRITY for anything wrong — another instance than the manifest
+ * `decodeHintChunk` and the hint's version). Throws ARMDB_INTEGRITY for anything wrong — another instance than the manifest
  * records, another file, a damaged or truncated chunk — before the caller has applied any entry.
  */
 export function readHint(
@@ -98,7 +106,7 @@ export function readHint(
   expected: { readonly dataFile: FileIdentity; readonly headerMac: Uint8Array },
   provider: CryptoProvider,
   dataKey: Uint8Array | undefined,
-): Uint8Array[] {
+): OpenedHint {
   const dataFile = expected.dataFile;
   const location = { shard: dataFile.shard, fileId: dataFile.fileId };
   const header = decodeHintHeader(bytes);
@@ -134,7 +142,7 @@ export function readHint(
     }
     if (offset !== bytes.length)
       throw integrityError(`hint of file ${dataFile.fileId} has bytes after its last chunk`, undefined, location);
-    return chunks;
+    return { version: header.version, chunks };
   } catch (error) {
     if (error instanceof ArmdbError) throw error;
     throw integrityError(`hint of file ${dataFile.fileId} could not be read`, error, location);

@@ -75,6 +75,20 @@ describe('committed fixture stores (format of armdb 0.1.0)', () => {
     expect(report.failures).toEqual([]);
   });
 
+  it('pristine: its version-1 hints index it (no data file scanned), and are kept as they are', async ({ tempDir }) => {
+    const dir = copyOf('pristine', tempDir);
+    const hints = ['shard-000/000001.hint', 'shard-001/000002.hint'].map((name) => path.join(dir, name));
+    const before = hints.map((hint) => readFileSync(hint));
+    for (const bytes of before) expect(bytes.readUInt16LE(8)).toBe(1);
+    const db = trackStore(dir, await VarMap.open(dir, keyed()));
+    expect(db.stats().filesFromHints).toBe(2);
+    expectContents(db, modelOf([1, 0, 24]), 30);
+    await db.close();
+    hints.forEach((hint, index) => {
+      expect(readFileSync(hint).equals(before[index]!)).toBe(true);
+    });
+  });
+
   it('pristine: another key is ARMDB_WRONG_KEY, and another class ARMDB_FORMAT_MISMATCH', async ({ tempDir }) => {
     const dir = copyOf('pristine', tempDir);
     const otherKey = TEST_KEY.map((byte: number) => byte ^ 0xff);

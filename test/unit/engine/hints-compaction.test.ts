@@ -98,6 +98,44 @@ describe('hint files', () => {
     await db.close();
   });
 
+  it('hints of files with thousands of records (the bulk path): version 2, and the same index as a scan', async () => {
+    const directory = temporaryDirectory();
+    const options: OpenOptions = { ...base, shards: 1, maxFileBytes: 2 ** 20 };
+    const count = 12_000;
+    const model = new Map<string, string>();
+    let db = await VarMap.open(directory, options);
+    // Overwrites within a file and across files, deletions, keys deleted then written again.
+    for (let round = 0; round < 3; round++) {
+      for (let index = round * 2000; index < count; index += round + 1) {
+        db.put(keyOf(index), valueFor(index, round));
+        model.set(String(index), Buffer.from(valueFor(index, round)).toString());
+      }
+      for (let index = round; index < count; index += 7) {
+        db.delete(keyOf(index));
+        model.delete(String(index));
+      }
+    }
+    await db.close();
+    const shard = path.join(directory, 'shard-000');
+    const hints = fs.readdirSync(shard).filter((name) => name.endsWith('.hint'));
+    expect(hints.length).toBeGreaterThanOrEqual(2);
+    for (const hint of hints) expect(fs.readFileSync(path.join(shard, hint)).readUInt16LE(8)).toBe(2);
+
+    const withHints = countingFileSystem();
+    db = await VarMap.open(directory, withEngineHooks({ ...options }, { fileSystem: withHints.fileSystem }));
+    expect(withHints.dataBytesRead()).toBe(0);
+    expect(db.stats().filesFromHints).toBe(hints.length);
+    expect(contentsOf(db, count)).toEqual(model);
+    expect(db.size).toBe(model.size);
+    const liveWithHints = db.stats().deadBytes;
+    await db.close();
+
+    db = await VarMap.open(directory, { ...options, hints: false });
+    expect(contentsOf(db, count)).toEqual(model);
+    expect(db.stats().deadBytes).toBe(liveWithHints);
+    await db.close();
+  });
+
   it.each([
     [
       'a flipped bit in a chunk',

@@ -23,7 +23,11 @@ import {
 import type { MacFunction } from '../../../src/format/tag-file.js';
 import {
   decodeHintChunkFrame,
+  decodeHintChunk,
   decodeHintEntries,
+  encodeCompactHintChunk,
+  hintEntryAt,
+  HintVersion,
   decodeHintHeader,
   encodeHintChunkFrame,
   encodeHintEntries,
@@ -307,7 +311,7 @@ describe('fuzz: hint files', () => {
         const bytes = mutate(encodeHintHeader(identity, fakeMac), mutations);
         expectOnlyExpectedErrors(() => {
           const header = decodeHintHeader(bytes);
-          expect(toHex(encodeHintHeader(header, () => header.mac))).toBe(toHex(bytes.subarray(0, TAG_HEADER_BYTES)));
+          expect(toHex(encodeHintHeader(header, () => header.mac, header.version))).toBe(toHex(bytes.subarray(0, TAG_HEADER_BYTES)));
         });
       }),
       options,
@@ -359,6 +363,46 @@ describe('fuzz: hint files', () => {
           expectOnlyExpectedErrors(() => {
             const decoded = decodeAll(bytes, keySize);
             expect(toHex(encodeHintEntries(decoded, keySize))).toBe(toHex(bytes));
+          });
+        },
+      ),
+      options,
+    );
+  });
+
+  const decodeAllCompact = (bytes: Uint8Array, keySize: number): HintEntry[] => {
+    const columns = decodeHintChunk(bytes, keySize, HintVersion.compact);
+    return Array.from({ length: columns.count }, (_, index) => {
+      const entry = hintEntryAt(columns, index, keySize);
+      expect(entry.key.length).toBe(keySize);
+      expect(entry.position % 8).toBe(0);
+      expect(entry.sequence).toBeGreaterThanOrEqual(1);
+      if (entry.tombstone) expect(entry.valueLength).toBe(0);
+      return { ...entry, key: entry.key.slice() };
+    });
+  };
+
+  it('decodeHintChunk version 2: random bytes', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 64 }), randomBytes, (keySize, bytes) =>
+        expectOnlyExpectedErrors(() => decodeAllCompact(bytes, keySize)),
+      ),
+      options,
+    );
+  });
+
+  it('decodeHintChunk version 2: mutated chunks; what parses re-encodes to the same bytes', () => {
+    fc.assert(
+      fc.property(
+        fc
+          .integer({ min: 1, max: 40 })
+          .chain((keySize) => fc.tuple(fc.constant(keySize), fc.array(hintEntryArb(keySize), { minLength: 1, maxLength: 10 }))),
+        mutationsArb,
+        ([keySize, entries], mutations) => {
+          const bytes = mutate(encodeCompactHintChunk(entries, keySize), mutations);
+          expectOnlyExpectedErrors(() => {
+            const decoded = decodeAllCompact(bytes, keySize);
+            expect(toHex(encodeCompactHintChunk(decoded, keySize))).toBe(toHex(bytes));
           });
         },
       ),

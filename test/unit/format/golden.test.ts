@@ -22,12 +22,16 @@ import {
 } from '../../../src/format/tag-file.js';
 import type { FileIdentity, MacFunction } from '../../../src/format/tag-file.js';
 import {
+  decodeHintChunk,
   decodeHintChunkFrame,
   decodeHintEntries,
   decodeHintHeader,
+  encodeCompactHintChunk,
   encodeHintChunkFrame,
   encodeHintEntries,
   encodeHintHeader,
+  hintEntryAt,
+  HintVersion,
   verifyHintHeader,
 } from '../../../src/format/hint.js';
 import type { HintEntry } from '../../../src/format/hint.js';
@@ -189,7 +193,7 @@ describe('hint golden vectors', () => {
   );
 
   it('header bytes, offsets and decoding', () => {
-    const bytes = encodeHintHeader(identity, fakeMac);
+    const bytes = encodeHintHeader(identity, fakeMac, HintVersion.fixed);
     expect(toHex(bytes)).toBe(toHex(expectedHeader));
     expect(Buffer.from(bytes.subarray(0, 8)).toString('latin1')).toBe('ARMDBHNT');
     expect(le16(bytes, 8)).toBe(FORMAT_VERSION);
@@ -201,8 +205,19 @@ describe('hint golden vectors', () => {
     expect(toHex(bytes.subarray(48, 80))).toBe(toHex(counting(32, 0x40)));
     expect(toHex(bytes.subarray(96))).toBe(toHex(fakeMac(bytes.subarray(0, 96))));
     const header = decodeHintHeader(expectedHeader);
-    expect(header).toEqual({ ...identity, mac: expectedHeader.slice(96) });
+    expect(header).toEqual({ ...identity, mac: expectedHeader.slice(96), version: HintVersion.fixed });
     verifyHintHeader(expectedHeader, header, fakeMac);
+  });
+
+  it('version 2 header: the same bytes but the version, which the MAC covers', () => {
+    const bytes = encodeHintHeader(identity, fakeMac);
+    expect(le16(bytes, 8)).toBe(2);
+    expect(toHex(bytes.subarray(10, 96))).toBe(toHex(expectedHeader.subarray(10, 96)));
+    expect(toHex(bytes.subarray(96))).toBe(toHex(fakeMac(bytes.subarray(0, 96))));
+    expect(decodeHintHeader(bytes).version).toBe(HintVersion.compact);
+    const version3 = bytes.slice();
+    version3[8] = 3;
+    expect(() => decodeHintHeader(version3)).toThrow(/format version 3, expected 1 or 2/);
   });
 
   const entries: HintEntry[] = [
@@ -226,6 +241,50 @@ describe('hint golden vectors', () => {
     const decoded: HintEntry[] = [];
     decodeHintEntries(expectedEntries, 4, (entry) => decoded.push({ ...entry, key: entry.key.slice() }));
     expect(decoded).toEqual(entries);
+  });
+
+  // Version 2 (§6.5.2), key size 4: a record of 100 bytes at 0; a tombstone whose sequence jumps by
+  // more than 2^40 and whose position is not where the first record ends; one right after it.
+  const compactEntries: HintEntry[] = [
+    ...entries,
+    { key: ascii('efgh'), sequence: 2 ** 40 + 8, tombstone: false, position: 4096 + 24, valueLength: 3 },
+  ];
+  const expectedCompact = fromHex(
+    '03000000', // entry count
+    '61626364', // keys
+    '7778797a',
+    '65666768',
+    '0464', // head 1·4 (delta 1, position implied 0); value length 100
+    '03', // head 0·4 | position written | tombstone
+    '878080808020', // sequence 2^40 + 7, whole
+    '8004', // position 4096 / 8 = 512
+    '0403', // head 1·4 (delta 1, position implied 4096 + 24); value length 3
+  );
+
+  it('version 2 entries: bytes and decoding', () => {
+    const bytes = encodeCompactHintChunk(compactEntries, 4);
+    expect(toHex(bytes)).toBe(toHex(expectedCompact));
+    const columns = decodeHintChunk(expectedCompact, 4, HintVersion.compact);
+    expect(columns.count).toBe(3);
+    const decoded = Array.from({ length: columns.count }, (_, index) => {
+      const entry = hintEntryAt(columns, index, 4);
+      return { ...entry, key: entry.key.slice() };
+    });
+    expect(decoded).toEqual(compactEntries);
+  });
+
+  it.each([
+    ['a position written where the head implies it', fromHex('01000000', '61626364', '06', '00', '64')],
+    ['a whole sequence the head could hold as a delta', fromHex('01000000', '61626364', '00', '05', '64')],
+    ['a varint that is not minimal', fromHex('01000000', '61626364', '8400', '64')],
+    ['a varint of 9 bytes', fromHex('01000000', '61626364', '00', '818080808080808001', '64')],
+    ['a sequence delta above 2^40', fromHex('01000000', '61626364', '8480808080c000', '64')],
+    ['bytes after the last entry', fromHex('01000000', '61626364', '04', '64', '00')],
+    ['an entry cut short', fromHex('01000000', '61626364', '04')],
+    ['more entries than the bytes hold', fromHex('02000000', '61626364', '04', '64')],
+    ['a value length above the format limit', fromHex('01000000', '61626364', '04', '8180808002')],
+  ])('version 2 entries: %s is ARMDB_INTEGRITY', (_name, bytes) => {
+    expect(() => decodeHintChunk(bytes, 4, HintVersion.compact)).toThrow(expect.objectContaining({ code: 'ARMDB_INTEGRITY' }));
   });
 
   it('chunk frames', () => {
@@ -541,7 +600,7 @@ describe('docs/format.md Appendix A vectors', () => {
   });
 
   it('A.7 hint header body, chunk frame and entry', () => {
-    const header = encodeHintHeader({ ...identity, kind: 2, salt: counting(32, 0xe0) }, () => new Uint8Array(32));
+    const header = encodeHintHeader({ ...identity, kind: 2, salt: counting(32, 0xe0) }, () => new Uint8Array(32), HintVersion.fixed);
     expect(toHex(header.subarray(0, 96))).toBe(
       toHex(
         fromHex(
