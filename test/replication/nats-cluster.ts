@@ -112,6 +112,11 @@ export async function startNatsCluster(size: 1 | 3 = 3): Promise<NatsCluster> {
     // A cluster is ready for streams once every node knows the JetStream metadata leader.
     ready.push(printed(node, clustered ? /metadata leader/ : /Server is ready/));
   }
+  // A test run that ends without its afterAll (a worker torn down) must not leave servers behind.
+  const killOnExit = (): void => {
+    for (const node of nodes) if (node.process?.pid !== undefined && node.process.exitCode === null) node.process.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
   const cluster: NatsCluster = {
     nodes,
     servers: nodes.map((node) => `nats://127.0.0.1:${node.clientPort}`),
@@ -133,6 +138,7 @@ export async function startNatsCluster(size: 1 | 3 = 3): Promise<NatsCluster> {
         await exited;
         node.process = undefined;
       }
+      process.off('exit', killOnExit);
       fs.rmSync(storageRoot, { recursive: true, force: true });
     },
   };
