@@ -9,6 +9,7 @@ import type { CipherName } from './crypto/provider.js';
 import { checkSlotLabel, DEFAULT_SCRYPT, makeCredential, type Credential, type KeyProvider } from './crypto/keys.js';
 import { KEY_BYTES, Limits, PAGE_BYTES } from './format/constants.js';
 import { ScryptBounds } from './format/keyring.js';
+import type { ReplicationOption } from './replication/contract.js';
 
 /**
  * A 32-byte key, or a passphrase stretched with scrypt, or no encryption at all. The value is
@@ -131,6 +132,11 @@ export interface OpenOptions<V = Uint8Array> {
    * rotates. Default: never by age. `stats().dataKeyAgeMs` shows the age.
    */
   readonly dataKeyMaxAgeMs?: number;
+  /**
+   * Replicate over NATS JetStream: `natsReplication({ servers, name, role })` from `armdb/replication`
+   * (docs/replication.md). Needs `encryption`: only sealed bytes are shipped.
+   */
+  readonly replication?: ReplicationOption;
 }
 
 export const DEFAULTS = Object.freeze({
@@ -232,6 +238,7 @@ const OPEN_OPTIONS: ReadonlySet<string> = new Set([
   'expectedMinEpoch',
   'providerTimeoutMs',
   'dataKeyMaxAgeMs',
+  'replication',
 ]);
 const KEY_ENCRYPTION_OPTIONS: ReadonlySet<string> = new Set(['key', 'slot']);
 const PASSPHRASE_ENCRYPTION_OPTIONS: ReadonlySet<string> = new Set(['passphrase', 'scryptLogN', 'slot']);

@@ -26,6 +26,9 @@
  * | `ARMDB_POISONED` | an earlier write-path I/O error; close and reopen |
  * | `ARMDB_ABORTED` | a long operation was cancelled through its `AbortSignal` |
  * | `ARMDB_PROVIDER_TIMEOUT` | a key provider did not answer `wrap`/`unwrap` within `providerTimeoutMs` |
+ * | `ARMDB_READ_ONLY` | a write, sync or maintenance operation on a read-only replica (docs/replication.md) |
+ * | `ARMDB_FENCED` | a leader whose lease another node took: it never appends again (docs/replication.md) |
+ * | `ARMDB_REPLICATION` | replication cannot start or go on: the NATS servers are unreachable, or the stream has nothing to follow |
  */
 export const ERROR_CODES = [
   'ARMDB_KEY_EXISTS',
@@ -42,6 +45,9 @@ export const ERROR_CODES = [
   'ARMDB_POISONED',
   'ARMDB_ABORTED',
   'ARMDB_PROVIDER_TIMEOUT',
+  'ARMDB_READ_ONLY',
+  'ARMDB_FENCED',
+  'ARMDB_REPLICATION',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

@@ -27,3 +27,4 @@ export type { CipherName } from './crypto/provider.js';
 export type { KeyProvider, KeySlotInfo } from './crypto/keys.js';
 export { AUDIT_CHANNEL } from './engine/audit.js';
 export type { AuditEventBase, AuditEventName } from './engine/audit.js';
+export type { Replication, ReplicationOption, ReplicationStatus } from './replication/contract.js';

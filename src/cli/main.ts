@@ -15,6 +15,7 @@ import { infoCommand } from './info.js';
 import { compactCommand } from './compact.js';
 import { changeKeyCommand, rotateKeyCommand } from './key-commands.js';
 import { keysCommand } from './keys-command.js';
+import { replicateCommand, restoreCommand } from './replicate.js';
 import { verifyCommand } from './verify.js';
 
 const COMMANDS: readonly Command[] = [
@@ -28,6 +29,8 @@ const COMMANDS: readonly Command[] = [
   changeKeyCommand,
   rotateKeyCommand,
   keysCommand,
+  restoreCommand,
+  replicateCommand,
 ];
 
 const HELP = `armdb — encrypted embedded key-value store

@@ -15,6 +15,7 @@ import { copyBytes } from '../format/bytes.js';
 import type { Transaction } from './transaction.js';
 import { WriteHookPolicy } from './write-hook.js';
 import { CollectionWrites } from './writes.js';
+import { controllerOf, type Replication } from '../replication/contract.js';
 
 export type { Transaction } from './transaction.js';
 
@@ -272,7 +273,25 @@ export abstract class Collection<V> {
    * ```
    */
   sync(): Promise<void> {
-    return this.engine.sync();
+    const controller = controllerOf(this.engine);
+    return controller === undefined ? this.engine.sync() : controller.sync();
+  }
+
+  /**
+   * The replication handle of a collection opened with `replication: natsReplication(…)`
+   * (docs/replication.md). TypeError on a collection opened without it.
+   *
+   * @example
+   * ```ts
+   * await replica.replication.caughtUp();
+   * replica.replication.status();      // { role: 'follower', epoch, appliedSequence, lagMs, leader, error }
+   * await replica.replication.promote();
+   * ```
+   */
+  get replication(): Replication {
+    const controller = controllerOf(this.engine);
+    if (controller === undefined) throw new TypeError('"replication": this collection was opened without a replication option');
+    return controller;
   }
 
   /**
@@ -477,7 +496,8 @@ export abstract class Collection<V> {
    * ```
    */
   close(): Promise<void> {
-    return this.engine.close();
+    const controller = controllerOf(this.engine);
+    return controller === undefined ? this.engine.close() : controller.close();
   }
 
   /**

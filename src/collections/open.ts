@@ -3,6 +3,13 @@ import { checkInteger, resolveOptions } from '../config.js';
 import { Engine } from '../engine/engine.js';
 import type { CollectionKindId } from '../format/manifest.js';
 import { engineHooksOf } from '../internal/engine-hooks.js';
+import {
+  isReplicationOption,
+  REPLICATION_DRIVER,
+  type ReplicationDriver,
+  type ReplicationOpenRequest,
+  registerController,
+} from '../replication/contract.js';
 import type { Collection } from './collection.js';
 
 /** Largest `valueSize` of Const collections: their values live in memory. */
@@ -11,8 +18,21 @@ export const MAX_CONST_VALUE_BYTES = 65_536;
 /** @internal */
 export function openEngine(directory: unknown, options: unknown, kind: CollectionKindId, valueSize: number): Promise<Engine> {
   if (typeof directory !== 'string' || directory.length === 0) throw new TypeError('"directory" expected a non-empty string');
+  const replication = (options as { replication?: unknown } | undefined)?.replication;
+  if (replication !== undefined && !isReplicationOption(replication)) {
+    throw new TypeError('"replication" expected what natsReplication() from \'armdb/replication\' returns');
+  }
   const resolved = resolveOptions(options, valueSize);
-  return Engine.open(directory, resolved, kind, engineHooksOf(options));
+  const hooks = engineHooksOf(options);
+  if (replication === undefined) return Engine.open(directory, resolved, kind, hooks);
+  return openReplicated(replication[REPLICATION_DRIVER], { directory, options: resolved, kind, fileSystem: hooks.fileSystem });
+}
+
+/** A replicated collection: the driver opens the engine (a leader's records its file operations, a follower's is read-only). */
+async function openReplicated(driver: ReplicationDriver, request: ReplicationOpenRequest): Promise<Engine> {
+  const { engine, controller } = await driver.open(request);
+  registerController(engine, controller);
+  return engine;
 }
 
 /** @internal `valueSize` of Const collections. */

@@ -84,6 +84,8 @@ export class Engine {
   /** Verified plaintext: pages, and whole values that span more than two pages. */
   readonly cache: BlockCache | undefined;
   readonly collectionKind: CollectionKindId;
+  /** The store's random 16-byte id (docs/format.md §2.4); names its replication messages. */
+  readonly databaseId: Uint8Array;
   readonly #fileSystem: FileSystem;
   readonly #lock: DirectoryLock;
   readonly #hasher: Hasher;
@@ -106,6 +108,7 @@ export class Engine {
     this.options = options;
     this.keySize = options.keySize;
     this.collectionKind = init.collectionKind;
+    this.databaseId = copyBytes(init.rootFiles.manifest.databaseId);
     this.#fileSystem = fileSystem;
     this.#lock = init.lock;
     this.#hasher = init.hasher;
@@ -365,6 +368,18 @@ export class Engine {
       return Promise.reject(error);
     }
     return this.#parts.barrier.schedule();
+  }
+
+  // ---- replication (src/replication) ---------------------------------------------------------
+
+  /** Every later write, sync and maintenance operation throws `code` (a replica, a fenced leader); reads go on. */
+  refuseWrites(code: 'ARMDB_READ_ONLY' | 'ARMDB_FENCED', message: string): void {
+    this.#guard.refuseWrites(code, message);
+  }
+
+  /** A key derived from the KEYRING's meta key for `info` (the replication MAC key). The caller wipes it. */
+  deriveKey(info: Uint8Array, length: number): Uint8Array {
+    return this.#parts.signer.deriveKey(info, length);
   }
 
   // ---- the parts' operations -----------------------------------------------------------------

@@ -8,6 +8,8 @@ export class EngineGuard {
   #poisonCause: unknown = undefined;
   #closing = false;
   #released = false;
+  /** Why writes are refused although nothing failed: a read-only replica, a fenced leader (src/replication). */
+  #writeRefusal: { readonly code: 'ARMDB_READ_ONLY' | 'ARMDB_FENCED'; readonly message: string } | undefined;
 
   /** close() has been called: reads and writes are refused. */
   get closing(): boolean {
@@ -38,6 +40,12 @@ export class EngineGuard {
   assertWritable(): void {
     this.assertOpen();
     this.assertNotPoisoned();
+    if (this.#writeRefusal !== undefined) throw armdbError(this.#writeRefusal.code, this.#writeRefusal.message);
+  }
+
+  /** From now on every write, sync and maintenance operation throws `code`; reads go on. The first refusal stays. */
+  refuseWrites(code: 'ARMDB_READ_ONLY' | 'ARMDB_FENCED', message: string): void {
+    if (this.#writeRefusal === undefined || code === 'ARMDB_FENCED') this.#writeRefusal = { code, message };
   }
 
   /** Throws ARMDB_POISONED (with the first failure as its cause) once a write-path operation failed. */

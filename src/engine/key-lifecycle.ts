@@ -67,6 +67,14 @@ export class ManifestSigner {
     return this.#generation;
   }
 
+  /**
+   * A key for another purpose (the replication stream's MAC, src/replication), derived with HKDF
+   * from the manifest MAC key of now: whoever opens the same KEYRING derives the same key.
+   */
+  deriveKey(info: Uint8Array, length: number): Uint8Array {
+    return this.#provider.hkdf(this.#macKey, new Uint8Array(0), info, length);
+  }
+
   /** The MANIFEST's bytes, signed: always the current format version (docs/format.md §1.4). */
   sign(manifest: Manifest): Uint8Array {
     const macKey = this.#macKey;

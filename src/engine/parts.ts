@@ -47,6 +47,8 @@ export interface EngineParts {
   readonly hints: HintWriter;
   readonly keys: KeyLifecycle;
   readonly compaction: CompactionPolicy;
+  /** Signs every MANIFEST; derives the replication MAC key. */
+  readonly signer: ManifestSigner;
 }
 
 export function makeParts(init: PartsInit): EngineParts {
@@ -101,7 +103,7 @@ export function makeParts(init: PartsInit): EngineParts {
     now,
   });
   compaction = new CompactionPolicy({ ...compactionOptions(init), factory, shards, barrier, hints, keys: keyLifecycle, remover });
-  return { factory, remover, shards, barrier, hints, keys: keyLifecycle, compaction };
+  return { factory, remover, shards, barrier, hints, keys: keyLifecycle, compaction, signer };
 }
 
 /** New data files: ids from the MANIFEST's next file id on, under the store's keys. */

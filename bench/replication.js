@@ -1,0 +1,150 @@
+// Replication over NATS JetStream (docs/replication.md): sync() latency of a leader with
+// ack 'local' and ack 'replicated' beside a store without replication (the peer of the same run), and
+// how fast a follower applies the leader's sealed pages.
+//
+//   npm run build && node bench/replication.js [--nodes 1|3] [--syncs 200] [--batch 16] [--value-bytes 1024] [--reps 3]
+//
+// nats-server (NATS_SERVER, default /usr/sbin/nats-server) is started on loopback ports chosen at run
+// time, storage in a temporary directory, and stopped by PID afterwards. Each repetition runs every
+// mode in turn so that drift of a busy machine hits them alike; figures are medians over repetitions.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { keys, VarMap } from '../dist/index.js';
+import { natsReplication } from '../dist/replication/index.js';
+import { median, parseOptions, printTable } from './lib/harness.js';
+
+const options = parseOptions('npm run build && node bench/replication.js [options]', {
+  nodes: { type: 'number', default: 3, min: 1, max: 3, integer: true, help: 'NATS servers (1, or 3 for an R3 stream)' },
+  syncs: { type: 'number', default: 200, min: 10, integer: true, help: 'syncs per mode and repetition' },
+  batch: { type: 'number', default: 16, min: 1, integer: true, help: 'puts before each sync' },
+  'value-bytes': { type: 'number', default: 1024, min: 1, integer: true, help: 'bytes of each value' },
+  reps: { type: 'number', default: 3, min: 1, integer: true, help: 'repetitions' },
+});
+const syncs = Number(options.syncs);
+const batch = Number(options.batch);
+const valueBytes = Number(options['value-bytes']);
+const nodeCount = Number(options.nodes);
+const NATS_SERVER = process.env['NATS_SERVER'] ?? '/usr/sbin/nats-server';
+
+async function freePort() {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = /** @type {net.AddressInfo} */ (server.address());
+  server.close();
+  await once(server, 'close');
+  return address.port;
+}
+
+/** Starts the servers; resolves once every one is ready for JetStream. */
+async function startServers(root) {
+  const nodes = [];
+  for (let index = 1; index <= nodeCount; index++) nodes.push({ name: `n${index}`, client: await freePort(), cluster: await freePort() });
+  const children = [];
+  for (const node of nodes) {
+    const lines = [
+      `server_name: ${node.name}`,
+      `listen: 127.0.0.1:${node.client}`,
+      `jetstream { store_dir: ${JSON.stringify(path.join(root, node.name))} }`,
+    ];
+    if (nodeCount > 1) {
+      const routes = nodes.filter((peer) => peer !== node).map((peer) => `nats-route://127.0.0.1:${peer.cluster}`);
+      lines.push(`cluster { name: bench, listen: 127.0.0.1:${node.cluster}, routes: [${routes.join(', ')}] }`);
+    }
+    const config = path.join(root, `${node.name}.conf`);
+    fs.writeFileSync(config, `${lines.join('\n')}\n`);
+    const child = spawn(NATS_SERVER, ['-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    const ready = new Promise((resolve, reject) => {
+      child.stderr.on('data', (chunk) => {
+        log += chunk;
+        if ((nodeCount > 1 ? /metadata leader/ : /Server is ready/).test(log)) resolve(undefined);
+      });
+      child.once('exit', () => reject(new Error(`nats-server exited:\n${log}`)));
+    });
+    children.push({ child, ready });
+  }
+  await Promise.all(children.map(({ ready }) => ready));
+  return {
+    servers: nodes.map((node) => `nats://127.0.0.1:${node.client}`),
+    async stop() {
+      for (const { child } of children) {
+        const exited = once(child, 'exit');
+        if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
+
+const percentile = (samples, fraction) =>
+  [...samples].sort((left, right) => left - right)[Math.min(samples.length - 1, Math.floor(samples.length * fraction))];
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'armdb-bench-replication-'));
+const cluster = await startServers(root);
+const encryption = { key: new Uint8Array(randomBytes(32)) };
+const value = new Uint8Array(randomBytes(valueBytes));
+const storeOptions = { keySize: 16, encryption, syncIntervalMs: 0, autoCompact: false };
+/** @type {Record<string, { p50: number[], p99: number[] }>} */
+const latency = { none: { p50: [], p99: [] }, local: { p50: [], p99: [] }, replicated: { p50: [], p99: [] } };
+/** @type {number[]} */
+const followerMegabytesPerSecond = [];
+let run = 0;
+try {
+  for (let rep = 0; rep < Number(options.reps); rep++) {
+    for (const mode of /** @type {const} */ (['none', 'local', 'replicated'])) {
+      const name = `bench${++run}`;
+      const replication =
+        mode === 'none' ? {} : { replication: natsReplication({ servers: cluster.servers, name, role: 'leader', ack: mode }) };
+      const db = await VarMap.open(path.join(root, name), { ...storeOptions, ...replication });
+      const samples = [];
+      for (let round = 0; round < syncs; round++) {
+        for (let index = 0; index < batch; index++) db.put(keys.fromString(`${round}-${index}`, 16), value);
+        const started = performance.now();
+        await db.sync();
+        samples.push(performance.now() - started);
+      }
+      if (mode === 'replicated') {
+        // Follower apply rate: from its open (it applies the whole stream) to caught up.
+        const started = performance.now();
+        const follower = await VarMap.open(path.join(root, `${name}-follower`), {
+          ...storeOptions,
+          replication: natsReplication({ servers: cluster.servers, name, role: 'follower' }),
+        });
+        await follower.replication.caughtUp();
+        const seconds = (performance.now() - started) / 1000;
+        const bytes = db.stats().totalBytes;
+        followerMegabytesPerSecond.push(bytes / 1e6 / seconds);
+        await follower.close();
+      }
+      await db.close();
+      latency[mode].p50.push(percentile(samples, 0.5));
+      latency[mode].p99.push(percentile(samples, 0.99));
+    }
+  }
+} finally {
+  await cluster.stop();
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+const middle = (samples) => median(samples) ?? Number.NaN;
+const base = middle(latency.none.p50);
+printTable(
+  ['sync() of a leader', 'p50 ms', 'p99 ms', 'p50 / no replication'],
+  Object.entries(latency).map(([mode, { p50, p99 }]) => [
+    mode === 'none' ? 'no replication' : `ack '${mode}'`,
+    middle(p50).toFixed(2),
+    middle(p99).toFixed(2),
+    (middle(p50) / base).toFixed(2),
+  ]),
+);
+printTable(
+  ['follower catch-up from empty', 'MB/s of sealed pages'],
+  [[`${nodeCount} NATS node(s)`, middle(followerMegabytesPerSecond).toFixed(1)]],
+);

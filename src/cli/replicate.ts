@@ -1,0 +1,82 @@
+/**
+ * `armdb restore` and `armdb replicate status` (docs/replication.md): the two commands that read a
+ * store's NATS JetStream stream. The NATS client is loaded only when one of them runs.
+ */
+import { KEY_HELP, KEY_OPTIONS, type Command, type OptionValues, print, stringOption, UsageError } from './command.js';
+import { openExisting } from './store.js';
+
+const NATS_OPTIONS = { nats: { type: 'string' }, name: { type: 'string' } } as const;
+
+function required(values: OptionValues, name: string, command: string): string {
+  const value = stringOption(values, name);
+  if (value === undefined || value.length === 0) throw new UsageError(`missing --${name}; see armdb ${command} --help`);
+  return value;
+}
+
+/** `--at`: a stream sequence (digits) or an ISO 8601 time. */
+function pointOf(text: string | undefined): number | Date | undefined {
+  if (text === undefined) return undefined;
+  if (/^\d+$/.test(text)) return Number(text);
+  const time = new Date(text);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(time.getTime()))
+    throw new UsageError(`--at expects a stream sequence or an ISO 8601 time, got "${text}"`);
+  return time;
+}
+
+export const restoreCommand: Command = {
+  name: 'restore',
+  summary: 'build a store from its NATS JetStream stream, as of a sequence or a time',
+  maxPositionals: 0,
+  options: { ...KEY_OPTIONS, ...NATS_OPTIONS, to: { type: 'string' }, at: { type: 'string' } },
+  help: `Usage: armdb restore --nats <url> --name <name> --to <dir> [--at <ISO time | sequence>] [key options]
+
+Rebuilds the files of the replicated store <name> in <dir> (new or empty) from its stream: every
+complete batch from the oldest snapshot the stream holds up to --at (a stream sequence, or every
+batch published before an ISO 8601 time; default: all of it). Then opens the result with the key,
+which authenticates it as recovery does (pages, MANIFEST, KEYRING), and prints what it holds.
+
+${KEY_HELP}
+
+Exit codes: 0 restored and authenticated; 1 nothing to restore, or it failed authentication; 2 usage.`,
+  async run(values) {
+    const servers = required(values, 'nats', 'restore');
+    const name = required(values, 'name', 'restore');
+    const to = required(values, 'to', 'restore');
+    const at = pointOf(stringOption(values, 'at'));
+    const { restoreFromStream } = await import('../replication/restore.js');
+    const report = await restoreFromStream({ servers: servers.split(','), name, to, ...(at === undefined ? {} : { at }) });
+    const opened = await openExisting(to, values, { hints: false });
+    try {
+      print(
+        `restored ${to} as of stream sequence ${report.sequence} (epoch ${report.epoch}, batch ${report.batch}): ${opened.engine.size} keys`,
+      );
+    } finally {
+      await opened.engine.close();
+    }
+    return 0;
+  },
+};
+
+export const replicateCommand: Command = {
+  name: 'replicate',
+  summary: 'replicate status: the stream and the lease of a replicated store',
+  maxPositionals: 1,
+  options: { ...NATS_OPTIONS, json: { type: 'boolean' } },
+  help: `Usage: armdb replicate status --nats <url> --name <name> [--json]
+
+Prints the stream of the replicated store <name> (messages, bytes, first and last sequence, the
+sequence of the newest snapshot, its replicas and the NATS server leading it) and its lease (the
+holder, the epoch). Reads only; needs no key.
+
+Exit codes: 0 printed; 1 no such stream or the servers are unreachable; 2 usage.`,
+  async run(values, positionals) {
+    if (positionals[0] !== 'status') throw new UsageError('usage: armdb replicate status --nats <url> --name <name>');
+    const servers = required(values, 'nats', 'replicate');
+    const name = required(values, 'name', 'replicate');
+    const { replicationStatus } = await import('../replication/inspect.js');
+    const status = await replicationStatus(servers.split(','), name);
+    if (values['json'] === true) print(JSON.stringify(status));
+    else for (const [field, value] of Object.entries(status)) print(`${field.padEnd(16)}${value ?? '-'}`);
+    return 0;
+  },
+};

@@ -1,0 +1,798 @@
+/**
+ * Replication over NATS JetStream (docs/replication.md). A leader records the engine's file operations
+ * at the FileSystem interface and publishes them at every durability point to one stream per store;
+ * followers apply them to their own directory (byte-identical files) and reopen the engine read-only on
+ * the result, which authenticates it as local recovery does. A KV key per store is the lease; its
+ * revision is the epoch every message carries, and `expect.lastSequence` fences every publish.
+ */
+import { hostname } from 'node:os';
+import * as path from 'node:path';
+import {
+  DeliverPolicy,
+  DiscardPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { ResolvedOptions } from '../config.js';
+import { type Credential, makeCredential, wipeCredential } from '../crypto/keys.js';
+import { Engine } from '../engine/engine.js';
+import { ArmdbError, armdbError, integrityError } from '../errors.js';
+import type { FileSystem } from '../io/file-system.js';
+import { lockDirectory } from '../io/lock.js';
+import { nodeFileSystem } from '../io/node-file-system.js';
+import { overlayFileSystem } from '../io/overlay-file-system.js';
+import { type FileOperation, recordingFileSystem } from '../io/recording-file-system.js';
+import { applyOperations } from './apply.js';
+import {
+  REPLICATION_DRIVER,
+  type ReplicationController,
+  type ReplicationDriver,
+  type ReplicationOpenRequest,
+  type ReplicationOption,
+  type ReplicationStatus,
+} from './contract.js';
+import { EngineSlot } from './engine-slot.js';
+import { type DecodedPart, decodePart, encodePart, splitIntoParts, verifyPart } from './message.js';
+import { snapshotOperations } from './snapshot.js';
+
+/** Options of {@link natsReplication}. */
+export interface NatsReplicationOptions {
+  /** NATS server URL(s), e.g. `'nats://127.0.0.1:4222'`. */
+  readonly servers: string | readonly string[];
+  /** The replicated store's name: `[A-Za-z0-9_-]{1,64}`; names its stream and lease bucket. */
+  readonly name: string;
+  /** `'leader'` writes and ships; `'follower'` applies and serves reads (writes: ARMDB_READ_ONLY). */
+  readonly role: 'leader' | 'follower';
+  /**
+   * When a leader's `sync()` resolves: `'local'` (default) once durable on this machine, the stream
+   * following (lag in `status()`); `'replicated'` once the stream acknowledged it too (with R3 a
+   * quorum of the NATS servers holds it).
+   */
+  readonly ack?: 'local' | 'replicated';
+  /** Lease time to live, 1000..3_600_000 ms; the leader renews it every third of it. Default 10_000. */
+  readonly leaseTtlMs?: number;
+  /** Replicas of the stream and lease bucket, 1..5. Default 3 on a clustered server, else 1. */
+  readonly streamReplicas?: number;
+  /** How this node names itself in the lease (`status().leader`). Default `host:pid`. */
+  readonly holder?: string;
+}
+
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const MAC_INFO = new TextEncoder().encode('armdb/v1 replication');
+const LEASE_KEY = 'lease';
+/** A follower serves what it applied at least this often under a steady stream. */
+const MAX_UNSERVED_MS = 1000;
+/** Tries of one batch before a sync fails with ARMDB_REPLICATION (about 10 s of backoff); the batch stays queued. */
+const MAX_PUBLISH_ATTEMPTS = 8;
+
+interface Names {
+  readonly stream: string;
+  readonly files: string;
+  readonly snapshot: string;
+  readonly bucket: string;
+}
+
+function namesOf(name: string): Names {
+  return { stream: `ARMDB_${name}`, files: `armdb.${name}.files`, snapshot: `armdb.${name}.snapshot`, bucket: `ARMDB_${name}` };
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
+}
+
+function isWrongLastSequence(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /wrong last sequence|wrong last msg|10071/i.test(message);
+}
+
+/**
+ * The `replication` option: replicate the collection over NATS JetStream. The `@nats-io/*` packages
+ * are optional peer dependencies: install `@nats-io/transport-node`, `@nats-io/jetstream` and
+ * `@nats-io/kv` to use it. The store needs `encryption` (only sealed bytes are shipped); followers open
+ * with the same encryption option as the leader: keys and passphrases never go to NATS.
+ *
+ * @example
+ * ```ts
+ * import { VarMap } from 'armdb';
+ * import { natsReplication } from 'armdb/replication';
+ *
+ * const primary = await VarMap.open('./a', { keySize: 16, encryption,
+ *   replication: natsReplication({ servers: 'nats://127.0.0.1:4222', name: 'sessions', role: 'leader' }) });
+ * const replica = await VarMap.open('./b', { keySize: 16, encryption,
+ *   replication: natsReplication({ servers: 'nats://127.0.0.1:4222', name: 'sessions', role: 'follower' }) });
+ * await replica.replication.caughtUp();
+ * ```
+ */
+export function natsReplication(options: NatsReplicationOptions): ReplicationOption {
+  const checked = checkOptions(options);
+  const driver: ReplicationDriver = { open: (request) => openReplicated(checked, request) };
+  return Object.freeze({ [REPLICATION_DRIVER]: driver });
+}
+
+interface CheckedOptions {
+  readonly servers: string[];
+  readonly name: string;
+  readonly role: 'leader' | 'follower';
+  readonly ack: 'local' | 'replicated';
+  readonly leaseTtlMs: number;
+  readonly streamReplicas: number | undefined;
+  readonly holder: string;
+}
+
+function checkOptions(options: NatsReplicationOptions): CheckedOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('"options" expected object');
+  const servers = typeof options.servers === 'string' ? [options.servers] : options.servers;
+  if (!Array.isArray(servers) || servers.length === 0 || servers.some((server) => typeof server !== 'string' || server.length === 0)) {
+    throw new TypeError('"servers" expected a URL or a non-empty array of URLs');
+  }
+  if (typeof options.name !== 'string' || !NAME.test(options.name)) throw new TypeError('"name" expected [A-Za-z0-9_-]{1,64}');
+  if (options.role !== 'leader' && options.role !== 'follower') throw new TypeError("\"role\" expected 'leader' | 'follower'");
+  const ack = options.ack ?? 'local';
+  if (ack !== 'local' && ack !== 'replicated') throw new TypeError("\"ack\" expected 'local' | 'replicated'");
+  const leaseTtlMs = options.leaseTtlMs ?? 10_000;
+  if (!Number.isInteger(leaseTtlMs) || leaseTtlMs < 1000 || leaseTtlMs > 3_600_000) {
+    throw new RangeError(`"leaseTtlMs" expected integer 1000..3600000, got ${leaseTtlMs}`);
+  }
+  const streamReplicas = options.streamReplicas;
+  if (streamReplicas !== undefined && (!Number.isInteger(streamReplicas) || streamReplicas < 1 || streamReplicas > 5)) {
+    throw new RangeError(`"streamReplicas" expected integer 1..5, got ${streamReplicas}`);
+  }
+  const holder = options.holder ?? `${hostname()}:${process.pid}`;
+  if (typeof holder !== 'string' || holder.length === 0 || holder.length > 256)
+    throw new TypeError('"holder" expected a string of 1..256 characters');
+  return { servers: [...servers], name: options.name, role: options.role, ack, leaseTtlMs, streamReplicas, holder };
+}
+
+async function openReplicated(options: CheckedOptions, request: ReplicationOpenRequest) {
+  const credential = request.options.credential;
+  if (credential === undefined) {
+    throw armdbError('ARMDB_REPLICATION', "replication needs an encrypted store: with encryption 'none' the files are plaintext");
+  }
+  let replica: Replica | undefined;
+  let session: NatsSession | undefined;
+  try {
+    session = await NatsSession.connect(options);
+    // The replica keeps a copy of its own for every reopen; the one open() resolved goes now.
+    replica = new Replica(options, session, request);
+    wipeCredential(credential);
+    const engine = options.role === 'leader' ? await replica.openLeader() : await replica.openFollower();
+    return { engine, controller: replica as ReplicationController };
+  } catch (error) {
+    wipeCredential(credential);
+    replica?.abandon();
+    await session?.close();
+    throw error;
+  }
+}
+
+/** The connection, the stream and the lease bucket of one replicated store. */
+class NatsSession {
+  readonly connection: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly kv: KV;
+  readonly names: Names;
+  readonly maxPayloadBytes: number;
+
+  private constructor(connection: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, kv: KV, names: Names) {
+    this.connection = connection;
+    this.js = js;
+    this.jsm = jsm;
+    this.kv = kv;
+    this.names = names;
+    this.maxPayloadBytes = connection.info?.max_payload ?? 1024 * 1024;
+  }
+
+  static async connect(options: CheckedOptions): Promise<NatsSession> {
+    let connection: NatsConnection;
+    try {
+      connection = await connect({ servers: options.servers, name: `armdb ${options.name} ${options.role}` });
+    } catch (error) {
+      throw armdbError('ARMDB_REPLICATION', 'could not connect to the NATS servers', error);
+    }
+    try {
+      const names = namesOf(options.name);
+      const jsm = await jetstreamManager(connection);
+      const js = jetstream(connection);
+      const replicas = options.streamReplicas ?? (connection.info?.cluster === undefined ? 1 : 3);
+      try {
+        await jsm.streams.info(names.stream);
+      } catch {
+        try {
+          await jsm.streams.add({
+            name: names.stream,
+            subjects: [`armdb.${options.name}.>`],
+            storage: StorageType.File,
+            retention: RetentionPolicy.Limits,
+            discard: DiscardPolicy.Old,
+            num_replicas: replicas,
+          });
+        } catch (error) {
+          // Another node created it meanwhile: then it is there now.
+          await jsm.streams.info(names.stream).catch(() => {
+            throw error;
+          });
+        }
+      }
+      const kv = await new Kvm(js).create(names.bucket, { history: 1, ttl: options.leaseTtlMs, replicas });
+      return new NatsSession(connection, js, jsm, kv, names);
+    } catch (error) {
+      await connection.close().catch(() => undefined);
+      throw error instanceof ArmdbError
+        ? error
+        : armdbError('ARMDB_REPLICATION', 'could not set up the stream and the lease bucket', error);
+    }
+  }
+
+  /** The stream's last sequence now (0 when empty). */
+  async lastSequence(): Promise<number> {
+    const info = await this.jsm.streams.info(this.names.stream);
+    return info.state.last_seq;
+  }
+
+  async close(): Promise<void> {
+    await this.connection.close().catch(() => undefined);
+  }
+}
+
+interface PublishedPart {
+  readonly bytes: Uint8Array;
+  readonly subject: string;
+  readonly messageId: string;
+}
+
+interface Waiter {
+  readonly sequence: number;
+  /** Wait for the sequence to be applied to the directory only, not yet served by reads (promote()). */
+  readonly appliedOnly?: boolean;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** One replicated collection: leader or follower, and a follower that becomes the leader. */
+class Replica implements ReplicationController {
+  readonly #options: CheckedOptions;
+  readonly #session: NatsSession;
+  readonly #request: ReplicationOpenRequest;
+  readonly #root: string;
+  readonly #fileSystem: FileSystem;
+  /** A private copy of the secret, for every reopen; wiped at close. */
+  readonly #credential: Credential;
+  #role: 'leader' | 'follower' | 'fenced';
+  #epoch = 0;
+  #leaseRevision = 0;
+  #leader: string | undefined;
+  #error: Error | undefined;
+  #slot: EngineSlot | undefined;
+  #macKey: Uint8Array | undefined;
+  #closed = false;
+  // leader
+  #pending: FileOperation[] = [];
+  #pendingSinceMs: number | undefined;
+  #batch = 0;
+  #publishedSequence = 0;
+  #publishing: Promise<void> | undefined;
+  #publishScheduled = false;
+  #renewTimer: NodeJS.Timeout | undefined;
+  /** The batch being published, its parts encoded once so that a retry sends the very same bytes. */
+  #inFlight: { readonly sinceMs: number; next: number; readonly parts: readonly PublishedPart[] } | undefined;
+  // follower
+  #appliedSequence = 0;
+  #servedSequence = 0;
+  #lastServedAtMs = 0;
+  #oldestUnservedMs: number | undefined;
+  #databaseId: Uint8Array | undefined;
+  /** The lease epoch of the messages applied: checked apart from {@link #epoch}, which promote() moves on first. */
+  #streamEpoch = 0;
+  #expectedBatch = 0;
+  #batchParts: DecodedPart[] = [];
+  #manifestEpochFloor = 0;
+  #consumerStop: (() => Promise<void>) | undefined;
+  #consumerDone: Promise<void> | undefined;
+  #waiters: Waiter[] = [];
+
+  constructor(options: CheckedOptions, session: NatsSession, request: ReplicationOpenRequest) {
+    this.#options = options;
+    this.#session = session;
+    this.#request = request;
+    this.#root = path.resolve(request.directory);
+    this.#fileSystem = request.fileSystem ?? nodeFileSystem;
+    this.#credential = makeCredential(request.options.credential!);
+    this.#role = options.role;
+  }
+
+  // ---- the public handle -----------------------------------------------------------------------
+
+  status(): ReplicationStatus {
+    const now = Date.now();
+    let lagMs = 0;
+    if (this.#role === 'leader') {
+      const sinceMs = this.#inFlight?.sinceMs ?? this.#pendingSinceMs;
+      if (sinceMs !== undefined) lagMs = now - sinceMs;
+    }
+    if (this.#role === 'follower' && this.#oldestUnservedMs !== undefined) lagMs = Math.max(0, now - this.#oldestUnservedMs);
+    return {
+      role: this.#role,
+      epoch: this.#epoch,
+      appliedSequence: this.#role === 'follower' ? this.#servedSequence : this.#publishedSequence,
+      lagMs,
+      leader: this.#leader,
+      error: this.#error,
+    };
+  }
+
+  async caughtUp(): Promise<void> {
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#role !== 'follower') {
+      await this.#flush();
+      return;
+    }
+    const target = await this.#session.lastSequence();
+    // Replication may have stopped while the stream answered.
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#servedSequence >= target) return;
+    await new Promise<void>((resolve, reject) => this.#waiters.push({ sequence: target, resolve, reject }));
+  }
+
+  async sync(): Promise<void> {
+    const engine = this.#engine();
+    if (this.#role === 'leader' && this.#options.ack === 'local') {
+      // The lease is read while the fsyncs run: a sync costs the longer of the two, not their sum.
+      const lease = this.#checkLease();
+      lease.catch(() => undefined);
+      await engine.sync();
+      await lease;
+      return;
+    }
+    await engine.sync();
+    if (this.#role === 'fenced') throw this.#fencedError();
+    if (this.#role === 'leader') await this.#flush();
+  }
+
+  async promote(): Promise<void> {
+    if (this.#closed) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
+    if (this.#role === 'leader') return;
+    if (this.#role === 'fenced') throw armdbError('ARMDB_FENCED', 'a fenced leader cannot take the lease again; reopen it as a follower');
+    if (this.#error !== undefined) throw this.#error;
+    await this.#takeLease(true);
+    // Everything the old leader published up to now is applied before this node writes. A batch it
+    // left unfinished (it died between two parts) was never acknowledged: it is dropped.
+    const target = await this.#session.lastSequence();
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#appliedSequence < target) {
+      await new Promise<void>((resolve, reject) => this.#waiters.push({ sequence: target, appliedOnly: true, resolve, reject }));
+    }
+    await this.#stopConsumer();
+    this.#batchParts = [];
+    const previous = this.#slot!.current;
+    await previous.close();
+    this.#macKey?.fill(0);
+    this.#macKey = undefined;
+    this.#role = 'leader';
+    const engine = await this.#openWritable(this.#appliedSequence);
+    this.#slot!.swap(engine);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#renewTimer);
+    const engine = this.#slot?.current;
+    try {
+      await this.#stopConsumer();
+      if (engine !== undefined) await engine.close();
+      if (this.#role === 'leader') {
+        await this.#flush().catch(() => undefined);
+        // A clean close hands the lease back, so the next leader need not wait for it to expire.
+        await this.#session.kv.delete(LEASE_KEY, { previousSeq: this.#leaseRevision }).catch(() => undefined);
+      }
+    } finally {
+      for (const waiter of this.#waiters) waiter.reject(armdbError('ARMDB_CLOSED', 'the collection is closed'));
+      this.#waiters = [];
+      this.#macKey?.fill(0);
+      wipeCredential(this.#credential);
+      await this.#session.close();
+    }
+  }
+
+  /** An open that failed: the private copy of the secret goes. */
+  abandon(): void {
+    clearInterval(this.#renewTimer);
+    this.#macKey?.fill(0);
+    wipeCredential(this.#credential);
+  }
+
+  #engine(): Engine {
+    if (this.#slot === undefined) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
+    return this.#slot.engine;
+  }
+
+  // ---- the lease -------------------------------------------------------------------------------
+
+  /** Takes the lease: only if nobody holds it (a leader's open), or from whoever does (`promote()`). */
+  async #takeLease(takeOver: boolean): Promise<void> {
+    const kv = this.#session.kv;
+    const value = new TextEncoder().encode(JSON.stringify({ holder: this.#options.holder }));
+    const current = await kv.get(LEASE_KEY);
+    let revision: number;
+    try {
+      if (current === null || current.operation !== 'PUT') {
+        revision = await kv.create(LEASE_KEY, value);
+      } else if (takeOver) {
+        revision = await kv.update(LEASE_KEY, value, current.revision);
+      } else {
+        throw armdbError(
+          'ARMDB_FENCED',
+          `the lease of "${this.#options.name}" is held by another leader; promote() a follower or wait for it to expire`,
+        );
+      }
+    } catch (error) {
+      if (error instanceof ArmdbError) throw error;
+      throw armdbError('ARMDB_FENCED', 'another node took the lease at the same time', error);
+    }
+    this.#epoch = revision;
+    this.#leaseRevision = revision;
+    this.#leader = this.#options.holder;
+    clearInterval(this.#renewTimer);
+    this.#renewTimer = setInterval(() => void this.#renewLease(), Math.floor(this.#options.leaseTtlMs / 3));
+    this.#renewTimer.unref();
+  }
+
+  async #renewLease(): Promise<void> {
+    if (this.#role !== 'leader' || this.#closed) return;
+    const value = new TextEncoder().encode(JSON.stringify({ holder: this.#options.holder }));
+    try {
+      this.#leaseRevision = await this.#session.kv.update(LEASE_KEY, value, this.#leaseRevision);
+    } catch (error) {
+      if (isWrongLastSequence(error)) this.#fence(error);
+      // Otherwise the servers are unreachable: the next publish or sync finds out where the lease is.
+    }
+  }
+
+  /** Rejects with ARMDB_FENCED (and fences this leader) once another node holds the lease. */
+  async #checkLease(): Promise<void> {
+    if (this.#role === 'fenced') throw this.#fencedError();
+    const entry = await this.#session.kv.get(LEASE_KEY);
+    if (entry === null || entry.operation !== 'PUT' || entry.revision !== this.#leaseRevision) {
+      this.#fence(undefined);
+      throw this.#fencedError();
+    }
+  }
+
+  #fencedError(): ArmdbError {
+    return armdbError('ARMDB_FENCED', 'another node took the lease: this leader never appends again');
+  }
+
+  #fence(cause: unknown): void {
+    if (this.#role === 'fenced') return;
+    this.#role = 'fenced';
+    clearInterval(this.#renewTimer);
+    this.#error ??= armdbError('ARMDB_FENCED', 'another node took the lease: this leader never appends again', cause);
+    this.#slot?.current.refuseWrites('ARMDB_FENCED', 'another node took the lease: this leader never appends again');
+  }
+
+  // ---- the leader ------------------------------------------------------------------------------
+
+  async openLeader(): Promise<Engine> {
+    await this.#takeLease(false);
+    try {
+      const engine = await this.#openWritable(await this.#session.lastSequence());
+      return engine;
+    } catch (error) {
+      clearInterval(this.#renewTimer);
+      await this.#session.kv.delete(LEASE_KEY, { previousSeq: this.#leaseRevision }).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Opens the directory writable with its file operations recorded, and ships a snapshot of it (the
+   * files as they were before the open) followed by what the open did, as the first batch of the epoch.
+   */
+  async #openWritable(lastSequence: number): Promise<Engine> {
+    const { fileSystem } = this;
+    // The snapshot is read under the directory lock, which is then handed to the engine's open.
+    fileSystem.makeDirectory(this.#root, { followLink: true });
+    const lock = lockDirectory(fileSystem, this.#root);
+    let snapshot: FileOperation[];
+    try {
+      snapshot = snapshotOperations(fileSystem, this.#root);
+    } finally {
+      lock.release();
+    }
+    this.#pending = snapshot;
+    this.#pendingSinceMs = Date.now();
+    this.#batch = 0;
+    this.#publishedSequence = lastSequence;
+    const recording = recordingFileSystem(fileSystem, this.#root, {
+      onOperation: (operation) => {
+        if (this.#role !== 'leader') return;
+        this.#pendingSinceMs ??= Date.now();
+        this.#pending.push(operation);
+      },
+      onDurable: () => this.#schedulePublish(),
+    });
+    const options: ResolvedOptions = { ...this.#request.options, credential: makeCredential(this.#credential) };
+    const engine = await Engine.open(this.#request.directory, options, this.#request.kind, { fileSystem: recording });
+    try {
+      this.#macKey = engine.deriveKey(MAC_INFO, 32);
+      this.#slot ??= new EngineSlot(engine);
+      await this.#flush();
+    } catch (error) {
+      await engine.close().catch(() => undefined);
+      throw error;
+    }
+    return engine;
+  }
+
+  get fileSystem(): FileSystem {
+    return this.#fileSystem;
+  }
+
+  #schedulePublish(): void {
+    if (this.#publishScheduled || this.#role !== 'leader') return;
+    this.#publishScheduled = true;
+    setImmediate(() => {
+      this.#publishScheduled = false;
+      this.#flush().catch(() => undefined);
+    });
+  }
+
+  /** Publishes every operation recorded so far; resolves once the stream acknowledged them. */
+  #flush(): Promise<void> {
+    const run = (this.#publishing ?? Promise.resolve()).catch(() => undefined).then(() => this.#publishPending());
+    this.#publishing = run;
+    return run;
+  }
+
+  async #publishPending(): Promise<void> {
+    if (this.#role === 'fenced') throw this.#fencedError();
+    // Nothing before the engine is open: the MAC key comes from its KEYRING.
+    if (this.#macKey === undefined) return;
+    while (this.#inFlight !== undefined || this.#pending.length > 0) {
+      if (this.#inFlight === undefined) {
+        const operations = this.#pending;
+        this.#pending = [];
+        const sinceMs = this.#pendingSinceMs ?? Date.now();
+        this.#pendingSinceMs = undefined;
+        const batch = ++this.#batch;
+        const parts = splitIntoParts(operations, this.#session.maxPayloadBytes);
+        const databaseId = this.#slot!.current.databaseId;
+        const header = { databaseId, epoch: this.#epoch, batch, partCount: parts.length, leaderTimeMs: sinceMs };
+        this.#inFlight = {
+          sinceMs,
+          next: 0,
+          parts: parts.map((operationsOfPart, part) => ({
+            bytes: encodePart({ ...header, part }, operationsOfPart, this.#macKey!),
+            subject: batch === 1 && part === 0 ? this.#session.names.snapshot : this.#session.names.files,
+            messageId: `${hex(databaseId)}.${this.#epoch}.${batch}.${part}`,
+          })),
+        };
+      }
+      const inFlight = this.#inFlight;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.#publishInFlight(inFlight);
+          break;
+        } catch (error) {
+          if (error instanceof ArmdbError && error.code === 'ARMDB_FENCED') throw error;
+          // A NATS node that went down, a stream electing its new leader: the same parts again, later.
+          if (attempt >= MAX_PUBLISH_ATTEMPTS || this.#closed) throw error;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** (attempt - 1), 2000)));
+        }
+      }
+      this.#inFlight = undefined;
+    }
+  }
+
+  /** Sends what is left of the batch in flight; ARMDB_FENCED once the lease or the stream says another node leads. */
+  async #publishInFlight(inFlight: { next: number; readonly parts: readonly PublishedPart[] }): Promise<void> {
+    try {
+      await this.#checkLease();
+      while (inFlight.next < inFlight.parts.length) {
+        const part = inFlight.parts[inFlight.next]!;
+        // A retry after a lost acknowledgement sends the same bytes under the same id: the stream
+        // de-duplicates it and answers with the sequence it stored it at.
+        const acknowledgement = await this.#session.js.publish(part.subject, part.bytes, {
+          msgID: part.messageId,
+          expect: { lastSequence: this.#publishedSequence },
+        });
+        this.#publishedSequence = acknowledgement.seq;
+        inFlight.next++;
+      }
+    } catch (error) {
+      if (isWrongLastSequence(error) || (error instanceof ArmdbError && error.code === 'ARMDB_FENCED')) {
+        this.#fence(error);
+        throw this.#fencedError();
+      }
+      // The servers did not answer: the batch stays in flight, to be sent again as it is.
+      throw armdbError('ARMDB_REPLICATION', 'could not publish to the stream', error);
+    }
+  }
+
+  // ---- the follower ----------------------------------------------------------------------------
+
+  async openFollower(): Promise<Engine> {
+    const { fileSystem } = this;
+    const { jsm, names } = this.#session;
+    let start: number;
+    try {
+      const marker = await jsm.streams.getMessage(names.stream, { last_by_subj: names.snapshot });
+      if (marker === null) throw new Error('no snapshot');
+      start = marker.seq;
+    } catch (error) {
+      throw armdbError('ARMDB_REPLICATION', `no leader has published "${this.#options.name}" yet: open the leader first`, error);
+    }
+    fileSystem.makeDirectory(this.#root, { followLink: true });
+    // The replica's own lock, held from open to close; the engines it reopens lock their overlay.
+    const lock = lockDirectory(fileSystem, this.#root);
+    this.#releaseFollowerLock = () => lock.release();
+    const target = await this.#session.lastSequence();
+    const ready = new Promise<void>((resolve, reject) => this.#waiters.push({ sequence: target, resolve, reject }));
+    await this.#startConsumer(start);
+    try {
+      await ready;
+    } catch (error) {
+      await this.#stopConsumer();
+      await this.#slot?.current.close().catch(() => undefined);
+      lock.release();
+      throw error;
+    }
+    return this.#slot!.engine;
+  }
+
+  #releaseFollowerLock: (() => void) | undefined;
+
+  async #startConsumer(start: number): Promise<void> {
+    const { js, names } = this.#session;
+    const consumer = await js.consumers.get(names.stream, {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: start,
+    });
+    const messages = await consumer.consume();
+    this.#consumerStop = async () => {
+      await messages.close();
+    };
+    this.#consumerDone = (async () => {
+      for await (const message of messages) {
+        if (this.#error !== undefined || this.#closed) break;
+        try {
+          await this.#receive(message.data, message.seq, message.info.pending);
+        } catch (error) {
+          this.#stopWith(error instanceof Error ? error : new Error(String(error)));
+          break;
+        }
+      }
+    })();
+  }
+
+  async #stopConsumer(): Promise<void> {
+    const stop = this.#consumerStop;
+    this.#consumerStop = undefined;
+    if (stop !== undefined) await stop().catch(() => undefined);
+    await this.#consumerDone?.catch(() => undefined);
+    this.#releaseFollowerLock?.();
+    this.#releaseFollowerLock = undefined;
+  }
+
+  /** Replication stops; reads go on serving the last good state. */
+  #stopWith(error: Error): void {
+    this.#error ??= error;
+    for (const waiter of this.#waiters) waiter.reject(error);
+    this.#waiters = [];
+  }
+
+  async #receive(bytes: Uint8Array, sequence: number, pending: number): Promise<void> {
+    if (sequence <= this.#appliedSequence)
+      throw armdbError('ARMDB_ROLLBACK', `replication: stream sequence ${sequence} after ${this.#appliedSequence}`);
+    const part = decodePart(bytes);
+    if (this.#databaseId !== undefined && hex(part.databaseId) !== hex(this.#databaseId)) {
+      throw integrityError('replication: a message of another store under this name');
+    }
+    const startsEpoch = part.epoch !== this.#streamEpoch;
+    if (part.epoch < this.#streamEpoch)
+      throw armdbError('ARMDB_ROLLBACK', `replication: lease epoch ${part.epoch} after ${this.#streamEpoch}`);
+    if (startsEpoch) {
+      if (part.batch !== 1 || part.part !== 0 || part.operations[0]?.kind !== 'reset') {
+        throw integrityError('replication: a new epoch that does not start with a snapshot (a gap)');
+      }
+      this.#batchParts = [];
+    } else {
+      const expectedBatch = this.#batchParts.length === 0 ? this.#expectedBatch + 1 : this.#expectedBatch;
+      const expectedPart = this.#batchParts.length;
+      if (part.batch < expectedBatch || (part.batch === expectedBatch && part.part < expectedPart)) {
+        throw armdbError('ARMDB_ROLLBACK', 'replication: a replayed message');
+      }
+      if (part.batch !== expectedBatch || part.part !== expectedPart) throw integrityError('replication: a gap in the stream');
+      if (this.#batchParts.length > 0 && part.partCount !== this.#batchParts[0]!.partCount)
+        throw integrityError('replication: part counts differ');
+      // The key of this epoch is known: check before anything touches the directory.
+      if (!verifyPart(part, this.#macKey!)) throw integrityError('replication: a message failed authentication');
+    }
+    this.#expectedBatch = part.batch;
+    this.#batchParts.push(part);
+    this.#oldestUnservedMs ??= part.leaderTimeMs;
+    this.#appliedSequence = sequence;
+    if (part.part === part.partCount - 1) {
+      const parts = this.#batchParts;
+      this.#batchParts = [];
+      const snapshotEpoch = parts[0]!.epoch !== this.#streamEpoch;
+      applyOperations(
+        this.fileSystem,
+        this.#root,
+        parts.flatMap((each) => each.operations),
+      );
+      const due = pending === 0 || Date.now() - this.#lastServedAtMs >= MAX_UNSERVED_MS;
+      // A snapshot: its key comes from the KEYRING it carries, so the engine opens first, then every part is checked.
+      if (snapshotEpoch) await this.#serve(parts, part.epoch, part.databaseId);
+      else if (due) await this.#serve(undefined, this.#streamEpoch, this.#databaseId!);
+    }
+    this.#wake();
+  }
+
+  /** Reopens the engine on the applied files and serves reads from it; the old one is closed. */
+  async #serve(snapshotParts: readonly DecodedPart[] | undefined, epoch: number, databaseId: Uint8Array): Promise<void> {
+    const options: ResolvedOptions = {
+      ...this.#request.options,
+      credential: makeCredential(this.#credential),
+      autoCompact: false,
+      syncIntervalMs: 0,
+      expectedMinEpoch: this.#manifestEpochFloor,
+    };
+    const engine = await Engine.open(this.#request.directory, options, this.#request.kind, {
+      fileSystem: overlayFileSystem(this.fileSystem),
+    });
+    engine.refuseWrites('ARMDB_READ_ONLY', 'a follower serves reads only; write to the leader or promote() this replica');
+    if (snapshotParts !== undefined) {
+      const key = engine.deriveKey(MAC_INFO, 32);
+      if (hex(engine.databaseId) !== hex(databaseId) || !snapshotParts.every((part) => verifyPart(part, key))) {
+        key.fill(0);
+        await engine.close().catch(() => undefined);
+        throw integrityError('replication: a snapshot failed authentication');
+      }
+      this.#macKey?.fill(0);
+      this.#macKey = key;
+      this.#streamEpoch = epoch;
+      // A follower reports the epoch it follows; a promoting one already holds its own.
+      if (this.#role === 'follower') this.#epoch = epoch;
+      this.#databaseId = databaseId;
+      this.#leader = await this.#leaseHolder();
+    }
+    // Never again an older MANIFEST than this one (the open may have written one to the overlay: hence - 1).
+    this.#manifestEpochFloor = Math.max(this.#manifestEpochFloor, engine.stats().epoch - 1);
+    if (this.#slot === undefined) this.#slot = new EngineSlot(engine);
+    else await this.#slot.swap(engine).close();
+    this.#servedSequence = this.#appliedSequence;
+    this.#lastServedAtMs = Date.now();
+    this.#oldestUnservedMs = undefined;
+  }
+
+  /** Who holds the lease, as it named itself; undefined if nobody or unreadable. */
+  async #leaseHolder(): Promise<string | undefined> {
+    try {
+      const lease = await this.#session.kv.get(LEASE_KEY);
+      if (lease === null || lease.operation !== 'PUT') return undefined;
+      const holder: unknown = (JSON.parse(new TextDecoder().decode(lease.value)) as { holder?: unknown }).holder;
+      return typeof holder === 'string' ? holder : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #wake(): void {
+    const served = this.#servedSequence;
+    const remaining: Waiter[] = [];
+    for (const waiter of this.#waiters) {
+      const reached = waiter.appliedOnly === true ? this.#appliedSequence : served;
+      if (reached >= waiter.sequence && this.#slot !== undefined) waiter.resolve();
+      else remaining.push(waiter);
+    }
+    this.#waiters = remaining;
+  }
+}

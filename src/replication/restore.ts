@@ -1,0 +1,109 @@
+/**
+ * Point-in-time restore from the stream (docs/replication.md §Restore): the files of a store as of a
+ * stream sequence or a time, rebuilt in a new directory by applying every complete batch up to that
+ * point, from the oldest snapshot the stream holds. The result is authenticated by opening it with
+ * the store's secret (the CLI does, as `armdb verify` does); nothing here decrypts.
+ */
+import * as path from 'node:path';
+import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { armdbError, integrityError } from '../errors.js';
+import type { FileSystem } from '../io/file-system.js';
+import { nodeFileSystem } from '../io/node-file-system.js';
+import { applyOperations } from './apply.js';
+import { type DecodedPart, decodePart } from './message.js';
+
+export interface RestoreOptions {
+  readonly servers: string | readonly string[];
+  /** The replicated store's name (`natsReplication({ name })`). */
+  readonly name: string;
+  /** A directory that does not exist yet, or is empty. */
+  readonly to: string;
+  /** The last stream sequence to include, or a time: every batch published before it. Default: all. */
+  readonly at?: number | Date;
+  /** @internal */
+  readonly fileSystem?: FileSystem;
+}
+
+export interface RestoreReport {
+  /** Stream sequence of the last message applied. */
+  readonly sequence: number;
+  /** The lease epoch and batch of the last batch applied. */
+  readonly epoch: number;
+  readonly batch: number;
+}
+
+/** Rebuilds the store's files in `to` as of `at`. ARMDB_REPLICATION when there is nothing to restore. */
+export async function restoreFromStream(options: RestoreOptions): Promise<RestoreReport> {
+  const fileSystem = options.fileSystem ?? nodeFileSystem;
+  const root = path.resolve(options.to);
+  if (fileSystem.list(root).length > 0) throw new TypeError(`"to" expected a new or empty directory, got ${root}`);
+  const servers = typeof options.servers === 'string' ? [options.servers] : [...options.servers];
+  let connection: Awaited<ReturnType<typeof connect>>;
+  try {
+    connection = await connect({ servers, name: `armdb restore ${options.name}` });
+  } catch (error) {
+    throw armdbError('ARMDB_REPLICATION', 'could not connect to the NATS servers', error);
+  }
+  try {
+    const stream = `ARMDB_${options.name}`;
+    const jsm = await jetstreamManager(connection);
+    const info = await jsm.streams.info(stream).catch((error: unknown) => {
+      throw armdbError('ARMDB_REPLICATION', `no stream for "${options.name}"`, error);
+    });
+    const js = jetstream(connection);
+    let target = info.state.last_seq;
+    if (typeof options.at === 'number') target = Math.min(target, options.at);
+    else if (options.at instanceof Date) {
+      // The first message stored at or after the time; the restore ends just before it.
+      const after = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: options.at.toISOString() });
+      const first = await after.next({ expires: 2000 });
+      if (first !== null) target = Math.min(target, first.seq - 1);
+    }
+    if (target < info.state.first_seq) throw armdbError('ARMDB_REPLICATION', 'the stream holds nothing at or before that point');
+    fileSystem.makeDirectory(root, { followLink: true });
+    const consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: info.state.first_seq });
+    let parts: DecodedPart[] = [];
+    let epoch = 0;
+    let batch = 0;
+    let applied: RestoreReport | undefined;
+    const messages = await consumer.consume();
+    try {
+      for await (const message of messages) {
+        if (message.seq > target) break;
+        const part = decodePart(message.data);
+        if (part.epoch !== epoch || parts.length === 0) {
+          const startsSnapshot = part.batch === 1 && part.part === 0 && part.operations[0]?.kind === 'reset';
+          if (part.epoch < epoch) throw armdbError('ARMDB_ROLLBACK', `restore: lease epoch ${part.epoch} after ${epoch}`);
+          if (part.epoch > epoch && !startsSnapshot) {
+            // Before the first snapshot (a stream trimmed at its front): nothing to build on yet.
+            if (applied === undefined) continue;
+            throw integrityError('restore: a new epoch that does not start with a snapshot');
+          }
+          if (part.epoch === epoch && (part.batch !== batch + 1 || part.part !== 0)) throw integrityError('restore: a gap in the stream');
+          // A batch its leader never finished (it was fenced or died) is dropped with the new epoch.
+          parts = [];
+        } else if (part.batch !== batch || part.part !== parts.length) throw integrityError('restore: a gap in the stream');
+        epoch = part.epoch;
+        batch = part.batch;
+        parts.push(part);
+        if (part.part === part.partCount - 1) {
+          applyOperations(
+            fileSystem,
+            root,
+            parts.flatMap((each) => each.operations),
+          );
+          parts = [];
+          applied = { sequence: message.seq, epoch, batch };
+        }
+        if (message.seq >= target) break;
+      }
+    } finally {
+      await messages.close().catch(() => undefined);
+    }
+    if (applied === undefined) throw armdbError('ARMDB_REPLICATION', 'the stream holds no complete snapshot at or before that point');
+    return applied;
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
