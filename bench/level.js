@@ -22,7 +22,9 @@ const { n: count, reps } = parseOptions('npm run build && node bench/level.js [o
 const { ArmdbLevel } = await import('../dist/level/index.js').catch((error) => {
   throw new Error(`cannot load armdb/level from dist/ (run \`npm run build\` first): ${error.message}`);
 });
-const { ClassicLevel } = await import('classic-level');
+// A peer from bench/'s own package.json: imported by name at run time, not type-checked.
+const peer = 'classic-level';
+const { ClassicLevel } = await import(peer);
 
 const BATCH = 1000;
 const encodings = { keyEncoding: 'buffer', valueEncoding: 'buffer' };

@@ -168,14 +168,16 @@ for (let rep = 0; rep < options.reps; rep++) {
       try {
         await load(adapter, directory, keys, values, options.n, 64 * MiB);
         if (rows.includes('hot')) {
-          const store = await adapter.open(directory, { cacheBytes: Math.max(64 * MiB, options.n * 200), valueSize: VALUE_SIZE });
+          const hotOptions = { cacheBytes: Math.max(64 * MiB, options.n * 200), valueSize: VALUE_SIZE };
+          const store = await adapter.open(directory, hotOptions);
           await warmCache(store);
           record('hot get', adapter.id, await gets(store, keys, hotIndexes));
           await store.close();
         }
         if (rows.includes('cold')) {
           const cacheBytes = Math.max(64 * 1024, Math.floor((options.n * (KEY_SIZE + VALUE_SIZE)) / 32));
-          const store = await adapter.open(directory, { cacheBytes, valueSize: VALUE_SIZE });
+          const coldOptions = { cacheBytes, valueSize: VALUE_SIZE };
+          const store = await adapter.open(directory, coldOptions);
           record('cold get', adapter.id, await gets(store, keys, coldIndexes));
           await store.close();
           if (adapter.id === 'armdb') {
@@ -203,7 +205,8 @@ for (let rep = 0; rep < options.reps; rep++) {
           if (adapter.id === 'armdb') record('load 64 KiB', 'floor', await timedOps(() => sealFloor(spec.values, 500)));
           continue;
         }
-        const store = await adapter.open(directory, { cacheBytes, valueSize: spec.values[0].length });
+        const getOptions = { cacheBytes, valueSize: spec.values[0].length };
+        const store = await adapter.open(directory, getOptions);
         await warmCache(store);
         record('get 4 KiB (cached)', adapter.id, await gets(store, spec.keys, spec.getIndexes));
         await store.close();
