@@ -9,7 +9,7 @@
  * await db.close();
  * ```
  *
- * @module
+ * @module armdb
  */
 export { ArmdbError, ERROR_CODES, type ArmdbErrorCode, type ArmdbErrorDetails } from './errors.js';
 export { Collection, type Transaction } from './collections/collection.js';

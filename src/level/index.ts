@@ -9,7 +9,7 @@
  * await db.put('a', 'b');
  * ```
  *
- * @module
+ * @module armdb/level
  */
 export { ArmdbLevel, DEFAULT_LEVEL_KEY_SIZE, type ArmdbLevelOptions } from './level.js';
 export { LevelError } from './errors.js';

@@ -19,7 +19,7 @@
  * const db = await VarMap.open(dir, { keySize: 16, encryption: { provider } });
  * ```
  *
- * @module
+ * @module armdb/pkcs11
  */
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';

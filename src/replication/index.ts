@@ -13,7 +13,7 @@
  * await replica.replication.caughtUp();
  * ```
  *
- * @module
+ * @module armdb/replication
  */
 export { natsReplication, type NatsReplicationOptions } from './nats.js';
 export { restoreFromStream, type RestoreOptions, type RestoreReport } from './restore.js';

@@ -13,7 +13,9 @@ import { nodeFileSystem } from '../io/node-file-system.js';
 import { applyOperations } from './apply.js';
 import { type DecodedPart, decodePart } from './message.js';
 
+/** What {@link restoreFromStream} restores, from where, to where. */
 export interface RestoreOptions {
+  /** The NATS servers that hold the stream, as for `natsReplication({ servers })`. */
   readonly servers: string | readonly string[];
   /** The replicated store's name (`natsReplication({ name })`). */
   readonly name: string;
@@ -25,11 +27,13 @@ export interface RestoreOptions {
   readonly fileSystem?: FileSystem;
 }
 
+/** Where a restore stopped: the last batch it applied. */
 export interface RestoreReport {
   /** Stream sequence of the last message applied. */
   readonly sequence: number;
-  /** The lease epoch and batch of the last batch applied. */
+  /** The lease epoch of the last batch applied. */
   readonly epoch: number;
+  /** The number of the last batch applied within its epoch. */
   readonly batch: number;
 }
 

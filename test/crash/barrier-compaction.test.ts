@@ -76,6 +76,7 @@ class InterleavingFileSystem implements FileSystem {
   #holding = false;
   #held: (() => void)[] = [];
   #released = false;
+  #outputRenamed = false;
   imageOfFirstManifest: string | undefined;
   readonly #imageDirectory: string;
   readonly #storeDirectory: string;
@@ -125,6 +126,7 @@ class InterleavingFileSystem implements FileSystem {
   }
   rename(from: string, to: string): void {
     nodeFileSystem.rename(from, to);
+    if (this.#holding && from.endsWith('.data.tmp')) this.#outputRenamed = true;
     if (path.basename(to) === 'MANIFEST') this.#captureFirstManifest();
   }
   /** The first MANIFEST B1 writes (appended or renamed into place): what a kill right after it leaves behind (the process's own lock aside). */
@@ -165,7 +167,9 @@ class InterleavingFileSystem implements FileSystem {
   }
   async syncDirectory(directory: string): Promise<void> {
     await nodeFileSystem.syncDirectory(directory);
-    if (this.#holding && path.basename(directory).startsWith('shard-')) {
+    // B1's own first round may fsync a shard directory too (its commit journal is a new file there):
+    // only the fsync after compaction renamed its output is compaction's.
+    if (this.#holding && this.#outputRenamed && path.basename(directory).startsWith('shard-')) {
       // Compaction's directory fsync is done: it adopts its output in the microtasks that follow,
       // so B1 resumes only after that.
       this.#holding = false;

@@ -122,7 +122,9 @@ describe.skipIf(!HAVE_CHROMIUM)('typedoc site in headless Chromium', () => {
 
   it('reaches the VarTree class page from the index', async () => {
     await page.goto(pathToFileURL(INDEX).href, { waitUntil: 'load' });
-    await follow(page, '/VarTree.html', /^\s*VarTree\s*$/);
+    // Every subpath entry is a module of the site (armdb, armdb/pkcs11, armdb/replication): the class
+    // pages carry the module's name, classes/armdb.VarTree.html.
+    await follow(page, '/armdb.VarTree.html', /^\s*VarTree\s*$/);
     const heading = page.locator('h1').first();
     await expect.poll(() => heading.textContent()).toMatch(/VarTree/);
     // The class's doc comment and an inherited member made it onto the page.
