@@ -56,8 +56,9 @@ describe('the engine test seam', () => {
     const manifest = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
       exports: Record<string, unknown>;
     };
-    // The public entry points: the library, its package.json, and the PKCS#11 key provider subpath.
-    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './package.json', './pkcs11']);
+    // The public entry points: the library, its package.json, and the subpaths of the Level adapter,
+    // the PKCS#11 key provider and replication.
+    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './level', './package.json', './pkcs11', './replication']);
     expect(JSON.stringify(manifest.exports)).not.toContain('internal');
   });
 });
