@@ -5,6 +5,7 @@
  * the result, which authenticates it as local recovery does. A KV key per store is the lease; its
  * revision is the epoch every message carries, and `expect.lastSequence` fences every publish.
  */
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import {
@@ -267,6 +268,8 @@ class Replica implements ReplicationController {
   #role: 'leader' | 'follower' | 'fenced';
   #epoch = 0;
   #leaseRevision = 0;
+  /** Random per controller, not a secret: marks the lease entries this controller wrote (#leaseValue). */
+  readonly #leaseToken = randomBytes(16).toString('hex');
   #leader: string | undefined;
   #error: Error | undefined;
   #slot: EngineSlot | undefined;
@@ -418,7 +421,7 @@ class Replica implements ReplicationController {
   /** Takes the lease: only if nobody holds it (a leader's open), or from whoever does (`promote()`). */
   async #takeLease(takeOver: boolean): Promise<void> {
     const kv = this.#session.kv;
-    const value = new TextEncoder().encode(JSON.stringify({ holder: this.#options.holder }));
+    const value = this.#leaseValue();
     const current = await kv.get(LEASE_KEY);
     let revision: number;
     try {
@@ -444,14 +447,38 @@ class Replica implements ReplicationController {
     this.#renewTimer.unref();
   }
 
+  /**
+   * The lease's value: the holder's name for people, and a random token of this controller for the
+   * lease itself. hostname:pid is not unique (a leader and a follower promoted in the same process),
+   * the token is: it tells a renewal of our own whose reply was lost from a lease another node took.
+   */
+  #leaseValue(): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify({ holder: this.#options.holder, token: this.#leaseToken }));
+  }
+
+  /** Whether the lease entry is one this controller wrote (its token), whatever its revision. */
+  #isOwnLease(entry: { readonly operation: string; readonly value: Uint8Array } | null): boolean {
+    if (entry === null || entry.operation !== 'PUT') return false;
+    try {
+      const token: unknown = (JSON.parse(new TextDecoder().decode(entry.value)) as { token?: unknown }).token;
+      return token === this.#leaseToken;
+    } catch {
+      return false;
+    }
+  }
+
   async #renewLease(): Promise<void> {
     if (this.#role !== 'leader' || this.#closed) return;
-    const value = new TextEncoder().encode(JSON.stringify({ holder: this.#options.holder }));
     try {
-      this.#leaseRevision = await this.#session.kv.update(LEASE_KEY, value, this.#leaseRevision);
+      this.#leaseRevision = await this.#session.kv.update(LEASE_KEY, this.#leaseValue(), this.#leaseRevision);
     } catch (error) {
-      if (isWrongLastSequence(error)) this.#fence(error);
-      // Otherwise the servers are unreachable: the next publish or sync finds out where the lease is.
+      if (!isWrongLastSequence(error)) return; // The servers are unreachable: the next publish or sync finds out where the lease is.
+      // A renewal whose reply was lost (a NATS node died after applying it) moved the revision too:
+      // the lease is still ours exactly when the entry holds our token.
+      const entry = await this.#session.kv.get(LEASE_KEY).catch(() => undefined);
+      if (entry === undefined) return;
+      if (this.#isOwnLease(entry)) this.#leaseRevision = entry!.revision;
+      else this.#fence(error);
     }
   }
 
@@ -459,6 +486,11 @@ class Replica implements ReplicationController {
   async #checkLease(): Promise<void> {
     if (this.#role === 'fenced') throw this.#fencedError();
     const entry = await this.#session.kv.get(LEASE_KEY);
+    if (entry !== null && entry.revision !== this.#leaseRevision && this.#isOwnLease(entry)) {
+      // Our own renewal, applied but unanswered (see #renewLease).
+      this.#leaseRevision = entry.revision;
+      return;
+    }
     if (entry === null || entry.operation !== 'PUT' || entry.revision !== this.#leaseRevision) {
       this.#fence(undefined);
       throw this.#fencedError();
