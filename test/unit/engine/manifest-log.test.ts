@@ -207,7 +207,14 @@ describe('the barrier in two rounds', () => {
           fsyncs: shape.firstRound.length + 1,
           rounds: 2,
           manifestFsyncs: 1,
-          firstRound: expect.arrayContaining(['000001.data', '000001.tags', '000001.journal', '000002.data', '000002.tags', '000002.journal']),
+          firstRound: expect.arrayContaining([
+            '000001.data',
+            '000001.tags',
+            '000001.journal',
+            '000002.data',
+            '000002.tags',
+            '000002.journal',
+          ]),
           renames: 0,
           writeFiles: 0,
         });
