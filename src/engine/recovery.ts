@@ -485,12 +485,23 @@ class Recovery {
     this.#sealedByRecovery.set(file, entry);
     this.#sealedFiles++;
     // The log continues in later files only if nothing of this one was lost: no page that failed,
-    // no cut record, and no data or tag bytes past the valid pages (other than its footer). After
-    // a power loss, pages and tags past the durable count can be gone while a later file
-    // survives; replaying that file would skip the records in between.
+    // no cut record, no data or tag bytes past the valid pages (other than its footer), and a valid
+    // footer. After a power loss, pages and tags past the durable count can be gone while a later
+    // file survives; replaying that file would skip the records in between. A later file exists
+    // only once this one was rotated, and rotation writes its last page, its tags and its footer
+    // before the next file is created, none of it fsynced: when all three are gone, the valid
+    // pages end cleanly where the last barrier left them (a padded page before format version 3,
+    // the last complete page with the partial one journaled since, docs/format.md §6A), and only
+    // the missing footer tells. So a file without its footer is the end of the shard's
+    // log: later unlisted files (post-barrier files, compaction outputs no durable MANIFEST lists)
+    // hold no acknowledged write and go.
     const tagBytesExpected = tagOffset(validPages) + (fullyIntact ? TAG_FOOTER_BYTES : 0);
     return (
-      replay.validPages < candidatePages || replay.tailBytes > 0 || dataBytes > validPages * PAGE_BYTES || tagFileBytes > tagBytesExpected
+      !fullyIntact ||
+      replay.validPages < candidatePages ||
+      replay.tailBytes > 0 ||
+      dataBytes > validPages * PAGE_BYTES ||
+      tagFileBytes > tagBytesExpected
     );
   }
 }
