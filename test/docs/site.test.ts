@@ -123,7 +123,9 @@ describe.skipIf(!HAVE_CHROMIUM)('typedoc site in headless Chromium', () => {
   it('reaches the VarTree class page from the index', async () => {
     await page.goto(pathToFileURL(INDEX).href, { waitUntil: 'load' });
     // Every subpath entry is a module of the site (armdb, armdb/pkcs11, armdb/replication): the class
-    // pages carry the module's name, classes/armdb.VarTree.html.
+    // pages carry the module's name, classes/armdb.VarTree.html. The module's own page lists its
+    // classes in its content, so the link is followed from there, not from a collapsed sidebar.
+    await follow(page, '/modules/armdb.html', /^\s*armdb\s*$/);
     await follow(page, '/armdb.VarTree.html', /^\s*VarTree\s*$/);
     const heading = page.locator('h1').first();
     await expect.poll(() => heading.textContent()).toMatch(/VarTree/);
