@@ -22,6 +22,7 @@ import { Algorithm, FileKind, KEY_BYTES, TAG_BYTES } from '../format/constants.j
 import { crc32 } from '../format/crc32.js';
 import type { JournalChunkPlace } from '../format/journal.js';
 import type { FileIdentity } from '../format/tag-file.js';
+import { unitNonce } from './file-cipher.js';
 import type { Aead, CryptoProvider } from './provider.js';
 
 const JOURNAL_INFO_LABEL = new TextEncoder().encode('armdb/v3 journal');
@@ -39,9 +40,9 @@ export function setJournalSealObserver(observer: JournalSealObserver | undefined
 
 export type JournalIdentity = Omit<FileIdentity, 'kind'>;
 
-/** The nonce of chunk `chunkIndex`. */
+/** The nonce of chunk `chunkIndex`: a unit nonce (§2.6) with the journal's file kind. */
 export function journalNonce(chunkIndex: number): Uint8Array {
-  return new ByteWriter(12).u64(chunkIndex).u32(FileKind.journal).finish();
+  return unitNonce(chunkIndex, FileKind.journal);
 }
 
 export function journalAad(identity: JournalIdentity, chunkIndex: number, place: JournalChunkPlace): Uint8Array {
