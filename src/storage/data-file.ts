@@ -17,7 +17,7 @@ import { integrityError, type ArmdbErrorDetails } from '../errors.js';
 import { allocOut, copyOut } from '../format/bytes.js';
 import { MAC_BYTES, PAGE_BYTES, TAG_BYTES } from '../format/constants.js';
 import { alignUpToPage, nextRecordPosition, pageIndexOf } from '../format/page.js';
-import { encodeRecord, recordBytes } from '../format/record.js';
+import { RECORD_HEADER_BYTES, encodeRecord, recordBytes } from '../format/record.js';
 import { encodeJournalChunk, encodeJournalHeader } from '../format/journal.js';
 import { encodeTagFileFooter, encodeTagFileHeader, tagOffset } from '../format/tag-file.js';
 import type { JournalCipher } from '../crypto/journal-cipher.js';
@@ -332,6 +332,8 @@ export class DataFile {
     const length = encodeRecord(writer.buffer, position - writer.bufferPosition, sequence, flags, key, value);
     writer.position = position + length;
     this.streamBytes = writer.position;
+    if (this.keepsUnsyncedPages && value.length > PAGE_BYTES)
+      this.#noteLargeValue(position + RECORD_HEADER_BYTES + key.length, value.length);
     return position;
   }
 
@@ -451,9 +453,7 @@ export class DataFile {
     if (completePages === 0) return;
     const firstPageIndex = writer.bufferPosition / PAGE_BYTES;
     assert(firstPageIndex === this.pageCount, 'the write buffer starts at the first page not sealed yet');
-    if (this.keepsUnsyncedPages)
-      for (let page = 0; page < completePages; page++)
-        this.#rememberUnsynced(firstPageIndex + page, writer.buffer.subarray(page * PAGE_BYTES, (page + 1) * PAGE_BYTES));
+    if (this.keepsUnsyncedPages) this.#rememberUnsyncedPages(firstPageIndex, completePages, writer.buffer);
     // Scratch shared by every cipher: written (and the tags copied) below, before anything seals again.
     const { ciphertext, tags } = this.cipher.sealUnits(firstPageIndex, writer.buffer.subarray(0, completePages * PAGE_BYTES), PAGE_BYTES);
     this.#dirty = true;
@@ -471,6 +471,38 @@ export class DataFile {
 
   /** Set by the engine when a cache exists. */
   keepsUnsyncedPages = false;
+
+  /**
+   * Pages that hold nothing but the inside of one value spanning more than two pages, not yet sealed:
+   * (first, last) page index pairs in file order. A read of such a value never asks for them by page
+   * (it reads the value's whole span, see {@link read}), so they are neither copied into the unsynced
+   * set nor promoted into the page cache: a 64 KiB value would otherwise cost 14 page copies and push
+   * 14 pages nobody looks up through the cache.
+   */
+  readonly #valueInteriorPages: number[] = [];
+
+  #noteLargeValue(valuePosition: number, valueLength: number): void {
+    const firstInterior = pageIndexOf(valuePosition) + 1;
+    const lastInterior = pageIndexOf(valuePosition + valueLength - 1) - 1;
+    if (lastInterior >= firstInterior) this.#valueInteriorPages.push(firstInterior, lastInterior);
+  }
+
+  /** Copies the pages `firstPageIndex`, … (`count` of them, from `plaintext`) into the unsynced set, but value interiors. */
+  #rememberUnsyncedPages(firstPageIndex: number, count: number, plaintext: Uint8Array): void {
+    const interiors = this.#valueInteriorPages;
+    let next = 0;
+    for (let page = 0; page < count; page++) {
+      const pageIndex = firstPageIndex + page;
+      while (next < interiors.length && interiors[next + 1]! < pageIndex) next += 2;
+      if (next < interiors.length && interiors[next]! <= pageIndex) continue;
+      this.#rememberUnsynced(pageIndex, plaintext.subarray(page * PAGE_BYTES, (page + 1) * PAGE_BYTES));
+    }
+    // Interiors of pages now sealed are done with.
+    const sealedTo = firstPageIndex + count;
+    let done = 0;
+    while (done < interiors.length && interiors[done + 1]! < sealedTo) done += 2;
+    if (done > 0) interiors.splice(0, done);
+  }
 
   /**
    * Keeps a copy of a written page until it is durable. Past the limit the oldest copy goes, and its

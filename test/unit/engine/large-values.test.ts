@@ -166,4 +166,45 @@ describe('pages written but not yet durable', () => {
     expect(wrongValues()).toEqual([]);
     await db.close();
   });
+  it('pages inside one large value are read back from disk, not kept as unsynced copies nor promoted into the page cache', async () => {
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'armdb-large-'));
+    directories.push(directory);
+    const options = {
+      keySize: 8,
+      encryption: { key: new Uint8Array(32).fill(5) },
+      shards: 1,
+      syncIntervalMs: 0,
+      cacheBytes: 64 * 2 ** 20,
+    } as const;
+    // 64 KiB values span 17 pages: 15 of them hold nothing but the value. A small record between two
+    // large ones shares a page with each, so those boundary pages must still be served.
+    const largeFor = (index: number) => Uint8Array.from({ length: 65536 }, (_, offset) => (index * 13 + offset * 7) & 0xff);
+    const smallFor = (index: number) => new Uint8Array(40).fill(index & 0xff);
+    const count = 40;
+    const db = await VarMap.open(directory, options);
+    const readAll = () => {
+      const wrong: string[] = [];
+      for (let index = 0; index < count; index++) {
+        if (!Buffer.from(db.get(keys.u64(2 * index)) ?? []).equals(largeFor(index))) wrong.push(`large ${index}`);
+        if (!Buffer.from(db.get(keys.u64(2 * index + 1)) ?? []).equals(smallFor(index))) wrong.push(`small ${index}`);
+      }
+      return wrong;
+    };
+    for (let index = 0; index < count; index++) {
+      db.put(keys.u64(2 * index), largeFor(index));
+      db.put(keys.u64(2 * index + 1), smallFor(index));
+      // Right after the write, before any barrier: from the write buffer, unsynced copies or disk.
+      expect(Buffer.from(db.get(keys.u64(2 * index)) ?? []).equals(largeFor(index))).toBe(true);
+    }
+    expect(readAll()).toEqual([]);
+    const cachedBeforeSync = db.stats().cacheBytes;
+    await db.sync();
+    // Promoted by the barrier: at most the two boundary pages of each large value (a page copy of all
+    // 17 pages of each would be 40 × 17 × 4 KiB here).
+    const promoted = db.stats().cacheBytes - cachedBeforeSync;
+    expect(promoted).toBeLessThanOrEqual(count * 2 * 4096 + 4096);
+    expect(readAll()).toEqual([]);
+    expect(readAll()).toEqual([]);
+    await db.close();
+  });
 });
