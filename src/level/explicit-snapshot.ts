@@ -31,8 +31,8 @@ function copied(value: Uint8Array | null | undefined): Uint8Array | null | undef
  * `keys`, `values` and `clear`; `close()` releases the values it holds.
  */
 export class ArmdbSnapshot extends SnapshotBase {
-  /** Values at the snapshot of the keys written since. */
-  readonly journal = new SnapshotJournal(FULL_RANGE);
+  /** Values at the snapshot of the keys written since; emptied by close (the caller may keep the token). */
+  #journal = new SnapshotJournal(FULL_RANGE);
   /** The database the snapshot was taken of (the root, also for a sublevel's snapshot). */
   readonly database: object;
   readonly #release: (snapshot: ArmdbSnapshot) => void;
@@ -46,18 +46,24 @@ export class ArmdbSnapshot extends SnapshotBase {
   /** @internal Stops recording writes; abstract-level calls it once, after the reads in flight. */
   async _close(): Promise<void> {
     this.#release(this);
+    this.#journal = new SnapshotJournal(FULL_RANGE);
+  }
+
+  /** Where writes record the values this snapshot keeps. */
+  get journal(): SnapshotJournal {
+    return this.#journal;
   }
 
   /** The value of `key` at the snapshot (a copy), undefined if absent then. */
   get(tree: VarTree, key: Uint8Array): Uint8Array | undefined {
-    const before = this.journal.before(key);
+    const before = this.#journal.before(key);
     if (before === undefined) return tree.get(key);
     return before === null ? undefined : before.slice();
   }
 
   /** Whether `key` was present at the snapshot. */
   has(tree: VarTree, key: Uint8Array): boolean {
-    const before = this.journal.before(key);
+    const before = this.#journal.before(key);
     return before === undefined ? tree.has(key) : before !== null;
   }
 
@@ -66,7 +72,7 @@ export class ArmdbSnapshot extends SnapshotBase {
     const values: (Uint8Array | undefined)[] = new Array(keys.length).fill(undefined);
     const livePositions: number[] = [];
     for (let position = 0; position < keys.length; position++) {
-      const before = this.journal.before(keys[position]!);
+      const before = this.#journal.before(keys[position]!);
       if (before === undefined) livePositions.push(position);
       else if (before !== null) values[position] = before.slice();
     }
@@ -79,7 +85,7 @@ export class ArmdbSnapshot extends SnapshotBase {
 
   /** The snapshot as a reader's journal over `range`: what a {@link SnapshotReader} merges with the live cursor. */
   journalFor(range: ReaderRange): ReaderJournal {
-    return new SnapshotRangeView(this.journal, range);
+    return new SnapshotRangeView(this.#journal, range);
   }
 }
 

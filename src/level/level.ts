@@ -1,8 +1,9 @@
 /**
  * {@link ArmdbLevel}: an `abstract-level` 3 database over a {@link VarTree} (SPEC §12,
  * docs/level.md). Level keys are encoded order-preserving into `keySize` bytes
- * (src/level/key-codec.ts); iterators read an implicit snapshot (src/level/snapshot.ts); batches
- * are one crash-atomic write group, which is why the store has exactly one shard.
+ * (src/level/key-codec.ts); iterators read an implicit snapshot (src/level/snapshot.ts) and reads
+ * may name an explicit one (src/level/explicit-snapshot.ts); batches and clears are crash-atomic
+ * write groups, which is why the store has exactly one shard.
  */
 import { join } from 'node:path';
 import {
@@ -70,7 +71,8 @@ type BatchOperation = { type: 'put'; key: Bytes; value: Bytes } | { type: 'del';
  * Level keys have variable length, armdb keys `keySize` bytes: a key of up to `keySize − 1` bytes
  * is stored zero-padded with its length last, which keeps bytewise order. Writing a longer key
  * rejects with `LEVEL_INVALID_KEY` (reading or deleting one finds nothing). Iterators read an
- * implicit snapshot; batches are applied atomically, also across a crash; `put`, `del` and `batch`
+ * implicit snapshot, and `db.snapshot()` gives an explicit one for any read; batches and `clear()`
+ * are applied atomically, also across a crash; `put`, `del` and `batch`
  * return once the write is in armdb's write buffer, and `{ sync: true }` waits for it to be durable.
  *
  * @example
@@ -280,8 +282,9 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
    * crash. A range whose tombstones exceed `#clearGroupBytes()` is deleted in successive groups of
    * at most that size, in key order (docs/level.md §Clear): a crash then leaves a tail of the range,
    * never holes. All groups are written in one synchronous step, so no other operation sees a part.
+   * `{ sync: true }` resolves once the clear is durable, as for `put` and `batch`.
    */
-  async _clear(options: RangeOptions & { limit: number }): Promise<void> {
+  async _clear(options: RangeOptions & { limit: number; sync?: boolean }): Promise<void> {
     const snapshot = this.#snapshotOf(options);
     const tree = this.#openTree();
     const range = this.#readerRange(options);
@@ -300,6 +303,7 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
         }
       }
       if (group.length > 0) this.#deleteGroup(tree, group);
+      if (options.sync === true) await tree.sync();
     } catch (error) {
       throw toLevelError(error);
     } finally {
