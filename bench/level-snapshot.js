@@ -47,6 +47,7 @@ async function scanCpuMs(iterator) {
 
 async function measure(snapshotCount) {
   const directory = freshDirectory('level-snapshot');
+  /** @type {any} buffer keys and values: the 'string' defaults of the type do not apply */
   const db = new ArmdbLevel(directory, { encryption: { key }, keyEncoding: 'buffer', valueEncoding: 'buffer', syncIntervalMs: 0 });
   try {
     await db.open();
@@ -68,13 +69,16 @@ async function measure(snapshotCount) {
   }
 }
 
+/** @typedef {{ overwriteMs: number, keptBytes: number, afterCloseBytes: number, snapshotScanMs: number | undefined, liveScanMs: number }} Sample */
+/** @type {Map<number, Sample[]>} */
 const samples = new Map(SNAPSHOT_COUNTS.map((snapshots) => [snapshots, []]));
 for (let repetition = 0; repetition < reps; repetition++) {
   const order = repetition % 2 === 0 ? SNAPSHOT_COUNTS : [...SNAPSHOT_COUNTS].reverse();
-  for (const snapshots of order) samples.get(snapshots).push(await measure(snapshots));
+  for (const snapshots of order) samples.get(snapshots)?.push(await measure(snapshots));
 }
 
-const field = (snapshots, name) => median(samples.get(snapshots).map((sample) => sample[name]));
+/** @type {(snapshots: number, name: keyof Sample) => number} */
+const field = (snapshots, name) => median((samples.get(snapshots) ?? []).map((sample) => sample[name])) ?? Number.NaN;
 const baseline = field(0, 'overwriteMs');
 console.log(`${count} keys overwritten once under open snapshots, medians of ${reps}\n`);
 printTable(
