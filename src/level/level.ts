@@ -96,7 +96,8 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
   /** Open readers whose snapshots every write must keep. */
   readonly #readers = new Set<SnapshotReader>();
   /** Open explicit snapshots (`db.snapshot()`), which every write must keep too. */
-  readonly #snapshots = new Set<ArmdbSnapshot>();
+  /** Open explicit snapshots, oldest first. */
+  #snapshots: ArmdbSnapshot[] = [];
 
   constructor(location: string, options: ArmdbLevelOptions<K, V>) {
     if (typeof location !== 'string' || location.length === 0) throw new TypeError('"location" expected a non-empty string');
@@ -163,7 +164,7 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
     for (const reader of this.#readers) reader.close();
     this.#readers.clear();
     // abstract-level closes open snapshots with the database; they record nothing from here on.
-    this.#snapshots.clear();
+    this.#snapshots = [];
     if (tree !== undefined) await tree.close().catch((error: unknown) => Promise.reject(toLevelError(error)));
   }
 
@@ -219,8 +220,10 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
    */
   _snapshot(options: { owner: unknown }): ArmdbSnapshot {
     this.#openTree();
-    const snapshot = new ArmdbSnapshot(options, this, (closed) => this.#snapshots.delete(closed));
-    this.#snapshots.add(snapshot);
+    const snapshot = new ArmdbSnapshot(options, this, (closed) => {
+      this.#snapshots = this.#snapshots.filter((open) => open !== closed);
+    });
+    this.#snapshots.push(snapshot);
     return snapshot;
   }
 
@@ -369,7 +372,7 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
 
   /** Whether a write must record old values: an iterator or an explicit snapshot is open. */
   get #keeping(): boolean {
-    return this.#readers.size > 0 || this.#snapshots.size > 0;
+    return this.#readers.size > 0 || this.#snapshots.length > 0;
   }
 
   /** The explicit snapshot of a read's options, checked to be one of this database's; undefined for none. */
@@ -410,6 +413,10 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
    * `key` has before a write (once per key and snapshot: the first write after it is the one that
    * matters). Snapshots share one copy, apart from the one iterators share: an iterator hands its
    * value to the caller, who may change it.
+   *
+   * Snapshots are visited newest first and the walk stops at the first that already holds `key`: a
+   * snapshot holds it once `key` was written after it was taken, and such a write came after every
+   * older snapshot too, so they all hold it. A key written again costs one lookup, not one per snapshot.
    */
   #keepSnapshots(tree: VarTree, key: Bytes): void {
     let read = false;
@@ -424,8 +431,10 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
     }
     let kept: Bytes | undefined;
     let copied = false;
-    for (const snapshot of this.#snapshots) {
-      if (!snapshot.journal.wants(key)) continue;
+    const snapshots = this.#snapshots;
+    for (let index = snapshots.length - 1; index >= 0; index--) {
+      const journal = snapshots[index]!.journal;
+      if (!journal.wants(key)) break;
       if (!read) {
         value = tree.get(key);
         read = true;
@@ -434,7 +443,7 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
         kept = this.#readers.size > 0 ? value?.slice() : value;
         copied = true;
       }
-      snapshot.journal.record(key, kept);
+      journal.record(key, kept);
     }
   }
 
