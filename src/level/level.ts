@@ -95,8 +95,7 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
   #tree: VarTree | undefined;
   /** Open readers whose snapshots every write must keep. */
   readonly #readers = new Set<SnapshotReader>();
-  /** Open explicit snapshots (`db.snapshot()`), which every write must keep too. */
-  /** Open explicit snapshots, oldest first. */
+  /** Open explicit snapshots (`db.snapshot()`), oldest first, which every write must keep too. */
   #snapshots: ArmdbSnapshot[] = [];
 
   constructor(location: string, options: ArmdbLevelOptions<K, V>) {
