@@ -1,8 +1,9 @@
 /**
  * {@link ArmdbLevel}: an `abstract-level` 3 database over a {@link VarTree} (SPEC §12,
  * docs/level.md). Level keys are encoded order-preserving into `keySize` bytes
- * (src/level/key-codec.ts); iterators read an implicit snapshot (src/level/snapshot.ts); batches
- * are one crash-atomic write group, which is why the store has exactly one shard.
+ * (src/level/key-codec.ts); iterators read an implicit snapshot (src/level/snapshot.ts) and reads
+ * may name an explicit one (src/level/explicit-snapshot.ts); batches and clears are crash-atomic
+ * write groups, which is why the store has exactly one shard.
  */
 import { join } from 'node:path';
 import {
@@ -20,10 +21,15 @@ import { VarTree } from '../collections/var-tree.js';
 import { MANIFEST_NAME } from '../engine/paths.js';
 import { ArmdbError } from '../errors.js';
 import { Limits } from '../format/constants.js';
+import { recordBytes } from '../format/record.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { toLevelError, levelError } from './errors.js';
 import { decodeLevelKey, encodeBound, encodeLevelKey, levelKeyCapacity, type EncodedBound } from './key-codec.js';
+import { ArmdbSnapshot } from './explicit-snapshot.js';
 import { SnapshotReader, type ReaderRange } from './snapshot.js';
+
+/** Upper bound of one atomic group of `clear()`, in bytes of tombstone records (see `clearGroupBytes`). */
+const CLEAR_GROUP_MAX_BYTES = 64 * 2 ** 20;
 
 /** Default `keySize` of an {@link ArmdbLevel}: Level keys of up to 63 bytes. */
 export const DEFAULT_LEVEL_KEY_SIZE = 64;
@@ -52,7 +58,9 @@ export interface ArmdbLevelOptions<K = string, V = string>
 const ARMDB_OPTION_NAMES: ReadonlySet<string> = new Set(['keySize', 'encryption', 'expectedMinEpoch', 'hook', ...Object.keys(DEFAULTS)]);
 
 type Bytes = Uint8Array;
-type RangeOptions = { gt?: Bytes; gte?: Bytes; lt?: Bytes; lte?: Bytes; reverse?: boolean };
+type RangeOptions = { gt?: Bytes; gte?: Bytes; lt?: Bytes; lte?: Bytes; reverse?: boolean; snapshot?: unknown };
+/** The options abstract-level hands the read methods: only `snapshot` matters here. */
+type ReadOptions = { snapshot?: unknown } | undefined;
 type BatchOperation = { type: 'put'; key: Bytes; value: Bytes } | { type: 'del'; key: Bytes };
 
 /**
@@ -63,7 +71,8 @@ type BatchOperation = { type: 'put'; key: Bytes; value: Bytes } | { type: 'del';
  * Level keys have variable length, armdb keys `keySize` bytes: a key of up to `keySize − 1` bytes
  * is stored zero-padded with its length last, which keeps bytewise order. Writing a longer key
  * rejects with `LEVEL_INVALID_KEY` (reading or deleting one finds nothing). Iterators read an
- * implicit snapshot; batches are applied atomically, also across a crash; `put`, `del` and `batch`
+ * implicit snapshot, and `db.snapshot()` gives an explicit one for any read; batches and `clear()`
+ * are applied atomically, also across a crash; `put`, `del` and `batch`
  * return once the write is in armdb's write buffer, and `{ sync: true }` waits for it to be durable.
  *
  * @example
@@ -86,6 +95,8 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
   #tree: VarTree | undefined;
   /** Open readers whose snapshots every write must keep. */
   readonly #readers = new Set<SnapshotReader>();
+  /** Open explicit snapshots (`db.snapshot()`), oldest first, which every write must keep too. */
+  #snapshots: ArmdbSnapshot[] = [];
 
   constructor(location: string, options: ArmdbLevelOptions<K, V>) {
     if (typeof location !== 'string' || location.length === 0) throw new TypeError('"location" expected a non-empty string');
@@ -114,7 +125,7 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
         has: true,
         getSync: true,
         implicitSnapshots: true,
-        explicitSnapshots: false,
+        explicitSnapshots: true,
         // getSync is in abstract-level 3.1's manifest but not yet in level-supports' type.
       } as ConstructorParameters<typeof AbstractLevel>[0],
       levelOptions as AbstractDatabaseOptions<K, V>,
@@ -151,33 +162,38 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
     this.#tree = undefined;
     for (const reader of this.#readers) reader.close();
     this.#readers.clear();
+    // abstract-level closes open snapshots with the database; they record nothing from here on.
+    this.#snapshots = [];
     if (tree !== undefined) await tree.close().catch((error: unknown) => Promise.reject(toLevelError(error)));
   }
 
   /** @internal */
-  async _get(key: Bytes): Promise<Bytes | undefined> {
-    return this._getSync(key);
+  async _get(key: Bytes, options?: ReadOptions): Promise<Bytes | undefined> {
+    return this._getSync(key, options);
   }
 
   /** @internal */
-  _getSync(key: Bytes): Bytes | undefined {
+  _getSync(key: Bytes, options?: ReadOptions): Bytes | undefined {
+    const snapshot = this.#snapshotOf(options);
     const encoded = this.#encodeForRead(key);
     if (encoded === undefined) return undefined;
     try {
-      return this.#openTree().get(encoded);
+      const tree = this.#openTree();
+      return snapshot === undefined ? tree.get(encoded) : snapshot.get(tree, encoded);
     } catch (error) {
       throw toLevelError(error);
     }
   }
 
   /** @internal */
-  async _getMany(keys: Bytes[]): Promise<(Bytes | undefined)[]> {
+  async _getMany(keys: Bytes[], options?: ReadOptions): Promise<(Bytes | undefined)[]> {
+    const snapshot = this.#snapshotOf(options);
     const tree = this.#openTree();
     const encoded = keys.map((key) => this.#encodeForRead(key));
     const present = encoded.filter((key): key is Bytes => key !== undefined);
     let values: (Bytes | undefined)[];
     try {
-      values = tree.getMany(present);
+      values = snapshot === undefined ? tree.getMany(present) : snapshot.getMany(tree, present);
     } catch (error) {
       throw toLevelError(error);
     }
@@ -186,18 +202,28 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
   }
 
   /** @internal */
-  async _has(key: Bytes): Promise<boolean> {
-    const encoded = this.#encodeForRead(key);
-    return encoded !== undefined && this.#openTree().has(encoded);
+  async _has(key: Bytes, options?: ReadOptions): Promise<boolean> {
+    return this.#hasOne(this.#openTree(), this.#snapshotOf(options), key);
   }
 
   /** @internal */
-  async _hasMany(keys: Bytes[]): Promise<boolean[]> {
+  async _hasMany(keys: Bytes[], options?: ReadOptions): Promise<boolean[]> {
+    const snapshot = this.#snapshotOf(options);
     const tree = this.#openTree();
-    return keys.map((key) => {
-      const encoded = this.#encodeForRead(key);
-      return encoded !== undefined && tree.has(encoded);
+    return keys.map((key) => this.#hasOne(tree, snapshot, key));
+  }
+
+  /**
+   * @internal A new explicit snapshot (docs/level.md §Snapshots): from now until it is closed, every
+   * write keeps, in it, the value the key had before the first write to it since the snapshot.
+   */
+  _snapshot(options: { owner: unknown }): ArmdbSnapshot {
+    this.#openTree();
+    const snapshot = new ArmdbSnapshot(options, this, (closed) => {
+      this.#snapshots = this.#snapshots.filter((open) => open !== closed);
     });
+    this.#snapshots.push(snapshot);
+    return snapshot;
   }
 
   /** @internal */
@@ -205,7 +231,7 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
     const encoded = encodeLevelKey(key, this.keySize);
     const tree = this.#openTree();
     try {
-      if (this.#readers.size > 0) this.#keepSnapshots(tree, encoded);
+      if (this.#keeping) this.#keepSnapshots(tree, encoded);
       tree.put(encoded, value);
       if (options.sync === true) await tree.sync();
     } catch (error) {
@@ -219,7 +245,7 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
     if (encoded === undefined) return;
     const tree = this.#openTree();
     try {
-      if (this.#readers.size > 0) this.#keepSnapshots(tree, encoded);
+      if (this.#keeping) this.#keepSnapshots(tree, encoded);
       tree.delete(encoded);
       if (options.sync === true) await tree.sync();
     } catch (error) {
@@ -244,7 +270,7 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
     }
     const tree = this.#openTree();
     try {
-      if (this.#readers.size > 0) for (const { key } of group) this.#keepSnapshots(tree, key);
+      if (this.#keeping) for (const { key } of group) this.#keepSnapshots(tree, key);
       tree.writeGroup(group);
       if (options.sync === true) await tree.sync();
     } catch (error) {
@@ -252,23 +278,54 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
     }
   }
 
-  /** @internal Deletes a range, key by key (abstract-level does not ask for atomicity here). */
-  async _clear(options: RangeOptions & { limit: number }): Promise<void> {
+  /**
+   * @internal Deletes the keys of a range (those of `options.snapshot` when given, else those present
+   * now) as one crash-atomic write group, like a batch: all of the range or none of it, also across a
+   * crash. A range whose tombstones exceed `#clearGroupBytes()` is deleted in successive groups of
+   * at most that size, in key order (docs/level.md §Clear): a crash then leaves a tail of the range,
+   * never holes. All groups are written in one synchronous step, so no other operation sees a part.
+   * `{ sync: true }` resolves once the clear is durable, as for `put` and `batch`.
+   */
+  async _clear(options: RangeOptions & { limit: number; sync?: boolean }): Promise<void> {
+    const snapshot = this.#snapshotOf(options);
     const tree = this.#openTree();
     const range = this.#readerRange(options);
     if (range === undefined) return;
-    const reader = new SnapshotReader(tree, range, false);
+    const reader = new SnapshotReader(tree, range, false, snapshot?.journalFor(range));
+    // A tombstone takes its record and 8 bytes of alignment slack in the write buffer (DataFile.reserveBytes).
+    const keysPerGroup = Math.max(1, Math.floor(this.#clearGroupBytes() / (recordBytes(this.keySize, 0) + 8)));
     try {
       let remaining = options.limit < 0 ? Infinity : options.limit;
+      let group: { key: Bytes; value: undefined }[] = [];
       for (let entry = reader.next(); entry !== undefined && remaining > 0; entry = reader.next(), remaining--) {
-        if (this.#readers.size > 0) this.#keepSnapshots(tree, entry[0]);
-        tree.delete(entry[0]);
+        group.push({ key: entry[0], value: undefined });
+        if (group.length === keysPerGroup) {
+          this.#deleteGroup(tree, group);
+          group = [];
+        }
       }
+      if (group.length > 0) this.#deleteGroup(tree, group);
+      if (options.sync === true) await tree.sync();
     } catch (error) {
       throw toLevelError(error);
     } finally {
       reader.close();
     }
+  }
+
+  /**
+   * Bytes of tombstone records one atomic group of `clear()` holds at most: 64 MiB, or `maxFileBytes`
+   * when that is smaller (a group never spans data files, so it cannot make one much larger than
+   * that), which is about 760,000 keys at the default keySize of 64.
+   */
+  #clearGroupBytes(): number {
+    const maxFileBytes = this.#armdbOptions['maxFileBytes'];
+    return Math.min(CLEAR_GROUP_MAX_BYTES, typeof maxFileBytes === 'number' ? maxFileBytes : DEFAULTS.maxFileBytes);
+  }
+
+  #deleteGroup(tree: VarTree, group: readonly { key: Bytes; value: undefined }[]): void {
+    if (this.#keeping) for (const { key } of group) this.#keepSnapshots(tree, key);
+    tree.writeGroup(group);
   }
 
   /** @internal */
@@ -298,13 +355,42 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
     return encodeBound(target, false, !reverse, this.keySize);
   }
 
-  /** A new reader over the range, registered so writes keep its snapshot; undefined for an empty range. */
+  /**
+   * A new reader over the range, registered so writes keep its snapshot; undefined for an empty
+   * range. With `options.snapshot` it reads that explicit snapshot, which writes already keep.
+   */
   #reader(options: RangeOptions, readValues: boolean): SnapshotReader | undefined {
+    const snapshot = this.#snapshotOf(options);
     const range = this.#readerRange(options);
     if (range === undefined) return undefined;
+    if (snapshot !== undefined) return new SnapshotReader(this.#openTree(), range, readValues, snapshot.journalFor(range));
     const reader = new SnapshotReader(this.#openTree(), range, readValues);
     this.#readers.add(reader);
     return reader;
+  }
+
+  /** Whether a write must record old values: an iterator or an explicit snapshot is open. */
+  get #keeping(): boolean {
+    return this.#readers.size > 0 || this.#snapshots.length > 0;
+  }
+
+  /** The explicit snapshot of a read's options, checked to be one of this database's; undefined for none. */
+  #snapshotOf(options: ReadOptions): ArmdbSnapshot | undefined {
+    const snapshot = options?.snapshot;
+    if (snapshot === undefined || snapshot === null) return undefined;
+    if (!(snapshot instanceof ArmdbSnapshot) || snapshot.database !== this)
+      throw new TypeError('"snapshot" expected a snapshot of this database (db.snapshot())');
+    return snapshot;
+  }
+
+  #hasOne(tree: VarTree, snapshot: ArmdbSnapshot | undefined, key: Bytes): boolean {
+    const encoded = this.#encodeForRead(key);
+    if (encoded === undefined) return false;
+    try {
+      return snapshot === undefined ? tree.has(encoded) : snapshot.has(tree, encoded);
+    } catch (error) {
+      throw toLevelError(error);
+    }
   }
 
   #readerRange(options: RangeOptions): ReaderRange | undefined {
@@ -321,7 +407,16 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
     return { lower, upper, reverse: options.reverse === true };
   }
 
-  /** Records, in every open reader whose range holds `key`, the value `key` has before a write. */
+  /**
+   * Records, in every open reader whose range holds `key` and every open explicit snapshot, the value
+   * `key` has before a write (once per key and snapshot: the first write after it is the one that
+   * matters). Snapshots share one copy, apart from the one iterators share: an iterator hands its
+   * value to the caller, who may change it.
+   *
+   * Snapshots are visited newest first and the walk stops at the first that already holds `key`: a
+   * snapshot holds it once `key` was written after it was taken, and such a write came after every
+   * older snapshot too, so they all hold it. A key written again costs one lookup, not one per snapshot.
+   */
   #keepSnapshots(tree: VarTree, key: Bytes): void {
     let read = false;
     let value: Bytes | undefined;
@@ -332,6 +427,22 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
         read = true;
       }
       reader.journal.record(key, value);
+    }
+    let kept: Bytes | undefined;
+    let copied = false;
+    const snapshots = this.#snapshots;
+    for (let index = snapshots.length - 1; index >= 0; index--) {
+      const journal = snapshots[index]!.journal;
+      if (!journal.wants(key)) break;
+      if (!read) {
+        value = tree.get(key);
+        read = true;
+      }
+      if (!copied) {
+        kept = this.#readers.size > 0 ? value?.slice() : value;
+        copied = true;
+      }
+      journal.record(key, kept);
     }
   }
 

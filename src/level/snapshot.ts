@@ -28,8 +28,18 @@ export interface ReaderRange {
   readonly reverse: boolean;
 }
 
+/**
+ * What a {@link SnapshotReader} reads its snapshot from: its own {@link SnapshotJournal}, or a view
+ * of an explicit snapshot's journal (src/level/explicit-snapshot.ts).
+ */
+export interface ReaderJournal {
+  readonly isEmpty: boolean;
+  before(key: Uint8Array): Uint8Array | null | undefined;
+  nextPresent(position: EncodedBound | undefined): Uint8Array | undefined;
+}
+
 /** The values of keys written since a reader's snapshot, as they were at the snapshot. */
-export class SnapshotJournal {
+export class SnapshotJournal implements ReaderJournal {
   readonly #range: ReaderRange;
   /** Map key of an encoded key → its value at the snapshot, or null if it was absent. */
   readonly #before = new Map<string, Uint8Array | null>();
@@ -63,16 +73,17 @@ export class SnapshotJournal {
 
   /**
    * The first key present at the snapshot and written since that lies beyond `position` in the
-   * reader's direction (at or beyond it when `position.exclusive` is false), or undefined.
+   * reader's direction (at or beyond it when `position.exclusive` is false), or undefined. An
+   * explicit snapshot's journal serves readers of both directions: `reverse` overrides the range's.
    */
-  nextPresent(position: EncodedBound | undefined): Uint8Array | undefined {
+  nextPresent(position: EncodedBound | undefined, reverse = this.#range.reverse): Uint8Array | undefined {
     if (this.#unsorted.length > 0) {
       this.#present = this.#present.concat(this.#unsorted).sort(compare);
       this.#unsorted = [];
     }
     const present = this.#present;
     if (present.length === 0) return undefined;
-    if (!this.#range.reverse) {
+    if (!reverse) {
       // First index whose key is beyond position.
       let low = 0;
       let high = present.length;
@@ -97,7 +108,7 @@ export class SnapshotJournal {
   }
 }
 
-function inRange(key: Uint8Array, lower: EncodedBound | undefined, upper: EncodedBound | undefined): boolean {
+export function inRange(key: Uint8Array, lower: EncodedBound | undefined, upper: EncodedBound | undefined): boolean {
   if (lower !== undefined) {
     const order = compare(key, lower.key);
     if (order < 0 || (order === 0 && lower.exclusive)) return false;
@@ -128,6 +139,8 @@ export class SnapshotReader {
   readonly #range: ReaderRange;
   readonly #readValues: boolean;
   readonly journal: SnapshotJournal;
+  /** Where reads come from: {@link journal}, or an explicit snapshot's when the reader was given one. */
+  readonly #source: ReaderJournal;
   #live: EntryIterator<Uint8Array | [Uint8Array, Uint8Array]>;
   #peeked: ReaderEntry | undefined;
   #liveDone = false;
@@ -135,17 +148,19 @@ export class SnapshotReader {
   #positionKey: Uint8Array | undefined;
   #positionExclusive = false;
 
-  constructor(tree: VarTree, range: ReaderRange, readValues: boolean) {
+  /** `source`: read an explicit snapshot instead of the reader's own (then unregistered) journal. */
+  constructor(tree: VarTree, range: ReaderRange, readValues: boolean, source?: ReaderJournal) {
     this.#tree = tree;
     this.#range = range;
     this.#readValues = readValues;
     this.journal = new SnapshotJournal(range);
+    this.#source = source ?? this.journal;
     this.#live = this.#open(range.lower, range.upper);
   }
 
   /** The next entry of the snapshot, or undefined at the end. */
   next(): ReaderEntry | undefined {
-    const journal = this.journal;
+    const journal = this.#source;
     if (journal.isEmpty && this.#peeked === undefined) {
       // Nothing in the range was written since the snapshot: the live cursor is the snapshot.
       if (this.#liveDone) return undefined;
