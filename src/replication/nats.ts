@@ -39,6 +39,19 @@ import {
   type ReplicationStatus,
 } from './contract.js';
 import { EngineSlot } from './engine-slot.js';
+import {
+  type Capture,
+  checkAgainstStream,
+  type DecodedSnapshotManifest,
+  downloadSnapshot,
+  listSnapshots,
+  newestSnapshot,
+  openObjectStore,
+  type SnapshotPolicy,
+  SnapshotTaker,
+  verifySnapshotManifest,
+} from './bootstrap.js';
+import { HistoryWriter } from './history.js';
 import { type DecodedPart, decodePart, encodePart, splitIntoParts, verifyPart } from './message.js';
 import { snapshotOperations } from './snapshot.js';
 
@@ -62,6 +75,20 @@ export interface NatsReplicationOptions {
   readonly streamReplicas?: number;
   /** How this node names itself in the lease (`status().leader`). Default `host:pid`. */
   readonly holder?: string;
+  /**
+   * Object-store snapshots (docs/replication.md §Object-store snapshots): a leader stores one once
+   * this many bytes were written since the last. Snapshots are off unless this or `snapshotEveryMs` is set.
+   */
+  readonly snapshotEveryBytes?: number;
+  /** A leader stores a snapshot once this long passed since the last (and something was written). */
+  readonly snapshotEveryMs?: number;
+  /** Snapshots kept in the object store, 1..100; older ones and the objects only they name are deleted. Default 2. */
+  readonly retainSnapshots?: number;
+  /**
+   * Whether the stream (and the manifest history) is trimmed up to the oldest snapshot kept. Default
+   * true: point-in-time restore then reaches back to that snapshot and no further.
+   */
+  readonly trimStream?: boolean;
 }
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -124,6 +151,7 @@ interface CheckedOptions {
   readonly leaseTtlMs: number;
   readonly streamReplicas: number | undefined;
   readonly holder: string;
+  readonly snapshots: SnapshotPolicy | undefined;
 }
 
 function checkOptions(options: NatsReplicationOptions): CheckedOptions {
@@ -147,7 +175,30 @@ function checkOptions(options: NatsReplicationOptions): CheckedOptions {
   const holder = options.holder ?? `${hostname()}:${process.pid}`;
   if (typeof holder !== 'string' || holder.length === 0 || holder.length > 256)
     throw new TypeError('"holder" expected a string of 1..256 characters');
-  return { servers: [...servers], name: options.name, role: options.role, ack, leaseTtlMs, streamReplicas, holder };
+  return {
+    servers: [...servers],
+    name: options.name,
+    role: options.role,
+    ack,
+    leaseTtlMs,
+    streamReplicas,
+    holder,
+    snapshots: snapshotPolicyOf(options),
+  };
+}
+
+function snapshotPolicyOf(options: NatsReplicationOptions): SnapshotPolicy | undefined {
+  const { snapshotEveryBytes: everyBytes, snapshotEveryMs: everyMs, retainSnapshots: retain = 2, trimStream = true } = options;
+  if (everyBytes !== undefined && (!Number.isSafeInteger(everyBytes) || everyBytes < 1)) {
+    throw new RangeError(`"snapshotEveryBytes" expected integer >= 1, got ${everyBytes}`);
+  }
+  if (everyMs !== undefined && (!Number.isSafeInteger(everyMs) || everyMs < 1))
+    throw new RangeError(`"snapshotEveryMs" expected integer >= 1, got ${everyMs}`);
+  if (!Number.isInteger(retain) || retain < 1 || retain > 100)
+    throw new RangeError(`"retainSnapshots" expected integer 1..100, got ${retain}`);
+  if (typeof trimStream !== 'boolean') throw new TypeError('"trimStream" expected boolean');
+  if (everyBytes === undefined && everyMs === undefined) return undefined;
+  return { everyBytes, everyMs, retain, trimStream };
 }
 
 async function openReplicated(options: CheckedOptions, request: ReplicationOpenRequest) {
@@ -180,13 +231,15 @@ class NatsSession {
   readonly kv: KV;
   readonly names: Names;
   readonly maxPayloadBytes: number;
+  readonly replicas: number;
 
-  private constructor(connection: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, kv: KV, names: Names) {
+  private constructor(connection: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, kv: KV, names: Names, replicas: number) {
     this.connection = connection;
     this.js = js;
     this.jsm = jsm;
     this.kv = kv;
     this.names = names;
+    this.replicas = replicas;
     this.maxPayloadBytes = connection.info?.max_payload ?? 1024 * 1024;
   }
 
@@ -222,7 +275,7 @@ class NatsSession {
         }
       }
       const kv = await new Kvm(js).create(names.bucket, { history: 1, ttl: options.leaseTtlMs, replicas });
-      return new NatsSession(connection, js, jsm, kv, names);
+      return new NatsSession(connection, js, jsm, kv, names, replicas);
     } catch (error) {
       await connection.close().catch(() => undefined);
       throw error instanceof ArmdbError
@@ -240,6 +293,13 @@ class NatsSession {
   async close(): Promise<void> {
     await this.connection.close().catch(() => undefined);
   }
+}
+
+/** What a batch leaves for after its publication: its number, the engine's MANIFEST epoch, a capture. */
+interface Landed {
+  readonly batch: number;
+  readonly manifestEpoch: number;
+  readonly capture: Capture | undefined;
 }
 
 interface PublishedPart {
@@ -284,7 +344,13 @@ class Replica implements ReplicationController {
   #publishScheduled = false;
   #renewTimer: NodeJS.Timeout | undefined;
   /** The batch being published, its parts encoded once so that a retry sends the very same bytes. */
-  #inFlight: { readonly sinceMs: number; next: number; readonly parts: readonly PublishedPart[] } | undefined;
+  #inFlight: { readonly sinceMs: number; next: number; readonly parts: readonly PublishedPart[]; readonly landed?: Landed } | undefined;
+  /** Object-store snapshots and the manifest history (src/replication/bootstrap.ts, history.ts). */
+  readonly #snapshots: SnapshotTaker | undefined;
+  readonly #history: HistoryWriter;
+  /** The engine a leader writes through (the slot still holds a promoting follower's until its first batch is out). */
+  #writable: Engine | undefined;
+  #lastManifestEpoch = 0;
   // follower
   #appliedSequence = 0;
   #servedSequence = 0;
@@ -308,6 +374,23 @@ class Replica implements ReplicationController {
     this.#fileSystem = request.fileSystem ?? nodeFileSystem;
     this.#credential = makeCredential(request.options.credential!);
     this.#role = options.role;
+    this.#history = new HistoryWriter(session.js, session.jsm, options.name, session.replicas);
+    if (options.snapshots !== undefined) {
+      const trimHistory = (sequence: number): Promise<void> => this.#history.trimBefore(sequence);
+      this.#snapshots = new SnapshotTaker(
+        {
+          js: session.js,
+          jsm: session.jsm,
+          name: options.name,
+          stream: session.names.stream,
+          replicas: session.replicas,
+          onTrimmed: trimHistory,
+        },
+        this.#fileSystem,
+        this.#root,
+        options.snapshots,
+      );
+    }
   }
 
   // ---- the public handle -----------------------------------------------------------------------
@@ -334,6 +417,9 @@ class Replica implements ReplicationController {
     if (this.#error !== undefined) throw this.#error;
     if (this.#role !== 'follower') {
       await this.#flush();
+      // And the history entries and the object-store snapshot of what was published.
+      await this.#history.settled();
+      await this.#snapshots?.settled();
       return;
     }
     const target = await this.#session.lastSequence();
@@ -392,6 +478,8 @@ class Replica implements ReplicationController {
       if (engine !== undefined) await engine.close();
       if (this.#role === 'leader') {
         await this.#flush().catch(() => undefined);
+        await this.#history.settled();
+        await this.#snapshots?.settled();
         // A clean close hands the lease back, so the next leader need not wait for it to expire.
         await this.#session.kv.delete(LEASE_KEY, { previousSeq: this.#leaseRevision }).catch(() => undefined);
       }
@@ -542,7 +630,7 @@ class Replica implements ReplicationController {
     this.#pendingSinceMs = Date.now();
     this.#batch = 0;
     this.#publishedSequence = lastSequence;
-    const recording = recordingFileSystem(fileSystem, this.#root, {
+    const recording = recordingFileSystem(this.#snapshots?.track(fileSystem) ?? fileSystem, this.#root, {
       onOperation: (operation) => {
         if (this.#role !== 'leader') return;
         this.#pendingSinceMs ??= Date.now();
@@ -552,6 +640,7 @@ class Replica implements ReplicationController {
     });
     const options: ResolvedOptions = { ...this.#request.options, credential: makeCredential(this.#credential) };
     const engine = await Engine.open(this.#request.directory, options, this.#request.kind, { fileSystem: recording });
+    this.#writable = engine;
     try {
       this.#macKey = engine.deriveKey(MAC_INFO, 32);
       this.#slot ??= new EngineSlot(engine);
@@ -596,6 +685,8 @@ class Replica implements ReplicationController {
         const batch = ++this.#batch;
         const parts = splitIntoParts(operations, this.#session.maxPayloadBytes);
         const databaseId = this.#slot!.current.databaseId;
+        // The files as this batch leaves them, read in this same synchronous step (bootstrap.ts).
+        const landed: Landed = { batch, manifestEpoch: this.#manifestEpoch(), capture: this.#snapshots?.capture(operations) };
         const header = { databaseId, epoch: this.#epoch, batch, partCount: parts.length, leaderTimeMs: sinceMs };
         this.#inFlight = {
           sinceMs,
@@ -605,6 +696,7 @@ class Replica implements ReplicationController {
             subject: batch === 1 && part === 0 ? this.#session.names.snapshot : this.#session.names.files,
             messageId: `${hex(databaseId)}.${this.#epoch}.${batch}.${part}`,
           })),
+          landed,
         };
       }
       const inFlight = this.#inFlight;
@@ -613,14 +705,38 @@ class Replica implements ReplicationController {
           await this.#publishInFlight(inFlight);
           break;
         } catch (error) {
-          if (error instanceof ArmdbError && error.code === 'ARMDB_FENCED') throw error;
+          if (error instanceof ArmdbError && error.code === 'ARMDB_FENCED') {
+            if (inFlight.landed?.capture !== undefined) this.#snapshots?.drop();
+            throw error;
+          }
           // A NATS node that went down, a stream electing its new leader: the same parts again, later.
           if (attempt >= MAX_PUBLISH_ATTEMPTS || this.#closed) throw error;
           await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** (attempt - 1), 2000)));
         }
       }
       this.#inFlight = undefined;
+      if (inFlight.landed !== undefined) this.#afterBatch(inFlight.landed);
     }
+  }
+
+  /** The writable engine's MANIFEST epoch; once it closed (the batches of close()), the last one read. */
+  #manifestEpoch(): number {
+    try {
+      if (this.#writable !== undefined) this.#lastManifestEpoch = this.#writable.stats().epoch;
+    } catch {
+      // Closed: its last epoch stands.
+    }
+    return this.#lastManifestEpoch;
+  }
+
+  /** A batch the stream stored: its history entry, and the snapshot captured at its cut. */
+  #afterBatch(landed: Landed): void {
+    const sequence = this.#publishedSequence;
+    const { batch, manifestEpoch, capture } = landed;
+    this.#history.record({ sequence, timeMs: Date.now(), epoch: this.#epoch, batch, manifestEpoch });
+    if (capture === undefined || this.#macKey === undefined) return;
+    const databaseId = this.#slot!.current.databaseId;
+    this.#snapshots?.store(capture, { databaseId, epoch: this.#epoch, batch, sequence, manifestEpoch, macKey: this.#macKey.slice() });
   }
 
   /** Sends what is left of the batch in flight; ARMDB_FENCED once the lease or the stream says another node leads. */
@@ -653,13 +769,18 @@ class Replica implements ReplicationController {
   async openFollower(): Promise<Engine> {
     const { fileSystem } = this;
     const { jsm, names } = this.#session;
-    let start: number;
+    let start: number | undefined;
+    let markerError: unknown;
     try {
       const marker = await jsm.streams.getMessage(names.stream, { last_by_subj: names.snapshot });
-      if (marker === null) throw new Error('no snapshot');
-      start = marker.seq;
+      if (marker !== null) start = marker.seq;
     } catch (error) {
-      throw armdbError('ARMDB_REPLICATION', `no leader has published "${this.#options.name}" yet: open the leader first`, error);
+      markerError = error;
+    }
+    // An object-store snapshot at or after the stream's last snapshot: the stream is read only after it.
+    const stored = await this.#objectSnapshot(start ?? 0);
+    if (start === undefined && stored === undefined) {
+      throw armdbError('ARMDB_REPLICATION', `no leader has published "${this.#options.name}" yet: open the leader first`, markerError);
     }
     fileSystem.makeDirectory(this.#root, { followLink: true });
     // The replica's own lock, held from open to close; the engines it reopens lock their overlay.
@@ -667,8 +788,13 @@ class Replica implements ReplicationController {
     this.#releaseFollowerLock = () => lock.release();
     const target = await this.#session.lastSequence();
     const ready = new Promise<void>((resolve, reject) => this.#waiters.push({ sequence: target, resolve, reject }));
-    await this.#startConsumer(start);
     try {
+      if (stored !== undefined) {
+        await this.#bootstrap(stored.store, stored.manifest);
+        start = stored.manifest.sequence + 1;
+        this.#wake();
+      }
+      await this.#startConsumer(start!);
       await ready;
     } catch (error) {
       await this.#stopConsumer();
@@ -680,6 +806,29 @@ class Replica implements ReplicationController {
   }
 
   #releaseFollowerLock: (() => void) | undefined;
+
+  /** The newest object-store snapshot if it is no older than the stream's own snapshot at `streamSnapshot`. */
+  async #objectSnapshot(streamSnapshot: number) {
+    const store = await openObjectStore(this.#session.js, this.#options.name);
+    if (store === undefined) return undefined;
+    const newest = newestSnapshot(await listSnapshots(store));
+    if (newest === undefined || newest.manifest.sequence < streamSnapshot) return undefined;
+    await checkAgainstStream(this.#session.jsm, this.#session.names.stream, newest.manifest);
+    return { store, manifest: newest.manifest };
+  }
+
+  /**
+   * Starts from an object-store snapshot: its files, each checked against its digest, then an open
+   * that authenticates them as recovery does, then the manifest's MAC under the key of that KEYRING.
+   * The stream goes on from the batch after it.
+   */
+  async #bootstrap(store: NonNullable<Awaited<ReturnType<typeof openObjectStore>>>, manifest: DecodedSnapshotManifest): Promise<void> {
+    await downloadSnapshot(store, manifest, this.fileSystem, this.#root);
+    this.#appliedSequence = manifest.sequence;
+    this.#expectedBatch = manifest.batch;
+    this.#batchParts = [];
+    await this.#serve((key) => verifySnapshotManifest(manifest, key), manifest.epoch, manifest.databaseId);
+  }
 
   async #startConsumer(start: number): Promise<void> {
     const { js, names } = this.#session;
@@ -769,7 +918,11 @@ class Replica implements ReplicationController {
   }
 
   /** Reopens the engine on the applied files and serves reads from it; the old one is closed. */
-  async #serve(snapshotParts: readonly DecodedPart[] | undefined, epoch: number, databaseId: Uint8Array): Promise<void> {
+  async #serve(
+    snapshotParts: readonly DecodedPart[] | ((key: Uint8Array) => boolean) | undefined,
+    epoch: number,
+    databaseId: Uint8Array,
+  ): Promise<void> {
     const options: ResolvedOptions = {
       ...this.#request.options,
       credential: makeCredential(this.#credential),
@@ -783,7 +936,8 @@ class Replica implements ReplicationController {
     engine.refuseWrites('ARMDB_READ_ONLY', 'a follower serves reads only; write to the leader or promote() this replica');
     if (snapshotParts !== undefined) {
       const key = engine.deriveKey(MAC_INFO, 32);
-      if (hex(engine.databaseId) !== hex(databaseId) || !snapshotParts.every((part) => verifyPart(part, key))) {
+      const verified = typeof snapshotParts === 'function' ? snapshotParts(key) : snapshotParts.every((part) => verifyPart(part, key));
+      if (hex(engine.databaseId) !== hex(databaseId) || !verified) {
         key.fill(0);
         await engine.close().catch(() => undefined);
         throw integrityError('replication: a snapshot failed authentication');
