@@ -224,8 +224,10 @@ async function readObject(store: ObjectStore, objectName: string, maxBytes: numb
   try {
     bytes = await store.getBlob(objectName);
   } catch (error) {
-    // The client checks the object store's own digest: a corrupt chunk.
-    throw integrityError(`snapshot: the object ${objectName} could not be read whole`, error);
+    // The client checks the object store's own digest: a corrupt chunk. Anything else: the servers.
+    if (error instanceof Error && /digest/i.test(error.message))
+      throw integrityError(`snapshot: the object ${objectName} is corrupt`, error);
+    throw armdbError('ARMDB_REPLICATION', `could not read the object ${objectName}`, error);
   }
   if (bytes === null) throw integrityError(`snapshot: the object ${objectName} is missing`);
   return bytes;
@@ -280,7 +282,9 @@ export async function listSnapshots(store: ObjectStore): Promise<StoredSnapshot[
  * whose epoch is older than the stream's at that point, is refused.
  */
 export async function checkAgainstStream(jsm: JetStreamManager, stream: string, manifest: SnapshotManifest): Promise<void> {
-  const message = await jsm.streams.getMessage(stream, { seq: manifest.sequence }).catch(() => null);
+  const message = await jsm.streams.getMessage(stream, { seq: manifest.sequence }).catch((error: unknown) => {
+    throw armdbError('ARMDB_REPLICATION', 'could not read the stream', error);
+  });
   if (message === null) {
     throw integrityError(`snapshot: the stream no longer holds sequence ${manifest.sequence}, the batch the snapshot follows`);
   }

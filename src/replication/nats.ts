@@ -811,10 +811,17 @@ class Replica implements ReplicationController {
   async #objectSnapshot(streamSnapshot: number) {
     const store = await openObjectStore(this.#session.js, this.#options.name);
     if (store === undefined) return undefined;
-    const newest = newestSnapshot(await listSnapshots(store));
-    if (newest === undefined || newest.manifest.sequence < streamSnapshot) return undefined;
-    await checkAgainstStream(this.#session.jsm, this.#session.names.stream, newest.manifest);
-    return { store, manifest: newest.manifest };
+    try {
+      const newest = newestSnapshot(await listSnapshots(store));
+      if (newest === undefined || newest.manifest.sequence < streamSnapshot) return undefined;
+      await checkAgainstStream(this.#session.jsm, this.#session.names.stream, newest.manifest);
+      return { store, manifest: newest.manifest };
+    } catch (error) {
+      // An object store that does not answer (just created, a node down): the stream's own snapshot
+      // will do if it still holds one. A snapshot that fails a check is refused whatever the stream holds.
+      if (streamSnapshot > 0 && error instanceof ArmdbError && error.code === 'ARMDB_REPLICATION') return undefined;
+      throw error;
+    }
   }
 
   /**
