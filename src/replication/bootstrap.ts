@@ -50,6 +50,10 @@ const ENTRY_FILE = 2;
 const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
 const SNAPSHOT_PREFIX = 'snapshot.';
 const FILE_PREFIX = 'file.';
+/** Room left in a chunk message for the object store's headers. */
+const CHUNK_HEADROOM_BYTES = 4096;
+/** Objects read at once by a bootstrap or a restore. */
+const DOWNLOADS_IN_FLIGHT = 4;
 
 /** One directory or file of a snapshot. */
 export type SnapshotEntry =
@@ -314,22 +318,31 @@ export async function downloadSnapshot(
   root: string,
 ): Promise<number> {
   applyOperations(fileSystem, root, [{ kind: 'reset' }]);
-  let bytesWritten = 0;
   for (const entry of manifest.entries) {
-    if (entry.kind === 'directory') {
-      applyOperations(fileSystem, root, [{ kind: 'makeDirectory', path: entry.path }]);
-      continue;
-    }
-    const objectName = fileObjectName(entry.digest);
-    const bytes = await readObject(store, objectName, entry.size);
-    if (bytes.length !== entry.size || !timingSafeEqual(sha256(bytes), entry.digest)) {
-      throw integrityError(`snapshot: the object for ${entry.path} is not the file the snapshot names`);
-    }
-    const operations: FileOperation[] = [{ kind: 'create', path: entry.path }];
-    if (bytes.length > 0) operations.push({ kind: 'write', path: entry.path, position: 0, bytes });
-    applyOperations(fileSystem, root, operations);
-    bytesWritten += bytes.length;
+    if (entry.kind === 'directory') applyOperations(fileSystem, root, [{ kind: 'makeDirectory', path: entry.path }]);
   }
+  const files = manifest.entries.filter((entry) => entry.kind === 'file');
+  let bytesWritten = 0;
+  let next = 0;
+  // A few objects in flight at once: each read is a round trip and a consumer of its own.
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const entry = files[next++]!;
+      const objectName = fileObjectName(entry.digest);
+      const bytes = await readObject(store, objectName, entry.size);
+      if (bytes.length !== entry.size || !timingSafeEqual(sha256(bytes), entry.digest)) {
+        throw integrityError(`snapshot: the object for ${entry.path} is not the file the snapshot names`);
+      }
+      const operations: FileOperation[] = [{ kind: 'create', path: entry.path }];
+      if (bytes.length > 0) operations.push({ kind: 'write', path: entry.path, position: 0, bytes });
+      applyOperations(fileSystem, root, operations);
+      bytesWritten += bytes.length;
+    }
+  };
+  const workers = Array.from({ length: Math.min(DOWNLOADS_IN_FLIGHT, files.length) }, worker);
+  const results = await Promise.allSettled(workers);
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
   return bytesWritten;
 }
 
@@ -372,6 +385,8 @@ export interface SnapshotSession {
   readonly name: string;
   readonly stream: string;
   readonly replicas: number;
+  /** The server's max payload: objects are stored in chunks this size (less room for headers), not the client's 128 KiB. */
+  readonly maxPayloadBytes: number;
   /** Called with the sequence of the oldest snapshot kept once the stream was trimmed to it. */
   readonly onTrimmed?: (sequence: number) => Promise<void>;
 }
@@ -494,7 +509,8 @@ export class SnapshotTaker {
       const digest = sha256(file.bytes);
       const objectName = fileObjectName(digest);
       if (!present.has(objectName)) {
-        await store.putBlob({ name: objectName }, file.bytes);
+        const chunkBytes = Math.max(64 * 1024, this.#session.maxPayloadBytes - CHUNK_HEADROOM_BYTES);
+        await store.putBlob({ name: objectName, options: { max_chunk_size: chunkBytes } }, file.bytes);
         present.add(objectName);
       }
       entries.push({ kind: 'file', path: file.path, size: file.bytes.length, digest });

@@ -384,6 +384,7 @@ class Replica implements ReplicationController {
           name: options.name,
           stream: session.names.stream,
           replicas: session.replicas,
+          maxPayloadBytes: session.maxPayloadBytes,
           onTrimmed: trimHistory,
         },
         this.#fileSystem,
