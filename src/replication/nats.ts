@@ -98,6 +98,8 @@ const LEASE_KEY = 'lease';
 const MAX_UNSERVED_MS = 1000;
 /** Tries of one batch before a sync fails with ARMDB_REPLICATION (about 10 s of backoff); the batch stays queued. */
 const MAX_PUBLISH_ATTEMPTS = 8;
+/** Room left in a message for its NATS headers (Nats-Msg-Id, Nats-Expected-Last-Sequence). */
+const PUBLISH_HEADER_ROOM_BYTES = 1024;
 
 interface Names {
   readonly stream: string;
@@ -240,7 +242,9 @@ class NatsSession {
     this.kv = kv;
     this.names = names;
     this.replicas = replicas;
-    this.maxPayloadBytes = connection.info?.max_payload ?? 1024 * 1024;
+    // The server's limit counts the headers too (message id, expected last sequence): a part cut to
+    // exactly max_payload was refused by the client, and a batch above it never published.
+    this.maxPayloadBytes = (connection.info?.max_payload ?? 1024 * 1024) - PUBLISH_HEADER_ROOM_BYTES;
   }
 
   static async connect(options: CheckedOptions): Promise<NatsSession> {

@@ -127,6 +127,33 @@ describe('a follower started after the stream was trimmed', () => {
   });
 });
 
+describe("a batch larger than the server's max payload", () => {
+  test('is published in parts with room for their headers, and a follower applies it', async () => {
+    const name = 'large-batch';
+    const leader = await VarMap.open(path.join(workDirectory, `${name}-a`), {
+      ...storeOptions,
+      replication: natsReplication({ servers: cluster.servers, name, role: 'leader', ack: 'replicated' }),
+    });
+    let follower: VarMap | undefined;
+    try {
+      // About 3 MiB of sealed pages in one sync: parts cut at the server's max payload (1 MiB).
+      const big = new Uint8Array(60_000).fill(0x61);
+      for (let index = 0; index < 50; index++) leader.put(keys.fromString(`big${index}`, 16), big);
+      await leader.sync();
+      follower = await VarMap.open(path.join(workDirectory, `${name}-b`), {
+        ...storeOptions,
+        replication: natsReplication({ servers: cluster.servers, name, role: 'follower' }),
+      });
+      await follower.replication.caughtUp();
+      expect(follower.size).toBe(50);
+      expect(follower.get(keys.fromString('big49', 16))).toEqual(big);
+    } finally {
+      await follower?.close();
+      await leader.close();
+    }
+  });
+});
+
 describe('a follower refuses', () => {
   /** A leader that stored two snapshots, closed; returns the object store. */
   async function twoSnapshots(name: string) {
