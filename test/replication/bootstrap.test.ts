@@ -5,9 +5,12 @@
  * name is refused with a typed error; restore to a time reads the manifest history and gives the
  * contents the model had then, and cannot reach behind the oldest snapshot kept.
  */
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -16,8 +19,11 @@ import { keys, VarMap } from '../../src/index.js';
 import { historyAt } from '../../src/replication/history.js';
 import { natsReplication, restoreFromStream } from '../../src/replication/index.js';
 import { verifyRestoredSnapshot } from '../../src/replication/restore.js';
-import { filesOf, storeOptions, text } from './harness.js';
+import { encryption, filesOf, storeOptions, text } from './harness.js';
 import { type NatsCluster, startNatsCluster } from './nats-cluster.js';
+
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const DIST_BUILT = fs.existsSync(fileURLToPath(new URL('../../dist/replication/bootstrap.js', import.meta.url)));
 
 let cluster: NatsCluster;
 let workDirectory: string;
@@ -88,11 +94,13 @@ describe('a follower started after the stream was trimmed', () => {
     });
     const model: Model = new Map();
     let follower: VarMap | undefined;
+    let afterFirstRound: Date | undefined;
     try {
       for (let number = 0; number < 4; number++) {
         await round(leader, model, number, keyCount);
         // caughtUp() of a leader also waits for the object-store snapshot of what it published.
         await leader.replication.caughtUp();
+        afterFirstRound ??= new Date();
       }
       // The stream lost its front, the epoch's first batch (the stream's own snapshot) with it.
       const trimmed = await streamState(name);
@@ -101,6 +109,10 @@ describe('a follower started after the stream was trimmed', () => {
       const names = await objectNames(name);
       expect(names.filter((object) => object.startsWith('snapshot.'))).toHaveLength(1);
       expect(names.filter((object) => object.startsWith('file.')).length).toBeGreaterThan(2);
+      // Point-in-time restore reaches back to the oldest snapshot kept, no further.
+      await expect(
+        restoreFromStream({ servers: cluster.servers, name, to: path.join(workDirectory, `${name}-early`), at: afterFirstRound! }),
+      ).rejects.toMatchObject({ code: 'ARMDB_REPLICATION' });
 
       follower = await VarMap.open(path.join(workDirectory, `${name}-b`), {
         ...storeOptions,
@@ -227,7 +239,9 @@ describe('restore --at a time', () => {
         role: 'leader',
         ack: 'replicated',
         snapshotEveryBytes: 1,
-        retainSnapshots: 2,
+        // Every snapshot kept and nothing trimmed: each point below stays restorable.
+        retainSnapshots: 100,
+        trimStream: false,
       }),
     });
     const model: Model = new Map();
@@ -243,7 +257,7 @@ describe('restore --at a time', () => {
     }
     const js = jetstream(connection);
     // The history names the last batch published at each moment.
-    for (const point of points.slice(-2)) expect((await historyAt(js, name, point.after))?.sequence).toBe(point.sequence);
+    for (const point of points) expect((await historyAt(js, name, point.after))?.sequence).toBe(point.sequence);
 
     const restored = path.join(workDirectory, `${name}-at`);
     const report = await restoreFromStream({ servers: cluster.servers, name, to: restored, at: points[3]!.after });
@@ -264,17 +278,34 @@ describe('restore --at a time', () => {
       await db.close();
     }
 
-    // The stream was trimmed to the oldest snapshot kept: the first rounds are out of reach.
-    expect((await streamState(name)).firstSequence).toBeGreaterThan(points[0]!.sequence);
-    await expect(
-      restoreFromStream({ servers: cluster.servers, name, to: path.join(workDirectory, `${name}-early`), at: points[0]!.after }),
-    ).rejects.toMatchObject({
-      code: 'ARMDB_REPLICATION',
-    });
+    // Before the first batch: nothing to restore.
     await expect(
       restoreFromStream({ servers: cluster.servers, name, to: path.join(workDirectory, `${name}-before`), at: before }),
     ).rejects.toMatchObject({
       code: 'ARMDB_REPLICATION',
     });
+
+    if (DIST_BUILT) {
+      // armdb restore --at <ISO time>: from a snapshot, its manifest's MAC checked with the key.
+      const keyFile = path.join(workDirectory, `${name}-key`);
+      fs.writeFileSync(keyFile, encryption.key, { mode: 0o600 });
+      const { stdout } = await promisify(execFile)(process.execPath, [
+        CLI,
+        'restore',
+        '--nats',
+        cluster.servers[0]!,
+        '--name',
+        name,
+        '--to',
+        path.join(workDirectory, `${name}-cli`),
+        '--at',
+        points[4]!.after.toISOString(),
+        '--key-file',
+        keyFile,
+      ]);
+      expect(stdout).toContain(`as of stream sequence ${points[4]!.sequence}`);
+      expect(stdout).toContain('from the snapshot of sequence');
+      expect(stdout).toContain(`${points[4]!.model.size} keys`);
+    }
   });
 });
