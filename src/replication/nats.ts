@@ -89,6 +89,12 @@ export interface NatsReplicationOptions {
    * true: point-in-time restore then reaches back to that snapshot and no further.
    */
   readonly trimStream?: boolean;
+  /**
+   * Whether a leader records each batch in the manifest history bucket that `restore --at <time>`
+   * reads (one KV put per batch, in the background). Default true; without it a restore to a time
+   * falls back to the stream's timestamps.
+   */
+  readonly manifestHistory?: boolean;
 }
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -154,6 +160,7 @@ interface CheckedOptions {
   readonly streamReplicas: number | undefined;
   readonly holder: string;
   readonly snapshots: SnapshotPolicy | undefined;
+  readonly manifestHistory: boolean;
 }
 
 function checkOptions(options: NatsReplicationOptions): CheckedOptions {
@@ -174,6 +181,8 @@ function checkOptions(options: NatsReplicationOptions): CheckedOptions {
   if (streamReplicas !== undefined && (!Number.isInteger(streamReplicas) || streamReplicas < 1 || streamReplicas > 5)) {
     throw new RangeError(`"streamReplicas" expected integer 1..5, got ${streamReplicas}`);
   }
+  const manifestHistory = options.manifestHistory ?? true;
+  if (typeof manifestHistory !== 'boolean') throw new TypeError('"manifestHistory" expected boolean');
   const holder = options.holder ?? `${hostname()}:${process.pid}`;
   if (typeof holder !== 'string' || holder.length === 0 || holder.length > 256)
     throw new TypeError('"holder" expected a string of 1..256 characters');
@@ -186,6 +195,7 @@ function checkOptions(options: NatsReplicationOptions): CheckedOptions {
     streamReplicas,
     holder,
     snapshots: snapshotPolicyOf(options),
+    manifestHistory,
   };
 }
 
@@ -738,7 +748,7 @@ class Replica implements ReplicationController {
   #afterBatch(landed: Landed): void {
     const sequence = this.#publishedSequence;
     const { batch, manifestEpoch, capture } = landed;
-    this.#history.record({ sequence, timeMs: Date.now(), epoch: this.#epoch, batch, manifestEpoch });
+    if (this.#options.manifestHistory) this.#history.record({ sequence, timeMs: Date.now(), epoch: this.#epoch, batch, manifestEpoch });
     if (capture === undefined || this.#macKey === undefined) return;
     const databaseId = this.#slot!.current.databaseId;
     this.#snapshots?.store(capture, { databaseId, epoch: this.#epoch, batch, sequence, manifestEpoch, macKey: this.#macKey.slice() });

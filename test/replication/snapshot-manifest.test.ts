@@ -96,4 +96,5 @@ test('the snapshot options are checked with RangeError and TypeError', () => {
   expect(() => natsReplication({ ...base, snapshotEveryMs: 1000, retainSnapshots: 101 })).toThrow(RangeError);
   expect(() => natsReplication({ ...base, snapshotEveryMs: 1000, trimStream: 'yes' as unknown as boolean })).toThrow(TypeError);
   expect(() => natsReplication({ ...base, snapshotEveryBytes: 1 << 20, retainSnapshots: 3, trimStream: false })).not.toThrow();
+  expect(() => natsReplication({ ...base, manifestHistory: 1 as unknown as boolean })).toThrow(TypeError);
 });
