@@ -55,25 +55,51 @@ const CHUNK_HEADROOM_BYTES = 4096;
 /** Objects read at once by a bootstrap or a restore. */
 const DOWNLOADS_IN_FLIGHT = 4;
 
-/** One directory or file of a snapshot. */
+/**
+ * One directory or file of a snapshot: its path relative to the store's directory (`/`-separated)
+ * and, for a file, its size and the SHA-256 of its bytes (the object `file.<digest hex>` holds them).
+ */
 export type SnapshotEntry =
-  | { readonly kind: 'directory'; readonly path: string }
-  | { readonly kind: 'file'; readonly path: string; readonly size: number; readonly digest: Uint8Array };
+  | {
+      /** A directory. */
+      readonly kind: 'directory';
+      /** Relative to the store's directory, `/`-separated. */
+      readonly path: string;
+    }
+  | {
+      /** A file. */
+      readonly kind: 'file';
+      /** Relative to the store's directory, `/`-separated. */
+      readonly path: string;
+      /** Its length in bytes. */
+      readonly size: number;
+      /** SHA-256 of its bytes. */
+      readonly digest: Uint8Array;
+    };
 
-/** Where a snapshot sits in the stream, and what it holds. */
+/** Where a snapshot sits in the stream, and what it holds (docs/replication.md §Object-store snapshots). */
 export interface SnapshotManifest {
+  /** The store's database id (docs/format.md §2.4). */
   readonly databaseId: Uint8Array;
+  /** The lease epoch of the batch the snapshot follows. */
   readonly epoch: number;
+  /** That batch's number within its epoch. */
   readonly batch: number;
+  /** The stream sequence of that batch's last part: a replica reads the stream from the one after. */
   readonly sequence: number;
+  /** The leader engine's MANIFEST epoch when the batch was cut. */
   readonly manifestEpoch: number;
+  /** The leader's clock when the batch was cut, ms since 1970. */
   readonly leaderTimeMs: number;
+  /** Every directory and file of the store at that point (never the lock). */
   readonly entries: readonly SnapshotEntry[];
 }
 
-/** A decoded manifest with the bytes its MAC covers, for {@link verifySnapshotManifest}. */
+/** A snapshot manifest as read back, with the bytes its HMAC covers and the HMAC. */
 export interface DecodedSnapshotManifest extends SnapshotManifest {
+  /** Every byte before the HMAC. */
   readonly body: Uint8Array;
+  /** HMAC-SHA256 of `body` under the replication MAC key of the epoch. */
   readonly mac: Uint8Array;
 }
 

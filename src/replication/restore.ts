@@ -49,7 +49,7 @@ export interface RestoreReport {
   readonly batch: number;
   /**
    * The object-store snapshot the restore started from, if any: its manifest's MAC is checked with
-   * the key of the restored store ({@link verifySnapshotManifest}, as `armdb restore` does).
+   * the key of the restored store ({@link verifyRestoredSnapshot}, as `armdb restore` does).
    */
   readonly snapshot?: DecodedSnapshotManifest;
 }

@@ -17,8 +17,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { keys, VarMap } from '../../src/index.js';
 import { historyAt } from '../../src/replication/history.js';
-import { natsReplication, restoreFromStream } from '../../src/replication/index.js';
-import { verifyRestoredSnapshot } from '../../src/replication/restore.js';
+import { natsReplication, restoreFromStream, verifyRestoredSnapshot } from '../../src/replication/index.js';
+
 import { encryption, filesOf, storeOptions, text } from './harness.js';
 import { type NatsCluster, startNatsCluster } from './nats-cluster.js';
 
