@@ -462,10 +462,23 @@ export class SnapshotTaker {
         setImmediate(() => this.#asyncMutations--);
       }
     };
+    // Every function delegated by name: `inner` may be a class instance, whose methods a spread drops.
     return {
-      ...inner,
+      open: (filePath, mode) => inner.open(filePath, mode),
+      readFile: (filePath, maxBytes) => inner.readFile(filePath, maxBytes),
       writeFile: (filePath, bytes) => counted(() => inner.writeFile(filePath, bytes)),
+      rename: (from, to) => inner.rename(from, to),
+      unlink: (filePath) => inner.unlink(filePath),
       removeFile: (filePath) => counted(() => inner.removeFile(filePath)),
+      list: (directory) => inner.list(directory),
+      makeDirectory: (directory, options) => inner.makeDirectory(directory, options),
+      exists: (filePath) => inner.exists(filePath),
+      modeOf: (filePath) => inner.modeOf(filePath),
+      syncDirectory: (directory) => inner.syncDirectory(directory),
+      realPath: (directory) => inner.realPath(directory),
+      createLockFile: (filePath, bytes) => inner.createLockFile(filePath, bytes),
+      readLockFile: (filePath, maxBytes) => inner.readLockFile(filePath, maxBytes),
+      removeLockFile: (filePath) => inner.removeLockFile(filePath),
     };
   }
 

@@ -399,7 +399,7 @@ class Replica implements ReplicationController {
           stream: session.names.stream,
           replicas: session.replicas,
           maxPayloadBytes: session.maxPayloadBytes,
-          onTrimmed: trimHistory,
+          ...(options.manifestHistory ? { onTrimmed: trimHistory } : {}),
         },
         this.#fileSystem,
         this.#root,
