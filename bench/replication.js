@@ -1,8 +1,10 @@
 // Replication over NATS JetStream (docs/replication.md): sync() latency of a leader with
-// ack 'local' and ack 'replicated' beside a store without replication (the peer of the same run), and
-// how fast a follower applies the leader's sealed pages.
+// ack 'local' and ack 'replicated' beside a store without replication (the peer of the same run), how
+// fast a follower applies the leader's sealed pages, and how fast a new follower of a large store
+// bootstraps from the object-store snapshot beside replaying the stream.
 //
-//   npm run build && node bench/replication.js [--nodes 1|3] [--syncs 200] [--batch 16] [--value-bytes 1024] [--reps 3]
+//   npm run build && node bench/replication.js [--part all|latency|bootstrap] [--nodes 1|3] [--syncs 200]
+//     [--batch 16] [--value-bytes 1024] [--reps 3] [--bootstrap-keys 100000] [--bootstrap-value-bytes 100]
 //
 // nats-server (NATS_SERVER, default /usr/sbin/nats-server) is started on loopback ports chosen at run
 // time, storage in a temporary directory, and stopped by PID afterwards. Each repetition runs every
@@ -15,6 +17,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { keys, VarMap } from '../dist/index.js';
 import { natsReplication } from '../dist/replication/index.js';
 import { median, parseOptions, printTable } from './lib/harness.js';
@@ -25,7 +29,15 @@ const options = parseOptions('npm run build && node bench/replication.js [option
   batch: { type: 'number', default: 16, min: 1, integer: true, help: 'puts before each sync' },
   'value-bytes': { type: 'number', default: 1024, min: 1, integer: true, help: 'bytes of each value' },
   reps: { type: 'number', default: 3, min: 1, integer: true, help: 'repetitions' },
+  part: { type: 'string', default: 'all', choices: ['all', 'latency', 'bootstrap'], help: 'what to measure' },
+  'bootstrap-keys': { type: 'number', default: 100_000, min: 1000, integer: true, help: 'keys of the bootstrapped store' },
+  'bootstrap-rounds': { type: 'number', default: 3, min: 1, integer: true, help: 'times every key is written (then one compaction)' },
+  'bootstrap-value-bytes': { type: 'number', default: 100, min: 1, integer: true, help: 'bytes of each value of the bootstrapped store' },
 });
+const part = String(options.part);
+const bootstrapKeys = Number(options['bootstrap-keys']);
+const bootstrapValueBytes = Number(options['bootstrap-value-bytes']);
+const bootstrapRounds = Number(options['bootstrap-rounds']);
 const syncs = Number(options.syncs);
 const batch = Number(options.batch);
 const valueBytes = Number(options['value-bytes']);
@@ -88,6 +100,7 @@ const percentile = (samples, fraction) =>
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'armdb-bench-replication-'));
 const cluster = await startServers(root);
+const connection = await connect({ servers: cluster.servers });
 const encryption = { key: new Uint8Array(randomBytes(32)) };
 const value = new Uint8Array(randomBytes(valueBytes));
 const storeOptions = { keySize: 16, encryption, syncIntervalMs: 0, autoCompact: false };
@@ -95,9 +108,65 @@ const storeOptions = { keySize: 16, encryption, syncIntervalMs: 0, autoCompact: 
 const latency = { none: { p50: [], p99: [] }, local: { p50: [], p99: [] }, replicated: { p50: [], p99: [] } };
 /** @type {number[]} */
 const followerMegabytesPerSecond = [];
+/** @type {Record<'stream' | 'objects', { seconds: number[], cpuSeconds: number[], megabytes: number[], streamMegabytes: number[] }>} */
+const bootstrap = {
+  stream: { seconds: [], cpuSeconds: [], megabytes: [], streamMegabytes: [] },
+  objects: { seconds: [], cpuSeconds: [], megabytes: [], streamMegabytes: [] },
+};
 let run = 0;
+
+/**
+ * A leader writes `bootstrapKeys` keys `bootstrapRounds` times in syncs of 1000 puts and compacts (so
+ * the stream holds several times the store, as a store that lives does); then a new follower opens and catches up,
+ * timed from its open. 'stream': no snapshots, the follower replays the epoch from its first batch;
+ * 'objects': snapshots at every batch (one stored at a time), the stream trimmed behind the newest, the
+ * follower starts from it. CPU time is this process's (the follower's work; the leader is idle).
+ */
+async function measureBootstrap(mode) {
+  const name = `boot${++run}`;
+  const snapshots = mode === 'objects' ? { snapshotEveryBytes: 1, retainSnapshots: 1 } : {};
+  const leader = await VarMap.open(path.join(root, name), {
+    ...storeOptions,
+    replication: natsReplication({ servers: cluster.servers, name, role: 'leader', ack: 'replicated', ...snapshots }),
+  });
+  const bootstrapValue = new Uint8Array(randomBytes(bootstrapValueBytes));
+  try {
+    for (let round = 0; round < bootstrapRounds; round++) {
+      for (let index = 0; index < bootstrapKeys; index++) {
+        leader.put(keys.fromString(`key-${index}`, 16), bootstrapValue);
+        if (index % 1000 === 999) await leader.sync();
+      }
+    }
+    await leader.compact();
+    await leader.sync();
+    await leader.replication.caughtUp();
+    const streamInfo = await (await jetstreamManager(connection)).streams.info(`ARMDB_${name}`);
+    const cpuBefore = process.cpuUsage();
+    const started = performance.now();
+    const follower = await VarMap.open(path.join(root, `${name}-follower`), {
+      ...storeOptions,
+      replication: natsReplication({ servers: cluster.servers, name, role: 'follower' }),
+    });
+    await follower.replication.caughtUp();
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
+    if (follower.size !== bootstrapKeys) throw new Error(`the follower holds ${follower.size} keys, not ${bootstrapKeys}`);
+    await follower.close();
+    bootstrap[mode].seconds.push(seconds);
+    bootstrap[mode].cpuSeconds.push((cpu.user + cpu.system) / 1e6);
+    bootstrap[mode].megabytes.push(leader.stats().totalBytes / 1e6);
+    bootstrap[mode].streamMegabytes.push(streamInfo.state.bytes / 1e6);
+  } finally {
+    await leader.close();
+  }
+}
+
 try {
-  for (let rep = 0; rep < Number(options.reps); rep++) {
+  for (let rep = 0; rep < Number(options.reps) && part !== 'latency'; rep++) {
+    // Alternating, so that drift of a busy machine hits both alike.
+    for (const mode of /** @type {const} */ (rep % 2 === 0 ? ['stream', 'objects'] : ['objects', 'stream'])) await measureBootstrap(mode);
+  }
+  for (let rep = 0; rep < Number(options.reps) && part !== 'bootstrap'; rep++) {
     for (const mode of /** @type {const} */ (['none', 'local', 'replicated'])) {
       const name = `bench${++run}`;
       const replication =
@@ -129,22 +198,48 @@ try {
     }
   }
 } finally {
+  await connection.close();
   await cluster.stop();
   fs.rmSync(root, { recursive: true, force: true });
 }
 
 const middle = (samples) => median(samples) ?? Number.NaN;
-const base = middle(latency.none.p50);
-printTable(
-  ['sync() of a leader', 'p50 ms', 'p99 ms', 'p50 / no replication'],
-  Object.entries(latency).map(([mode, { p50, p99 }]) => [
-    mode === 'none' ? 'no replication' : `ack '${mode}'`,
-    middle(p50).toFixed(2),
-    middle(p99).toFixed(2),
-    (middle(p50) / base).toFixed(2),
-  ]),
-);
-printTable(
-  ['follower catch-up from empty', 'MB/s of sealed pages'],
-  [[`${nodeCount} NATS node(s)`, middle(followerMegabytesPerSecond).toFixed(1)]],
-);
+if (part !== 'bootstrap') {
+  const base = middle(latency.none.p50);
+  printTable(
+    ['sync() of a leader', 'p50 ms', 'p99 ms', 'p50 / no replication'],
+    Object.entries(latency).map(([mode, { p50, p99 }]) => [
+      mode === 'none' ? 'no replication' : `ack '${mode}'`,
+      middle(p50).toFixed(2),
+      middle(p99).toFixed(2),
+      (middle(p50) / base).toFixed(2),
+    ]),
+  );
+  printTable(
+    ['follower catch-up from empty', 'MB/s of sealed pages'],
+    [[`${nodeCount} NATS node(s)`, middle(followerMegabytesPerSecond).toFixed(1)]],
+  );
+}
+if (part !== 'latency') {
+  const streamSeconds = middle(bootstrap.stream.seconds);
+  printTable(
+    [
+      `new follower of ${bootstrapKeys} keys`,
+      'MB sealed',
+      'MB in stream',
+      'seconds',
+      'MB/s',
+      'CPU s (this process)',
+      'time / stream replay',
+    ],
+    Object.entries(bootstrap).map(([mode, { seconds, cpuSeconds, megabytes, streamMegabytes }]) => [
+      mode === 'stream' ? 'replays the stream' : 'object-store snapshot',
+      middle(megabytes).toFixed(1),
+      middle(streamMegabytes).toFixed(1),
+      middle(seconds).toFixed(2),
+      (middle(megabytes) / middle(seconds)).toFixed(1),
+      middle(cpuSeconds).toFixed(2),
+      (middle(seconds) / streamSeconds).toFixed(2),
+    ]),
+  );
+}

@@ -3,6 +3,7 @@
  * store's NATS JetStream stream. The NATS client is loaded only when one of them runs.
  */
 import { KEY_HELP, KEY_OPTIONS, type Command, type OptionValues, print, stringOption, UsageError } from './command.js';
+import { integrityError } from '../errors.js';
 import { openExisting } from './store.js';
 
 const NATS_OPTIONS = { nats: { type: 'string' }, name: { type: 'string' } } as const;
@@ -30,10 +31,12 @@ export const restoreCommand: Command = {
   options: { ...KEY_OPTIONS, ...NATS_OPTIONS, to: { type: 'string' }, at: { type: 'string' } },
   help: `Usage: armdb restore --nats <url> --name <name> --to <dir> [--at <ISO time | sequence>] [key options]
 
-Rebuilds the files of the replicated store <name> in <dir> (new or empty) from its stream: every
-complete batch from the oldest snapshot the stream holds up to --at (a stream sequence, or every
-batch published before an ISO 8601 time; default: all of it). Then opens the result with the key,
-which authenticates it as recovery does (pages, MANIFEST, KEYRING), and prints what it holds.
+Rebuilds the files of the replicated store <name> in <dir> (new or empty): the newest object-store
+snapshot at or before --at (or, without one, the oldest snapshot the stream holds), then every
+complete batch of the stream after it up to --at (a stream sequence, or an ISO 8601 time: the last
+batch the manifest history records at or before it; default: all of it). Then opens the result with
+the key, which authenticates it as recovery does (pages, MANIFEST, KEYRING) and checks the snapshot
+manifest's MAC, and prints what it holds. A trimmed stream reaches back to its oldest snapshot kept.
 
 ${KEY_HELP}
 
@@ -43,12 +46,16 @@ Exit codes: 0 restored and authenticated; 1 nothing to restore, or it failed aut
     const name = required(values, 'name', 'restore');
     const to = required(values, 'to', 'restore');
     const at = pointOf(stringOption(values, 'at'));
-    const { restoreFromStream } = await import('../replication/restore.js');
+    const { restoreFromStream, verifyRestoredSnapshot } = await import('../replication/restore.js');
     const report = await restoreFromStream({ servers: servers.split(','), name, to, ...(at === undefined ? {} : { at }) });
     const opened = await openExisting(to, values, { hints: false });
     try {
+      if (!verifyRestoredSnapshot(report, (info, length) => opened.engine.deriveKey(info, length))) {
+        throw integrityError('restore: the object-store snapshot it started from failed authentication');
+      }
       print(
-        `restored ${to} as of stream sequence ${report.sequence} (epoch ${report.epoch}, batch ${report.batch}): ${opened.engine.size} keys`,
+        `restored ${to} as of stream sequence ${report.sequence} (epoch ${report.epoch}, batch ${report.batch}` +
+          `${report.snapshot === undefined ? '' : `, from the snapshot of sequence ${report.snapshot.sequence}`}): ${opened.engine.size} keys`,
       );
     } finally {
       await opened.engine.close();

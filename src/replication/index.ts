@@ -16,5 +16,6 @@
  * @module armdb/replication
  */
 export { natsReplication, type NatsReplicationOptions } from './nats.js';
-export { restoreFromStream, type RestoreOptions, type RestoreReport } from './restore.js';
+export { restoreFromStream, type RestoreOptions, type RestoreReport, verifyRestoredSnapshot } from './restore.js';
+export type { DecodedSnapshotManifest, SnapshotEntry, SnapshotManifest } from './bootstrap.js';
 export type { Replication, ReplicationOption, ReplicationStatus } from './contract.js';

@@ -39,6 +39,19 @@ import {
   type ReplicationStatus,
 } from './contract.js';
 import { EngineSlot } from './engine-slot.js';
+import {
+  type Capture,
+  checkAgainstStream,
+  type DecodedSnapshotManifest,
+  downloadSnapshot,
+  listSnapshots,
+  newestSnapshot,
+  openObjectStore,
+  type SnapshotPolicy,
+  SnapshotTaker,
+  verifySnapshotManifest,
+} from './bootstrap.js';
+import { HistoryWriter } from './history.js';
 import { type DecodedPart, decodePart, encodePart, splitIntoParts, verifyPart } from './message.js';
 import { snapshotOperations } from './snapshot.js';
 
@@ -62,6 +75,26 @@ export interface NatsReplicationOptions {
   readonly streamReplicas?: number;
   /** How this node names itself in the lease (`status().leader`). Default `host:pid`. */
   readonly holder?: string;
+  /**
+   * Object-store snapshots (docs/replication.md §Object-store snapshots): a leader stores one once
+   * this many bytes were written since the last. Snapshots are off unless this or `snapshotEveryMs` is set.
+   */
+  readonly snapshotEveryBytes?: number;
+  /** A leader stores a snapshot once this long passed since the last (and something was written). */
+  readonly snapshotEveryMs?: number;
+  /** Snapshots kept in the object store, 1..100; older ones and the objects only they name are deleted. Default 2. */
+  readonly retainSnapshots?: number;
+  /**
+   * Whether the stream (and the manifest history) is trimmed up to the oldest snapshot kept. Default
+   * true: point-in-time restore then reaches back to that snapshot and no further.
+   */
+  readonly trimStream?: boolean;
+  /**
+   * Whether a leader records each batch in the manifest history bucket that `restore --at <time>`
+   * reads (one KV put per batch, in the background). Default true; without it a restore to a time
+   * falls back to the stream's timestamps.
+   */
+  readonly manifestHistory?: boolean;
 }
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -71,6 +104,8 @@ const LEASE_KEY = 'lease';
 const MAX_UNSERVED_MS = 1000;
 /** Tries of one batch before a sync fails with ARMDB_REPLICATION (about 10 s of backoff); the batch stays queued. */
 const MAX_PUBLISH_ATTEMPTS = 8;
+/** Room left in a message for its NATS headers (Nats-Msg-Id, Nats-Expected-Last-Sequence). */
+const PUBLISH_HEADER_ROOM_BYTES = 1024;
 
 interface Names {
   readonly stream: string;
@@ -124,6 +159,8 @@ interface CheckedOptions {
   readonly leaseTtlMs: number;
   readonly streamReplicas: number | undefined;
   readonly holder: string;
+  readonly snapshots: SnapshotPolicy | undefined;
+  readonly manifestHistory: boolean;
 }
 
 function checkOptions(options: NatsReplicationOptions): CheckedOptions {
@@ -144,10 +181,36 @@ function checkOptions(options: NatsReplicationOptions): CheckedOptions {
   if (streamReplicas !== undefined && (!Number.isInteger(streamReplicas) || streamReplicas < 1 || streamReplicas > 5)) {
     throw new RangeError(`"streamReplicas" expected integer 1..5, got ${streamReplicas}`);
   }
+  const manifestHistory = options.manifestHistory ?? true;
+  if (typeof manifestHistory !== 'boolean') throw new TypeError('"manifestHistory" expected boolean');
   const holder = options.holder ?? `${hostname()}:${process.pid}`;
   if (typeof holder !== 'string' || holder.length === 0 || holder.length > 256)
     throw new TypeError('"holder" expected a string of 1..256 characters');
-  return { servers: [...servers], name: options.name, role: options.role, ack, leaseTtlMs, streamReplicas, holder };
+  return {
+    servers: [...servers],
+    name: options.name,
+    role: options.role,
+    ack,
+    leaseTtlMs,
+    streamReplicas,
+    holder,
+    snapshots: snapshotPolicyOf(options),
+    manifestHistory,
+  };
+}
+
+function snapshotPolicyOf(options: NatsReplicationOptions): SnapshotPolicy | undefined {
+  const { snapshotEveryBytes: everyBytes, snapshotEveryMs: everyMs, retainSnapshots: retain = 2, trimStream = true } = options;
+  if (everyBytes !== undefined && (!Number.isSafeInteger(everyBytes) || everyBytes < 1)) {
+    throw new RangeError(`"snapshotEveryBytes" expected integer >= 1, got ${everyBytes}`);
+  }
+  if (everyMs !== undefined && (!Number.isSafeInteger(everyMs) || everyMs < 1))
+    throw new RangeError(`"snapshotEveryMs" expected integer >= 1, got ${everyMs}`);
+  if (!Number.isInteger(retain) || retain < 1 || retain > 100)
+    throw new RangeError(`"retainSnapshots" expected integer 1..100, got ${retain}`);
+  if (typeof trimStream !== 'boolean') throw new TypeError('"trimStream" expected boolean');
+  if (everyBytes === undefined && everyMs === undefined) return undefined;
+  return { everyBytes, everyMs, retain, trimStream };
 }
 
 async function openReplicated(options: CheckedOptions, request: ReplicationOpenRequest) {
@@ -180,14 +243,18 @@ class NatsSession {
   readonly kv: KV;
   readonly names: Names;
   readonly maxPayloadBytes: number;
+  readonly replicas: number;
 
-  private constructor(connection: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, kv: KV, names: Names) {
+  private constructor(connection: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, kv: KV, names: Names, replicas: number) {
     this.connection = connection;
     this.js = js;
     this.jsm = jsm;
     this.kv = kv;
     this.names = names;
-    this.maxPayloadBytes = connection.info?.max_payload ?? 1024 * 1024;
+    this.replicas = replicas;
+    // The server's limit counts the headers too (message id, expected last sequence): a part cut to
+    // exactly max_payload was refused by the client, and a batch above it never published.
+    this.maxPayloadBytes = (connection.info?.max_payload ?? 1024 * 1024) - PUBLISH_HEADER_ROOM_BYTES;
   }
 
   static async connect(options: CheckedOptions): Promise<NatsSession> {
@@ -222,7 +289,7 @@ class NatsSession {
         }
       }
       const kv = await new Kvm(js).create(names.bucket, { history: 1, ttl: options.leaseTtlMs, replicas });
-      return new NatsSession(connection, js, jsm, kv, names);
+      return new NatsSession(connection, js, jsm, kv, names, replicas);
     } catch (error) {
       await connection.close().catch(() => undefined);
       throw error instanceof ArmdbError
@@ -240,6 +307,13 @@ class NatsSession {
   async close(): Promise<void> {
     await this.connection.close().catch(() => undefined);
   }
+}
+
+/** What a batch leaves for after its publication: its number, the engine's MANIFEST epoch, a capture. */
+interface Landed {
+  readonly batch: number;
+  readonly manifestEpoch: number;
+  readonly capture: Capture | undefined;
 }
 
 interface PublishedPart {
@@ -284,7 +358,13 @@ class Replica implements ReplicationController {
   #publishScheduled = false;
   #renewTimer: NodeJS.Timeout | undefined;
   /** The batch being published, its parts encoded once so that a retry sends the very same bytes. */
-  #inFlight: { readonly sinceMs: number; next: number; readonly parts: readonly PublishedPart[] } | undefined;
+  #inFlight: { readonly sinceMs: number; next: number; readonly parts: readonly PublishedPart[]; readonly landed?: Landed } | undefined;
+  /** Object-store snapshots and the manifest history (src/replication/bootstrap.ts, history.ts). */
+  readonly #snapshots: SnapshotTaker | undefined;
+  readonly #history: HistoryWriter;
+  /** The engine a leader writes through (the slot still holds a promoting follower's until its first batch is out). */
+  #writable: Engine | undefined;
+  #lastManifestEpoch = 0;
   // follower
   #appliedSequence = 0;
   #servedSequence = 0;
@@ -308,6 +388,24 @@ class Replica implements ReplicationController {
     this.#fileSystem = request.fileSystem ?? nodeFileSystem;
     this.#credential = makeCredential(request.options.credential!);
     this.#role = options.role;
+    this.#history = new HistoryWriter(session.js, session.jsm, options.name, session.replicas);
+    if (options.snapshots !== undefined) {
+      const trimHistory = (sequence: number): Promise<void> => this.#history.trimBefore(sequence);
+      this.#snapshots = new SnapshotTaker(
+        {
+          js: session.js,
+          jsm: session.jsm,
+          name: options.name,
+          stream: session.names.stream,
+          replicas: session.replicas,
+          maxPayloadBytes: session.maxPayloadBytes,
+          ...(options.manifestHistory ? { onTrimmed: trimHistory } : {}),
+        },
+        this.#fileSystem,
+        this.#root,
+        options.snapshots,
+      );
+    }
   }
 
   // ---- the public handle -----------------------------------------------------------------------
@@ -334,6 +432,9 @@ class Replica implements ReplicationController {
     if (this.#error !== undefined) throw this.#error;
     if (this.#role !== 'follower') {
       await this.#flush();
+      // And the history entries and the object-store snapshot of what was published.
+      await this.#history.settled();
+      await this.#snapshots?.settled();
       return;
     }
     const target = await this.#session.lastSequence();
@@ -392,6 +493,8 @@ class Replica implements ReplicationController {
       if (engine !== undefined) await engine.close();
       if (this.#role === 'leader') {
         await this.#flush().catch(() => undefined);
+        await this.#history.settled();
+        await this.#snapshots?.settled();
         // A clean close hands the lease back, so the next leader need not wait for it to expire.
         await this.#session.kv.delete(LEASE_KEY, { previousSeq: this.#leaseRevision }).catch(() => undefined);
       }
@@ -542,7 +645,7 @@ class Replica implements ReplicationController {
     this.#pendingSinceMs = Date.now();
     this.#batch = 0;
     this.#publishedSequence = lastSequence;
-    const recording = recordingFileSystem(fileSystem, this.#root, {
+    const recording = recordingFileSystem(this.#snapshots?.track(fileSystem) ?? fileSystem, this.#root, {
       onOperation: (operation) => {
         if (this.#role !== 'leader') return;
         this.#pendingSinceMs ??= Date.now();
@@ -552,6 +655,7 @@ class Replica implements ReplicationController {
     });
     const options: ResolvedOptions = { ...this.#request.options, credential: makeCredential(this.#credential) };
     const engine = await Engine.open(this.#request.directory, options, this.#request.kind, { fileSystem: recording });
+    this.#writable = engine;
     try {
       this.#macKey = engine.deriveKey(MAC_INFO, 32);
       this.#slot ??= new EngineSlot(engine);
@@ -596,6 +700,8 @@ class Replica implements ReplicationController {
         const batch = ++this.#batch;
         const parts = splitIntoParts(operations, this.#session.maxPayloadBytes);
         const databaseId = this.#slot!.current.databaseId;
+        // The files as this batch leaves them, read in this same synchronous step (bootstrap.ts).
+        const landed: Landed = { batch, manifestEpoch: this.#manifestEpoch(), capture: this.#snapshots?.capture(operations) };
         const header = { databaseId, epoch: this.#epoch, batch, partCount: parts.length, leaderTimeMs: sinceMs };
         this.#inFlight = {
           sinceMs,
@@ -605,6 +711,7 @@ class Replica implements ReplicationController {
             subject: batch === 1 && part === 0 ? this.#session.names.snapshot : this.#session.names.files,
             messageId: `${hex(databaseId)}.${this.#epoch}.${batch}.${part}`,
           })),
+          landed,
         };
       }
       const inFlight = this.#inFlight;
@@ -613,14 +720,38 @@ class Replica implements ReplicationController {
           await this.#publishInFlight(inFlight);
           break;
         } catch (error) {
-          if (error instanceof ArmdbError && error.code === 'ARMDB_FENCED') throw error;
+          if (error instanceof ArmdbError && error.code === 'ARMDB_FENCED') {
+            if (inFlight.landed?.capture !== undefined) this.#snapshots?.drop();
+            throw error;
+          }
           // A NATS node that went down, a stream electing its new leader: the same parts again, later.
           if (attempt >= MAX_PUBLISH_ATTEMPTS || this.#closed) throw error;
           await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** (attempt - 1), 2000)));
         }
       }
       this.#inFlight = undefined;
+      if (inFlight.landed !== undefined) this.#afterBatch(inFlight.landed);
     }
+  }
+
+  /** The writable engine's MANIFEST epoch; once it closed (the batches of close()), the last one read. */
+  #manifestEpoch(): number {
+    try {
+      if (this.#writable !== undefined) this.#lastManifestEpoch = this.#writable.stats().epoch;
+    } catch {
+      // Closed: its last epoch stands.
+    }
+    return this.#lastManifestEpoch;
+  }
+
+  /** A batch the stream stored: its history entry, and the snapshot captured at its cut. */
+  #afterBatch(landed: Landed): void {
+    const sequence = this.#publishedSequence;
+    const { batch, manifestEpoch, capture } = landed;
+    if (this.#options.manifestHistory) this.#history.record({ sequence, timeMs: Date.now(), epoch: this.#epoch, batch, manifestEpoch });
+    if (capture === undefined || this.#macKey === undefined) return;
+    const databaseId = this.#slot!.current.databaseId;
+    this.#snapshots?.store(capture, { databaseId, epoch: this.#epoch, batch, sequence, manifestEpoch, macKey: this.#macKey.slice() });
   }
 
   /** Sends what is left of the batch in flight; ARMDB_FENCED once the lease or the stream says another node leads. */
@@ -653,13 +784,18 @@ class Replica implements ReplicationController {
   async openFollower(): Promise<Engine> {
     const { fileSystem } = this;
     const { jsm, names } = this.#session;
-    let start: number;
+    let start: number | undefined;
+    let markerError: unknown;
     try {
       const marker = await jsm.streams.getMessage(names.stream, { last_by_subj: names.snapshot });
-      if (marker === null) throw new Error('no snapshot');
-      start = marker.seq;
+      if (marker !== null) start = marker.seq;
     } catch (error) {
-      throw armdbError('ARMDB_REPLICATION', `no leader has published "${this.#options.name}" yet: open the leader first`, error);
+      markerError = error;
+    }
+    // An object-store snapshot at or after the stream's last snapshot: the stream is read only after it.
+    const stored = await this.#objectSnapshot(start ?? 0);
+    if (start === undefined && stored === undefined) {
+      throw armdbError('ARMDB_REPLICATION', `no leader has published "${this.#options.name}" yet: open the leader first`, markerError);
     }
     fileSystem.makeDirectory(this.#root, { followLink: true });
     // The replica's own lock, held from open to close; the engines it reopens lock their overlay.
@@ -667,8 +803,13 @@ class Replica implements ReplicationController {
     this.#releaseFollowerLock = () => lock.release();
     const target = await this.#session.lastSequence();
     const ready = new Promise<void>((resolve, reject) => this.#waiters.push({ sequence: target, resolve, reject }));
-    await this.#startConsumer(start);
     try {
+      if (stored !== undefined) {
+        await this.#bootstrap(stored.store, stored.manifest);
+        start = stored.manifest.sequence + 1;
+        this.#wake();
+      }
+      await this.#startConsumer(start!);
       await ready;
     } catch (error) {
       await this.#stopConsumer();
@@ -680,6 +821,36 @@ class Replica implements ReplicationController {
   }
 
   #releaseFollowerLock: (() => void) | undefined;
+
+  /** The newest object-store snapshot if it is no older than the stream's own snapshot at `streamSnapshot`. */
+  async #objectSnapshot(streamSnapshot: number) {
+    const store = await openObjectStore(this.#session.js, this.#options.name);
+    if (store === undefined) return undefined;
+    try {
+      const newest = newestSnapshot(await listSnapshots(store));
+      if (newest === undefined || newest.manifest.sequence < streamSnapshot) return undefined;
+      await checkAgainstStream(this.#session.jsm, this.#session.names.stream, newest.manifest);
+      return { store, manifest: newest.manifest };
+    } catch (error) {
+      // An object store that does not answer (just created, a node down): the stream's own snapshot
+      // will do if it still holds one. A snapshot that fails a check is refused whatever the stream holds.
+      if (streamSnapshot > 0 && error instanceof ArmdbError && error.code === 'ARMDB_REPLICATION') return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Starts from an object-store snapshot: its files, each checked against its digest, then an open
+   * that authenticates them as recovery does, then the manifest's MAC under the key of that KEYRING.
+   * The stream goes on from the batch after it.
+   */
+  async #bootstrap(store: NonNullable<Awaited<ReturnType<typeof openObjectStore>>>, manifest: DecodedSnapshotManifest): Promise<void> {
+    await downloadSnapshot(store, manifest, this.fileSystem, this.#root);
+    this.#appliedSequence = manifest.sequence;
+    this.#expectedBatch = manifest.batch;
+    this.#batchParts = [];
+    await this.#serve((key) => verifySnapshotManifest(manifest, key), manifest.epoch, manifest.databaseId);
+  }
 
   async #startConsumer(start: number): Promise<void> {
     const { js, names } = this.#session;
@@ -769,7 +940,11 @@ class Replica implements ReplicationController {
   }
 
   /** Reopens the engine on the applied files and serves reads from it; the old one is closed. */
-  async #serve(snapshotParts: readonly DecodedPart[] | undefined, epoch: number, databaseId: Uint8Array): Promise<void> {
+  async #serve(
+    snapshotParts: readonly DecodedPart[] | ((key: Uint8Array) => boolean) | undefined,
+    epoch: number,
+    databaseId: Uint8Array,
+  ): Promise<void> {
     const options: ResolvedOptions = {
       ...this.#request.options,
       credential: makeCredential(this.#credential),
@@ -783,7 +958,8 @@ class Replica implements ReplicationController {
     engine.refuseWrites('ARMDB_READ_ONLY', 'a follower serves reads only; write to the leader or promote() this replica');
     if (snapshotParts !== undefined) {
       const key = engine.deriveKey(MAC_INFO, 32);
-      if (hex(engine.databaseId) !== hex(databaseId) || !snapshotParts.every((part) => verifyPart(part, key))) {
+      const verified = typeof snapshotParts === 'function' ? snapshotParts(key) : snapshotParts.every((part) => verifyPart(part, key));
+      if (hex(engine.databaseId) !== hex(databaseId) || !verified) {
         key.fill(0);
         await engine.close().catch(() => undefined);
         throw integrityError('replication: a snapshot failed authentication');

@@ -1,8 +1,10 @@
 /**
- * Point-in-time restore from the stream (docs/replication.md §Restore): the files of a store as of a
- * stream sequence or a time, rebuilt in a new directory by applying every complete batch up to that
- * point, from the oldest snapshot the stream holds. The result is authenticated by opening it with
- * the store's secret (the CLI does, as `armdb verify` does); nothing here decrypts.
+ * Point-in-time restore (docs/replication.md §Restore): the files of a store as of a stream sequence
+ * or a time, rebuilt in a new directory from the newest object-store snapshot at or before that point
+ * (or, without one, the oldest snapshot the stream holds) and every complete batch of the stream after
+ * it. A time is turned into a sequence by the manifest history. The result is authenticated by opening
+ * it with the store's secret (the CLI does, as `armdb verify` does, and checks the snapshot manifest's
+ * MAC); nothing here decrypts.
  */
 import * as path from 'node:path';
 import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -11,6 +13,16 @@ import { armdbError, integrityError } from '../errors.js';
 import type { FileSystem } from '../io/file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { applyOperations } from './apply.js';
+import {
+  checkAgainstStream,
+  type DecodedSnapshotManifest,
+  downloadSnapshot,
+  listSnapshots,
+  newestSnapshot,
+  openObjectStore,
+  verifySnapshotManifest,
+} from './bootstrap.js';
+import { historyAt } from './history.js';
 import { type DecodedPart, decodePart } from './message.js';
 
 /** What {@link restoreFromStream} restores, from where, to where. */
@@ -35,6 +47,27 @@ export interface RestoreReport {
   readonly epoch: number;
   /** The number of the last batch applied within its epoch. */
   readonly batch: number;
+  /**
+   * The object-store snapshot the restore started from, if any: its manifest's MAC is checked with
+   * the key of the restored store ({@link verifyRestoredSnapshot}, as `armdb restore` does).
+   */
+  readonly snapshot?: DecodedSnapshotManifest;
+}
+
+const MAC_INFO = new TextEncoder().encode('armdb/v1 replication');
+
+/**
+ * Whether the snapshot a restore started from carries a valid MAC under the restored store's
+ * replication key (`deriveKey` of the engine opened on the result). True when it started from the stream.
+ */
+export function verifyRestoredSnapshot(report: RestoreReport, deriveKey: (info: Uint8Array, length: number) => Uint8Array): boolean {
+  if (report.snapshot === undefined) return true;
+  const key = deriveKey(MAC_INFO, 32);
+  try {
+    return verifySnapshotManifest(report.snapshot, key);
+  } finally {
+    key.fill(0);
+  }
 }
 
 /** Rebuilds the store's files in `to` as of `at`. ARMDB_REPLICATION when there is nothing to restore. */
@@ -59,18 +92,41 @@ export async function restoreFromStream(options: RestoreOptions): Promise<Restor
     let target = info.state.last_seq;
     if (typeof options.at === 'number') target = Math.min(target, options.at);
     else if (options.at instanceof Date) {
-      // The first message stored at or after the time; the restore ends just before it.
-      const after = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: options.at.toISOString() });
-      const first = await after.next({ expires: 2000 });
-      if (first !== null) target = Math.min(target, first.seq - 1);
+      const entry = await historyAt(js, options.name, options.at);
+      if (entry === undefined) throw armdbError('ARMDB_REPLICATION', 'the manifest history holds nothing at or before that time');
+      if (entry !== null) target = Math.min(target, entry.sequence);
+      else {
+        // A stream written before the history existed: the first message stored at or after the time; the restore ends just before it.
+        const after = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: options.at.toISOString() });
+        const first = await after.next({ expires: 2000 });
+        if (first !== null) target = Math.min(target, first.seq - 1);
+      }
     }
-    if (target < info.state.first_seq) throw armdbError('ARMDB_REPLICATION', 'the stream holds nothing at or before that point');
+    // The newest object-store snapshot at or before the target, checked against the stream.
+    const objects = await openObjectStore(js, options.name);
+    const snapshot = objects === undefined ? undefined : newestSnapshot(await listSnapshots(objects), target)?.manifest;
+    if (snapshot === undefined && target < info.state.first_seq) {
+      throw armdbError(
+        'ARMDB_REPLICATION',
+        'the stream holds nothing at or before that point (it was trimmed behind the oldest snapshot kept)',
+      );
+    }
     fileSystem.makeDirectory(root, { followLink: true });
-    const consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: info.state.first_seq });
     let parts: DecodedPart[] = [];
     let epoch = 0;
     let batch = 0;
     let applied: RestoreReport | undefined;
+    let start = info.state.first_seq;
+    if (snapshot !== undefined && objects !== undefined) {
+      await checkAgainstStream(jsm, stream, snapshot);
+      await downloadSnapshot(objects, snapshot, fileSystem, root);
+      epoch = snapshot.epoch;
+      batch = snapshot.batch;
+      applied = { sequence: snapshot.sequence, epoch, batch, snapshot };
+      start = snapshot.sequence + 1;
+      if (start > target) return applied;
+    }
+    const consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start });
     const messages = await consumer.consume();
     try {
       for await (const message of messages) {
@@ -98,7 +154,7 @@ export async function restoreFromStream(options: RestoreOptions): Promise<Restor
             parts.flatMap((each) => each.operations),
           );
           parts = [];
-          applied = { sequence: message.seq, epoch, batch };
+          applied = { sequence: message.seq, epoch, batch, ...(snapshot === undefined ? {} : { snapshot }) };
         }
         if (message.seq >= target) break;
       }

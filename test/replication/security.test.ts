@@ -1,6 +1,7 @@
 /**
  * What reaches NATS, over a real 3-node JetStream cluster: no store key, passphrase, record key or
- * plaintext value appears anywhere under the servers' storage directories; and a forged or replayed
+ * plaintext value appears anywhere under the servers' storage directories (the stream, the lease and
+ * history buckets, and the object store of snapshots); and a forged or replayed
  * message stops replication with a typed error while the replica keeps serving its last good state.
  */
 import * as fs from 'node:fs';
@@ -29,14 +30,14 @@ afterAll(async () => {
   if (workDirectory !== undefined) fs.rmSync(workDirectory, { recursive: true, force: true });
 });
 
-/** Every byte of every file under `root`, one buffer per file. */
-function everyFile(root: string): Buffer[] {
+/** Every byte of every file under `root` whose path contains `within` (default: all), one buffer per file. */
+function everyFile(root: string, within = ''): Buffer[] {
   const contents: Buffer[] = [];
   const walk = (directory: string): void => {
     for (const entry of fs.readdirSync(directory, { withFileTypes: true })) {
       const absolute = path.join(directory, entry.name);
       if (entry.isDirectory()) walk(absolute);
-      else if (entry.isFile()) contents.push(fs.readFileSync(absolute));
+      else if (entry.isFile() && absolute.includes(within)) contents.push(fs.readFileSync(absolute));
     }
   };
   walk(root);
@@ -54,7 +55,8 @@ describe('what NATS stores', () => {
     const options = { ...storeOptions, encryption };
     const leader = await VarMap.open(path.join(workDirectory, `${name}-a`), {
       ...options,
-      replication: natsReplication({ servers: cluster.servers, name, role: 'leader', ack: 'replicated' }),
+      // Object-store snapshots at every batch: the scan covers them too.
+      replication: natsReplication({ servers: cluster.servers, name, role: 'leader', ack: 'replicated', snapshotEveryBytes: 1 }),
     });
     const follower = await VarMap.open(path.join(workDirectory, `${name}-b`), {
       ...options,
@@ -66,6 +68,7 @@ describe('what NATS stores', () => {
       for (let index = 0; index < 40; index++) leader.put(keys.fromString(`record-key-${index}-Kx`, 16), value);
       leader.put(recordKey, value);
       await leader.sync();
+      await leader.replication.caughtUp();
       await follower.replication.caughtUp();
       expect(follower.get(recordKey)).toEqual(value);
     } finally {
@@ -76,6 +79,9 @@ describe('what NATS stores', () => {
     // What was shipped is there: the first sealed bytes of a data file (the search can find things).
     const dataFile = [...filesOf(path.join(workDirectory, `${name}-a`)).entries()].find(([file]) => file.endsWith('.data'))![1];
     expect(foundIn(stored, dataFile.subarray(64, 128))).toBe(true);
+    // The object store holds the sealed files, and the history bucket its entries.
+    expect(foundIn(everyFile(cluster.storageRoot, `OBJ_ARMDB_${name}`), dataFile.subarray(64, 128))).toBe(true);
+    expect(everyFile(cluster.storageRoot, `KV_ARMDBH_${name}`).length).toBeGreaterThan(0);
     // And what must not be.
     expect(foundIn(stored, key)).toBe(false);
     expect(foundIn(stored, text(passphrase))).toBe(false);

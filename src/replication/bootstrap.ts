@@ -1,0 +1,599 @@
+/**
+ * Snapshots of a replicated store in a JetStream object store (docs/replication.md §Object-store
+ * snapshots): the sealed files as they were right after a batch of the stream, and an HMAC'd snapshot
+ * manifest naming each file's SHA-256 and the stream sequence of that batch. A new replica (or a
+ * restore) starts from one and reads the stream only from the sequence after it, so the stream can be
+ * trimmed behind the oldest snapshot kept.
+ *
+ * Objects: `file.<sha256 hex>` holds a file's bytes (content addressed: a data file that did not change
+ * between two snapshots is stored once), `snapshot.<sequence, 16 digits>` a snapshot manifest:
+ *
+ * ```
+ * offset size  field
+ * 0      4     magic "ARMS"
+ * 4      1     version (1)
+ * 5      1     flags (0)
+ * 6      16    database id
+ * 22     8     lease epoch of the batch (u64 BE)
+ * 30     8     batch number within the epoch (u64 BE)
+ * 38     8     stream sequence of the batch's last part (u64 BE)
+ * 46     8     MANIFEST epoch of the leader's engine when the batch was cut (u64 BE)
+ * 54     8     leader's clock when the batch was cut, ms since 1970 (f64 BE)
+ * 62     4     entry count (u32 BE)
+ * 66     …     entries: kind u8 (1 directory, 2 file), path length u16, path (UTF-8, relative,
+ *              `/`-separated), then for a file: size u64, SHA-256 of its bytes (32)
+ * end-32 32    HMAC-SHA256 over every byte before it, under the replication MAC key of the epoch
+ * ```
+ *
+ * Only file bytes as stored (ciphertext) and this framing reach NATS; the lock is never captured.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { ObjectStore } from '@nats-io/obj';
+import { Objm, StorageType } from '@nats-io/obj';
+import { assert } from '../assert.js';
+import { type ArmdbError, armdbError, integrityError } from '../errors.js';
+import type { FileSystem } from '../io/file-system.js';
+import type { FileOperation } from '../io/recording-file-system.js';
+import { applyOperations } from './apply.js';
+import { checkPortablePath, DATABASE_ID_BYTES, decodePart } from './message.js';
+import { snapshotOperations } from './snapshot.js';
+
+const MAGIC = [0x41, 0x52, 0x4d, 0x53];
+const VERSION = 1;
+const HEADER_BYTES = 66;
+const MAC_BYTES = 32;
+const DIGEST_BYTES = 32;
+const ENTRY_DIRECTORY = 1;
+const ENTRY_FILE = 2;
+/** Bound on a snapshot manifest read back from NATS (a million files with long names). */
+const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
+const SNAPSHOT_PREFIX = 'snapshot.';
+const FILE_PREFIX = 'file.';
+/** Room left in a chunk message for the object store's headers. */
+const CHUNK_HEADROOM_BYTES = 4096;
+/** Objects read at once by a bootstrap or a restore. */
+const DOWNLOADS_IN_FLIGHT = 4;
+
+/**
+ * One directory or file of a snapshot: its path relative to the store's directory (`/`-separated)
+ * and, for a file, its size and the SHA-256 of its bytes (the object `file.<digest hex>` holds them).
+ */
+export type SnapshotEntry =
+  | {
+      /** A directory. */
+      readonly kind: 'directory';
+      /** Relative to the store's directory, `/`-separated. */
+      readonly path: string;
+    }
+  | {
+      /** A file. */
+      readonly kind: 'file';
+      /** Relative to the store's directory, `/`-separated. */
+      readonly path: string;
+      /** Its length in bytes. */
+      readonly size: number;
+      /** SHA-256 of its bytes. */
+      readonly digest: Uint8Array;
+    };
+
+/** Where a snapshot sits in the stream, and what it holds (docs/replication.md §Object-store snapshots). */
+export interface SnapshotManifest {
+  /** The store's database id (docs/format.md §2.4). */
+  readonly databaseId: Uint8Array;
+  /** The lease epoch of the batch the snapshot follows. */
+  readonly epoch: number;
+  /** That batch's number within its epoch. */
+  readonly batch: number;
+  /** The stream sequence of that batch's last part: a replica reads the stream from the one after. */
+  readonly sequence: number;
+  /** The leader engine's MANIFEST epoch when the batch was cut. */
+  readonly manifestEpoch: number;
+  /** The leader's clock when the batch was cut, ms since 1970. */
+  readonly leaderTimeMs: number;
+  /** Every directory and file of the store at that point (never the lock). */
+  readonly entries: readonly SnapshotEntry[];
+}
+
+/** A snapshot manifest as read back, with the bytes its HMAC covers and the HMAC. */
+export interface DecodedSnapshotManifest extends SnapshotManifest {
+  /** Every byte before the HMAC. */
+  readonly body: Uint8Array;
+  /** HMAC-SHA256 of `body` under the replication MAC key of the epoch. */
+  readonly mac: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+function hmac(key: Uint8Array, body: Uint8Array): Uint8Array {
+  return new Uint8Array(createHmac('sha256', key).update(body).digest());
+}
+
+export function sha256(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(bytes).digest());
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
+}
+
+export function snapshotObjectName(sequence: number): string {
+  return `${SNAPSHOT_PREFIX}${String(sequence).padStart(16, '0')}`;
+}
+
+export function fileObjectName(digest: Uint8Array): string {
+  return `${FILE_PREFIX}${hex(digest)}`;
+}
+
+/** The manifest's bytes, MAC'd under `macKey`. */
+export function encodeSnapshotManifest(manifest: SnapshotManifest, macKey: Uint8Array): Uint8Array {
+  assert(manifest.databaseId.length === DATABASE_ID_BYTES, 'a database id has 16 bytes');
+  const paths = manifest.entries.map((entry) => {
+    assert(checkPortablePath(entry.path), 'a snapshot path is portable and never the lock');
+    return encoder.encode(entry.path);
+  });
+  let size = HEADER_BYTES + MAC_BYTES;
+  manifest.entries.forEach((entry, index) => {
+    size += 3 + paths[index]!.length + (entry.kind === 'file' ? 8 + DIGEST_BYTES : 0);
+  });
+  const bytes = new Uint8Array(size);
+  const view = new DataView(bytes.buffer);
+  bytes.set(MAGIC, 0);
+  bytes[4] = VERSION;
+  bytes.set(manifest.databaseId, 6);
+  view.setBigUint64(22, BigInt(manifest.epoch));
+  view.setBigUint64(30, BigInt(manifest.batch));
+  view.setBigUint64(38, BigInt(manifest.sequence));
+  view.setBigUint64(46, BigInt(manifest.manifestEpoch));
+  view.setFloat64(54, manifest.leaderTimeMs);
+  view.setUint32(62, manifest.entries.length);
+  let offset = HEADER_BYTES;
+  manifest.entries.forEach((entry, index) => {
+    const name = paths[index]!;
+    bytes[offset] = entry.kind === 'file' ? ENTRY_FILE : ENTRY_DIRECTORY;
+    view.setUint16(offset + 1, name.length);
+    bytes.set(name, offset + 3);
+    offset += 3 + name.length;
+    if (entry.kind === 'file') {
+      assert(entry.digest.length === DIGEST_BYTES, 'a SHA-256 has 32 bytes');
+      view.setBigUint64(offset, BigInt(entry.size));
+      bytes.set(entry.digest, offset + 8);
+      offset += 8 + DIGEST_BYTES;
+    }
+  });
+  bytes.set(hmac(macKey, bytes.subarray(0, offset)), offset);
+  return bytes;
+}
+
+function bad(message: string): ArmdbError {
+  return integrityError(`snapshot manifest: ${message}`);
+}
+
+/** Parses a manifest, every length checked against the bytes there are; ARMDB_INTEGRITY if malformed. The MAC is not checked here. */
+export function decodeSnapshotManifest(bytes: Uint8Array): DecodedSnapshotManifest {
+  if (bytes.length < HEADER_BYTES + MAC_BYTES) throw bad('shorter than a header');
+  if (MAGIC.some((byte, index) => bytes[index] !== byte)) throw bad('bad magic');
+  if (bytes[4] !== VERSION) throw bad(`unknown version ${bytes[4]}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const end = bytes.length - MAC_BYTES;
+  const safe = (value: bigint, what: string): number => {
+    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(`${what} out of range`);
+    return Number(value);
+  };
+  const count = view.getUint32(62);
+  const entries: SnapshotEntry[] = [];
+  let offset = HEADER_BYTES;
+  const need = (length: number): void => {
+    if (offset + length > end) throw bad('an entry runs past the end');
+  };
+  for (let index = 0; index < count; index++) {
+    need(3);
+    const kind = bytes[offset];
+    const pathLength = view.getUint16(offset + 1);
+    offset += 3;
+    need(pathLength);
+    let relative: string;
+    try {
+      relative = decoder.decode(bytes.subarray(offset, offset + pathLength));
+    } catch (error) {
+      throw integrityError('snapshot manifest: a path is not UTF-8', error);
+    }
+    if (!checkPortablePath(relative)) throw bad('a path outside the store or naming the lock');
+    offset += pathLength;
+    if (kind === ENTRY_DIRECTORY) entries.push({ kind: 'directory', path: relative });
+    else if (kind === ENTRY_FILE) {
+      need(8 + DIGEST_BYTES);
+      const size = safe(view.getBigUint64(offset), 'size');
+      entries.push({ kind: 'file', path: relative, size, digest: bytes.slice(offset + 8, offset + 8 + DIGEST_BYTES) });
+      offset += 8 + DIGEST_BYTES;
+    } else throw bad(`unknown entry kind ${kind}`);
+  }
+  if (offset !== end) throw bad('bytes after the last entry');
+  return {
+    databaseId: bytes.slice(6, 22),
+    epoch: safe(view.getBigUint64(22), 'epoch'),
+    batch: safe(view.getBigUint64(30), 'batch'),
+    sequence: safe(view.getBigUint64(38), 'sequence'),
+    manifestEpoch: safe(view.getBigUint64(46), 'manifest epoch'),
+    leaderTimeMs: view.getFloat64(54),
+    entries,
+    body: bytes.subarray(0, end),
+    mac: bytes.slice(end),
+  };
+}
+
+/** Whether the manifest's MAC verifies under `macKey` (constant time). */
+export function verifySnapshotManifest(manifest: DecodedSnapshotManifest, macKey: Uint8Array): boolean {
+  return timingSafeEqual(hmac(macKey, manifest.body), manifest.mac);
+}
+
+// ---- the object store --------------------------------------------------------------------------
+
+/** The object store's bucket of a replicated store (stream `OBJ_ARMDB_<name>`). */
+export function objectBucketOf(name: string): string {
+  return `ARMDB_${name}`;
+}
+
+/** The store's object store, or undefined if none was ever created (nothing snapshotted). */
+export async function openObjectStore(js: JetStreamClient, name: string): Promise<ObjectStore | undefined> {
+  try {
+    return await new Objm(js).open(objectBucketOf(name));
+  } catch {
+    return undefined;
+  }
+}
+
+async function readObject(store: ObjectStore, objectName: string, maxBytes: number): Promise<Uint8Array> {
+  const info = await store.info(objectName).catch((error: unknown) => {
+    throw armdbError('ARMDB_REPLICATION', `could not read the object ${objectName}`, error);
+  });
+  if (info === null || info.deleted) throw integrityError(`snapshot: the object ${objectName} is missing`);
+  if (info.size > maxBytes) throw integrityError(`snapshot: the object ${objectName} is larger than its manifest says`);
+  let bytes: Uint8Array | null;
+  try {
+    bytes = await store.getBlob(objectName);
+  } catch (error) {
+    // The client checks the object store's own digest: a corrupt chunk. Anything else: the servers.
+    if (error instanceof Error && /digest/i.test(error.message))
+      throw integrityError(`snapshot: the object ${objectName} is corrupt`, error);
+    throw armdbError('ARMDB_REPLICATION', `could not read the object ${objectName}`, error);
+  }
+  if (bytes === null) throw integrityError(`snapshot: the object ${objectName} is missing`);
+  return bytes;
+}
+
+/** A snapshot manifest as listed: its object name's sequence and its decoded bytes. */
+export interface StoredSnapshot {
+  readonly manifest: DecodedSnapshotManifest;
+}
+
+/**
+ * Every snapshot manifest in the store, oldest first. The sequence its object is named for must be
+ * the one it holds, and sequences and lease epochs never go back from one to the next: an old
+ * manifest put under a newer name is ARMDB_ROLLBACK.
+ */
+export async function listSnapshots(store: ObjectStore): Promise<StoredSnapshot[]> {
+  let infos: Awaited<ReturnType<ObjectStore['list']>>;
+  try {
+    infos = await store.list();
+  } catch (error) {
+    throw armdbError('ARMDB_REPLICATION', 'could not list the object store', error);
+  }
+  const names = infos
+    .filter((info) => !info.deleted && info.name.startsWith(SNAPSHOT_PREFIX))
+    .map((info) => info.name)
+    .sort();
+  const snapshots: StoredSnapshot[] = [];
+  for (const objectName of names) {
+    const named = Number(objectName.slice(SNAPSHOT_PREFIX.length));
+    const manifest = decodeSnapshotManifest(await readObject(store, objectName, MAX_MANIFEST_BYTES));
+    if (manifest.sequence !== named) {
+      throw armdbError(
+        manifest.sequence < named ? 'ARMDB_ROLLBACK' : 'ARMDB_INTEGRITY',
+        `snapshot: ${objectName} holds the snapshot of stream sequence ${manifest.sequence}`,
+      );
+    }
+    const previous = snapshots.at(-1)?.manifest;
+    if (previous !== undefined && manifest.epoch < previous.epoch) {
+      throw armdbError(
+        'ARMDB_ROLLBACK',
+        `snapshot: lease epoch ${manifest.epoch} at sequence ${manifest.sequence} after ${previous.epoch}`,
+      );
+    }
+    snapshots.push({ manifest });
+  }
+  return snapshots;
+}
+
+/**
+ * Checks that the stream's message at the snapshot's sequence is the last part of the batch the
+ * manifest names (same store, epoch and batch): a snapshot that does not belong to this stream, or
+ * whose epoch is older than the stream's at that point, is refused.
+ */
+export async function checkAgainstStream(jsm: JetStreamManager, stream: string, manifest: SnapshotManifest): Promise<void> {
+  const message = await jsm.streams.getMessage(stream, { seq: manifest.sequence }).catch((error: unknown) => {
+    throw armdbError('ARMDB_REPLICATION', 'could not read the stream', error);
+  });
+  if (message === null) {
+    throw integrityError(`snapshot: the stream no longer holds sequence ${manifest.sequence}, the batch the snapshot follows`);
+  }
+  const part = decodePart(message.data);
+  if (part.epoch > manifest.epoch)
+    throw armdbError('ARMDB_ROLLBACK', `snapshot: lease epoch ${manifest.epoch} behind the stream's ${part.epoch}`);
+  if (
+    hex(part.databaseId) !== hex(manifest.databaseId) ||
+    part.epoch !== manifest.epoch ||
+    part.batch !== manifest.batch ||
+    part.part !== part.partCount - 1
+  ) {
+    throw integrityError(`snapshot: sequence ${manifest.sequence} of the stream is not the batch the snapshot names`);
+  }
+}
+
+/**
+ * Writes the snapshot's files into `root` through `fileSystem` (every store file there goes first, the
+ * lock stays), each object checked against the SHA-256 and size its manifest names (ARMDB_INTEGRITY).
+ * The manifest's own MAC is checked by the caller once the engine opened on the result (its key comes
+ * from the KEYRING the snapshot carries).
+ */
+export async function downloadSnapshot(
+  store: ObjectStore,
+  manifest: SnapshotManifest,
+  fileSystem: FileSystem,
+  root: string,
+): Promise<number> {
+  applyOperations(fileSystem, root, [{ kind: 'reset' }]);
+  for (const entry of manifest.entries) {
+    if (entry.kind === 'directory') applyOperations(fileSystem, root, [{ kind: 'makeDirectory', path: entry.path }]);
+  }
+  const files = manifest.entries.filter((entry) => entry.kind === 'file');
+  let bytesWritten = 0;
+  let next = 0;
+  // A few objects in flight at once: each read is a round trip and a consumer of its own.
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const entry = files[next++]!;
+      const objectName = fileObjectName(entry.digest);
+      const bytes = await readObject(store, objectName, entry.size);
+      if (bytes.length !== entry.size || !timingSafeEqual(sha256(bytes), entry.digest)) {
+        throw integrityError(`snapshot: the object for ${entry.path} is not the file the snapshot names`);
+      }
+      const operations: FileOperation[] = [{ kind: 'create', path: entry.path }];
+      if (bytes.length > 0) operations.push({ kind: 'write', path: entry.path, position: 0, bytes });
+      applyOperations(fileSystem, root, operations);
+      bytesWritten += bytes.length;
+    }
+  };
+  const workers = Array.from({ length: Math.min(DOWNLOADS_IN_FLIGHT, files.length) }, worker);
+  const results = await Promise.allSettled(workers);
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return bytesWritten;
+}
+
+// ---- the leader: taking snapshots ----------------------------------------------------------------
+
+/** When a leader takes snapshots and how many it keeps (docs/replication.md §Object-store snapshots). */
+export interface SnapshotPolicy {
+  /** A snapshot once this many bytes were written since the last one. */
+  readonly everyBytes: number | undefined;
+  /** A snapshot once this long passed since the last one (and something was written). */
+  readonly everyMs: number | undefined;
+  /** Snapshots kept; older ones and the objects only they name are deleted. */
+  readonly retain: number;
+  /** Whether the stream (and the manifest history) is trimmed up to the oldest snapshot kept. */
+  readonly trimStream: boolean;
+}
+
+/** The files of the store right after a batch was cut: read in the same synchronous step as the cut. */
+export interface Capture {
+  readonly directories: readonly string[];
+  readonly files: readonly { readonly path: string; readonly bytes: Uint8Array }[];
+  readonly leaderTimeMs: number;
+}
+
+/** Where the batch of a capture landed. */
+export interface CaptureLanding {
+  readonly databaseId: Uint8Array;
+  readonly epoch: number;
+  readonly batch: number;
+  readonly sequence: number;
+  readonly manifestEpoch: number;
+  /** A copy of the epoch's MAC key; wiped once the manifest is sealed. */
+  readonly macKey: Uint8Array;
+}
+
+/** What the snapshot taker needs of the NATS session. */
+export interface SnapshotSession {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly name: string;
+  readonly stream: string;
+  readonly replicas: number;
+  /** The server's max payload: objects are stored in chunks this size (less room for headers), not the client's 128 KiB. */
+  readonly maxPayloadBytes: number;
+  /** Called with the sequence of the oldest snapshot kept once the stream was trimmed to it. */
+  readonly onTrimmed?: (sequence: number) => Promise<void>;
+}
+
+/**
+ * Takes object-store snapshots for a leader. {@link capture} runs at a batch cut and reads every file
+ * of the store synchronously, so what it holds is exactly the state after that batch (the engine's file
+ * operations are synchronous; nothing runs between the cut and the read). An fsync'd whole-file write
+ * or an unlink off the event loop runs on the thread pool and is recorded only when it completes: while
+ * one is in flight the disk may be ahead of the recorded operations, so no capture is taken then
+ * ({@link track} counts them). One snapshot is stored at a time; a capture due meanwhile waits.
+ */
+export class SnapshotTaker {
+  readonly #session: SnapshotSession;
+  readonly #fileSystem: FileSystem;
+  readonly #root: string;
+  readonly #policy: SnapshotPolicy;
+  #store: ObjectStore | undefined;
+  #asyncMutations = 0;
+  #bytesSinceCapture = 0;
+  #lastCaptureMs = Date.now();
+  #storing: Promise<void> | undefined;
+  #error: Error | undefined;
+
+  constructor(session: SnapshotSession, fileSystem: FileSystem, root: string, policy: SnapshotPolicy) {
+    this.#session = session;
+    this.#fileSystem = fileSystem;
+    this.#root = root;
+    this.#policy = policy;
+  }
+
+  /** The last snapshot that failed to store, if any (the next one tries again). */
+  get error(): Error | undefined {
+    return this.#error;
+  }
+
+  /**
+   * `inner` with its asynchronous mutations counted, to go under the recording FileSystem. The count
+   * drops a macrotask after the operation completed, once the recorder has recorded it.
+   */
+  track(inner: FileSystem): FileSystem {
+    const counted = async <T>(run: () => Promise<T>): Promise<T> => {
+      this.#asyncMutations++;
+      try {
+        return await run();
+      } finally {
+        setImmediate(() => this.#asyncMutations--);
+      }
+    };
+    // Every function delegated by name: `inner` may be a class instance, whose methods a spread drops.
+    return {
+      open: (filePath, mode) => inner.open(filePath, mode),
+      readFile: (filePath, maxBytes) => inner.readFile(filePath, maxBytes),
+      writeFile: (filePath, bytes) => counted(() => inner.writeFile(filePath, bytes)),
+      rename: (from, to) => inner.rename(from, to),
+      unlink: (filePath) => inner.unlink(filePath),
+      removeFile: (filePath) => counted(() => inner.removeFile(filePath)),
+      list: (directory) => inner.list(directory),
+      makeDirectory: (directory, options) => inner.makeDirectory(directory, options),
+      exists: (filePath) => inner.exists(filePath),
+      modeOf: (filePath) => inner.modeOf(filePath),
+      syncDirectory: (directory) => inner.syncDirectory(directory),
+      realPath: (directory) => inner.realPath(directory),
+      createLockFile: (filePath, bytes) => inner.createLockFile(filePath, bytes),
+      readLockFile: (filePath, maxBytes) => inner.readLockFile(filePath, maxBytes),
+      removeLockFile: (filePath) => inner.removeLockFile(filePath),
+    };
+  }
+
+  /** At a batch cut: the store's files if a snapshot is due and can be taken now, else undefined. */
+  capture(operations: readonly FileOperation[]): Capture | undefined {
+    for (const operation of operations) if (operation.kind === 'write') this.#bytesSinceCapture += operation.bytes.length;
+    if (this.#storing !== undefined || this.#asyncMutations > 0 || this.#bytesSinceCapture === 0) return undefined;
+    const now = Date.now();
+    const { everyBytes, everyMs } = this.#policy;
+    const due =
+      (everyBytes !== undefined && this.#bytesSinceCapture >= everyBytes) ||
+      (everyMs !== undefined && now - this.#lastCaptureMs >= everyMs);
+    if (!due) return undefined;
+    const directories: string[] = [];
+    const files: { path: string; bytes: Uint8Array }[] = [];
+    const pending = new Map<string, Uint8Array[]>();
+    for (const operation of snapshotOperations(this.#fileSystem, this.#root)) {
+      if (operation.kind === 'makeDirectory') directories.push(operation.path);
+      else if (operation.kind === 'create') pending.set(operation.path, []);
+      else if (operation.kind === 'write') pending.get(operation.path)!.push(operation.bytes);
+    }
+    for (const [relative, chunks] of pending) files.push({ path: relative, bytes: chunks[0] ?? new Uint8Array(0) });
+    this.#bytesSinceCapture = 0;
+    this.#lastCaptureMs = now;
+    return { directories, files, leaderTimeMs: now };
+  }
+
+  /** After the capture's batch was stored at `landing.sequence`: stores the snapshot in the background. */
+  store(capture: Capture, landing: CaptureLanding): void {
+    const run = this.#storeSnapshot(capture, landing)
+      .then(() => {
+        this.#error = undefined;
+      })
+      .catch((error: unknown) => {
+        this.#error = error instanceof Error ? error : new Error(String(error));
+      })
+      .finally(() => {
+        landing.macKey.fill(0);
+        if (this.#storing === run) this.#storing = undefined;
+      });
+    this.#storing = run;
+  }
+
+  /** A capture whose batch never landed (the leader was fenced, the servers did not answer). */
+  drop(): void {
+    this.#bytesSinceCapture = Math.max(this.#bytesSinceCapture, this.#policy.everyBytes ?? 0);
+  }
+
+  /** Resolves once the snapshot being stored (if any) is stored or failed. */
+  async settled(): Promise<void> {
+    await this.#storing;
+  }
+
+  async #objectStore(): Promise<ObjectStore> {
+    this.#store ??= await new Objm(this.#session.js).create(objectBucketOf(this.#session.name), {
+      storage: StorageType.File,
+      replicas: this.#session.replicas,
+    });
+    return this.#store;
+  }
+
+  async #storeSnapshot(capture: Capture, landing: CaptureLanding): Promise<void> {
+    const store = await this.#objectStore();
+    const present = new Set((await store.list()).filter((info) => !info.deleted).map((info) => info.name));
+    const entries: SnapshotEntry[] = capture.directories.map((directory) => ({ kind: 'directory', path: directory }));
+    for (const file of capture.files) {
+      const digest = sha256(file.bytes);
+      const objectName = fileObjectName(digest);
+      if (!present.has(objectName)) {
+        const chunkBytes = Math.max(64 * 1024, this.#session.maxPayloadBytes - CHUNK_HEADROOM_BYTES);
+        await store.putBlob({ name: objectName, options: { max_chunk_size: chunkBytes } }, file.bytes);
+        present.add(objectName);
+      }
+      entries.push({ kind: 'file', path: file.path, size: file.bytes.length, digest });
+    }
+    const manifest: SnapshotManifest = {
+      databaseId: landing.databaseId,
+      epoch: landing.epoch,
+      batch: landing.batch,
+      sequence: landing.sequence,
+      manifestEpoch: landing.manifestEpoch,
+      leaderTimeMs: capture.leaderTimeMs,
+      entries,
+    };
+    await store.putBlob({ name: snapshotObjectName(landing.sequence) }, encodeSnapshotManifest(manifest, landing.macKey));
+    await this.#retain(store);
+  }
+
+  /** Keeps the newest `retain` snapshots and the file objects they name; trims the stream to the oldest kept. */
+  async #retain(store: ObjectStore): Promise<void> {
+    const snapshots = await listSnapshots(store);
+    const kept = snapshots.slice(-this.#policy.retain);
+    for (const { manifest } of snapshots.slice(0, snapshots.length - kept.length)) {
+      await store.delete(snapshotObjectName(manifest.sequence));
+    }
+    const named = new Set<string>();
+    for (const { manifest } of kept)
+      for (const entry of manifest.entries) if (entry.kind === 'file') named.add(fileObjectName(entry.digest));
+    for (const info of await store.list()) {
+      if (!info.deleted && info.name.startsWith(FILE_PREFIX) && !named.has(info.name)) await store.delete(info.name);
+    }
+    const oldest = kept[0]?.manifest;
+    if (!this.#policy.trimStream || oldest === undefined) return;
+    // Purge below the oldest snapshot kept; its own last message stays, for checkAgainstStream.
+    // (A purge to sequence 1 or 0 is a purge of everything to the server: nothing to do then.)
+    if (oldest.sequence <= 1) return;
+    await this.#session.jsm.streams.purge(this.#session.stream, { seq: oldest.sequence });
+    await this.#session.onTrimmed?.(oldest.sequence);
+  }
+}
+
+/** The newest snapshot with a sequence at or before `atMost` (default any), or undefined. */
+export function newestSnapshot(snapshots: readonly StoredSnapshot[], atMost = Number.MAX_SAFE_INTEGER): StoredSnapshot | undefined {
+  for (let index = snapshots.length - 1; index >= 0; index--) {
+    if (snapshots[index]!.manifest.sequence <= atMost) return snapshots[index];
+  }
+  return undefined;
+}
