@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import {
+  type ConsumerMessages,
   DeliverPolicy,
   DiscardPolicy,
   type JetStreamClient,
@@ -18,7 +19,7 @@ import {
   RetentionPolicy,
   StorageType,
 } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
+import { type KV, Kvm, KvWatchInclude } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { ResolvedOptions } from '../config.js';
 import { type Credential, makeCredential, wipeCredential } from '../crypto/keys.js';
@@ -48,8 +49,12 @@ export interface NatsReplicationOptions {
   readonly servers: string | readonly string[];
   /** The replicated store's name: `[A-Za-z0-9_-]{1,64}`; names its stream and lease bucket. */
   readonly name: string;
-  /** `'leader'` writes and ships; `'follower'` applies and serves reads (writes: ARMDB_READ_ONLY). */
-  readonly role: 'leader' | 'follower';
+  /**
+   * `'leader'` writes and ships; `'follower'` applies and serves reads (writes: ARMDB_READ_ONLY);
+   * `'auto'` starts as a follower, watches the lease, and takes it with the next epoch when its holder
+   * stops renewing it for `leaseTtlMs` (the first to take it leads, the others follow it).
+   */
+  readonly role: 'leader' | 'follower' | 'auto';
   /**
    * When a leader's `sync()` resolves: `'local'` (default) once durable on this machine, the stream
    * following (lag in `status()`); `'replicated'` once the stream acknowledged it too (with R3 a
@@ -69,6 +74,9 @@ const MAC_INFO = new TextEncoder().encode('armdb/v1 replication');
 const LEASE_KEY = 'lease';
 /** A follower serves what it applied at least this often under a steady stream. */
 const MAX_UNSERVED_MS = 1000;
+/** How often a follower checks that its consumer still delivers, and how many checks without progress replace it. */
+const CONSUMER_CHECK_MS = 1000;
+const STALLED_CHECKS = 3;
 /** Tries of one batch before a sync fails with ARMDB_REPLICATION (about 10 s of backoff); the batch stays queued. */
 const MAX_PUBLISH_ATTEMPTS = 8;
 
@@ -119,7 +127,7 @@ export function natsReplication(options: NatsReplicationOptions): ReplicationOpt
 interface CheckedOptions {
   readonly servers: string[];
   readonly name: string;
-  readonly role: 'leader' | 'follower';
+  readonly role: 'leader' | 'follower' | 'auto';
   readonly ack: 'local' | 'replicated';
   readonly leaseTtlMs: number;
   readonly streamReplicas: number | undefined;
@@ -133,7 +141,9 @@ function checkOptions(options: NatsReplicationOptions): CheckedOptions {
     throw new TypeError('"servers" expected a URL or a non-empty array of URLs');
   }
   if (typeof options.name !== 'string' || !NAME.test(options.name)) throw new TypeError('"name" expected [A-Za-z0-9_-]{1,64}');
-  if (options.role !== 'leader' && options.role !== 'follower') throw new TypeError("\"role\" expected 'leader' | 'follower'");
+  if (options.role !== 'leader' && options.role !== 'follower' && options.role !== 'auto') {
+    throw new TypeError("\"role\" expected 'leader' | 'follower' | 'auto'");
+  }
   const ack = options.ack ?? 'local';
   if (ack !== 'local' && ack !== 'replicated') throw new TypeError("\"ack\" expected 'local' | 'replicated'");
   const leaseTtlMs = options.leaseTtlMs ?? 10_000;
@@ -163,6 +173,7 @@ async function openReplicated(options: CheckedOptions, request: ReplicationOpenR
     replica = new Replica(options, session, request);
     wipeCredential(credential);
     const engine = options.role === 'leader' ? await replica.openLeader() : await replica.openFollower();
+    if (options.role === 'auto') await replica.watchLease();
     return { engine, controller: replica as ReplicationController };
   } catch (error) {
     wipeCredential(credential);
@@ -242,6 +253,9 @@ class NatsSession {
   }
 }
 
+/** How {@link Replica} takes the lease: see #takeLease. */
+type LeaseTake = 'create' | 'takeOver' | { readonly expiredRevision: number };
+
 interface PublishedPart {
   readonly bytes: Uint8Array;
   readonly subject: string;
@@ -296,8 +310,12 @@ class Replica implements ReplicationController {
   #expectedBatch = 0;
   #batchParts: DecodedPart[] = [];
   #manifestEpochFloor = 0;
-  #consumerStop: (() => Promise<void>) | undefined;
+  #messages: ConsumerMessages | undefined;
   #consumerDone: Promise<void> | undefined;
+  #consumerStopping = false;
+  #consumerWatch: NodeJS.Timeout | undefined;
+  /** A message is being applied (or the engine reopened on it): the consumer is not stalled. */
+  #receiving = false;
   #waiters: Waiter[] = [];
 
   constructor(options: CheckedOptions, session: NatsSession, request: ReplicationOpenRequest) {
@@ -307,7 +325,7 @@ class Replica implements ReplicationController {
     this.#root = path.resolve(request.directory);
     this.#fileSystem = request.fileSystem ?? nodeFileSystem;
     this.#credential = makeCredential(request.options.credential!);
-    this.#role = options.role;
+    this.#role = options.role === 'leader' ? 'leader' : 'follower';
   }
 
   // ---- the public handle -----------------------------------------------------------------------
@@ -358,12 +376,25 @@ class Replica implements ReplicationController {
     if (this.#role === 'leader') await this.#flush();
   }
 
-  async promote(): Promise<void> {
+  promote(): Promise<void> {
+    return this.#promote('takeOver');
+  }
+
+  /** `promote()` takes the lease whatever its state; role 'auto' only the expired one it watched. */
+  #promote(mode: LeaseTake): Promise<void> {
+    this.#promoting ??= this.#promoteOnce(mode).finally(() => {
+      this.#promoting = undefined;
+    });
+    return this.#promoting;
+  }
+
+  async #promoteOnce(mode: LeaseTake): Promise<void> {
     if (this.#closed) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
     if (this.#role === 'leader') return;
     if (this.#role === 'fenced') throw armdbError('ARMDB_FENCED', 'a fenced leader cannot take the lease again; reopen it as a follower');
     if (this.#error !== undefined) throw this.#error;
-    await this.#takeLease(true);
+    await this.#takeLease(mode);
+    this.#stopLeaseWatch();
     // Everything the old leader published up to now is applied before this node writes. A batch it
     // left unfinished (it died between two parts) was never acknowledged: it is dropped.
     const target = await this.#session.lastSequence();
@@ -373,19 +404,21 @@ class Replica implements ReplicationController {
     }
     await this.#stopConsumer();
     this.#batchParts = [];
-    const previous = this.#slot!.current;
-    await previous.close();
     this.#macKey?.fill(0);
     this.#macKey = undefined;
-    this.#role = 'leader';
+    // The read-only engine serves reads until the writable one replaces it (its lock is its overlay's);
+    // status() says 'leader' once writes go to the new one.
     const engine = await this.#openWritable(this.#appliedSequence);
-    this.#slot!.swap(engine);
+    const previous = this.#slot!.swap(engine);
+    this.#role = 'leader';
+    await previous.close();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#renewTimer);
+    this.#stopLeaseWatch();
     const engine = this.#slot?.current;
     try {
       await this.#stopConsumer();
@@ -407,6 +440,7 @@ class Replica implements ReplicationController {
   /** An open that failed: the private copy of the secret goes. */
   abandon(): void {
     clearInterval(this.#renewTimer);
+    this.#stopLeaseWatch();
     this.#macKey?.fill(0);
     wipeCredential(this.#credential);
   }
@@ -418,8 +452,12 @@ class Replica implements ReplicationController {
 
   // ---- the lease -------------------------------------------------------------------------------
 
-  /** Takes the lease: only if nobody holds it (a leader's open), or from whoever does (`promote()`). */
-  async #takeLease(takeOver: boolean): Promise<void> {
+  /**
+   * Takes the lease: only if nobody holds it (`'create'`, a leader's open), from whoever does
+   * (`'takeOver'`, `promote()`), or if it still is the revision that went unrenewed for a whole TTL
+   * (`expiredRevision`, role 'auto'): a compare-and-set, so of several nodes taking it one wins.
+   */
+  async #takeLease(mode: LeaseTake): Promise<void> {
     const kv = this.#session.kv;
     const value = this.#leaseValue();
     const current = await kv.get(LEASE_KEY);
@@ -427,8 +465,10 @@ class Replica implements ReplicationController {
     try {
       if (current === null || current.operation !== 'PUT') {
         revision = await kv.create(LEASE_KEY, value);
-      } else if (takeOver) {
+      } else if (mode === 'takeOver' || (typeof mode === 'object' && mode.expiredRevision === current.revision)) {
         revision = await kv.update(LEASE_KEY, value, current.revision);
+      } else if (typeof mode === 'object') {
+        throw armdbError('ARMDB_FENCED', `the lease of "${this.#options.name}" was renewed or taken by another node`);
       } else {
         throw armdbError(
           'ARMDB_FENCED',
@@ -468,7 +508,8 @@ class Replica implements ReplicationController {
   }
 
   async #renewLease(): Promise<void> {
-    if (this.#role !== 'leader' || this.#closed) return;
+    // From the take on, promote()'s open included: the renew timer runs only on a node that took the lease.
+    if (this.#role === 'fenced' || this.#closed) return;
     try {
       this.#leaseRevision = await this.#session.kv.update(LEASE_KEY, this.#leaseValue(), this.#leaseRevision);
     } catch (error) {
@@ -480,6 +521,73 @@ class Replica implements ReplicationController {
       if (this.#isOwnLease(entry)) this.#leaseRevision = entry!.revision;
       else this.#fence(error);
     }
+  }
+
+  /**
+   * Role 'auto': follows the lease key. Every renewal seen (a PUT) rearms a timer of one TTL; when it
+   * fires with no renewal seen, or when the key is deleted (a leader's clean close), this follower
+   * tries to take the lease with the next epoch ({@link #promote}). The watch only says when to try:
+   * the take is a compare-and-set on the revision that went unrenewed, so a renewal the watch missed,
+   * or another follower first, leaves this one a follower, watching the new holder.
+   */
+  async watchLease(): Promise<void> {
+    const kv = this.#session.kv;
+    const current = await kv.get(LEASE_KEY).catch(() => null);
+    this.#armLeaseTimer(current !== null && current.operation === 'PUT' ? current.revision : 0);
+    const watcher = await kv.watch({ key: LEASE_KEY, include: KvWatchInclude.UpdatesOnly });
+    this.#leaseWatch = watcher;
+    void (async () => {
+      for await (const entry of watcher) {
+        if (this.#role !== 'follower' || this.#closed) break;
+        if (entry.operation === 'PUT') this.#armLeaseTimer(entry.revision);
+        else this.#armLeaseTimer(0, 0);
+      }
+    })().catch(() => undefined);
+  }
+
+  /** Tries to take the lease once `delayMs` passed without another renewal than `revision` (0: none). */
+  #armLeaseTimer(revision: number, delayMs = this.#options.leaseTtlMs): void {
+    clearTimeout(this.#leaseTimer);
+    if (this.#role !== 'follower' || this.#closed) return;
+    this.#leaseTimer = setTimeout(() => void this.#takeExpiredLease(revision), delayMs);
+    this.#leaseTimer.unref();
+  }
+
+  async #takeExpiredLease(revision: number): Promise<void> {
+    if (this.#role !== 'follower' || this.#closed || this.#error !== undefined) return;
+    let entry: Awaited<ReturnType<KV['get']>>;
+    try {
+      entry = await this.#session.kv.get(LEASE_KEY);
+    } catch {
+      // The servers did not answer: look again a third of a TTL later.
+      this.#armLeaseTimer(revision, Math.ceil(this.#options.leaseTtlMs / 3));
+      return;
+    }
+    const held = entry !== null && entry.operation === 'PUT';
+    if (held && entry!.revision !== revision) {
+      // Renewed (or taken) meanwhile, and the watch has not said so yet.
+      this.#armLeaseTimer(entry!.revision);
+      return;
+    }
+    try {
+      await this.#promote({ expiredRevision: held ? entry!.revision : 0 });
+    } catch (error) {
+      if (this.#closed || this.#role !== 'follower') return;
+      if (error instanceof ArmdbError && error.code === 'ARMDB_FENCED' && this.#error === undefined) {
+        // Another node took it first: follow it, and watch its lease from now on.
+        const now = await this.#session.kv.get(LEASE_KEY).catch(() => null);
+        this.#armLeaseTimer(now !== null && now.operation === 'PUT' ? now.revision : revision);
+        return;
+      }
+      this.#stopWith(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  #stopLeaseWatch(): void {
+    clearTimeout(this.#leaseTimer);
+    this.#leaseTimer = undefined;
+    this.#leaseWatch?.stop();
+    this.#leaseWatch = undefined;
   }
 
   /** Rejects with ARMDB_FENCED (and fences this leader) once another node holds the lease. */
@@ -512,7 +620,7 @@ class Replica implements ReplicationController {
   // ---- the leader ------------------------------------------------------------------------------
 
   async openLeader(): Promise<Engine> {
-    await this.#takeLease(false);
+    await this.#takeLease('create');
     try {
       const engine = await this.#openWritable(await this.#session.lastSequence());
       return engine;
@@ -544,7 +652,7 @@ class Replica implements ReplicationController {
     this.#publishedSequence = lastSequence;
     const recording = recordingFileSystem(fileSystem, this.#root, {
       onOperation: (operation) => {
-        if (this.#role !== 'leader') return;
+        if (this.#role === 'fenced') return;
         this.#pendingSinceMs ??= Date.now();
         this.#pending.push(operation);
       },
@@ -568,7 +676,7 @@ class Replica implements ReplicationController {
   }
 
   #schedulePublish(): void {
-    if (this.#publishScheduled || this.#role !== 'leader') return;
+    if (this.#publishScheduled || this.#role === 'fenced') return;
     this.#publishScheduled = true;
     setImmediate(() => {
       this.#publishScheduled = false;
@@ -680,34 +788,113 @@ class Replica implements ReplicationController {
   }
 
   #releaseFollowerLock: (() => void) | undefined;
+  // role 'auto'
+  #leaseWatch: { stop(): void } | undefined;
+  #leaseTimer: NodeJS.Timeout | undefined;
+  #promoting: Promise<void> | undefined;
 
+  /**
+   * Consumes the stream from `start` on. The ordered consumer lives on one NATS node; when that node
+   * dies the client reconnects elsewhere, but the consumer is not always recreated (with nats-server
+   * 2.9 and the v3 client, a follower connected to a killed stream leader received nothing more and
+   * reported nothing). So the follower watches its own progress: a consumer that ended, or one that
+   * delivered nothing for {@link STALLED_CHECKS} checks while the stream holds messages past the last
+   * one received, is replaced by a new one from the next sequence. A batch half received stays: its
+   * next part is the next message.
+   */
   async #startConsumer(start: number): Promise<void> {
+    const first = await this.#openConsumer(start);
+    this.#consumerStopping = false;
+    this.#consumerDone = this.#consumeLoop(first);
+    this.#watchConsumer();
+  }
+
+  async #openConsumer(start: number): Promise<ConsumerMessages> {
     const { js, names } = this.#session;
     const consumer = await js.consumers.get(names.stream, {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: start,
     });
     const messages = await consumer.consume();
-    this.#consumerStop = async () => {
-      await messages.close();
-    };
-    this.#consumerDone = (async () => {
-      for await (const message of messages) {
-        if (this.#error !== undefined || this.#closed) break;
+    this.#messages = messages;
+    return messages;
+  }
+
+  #consumerStopped(): boolean {
+    return this.#consumerStopping || this.#closed || this.#error !== undefined;
+  }
+
+  async #consumeLoop(first: ConsumerMessages): Promise<void> {
+    let messages: ConsumerMessages | undefined = first;
+    for (let failures = 0; ; ) {
+      if (messages !== undefined) {
         try {
-          await this.#receive(message.data, message.seq, message.info.pending);
-        } catch (error) {
-          this.#stopWith(error instanceof Error ? error : new Error(String(error)));
-          break;
+          for await (const message of messages) {
+            if (this.#consumerStopped()) break;
+            this.#receiving = true;
+            try {
+              await this.#receive(message.data, message.seq, message.info.pending);
+            } catch (error) {
+              this.#stopWith(error instanceof Error ? error : new Error(String(error)));
+              break;
+            } finally {
+              this.#receiving = false;
+            }
+          }
+        } catch {
+          // The consumer failed (its node went away): replaced below.
         }
       }
-    })();
+      if (this.#consumerStopped()) return;
+      try {
+        messages = await this.#openConsumer(this.#appliedSequence + 1);
+        failures = 0;
+      } catch {
+        // No stream leader yet (an election): again, later.
+        messages = undefined;
+        failures++;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** failures, 2000)));
+      }
+    }
+  }
+
+  /** Replaces a consumer that stopped delivering while the stream holds more (see #startConsumer). */
+  #watchConsumer(): void {
+    let seenSequence = this.#appliedSequence;
+    let stalledChecks = 0;
+    let checking = false;
+    clearInterval(this.#consumerWatch);
+    this.#consumerWatch = setInterval(() => {
+      if (checking || this.#receiving || this.#consumerStopped()) return;
+      if (this.#appliedSequence !== seenSequence) {
+        seenSequence = this.#appliedSequence;
+        stalledChecks = 0;
+        return;
+      }
+      checking = true;
+      this.#session
+        .lastSequence()
+        .then((last) => {
+          stalledChecks = last > this.#appliedSequence && this.#appliedSequence === seenSequence ? stalledChecks + 1 : 0;
+          if (stalledChecks >= STALLED_CHECKS) {
+            stalledChecks = 0;
+            this.#messages?.stop();
+          }
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          checking = false;
+        });
+    }, CONSUMER_CHECK_MS);
+    this.#consumerWatch.unref();
   }
 
   async #stopConsumer(): Promise<void> {
-    const stop = this.#consumerStop;
-    this.#consumerStop = undefined;
-    if (stop !== undefined) await stop().catch(() => undefined);
+    this.#consumerStopping = true;
+    clearInterval(this.#consumerWatch);
+    const messages = this.#messages;
+    this.#messages = undefined;
+    if (messages !== undefined) await messages.close().catch(() => undefined);
     await this.#consumerDone?.catch(() => undefined);
     this.#releaseFollowerLock?.();
     this.#releaseFollowerLock = undefined;
@@ -792,7 +979,7 @@ class Replica implements ReplicationController {
       this.#macKey = key;
       this.#streamEpoch = epoch;
       // A follower reports the epoch it follows; a promoting one already holds its own.
-      if (this.#role === 'follower') this.#epoch = epoch;
+      if (this.#leaseRevision === 0) this.#epoch = epoch;
       this.#databaseId = databaseId;
       this.#leader = await this.#leaseHolder();
     }
