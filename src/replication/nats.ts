@@ -22,7 +22,7 @@ import {
 import { type KV, Kvm, KvWatchInclude } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { ResolvedOptions } from '../config.js';
-import { type Credential, makeCredential, wipeCredential } from '../crypto/keys.js';
+import { type Credential, makeCredential, rememberSlotKeys, wipeCredential } from '../crypto/keys.js';
 import { Engine } from '../engine/engine.js';
 import { ArmdbError, armdbError, integrityError } from '../errors.js';
 import type { FileSystem } from '../io/file-system.js';
@@ -325,6 +325,8 @@ class Replica implements ReplicationController {
     this.#root = path.resolve(request.directory);
     this.#fileSystem = request.fileSystem ?? nodeFileSystem;
     this.#credential = makeCredential(request.options.credential!);
+    // Every reopen of a follower opens the KEYRING with a copy: the passphrase's KDF runs once, not at each.
+    rememberSlotKeys(this.#credential);
     this.#role = options.role === 'leader' ? 'leader' : 'follower';
   }
 
