@@ -25,6 +25,13 @@ const options = parseOptions('npm run build && node bench/replication.js [option
   batch: { type: 'number', default: 16, min: 1, integer: true, help: 'puts before each sync' },
   'value-bytes': { type: 'number', default: 1024, min: 1, integer: true, help: 'bytes of each value' },
   reps: { type: 'number', default: 3, min: 1, integer: true, help: 'repetitions' },
+  'stream-syncs': {
+    type: 'number',
+    default: 40,
+    min: 1,
+    integer: true,
+    help: 'syncs of the streaming-follower measurement (a passphrase store, follower open while the leader writes)',
+  },
 });
 const syncs = Number(options.syncs);
 const batch = Number(options.batch);
@@ -95,6 +102,12 @@ const storeOptions = { keySize: 16, encryption, syncIntervalMs: 0, autoCompact: 
 const latency = { none: { p50: [], p99: [] }, local: { p50: [], p99: [] }, replicated: { p50: [], p99: [] } };
 /** @type {number[]} */
 const followerMegabytesPerSecond = [];
+/** @type {number[]} */
+const streamingMegabytesPerSecond = [];
+/** @type {number[]} */
+const streamingFollowerCpuSeconds = [];
+/** A passphrase store at the default scrypt cost: every open of its KEYRING runs the KDF unless it is remembered. */
+const passphraseOptions = { ...storeOptions, encryption: { passphrase: new Uint8Array(randomBytes(24)) } };
 let run = 0;
 try {
   for (let rep = 0; rep < Number(options.reps); rep++) {
@@ -124,6 +137,35 @@ try {
         await follower.close();
       }
       await db.close();
+      if (mode === 'replicated') {
+        // A follower applying while a passphrase store's leader writes: it reopens at each caught-up
+        // point. MB/s of sealed pages from the leader's first write to the follower caught up, and the
+        // CPU time of this process over that span (leader and follower both run here).
+        const streamName = `bench${++run}`;
+        const leader = await VarMap.open(path.join(root, streamName), {
+          ...passphraseOptions,
+          replication: natsReplication({ servers: cluster.servers, name: streamName, role: 'leader', ack: 'replicated' }),
+        });
+        const follower = await VarMap.open(path.join(root, `${streamName}-follower`), {
+          ...passphraseOptions,
+          replication: natsReplication({ servers: cluster.servers, name: streamName, role: 'follower' }),
+        });
+        await follower.replication.caughtUp();
+        const bytesBefore = leader.stats().totalBytes;
+        const cpuBefore = process.cpuUsage();
+        const started = performance.now();
+        for (let round = 0; round < Number(options['stream-syncs']); round++) {
+          for (let index = 0; index < batch; index++) leader.put(keys.fromString(`${round}-${index}`, 16), value);
+          await leader.sync();
+        }
+        await follower.replication.caughtUp();
+        const seconds = (performance.now() - started) / 1000;
+        const cpu = process.cpuUsage(cpuBefore);
+        streamingMegabytesPerSecond.push((leader.stats().totalBytes - bytesBefore) / 1e6 / seconds);
+        streamingFollowerCpuSeconds.push((cpu.user + cpu.system) / 1e6);
+        await follower.close();
+        await leader.close();
+      }
       latency[mode].p50.push(percentile(samples, 0.5));
       latency[mode].p99.push(percentile(samples, 0.99));
     }
@@ -147,4 +189,14 @@ printTable(
 printTable(
   ['follower catch-up from empty', 'MB/s of sealed pages'],
   [[`${nodeCount} NATS node(s)`, middle(followerMegabytesPerSecond).toFixed(1)]],
+);
+printTable(
+  ['follower streaming, passphrase store', 'MB/s of sealed pages', 'CPU s of the process'],
+  [
+    [
+      `${options['stream-syncs']} syncs of ${batch} puts`,
+      middle(streamingMegabytesPerSecond).toFixed(3),
+      middle(streamingFollowerCpuSeconds).toFixed(2),
+    ],
+  ],
 );
