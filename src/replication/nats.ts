@@ -242,10 +242,19 @@ class NatsSession {
     }
   }
 
-  /** The stream's last sequence now (0 when empty). */
+  /**
+   * The stream's last sequence now (0 when empty). A request that timed out is asked again, twice: a
+   * stream electing its leader, or servers on a loaded machine, can miss the 5 s of one request.
+   */
   async lastSequence(): Promise<number> {
-    const info = await this.jsm.streams.info(this.names.stream);
-    return info.state.last_seq;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const info = await this.jsm.streams.info(this.names.stream);
+        return info.state.last_seq;
+      } catch (error) {
+        if (attempt >= 3 || !(error instanceof Error) || error.name !== 'TimeoutError') throw error;
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -536,7 +545,13 @@ class Replica implements ReplicationController {
     const kv = this.#session.kv;
     const current = await kv.get(LEASE_KEY).catch(() => null);
     this.#armLeaseTimer(current !== null && current.operation === 'PUT' ? current.revision : 0);
-    const watcher = await kv.watch({ key: LEASE_KEY, include: KvWatchInclude.UpdatesOnly });
+    let watcher: Awaited<ReturnType<KV['watch']>>;
+    try {
+      watcher = await kv.watch({ key: LEASE_KEY, include: KvWatchInclude.UpdatesOnly });
+    } catch {
+      // Without the watch the timer alone looks at the lease once per TTL (#takeExpiredLease rearms it).
+      return;
+    }
     this.#leaseWatch = watcher;
     void (async () => {
       for await (const entry of watcher) {
@@ -574,13 +589,15 @@ class Replica implements ReplicationController {
     try {
       await this.#promote({ expiredRevision: held ? entry!.revision : 0 });
     } catch (error) {
-      if (this.#closed || this.#role !== 'follower') return;
-      if (error instanceof ArmdbError && error.code === 'ARMDB_FENCED' && this.#error === undefined) {
-        // Another node took it first: follow it, and watch its lease from now on.
+      if (this.#closed || this.#role !== 'follower' || this.#error !== undefined) return;
+      if (this.#leaseRevision === 0) {
+        // Not taken: another node took it first (ARMDB_FENCED), or the servers did not answer. Follow
+        // whoever holds it, and watch that lease from now on.
         const now = await this.#session.kv.get(LEASE_KEY).catch(() => null);
         this.#armLeaseTimer(now !== null && now.operation === 'PUT' ? now.revision : revision);
         return;
       }
+      // Taken, but the promotion failed after: replication stops, reads go on.
       this.#stopWith(error instanceof Error ? error : new Error(String(error)));
     }
   }
