@@ -758,10 +758,16 @@ class Replica implements ReplicationController {
         const part = inFlight.parts[inFlight.next]!;
         // A retry after a lost acknowledgement sends the same bytes under the same id: the stream
         // de-duplicates it and answers with the sequence it stored it at.
-        const acknowledgement = await this.#session.js.publish(part.subject, part.bytes, {
-          msgID: part.messageId,
-          expect: { lastSequence: this.#publishedSequence },
-        });
+        let acknowledgement: { readonly seq: number };
+        try {
+          acknowledgement = await this.#session.js.publish(part.subject, part.bytes, {
+            msgID: part.messageId,
+            expect: { lastSequence: this.#publishedSequence },
+          });
+        } catch (error) {
+          if (isWrongLastSequence(error) && (await this.#adoptStoredParts(inFlight))) continue;
+          throw error;
+        }
         this.#publishedSequence = acknowledgement.seq;
         inFlight.next++;
       }
@@ -773,6 +779,38 @@ class Replica implements ReplicationController {
       // The servers did not answer: the batch stays in flight, to be sent again as it is.
       throw armdbError('ARMDB_REPLICATION', 'could not publish to the stream', error);
     }
+  }
+
+  /**
+   * After a refusal of `expect.lastSequence`: whether the messages the stream holds past the last
+   * acknowledged one are this batch's next parts (same subject, message id and bytes), stored by a
+   * publish whose acknowledgement was lost and resent after the stream's duplicate window (2 min by
+   * default), when the stream no longer recognises the id and checks the sequence instead. If they
+   * all are, they count as acknowledged; anything else is another node's, and this leader is fenced.
+   */
+  async #adoptStoredParts(inFlight: { next: number; readonly parts: readonly PublishedPart[] }): Promise<boolean> {
+    const { jsm, names } = this.#session;
+    const last = await this.#session.lastSequence();
+    let sequence = this.#publishedSequence;
+    let next = inFlight.next;
+    while (sequence < last && next < inFlight.parts.length) {
+      const stored = await jsm.streams.getMessage(names.stream, { seq: sequence + 1 });
+      const part = inFlight.parts[next]!;
+      if (
+        stored === null ||
+        stored.subject !== part.subject ||
+        stored.header?.get('Nats-Msg-Id') !== part.messageId ||
+        Buffer.compare(Buffer.from(stored.data), Buffer.from(part.bytes)) !== 0
+      ) {
+        return false;
+      }
+      sequence++;
+      next++;
+    }
+    if (sequence !== last || next === inFlight.next) return false;
+    this.#publishedSequence = sequence;
+    inFlight.next = next;
+    return true;
   }
 
   // ---- the follower ----------------------------------------------------------------------------
