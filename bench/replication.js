@@ -33,6 +33,13 @@ const options = parseOptions('npm run build && node bench/replication.js [option
   'bootstrap-keys': { type: 'number', default: 100_000, min: 1000, integer: true, help: 'keys of the bootstrapped store' },
   'bootstrap-rounds': { type: 'number', default: 3, min: 1, integer: true, help: 'times every key is written (then one compaction)' },
   'bootstrap-value-bytes': { type: 'number', default: 100, min: 1, integer: true, help: 'bytes of each value of the bootstrapped store' },
+  'stream-syncs': {
+    type: 'number',
+    default: 40,
+    min: 1,
+    integer: true,
+    help: 'syncs of the streaming-follower measurement (a passphrase store, follower open while the leader writes)',
+  },
 });
 const part = String(options.part);
 const bootstrapKeys = Number(options['bootstrap-keys']);
@@ -113,6 +120,12 @@ const bootstrap = {
   stream: { seconds: [], cpuSeconds: [], megabytes: [], streamMegabytes: [] },
   objects: { seconds: [], cpuSeconds: [], megabytes: [], streamMegabytes: [] },
 };
+/** @type {number[]} */
+const streamingMegabytesPerSecond = [];
+/** @type {number[]} */
+const streamingFollowerCpuSeconds = [];
+/** A passphrase store at the default scrypt cost: every open of its KEYRING runs the KDF unless it is remembered. */
+const passphraseOptions = { ...storeOptions, encryption: { passphrase: new Uint8Array(randomBytes(24)) } };
 let run = 0;
 
 /**
@@ -193,6 +206,35 @@ try {
         await follower.close();
       }
       await db.close();
+      if (mode === 'replicated') {
+        // A follower applying while a passphrase store's leader writes: it reopens at each caught-up
+        // point. MB/s of sealed pages from the leader's first write to the follower caught up, and the
+        // CPU time of this process over that span (leader and follower both run here).
+        const streamName = `bench${++run}`;
+        const leader = await VarMap.open(path.join(root, streamName), {
+          ...passphraseOptions,
+          replication: natsReplication({ servers: cluster.servers, name: streamName, role: 'leader', ack: 'replicated' }),
+        });
+        const follower = await VarMap.open(path.join(root, `${streamName}-follower`), {
+          ...passphraseOptions,
+          replication: natsReplication({ servers: cluster.servers, name: streamName, role: 'follower' }),
+        });
+        await follower.replication.caughtUp();
+        const bytesBefore = leader.stats().totalBytes;
+        const cpuBefore = process.cpuUsage();
+        const started = performance.now();
+        for (let round = 0; round < Number(options['stream-syncs']); round++) {
+          for (let index = 0; index < batch; index++) leader.put(keys.fromString(`${round}-${index}`, 16), value);
+          await leader.sync();
+        }
+        await follower.replication.caughtUp();
+        const seconds = (performance.now() - started) / 1000;
+        const cpu = process.cpuUsage(cpuBefore);
+        streamingMegabytesPerSecond.push((leader.stats().totalBytes - bytesBefore) / 1e6 / seconds);
+        streamingFollowerCpuSeconds.push((cpu.user + cpu.system) / 1e6);
+        await follower.close();
+        await leader.close();
+      }
       latency[mode].p50.push(percentile(samples, 0.5));
       latency[mode].p99.push(percentile(samples, 0.99));
     }
@@ -218,6 +260,16 @@ if (part !== 'bootstrap') {
   printTable(
     ['follower catch-up from empty', 'MB/s of sealed pages'],
     [[`${nodeCount} NATS node(s)`, middle(followerMegabytesPerSecond).toFixed(1)]],
+  );
+  printTable(
+    ['follower streaming, passphrase store', 'MB/s of sealed pages', 'CPU s of the process'],
+    [
+      [
+        `${options['stream-syncs']} syncs of ${batch} puts`,
+        middle(streamingMegabytesPerSecond).toFixed(3),
+        middle(streamingFollowerCpuSeconds).toFixed(2),
+      ],
+    ],
   );
 }
 if (part !== 'latency') {

@@ -84,6 +84,25 @@ export type Credential =
   | { readonly kind: 'passphrase'; readonly passphrase: Uint8Array; readonly scrypt?: ScryptParameters | undefined }
   | { readonly kind: 'provider'; readonly provider: KeyProvider };
 
+/**
+ * Passphrase slot keys remembered for a credential that asked for it ({@link rememberSlotKeys}): a
+ * replica reopens its engine at every caught-up point with a copy of its credential, and without them
+ * each reopen would run scrypt again. Copies made by {@link makeCredential} share the owner's entry;
+ * wiping a copy forgets it, wiping the owner zeroes the keys. Keyed by slot salt and cost (neither is
+ * secret); the keys are Uint8Arrays, handed out as copies that callers zero as they zero any slot key.
+ */
+const rememberedSlotKeys = new WeakMap<Credential, { readonly owner: Credential; readonly keys: Map<string, Uint8Array> }>();
+
+/**
+ * @internal Keeps the slot keys derived from this passphrase credential, and from its copies, until
+ * `wipeCredential(credential)`: an open with a copy then runs no KDF for a slot already derived.
+ * For a holder that keeps the passphrase itself in memory anyway (a replica), so nothing is exposed
+ * that was not already.
+ */
+export function rememberSlotKeys(credential: Credential): void {
+  if (credential.kind === 'passphrase') rememberedSlotKeys.set(credential, { owner: credential, keys: new Map() });
+}
+
 function redact(this: unknown): string {
   return '[armdb credential: redacted]';
 }
@@ -101,10 +120,18 @@ export function makeCredential(credential: Credential): Credential {
     toJSON: { value: redact },
     toString: { value: redact },
   });
+  const remembered = rememberedSlotKeys.get(credential);
+  if (remembered !== undefined) rememberedSlotKeys.set(copy, remembered);
   return copy;
 }
 
 export function wipeCredential(credential: Credential): void {
+  const remembered = rememberedSlotKeys.get(credential);
+  rememberedSlotKeys.delete(credential);
+  if (remembered?.owner === credential) {
+    for (const key of remembered.keys.values()) key.fill(0);
+    remembered.keys.clear();
+  }
   if (credential.kind === 'key') credential.key.fill(0);
   else if (credential.kind === 'passphrase') credential.passphrase.fill(0);
 }
@@ -226,8 +253,14 @@ async function deriveSlotKey(provider: CryptoProvider, credential: Credential, s
   if (credential.kind === 'key') return provider.hkdf(credential.key, slot.salt, SLOT_INFO, KEY_BYTES);
   if (credential.kind !== 'passphrase') throw new TypeError('a provider slot has no slot key');
   checkScryptParameters(slot.scrypt);
+  const remembered = rememberedSlotKeys.get(credential)?.keys;
+  const id = `${Buffer.from(slot.salt).toString('hex')}.${slot.scrypt.logN}.${slot.scrypt.r}.${slot.scrypt.p}`;
+  const known = remembered?.get(id);
+  if (known !== undefined) return copyBytes(known);
   // The first 32 bytes of scrypt's output: a version-1 passphrase KEYRING's KEK wrap key, so its upgrade needs no second scrypt.
-  return scrypt(credential.passphrase, slot.salt, slot.scrypt, KEY_BYTES);
+  const slotKey = await scrypt(credential.passphrase, slot.salt, slot.scrypt, KEY_BYTES);
+  remembered?.set(id, copyBytes(slotKey));
+  return slotKey;
 }
 
 function slotAad(databaseId: Uint8Array, slot: KeySlotRecord): Uint8Array {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import {
+  type ConsumerMessages,
   DeliverPolicy,
   DiscardPolicy,
   type JetStreamClient,
@@ -18,10 +19,10 @@ import {
   RetentionPolicy,
   StorageType,
 } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
+import { type KV, Kvm, KvWatchInclude } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { ResolvedOptions } from '../config.js';
-import { type Credential, makeCredential, wipeCredential } from '../crypto/keys.js';
+import { type Credential, makeCredential, rememberSlotKeys, wipeCredential } from '../crypto/keys.js';
 import { Engine } from '../engine/engine.js';
 import { ArmdbError, armdbError, integrityError } from '../errors.js';
 import type { FileSystem } from '../io/file-system.js';
@@ -61,8 +62,12 @@ export interface NatsReplicationOptions {
   readonly servers: string | readonly string[];
   /** The replicated store's name: `[A-Za-z0-9_-]{1,64}`; names its stream and lease bucket. */
   readonly name: string;
-  /** `'leader'` writes and ships; `'follower'` applies and serves reads (writes: ARMDB_READ_ONLY). */
-  readonly role: 'leader' | 'follower';
+  /**
+   * `'leader'` writes and ships; `'follower'` applies and serves reads (writes: ARMDB_READ_ONLY);
+   * `'auto'` starts as a follower, watches the lease, and takes it with the next epoch when its holder
+   * stops renewing it for `leaseTtlMs` (the first to take it leads, the others follow it).
+   */
+  readonly role: 'leader' | 'follower' | 'auto';
   /**
    * When a leader's `sync()` resolves: `'local'` (default) once durable on this machine, the stream
    * following (lag in `status()`); `'replicated'` once the stream acknowledged it too (with R3 a
@@ -102,6 +107,9 @@ const MAC_INFO = new TextEncoder().encode('armdb/v1 replication');
 const LEASE_KEY = 'lease';
 /** A follower serves what it applied at least this often under a steady stream. */
 const MAX_UNSERVED_MS = 1000;
+/** How often a follower checks that its consumer still delivers, and how many checks without progress replace it. */
+const CONSUMER_CHECK_MS = 1000;
+const STALLED_CHECKS = 3;
 /** Tries of one batch before a sync fails with ARMDB_REPLICATION (about 10 s of backoff); the batch stays queued. */
 const MAX_PUBLISH_ATTEMPTS = 8;
 /** Room left in a message for its NATS headers (Nats-Msg-Id, Nats-Expected-Last-Sequence). */
@@ -154,7 +162,7 @@ export function natsReplication(options: NatsReplicationOptions): ReplicationOpt
 interface CheckedOptions {
   readonly servers: string[];
   readonly name: string;
-  readonly role: 'leader' | 'follower';
+  readonly role: 'leader' | 'follower' | 'auto';
   readonly ack: 'local' | 'replicated';
   readonly leaseTtlMs: number;
   readonly streamReplicas: number | undefined;
@@ -170,7 +178,9 @@ function checkOptions(options: NatsReplicationOptions): CheckedOptions {
     throw new TypeError('"servers" expected a URL or a non-empty array of URLs');
   }
   if (typeof options.name !== 'string' || !NAME.test(options.name)) throw new TypeError('"name" expected [A-Za-z0-9_-]{1,64}');
-  if (options.role !== 'leader' && options.role !== 'follower') throw new TypeError("\"role\" expected 'leader' | 'follower'");
+  if (options.role !== 'leader' && options.role !== 'follower' && options.role !== 'auto') {
+    throw new TypeError("\"role\" expected 'leader' | 'follower' | 'auto'");
+  }
   const ack = options.ack ?? 'local';
   if (ack !== 'local' && ack !== 'replicated') throw new TypeError("\"ack\" expected 'local' | 'replicated'");
   const leaseTtlMs = options.leaseTtlMs ?? 10_000;
@@ -226,6 +236,7 @@ async function openReplicated(options: CheckedOptions, request: ReplicationOpenR
     replica = new Replica(options, session, request);
     wipeCredential(credential);
     const engine = options.role === 'leader' ? await replica.openLeader() : await replica.openFollower();
+    if (options.role === 'auto') await replica.watchLease();
     return { engine, controller: replica as ReplicationController };
   } catch (error) {
     wipeCredential(credential);
@@ -298,10 +309,19 @@ class NatsSession {
     }
   }
 
-  /** The stream's last sequence now (0 when empty). */
+  /**
+   * The stream's last sequence now (0 when empty). A request that timed out is asked again, twice: a
+   * stream electing its leader, or servers on a loaded machine, can miss the 5 s of one request.
+   */
   async lastSequence(): Promise<number> {
-    const info = await this.jsm.streams.info(this.names.stream);
-    return info.state.last_seq;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const info = await this.jsm.streams.info(this.names.stream);
+        return info.state.last_seq;
+      } catch (error) {
+        if (attempt >= 3 || !(error instanceof Error) || error.name !== 'TimeoutError') throw error;
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -315,6 +335,9 @@ interface Landed {
   readonly manifestEpoch: number;
   readonly capture: Capture | undefined;
 }
+
+/** How {@link Replica} takes the lease: see #takeLease. */
+type LeaseTake = 'create' | 'takeOver' | { readonly expiredRevision: number };
 
 interface PublishedPart {
   readonly bytes: Uint8Array;
@@ -376,8 +399,12 @@ class Replica implements ReplicationController {
   #expectedBatch = 0;
   #batchParts: DecodedPart[] = [];
   #manifestEpochFloor = 0;
-  #consumerStop: (() => Promise<void>) | undefined;
+  #messages: ConsumerMessages | undefined;
   #consumerDone: Promise<void> | undefined;
+  #consumerStopping = false;
+  #consumerWatch: NodeJS.Timeout | undefined;
+  /** A message is being applied (or the engine reopened on it): the consumer is not stalled. */
+  #receiving = false;
   #waiters: Waiter[] = [];
 
   constructor(options: CheckedOptions, session: NatsSession, request: ReplicationOpenRequest) {
@@ -387,7 +414,9 @@ class Replica implements ReplicationController {
     this.#root = path.resolve(request.directory);
     this.#fileSystem = request.fileSystem ?? nodeFileSystem;
     this.#credential = makeCredential(request.options.credential!);
-    this.#role = options.role;
+    // Every reopen of a follower opens the KEYRING with a copy: the passphrase's KDF runs once, not at each.
+    rememberSlotKeys(this.#credential);
+    this.#role = options.role === 'leader' ? 'leader' : 'follower';
     this.#history = new HistoryWriter(session.js, session.jsm, options.name, session.replicas);
     if (options.snapshots !== undefined) {
       const trimHistory = (sequence: number): Promise<void> => this.#history.trimBefore(sequence);
@@ -459,12 +488,25 @@ class Replica implements ReplicationController {
     if (this.#role === 'leader') await this.#flush();
   }
 
-  async promote(): Promise<void> {
+  promote(): Promise<void> {
+    return this.#promote('takeOver');
+  }
+
+  /** `promote()` takes the lease whatever its state; role 'auto' only the expired one it watched. */
+  #promote(mode: LeaseTake): Promise<void> {
+    this.#promoting ??= this.#promoteOnce(mode).finally(() => {
+      this.#promoting = undefined;
+    });
+    return this.#promoting;
+  }
+
+  async #promoteOnce(mode: LeaseTake): Promise<void> {
     if (this.#closed) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
     if (this.#role === 'leader') return;
     if (this.#role === 'fenced') throw armdbError('ARMDB_FENCED', 'a fenced leader cannot take the lease again; reopen it as a follower');
     if (this.#error !== undefined) throw this.#error;
-    await this.#takeLease(true);
+    await this.#takeLease(mode);
+    this.#stopLeaseWatch();
     // Everything the old leader published up to now is applied before this node writes. A batch it
     // left unfinished (it died between two parts) was never acknowledged: it is dropped.
     const target = await this.#session.lastSequence();
@@ -474,19 +516,21 @@ class Replica implements ReplicationController {
     }
     await this.#stopConsumer();
     this.#batchParts = [];
-    const previous = this.#slot!.current;
-    await previous.close();
     this.#macKey?.fill(0);
     this.#macKey = undefined;
-    this.#role = 'leader';
+    // The read-only engine serves reads until the writable one replaces it (its lock is its overlay's);
+    // status() says 'leader' once writes go to the new one.
     const engine = await this.#openWritable(this.#appliedSequence);
-    this.#slot!.swap(engine);
+    const previous = this.#slot!.swap(engine);
+    this.#role = 'leader';
+    await previous.close();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#renewTimer);
+    this.#stopLeaseWatch();
     const engine = this.#slot?.current;
     try {
       await this.#stopConsumer();
@@ -510,6 +554,7 @@ class Replica implements ReplicationController {
   /** An open that failed: the private copy of the secret goes. */
   abandon(): void {
     clearInterval(this.#renewTimer);
+    this.#stopLeaseWatch();
     this.#macKey?.fill(0);
     wipeCredential(this.#credential);
   }
@@ -521,8 +566,12 @@ class Replica implements ReplicationController {
 
   // ---- the lease -------------------------------------------------------------------------------
 
-  /** Takes the lease: only if nobody holds it (a leader's open), or from whoever does (`promote()`). */
-  async #takeLease(takeOver: boolean): Promise<void> {
+  /**
+   * Takes the lease: only if nobody holds it (`'create'`, a leader's open), from whoever does
+   * (`'takeOver'`, `promote()`), or if it still is the revision that went unrenewed for a whole TTL
+   * (`expiredRevision`, role 'auto'): a compare-and-set, so of several nodes taking it one wins.
+   */
+  async #takeLease(mode: LeaseTake): Promise<void> {
     const kv = this.#session.kv;
     const value = this.#leaseValue();
     const current = await kv.get(LEASE_KEY);
@@ -530,8 +579,10 @@ class Replica implements ReplicationController {
     try {
       if (current === null || current.operation !== 'PUT') {
         revision = await kv.create(LEASE_KEY, value);
-      } else if (takeOver) {
+      } else if (mode === 'takeOver' || (typeof mode === 'object' && mode.expiredRevision === current.revision)) {
         revision = await kv.update(LEASE_KEY, value, current.revision);
+      } else if (typeof mode === 'object') {
+        throw armdbError('ARMDB_FENCED', `the lease of "${this.#options.name}" was renewed or taken by another node`);
       } else {
         throw armdbError(
           'ARMDB_FENCED',
@@ -571,7 +622,8 @@ class Replica implements ReplicationController {
   }
 
   async #renewLease(): Promise<void> {
-    if (this.#role !== 'leader' || this.#closed) return;
+    // From the take on, promote()'s open included: the renew timer runs only on a node that took the lease.
+    if (this.#role === 'fenced' || this.#closed) return;
     try {
       this.#leaseRevision = await this.#session.kv.update(LEASE_KEY, this.#leaseValue(), this.#leaseRevision);
     } catch (error) {
@@ -583,6 +635,81 @@ class Replica implements ReplicationController {
       if (this.#isOwnLease(entry)) this.#leaseRevision = entry!.revision;
       else this.#fence(error);
     }
+  }
+
+  /**
+   * Role 'auto': follows the lease key. Every renewal seen (a PUT) rearms a timer of one TTL; when it
+   * fires with no renewal seen, or when the key is deleted (a leader's clean close), this follower
+   * tries to take the lease with the next epoch ({@link #promote}). The watch only says when to try:
+   * the take is a compare-and-set on the revision that went unrenewed, so a renewal the watch missed,
+   * or another follower first, leaves this one a follower, watching the new holder.
+   */
+  async watchLease(): Promise<void> {
+    const kv = this.#session.kv;
+    const current = await kv.get(LEASE_KEY).catch(() => null);
+    this.#armLeaseTimer(current !== null && current.operation === 'PUT' ? current.revision : 0);
+    let watcher: Awaited<ReturnType<KV['watch']>>;
+    try {
+      watcher = await kv.watch({ key: LEASE_KEY, include: KvWatchInclude.UpdatesOnly });
+    } catch {
+      // Without the watch the timer alone looks at the lease once per TTL (#takeExpiredLease rearms it).
+      return;
+    }
+    this.#leaseWatch = watcher;
+    void (async () => {
+      for await (const entry of watcher) {
+        if (this.#role !== 'follower' || this.#closed) break;
+        if (entry.operation === 'PUT') this.#armLeaseTimer(entry.revision);
+        else this.#armLeaseTimer(0, 0);
+      }
+    })().catch(() => undefined);
+  }
+
+  /** Tries to take the lease once `delayMs` passed without another renewal than `revision` (0: none). */
+  #armLeaseTimer(revision: number, delayMs = this.#options.leaseTtlMs): void {
+    clearTimeout(this.#leaseTimer);
+    if (this.#role !== 'follower' || this.#closed) return;
+    this.#leaseTimer = setTimeout(() => void this.#takeExpiredLease(revision), delayMs);
+    this.#leaseTimer.unref();
+  }
+
+  async #takeExpiredLease(revision: number): Promise<void> {
+    if (this.#role !== 'follower' || this.#closed || this.#error !== undefined) return;
+    let entry: Awaited<ReturnType<KV['get']>>;
+    try {
+      entry = await this.#session.kv.get(LEASE_KEY);
+    } catch {
+      // The servers did not answer: look again a third of a TTL later.
+      this.#armLeaseTimer(revision, Math.ceil(this.#options.leaseTtlMs / 3));
+      return;
+    }
+    const held = entry !== null && entry.operation === 'PUT';
+    if (held && entry!.revision !== revision) {
+      // Renewed (or taken) meanwhile, and the watch has not said so yet.
+      this.#armLeaseTimer(entry!.revision);
+      return;
+    }
+    try {
+      await this.#promote({ expiredRevision: held ? entry!.revision : 0 });
+    } catch (error) {
+      if (this.#closed || this.#role !== 'follower' || this.#error !== undefined) return;
+      if (this.#leaseRevision === 0) {
+        // Not taken: another node took it first (ARMDB_FENCED), or the servers did not answer. Follow
+        // whoever holds it, and watch that lease from now on.
+        const now = await this.#session.kv.get(LEASE_KEY).catch(() => null);
+        this.#armLeaseTimer(now !== null && now.operation === 'PUT' ? now.revision : revision);
+        return;
+      }
+      // Taken, but the promotion failed after: replication stops, reads go on.
+      this.#stopWith(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  #stopLeaseWatch(): void {
+    clearTimeout(this.#leaseTimer);
+    this.#leaseTimer = undefined;
+    this.#leaseWatch?.stop();
+    this.#leaseWatch = undefined;
   }
 
   /** Rejects with ARMDB_FENCED (and fences this leader) once another node holds the lease. */
@@ -615,7 +742,7 @@ class Replica implements ReplicationController {
   // ---- the leader ------------------------------------------------------------------------------
 
   async openLeader(): Promise<Engine> {
-    await this.#takeLease(false);
+    await this.#takeLease('create');
     try {
       const engine = await this.#openWritable(await this.#session.lastSequence());
       return engine;
@@ -647,7 +774,7 @@ class Replica implements ReplicationController {
     this.#publishedSequence = lastSequence;
     const recording = recordingFileSystem(this.#snapshots?.track(fileSystem) ?? fileSystem, this.#root, {
       onOperation: (operation) => {
-        if (this.#role !== 'leader') return;
+        if (this.#role === 'fenced') return;
         this.#pendingSinceMs ??= Date.now();
         this.#pending.push(operation);
       },
@@ -672,7 +799,7 @@ class Replica implements ReplicationController {
   }
 
   #schedulePublish(): void {
-    if (this.#publishScheduled || this.#role !== 'leader') return;
+    if (this.#publishScheduled || this.#role === 'fenced') return;
     this.#publishScheduled = true;
     setImmediate(() => {
       this.#publishScheduled = false;
@@ -762,10 +889,16 @@ class Replica implements ReplicationController {
         const part = inFlight.parts[inFlight.next]!;
         // A retry after a lost acknowledgement sends the same bytes under the same id: the stream
         // de-duplicates it and answers with the sequence it stored it at.
-        const acknowledgement = await this.#session.js.publish(part.subject, part.bytes, {
-          msgID: part.messageId,
-          expect: { lastSequence: this.#publishedSequence },
-        });
+        let acknowledgement: { readonly seq: number };
+        try {
+          acknowledgement = await this.#session.js.publish(part.subject, part.bytes, {
+            msgID: part.messageId,
+            expect: { lastSequence: this.#publishedSequence },
+          });
+        } catch (error) {
+          if (isWrongLastSequence(error) && (await this.#adoptStoredParts(inFlight))) continue;
+          throw error;
+        }
         this.#publishedSequence = acknowledgement.seq;
         inFlight.next++;
       }
@@ -777,6 +910,38 @@ class Replica implements ReplicationController {
       // The servers did not answer: the batch stays in flight, to be sent again as it is.
       throw armdbError('ARMDB_REPLICATION', 'could not publish to the stream', error);
     }
+  }
+
+  /**
+   * After a refusal of `expect.lastSequence`: whether the messages the stream holds past the last
+   * acknowledged one are this batch's next parts (same subject, message id and bytes), stored by a
+   * publish whose acknowledgement was lost and resent after the stream's duplicate window (2 min by
+   * default), when the stream no longer recognises the id and checks the sequence instead. If they
+   * all are, they count as acknowledged; anything else is another node's, and this leader is fenced.
+   */
+  async #adoptStoredParts(inFlight: { next: number; readonly parts: readonly PublishedPart[] }): Promise<boolean> {
+    const { jsm, names } = this.#session;
+    const last = await this.#session.lastSequence();
+    let sequence = this.#publishedSequence;
+    let next = inFlight.next;
+    while (sequence < last && next < inFlight.parts.length) {
+      const stored = await jsm.streams.getMessage(names.stream, { seq: sequence + 1 });
+      const part = inFlight.parts[next]!;
+      if (
+        stored === null ||
+        stored.subject !== part.subject ||
+        stored.header?.get('Nats-Msg-Id') !== part.messageId ||
+        Buffer.compare(Buffer.from(stored.data), Buffer.from(part.bytes)) !== 0
+      ) {
+        return false;
+      }
+      sequence++;
+      next++;
+    }
+    if (sequence !== last || next === inFlight.next) return false;
+    this.#publishedSequence = sequence;
+    inFlight.next = next;
+    return true;
   }
 
   // ---- the follower ----------------------------------------------------------------------------
@@ -821,6 +986,10 @@ class Replica implements ReplicationController {
   }
 
   #releaseFollowerLock: (() => void) | undefined;
+  // role 'auto'
+  #leaseWatch: { stop(): void } | undefined;
+  #leaseTimer: NodeJS.Timeout | undefined;
+  #promoting: Promise<void> | undefined;
 
   /** The newest object-store snapshot if it is no older than the stream's own snapshot at `streamSnapshot`. */
   async #objectSnapshot(streamSnapshot: number) {
@@ -852,33 +1021,108 @@ class Replica implements ReplicationController {
     await this.#serve((key) => verifySnapshotManifest(manifest, key), manifest.epoch, manifest.databaseId);
   }
 
+  /**
+   * Consumes the stream from `start` on. The ordered consumer lives on one NATS node; when that node
+   * dies the client reconnects elsewhere, but the consumer is not always recreated (with nats-server
+   * 2.9 and the v3 client, a follower connected to a killed stream leader received nothing more and
+   * reported nothing). So the follower watches its own progress: a consumer that ended, or one that
+   * delivered nothing for {@link STALLED_CHECKS} checks while the stream holds messages past the last
+   * one received, is replaced by a new one from the next sequence. A batch half received stays: its
+   * next part is the next message.
+   */
   async #startConsumer(start: number): Promise<void> {
+    const first = await this.#openConsumer(start);
+    this.#consumerStopping = false;
+    this.#consumerDone = this.#consumeLoop(first);
+    this.#watchConsumer();
+  }
+
+  async #openConsumer(start: number): Promise<ConsumerMessages> {
     const { js, names } = this.#session;
     const consumer = await js.consumers.get(names.stream, {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: start,
     });
     const messages = await consumer.consume();
-    this.#consumerStop = async () => {
-      await messages.close();
-    };
-    this.#consumerDone = (async () => {
-      for await (const message of messages) {
-        if (this.#error !== undefined || this.#closed) break;
+    this.#messages = messages;
+    return messages;
+  }
+
+  #consumerStopped(): boolean {
+    return this.#consumerStopping || this.#closed || this.#error !== undefined;
+  }
+
+  async #consumeLoop(first: ConsumerMessages): Promise<void> {
+    let messages: ConsumerMessages | undefined = first;
+    for (let failures = 0; ; ) {
+      if (messages !== undefined) {
         try {
-          await this.#receive(message.data, message.seq, message.info.pending);
-        } catch (error) {
-          this.#stopWith(error instanceof Error ? error : new Error(String(error)));
-          break;
+          for await (const message of messages) {
+            if (this.#consumerStopped()) break;
+            this.#receiving = true;
+            try {
+              await this.#receive(message.data, message.seq, message.info.pending);
+            } catch (error) {
+              this.#stopWith(error instanceof Error ? error : new Error(String(error)));
+              break;
+            } finally {
+              this.#receiving = false;
+            }
+          }
+        } catch {
+          // The consumer failed (its node went away): replaced below.
         }
       }
-    })();
+      if (this.#consumerStopped()) return;
+      try {
+        messages = await this.#openConsumer(this.#appliedSequence + 1);
+        failures = 0;
+      } catch {
+        // No stream leader yet (an election): again, later.
+        messages = undefined;
+        failures++;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** failures, 2000)));
+      }
+    }
+  }
+
+  /** Replaces a consumer that stopped delivering while the stream holds more (see #startConsumer). */
+  #watchConsumer(): void {
+    let seenSequence = this.#appliedSequence;
+    let stalledChecks = 0;
+    let checking = false;
+    clearInterval(this.#consumerWatch);
+    this.#consumerWatch = setInterval(() => {
+      if (checking || this.#receiving || this.#consumerStopped()) return;
+      if (this.#appliedSequence !== seenSequence) {
+        seenSequence = this.#appliedSequence;
+        stalledChecks = 0;
+        return;
+      }
+      checking = true;
+      this.#session
+        .lastSequence()
+        .then((last) => {
+          stalledChecks = last > this.#appliedSequence && this.#appliedSequence === seenSequence ? stalledChecks + 1 : 0;
+          if (stalledChecks >= STALLED_CHECKS) {
+            stalledChecks = 0;
+            this.#messages?.stop();
+          }
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          checking = false;
+        });
+    }, CONSUMER_CHECK_MS);
+    this.#consumerWatch.unref();
   }
 
   async #stopConsumer(): Promise<void> {
-    const stop = this.#consumerStop;
-    this.#consumerStop = undefined;
-    if (stop !== undefined) await stop().catch(() => undefined);
+    this.#consumerStopping = true;
+    clearInterval(this.#consumerWatch);
+    const messages = this.#messages;
+    this.#messages = undefined;
+    if (messages !== undefined) await messages.close().catch(() => undefined);
     await this.#consumerDone?.catch(() => undefined);
     this.#releaseFollowerLock?.();
     this.#releaseFollowerLock = undefined;
@@ -968,7 +1212,7 @@ class Replica implements ReplicationController {
       this.#macKey = key;
       this.#streamEpoch = epoch;
       // A follower reports the epoch it follows; a promoting one already holds its own.
-      if (this.#role === 'follower') this.#epoch = epoch;
+      if (this.#leaseRevision === 0) this.#epoch = epoch;
       this.#databaseId = databaseId;
       this.#leader = await this.#leaseHolder();
     }

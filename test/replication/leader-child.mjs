@@ -19,6 +19,7 @@ const db = await VarMap.open(environment.ARMDB_TEST_DIRECTORY, {
     role: 'leader',
     ack: 'replicated',
     holder: 'child',
+    ...(environment.ARMDB_TEST_LEASE_TTL_MS === undefined ? {} : { leaseTtlMs: Number(environment.ARMDB_TEST_LEASE_TTL_MS) }),
   }),
 });
 writeSync(1, 'open\n');
