@@ -21,6 +21,7 @@ import {
   powerCutCreation,
   powerCutDuringRecovery,
   powerCutDurableCommits,
+  powerCutJournalRestarts,
   powerCutKeyLifecycle,
   powerCutMaintenance,
   powerCutWalk,
@@ -241,6 +242,17 @@ describe('a power cut before any file operation of a workload', () => {
   it('durable commits, a sync() after every step (journal chunks and their fsyncs, MANIFEST replacements, close retiring the journals): every image recovers', async () => {
     const { cuts, images, problems } = await powerCutDurableCommits({ seedsPerCut: 1, seedBase: 0x5eed5000 });
     expect(cuts).toBeGreaterThan(200);
+    expect(images).toBe(cuts);
+    expect(problems).toEqual([]);
+  });
+
+  it('journals starting over: 80 durable commits on one shard, the journal passing 8 KiB into its other file and back, a rotation and the journal of the next file: every image recovers', async () => {
+    const { cuts, images, problems, journalRestarts } = await powerCutJournalRestarts({ steps: 80, seedsPerCut: 1, seedBase: 0x5eed7000 });
+    // The walk covers what it is for: both switches (docs/format.md §6A.4) and a journal begun after a rotation.
+    expect(journalRestarts.toSecond).toBeGreaterThan(1);
+    expect(journalRestarts.toFirst).toBeGreaterThan(0);
+    expect(journalRestarts.ofNewFiles).toBeGreaterThan(0);
+    expect(cuts).toBeGreaterThan(300);
     expect(images).toBe(cuts);
     expect(problems).toEqual([]);
   });
