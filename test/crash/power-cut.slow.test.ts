@@ -81,10 +81,10 @@ describe('power cuts, long run', () => {
       const { images, problems, journalRestarts } = count(
         await powerCutJournalRestarts({ steps: 200, seedsPerCut: 2, seedBase: 0x57000000 + workloadSeed * 0x10000, workloadSeed }),
       );
-      expect(journalRestarts.toSecond).toBeGreaterThan(3);
-      expect(journalRestarts.toFirst).toBeGreaterThan(2);
-      expect(journalRestarts.ofNewFiles).toBeGreaterThan(1);
-      expect(images).toBeGreaterThan(1500);
+      expect(journalRestarts.toSecond).toBeGreaterThan(2);
+      expect(journalRestarts.toFirst).toBeGreaterThan(1);
+      expect(journalRestarts.ofNewFiles).toBeGreaterThan(0);
+      expect(images).toBeGreaterThan(1000);
       expect(problems).toEqual([]);
     },
   );

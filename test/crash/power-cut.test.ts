@@ -247,13 +247,13 @@ describe('a power cut before any file operation of a workload', () => {
     expect(problems).toEqual([]);
   });
 
-  it('journals starting over: 80 durable commits on one shard, the journal passing 8 KiB into its other file and back, a rotation and the journal of the next file: every image recovers', async () => {
-    const { cuts, images, problems, journalRestarts } = await powerCutJournalRestarts({ steps: 80, seedsPerCut: 1, seedBase: 0x5eed7000 });
+  it('journals starting over: 60 durable commits on one shard, the journal passing 8 KiB into its other file and back, a rotation and the journal of the next file: every image recovers', async () => {
+    const { cuts, images, problems, journalRestarts } = await powerCutJournalRestarts({ steps: 60, seedsPerCut: 1, seedBase: 0x5eed7000 });
     // The walk covers what it is for: both switches (docs/format.md §6A.4) and a journal begun after a rotation.
     expect(journalRestarts.toSecond).toBeGreaterThan(1);
     expect(journalRestarts.toFirst).toBeGreaterThan(0);
     expect(journalRestarts.ofNewFiles).toBeGreaterThan(0);
-    expect(cuts).toBeGreaterThan(300);
+    expect(cuts).toBeGreaterThan(250);
     expect(images).toBe(cuts);
     expect(problems).toEqual([]);
   });
