@@ -24,8 +24,8 @@ import { withEngineHooks } from '../../src/internal/engine-hooks.js';
 import type { OpenOptions } from '../../src/config.js';
 import { setCrashPointHandler } from '../../src/engine/crash-points.js';
 import type { EngineHooks } from '../../src/internal/engine-hooks.js';
-import type { FileHandle, FileSystem } from '../../src/io/file-system.js';
-import { nodeFileSystem } from '../../src/io/node-file-system.js';
+import type { FileHandle, OpenMode } from '../../src/io/file-system.js';
+import { ForwardingFileSystem, forwardHandle } from '../helpers/forwarding-file-system.js';
 import { patternBytes, testKey } from '../helpers/store.js';
 
 const made: string[] = [];
@@ -71,7 +71,7 @@ async function twoCompactableFiles(dir: string): Promise<void> {
 }
 
 /** The real file system, with the hold, release and copy of the scenario above. */
-class InterleavingFileSystem implements FileSystem {
+class InterleavingFileSystem extends ForwardingFileSystem {
   onFirstOutput: (() => void) | undefined;
   #holding = false;
   #held: (() => void)[] = [];
@@ -82,6 +82,7 @@ class InterleavingFileSystem implements FileSystem {
   readonly #storeDirectory: string;
 
   constructor(storeDirectory: string, imageDirectory: string) {
+    super();
     this.#storeDirectory = storeDirectory;
     this.#imageDirectory = imageDirectory;
   }
@@ -90,8 +91,7 @@ class InterleavingFileSystem implements FileSystem {
     this.#holding = true;
   }
 
-  open(filePath: string, mode: 'read' | 'readWrite' | 'create'): FileHandle {
-    const handle = nodeFileSystem.open(filePath, mode);
+  protected override wrapHandle(handle: FileHandle, filePath: string, mode: OpenMode): FileHandle {
     if (mode === 'create' && filePath.endsWith('.data.tmp') && this.onFirstOutput !== undefined) {
       const callback = this.onFirstOutput;
       this.onFirstOutput = undefined;
@@ -99,33 +99,21 @@ class InterleavingFileSystem implements FileSystem {
       queueMicrotask(callback);
     }
     if (filePath.endsWith('.tmp')) return handle;
-    return {
-      path: handle.path,
-      read: (target, position) => handle.read(target, position),
+    return forwardHandle(handle, {
       write: (source, position) => {
         handle.write(source, position);
         // A barrier's append to the MANIFEST's log (docs/format.md §7.7): what a kill right after it leaves.
         if (path.basename(filePath) === 'MANIFEST') this.#captureFirstManifest();
       },
-      size: () => handle.size(),
-      truncate: (length) => handle.truncate(length),
-      close: () => handle.close(),
-      linkCount: () => handle.linkCount(),
       sync: () => {
         if (!this.#holding) return handle.sync();
         return new Promise<void>((resolve, reject) => this.#held.push(() => handle.sync().then(resolve, reject)));
       },
-    };
+    });
   }
 
-  readFile(filePath: string, maxBytes?: number): Uint8Array | undefined {
-    return nodeFileSystem.readFile(filePath, maxBytes);
-  }
-  writeFile(filePath: string, bytes: Uint8Array): Promise<void> {
-    return nodeFileSystem.writeFile(filePath, bytes);
-  }
-  rename(from: string, to: string): void {
-    nodeFileSystem.rename(from, to);
+  override rename(from: string, to: string): void {
+    super.rename(from, to);
     if (this.#holding && from.endsWith('.data.tmp')) this.#outputRenamed = true;
     if (path.basename(to) === 'MANIFEST') this.#captureFirstManifest();
   }
@@ -135,38 +123,8 @@ class InterleavingFileSystem implements FileSystem {
     cpSync(this.#storeDirectory, this.#imageDirectory, { recursive: true, filter: (source) => path.basename(source) !== 'LOCK' });
     this.imageOfFirstManifest = this.#imageDirectory;
   }
-  unlink(filePath: string): void {
-    nodeFileSystem.unlink(filePath);
-  }
-  removeFile(filePath: string): Promise<void> {
-    return nodeFileSystem.removeFile(filePath);
-  }
-  list(directory: string): string[] {
-    return nodeFileSystem.list(directory);
-  }
-  makeDirectory(directory: string, options?: { readonly followLink?: boolean }): void {
-    nodeFileSystem.makeDirectory(directory, options);
-  }
-  exists(filePath: string): boolean {
-    return nodeFileSystem.exists(filePath);
-  }
-  modeOf(filePath: string): number | undefined {
-    return nodeFileSystem.modeOf(filePath);
-  }
-  realPath(directory: string): string {
-    return nodeFileSystem.realPath(directory);
-  }
-  createLockFile(filePath: string, bytes: Uint8Array): void {
-    nodeFileSystem.createLockFile(filePath, bytes);
-  }
-  readLockFile(filePath: string, maxBytes: number): Uint8Array | undefined {
-    return nodeFileSystem.readLockFile(filePath, maxBytes);
-  }
-  removeLockFile(filePath: string): void {
-    nodeFileSystem.removeLockFile(filePath);
-  }
-  async syncDirectory(directory: string): Promise<void> {
-    await nodeFileSystem.syncDirectory(directory);
+  override async syncDirectory(directory: string): Promise<void> {
+    await super.syncDirectory(directory);
     // B1's own first round may fsync a shard directory too (its commit journal is a new file there):
     // only the fsync after compaction renamed its output is compaction's.
     if (this.#holding && this.#outputRenamed && path.basename(directory).startsWith('shard-')) {

@@ -6,14 +6,14 @@
  * after close() had zeroed the MAC key (the next open: "the manifest fails its MAC").
  */
 import { describe, expect, it } from 'vitest';
-import type { FileHandle, FileSystem, OpenMode } from '../../src/io/file-system.js';
-import { nodeFileSystem } from '../../src/io/node-file-system.js';
+import type { FileHandle } from '../../src/io/file-system.js';
+import { ForwardingFileSystem, forwardHandle } from '../helpers/forwarding-file-system.js';
 import { keyOf, openMap, shardOf, directoriesRemovedAfterEach, valueFor } from './scenario.js';
 
 const directory = directoriesRemovedAfterEach();
 
 /** The real file system whose data-file fsyncs wait at a gate while `holding` is set. */
-class GatedFileSystem implements FileSystem {
+class GatedFileSystem extends ForwardingFileSystem {
   holding = false;
   readonly #waiting: (() => void)[] = [];
 
@@ -22,37 +22,14 @@ class GatedFileSystem implements FileSystem {
     for (const resume of this.#waiting.splice(0)) resume();
   }
 
-  open(filePath: string, mode: OpenMode): FileHandle {
-    const handle = nodeFileSystem.open(filePath, mode);
-    const sync = (): Promise<void> => {
-      if (!this.holding) return handle.sync();
-      return new Promise<void>((resolve) => this.#waiting.push(resolve)).then(() => handle.sync());
-    };
-    return {
-      path: handle.path,
-      read: handle.read.bind(handle),
-      write: handle.write.bind(handle),
-      size: handle.size.bind(handle),
-      truncate: handle.truncate.bind(handle),
-      close: handle.close.bind(handle),
-      linkCount: handle.linkCount.bind(handle),
-      sync,
-    };
+  protected override wrapHandle(handle: FileHandle): FileHandle {
+    return forwardHandle(handle, {
+      sync: () => {
+        if (!this.holding) return handle.sync();
+        return new Promise<void>((resolve) => this.#waiting.push(resolve)).then(() => handle.sync());
+      },
+    });
   }
-  readFile = nodeFileSystem.readFile;
-  writeFile = nodeFileSystem.writeFile;
-  rename = nodeFileSystem.rename;
-  unlink = nodeFileSystem.unlink;
-  removeFile = nodeFileSystem.removeFile;
-  list = nodeFileSystem.list;
-  makeDirectory = nodeFileSystem.makeDirectory;
-  exists = nodeFileSystem.exists;
-  modeOf = nodeFileSystem.modeOf;
-  syncDirectory = nodeFileSystem.syncDirectory;
-  realPath = nodeFileSystem.realPath;
-  createLockFile = nodeFileSystem.createLockFile;
-  readLockFile = nodeFileSystem.readLockFile;
-  removeLockFile = nodeFileSystem.removeLockFile;
 }
 
 describe('close() with a barrier running and one queued', () => {

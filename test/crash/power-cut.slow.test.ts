@@ -11,6 +11,7 @@ import {
   powerCutCompaction,
   powerCutCreation,
   powerCutDuringRecovery,
+  powerCutJournalRestarts,
   powerCutKeyLifecycle,
   powerCutMaintenance,
   powerCutWalk,
@@ -71,6 +72,29 @@ describe('power cuts, long run', () => {
   it('a power cut while recovering from a power cut: every 3rd cut of the walk, 2 images per second cut', async () => {
     const { images, problems } = count(await powerCutDuringRecovery({ seedsPerCut: 2, seedBase: 0x56000000, firstCutStride: 3 }));
     expect(images).toBeGreaterThan(2000);
+    expect(problems).toEqual([]);
+  });
+
+  it.each([33, 34, 35])(
+    'journals starting over, 200 durable commits on one shard with rotations (workload seed %i), 2 images per cut',
+    async (workloadSeed) => {
+      const { images, problems, journalRestarts } = count(
+        await powerCutJournalRestarts({ steps: 200, seedsPerCut: 2, seedBase: 0x57000000 + workloadSeed * 0x10000, workloadSeed }),
+      );
+      expect(journalRestarts.toSecond).toBeGreaterThan(2);
+      expect(journalRestarts.toFirst).toBeGreaterThan(1);
+      expect(journalRestarts.ofNewFiles).toBeGreaterThan(0);
+      expect(images).toBeGreaterThan(1000);
+      expect(problems).toEqual([]);
+    },
+  );
+
+  it('a power cut while recovering from a journal restart walk: every 6th cut, 1 image per second cut', async () => {
+    const { images, problems, journalRestarts } = count(
+      await powerCutDuringRecovery({ seedsPerCut: 1, seedBase: 0x58000000, firstCutStride: 6, scenario: 'journal restarts' }),
+    );
+    expect(journalRestarts.toFirst).toBeGreaterThan(0);
+    expect(images).toBeGreaterThan(1000);
     expect(problems).toEqual([]);
   });
 

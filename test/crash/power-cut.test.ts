@@ -21,6 +21,7 @@ import {
   powerCutCreation,
   powerCutDuringRecovery,
   powerCutDurableCommits,
+  powerCutJournalRestarts,
   powerCutKeyLifecycle,
   powerCutMaintenance,
   powerCutWalk,
@@ -29,6 +30,7 @@ import { checkCuts, collectCuts, STORE } from './power-cut-scenario.js';
 import {
   applyCommits,
   checkRecovered,
+  type Commit,
   execute,
   keyOf,
   newExecution,
@@ -245,6 +247,17 @@ describe('a power cut before any file operation of a workload', () => {
     expect(problems).toEqual([]);
   });
 
+  it('journals starting over: 60 durable commits on one shard, the journal passing 8 KiB into its other file and back, a rotation and the journal of the next file: every image recovers', async () => {
+    const { cuts, images, problems, journalRestarts } = await powerCutJournalRestarts({ steps: 60, seedsPerCut: 1, seedBase: 0x5eed7000 });
+    // The walk covers what it is for: both switches (docs/format.md §6A.4) and a journal begun after a rotation.
+    expect(journalRestarts.toSecond).toBeGreaterThan(1);
+    expect(journalRestarts.toFirst).toBeGreaterThan(0);
+    expect(journalRestarts.ofNewFiles).toBeGreaterThan(0);
+    expect(cuts).toBeGreaterThan(250);
+    expect(images).toBe(cuts);
+    expect(problems).toEqual([]);
+  });
+
   it('compact() while writes and syncs go on (outputs, MANIFEST switch, unlinks, hints): every image recovers', async () => {
     const { cuts, images, problems } = await powerCutCompaction({ seedsPerCut: 1, seedBase: 0x5eed2000 });
     expect(cuts).toBeGreaterThan(200);
@@ -314,6 +327,49 @@ describe('focused power-cut cases', () => {
 });
 
 describe('focused power-cut cases: the log of a shard stays a prefix', () => {
+  const options = { shards: 1, hints: false } as const;
+
+  /**
+   * The store these cases start from, in `store`: 1 shard, puts, sync(); puts until the file
+   * rotates, more puts, flush(); the process dies at its next file operation. Returns the model and
+   * the durable sizes of the first file (the sync's), which the cases cut it back to.
+   */
+  async function rotatedThenKilled(store: string) {
+    const fs = new FaultFileSystem();
+    const map = await openMap(store, fs, options);
+    const baseRun = await execute(map, [...workload({ seed: 5, tag: 1, steps: 30, keys: 40, mix: 'puts' }, () => 0), { kind: 'sync' }]);
+    expect(baseRun.error).toBeUndefined();
+    const dataPath = path.join(store, 'shard-000', '000001.data');
+    const tagPath = path.join(store, 'shard-000', '000001.tags');
+    const durableDataBytes = statSync(dataPath).size;
+    const durableTagBytes = statSync(tagPath).size;
+    const run = await execute(
+      map,
+      workload({ seed: 6, tag: 2, steps: 160, keys: 40, mix: 'puts' }, () => 0),
+    );
+    expect(run.error).toBeUndefined();
+    map.flush();
+    expect(existsSync(path.join(store, 'shard-000', '000002.data'))).toBe(true);
+    fs.crashAt(1);
+    await map.close().catch(() => undefined);
+    return { base: applyCommits(new Map(), baseRun.commits), commits: run.commits, dataPath, tagPath, durableDataBytes, durableTagBytes };
+  }
+
+  /** Opens `store` twice: each time a prefix of the commits, and verify() ok. */
+  async function expectPrefixRecovered(store: string, base: Map<string, Uint8Array>, commits: Commit[]): Promise<void> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const again = await openMap(store, undefined, options);
+      try {
+        const contents = readAll(again, universe(base, commits).values());
+        // Was: "no prefix of its 160 commits matches": later writes from file 2 without the ones lost from file 1.
+        expect(checkRecovered(base, commits, 0, contents, again.size, () => 0)).toEqual([]);
+        expect((await again.verify()).ok).toBe(true);
+      } finally {
+        await again.close();
+      }
+    }
+  }
+
   /*
    * Found by the walk: after a power loss, the tags of the active file's pages past its durable
    * count (and its footer, written at rotation) were gone, its data pages were there, and the next
@@ -326,33 +382,9 @@ describe('focused power-cut cases: the log of a shard stays a prefix', () => {
    */
   it('tags of the unsynced end of a file lost, the next file kept: recovery discards the next file', async () => {
     const root = directory('lost-end');
-    const fs = new FaultFileSystem();
-    const options = { shards: 1, hints: false };
-    const map = await openMap(root, fs, options);
-    const baseRun = await execute(map, [...workload({ seed: 5, tag: 1, steps: 30, keys: 40, mix: 'puts' }, () => 0), { kind: 'sync' }]);
-    expect(baseRun.error).toBeUndefined();
-    const base = applyCommits(new Map(), baseRun.commits);
-    const tagPath = path.join(root, 'shard-000', '000001.tags');
-    const durablePages = (statSync(tagPath).size - TAG_HEADER_BYTES) / TAG_BYTES;
-    const run = await execute(
-      map,
-      workload({ seed: 6, tag: 2, steps: 160, keys: 40, mix: 'puts' }, () => 0),
-    );
-    expect(run.error).toBeUndefined();
-    map.flush();
-    expect(existsSync(path.join(root, 'shard-000', '000002.data'))).toBe(true);
-    fs.crashAt(1);
-    await map.close().catch(() => undefined);
-    truncateSync(tagPath, TAG_HEADER_BYTES + durablePages * TAG_BYTES);
-    const again = await openMap(root, undefined, options);
-    try {
-      const contents = readAll(again, universe(base, run.commits).values());
-      // Was: "no prefix of its 160 commits matches": later writes from file 2 without the ones lost from file 1.
-      expect(checkRecovered(base, run.commits, 0, contents, again.size, () => 0)).toEqual([]);
-      expect((await again.verify()).ok).toBe(true);
-    } finally {
-      await again.close();
-    }
+    const { base, commits, tagPath, durableTagBytes } = await rotatedThenKilled(root);
+    truncateSync(tagPath, durableTagBytes);
+    await expectPrefixRecovered(root, base, commits);
   });
 
   /*
@@ -369,39 +401,12 @@ describe('focused power-cut cases: the log of a shard stays a prefix', () => {
    */
   it('the last page, tags and footer of a rotated file all lost, the next file kept: recovery discards the next file', async () => {
     const root = directory('lost-seal');
-    const fs = new FaultFileSystem();
-    const options = { shards: 1, hints: false };
-    const map = await openMap(root, fs, options);
-    const baseRun = await execute(map, [...workload({ seed: 5, tag: 1, steps: 30, keys: 40, mix: 'puts' }, () => 0), { kind: 'sync' }]);
-    expect(baseRun.error).toBeUndefined();
-    const base = applyCommits(new Map(), baseRun.commits);
-    const dataPath = path.join(root, 'shard-000', '000001.data');
-    const tagPath = path.join(root, 'shard-000', '000001.tags');
-    const durableDataBytes = statSync(dataPath).size;
-    const durableTagBytes = statSync(tagPath).size;
+    const { base, commits, dataPath, tagPath, durableDataBytes, durableTagBytes } = await rotatedThenKilled(root);
+    // The sync left whole pages and their tags only (the partial page went to the journal).
     expect(durableTagBytes).toBe(TAG_HEADER_BYTES + (durableDataBytes / PAGE_BYTES) * TAG_BYTES);
-    const run = await execute(
-      map,
-      workload({ seed: 6, tag: 2, steps: 160, keys: 40, mix: 'puts' }, () => 0),
-    );
-    expect(run.error).toBeUndefined();
-    map.flush();
-    expect(existsSync(path.join(root, 'shard-000', '000002.data'))).toBe(true);
-    fs.crashAt(1);
-    await map.close().catch(() => undefined);
     truncateSync(dataPath, durableDataBytes);
     truncateSync(tagPath, durableTagBytes);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const again = await openMap(root, undefined, options);
-      try {
-        const contents = readAll(again, universe(base, run.commits).values());
-        // Was: "no prefix of its 160 commits matches": later writes from file 2 without the ones lost from file 1.
-        expect(checkRecovered(base, run.commits, 0, contents, again.size, () => 0)).toEqual([]);
-        expect((await again.verify()).ok).toBe(true);
-      } finally {
-        await again.close();
-      }
-    }
+    await expectPrefixRecovered(root, base, commits);
   });
 
   /*
@@ -416,27 +421,14 @@ describe('focused power-cut cases: the log of a shard stays a prefix', () => {
   it('a power cut during the open that recovers a cut file and deletes the next one: every image keeps a prefix', async () => {
     const root = directory('lost-end-twice');
     const store = path.join(root, STORE);
-    const fs = new FaultFileSystem();
-    const options = { shards: 1, hints: false };
-    const map = await openMap(store, fs, options);
-    const baseRun = await execute(map, [...workload({ seed: 5, tag: 1, steps: 30, keys: 40, mix: 'puts' }, () => 0), { kind: 'sync' }]);
-    const base = applyCommits(new Map(), baseRun.commits);
-    const tagPath = path.join(store, 'shard-000', '000001.tags');
-    const durablePages = (statSync(tagPath).size - TAG_HEADER_BYTES) / TAG_BYTES;
-    const run = await execute(
-      map,
-      workload({ seed: 6, tag: 2, steps: 160, keys: 40, mix: 'puts' }, () => 0),
-    );
-    map.flush();
-    fs.crashAt(1);
-    await map.close().catch(() => undefined);
-    truncateSync(tagPath, TAG_HEADER_BYTES + durablePages * TAG_BYTES);
+    const { base, commits, tagPath, durableTagBytes } = await rotatedThenKilled(store);
+    truncateSync(tagPath, durableTagBytes);
     const recoveryFs = new PowerCutFileSystem(root);
-    const collector = collectCuts(recoveryFs, { ...newExecution(), commits: run.commits });
+    const collector = collectCuts(recoveryFs, { ...newExecution(), commits });
     await (await openMap(store, recoveryFs, options)).close();
     const cuts = collector.stop();
     expect(cuts.some((cut) => cut.operation.startsWith('unlink store/shard-000/000002'))).toBe(true);
-    const { images, problems } = await checkCuts(cuts, 4, 0x5eed6000, { base, commits: run.commits, options });
+    const { images, problems } = await checkCuts(cuts, 4, 0x5eed6000, { base, commits, options });
     expect(images).toBeGreaterThan(30);
     expect(problems).toEqual([]);
   });

@@ -15,9 +15,10 @@ import { type EngineHooks, withEngineHooks } from '../../src/internal/engine-hoo
 import { encryptionFrom, readKeyFile, UsageError } from '../../src/cli/key-source.js';
 import { fileName, parseFileName } from '../../src/engine/paths.js';
 import { ArmdbError, VarMap, keys, type OpenOptions } from '../../src/index.js';
-import type { FileHandle, FileSystem } from '../../src/io/file-system.js';
+import type { FileSystem } from '../../src/io/file-system.js';
 import { nodeFileSystem } from '../../src/io/node-file-system.js';
 import { FaultFileSystem } from '../crash/fault-fs.js';
+import { forwardHandle } from '../helpers/forwarding-file-system.js';
 import { patternBytes, storeTest as it, testKey } from '../helpers/store.js';
 
 const KEY = testKey(13);
@@ -93,20 +94,12 @@ function countingTagReads(): { fileSystem: FileSystem; tagBytesRequested: () => 
     open(filePath, mode) {
       const handle = nodeFileSystem.open(filePath, mode);
       if (!filePath.endsWith('.tags')) return handle;
-      const counted: FileHandle = {
-        path: handle.path,
+      return forwardHandle(handle, {
         read(target, position) {
           requested += target.length;
           return handle.read(target, position);
         },
-        write: (source, position) => handle.write(source, position),
-        size: () => handle.size(),
-        linkCount: () => handle.linkCount(),
-        truncate: (length) => handle.truncate(length),
-        sync: () => handle.sync(),
-        close: () => handle.close(),
-      };
-      return counted;
+      });
     },
   };
   return { fileSystem, tagBytesRequested: () => requested };

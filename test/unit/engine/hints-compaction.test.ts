@@ -10,9 +10,10 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { withEngineHooks } from '../../../src/internal/engine-hooks.js';
-import type { FileHandle, FileSystem } from '../../../src/io/file-system.js';
+import type { FileSystem } from '../../../src/io/file-system.js';
 import { nodeFileSystem } from '../../../src/io/node-file-system.js';
 import { VarMap, keys, type OpenOptions } from '../../../src/index.js';
+import { forwardHandle } from '../../helpers/forwarding-file-system.js';
 import { directoriesRemovedAfterEach } from '../../helpers/temp-dir.js';
 
 const KEY = new Uint8Array(32).fill(0x42);
@@ -31,21 +32,13 @@ function countingFileSystem(): { fileSystem: FileSystem; dataBytesRead: () => nu
     open(filePath, mode) {
       const handle = nodeFileSystem.open(filePath, mode);
       if (!filePath.endsWith('.data')) return handle;
-      const counted: FileHandle = {
-        path: handle.path,
+      return forwardHandle(handle, {
         read(target, position) {
           const read = handle.read(target, position);
           dataBytesRead += read;
           return read;
         },
-        write: (source, position) => handle.write(source, position),
-        size: () => handle.size(),
-        linkCount: () => handle.linkCount(),
-        truncate: (length) => handle.truncate(length),
-        sync: () => handle.sync(),
-        close: () => handle.close(),
-      };
-      return counted;
+      });
     },
   };
   return { fileSystem, dataBytesRead: () => dataBytesRead };
@@ -339,17 +332,7 @@ function instantFileSystem(): FileSystem {
   return {
     ...nodeFileSystem,
     open(filePath, mode) {
-      const handle = nodeFileSystem.open(filePath, mode);
-      return {
-        path: handle.path,
-        read: (target, position) => handle.read(target, position),
-        write: (source, position) => handle.write(source, position),
-        size: () => handle.size(),
-        linkCount: () => handle.linkCount(),
-        truncate: (length) => handle.truncate(length),
-        sync: () => Promise.resolve(),
-        close: () => handle.close(),
-      };
+      return forwardHandle(nodeFileSystem.open(filePath, mode), { sync: () => Promise.resolve() });
     },
     writeFile(filePath, bytes) {
       fs.writeFileSync(filePath, bytes, { mode: 0o600 });

@@ -16,8 +16,8 @@ import type { OpenOptions } from '../../../src/config.js';
 import { ArmdbError } from '../../../src/errors.js';
 import { peekManifestFormatVersion } from '../../../src/format/manifest.js';
 import { withEngineHooks } from '../../../src/internal/engine-hooks.js';
-import type { FileHandle, FileSystem } from '../../../src/io/file-system.js';
-import { nodeFileSystem } from '../../../src/io/node-file-system.js';
+import type { FileHandle } from '../../../src/io/file-system.js';
+import { ForwardingFileSystem, forwardHandle } from '../../helpers/forwarding-file-system.js';
 import { patternBytes, testKey } from '../../helpers/store.js';
 import { readManifestUnauthenticated } from '../../helpers/manifest.js';
 
@@ -55,7 +55,7 @@ type Event =
   | { readonly kind: 'write' | 'writeFile' | 'rename' | 'unlink'; readonly path: string };
 
 /** The real file system, logging every fsync (file or directory, start and end), write, writeFile and rename. */
-class CountingFileSystem implements FileSystem {
+class CountingFileSystem extends ForwardingFileSystem {
   readonly events: Event[] = [];
   #syncs = 0;
 
@@ -67,68 +67,34 @@ class CountingFileSystem implements FileSystem {
     });
   }
 
-  open(filePath: string, mode: 'read' | 'readWrite' | 'create'): FileHandle {
-    const handle = nodeFileSystem.open(filePath, mode);
-    return {
-      path: handle.path,
-      read: (target, position) => handle.read(target, position),
+  protected override wrapHandle(handle: FileHandle, filePath: string): FileHandle {
+    return forwardHandle(handle, {
       write: (source, position) => {
         this.events.push({ kind: 'write', path: filePath });
         handle.write(source, position);
       },
-      size: () => handle.size(),
-      truncate: (length) => handle.truncate(length),
-      close: () => handle.close(),
-      linkCount: () => handle.linkCount(),
       sync: () => this.#sync(filePath, () => handle.sync()),
-    };
+    });
   }
-  readFile(filePath: string, maxBytes?: number): Uint8Array | undefined {
-    return nodeFileSystem.readFile(filePath, maxBytes);
-  }
-  writeFile(filePath: string, bytes: Uint8Array): Promise<void> {
+  override writeFile(filePath: string, bytes: Uint8Array): Promise<void> {
     this.events.push({ kind: 'writeFile', path: filePath });
     // writeFile fsyncs the file it creates: one fsync of its own.
-    return this.#sync(filePath, () => nodeFileSystem.writeFile(filePath, bytes));
+    return this.#sync(filePath, () => super.writeFile(filePath, bytes));
   }
-  rename(from: string, to: string): void {
+  override rename(from: string, to: string): void {
     this.events.push({ kind: 'rename', path: to });
-    nodeFileSystem.rename(from, to);
+    super.rename(from, to);
   }
-  unlink(filePath: string): void {
+  override unlink(filePath: string): void {
     this.events.push({ kind: 'unlink', path: filePath });
-    nodeFileSystem.unlink(filePath);
+    super.unlink(filePath);
   }
-  removeFile(filePath: string): Promise<void> {
+  override removeFile(filePath: string): Promise<void> {
     this.events.push({ kind: 'unlink', path: filePath });
-    return nodeFileSystem.removeFile(filePath);
+    return super.removeFile(filePath);
   }
-  list(directory: string): string[] {
-    return nodeFileSystem.list(directory);
-  }
-  makeDirectory(directory: string, makeOptions?: { readonly followLink?: boolean }): void {
-    nodeFileSystem.makeDirectory(directory, makeOptions);
-  }
-  exists(filePath: string): boolean {
-    return nodeFileSystem.exists(filePath);
-  }
-  modeOf(filePath: string): number | undefined {
-    return nodeFileSystem.modeOf(filePath);
-  }
-  realPath(directory: string): string {
-    return nodeFileSystem.realPath(directory);
-  }
-  createLockFile(filePath: string, bytes: Uint8Array): void {
-    nodeFileSystem.createLockFile(filePath, bytes);
-  }
-  readLockFile(filePath: string, maxBytes: number): Uint8Array | undefined {
-    return nodeFileSystem.readLockFile(filePath, maxBytes);
-  }
-  removeLockFile(filePath: string): void {
-    nodeFileSystem.removeLockFile(filePath);
-  }
-  syncDirectory(directory: string): Promise<void> {
-    return this.#sync(directory, () => nodeFileSystem.syncDirectory(directory));
+  override syncDirectory(directory: string): Promise<void> {
+    return this.#sync(directory, () => super.syncDirectory(directory));
   }
 }
 
