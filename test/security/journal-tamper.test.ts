@@ -169,3 +169,95 @@ describe('commit journal tamper evidence', () => {
     await expectRefused(copy);
   });
 });
+
+/**
+ * After a restart (§6A.4) the durable chunks are in `.journal2` and `.journal` holds only what the pages
+ * or the new slot cover again. The image: put + sync commits until `.journal2` has started over and
+ * holds three chunks, copied while the store is open.
+ */
+describe('commit journal tamper evidence after a restart (two journal files)', () => {
+  const secondOf = (dir: string): string => path.join(dir, 'shard-000', '000001.journal2');
+  let restarted: string;
+  let written = 0;
+  /** `.journal2` when it held one chunk. */
+  let olderSecond: Uint8Array | undefined;
+
+  beforeAll(async () => {
+    const live = path.join(root, 'restart-live');
+    restarted = path.join(root, 'restart-image');
+    const db = await VarMap.open(live, options);
+    try {
+      for (let chunks = 0; chunks < 3; written++) {
+        expect(written).toBeLessThan(1000);
+        db.put(keyOf(written), valueFor(written));
+        await db.sync();
+        chunks = fs.existsSync(secondOf(live)) ? frames(new Uint8Array(fs.readFileSync(secondOf(live)))).length : 0;
+        if (chunks === 1) olderSecond = new Uint8Array(fs.readFileSync(secondOf(live)));
+      }
+      fs.cpSync(live, restarted, { recursive: true });
+      fs.rmSync(path.join(restarted, 'LOCK'), { force: true });
+    } finally {
+      await db.close();
+    }
+  });
+
+  function copyOfRestarted(): string {
+    const copy = path.join(root, `copy-${copies++}`);
+    fs.cpSync(restarted, copy, { recursive: true });
+    return copy;
+  }
+
+  async function expectEveryWrite(dir: string): Promise<void> {
+    const db = await VarMap.open(dir, options);
+    try {
+      for (let index = 0; index < written; index++) expect(db.get(keyOf(index))).toEqual(valueFor(index));
+    } finally {
+      await db.close();
+    }
+  }
+
+  it('control: the image opens with every synced write, and both journal files exist', async () => {
+    expect(olderSecond).toBeDefined();
+    expect(fs.existsSync(journalOf(restarted))).toBe(true);
+    await expectEveryWrite(copyOfRestarted());
+  });
+
+  it('the old slot deleted: it holds nothing a durable state needs, so every write is still there', async () => {
+    const copy = copyOfRestarted();
+    fs.rmSync(journalOf(copy));
+    await expectEveryWrite(copy);
+  });
+
+  it('the two files swapped by name: the same authenticated chunks, merged by index, so every write is still there', async () => {
+    const copy = copyOfRestarted();
+    const first = fs.readFileSync(journalOf(copy));
+    fs.copyFileSync(secondOf(copy), journalOf(copy));
+    fs.writeFileSync(secondOf(copy), first);
+    await expectEveryWrite(copy);
+  });
+
+  it('the current slot deleted → ARMDB_INTEGRITY', async () => {
+    const copy = copyOfRestarted();
+    fs.rmSync(secondOf(copy));
+    await expectRefused(copy);
+  });
+
+  it('the current slot replaced by an older copy of itself (one chunk) → ARMDB_INTEGRITY', async () => {
+    const copy = copyOfRestarted();
+    fs.writeFileSync(secondOf(copy), olderSecond!);
+    await expectRefused(copy);
+  });
+
+  it('the current slot replaced by the old slot → ARMDB_INTEGRITY', async () => {
+    const copy = copyOfRestarted();
+    fs.copyFileSync(journalOf(copy), secondOf(copy));
+    await expectRefused(copy);
+  });
+
+  it('the current slot truncated by its last chunk → ARMDB_INTEGRITY', async () => {
+    const copy = copyOfRestarted();
+    const last = frames(new Uint8Array(fs.readFileSync(secondOf(copy)))).at(-1)!;
+    fs.truncateSync(secondOf(copy), last[0]);
+    await expectRefused(copy);
+  });
+});
