@@ -154,7 +154,8 @@ export class HashIndex extends KeyIndex {
     const handles = new Int32Array(count);
     let next = 0;
     for (const { keyBytes, keyOffset, keyStride, count: sourceCount } of sources) {
-      for (let index = 0; index < sourceCount; index++) handles[next++] = entries.allocateAt(keyBytes, keyOffset + index * keyStride);
+      entries.allocateManyAt(keyBytes, keyOffset, keyStride, sourceCount, handles, next);
+      next += sourceCount;
     }
     const keys = entries.keys;
     let hashes = new Int32Array(count);
