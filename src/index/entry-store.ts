@@ -108,6 +108,36 @@ export class EntryStore {
     return handle;
   }
 
+  /**
+   * {@link allocateAt} for `count` keys laid out at `stride` from `offset`, their handles written to
+   * `handles` from `at` (a hint's keys at open). Released handles go first, one by one; the rest are
+   * fresh handles past the high water, whose keys are copied in one go when they lie back to back. A
+   * fresh handle's location needs no write: nothing was ever stored past the high water (the arrays
+   * grow zeroed, and {@link release} marks only handles below it), so it reads as unset already.
+   */
+  allocateManyAt(bytes: Uint8Array, offset: number, stride: number, count: number, handles: Int32Array, at: number): void {
+    let index = 0;
+    for (; index < count && this.freeCount > 0; index++) handles[at + index] = this.allocateAt(bytes, offset + index * stride);
+    const fresh = count - index;
+    if (fresh === 0) return;
+    if (this.highWater + fresh > this.capacity) this.grow(this.highWater + fresh);
+    const first = this.highWater;
+    const keySize = this.keySize;
+    const keys = this.keys;
+    const from = offset + index * stride;
+    if (stride === keySize) keys.set(bytes.subarray(from, from + fresh * keySize), first * keySize);
+    else {
+      for (let key = 0; key < fresh; key++) {
+        const source = from + key * stride;
+        const target = (first + key) * keySize;
+        for (let byte = 0; byte < keySize; byte++) keys[target + byte] = bytes[source + byte]!;
+      }
+    }
+    for (let key = 0; key < fresh; key++) handles[at + index + key] = first + key;
+    assert(this.sequences[first] === 0 && this.positions[first] === 0, 'a handle past the high water was never written');
+    this.highWater += fresh;
+  }
+
   release(handle: number): void {
     assert(handle >= 0 && handle < this.highWater, 'a released handle was handed out');
     if (this.freeCount === this.freeHandles.length) {

@@ -98,9 +98,14 @@ export class HandleTree {
 
   // ---- bulk build ----------------------------------------------------------------------------
 
-  /** Replaces the tree by one over `sorted` (handles in key order), nodes three quarters full. */
-  load(sorted: Int32Array): void {
-    const leaves = this.#leavesOf(sorted);
+  /**
+   * Replaces the tree by one over `sorted` (handles in key order), nodes three quarters full.
+   * `prefixes`, when given, holds {@link keyPrefix} of each slot's key (as the sort produced them):
+   * the leaves copy them instead of reading every key from the entry store, a random access each.
+   */
+  load(sorted: Int32Array, prefixes?: Uint32Array): void {
+    assert(prefixes === undefined || prefixes.length === sorted.length, 'a prefix for every sorted handle');
+    const leaves = this.#leavesOf(sorted, prefixes);
     if (leaves.length === 0) return;
     let level: Node[] = leaves;
     while (level.length > 1) level = this.#parentsOf(level);
@@ -110,14 +115,16 @@ export class HandleTree {
     this.#last = leaves[leaves.length - 1]!;
   }
 
-  #leavesOf(sorted: Int32Array): Leaf[] {
+  #leavesOf(sorted: Int32Array, prefixes: Uint32Array | undefined): Leaf[] {
     const count = sorted.length;
     const leaves: Leaf[] = [];
     for (let start = 0; start < count; start += LEAF_FILL) {
       const leaf = newLeaf();
-      leaf.handles.set(sorted.subarray(start, Math.min(start + LEAF_FILL, count)));
-      leaf.count = Math.min(LEAF_FILL, count - start);
-      for (let slot = 0; slot < leaf.count; slot++) leaf.prefixes[slot] = this.#prefixOfHandle(leaf.handles[slot]!);
+      const end = Math.min(start + LEAF_FILL, count);
+      leaf.handles.set(sorted.subarray(start, end));
+      leaf.count = end - start;
+      if (prefixes !== undefined) leaf.prefixes.set(prefixes.subarray(start, end));
+      else for (let slot = 0; slot < leaf.count; slot++) leaf.prefixes[slot] = this.#prefixOfHandle(leaf.handles[slot]!);
       const previous = leaves[leaves.length - 1];
       if (previous !== undefined) {
         previous.next = leaf;

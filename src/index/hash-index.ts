@@ -15,6 +15,13 @@ const BULK_INSERT_MIN_KEYS = 4096;
 /** Bits of the slot number each pass of the bulk insert's radix sort orders by. */
 const RADIX_BITS = 11;
 
+/** What a bulk insert did: the handle of every source key, in source order, and the handles it added. */
+export interface BulkInsert {
+  readonly handles: Int32Array;
+  /** Handles of keys the index did not hold before, each once, in the order of their first source key. */
+  readonly added: Int32Array;
+}
+
 /** murmur3-style 32-bit hash of a key. */
 export function hashKey(key: Uint8Array): number {
   return hashKeyAt(key, 0, key.length);
@@ -129,8 +136,17 @@ export class HashIndex extends KeyIndex {
    * handle; the copy made for it is released.
    */
   override findOrInsertMany(sources: readonly KeySource[]): Int32Array {
+    return this.insertMany(sources).handles;
+  }
+
+  /**
+   * {@link findOrInsertMany} that also says which handles it added: the ordered index must place
+   * those, and only those, in key order. A handle's number cannot tell (a released handle is handed
+   * out again, below the handle limit before the insert), so the placement loop names them.
+   */
+  insertMany(sources: readonly KeySource[]): BulkInsert {
     const count = sources.reduce((sum, source) => sum + source.count, 0);
-    if (count < BULK_INSERT_MIN_KEYS) return super.findOrInsertMany(sources);
+    if (count < BULK_INSERT_MIN_KEYS) return this.#insertOneByOne(sources, count);
     // No resize below: the mask stays what the sort orders by.
     this.reserve(count);
     const entries = this.entries;
@@ -138,7 +154,8 @@ export class HashIndex extends KeyIndex {
     const handles = new Int32Array(count);
     let next = 0;
     for (const { keyBytes, keyOffset, keyStride, count: sourceCount } of sources) {
-      for (let index = 0; index < sourceCount; index++) handles[next++] = entries.allocateAt(keyBytes, keyOffset + index * keyStride);
+      entries.allocateManyAt(keyBytes, keyOffset, keyStride, sourceCount, handles, next);
+      next += sourceCount;
     }
     const keys = entries.keys;
     let hashes = new Int32Array(count);
@@ -169,6 +186,10 @@ export class HashIndex extends KeyIndex {
       [hashes, otherHashes] = [otherHashes, hashes];
     }
     const slots = this.slots;
+    // Which source keys got a handle of their own, so that the added handles can be listed in source
+    // order: allocation order, which the ordered index's sort then reads the keys in (front to back).
+    const isNew = new Uint8Array(count);
+    let addedCount = 0;
     for (let rank = 0; rank < count; rank++) {
       const source = order[rank]!;
       const handle = handles[source]!;
@@ -190,10 +211,33 @@ export class HashIndex extends KeyIndex {
       }
       slots[2 * slot] = handle + 1;
       slots[2 * slot + 1] = hash;
+      isNew[source] = 1;
+      addedCount++;
       this.used++;
     }
     assert(this.used * 4 <= (mask + 1) * 3, 'a bulk insert stays within the reserved slots');
-    return handles;
+    // The sort's spare buffer is free now: it lists the new handles.
+    const added = otherOrder.subarray(0, addedCount);
+    let listed = 0;
+    for (let source = 0; source < count; source++) if (isNew[source] === 1) added[listed++] = handles[source]!;
+    assert(listed === addedCount, 'every handle placed is listed as added');
+    return { handles, added };
+  }
+
+  #insertOneByOne(sources: readonly KeySource[], count: number): BulkInsert {
+    const handles = new Int32Array(count);
+    const added = new Int32Array(count);
+    let next = 0;
+    let addedCount = 0;
+    for (const { keyBytes, keyOffset, keyStride, count: sourceCount } of sources) {
+      for (let index = 0; index < sourceCount; index++) {
+        const sizeBefore = this.used;
+        const handle = this.findOrInsertAt(keyBytes, keyOffset + index * keyStride);
+        handles[next++] = handle;
+        if (this.used !== sizeBefore) added[addedCount++] = handle;
+      }
+    }
+    return { handles, added: added.subarray(0, addedCount) };
   }
 
   /** Sizes the slots for `count` more keys at once (load factor at most 0.75), and the entry store. */

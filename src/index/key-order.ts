@@ -33,8 +33,10 @@ export function keyPrefix(bytes: Uint8Array, offset: number, length: number): nu
  * handles by an LSD radix sort (sequential memory, no comparisons); runs that share those four bytes
  * are then finished by an MSD radix sort on the remaining bytes, which skips a byte all keys of a run
  * share. Random keys have almost no such runs; keys with a long common prefix go through the second.
+ * Returns the sorted prefixes ({@link keyPrefix} of each handle's key, slot by slot), which a B+
+ * tree's leaves can take as they are instead of reading every key again.
  */
-export function sortHandlesByKey(handles: Int32Array, keys: Uint8Array, keySize: number): void {
+export function sortHandlesByKey(handles: Int32Array, keys: Uint8Array, keySize: number): Uint32Array {
   const count = handles.length;
   let prefixes = new Uint32Array(count);
   const prefixBytes = Math.min(4, keySize);
@@ -74,13 +76,15 @@ export function sortHandlesByKey(handles: Int32Array, keys: Uint8Array, keySize:
     handles.set(sortedHandles);
     scratch = sortedHandles;
   }
-  if (keySize <= 4) return;
+  if (keySize <= 4) return prefixes;
   let runStart = 0;
   for (let index = 1; index <= count; index++) {
     if (index < count && prefixes[index] === prefixes[runStart]) continue;
     if (index - runStart > 1) msdSortByKey(handles, scratch, keys, keySize, runStart, index, 4);
     runStart = index;
   }
+  // The second sort reorders only within runs of equal prefixes: the prefixes stay slot by slot.
+  return prefixes;
 }
 
 /** Sorts handles[low, high) whose keys share their first `byte` bytes: an MSD radix sort, one byte a level. */

@@ -17,7 +17,7 @@ import { type Cursor, type CursorBounds, closeCursor, newCursor, nextHandle } fr
 import { HandleTree, LEAF_CAPACITY } from './handle-tree.js';
 import { HashIndex } from './hash-index.js';
 import { sortHandlesByKey } from './key-order.js';
-import { KeyIndex } from './key-index.js';
+import { KeyIndex, type KeySource } from './key-index.js';
 import { isRunMergeDone, type KeyRun, mergeRunsStep, removeFromRun, type RunMerge, sealRun, startRunMerge } from './key-run.js';
 
 export type { Cursor, CursorBounds } from './cursor.js';
@@ -127,10 +127,22 @@ export class OrderedIndex extends KeyIndex {
   }
 
   /**
-   * Open's bulk path (src/engine/replay.ts): the hash index makes room at once. Keys then go in one by
-   * one through {@link findOrInsert} (the inherited findOrInsertMany), since each new handle must also
-   * join the tail; the hash index's slot-ordered bulk insert cannot say which of its handles are new.
+   * Open's bulk path (src/engine/replay.ts): the hash index places a hint's keys in bulk and names
+   * the handles it added, which join the tail together. Unlike one insert at a time, this tail is not
+   * cut into runs of `runKeys`: recovery fills the index before anything can read it, and the
+   * collection asks for order as soon as it opens ({@link mergeInBackground}). Then the keys of every
+   * hint are sorted once and, in an index that holds nothing else yet, become the B+ tree in one
+   * bulk build: where merging runs would end, without merging. The pause is open's, not a put's.
    */
+  override findOrInsertMany(sources: readonly KeySource[]): Int32Array {
+    const { handles, added } = this.#hash.insertMany(sources);
+    if (added.length > 0) {
+      this.#appendManyToTail(added);
+      this.version++;
+    }
+    return handles;
+  }
+
   override reserve(count: number): void {
     this.#hash.reserve(count);
   }
@@ -161,21 +173,44 @@ export class OrderedIndex extends KeyIndex {
   // ---- the delta ---------------------------------------------------------------------------------
 
   #appendToTail(handle: number): void {
+    this.#makeRoom(handle, 1);
+    this.#tail[this.#tailCount] = handle;
+    this.#where[handle] = -(this.#tailCount + 1);
+    this.#tailCount++;
+    if (this.#tailCount >= this.#limits.runKeys) this.#sealTail();
+  }
+
+  /** Appends handles a bulk insert added, past `runKeys` if need be (see {@link findOrInsertMany}). */
+  #appendManyToTail(handles: Int32Array): void {
+    let largest = 0;
+    for (let index = 0; index < handles.length; index++) largest = Math.max(largest, handles[index]!);
+    this.#makeRoom(largest, handles.length);
+    const tail = this.#tail;
+    const where = this.#where;
+    let slot = this.#tailCount;
+    for (let index = 0; index < handles.length; index++) {
+      const handle = handles[index]!;
+      tail[slot] = handle;
+      where[handle] = -++slot;
+    }
+    this.#tailCount = slot;
+  }
+
+  /** Grows the per-handle map to hold `handle` and the tail to take `count` more. */
+  #makeRoom(handle: number, count: number): void {
     if (handle >= this.#where.length) {
       // Grows with the entry store (1.5×), so its slack is the store's, not a doubling's.
       const larger = new Int32Array(Math.max(handle + 1, this.entries.capacity));
       larger.set(this.#where);
       this.#where = larger;
     }
-    if (this.#tailCount === this.#tail.length) {
-      const larger = new Int32Array(Math.min(this.#tail.length * 2, this.#limits.runKeys));
-      larger.set(this.#tail);
+    const needed = this.#tailCount + count;
+    if (needed > this.#tail.length) {
+      // One at a time the tail doubles up to `runKeys`; a bulk insert sizes it at once.
+      const larger = new Int32Array(Math.max(needed, Math.min(this.#tail.length * 2, this.#limits.runKeys)));
+      larger.set(this.#tail.subarray(0, this.#tailCount));
       this.#tail = larger;
     }
-    this.#tail[this.#tailCount] = handle;
-    this.#where[handle] = -(this.#tailCount + 1);
-    this.#tailCount++;
-    if (this.#tailCount >= this.#limits.runKeys) this.#sealTail();
   }
 
   #removeFromTail(slot: number): void {
@@ -199,17 +234,47 @@ export class OrderedIndex extends KeyIndex {
     if (run.live === 0 && run !== merge?.left && run !== merge?.right) this.#runs.splice(position, 1);
   }
 
-  /** Sorts the tail into a run (at most `runKeys` keys: a bounded step). */
+  /**
+   * Sorts the tail into a run: at most `runKeys` keys, a bounded step, unless a bulk insert at open
+   * filled it (see {@link findOrInsertMany}). Such a tail, in an index with nothing in the tree or in
+   * runs, becomes the tree.
+   */
   #sealTail(): void {
     if (this.#tailCount === 0) return;
+    if (this.#tailCount > this.#limits.runKeys && this.#treeSize === 0 && this.#runs.length === 0 && this.#merge === undefined) {
+      this.#loadTailIntoTree();
+      return;
+    }
     const sorted = this.#tail.slice(0, this.#tailCount);
     sortHandlesByKey(sorted, this.entries.keys, this.entries.keySize);
     const run = sealRun(this.#nextSerial++, sorted, this.entries);
     for (let slot = 0; slot < sorted.length; slot++) this.#where[sorted[slot]!] = run.serial;
     this.#runs.push(run);
     this.#tailCount = 0;
+    this.#shrinkTail();
     this.version++;
     this.#scheduleMerge();
+  }
+
+  /** Builds the (empty) tree from the whole tail: one sort, and the leaves take the sort's key prefixes. */
+  #loadTailIntoTree(): void {
+    const count = this.#tailCount;
+    const sorted = this.#tail.slice(0, count);
+    const prefixes = sortHandlesByKey(sorted, this.entries.keys, this.entries.keySize);
+    this.#tree.load(sorted, prefixes);
+    // In tail order, which is the order the handles were handed out: front to back through the map.
+    const tail = this.#tail;
+    const where = this.#where;
+    for (let slot = 0; slot < count; slot++) where[tail[slot]!] = IN_TREE;
+    this.#treeSize = count;
+    this.#tailCount = 0;
+    this.#shrinkTail();
+    this.version++;
+  }
+
+  /** A tail a bulk insert grew past `runKeys` goes back to the size inserts one at a time need. */
+  #shrinkTail(): void {
+    if (this.#tail.length > this.#limits.runKeys) this.#tail = new Int32Array(this.#limits.runKeys);
   }
 
   /** Inserts the tail (at most `treeInsertKeys` keys) into the tree. */
@@ -305,8 +370,9 @@ export class OrderedIndex extends KeyIndex {
   /**
    * Starts merging runs in the background without waiting for an ordered read: for an index that
    * recovery filled (a Tree is opened to be read in order; its runs merge while the caller warms
-   * up). The tail is sorted into a run first, a bounded step. An empty index waits as before, so a
-   * bulk load into a new store pays for no merge.
+   * up). The tail is sorted into a run first, a bounded step; a tail open's bulk inserts filled
+   * becomes the tree instead when nothing else is held (see {@link findOrInsertMany}). An empty index
+   * waits as before, so a bulk load into a new store pays for no merge.
    */
   mergeInBackground(): void {
     if (this.#hash.size === 0 || this.#orderWanted) return;
