@@ -521,8 +521,10 @@ export class DataFile {
     const firstPageIndex = Math.floor(position / PAGE_BYTES);
     const inFirstPage = position - firstPageIndex * PAGE_BYTES;
     if (inFirstPage + length <= PAGE_BYTES && firstPageIndex < this.pageCount) {
-      // The common case: a value inside one sealed page.
-      return copyOut(this.#page(firstPageIndex, cache, firstPageIndex).subarray(inFirstPage, inFirstPage + length));
+      // The common case: a value inside one sealed page, copied straight out of the cache's arena.
+      const cached = cache?.copyFromPage(this.fileId, firstPageIndex, inFirstPage, length);
+      if (cached !== undefined) return cached;
+      return copyOut(this.#uncachedPage(firstPageIndex, cache, firstPageIndex).subarray(inFirstPage, inFirstPage + length));
     }
     const lastPageIndex = pageIndexOf(position + length - 1);
     if (lastPageIndex - firstPageIndex + 1 > 2 && lastPageIndex < this.pageCount) return this.#readLargeValue(position, length, cache);
@@ -576,10 +578,18 @@ export class DataFile {
     return value;
   }
 
-  /** Plaintext of a sealed page; on a miss, reads ahead up to `lastWantedPage` in one pread. */
+  /**
+   * Plaintext of a sealed page (a view of the cache's arena that the next insert may overwrite: copy
+   * from it at once); on a miss, reads ahead up to `lastWantedPage` in one pread.
+   */
   #page(pageIndex: number, cache: BlockCache | undefined, lastWantedPage: number): Uint8Array {
-    const cached = cache?.get(pageCacheId(this.fileId, pageIndex)) ?? this.#unsyncedPages.get(pageIndex);
-    if (cached !== undefined) return cached;
+    return cache?.get(pageCacheId(this.fileId, pageIndex)) ?? this.#uncachedPage(pageIndex, cache, lastWantedPage);
+  }
+
+  /** {@link #page} once the cache has missed (and counted the miss): the unsynced copy, or disk. */
+  #uncachedPage(pageIndex: number, cache: BlockCache | undefined, lastWantedPage: number): Uint8Array {
+    const unsynced = this.#unsyncedPages.get(pageIndex);
+    if (unsynced !== undefined) return unsynced;
     const lastPage = Math.min(lastWantedPage, this.pageCount - 1);
     if (pageIndex > lastPage)
       throw integrityError(
@@ -588,7 +598,7 @@ export class DataFile {
         this.#location(pageIndex),
       );
     let runEnd = pageIndex + 1;
-    while (runEnd <= lastPage && cache?.get(pageCacheId(this.fileId, runEnd)) === undefined) runEnd++;
+    while (runEnd <= lastPage && cache?.hasPage(this.fileId, runEnd) !== true) runEnd++;
     const pages = this.readVerifiedPages(pageIndex, runEnd - pageIndex);
     let first: Uint8Array | undefined;
     for (let index = 0; index < pages.length; index++) {
