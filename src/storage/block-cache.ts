@@ -153,6 +153,23 @@ export class BlockCache {
     return copyOut(this.chunks[slot >> CHUNK_SHIFT]!.subarray(start, start + length));
   }
 
+  /**
+   * Copies `length` bytes at `offset` of page `pageIndex` of file `fileId` into `output` at `at`;
+   * false (nothing copied) when that page is not cached. Counts a hit or a miss.
+   */
+  copyPageInto(fileId: number, pageIndex: number, offset: number, length: number, output: Uint8Array, at: number): boolean {
+    const slot = this.slotOf(fileId, pageIndex);
+    if (slot < 0) {
+      this.misses++;
+      return false;
+    }
+    this.hits++;
+    if (this.slotFrequency[slot]! < MAX_FREQUENCY) this.slotFrequency[slot]!++;
+    const start = (slot & CHUNK_MASK) * PAGE_BYTES + offset;
+    output.set(this.chunks[slot >> CHUNK_SHIFT]!.subarray(start, start + length), at);
+    return true;
+  }
+
   /** Whether page `pageIndex` of file `fileId` is cached (counts nothing, changes nothing). */
   hasPage(fileId: number, pageIndex: number): boolean {
     return this.slotOf(fileId, pageIndex) >= 0;

@@ -541,8 +541,10 @@ export class DataFile {
         output.set(writer.buffer.subarray(local, local + (length - copied)), copied);
         return output;
       }
-      const page = this.#page(pageIndex, cache, lastPageIndex);
-      output.set(page.subarray(inPage, inPage + take), copied);
+      if (cache?.copyPageInto(this.fileId, pageIndex, inPage, take, output, copied) !== true) {
+        const page = this.#uncachedPage(pageIndex, cache, lastPageIndex);
+        output.set(page.subarray(inPage, inPage + take), copied);
+      }
       copied += take;
       pageIndex++;
     }
@@ -579,14 +581,9 @@ export class DataFile {
   }
 
   /**
-   * Plaintext of a sealed page (a view of the cache's arena that the next insert may overwrite: copy
-   * from it at once); on a miss, reads ahead up to `lastWantedPage` in one pread.
+   * Plaintext of a sealed page the cache does not hold (its miss counted by the caller): the unsynced
+   * copy, or disk, reading ahead up to `lastWantedPage` in one pread; verified pages enter the cache.
    */
-  #page(pageIndex: number, cache: BlockCache | undefined, lastWantedPage: number): Uint8Array {
-    return cache?.get(pageCacheId(this.fileId, pageIndex)) ?? this.#uncachedPage(pageIndex, cache, lastWantedPage);
-  }
-
-  /** {@link #page} once the cache has missed (and counted the miss): the unsynced copy, or disk. */
   #uncachedPage(pageIndex: number, cache: BlockCache | undefined, lastWantedPage: number): Uint8Array {
     const unsynced = this.#unsyncedPages.get(pageIndex);
     if (unsynced !== undefined) return unsynced;

@@ -93,6 +93,10 @@ describe('BlockCache (S3-FIFO)', () => {
             const id = pageCacheId(op.file, op.pageIndex);
             const copy = cache.copyFromPage(op.file, op.pageIndex, op.offset, 96);
             expect(cache.hasPage(op.file, op.pageIndex)).toBe(copy !== undefined);
+            const output = new Uint8Array(100);
+            expect(cache.copyPageInto(op.file, op.pageIndex, op.offset, 96, output, 4)).toBe(copy !== undefined);
+            if (copy !== undefined) expect(output.subarray(4)).toEqual(copy);
+            else expect(output.every((byte) => byte === 0)).toBe(true);
             if (copy !== undefined) {
               expect(copy).toEqual(model.get(id)!.subarray(op.offset, op.offset + 96));
               copy.fill(255); // a fresh copy: the cached page does not change
