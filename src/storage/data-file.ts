@@ -553,8 +553,10 @@ export class DataFile {
     const firstPageIndex = Math.floor(position / PAGE_BYTES);
     const inFirstPage = position - firstPageIndex * PAGE_BYTES;
     if (inFirstPage + length <= PAGE_BYTES && firstPageIndex < this.pageCount) {
-      // The common case: a value inside one sealed page.
-      return copyOut(this.#page(firstPageIndex, cache, firstPageIndex).subarray(inFirstPage, inFirstPage + length));
+      // The common case: a value inside one sealed page, copied straight out of the cache's arena.
+      const cached = cache?.copyFromPage(this.fileId, firstPageIndex, inFirstPage, length);
+      if (cached !== undefined) return cached;
+      return copyOut(this.#uncachedPage(firstPageIndex, cache, firstPageIndex).subarray(inFirstPage, inFirstPage + length));
     }
     const lastPageIndex = pageIndexOf(position + length - 1);
     if (lastPageIndex - firstPageIndex + 1 > 2 && lastPageIndex < this.pageCount) return this.#readLargeValue(position, length, cache);
@@ -571,8 +573,10 @@ export class DataFile {
         output.set(writer.buffer.subarray(local, local + (length - copied)), copied);
         return output;
       }
-      const page = this.#page(pageIndex, cache, lastPageIndex);
-      output.set(page.subarray(inPage, inPage + take), copied);
+      if (cache?.copyPageInto(this.fileId, pageIndex, inPage, take, output, copied) !== true) {
+        const page = this.#uncachedPage(pageIndex, cache, lastPageIndex);
+        output.set(page.subarray(inPage, inPage + take), copied);
+      }
       copied += take;
       pageIndex++;
     }
@@ -608,10 +612,13 @@ export class DataFile {
     return value;
   }
 
-  /** Plaintext of a sealed page; on a miss, reads ahead up to `lastWantedPage` in one pread. */
-  #page(pageIndex: number, cache: BlockCache | undefined, lastWantedPage: number): Uint8Array {
-    const cached = cache?.get(pageCacheId(this.fileId, pageIndex)) ?? this.#unsyncedPages.get(pageIndex);
-    if (cached !== undefined) return cached;
+  /**
+   * Plaintext of a sealed page the cache does not hold (its miss counted by the caller): the unsynced
+   * copy, or disk, reading ahead up to `lastWantedPage` in one pread; verified pages enter the cache.
+   */
+  #uncachedPage(pageIndex: number, cache: BlockCache | undefined, lastWantedPage: number): Uint8Array {
+    const unsynced = this.#unsyncedPages.get(pageIndex);
+    if (unsynced !== undefined) return unsynced;
     const lastPage = Math.min(lastWantedPage, this.pageCount - 1);
     if (pageIndex > lastPage)
       throw integrityError(
@@ -620,7 +627,7 @@ export class DataFile {
         this.#location(pageIndex),
       );
     let runEnd = pageIndex + 1;
-    while (runEnd <= lastPage && cache?.get(pageCacheId(this.fileId, runEnd)) === undefined) runEnd++;
+    while (runEnd <= lastPage && cache?.hasPage(this.fileId, runEnd) !== true) runEnd++;
     const pages = this.readVerifiedPages(pageIndex, runEnd - pageIndex);
     let first: Uint8Array | undefined;
     for (let index = 0; index < pages.length; index++) {
