@@ -548,6 +548,16 @@ export class DataFile {
   }
 
   /**
+   * Plaintext of sealed page `pageIndex` (below {@link pageCount}), from the cache, the unsynced
+   * pages or disk, as {@link read} takes it: for a batch reader copying several values out of one
+   * page. A view of cached memory: copy out of it at once, never keep or hand it out.
+   */
+  sealedPage(pageIndex: number, cache: BlockCache | undefined): Uint8Array {
+    assert(pageIndex >= 0 && pageIndex < this.pageCount, 'a sealed page is read');
+    return this.#page(pageIndex, cache, pageIndex);
+  }
+
+  /**
    * A value spanning more than two sealed pages: one pread of its exact page span, every page
    * authenticated, and the value cached whole (not page by page) under its own id in the same cache.
    */
