@@ -55,6 +55,8 @@ export class ScanBatch<V> {
   #indexVersion = -1;
   #writeSequence = -1;
   #ended = false;
+  /** A value of the batch that failed to read: the batch ends before it, and the error is thrown there. */
+  #failure: { error: unknown; position: number } | undefined;
 
   constructor(
     ordered: OrderedIndex,
@@ -77,6 +79,16 @@ export class ScanBatch<V> {
    * end. Positions are valid until the next call.
    */
   advance(): number {
+    if (this.#position === this.#count && this.#failure !== undefined) {
+      // The value at this position failed to read (ARMDB_INTEGRITY, …): throw it here, where a
+      // step-by-step scan would have, and go on after its key at the next call.
+      const failure = this.#failure;
+      this.#failure = undefined;
+      this.#ordered.rewindCursor(this.#cursor, this.#keyBytes, failure.position * this.#engine.keySize);
+      this.#count = 0;
+      this.#position = 0;
+      throw failure.error;
+    }
     if (this.#position < this.#count) {
       if (this.#ordered.version === this.#indexVersion && this.#engine.writeSequence === this.#writeSequence) {
         this.#remaining--;
@@ -90,6 +102,7 @@ export class ScanBatch<V> {
     }
     if (this.#ended || this.#remaining <= 0) return -1;
     const count = this.#fill(Math.min(this.#size, this.#remaining));
+    if (count === 0 && this.#failure !== undefined) return this.advance();
     if (count === 0) {
       this.close();
       return -1;
@@ -127,7 +140,23 @@ export class ScanBatch<V> {
       const buffer = keyBytes.buffer;
       for (let position = 0; position < count; position++) keys[position] = new Uint8Array(buffer, position * keySize, keySize);
     }
-    if (this.#parts !== ScanParts.keys) this.#readValues(handles, count, this.values);
-    return count;
+    if (this.#parts === ScanParts.keys) return count;
+    try {
+      this.#readValues(handles, count, this.values);
+      return count;
+    } catch {
+      // Read one by one to find the first value that fails; the batch ends before it.
+      const single = this.values.slice(0, 1);
+      for (let position = 0; position < count; position++) {
+        try {
+          this.#readValues(handles.subarray(position, position + 1), 1, single);
+          this.values[position] = single[0]!;
+        } catch (error) {
+          this.#failure = { error, position };
+          return position;
+        }
+      }
+      return count;
+    }
   }
 }

@@ -12,7 +12,9 @@
  * scans and writes.
  */
 import fc from 'fast-check';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setDeltaLimitsForTesting } from '../../src/index/ordered-index.js';
 import { type RangeOptions, VarTree } from '../../src/index.js';
@@ -69,6 +71,48 @@ describe('VarTree batched scans against a sorted model', () => {
       const values = new Map([...entries].map(([key, value]) => [key[1]!, value[0]!]));
       expect(values.get(5)).toBe(2);
       expect(values.get(6)).toBe(1);
+    } finally {
+      await tree.close();
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
+  it('a value that fails to read throws at its own step, as a single get would, and the scan goes on after it', async () => {
+    const directory = makeTempDir('scan-batch-tamper');
+    const options = { keySize: KEY_SIZE, encryption: { key: KEY }, shards: 1, syncIntervalMs: 0, cacheBytes: 0 } as const;
+    let tree = await VarTree.open(directory, options);
+    try {
+      // Keys in write order: one page holds a run of consecutive keys.
+      for (let index = 0; index < 400; index++) tree.put(Uint8Array.of(index >> 8, index & 0xff), patternBytes(100, index));
+      await tree.close();
+      const shard = join(directory, readdirSync(directory).find((name) => statSync(join(directory, name)).isDirectory())!);
+      const dataFile = join(shard, readdirSync(shard).find((name) => name.endsWith('.data'))!);
+      const bytes = readFileSync(dataFile);
+      bytes[4096 * 3 + 200] = bytes[4096 * 3 + 200]! ^ 0x40; // one ciphertext byte of a page in the middle
+      writeFileSync(dataFile, bytes);
+      tree = await VarTree.open(directory, options);
+      // What stepping key by key gives: each key's value, or the error its read throws.
+      const expected: string[] = [];
+      for (let index = 0; index < 400; index++) {
+        try {
+          expected.push(hex(tree.get(Uint8Array.of(index >> 8, index & 0xff))!));
+        } catch (error) {
+          expected.push(`error ${(error as { code?: string }).code}`);
+        }
+      }
+      expect(expected.filter((item) => item.startsWith('error')).length).toBeGreaterThan(0);
+      const entries = tree.values();
+      const scanned: string[] = [];
+      for (;;) {
+        try {
+          const step = entries.next();
+          if (step.done === true) break;
+          scanned.push(hex(step.value));
+        } catch (error) {
+          scanned.push(`error ${(error as { code?: string }).code}`);
+        }
+      }
+      expect(scanned).toEqual(expected);
     } finally {
       await tree.close();
       await rm(directory, { recursive: true, force: true });
