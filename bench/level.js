@@ -6,7 +6,9 @@
 // Keys are 16 random bytes, values 100 random (incompressible) bytes, both with the 'buffer'
 // encoding. Each store gets a fresh temporary directory per repetition; the order of the two stores
 // alternates between repetitions and every figure is the median of the repetitions. The ratio column
-// is ArmdbLevel / classic-level operations per second in this run (> 1: ArmdbLevel is faster).
+// is ArmdbLevel / classic-level operations per second in this run (> 1: ArmdbLevel is faster); the
+// last column is the same ratio per second of the process's CPU time (all threads), which a busy
+// machine disturbs far less than wall time.
 // Neither store syncs on each write: ArmdbLevel's put resolves once the record is in armdb's write
 // buffer (background barrier every second), classic-level's once it is in LevelDB's log (no fsync).
 import { randomBytes } from 'node:crypto';
@@ -91,6 +93,8 @@ const workloads = [
 
 /** @type {Map<string, number[]>} operations per second by `${workload}\u0000${store}` */
 const samples = new Map();
+/** @type {Map<string, number[]>} operations per CPU-second, same keys */
+const cpuSamples = new Map();
 for (let repetition = 0; repetition < reps; repetition++) {
   const order = repetition % 2 === 0 ? stores : [...stores].reverse();
   for (const store of order) {
@@ -110,10 +114,14 @@ for (let repetition = 0; repetition < reps; repetition++) {
         }
         gc();
         const started = performance.now();
+        const cpuBefore = process.cpuUsage();
         const operations = await workload.run(db);
+        const cpu = process.cpuUsage(cpuBefore);
         const rate = perSecond(operations, performance.now() - started);
         const id = `${workload.name}\u0000${store.name}`;
         samples.set(id, [...(samples.get(id) ?? []), rate]);
+        // Per second of the process's CPU time (every thread, so classic-level's thread pool counts too).
+        cpuSamples.set(id, [...(cpuSamples.get(id) ?? []), perSecond(operations, (cpu.user + cpu.system) / 1000)]);
       }
       await db.close();
     } finally {
@@ -126,7 +134,9 @@ const format = (value) => (value === undefined ? '—' : Math.round(value).toLoc
 const rows = workloads.map((workload) => {
   const [armdb, classic] = stores.map((store) => median(samples.get(`${workload.name}\u0000${store.name}`) ?? []));
   const ratio = armdb !== undefined && classic !== undefined ? `${(armdb / classic).toFixed(2)}×` : '—';
-  return [workload.name, format(armdb), format(classic), ratio];
+  const [armdbCpu, classicCpu] = stores.map((store) => median(cpuSamples.get(`${workload.name}\u0000${store.name}`) ?? []));
+  const cpuRatio = armdbCpu !== undefined && classicCpu !== undefined ? `${(armdbCpu / classicCpu).toFixed(2)}×` : '—';
+  return [workload.name, format(armdb), format(classic), ratio, cpuRatio];
 });
 console.log(`armdb/level bench: n ${count}, reps ${reps} (medians), node ${process.version}, load average ${os.loadavg()[0].toFixed(1)}`);
-printTable(['workload', `${stores[0].name} ops/s`, `${stores[1].name} ops/s`, 'ratio'], rows);
+printTable(['workload', `${stores[0].name} ops/s`, `${stores[1].name} ops/s`, 'ratio', 'ratio per CPU-second'], rows);

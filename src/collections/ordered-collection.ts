@@ -5,10 +5,11 @@
  */
 import { checkBytes, checkInteger } from '../config.js';
 import { armdbError } from '../errors.js';
-import type { Cursor, CursorBounds, OrderedIndex } from '../index/ordered-index.js';
+import type { CursorBounds, OrderedIndex } from '../index/ordered-index.js';
 import type { WriteHook } from '../config.js';
 import type { Engine } from '../engine/engine.js';
 import { Collection } from './collection.js';
+import { ScanBatch, ScanParts } from './scan-batch.js';
 import type { ValueHandler } from './values.js';
 
 /** Bounds and direction of a range. At most one of `gt`/`gte` and one of `lt`/`lte`. */
@@ -120,31 +121,40 @@ export abstract class OrderedCollection<V> extends Collection<V> {
     return super.close();
   }
 
-  /** `project` gets the handle and the cursor, whose key copy saves a read of the entry store. */
-  #iterate<T>(bounds: Bounds, limit: number, project: (handle: number, cursor: Cursor) => T): EntryIterator<T> {
-    if (this.engine.isClosed) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
-    const ordered = this.ordered;
-    const cursor = ordered.cursor(bounds);
-    let remaining = limit;
+  /**
+   * The values of `handles[0..count)` into `values`, as {@link Collection.valueOfHandle} gives each:
+   * one by one here; VarTree reads raw bytes in one batched pass of the engine.
+   *
+   * @internal
+   */
+  protected valuesOfHandles(handles: Int32Array, count: number, values: V[]): void {
+    for (let position = 0; position < count; position++) values[position] = this.valueOfHandle(handles[position]!);
+  }
+
+  /**
+   * An iterator that reads ahead in batches (see {@link ScanBatch}): `project` makes the item from a
+   * key (undefined when `parts` has no keys) and a value (undefined when it has no values).
+   */
+  #iterate<T>(bounds: Bounds, limit: number, parts: ScanParts, project: (key: Uint8Array, value: V) => T): EntryIterator<T> {
+    const batch = this.scanBatch(bounds, limit, parts);
     let finished = false;
     const finish = (): IteratorResult<T, undefined> => {
       if (!finished) {
         finished = true;
-        ordered.closeCursor(cursor);
+        batch.close();
       }
       return { done: true, value: undefined };
     };
     const iterator: EntryIterator<T> = {
       next: () => {
-        if (finished || remaining <= 0) return finish();
+        if (finished) return { done: true, value: undefined };
         if (this.engine.isClosed) {
           finish();
           throw armdbError('ARMDB_CLOSED', 'the collection was closed during iteration');
         }
-        const handle = ordered.nextHandle(cursor);
-        if (handle < 0) return finish();
-        remaining--;
-        return { done: false, value: project(handle, cursor) };
+        const position = batch.advance();
+        if (position < 0) return finish();
+        return { done: false, value: project(batch.keys[position]!, batch.values[position]!) };
       },
       return: () => finish(),
       [Symbol.iterator]: () => iterator,
@@ -155,13 +165,24 @@ export abstract class OrderedCollection<V> extends Collection<V> {
     return iterator;
   }
 
-  #keyCopy(handle: number): Uint8Array {
-    return this.engine.index.keyOf(handle);
+  /**
+   * @internal A batched scan of `bounds` (for armdb/level's iterators, which step it themselves):
+   * see src/collections/scan-batch.ts.
+   */
+  scanBatch(bounds: CursorBounds, limit: number, parts: ScanParts): ScanBatch<V> {
+    if (this.engine.isClosed) throw armdbError('ARMDB_CLOSED', 'the collection is closed');
+    return new ScanBatch<V>(
+      this.ordered,
+      this.engine,
+      (handles, count, values) => this.valuesOfHandles(handles, count, values),
+      bounds,
+      limit,
+      parts,
+    );
   }
 
-  /** A copy of the key the cursor just yielded, from the cursor's own copy (sequential memory). */
-  #cursorKeyCopy(cursor: Cursor): Uint8Array {
-    return this.ordered.keyAt(cursor);
+  #keyCopy(handle: number): Uint8Array {
+    return this.engine.index.keyOf(handle);
   }
 
   /**
@@ -174,7 +195,7 @@ export abstract class OrderedCollection<V> extends Collection<V> {
    */
   range(options?: RangeOptions): EntryIterator<[Uint8Array, V]> {
     const { bounds, limit } = this.#bounds(options);
-    return this.#iterate(bounds, limit, (handle, cursor) => [this.#cursorKeyCopy(cursor), this.valueOfHandle(handle)]);
+    return this.#iterate(bounds, limit, ScanParts.entries, (key, value) => [key, value]);
   }
 
   /**
@@ -187,7 +208,7 @@ export abstract class OrderedCollection<V> extends Collection<V> {
    */
   keys(options?: RangeOptions): EntryIterator<Uint8Array> {
     const { bounds, limit } = this.#bounds(options);
-    return this.#iterate(bounds, limit, (_, cursor) => this.#cursorKeyCopy(cursor));
+    return this.#iterate(bounds, limit, ScanParts.keys, (key) => key);
   }
 
   /**
@@ -200,7 +221,7 @@ export abstract class OrderedCollection<V> extends Collection<V> {
    */
   values(options?: RangeOptions): EntryIterator<V> {
     const { bounds, limit } = this.#bounds(options);
-    return this.#iterate(bounds, limit, (handle) => this.valueOfHandle(handle));
+    return this.#iterate(bounds, limit, ScanParts.values, (_, value) => value);
   }
 
   /**
@@ -222,10 +243,7 @@ export abstract class OrderedCollection<V> extends Collection<V> {
     const upper = new Uint8Array(keySize).fill(0xff);
     upper.set(prefix);
     const limit = options.limit === undefined ? Infinity : checkInteger('limit', options.limit, 0, Number.MAX_SAFE_INTEGER);
-    return this.#iterate({ lower, upper, reverse: options.reverse === true }, limit, (handle, cursor) => [
-      this.#cursorKeyCopy(cursor),
-      this.valueOfHandle(handle),
-    ]);
+    return this.#iterate({ lower, upper, reverse: options.reverse === true }, limit, ScanParts.entries, (key, value) => [key, value]);
   }
 
   /**

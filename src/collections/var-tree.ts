@@ -22,6 +22,11 @@ import { bytesValues } from './values.js';
  * ```
  */
 export class VarTree extends OrderedCollection<Uint8Array> {
+  /** @internal Raw bytes need no decoding: the engine reads a batch's values in one pass. */
+  protected override valuesOfHandles(handles: Int32Array, count: number, values: Uint8Array[]): void {
+    this.engine.readHandles(handles, count, values);
+  }
+
   /**
    * Opens (or creates) the tree stored in `directory`, recovering from a crash if needed.
    * Rejects with `ARMDB_LOCKED` if the directory is open elsewhere, `ARMDB_WRONG_KEY` for a wrong key

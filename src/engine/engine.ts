@@ -23,6 +23,7 @@ import { nodeProvider } from '../crypto/node-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { ArmdbError, integrityError } from '../errors.js';
 import { copyBytes } from '../format/bytes.js';
+import { PAGE_BYTES } from '../format/constants.js';
 import { peekKeyringDatabaseId } from '../format/keyring.js';
 import { CollectionKind, type CollectionKindId } from '../format/manifest.js';
 import { RECORD_HEADER_BYTES, RecordFlag, recordBytes } from '../format/record.js';
@@ -74,6 +75,43 @@ interface EngineInit {
 }
 
 /** @internal The engine every collection runs on. */
+/** Values up to this size share one slab in {@link Engine.readHandles}; larger ones get their own memory. */
+const MAX_SLAB_VALUE_BYTES = 1024;
+/** Bound of one {@link Engine.readHandles} slab: what one kept value can hold in memory. */
+const MAX_SLAB_BYTES = 64 * 1024;
+
+/** Per-value working columns of {@link Engine.readHandles}, reused (numbers and page references only, never handed out). */
+interface ReadScratch {
+  lengths: Uint32Array;
+  offsets: Float64Array;
+  fileIds: Uint32Array;
+  pages: (Uint8Array | undefined)[];
+  /** Where the touch pass leaves its result, so that its loads are not optimised away. */
+  touched: number;
+}
+
+let scratchColumns: ReadScratch = {
+  lengths: new Uint32Array(0),
+  offsets: new Float64Array(0),
+  fileIds: new Uint32Array(0),
+  pages: [],
+  touched: 0,
+};
+
+function readScratch(count: number): ReadScratch {
+  if (scratchColumns.lengths.length < count) {
+    const capacity = Math.max(count, 256);
+    scratchColumns = {
+      lengths: new Uint32Array(capacity),
+      offsets: new Float64Array(capacity),
+      fileIds: new Uint32Array(capacity),
+      pages: new Array<Uint8Array | undefined>(capacity).fill(undefined),
+      touched: 0,
+    };
+  }
+  return scratchColumns;
+}
+
 export class Engine {
   readonly directory: string;
   readonly options: ResolvedOptions;
@@ -222,6 +260,11 @@ export class Engine {
     return Number(this.#hasher.h64Raw(routed, 0n) % this.#shardCount);
   }
 
+  /** Grows with every put and delete: a reader that read values ahead knows they may be stale once it moved. */
+  get writeSequence(): number {
+    return this.#sequence;
+  }
+
   get isClosed(): boolean {
     return this.#guard.closing;
   }
@@ -263,6 +306,108 @@ export class Engine {
       return file.read(index.positionOf(handle) + RECORD_HEADER_BYTES + this.keySize, index.valueLengthOf(handle), this.cache);
     } catch (error) {
       // An integrity failure on the read path goes on the audit trail (where, never what).
+      if (error instanceof ArmdbError && error.code === 'ARMDB_INTEGRITY')
+        publishAudit(this.#auditSource, 'integrity-failure', { ...error.details });
+      throw error;
+    }
+  }
+
+  /**
+   * The values of `count` index entries, `handles[0..count)`, into `values[0..count)`: what
+   * {@link readHandle} gives for each, read in one pass for an ordered scan. Values inside one sealed
+   * page are copied into one fresh slab per call (each its own range of it: the caller may keep and
+   * mutate them, and the slab is never reused); a page is looked up once for consecutive values in it
+   * (in the cache's eyes, one access per run, so a scan does not look hot). Every other value (in the
+   * write buffer, across pages, inline) goes through {@link readHandle}.
+   */
+  readHandles(handles: Int32Array, count: number, values: Uint8Array[]): void {
+    const index = this.index;
+    if (index.valueSize > 0) {
+      for (let position = 0; position < count; position++) values[position] = index.inlineValueOf(handles[position]!);
+      return;
+    }
+    // Three passes over the batch rather than one per value: each pass's loads are independent of
+    // one another (the entries' columns, then the pages, then the bytes), so the processor overlaps
+    // their cache misses instead of waiting for each in turn.
+    const scratch = readScratch(count);
+    const { lengths, offsets, pages } = scratch;
+    const entries = index.entries;
+    const entryFileIds = entries.fileIds;
+    const entryPositions = entries.positions;
+    const entryLengths = entries.valueLengths;
+    const valueOffset = RECORD_HEADER_BYTES + this.keySize;
+    let slabBytes = 0;
+    for (let position = 0; position < count; position++) {
+      const handle = handles[position]!;
+      const length = entryLengths[handle]!;
+      lengths[position] = length;
+      offsets[position] = entryPositions[handle]! + valueOffset;
+      scratch.fileIds[position] = entryFileIds[handle]!;
+      if (length <= MAX_SLAB_VALUE_BYTES) slabBytes += (length + 7) & ~7;
+    }
+    let file: DataFile | undefined;
+    let fileId = -1;
+    let page: Uint8Array | undefined;
+    let pageIndex = -1;
+    for (let position = 0; position < count; position++) {
+      const length = lengths[position]!;
+      const valuePosition = offsets[position]!;
+      const valuePage = Math.floor(valuePosition / PAGE_BYTES);
+      const handleFileId = scratch.fileIds[position]!;
+      if (handleFileId !== fileId) {
+        file = this.#parts.shards.fileById(handleFileId);
+        fileId = handleFileId;
+        pageIndex = -1;
+      }
+      if (
+        file === undefined ||
+        length > MAX_SLAB_VALUE_BYTES ||
+        valuePosition - valuePage * PAGE_BYTES + length > PAGE_BYTES ||
+        valuePage >= file.pageCount
+      ) {
+        pages[position] = undefined;
+        continue;
+      }
+      if (valuePage !== pageIndex) {
+        page = this.#sealedPage(file, valuePage);
+        pageIndex = valuePage;
+      }
+      pages[position] = page;
+    }
+    // Touch each value's first and last byte: loads that do not depend on each other, so their misses
+    // overlap, and the copies below find the bytes in the processor's cache.
+    let touched = 0;
+    for (let position = 0; position < count; position++) {
+      const valuePage = pages[position];
+      const length = lengths[position]!;
+      if (valuePage === undefined || length === 0) continue;
+      const inPage = offsets[position]! % PAGE_BYTES;
+      touched ^= valuePage[inPage]! ^ valuePage[inPage + length - 1]!;
+    }
+    scratch.touched = touched;
+    const slab = new ArrayBuffer(Math.min(slabBytes, MAX_SLAB_BYTES));
+    const slabView = new Uint8Array(slab);
+    let slabOffset = 0;
+    for (let position = 0; position < count; position++) {
+      const valuePage = pages[position];
+      const length = lengths[position]!;
+      if (valuePage === undefined || slabOffset + length > slab.byteLength) {
+        values[position] = this.readHandle(handles[position]!);
+        continue;
+      }
+      const inPage = offsets[position]! % PAGE_BYTES;
+      slabView.set(new Uint8Array(valuePage.buffer, valuePage.byteOffset + inPage, length), slabOffset);
+      values[position] = new Uint8Array(slab, slabOffset, length);
+      slabOffset += (length + 7) & ~7;
+      pages[position] = undefined;
+    }
+  }
+
+  /** A sealed page of `file`, as {@link readHandle} reads it (integrity failures audited the same way). */
+  #sealedPage(file: DataFile, pageIndex: number): Uint8Array {
+    try {
+      return file.sealedPage(pageIndex, this.cache);
+    } catch (error) {
       if (error instanceof ArmdbError && error.code === 'ARMDB_INTEGRITY')
         publishAudit(this.#auditSource, 'integrity-failure', { ...error.details });
       throw error;

@@ -100,6 +100,128 @@ export function nextHandle(cursor: Cursor, tree: HandleTree, runs: readonly KeyR
   return handle;
 }
 
+/**
+ * Up to `max` next handles of `cursor`, written to `handles` from index 0, and their keys to `keys`
+ * (`keySize` bytes each, from offset 0); returns how many (fewer than `max` only at the end). The same handles, in the same order, as `max` calls of
+ * {@link nextHandle}, but a batch walks each leaf with one bound check and copies the last key once:
+ * the cursor stands after the last handle written, as if it had been stepped there one by one.
+ */
+export function nextHandles(
+  cursor: Cursor,
+  tree: HandleTree,
+  runs: readonly KeyRun[],
+  version: number,
+  entries: EntryStore,
+  handles: Int32Array,
+  keys: Uint8Array,
+  max: number,
+): number {
+  if (max <= 0 || cursor.state === CursorState.done) return 0;
+  const keySize = entries.keySize;
+  if (runs.length > 0) {
+    // Tree and runs interleave: step the merge, and after a key from a run take the run's next keys
+    // directly for as long as they order before every other source's head.
+    let count = 0;
+    while (count < max) {
+      const handle = nextMerged(cursor, tree, runs, version, entries);
+      if (handle < 0) break;
+      copyKeyTo(keys, count * keySize, cursor.lastKey, 0, keySize);
+      handles[count++] = handle;
+      if (cursor.source !== TREE_SOURCE && count < max) count = drainRun(cursor, runs, entries, handles, keys, count, max);
+    }
+    return count;
+  }
+  const first = nextHandle(cursor, tree, runs, version, entries);
+  if (first < 0) return 0;
+  handles[0] = first;
+  copyKeyTo(keys, 0, cursor.lastKey, 0, keySize);
+  let count = 1;
+  const entryKeys = entries.keys;
+  let leaf = cursor.leaf;
+  let slot = cursor.slot;
+  while (count < max && leaf !== undefined) {
+    // The next slots in this leaf, in the cursor's direction, then the next leaf.
+    let take: number;
+    let from: number;
+    if (cursor.reverse) {
+      if (slot === 0) {
+        leaf = leaf.previous;
+        slot = leaf === undefined ? 0 : leaf.count;
+        continue;
+      }
+      take = Math.min(slot, max - count);
+      from = slot - take;
+    } else {
+      if (slot + 1 >= leaf.count) {
+        leaf = leaf.next;
+        slot = -1;
+        continue;
+      }
+      take = Math.min(leaf.count - slot - 1, max - count);
+      from = slot + 1;
+    }
+    const leafHandles = leaf.handles;
+    // Keys grow along the leaf: if the farthest one taken is within the bound, they all are.
+    const farthest = cursor.reverse ? from : from + take - 1;
+    if (isPastBound(cursor, entryKeys, leafHandles[farthest]! * keySize, keySize)) {
+      let within = 0;
+      while (within < take) {
+        const at = cursor.reverse ? slot - 1 - within : from + within;
+        if (isPastBound(cursor, entryKeys, leafHandles[at]! * keySize, keySize)) break;
+        within++;
+      }
+      take = within;
+      if (take === 0) break;
+      from = cursor.reverse ? slot - take : from;
+      copySlots(leafHandles, from, take, cursor.reverse, handles, count);
+      copyHandleKeys(entryKeys, handles, count, take, keys, keySize);
+      count += take;
+      finish(cursor);
+      return count;
+    }
+    copySlots(leafHandles, from, take, cursor.reverse, handles, count);
+    copyHandleKeys(entryKeys, handles, count, take, keys, keySize);
+    count += take;
+    slot = cursor.reverse ? from : from + take - 1;
+  }
+  if (leaf === undefined) {
+    finish(cursor);
+    return count;
+  }
+  cursor.leaf = leaf;
+  cursor.slot = slot;
+  copyKeyTo(cursor.lastKey, 0, keys, (count - 1) * keySize, keySize);
+  return count;
+}
+
+/** Copies `take` handles of a leaf from slot `from` up (or, in reverse, down from the last of them). */
+function copySlots(leafHandles: Int32Array, from: number, take: number, reverse: boolean, handles: Int32Array, at: number): void {
+  if (!reverse) {
+    handles.set(leafHandles.subarray(from, from + take), at);
+    return;
+  }
+  for (let index = 0; index < take; index++) handles[at + index] = leafHandles[from + take - 1 - index]!;
+}
+
+/** Copies the keys of `handles[at..at + take)` from the entry store to their places in `keys`. */
+function copyHandleKeys(entryKeys: Uint8Array, handles: Int32Array, at: number, take: number, keys: Uint8Array, keySize: number): void {
+  for (let position = at; position < at + take; position++)
+    copyKeyTo(keys, position * keySize, entryKeys, handles[position]! * keySize, keySize);
+}
+
+/**
+ * Makes `cursor` continue after the key at `offset` of `bytes` (a key it yielded), as if that were
+ * the last key it returned: its next step re-seeks from there. For a caller that read ahead in a
+ * batch and must drop the rest of it because the index changed.
+ */
+export function rewindCursor(cursor: Cursor, bytes: Uint8Array, offset: number): void {
+  if (cursor.state === CursorState.unstarted) return;
+  copyKey(cursor.lastKey, bytes, offset);
+  cursor.state = CursorState.started;
+  cursor.version = -1;
+  cursor.leaf = undefined;
+}
+
 function finish(cursor: Cursor): number {
   cursor.state = CursorState.done;
   cursor.leaf = undefined;
@@ -196,6 +318,65 @@ function nextMerged(cursor: Cursor, tree: HandleTree, runs: readonly KeyRun[], v
   return bestHandle;
 }
 
+/**
+ * After {@link nextMerged} gave a key of run `cursor.source`: appends that run's next handles to
+ * `handles` while each orders before the head of every other source (the tree's and the other runs')
+ * and lies within the bound, and leaves the cursor on the last one taken. Returns the new count.
+ */
+function drainRun(
+  cursor: Cursor,
+  runs: readonly KeyRun[],
+  entries: EntryStore,
+  handles: Int32Array,
+  keys: Uint8Array,
+  count: number,
+  max: number,
+): number {
+  const source = cursor.source;
+  const run = runs[source]!;
+  const keySize = entries.keySize;
+  const reverse = cursor.reverse;
+  const direction = reverse ? -1 : 1;
+  // The nearest head among the other sources: the run's keys may be taken up to it, not past it.
+  let limitBytes: Uint8Array | undefined;
+  let limitOffset = 0;
+  const leaf = cursor.leaf;
+  if (leaf !== undefined) {
+    limitBytes = entries.keys;
+    limitOffset = leaf.handles[cursor.slot]! * keySize;
+  }
+  const runSlots = cursor.runSlots;
+  for (let index = 0; index < runs.length; index++) {
+    if (index === source) continue;
+    const other = runs[index]!;
+    const slot = runSlots[index]!;
+    if (slot < 0 || slot >= other.count) continue;
+    if (limitBytes === undefined || compareAt(other.keys, slot * keySize, limitBytes, limitOffset, keySize) * direction < 0) {
+      limitBytes = other.keys;
+      limitOffset = slot * keySize;
+    }
+  }
+  const runKeys = run.keys;
+  const runHandles = run.handles;
+  let slot = runSlots[source]!;
+  let taken = slot;
+  while (count < max) {
+    slot = reverse ? skipHolesBackward(run, slot - 1) : skipHolesForward(run, slot + 1);
+    if (slot < 0 || slot >= run.count) break;
+    const offset = slot * keySize;
+    if (limitBytes !== undefined && compareAt(runKeys, offset, limitBytes, limitOffset, keySize) * direction > 0) break;
+    if (isPastBound(cursor, runKeys, offset, keySize)) break;
+    copyKeyTo(keys, count * keySize, runKeys, offset, keySize);
+    handles[count++] = runHandles[slot]!;
+    taken = slot;
+  }
+  if (taken !== runSlots[source]) {
+    runSlots[source] = taken;
+    copyKey(cursor.lastKey, runKeys, taken * keySize);
+  }
+  return count;
+}
+
 function seekRuns(cursor: Cursor, runs: readonly KeyRun[], key: Uint8Array | undefined, strict: boolean): void {
   if (cursor.runSlots.length < runs.length) cursor.runSlots = new Int32Array(runs.length);
   for (let index = 0; index < runs.length; index++) {
@@ -240,6 +421,10 @@ function compareToKey(bytes: Uint8Array, offset: number, keySize: number, key: U
 
 function copyKey(target: Uint8Array, bytes: Uint8Array, offset: number): void {
   for (let index = 0; index < target.length; index++) target[index] = bytes[offset + index]!;
+}
+
+function copyKeyTo(target: Uint8Array, targetOffset: number, bytes: Uint8Array, offset: number, keySize: number): void {
+  for (let index = 0; index < keySize; index++) target[targetOffset + index] = bytes[offset + index]!;
 }
 
 /** Whether the key at `offset` of `bytes` lies beyond the bound the cursor walks towards. */

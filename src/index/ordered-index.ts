@@ -13,7 +13,7 @@
  * and the tail is placed before it starts, so a range sees every key inserted before it.
  */
 import { assert } from '../assert.js';
-import { type Cursor, type CursorBounds, closeCursor, newCursor, nextHandle } from './cursor.js';
+import { type Cursor, type CursorBounds, closeCursor, newCursor, nextHandle, nextHandles, rewindCursor } from './cursor.js';
 import { HandleTree, LEAF_CAPACITY } from './handle-tree.js';
 import { HashIndex } from './hash-index.js';
 import { sortHandlesByKey } from './key-order.js';
@@ -415,6 +415,21 @@ export class OrderedIndex extends KeyIndex {
   nextHandle(cursor: Cursor): number {
     if (this.#tailCount > 0 || !this.#orderWanted) this.#wantOrder();
     return nextHandle(cursor, this.#tree, this.#runs, this.version, this.entries);
+  }
+
+  /**
+   * Up to `max` next handles of `cursor` into `handles` (from index 0) and their keys into `keys`
+   * (`keySize` bytes each), as many {@link nextHandle} calls would give them; returns how many
+   * (fewer than `max` only at the end).
+   */
+  nextHandles(cursor: Cursor, handles: Int32Array, keys: Uint8Array, max: number): number {
+    if (this.#tailCount > 0 || !this.#orderWanted) this.#wantOrder();
+    return nextHandles(cursor, this.#tree, this.#runs, this.version, this.entries, handles, keys, max);
+  }
+
+  /** Makes `cursor` continue after the key at `offset` of `bytes` (one it yielded): see src/index/cursor.ts. */
+  rewindCursor(cursor: Cursor, bytes: Uint8Array, offset: number): void {
+    rewindCursor(cursor, bytes, offset);
   }
 
   /** A copy of the key `cursor` last yielded, the caller's to keep. */

@@ -14,7 +14,7 @@
  * Costs nothing while no write touches an open iterator's range; a write that does reads the old
  * value once (for every open iterator together), and the journal holds it until the iterator closes.
  */
-import type { EntryIterator } from '../collections/ordered-collection.js';
+import { type ScanBatch, ScanParts } from '../collections/scan-batch.js';
 import type { VarTree } from '../collections/var-tree.js';
 import type { EncodedBound } from './key-codec.js';
 
@@ -141,7 +141,8 @@ export class SnapshotReader {
   readonly journal: SnapshotJournal;
   /** Where reads come from: {@link journal}, or an explicit snapshot's when the reader was given one. */
   readonly #source: ReaderJournal;
-  #live: EntryIterator<Uint8Array | [Uint8Array, Uint8Array]>;
+  /** The live, batched cursor over the range (src/collections/scan-batch.ts). */
+  #live: ScanBatch<Uint8Array>;
   #peeked: ReaderEntry | undefined;
   #liveDone = false;
   /** Where the next entry must lie beyond: the last key yielded (exclusive) or a seek target. */
@@ -164,12 +165,11 @@ export class SnapshotReader {
     if (journal.isEmpty && this.#peeked === undefined) {
       // Nothing in the range was written since the snapshot: the live cursor is the snapshot.
       if (this.#liveDone) return undefined;
-      const step = this.#live.next();
-      if (step.done === true) {
+      const entry = this.#liveNext();
+      if (entry === undefined) {
         this.#liveDone = true;
         return undefined;
       }
-      const entry = this.#entryOf(step.value);
       this.#positionKey = entry[0];
       this.#positionExclusive = true;
       return entry;
@@ -198,7 +198,7 @@ export class SnapshotReader {
    * or before it in reverse), within the original range.
    */
   seek(target: EncodedBound): void {
-    this.#live.return();
+    this.#live.close();
     const { lower, upper, reverse } = this.#range;
     const targetLower = !reverse ? tighterLower(lower, target) : lower;
     const targetUpper = reverse ? tighterUpper(upper, target) : upper;
@@ -211,7 +211,7 @@ export class SnapshotReader {
   }
 
   close(): void {
-    this.#live.return();
+    this.#live.close();
   }
 
   #yield(entry: ReaderEntry): ReaderEntry {
@@ -224,29 +224,34 @@ export class SnapshotReader {
     return this.#positionKey === undefined ? undefined : { key: this.#positionKey, exclusive: this.#positionExclusive };
   }
 
-  /** A live cursor's item as an entry; a range entry's array is reused (the cursor made it fresh). */
-  #entryOf(item: Uint8Array | [Uint8Array, Uint8Array]): ReaderEntry {
-    return this.#readValues ? (item as [Uint8Array, Uint8Array]) : [item as Uint8Array, undefined];
+  /** The live cursor's next entry (fresh arrays, the caller's), or undefined at its end. */
+  #liveNext(): ReaderEntry | undefined {
+    const live = this.#live;
+    const position = live.advance();
+    if (position < 0) return undefined;
+    return [live.keys[position]!, this.#readValues ? live.values[position] : undefined];
   }
 
   #peek(): ReaderEntry | undefined {
     if (this.#peeked !== undefined || this.#liveDone) return this.#peeked;
-    const step = this.#live.next();
-    if (step.done === true) {
+    const entry = this.#liveNext();
+    if (entry === undefined) {
       this.#liveDone = true;
       return undefined;
     }
-    this.#peeked = this.#entryOf(step.value);
-    return this.#peeked;
+    this.#peeked = entry;
+    return entry;
   }
 
-  #open(lower: EncodedBound | undefined, upper: EncodedBound | undefined): EntryIterator<Uint8Array | [Uint8Array, Uint8Array]> {
-    const options = {
-      ...(lower === undefined ? {} : lower.exclusive ? { gt: lower.key } : { gte: lower.key }),
-      ...(upper === undefined ? {} : upper.exclusive ? { lt: upper.key } : { lte: upper.key }),
+  #open(lower: EncodedBound | undefined, upper: EncodedBound | undefined): ScanBatch<Uint8Array> {
+    const bounds = {
+      lower: lower?.key,
+      lowerExclusive: lower?.exclusive ?? false,
+      upper: upper?.key,
+      upperExclusive: upper?.exclusive ?? false,
       reverse: this.#range.reverse,
     };
-    return this.#readValues ? this.#tree.range(options) : this.#tree.keys(options);
+    return this.#tree.scanBatch(bounds, Infinity, this.#readValues ? ScanParts.entries : ScanParts.keys);
   }
 }
 

@@ -584,6 +584,18 @@ export class DataFile {
   }
 
   /**
+   * Plaintext of sealed page `pageIndex` (below {@link pageCount}), from the cache, the unsynced
+   * pages or disk, as {@link read} takes it: for a batch reader copying several values out of one
+   * page. A cached page comes back as a view of the cache's arena, which a later insert may overwrite
+   * (a slot is reused: {@link BlockCache.slotReuses}); a page read from disk or the unsynced set is the
+   * caller's. Copy out of it, never keep or hand it out.
+   */
+  sealedPage(pageIndex: number, cache: BlockCache | undefined): Uint8Array {
+    assert(pageIndex >= 0 && pageIndex < this.pageCount, 'a sealed page is read');
+    return cache?.get(pageCacheId(this.fileId, pageIndex)) ?? this.#uncachedPage(pageIndex, cache, pageIndex);
+  }
+
+  /**
    * A value spanning more than two sealed pages: one pread of its exact page span, every page
    * authenticated, and the value cached whole (not page by page) under its own id in the same cache.
    */
