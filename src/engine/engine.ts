@@ -86,6 +86,8 @@ interface ReadScratch {
   offsets: Float64Array;
   fileIds: Uint32Array;
   pages: (Uint8Array | undefined)[];
+  /** 1 where the value's page is a view of the block cache's arena (a hit), which a slot reuse overwrites. */
+  viewed: Uint8Array;
   /** Where the touch pass leaves its result, so that its loads are not optimised away. */
   touched: number;
 }
@@ -95,6 +97,7 @@ let scratchColumns: ReadScratch = {
   offsets: new Float64Array(0),
   fileIds: new Uint32Array(0),
   pages: [],
+  viewed: new Uint8Array(0),
   touched: 0,
 };
 
@@ -106,6 +109,7 @@ function readScratch(count: number): ReadScratch {
       offsets: new Float64Array(capacity),
       fileIds: new Uint32Array(capacity),
       pages: new Array<Uint8Array | undefined>(capacity).fill(undefined),
+      viewed: new Uint8Array(capacity),
       touched: 0,
     };
   }
@@ -349,6 +353,13 @@ export class Engine {
     let fileId = -1;
     let page: Uint8Array | undefined;
     let pageIndex = -1;
+    let viewed = 0;
+    const { viewed: viewedPages } = scratch;
+    const cache = this.cache;
+    // A cached page is a view of the arena: a miss further on (or a fallback read below) that evicts
+    // and reuses its slot would overwrite it before its values are copied. Those values are then read
+    // again one by one.
+    const reuses = cache?.slotReuses ?? 0;
     for (let position = 0; position < count; position++) {
       const length = lengths[position]!;
       const valuePosition = offsets[position]!;
@@ -369,10 +380,12 @@ export class Engine {
         continue;
       }
       if (valuePage !== pageIndex) {
+        viewed = cache?.hasPage(handleFileId, valuePage) === true ? 1 : 0;
         page = this.#sealedPage(file, valuePage);
         pageIndex = valuePage;
       }
       pages[position] = page;
+      viewedPages[position] = viewed;
     }
     // Touch each value's first and last byte: loads that do not depend on each other, so their misses
     // overlap, and the copies below find the bytes in the processor's cache.
@@ -391,7 +404,12 @@ export class Engine {
     for (let position = 0; position < count; position++) {
       const valuePage = pages[position];
       const length = lengths[position]!;
-      if (valuePage === undefined || slabOffset + length > slab.byteLength) {
+      if (
+        valuePage === undefined ||
+        slabOffset + length > slab.byteLength ||
+        (viewedPages[position] === 1 && cache!.slotReuses !== reuses)
+      ) {
+        pages[position] = undefined;
         values[position] = this.readHandle(handles[position]!);
         continue;
       }

@@ -121,6 +121,11 @@ export class BlockCache {
   private pages = 0;
   hits = 0;
   misses = 0;
+  /**
+   * Times a slot was given to another page (after an eviction or a dropped file): a view of a cached
+   * page ({@link get}) taken before stays right only while this has not changed.
+   */
+  slotReuses = 0;
 
   constructor(capacityBytes: number) {
     this.capacityBytes = capacityBytes;
@@ -306,7 +311,10 @@ export class BlockCache {
   /** A free slot: a freed one, else the next of the arena (a new chunk when the last is full). */
   private takeSlot(): number {
     const reused = this.freeSlots.pop();
-    if (reused !== undefined) return reused;
+    if (reused !== undefined) {
+      this.slotReuses++;
+      return reused;
+    }
     const slot = this.slotCount++;
     if (slot >> CHUNK_SHIFT >= this.chunks.length) {
       // No more memory than the budget holds pages: the last chunk may be short. (Slots never outnumber
