@@ -506,24 +506,51 @@ class Replica implements ReplicationController {
     if (this.#role === 'fenced') throw armdbError('ARMDB_FENCED', 'a fenced leader cannot take the lease again; reopen it as a follower');
     if (this.#error !== undefined) throw this.#error;
     await this.#takeLease(mode);
-    this.#stopLeaseWatch();
-    // Everything the old leader published up to now is applied before this node writes. A batch it
-    // left unfinished (it died between two parts) was never acknowledged: it is dropped.
-    const target = await this.#session.lastSequence();
-    if (this.#error !== undefined) throw this.#error;
-    if (this.#appliedSequence < target) {
-      await new Promise<void>((resolve, reject) => this.#waiters.push({ sequence: target, appliedOnly: true, resolve, reject }));
+    let engine: Engine | undefined;
+    try {
+      this.#stopLeaseWatch();
+      // Everything the old leader published up to now is applied before this node writes. A batch it
+      // left unfinished (it died between two parts) was never acknowledged: it is dropped.
+      const target = await this.#session.lastSequence();
+      if (this.#error !== undefined) throw this.#error;
+      if (this.#appliedSequence < target) {
+        await new Promise<void>((resolve, reject) => this.#waiters.push({ sequence: target, appliedOnly: true, resolve, reject }));
+      }
+      await this.#stopConsumer();
+      this.#batchParts = [];
+      this.#macKey?.fill(0);
+      this.#macKey = undefined;
+      // The read-only engine serves reads until the writable one replaces it (its lock is its overlay's);
+      // status() says 'leader' once writes go to the new one.
+      engine = await this.#openWritable(this.#appliedSequence);
+      if (this.#closed) throw armdbError('ARMDB_CLOSED', 'the collection was closed while it was being promoted');
+    } catch (error) {
+      await this.#abandonPromotion(engine, error);
+      throw error;
     }
-    await this.#stopConsumer();
-    this.#batchParts = [];
-    this.#macKey?.fill(0);
-    this.#macKey = undefined;
-    // The read-only engine serves reads until the writable one replaces it (its lock is its overlay's);
-    // status() says 'leader' once writes go to the new one.
-    const engine = await this.#openWritable(this.#appliedSequence);
     const previous = this.#slot!.swap(engine);
     this.#role = 'leader';
     await previous.close();
+  }
+
+  /**
+   * A promotion that failed (or met close()) after it took the lease: the renewals stop and the lease
+   * is handed back, so that another node can take it instead of waiting on a holder that never leads;
+   * a writable engine it opened is closed (its lock, its files). Replication stops with the error and
+   * reads go on serving the last good state.
+   */
+  async #abandonPromotion(engine: Engine | undefined, error: unknown): Promise<void> {
+    clearInterval(this.#renewTimer);
+    this.#renewTimer = undefined;
+    this.#macKey?.fill(0);
+    this.#macKey = undefined;
+    this.#pending = [];
+    if (engine !== undefined) {
+      if (this.#writable === engine) this.#writable = undefined;
+      await engine.close().catch(() => undefined);
+    }
+    await this.#session.kv.delete(LEASE_KEY, { previousSeq: this.#leaseRevision }).catch(() => undefined);
+    if (!this.#closed) this.#stopWith(error instanceof Error ? error : new Error(String(error)));
   }
 
   async close(): Promise<void> {
@@ -1077,6 +1104,13 @@ class Replica implements ReplicationController {
       try {
         messages = await this.#openConsumer(this.#appliedSequence + 1);
         failures = 0;
+        if (this.#consumerStopped()) {
+          // #stopConsumer ran while this one was being opened: it closed the one before and waits
+          // for this loop, which an idle stream would never wake.
+          if (this.#messages === messages) this.#messages = undefined;
+          await messages.close().catch(() => undefined);
+          return;
+        }
       } catch {
         // No stream leader yet (an election): again, later.
         messages = undefined;
