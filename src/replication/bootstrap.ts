@@ -27,7 +27,7 @@
  *
  * Only file bytes as stored (ciphertext) and this framing reach NATS; the lock is never captured.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { ObjectStore } from '@nats-io/obj';
 import { Objm, StorageType } from '@nats-io/obj';
@@ -36,7 +36,7 @@ import { type ArmdbError, armdbError, integrityError } from '../errors.js';
 import type { FileSystem } from '../io/file-system.js';
 import type { FileOperation } from '../io/recording-file-system.js';
 import { applyOperations } from './apply.js';
-import { checkPortablePath, DATABASE_ID_BYTES, decodePart } from './message.js';
+import { checkPortablePath, DATABASE_ID_BYTES, decodePart, mac, openFrame } from './message.js';
 import { snapshotOperations } from './snapshot.js';
 
 const MAGIC = [0x41, 0x52, 0x4d, 0x53];
@@ -106,10 +106,6 @@ export interface DecodedSnapshotManifest extends SnapshotManifest {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-function hmac(key: Uint8Array, body: Uint8Array): Uint8Array {
-  return new Uint8Array(createHmac('sha256', key).update(body).digest());
-}
-
 export function sha256(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(bytes).digest());
 }
@@ -162,7 +158,7 @@ export function encodeSnapshotManifest(manifest: SnapshotManifest, macKey: Uint8
       offset += 8 + DIGEST_BYTES;
     }
   });
-  bytes.set(hmac(macKey, bytes.subarray(0, offset)), offset);
+  bytes.set(mac(macKey, bytes.subarray(0, offset)), offset);
   return bytes;
 }
 
@@ -172,15 +168,7 @@ function bad(message: string): ArmdbError {
 
 /** Parses a manifest, every length checked against the bytes there are; ARMDB_INTEGRITY if malformed. The MAC is not checked here. */
 export function decodeSnapshotManifest(bytes: Uint8Array): DecodedSnapshotManifest {
-  if (bytes.length < HEADER_BYTES + MAC_BYTES) throw bad('shorter than a header');
-  if (MAGIC.some((byte, index) => bytes[index] !== byte)) throw bad('bad magic');
-  if (bytes[4] !== VERSION) throw bad(`unknown version ${bytes[4]}`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const end = bytes.length - MAC_BYTES;
-  const safe = (value: bigint, what: string): number => {
-    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(`${what} out of range`);
-    return Number(value);
-  };
+  const { view, end, safe } = openFrame(bytes, { magic: MAGIC, version: VERSION, headerBytes: HEADER_BYTES }, bad);
   const count = view.getUint32(62);
   const entries: SnapshotEntry[] = [];
   let offset = HEADER_BYTES;
@@ -225,7 +213,7 @@ export function decodeSnapshotManifest(bytes: Uint8Array): DecodedSnapshotManife
 
 /** Whether the manifest's MAC verifies under `macKey` (constant time). */
 export function verifySnapshotManifest(manifest: DecodedSnapshotManifest, macKey: Uint8Array): boolean {
-  return timingSafeEqual(hmac(macKey, manifest.body), manifest.mac);
+  return timingSafeEqual(mac(macKey, manifest.body), manifest.mac);
 }
 
 // ---- the object store --------------------------------------------------------------------------

@@ -164,8 +164,40 @@ export function encodePart(header: PartHeader, operations: readonly FileOperatio
   return bytes.subarray(0, offset + MAC_BYTES);
 }
 
-function mac(key: Uint8Array, body: Uint8Array): Uint8Array {
+/** HMAC-SHA256 of `body` under `key`: the MAC of message parts and of snapshot manifests. */
+export function mac(key: Uint8Array, body: Uint8Array): Uint8Array {
   return new Uint8Array(createHmac('sha256', key).update(body).digest());
+}
+
+/** What a frame's first checks leave a parser: its view, where its MAC starts, and a u64 reader. */
+export interface FrameReader {
+  readonly view: DataView;
+  /** Where the MAC starts: nothing of the body may run past it. */
+  readonly end: number;
+  /** A u64 as a number; `bad` when above 2^53 − 1. */
+  safe(value: bigint, what: string): number;
+}
+
+/**
+ * The checks every MAC'd replication frame (message part, snapshot manifest) starts with: room for
+ * its header and MAC, its magic and version; anything else is `bad(…)` (ARMDB_INTEGRITY).
+ */
+export function openFrame(
+  bytes: Uint8Array,
+  layout: { readonly magic: readonly number[]; readonly version: number; readonly headerBytes: number },
+  bad: (message: string) => Error,
+): FrameReader {
+  if (bytes.length < layout.headerBytes + MAC_BYTES) throw bad('shorter than a header');
+  if (layout.magic.some((byte, index) => bytes[index] !== byte)) throw bad('bad magic');
+  if (bytes[4] !== layout.version) throw bad(`unknown version ${bytes[4]}`);
+  return {
+    view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    end: bytes.length - MAC_BYTES,
+    safe(value, what) {
+      if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(`${what} out of range`);
+      return Number(value);
+    },
+  };
 }
 
 /** Whether the part's MAC verifies under `macKey` (constant time). */
@@ -179,15 +211,7 @@ function bad(message: string): Error {
 
 /** Parses a part, checking every length against the bytes there are; ARMDB_INTEGRITY on anything malformed. The MAC is not checked here. */
 export function decodePart(bytes: Uint8Array): DecodedPart {
-  if (bytes.length < HEADER_BYTES + MAC_BYTES) throw bad('shorter than a header');
-  if (MAGIC.some((byte, index) => bytes[index] !== byte)) throw bad('bad magic');
-  if (bytes[4] !== VERSION) throw bad(`unknown version ${bytes[4]}`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const end = bytes.length - MAC_BYTES;
-  const safe = (value: bigint, what: string): number => {
-    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(`${what} out of range`);
-    return Number(value);
-  };
+  const { view, end, safe } = openFrame(bytes, { magic: MAGIC, version: VERSION, headerBytes: HEADER_BYTES }, bad);
   const header = {
     databaseId: bytes.slice(6, 22),
     epoch: safe(view.getBigUint64(22), 'epoch'),
