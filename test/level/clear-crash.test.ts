@@ -5,51 +5,22 @@
  * holds all 1500 keys of one generation or none — never a part — and nothing of a generation whose
  * clear was synced. Needs `npm run build` (npm test does it); fails rather than skips without it.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { ArmdbLevel } from '../../src/level/index.js';
 import { storesClosedAfterEach } from '../helpers/temp-dir.js';
+import { writeAndKill } from './kill-child.js';
 
 const CHILD = fileURLToPath(new URL('./clear-crash-child.mjs', import.meta.url));
 const BUILT = fileURLToPath(new URL('../../dist/level/index.js', import.meta.url));
 const { tempDir, track } = storesClosedAfterEach('level-clear-crash');
 
-/** Runs the child until it has printed `lines` lines after "ready", kills it; the last synced generation. */
-function writeAndKill(directory: string, lines: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, directory], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let buffered = '';
-    let seen = -1;
-    let synced = 0;
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
-        const line = buffered.slice(0, end);
-        buffered = buffered.slice(end + 1);
-        seen++;
-        const match = /^synced (\d+)$/.exec(line);
-        if (match !== null) synced = Number(match[1]);
-        if (seen >= lines && child.exitCode === null) child.kill('SIGKILL');
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (_code, signal) =>
-      signal === 'SIGKILL' ? resolve(synced) : reject(new Error(`child ended without the kill: ${stderr}`)),
-    );
-  });
-}
-
 it('a clear() is all or nothing after SIGKILL, and a synced clear stays done', { timeout: 300_000 }, async () => {
   expect(existsSync(BUILT), `${BUILT} is missing: run "npm run build" first`).toBe(true);
   for (const lines of [1, 2, 3, 4, 6, 9, 11, 14, 17, 22, 25, 31]) {
     const directory = tempDir();
-    const synced = await writeAndKill(directory, lines);
+    const synced = await writeAndKill(CHILD, directory, lines);
     const db = track(new ArmdbLevel(directory, { encryption: { key: new Uint8Array(32).fill(0x5b) } }));
     const entries = await db.iterator({ gte: 'k', lt: 'l' }).all();
     const generations = new Set(entries.map(([, value]) => Number(value.split(':')[0])));
