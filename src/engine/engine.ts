@@ -380,8 +380,10 @@ export class Engine {
         continue;
       }
       if (valuePage !== pageIndex) {
-        viewed = cache?.hasPage(handleFileId, valuePage) === true ? 1 : 0;
+        const hits = cache?.hits ?? 0;
         page = this.#sealedPage(file, valuePage);
+        // A hit is a view of the arena; a page read from disk or the unsynced set is this batch's own.
+        viewed = cache !== undefined && cache.hits !== hits ? 1 : 0;
         pageIndex = valuePage;
       }
       pages[position] = page;
