@@ -102,7 +102,7 @@ test('against a plain model: whatever is written, truncated, renamed or unlinked
         const directory = path.join(workDirectory, `p${run++}`);
         fs.mkdirSync(directory);
         const nameOf = (file: number): string => path.join(directory, `f${file}`);
-        initial.forEach((bytes, file) => fs.writeFileSync(nameOf(file), bytes));
+        for (const [file, bytes] of initial.entries()) fs.writeFileSync(nameOf(file), bytes);
         let pin: FilePin | undefined = FilePin.take(nodeFileSystem, directory);
         const fileSystem = pinningFileSystem(nodeFileSystem, () => pin);
         for (const step of operations) {
