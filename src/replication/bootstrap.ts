@@ -26,6 +26,8 @@
  * ```
  *
  * Only file bytes as stored (ciphertext) and this framing reach NATS; the lock is never captured.
+ * Files are uploaded and downloaded a chunk at a time, never whole in memory, and a reader holds a
+ * lease on the snapshot it reads (reader-lease.ts) so that the leader's trimming keeps it.
  */
 import { createHash, type Hash, timingSafeEqual } from 'node:crypto';
 import * as path from 'node:path';
@@ -330,8 +332,8 @@ export const DOWNLOAD_SUFFIX = '.download';
  * @internal
  */
 export const snapshotHooks: {
-  beforeDownload?: (objectName: string) => Promise<void>;
-  beforeUpload?: (path: string) => Promise<void>;
+  beforeDownload?: ((objectName: string) => Promise<void>) | undefined;
+  beforeUpload?: ((path: string) => Promise<void>) | undefined;
 } = {};
 
 /** A snapshot whose manifest was deleted from the object store while it was read: try the newest one. */
@@ -598,12 +600,13 @@ export interface SnapshotSession {
 }
 
 /**
- * Takes object-store snapshots for a leader. {@link capture} runs at a batch cut and reads every file
- * of the store synchronously, so what it holds is exactly the state after that batch (the engine's file
- * operations are synchronous; nothing runs between the cut and the read). An fsync'd whole-file write
- * or an unlink off the event loop runs on the thread pool and is recorded only when it completes: while
- * one is in flight the disk may be ahead of the recorded operations, so no capture is taken then
- * ({@link track} counts them). One snapshot is stored at a time; a capture due meanwhile waits.
+ * Takes object-store snapshots for a leader. {@link capture} runs at a batch cut and pins the store's
+ * file set (names and lengths, capture.ts) in the same synchronous step, so what is uploaded later, a
+ * chunk at a time, is exactly the state after that batch: the FileSystem {@link track} returns tells
+ * the pin of every mutation before it lands. An fsync'd whole-file write or an unlink off the event
+ * loop runs on the thread pool and is recorded only when it completes: while one is in flight the disk
+ * may be ahead of the recorded operations, so no capture is taken then ({@link track} counts them). One
+ * snapshot is stored at a time; a capture due meanwhile waits.
  */
 export class SnapshotTaker {
   readonly #session: SnapshotSession;
@@ -633,7 +636,8 @@ export class SnapshotTaker {
 
   /**
    * `inner` with its asynchronous mutations counted, to go under the recording FileSystem. The count
-   * drops a macrotask after the operation completed, once the recorder has recorded it.
+   * drops a macrotask after the operation completed, once the recorder has recorded it. Every mutation
+   * is told first to the pin of the capture being stored (capture.ts).
    */
   track(inner: FileSystem): FileSystem {
     const counted = async <T>(run: () => Promise<T>): Promise<T> => {
@@ -653,7 +657,7 @@ export class SnapshotTaker {
     };
   }
 
-  /** At a batch cut: the store's files if a snapshot is due and can be taken now, else undefined. */
+  /** At a batch cut: the store's file set pinned, if a snapshot is due and can be taken now, else undefined. */
   capture(operations: readonly FileOperation[]): Capture | undefined {
     for (const operation of operations) if (operation.kind === 'write') this.#bytesSinceCapture += operation.bytes.length;
     if (this.#storing !== undefined || this.#asyncMutations > 0 || this.#bytesSinceCapture === 0) return undefined;
@@ -717,6 +721,7 @@ export class SnapshotTaker {
     const entries: SnapshotEntry[] = pin.directories.map((directory) => ({ kind: 'directory', path: directory }));
     const chunkBytes = Math.max(64 * 1024, this.#session.maxPayloadBytes - CHUNK_HEADROOM_BYTES);
     for (const file of pin.files) {
+      await snapshotHooks.beforeUpload?.(file.path);
       // Two passes over the pinned bytes, a chunk at a time: the digest names the object (content
       // addressed), then the upload, its digest checked again against the first.
       const digest = digestOfPinned(pin, file, chunkBytes);

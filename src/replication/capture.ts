@@ -200,7 +200,8 @@ export function pinningFileSystem(inner: FileSystem, current: () => FilePin | un
   });
   // Every function delegated by name: `inner` may be a class instance, whose methods a spread drops.
   return {
-    open: (filePath, mode) => pinned(inner.open(filePath, mode)),
+    // A handle opened to read never mutates: it goes unwrapped, reads pay nothing.
+    open: (filePath, mode) => (mode === 'read' ? inner.open(filePath, mode) : pinned(inner.open(filePath, mode))),
     readFile: (filePath, maxBytes) => inner.readFile(filePath, maxBytes),
     // Exclusive creation: never a pinned name.
     writeFile: (filePath, bytes) => inner.writeFile(filePath, bytes),
