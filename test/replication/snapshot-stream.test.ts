@@ -18,7 +18,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { keys, VarMap } from '../../src/index.js';
 import { snapshotHooks } from '../../src/replication/bootstrap.js';
-import { natsReplication } from '../../src/replication/index.js';
+import { natsReplication, restoreFromStream } from '../../src/replication/index.js';
 import { readerBucketOf } from '../../src/replication/reader-lease.js';
 import { filesOf, storeOptions, text } from './harness.js';
 import { type NatsCluster, startNatsCluster } from './nats-cluster.js';
@@ -240,6 +240,73 @@ test('a follower whose snapshot is deleted anyway (its lease lost) starts again 
     expect(follower.replication.status().error).toBeUndefined();
   } finally {
     await follower?.close();
+    await leader.close();
+  }
+});
+
+test('a download that fails a check leaves no file of the snapshot under its name: nothing partial can be opened', async () => {
+  const name = 'partial';
+  const leader = await VarMap.open(path.join(workDirectory, `${name}-a`), leaderOptions(name));
+  const model: Model = new Map();
+  try {
+    for (let number = 0; number < 3; number++) {
+      await round(leader, model, number);
+      await leader.replication.caughtUp();
+    }
+  } finally {
+    await leader.close();
+  }
+  // One file object (the largest) replaced by other bytes under its own name; the others are sound.
+  const store = await new Objm(jetstream(connection)).open(`ARMDB_${name}`);
+  const files = (await store.list()).filter((info) => !info.deleted && info.name.startsWith('file.'));
+  expect(files.length).toBeGreaterThan(4);
+  const largest = files.sort((left, right) => right.size - left.size)[0]!;
+  const bytes = (await store.getBlob(largest.name))!;
+  bytes[bytes.length >> 1]! ^= 0x01;
+  await store.putBlob({ name: largest.name }, bytes);
+
+  const followerDirectory = path.join(workDirectory, `${name}-b`);
+  await expect(VarMap.open(followerDirectory, followerOptions(name))).rejects.toMatchObject({ code: 'ARMDB_INTEGRITY' });
+  expect([...filesOf(followerDirectory).keys()]).toEqual([]);
+  const restoreDirectory = path.join(workDirectory, `${name}-r`);
+  await expect(restoreFromStream({ servers: cluster.servers, name, to: restoreDirectory })).rejects.toMatchObject({
+    code: 'ARMDB_INTEGRITY',
+  });
+  expect([...filesOf(restoreDirectory).keys()]).toEqual([]);
+});
+
+test('a restore holds a lease on its snapshot: a trim meanwhile keeps it, and the restore gives the contents of its point', async () => {
+  const name = 'restore-leased';
+  const leader = await VarMap.open(path.join(workDirectory, `${name}-a`), leaderOptions(name));
+  const model: Model = new Map();
+  try {
+    for (let number = 0; number < 3; number++) {
+      await round(leader, model, number);
+      await leader.replication.caughtUp();
+    }
+    const atPoint = new Map(model);
+    const point = leader.replication.status().appliedSequence;
+    const [downloaded] = await snapshotNames(name);
+    const download = gate();
+    snapshotHooks.beforeDownload = download.hook;
+    const restoreDirectory = path.join(workDirectory, `${name}-r`);
+    const restoring = restoreFromStream({ servers: cluster.servers, name, to: restoreDirectory, at: point });
+    await download.reached;
+    for (let number = 3; number < 6; number++) {
+      await round(leader, model, number);
+      await leader.replication.caughtUp();
+    }
+    expect(await snapshotNames(name)).toContain(downloaded);
+    download.release();
+    const report = await restoring;
+    expect(report.sequence).toBe(point);
+    const restored = await VarMap.open(restoreDirectory, { ...options });
+    try {
+      await expectContents(restored, atPoint);
+    } finally {
+      await restored.close();
+    }
+  } finally {
     await leader.close();
   }
 });
