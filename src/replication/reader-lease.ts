@@ -78,6 +78,9 @@ export class ReaderLease {
 /**
  * The sequences of the snapshots readers hold a live lease on; empty when no reader ever took one
  * (no bucket). Keys that do not parse are ignored: they lease nothing.
+ *
+ * @example
+ * const keep = await leasedSequences(js, 'sessions'); // Set { 1042 } while a follower bootstraps from snapshot 1042
  */
 export async function leasedSequences(js: JetStreamClient, name: string): Promise<Set<number>> {
   const leased = new Set<number>();
@@ -85,8 +88,11 @@ export async function leasedSequences(js: JetStreamClient, name: string): Promis
   try {
     kv = await new Kvm(js).open(readerBucketOf(name));
     await kv.status();
-  } catch {
-    return leased;
+  } catch (error) {
+    // No bucket: no reader ever leased a snapshot. Anything else (the servers do not answer) fails the
+    // trim rather than deleting what a reader may hold.
+    if (error instanceof Error && /not found/i.test(error.message)) return leased;
+    throw error;
   }
   for await (const key of await kv.keys(`${KEY_PREFIX}>`)) {
     const sequence = Number(key.slice(KEY_PREFIX.length, KEY_PREFIX.length + 16));
