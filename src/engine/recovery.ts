@@ -57,6 +57,16 @@ import {
  * of this size, so the memory held for them stays bounded.
  */
 const PENDING_HINT_ENTRIES_MAX = 2 ** 22;
+let pendingHintEntriesMax = PENDING_HINT_ENTRIES_MAX;
+
+/**
+ * Test hook: hint entries held before they are applied (undefined restores the default), so that a
+ * test with a few thousand keys applies its hints in several groups, as a store with many times a
+ * million hint entries would.
+ */
+export function setPendingHintEntriesForTesting(entries: number | undefined): void {
+  pendingHintEntriesMax = entries ?? PENDING_HINT_ENTRIES_MAX;
+}
 
 export { applyRecoveredRecord, type CarriedRecord, finishIndex } from './replay.js';
 export { listQuarantinedFiles, QUARANTINE_DIRECTORY };
@@ -455,7 +465,7 @@ class Recovery {
         // wins), and one bulk insert sizes the index once for all of them.
         this.#pendingHints.push(hint);
         this.#pendingHintEntries += hint.entryCount;
-        if (this.#pendingHintEntries >= PENDING_HINT_ENTRIES_MAX) this.#applyPendingHints();
+        if (this.#pendingHintEntries >= pendingHintEntriesMax) this.#applyPendingHints();
       }
     }
     // Not read this time, but still the manifest's: keep vouching for it.
