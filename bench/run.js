@@ -179,6 +179,7 @@ async function openWithoutHintsPhase(adapter, directory, profile, result, armdbD
 async function openStorePhase(adapter, directory, profile, data, result, phase) {
   const opened = await openWorkload(adapter, directory, { cacheBytes: profile.hotCacheBytes, valueSize: VALUE_SIZE });
   result.openMs = opened.milliseconds;
+  result.openCpuMs = opened.cpuMilliseconds;
   const store = opened.store;
   try {
     await warmCache(store);

@@ -12,6 +12,7 @@ export const METRICS = [
   { key: 'syncP50', label: 'sync latency p50 (100 puts, then durable commit)', unit: 'ms', better: 'lower' },
   { key: 'syncP99', label: 'sync latency p99', unit: 'ms', better: 'lower' },
   { key: 'openMs', label: 'open a store of N keys', unit: 'ms', better: 'lower' },
+  { key: 'openCpuMs', label: 'open a store of N keys, CPU time of the process', unit: 'ms', better: 'lower' },
   {
     key: 'openNoHintsMs',
     label: 'open a store of N keys, armdb `hints: false`',

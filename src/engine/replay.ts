@@ -41,36 +41,67 @@ export function applyRecoveredRecord(index: KeyIndex, fileId: number, record: Om
   }
 }
 
-/** Applies a file's hint; undefined (and the problem recorded) if the hint cannot be used. */
-export function replayHint(
+/** A file's hint, read, authenticated and checked: what {@link applyHints} places in the index. */
+export interface CheckedHint {
+  readonly file: DataFile;
+  readonly chunks: readonly HintColumns[];
+  /** Entries in all chunks (keys of the file's records, overwritten ones and tombstones included). */
+  readonly entryCount: number;
+  /** What replaying the file from this hint gives: the whole file, no tail. */
+  readonly replay: ReplayResult;
+}
+
+/**
+ * Reads a file's hint for {@link applyHints}: every chunk authenticated and decoded, every entry
+ * checked; undefined (and the problem recorded) if the hint cannot be used. Nothing reaches the
+ * index here, so recovery can read every hint first and size the index once for all of them.
+ */
+export function readHintForReplay(
   context: RecoveryContext,
   file: DataFile,
   headerMac: Uint8Array,
   hintPath: string,
   damagedHints: string[],
-): ReplayResult | undefined {
+): CheckedHint | undefined {
   const chunks = readCheckedHint(context, file, headerMac, hintPath, damagedHints);
   if (chunks === undefined) return undefined;
   let highestSequence = 0;
   let lowestSequence = file.lowestSequence;
-  const index = context.index;
-  const fileId = file.fileId;
-  // Every key of the file at once: the index sizes itself once and places the keys in bulk.
-  const handles = index.findOrInsertMany(chunks);
-  let next = 0;
-  for (const { count, sequences, positions, valueLengths, tombstones } of chunks) {
+  let entryCount = 0;
+  for (const { count, sequences } of chunks) {
     for (let entry = 0; entry < count; entry++) {
       const sequence = sequences[entry]!;
-      const handle = handles[next++]!;
-      if (index.sequenceOf(handle) < sequence) {
-        index.setLocation(handle, fileId, positions[entry]!, tombstones[entry] === 1 ? TOMBSTONE_LENGTH : valueLengths[entry]!, sequence);
-      }
       if (sequence > highestSequence) highestSequence = sequence;
       if (sequence < lowestSequence) lowestSequence = sequence;
     }
+    entryCount += count;
   }
   file.lowestSequence = lowestSequence;
-  return { validPages: file.pageCount, tailBytes: 0, highestSequence };
+  return { file, chunks, entryCount, replay: { validPages: file.pageCount, tailBytes: 0, highestSequence } };
+}
+
+/**
+ * Applies checked hints of several files at once: every key of every hint goes into the index in one
+ * bulk insert, which sizes the index once (one hash table, one entry store, one sorted tail for a
+ * Tree) instead of growing it hint by hint. Later sequence numbers win whatever the order of the
+ * hints, so a key in several files, or replayed from a data file before, ends at its newest record.
+ */
+export function applyHints(index: KeyIndex, hints: readonly CheckedHint[]): void {
+  if (hints.length === 0) return;
+  const handles = index.findOrInsertMany(hints.flatMap((hint) => hint.chunks));
+  let next = 0;
+  for (const { file, chunks } of hints) {
+    const fileId = file.fileId;
+    for (const { count, sequences, positions, valueLengths, tombstones } of chunks) {
+      for (let entry = 0; entry < count; entry++) {
+        const sequence = sequences[entry]!;
+        const handle = handles[next++]!;
+        if (index.sequenceOf(handle) < sequence) {
+          index.setLocation(handle, fileId, positions[entry]!, tombstones[entry] === 1 ? TOMBSTONE_LENGTH : valueLengths[entry]!, sequence);
+        }
+      }
+    }
+  }
 }
 
 /**

@@ -259,13 +259,13 @@ export class OrderedIndex extends KeyIndex {
   /** Builds the (empty) tree from the whole tail: one sort, and the leaves take the sort's key prefixes. */
   #loadTailIntoTree(): void {
     const count = this.#tailCount;
-    const sorted = this.#tail.slice(0, count);
+    // Sorted where it lies: the tail is longer than a run here, so #shrinkTail replaces it below.
+    const sorted = this.#tail.subarray(0, count);
     const prefixes = sortHandlesByKey(sorted, this.entries.keys, this.entries.keySize);
     this.#tree.load(sorted, prefixes);
-    // In tail order, which is the order the handles were handed out: front to back through the map.
-    const tail = this.#tail;
-    const where = this.#where;
-    for (let slot = 0; slot < count; slot++) where[tail[slot]!] = IN_TREE;
+    // Every handle is in the tail (nothing is in the tree or in runs), so every live one goes to the
+    // tree: one sequential fill of the map; a released handle's entry is set again when it is reused.
+    this.#where.fill(IN_TREE, 0, this.entries.handleLimit);
     this.#treeSize = count;
     this.#tailCount = 0;
     this.#shrinkTail();
