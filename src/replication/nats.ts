@@ -65,7 +65,8 @@ export interface NatsReplicationOptions {
   /**
    * `'leader'` writes and ships; `'follower'` applies and serves reads (writes: ARMDB_READ_ONLY);
    * `'auto'` starts as a follower, watches the lease, and takes it with the next epoch when its holder
-   * stops renewing it for `leaseTtlMs` (the first to take it leads, the others follow it).
+   * stops renewing it for `leaseTtlMs` (the first to take it leads, the others follow it); on a store
+   * nobody published yet, the 'auto' node that creates the lease becomes its first leader.
    */
   readonly role: 'leader' | 'follower' | 'auto';
   /**
