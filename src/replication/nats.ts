@@ -410,6 +410,8 @@ class Replica implements ReplicationController {
   #pendingBytes = 0;
   /** New records are refused: the backlog reached `maxUnpublishedBytes` (#checkBacklog). */
   #backlogHeld = false;
+  /** Bytes of the parts of the batch in flight that the stream has not acknowledged yet. */
+  #inFlightBytes = 0;
   #batch = 0;
   #publishedSequence = 0;
   #publishing: Promise<void> | undefined;
@@ -585,6 +587,7 @@ class Replica implements ReplicationController {
     this.#macKey?.fill(0);
     this.#macKey = undefined;
     this.#pending = [];
+    this.#pendingBytes = 0;
     if (engine !== undefined) {
       if (this.#writable === engine) this.#writable = undefined;
       await engine.close().catch(() => undefined);
@@ -955,7 +958,7 @@ class Replica implements ReplicationController {
         this.#pendingSinceMs ??= Date.now();
         this.#pending.push(operation);
         this.#pendingBytes += operationBytes(operation);
-        if (!this.#backlogHeld && this.#pendingBytes >= this.#options.maxUnpublishedBytes) this.#checkBacklog();
+        if (!this.#backlogHeld && this.#pendingBytes + this.#inFlightBytes >= this.#options.maxUnpublishedBytes) this.#checkBacklog();
       },
       onDurable: () => this.#schedulePublish(),
     });
@@ -1025,6 +1028,7 @@ class Replica implements ReplicationController {
         };
       }
       const inFlight = this.#inFlight;
+      this.#inFlightBytes = inFlight.parts.slice(inFlight.next).reduce((sum, part) => sum + part.bytes.length, 0);
       for (let attempt = 1; ; attempt++) {
         try {
           await this.#publishInFlight(inFlight);
@@ -1040,6 +1044,7 @@ class Replica implements ReplicationController {
         }
       }
       this.#inFlight = undefined;
+      this.#inFlightBytes = 0;
       if (inFlight.landed !== undefined) this.#afterBatch(inFlight.landed);
       if (this.#backlogHeld) this.#checkBacklog();
     }
@@ -1047,11 +1052,7 @@ class Replica implements ReplicationController {
 
   /** Bytes recorded or encoded that the stream has not acknowledged yet. */
   #backlogBytes(): number {
-    let bytes = this.#pendingBytes;
-    const inFlight = this.#inFlight;
-    if (inFlight !== undefined)
-      for (let part = inFlight.next; part < inFlight.parts.length; part++) bytes += inFlight.parts[part]!.bytes.length;
-    return bytes;
+    return this.#pendingBytes + this.#inFlightBytes;
   }
 
   /**
@@ -1119,6 +1120,7 @@ class Replica implements ReplicationController {
           throw error;
         }
         this.#publishedSequence = acknowledgement.seq;
+        this.#inFlightBytes -= part.bytes.length;
         inFlight.next++;
       }
     } catch (error) {
@@ -1159,6 +1161,7 @@ class Replica implements ReplicationController {
     }
     if (sequence !== last || next === inFlight.next) return false;
     this.#publishedSequence = sequence;
+    for (let part = inFlight.next; part < next; part++) this.#inFlightBytes -= inFlight.parts[part]!.bytes.length;
     inFlight.next = next;
     return true;
   }
