@@ -44,7 +44,7 @@ import {
   type Capture,
   checkAgainstStream,
   type DecodedSnapshotManifest,
-  downloadSnapshot,
+  downloadLeased,
   listSnapshots,
   newestSnapshot,
   openObjectStore,
@@ -54,6 +54,7 @@ import {
 } from './bootstrap.js';
 import { HistoryWriter } from './history.js';
 import { type DecodedPart, decodePart, encodePart, splitIntoParts, verifyPart } from './message.js';
+import type { ReaderLease } from './reader-lease.js';
 import { snapshotOperations } from './snapshot.js';
 
 /** Options of {@link natsReplication}. */
@@ -1190,15 +1191,20 @@ class Replica implements ReplicationController {
     this.#releaseFollowerLock = () => lock.release();
     const target = await this.#session.lastSequence();
     const ready = new Promise<void>((resolve, reject) => this.#waiters.push({ sequence: target, resolve, reject }));
+    // A reader lease on the object-store snapshot, held until the stream after it was read (bootstrap.ts).
+    let lease: ReaderLease | undefined;
     try {
       if (stored !== undefined) {
-        await this.#bootstrap(stored.store, stored.manifest);
-        start = stored.manifest.sequence + 1;
+        const downloaded = await this.#bootstrap(stored.store, stored.manifest, start ?? 0);
+        lease = downloaded.lease;
+        start = downloaded.manifest.sequence + 1;
         this.#wake();
       }
       await this.#startConsumer(start!);
       await ready;
+      await lease?.release();
     } catch (error) {
+      await lease?.release();
       await this.#stopConsumer();
       await this.#slot?.current.close().catch(() => undefined);
       lock.release();
@@ -1235,12 +1241,31 @@ class Replica implements ReplicationController {
    * that authenticates them as recovery does, then the manifest's MAC under the key of that KEYRING.
    * The stream goes on from the batch after it.
    */
-  async #bootstrap(store: NonNullable<Awaited<ReturnType<typeof openObjectStore>>>, manifest: DecodedSnapshotManifest): Promise<void> {
-    await downloadSnapshot(store, manifest, this.fileSystem, this.#root);
-    this.#appliedSequence = manifest.sequence;
-    this.#expectedBatch = manifest.batch;
-    this.#batchParts = [];
-    await this.#serve((key) => verifySnapshotManifest(manifest, key), manifest.epoch, manifest.databaseId);
+  async #bootstrap(
+    store: NonNullable<Awaited<ReturnType<typeof openObjectStore>>>,
+    first: DecodedSnapshotManifest,
+    streamSnapshot: number,
+  ): Promise<{ manifest: DecodedSnapshotManifest; lease: ReaderLease }> {
+    const { js, replicas } = this.#session;
+    const newest = async () => (await this.#objectSnapshot(streamSnapshot))?.manifest;
+    const { manifest, lease } = await downloadLeased(
+      { js, name: this.#options.name, replicas },
+      store,
+      first,
+      newest,
+      this.fileSystem,
+      this.#root,
+    );
+    try {
+      this.#appliedSequence = manifest.sequence;
+      this.#expectedBatch = manifest.batch;
+      this.#batchParts = [];
+      await this.#serve((key) => verifySnapshotManifest(manifest, key), manifest.epoch, manifest.databaseId);
+    } catch (error) {
+      await lease.release();
+      throw error;
+    }
+    return { manifest, lease };
   }
 
   /**
