@@ -28,7 +28,7 @@
  * | `ARMDB_PROVIDER_TIMEOUT` | a key provider did not answer `wrap`/`unwrap` within `providerTimeoutMs` |
  * | `ARMDB_READ_ONLY` | a write, sync or maintenance operation on a read-only replica (docs/replication.md) |
  * | `ARMDB_FENCED` | a leader whose lease another node took: it never appends again (docs/replication.md) |
- * | `ARMDB_REPLICATION` | replication cannot start or go on: the NATS servers are unreachable, or the stream has nothing to follow |
+ * | `ARMDB_REPLICATION` | replication cannot start or go on: the NATS servers are unreachable, or the stream has nothing to follow; a leader's unpublished backlog at `maxUnpublishedBytes` (a put or delete) |
  */
 export const ERROR_CODES = [
   'ARMDB_KEY_EXISTS',

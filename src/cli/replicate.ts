@@ -66,14 +66,16 @@ Exit codes: 0 restored and authenticated; 1 nothing to restore, or it failed aut
 
 export const replicateCommand: Command = {
   name: 'replicate',
-  summary: 'replicate status: the stream and the lease of a replicated store',
+  summary: 'replicate status: the stream, lease, snapshots and history of a replicated store',
   maxPositionals: 1,
   options: { ...NATS_OPTIONS, json: { type: 'boolean' } },
   help: `Usage: armdb replicate status --nats <url> --name <name> [--json]
 
 Prints the stream of the replicated store <name> (messages, bytes, first and last sequence, the
-sequence of the newest snapshot, its replicas and the NATS server leading it) and its lease (the
-holder, the epoch). Reads only; needs no key.
+sequence of the newest snapshot, its replicas and the NATS server leading it), its lease (the
+holder, the epoch), the object store's snapshots (sequence, epoch, time, bytes, files; oldest
+first) and the manifest history's range (entries, first and last sequence and time: what
+\`armdb restore --at <time>\` can reach). Reads only; needs no key.
 
 Exit codes: 0 printed; 1 no such stream or the servers are unreachable; 2 usage.`,
   async run(values, positionals) {
@@ -83,7 +85,23 @@ Exit codes: 0 printed; 1 no such stream or the servers are unreachable; 2 usage.
     const { replicationStatus } = await import('../replication/inspect.js');
     const status = await replicationStatus(servers.split(','), name);
     if (values['json'] === true) print(JSON.stringify(status));
-    else for (const [field, value] of Object.entries(status)) print(`${field.padEnd(16)}${value ?? '-'}`);
+    else {
+      const { snapshots, history, ...scalars } = status;
+      for (const [field, value] of Object.entries(scalars)) print(`${field.padEnd(16)}${value ?? '-'}`);
+      print(`${'snapshots'.padEnd(16)}${snapshots.length}`);
+      for (const snapshot of snapshots) {
+        print(
+          `  sequence ${snapshot.sequence}  epoch ${snapshot.epoch}  ${snapshot.time}  ${snapshot.bytes} bytes in ${snapshot.files} files`,
+        );
+      }
+      print(
+        `${'history'.padEnd(16)}${
+          history === undefined
+            ? '-'
+            : `${history.entries} entries, sequence ${history.firstSequence} (${history.firstTime}) .. ${history.lastSequence} (${history.lastTime})`
+        }`,
+      );
+    }
     return 0;
   },
 };

@@ -473,7 +473,7 @@ export class Engine {
 
   /** Rotation and room in the write buffer: all I/O of a write happens here, before any state changes. */
   #prepareWrite(shard: number, reserveBytes: number): DataFile {
-    this.#guard.assertWritable();
+    this.#guard.assertAcceptsRecords();
     const state = this.#parts.shards.get(shard);
     try {
       if (state.active.writePosition >= this.options.maxFileBytes) this.#parts.shards.rotate(shard);
@@ -540,6 +540,14 @@ export class Engine {
   /** Every later write, sync and maintenance operation throws `code` (a replica, a fenced leader); reads go on. */
   refuseWrites(code: 'ARMDB_READ_ONLY' | 'ARMDB_FENCED', message: string): void {
     this.#guard.refuseWrites(code, message);
+  }
+
+  /**
+   * While `message` is set, every new put or delete throws ARMDB_REPLICATION with it (a leader whose
+   * unpublished backlog reached its bound); sync, reads and compaction go on. `undefined` lifts it.
+   */
+  holdWrites(message: string | undefined): void {
+    this.#guard.holdWrites(message);
   }
 
   /** A key derived from the KEYRING's meta key for `info` (the replication MAC key). The caller wipes it. */

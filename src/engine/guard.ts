@@ -10,6 +10,8 @@ export class EngineGuard {
   #released = false;
   /** Why writes are refused although nothing failed: a read-only replica, a fenced leader (src/replication). */
   #writeRefusal: { readonly code: 'ARMDB_READ_ONLY' | 'ARMDB_FENCED'; readonly message: string } | undefined;
+  /** Why new records are refused for now (sync and maintenance go on): a replication backlog at its bound. */
+  #writeHold: string | undefined;
 
   /** close() has been called: reads and writes are refused. */
   get closing(): boolean {
@@ -46,6 +48,17 @@ export class EngineGuard {
   /** From now on every write, sync and maintenance operation throws `code`; reads go on. The first refusal stays. */
   refuseWrites(code: 'ARMDB_READ_ONLY' | 'ARMDB_FENCED', message: string): void {
     if (this.#writeRefusal === undefined || code === 'ARMDB_FENCED') this.#writeRefusal = { code, message };
+  }
+
+  /** Until `holdWrites(undefined)`, every new record throws ARMDB_REPLICATION with `message`; sync, reads and maintenance go on. */
+  holdWrites(message: string | undefined): void {
+    this.#writeHold = message;
+  }
+
+  /** {@link assertWritable}, and no hold on new records. */
+  assertAcceptsRecords(): void {
+    this.assertWritable();
+    if (this.#writeHold !== undefined) throw armdbError('ARMDB_REPLICATION', this.#writeHold);
   }
 
   /** Throws ARMDB_POISONED (with the first failure as its cause) once a write-path operation failed. */

@@ -66,7 +66,8 @@ export interface NatsReplicationOptions {
   /**
    * `'leader'` writes and ships; `'follower'` applies and serves reads (writes: ARMDB_READ_ONLY);
    * `'auto'` starts as a follower, watches the lease, and takes it with the next epoch when its holder
-   * stops renewing it for `leaseTtlMs` (the first to take it leads, the others follow it).
+   * stops renewing it for `leaseTtlMs` (the first to take it leads, the others follow it); on a store
+   * nobody published yet, the 'auto' node that creates the lease becomes its first leader.
    */
   readonly role: 'leader' | 'follower' | 'auto';
   /**
@@ -101,6 +102,14 @@ export interface NatsReplicationOptions {
    * falls back to the stream's timestamps.
    */
   readonly manifestHistory?: boolean;
+  /**
+   * Bound on what a leader holds in memory that the stream has not acknowledged yet (file operations
+   * recorded, parts not yet stored), in bytes, 65_536..2^40. At the bound (servers unreachable, or
+   * slower than the writes), new puts and deletes throw `ARMDB_REPLICATION` and `sync()` waits for the
+   * stream as with `ack: 'replicated'`; writes are accepted again once the backlog is down to half the
+   * bound. Default 64 MiB.
+   */
+  readonly maxUnpublishedBytes?: number;
 }
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -115,6 +124,12 @@ const STALLED_CHECKS = 3;
 const MAX_PUBLISH_ATTEMPTS = 8;
 /** Room left in a message for its NATS headers (Nats-Msg-Id, Nats-Expected-Last-Sequence). */
 const PUBLISH_HEADER_ROOM_BYTES = 1024;
+/** Default of `maxUnpublishedBytes`. */
+const DEFAULT_MAX_UNPUBLISHED_BYTES = 64 * 2 ** 20;
+/** While writes are held, a publish that failed is tried again this often (there is no new durability point to trigger it). */
+const HELD_RETRY_MS = 1000;
+/** What an operation costs in the backlog besides its bytes: its framing and path, roughly. */
+const OPERATION_OVERHEAD_BYTES = 64;
 
 interface Names {
   readonly stream: string;
@@ -125,6 +140,11 @@ interface Names {
 
 function namesOf(name: string): Names {
   return { stream: `ARMDB_${name}`, files: `armdb.${name}.files`, snapshot: `armdb.${name}.snapshot`, bucket: `ARMDB_${name}` };
+}
+
+/** What an operation holds in memory until it is published, for `maxUnpublishedBytes`. */
+function operationBytes(operation: FileOperation): number {
+  return OPERATION_OVERHEAD_BYTES + (operation.kind === 'write' ? operation.bytes.length : 0);
 }
 
 function hex(bytes: Uint8Array): string {
@@ -170,6 +190,7 @@ interface CheckedOptions {
   readonly holder: string;
   readonly snapshots: SnapshotPolicy | undefined;
   readonly manifestHistory: boolean;
+  readonly maxUnpublishedBytes: number;
 }
 
 function checkOptions(options: NatsReplicationOptions): CheckedOptions {
@@ -194,6 +215,10 @@ function checkOptions(options: NatsReplicationOptions): CheckedOptions {
   }
   const manifestHistory = options.manifestHistory ?? true;
   if (typeof manifestHistory !== 'boolean') throw new TypeError('"manifestHistory" expected boolean');
+  const maxUnpublishedBytes = options.maxUnpublishedBytes ?? DEFAULT_MAX_UNPUBLISHED_BYTES;
+  if (!Number.isSafeInteger(maxUnpublishedBytes) || maxUnpublishedBytes < 65_536 || maxUnpublishedBytes > 2 ** 40) {
+    throw new RangeError(`"maxUnpublishedBytes" expected integer 65536..${2 ** 40}, got ${maxUnpublishedBytes}`);
+  }
   const holder = options.holder ?? `${hostname()}:${process.pid}`;
   if (typeof holder !== 'string' || holder.length === 0 || holder.length > 256)
     throw new TypeError('"holder" expected a string of 1..256 characters');
@@ -207,6 +232,7 @@ function checkOptions(options: NatsReplicationOptions): CheckedOptions {
     holder,
     snapshots: snapshotPolicyOf(options),
     manifestHistory,
+    maxUnpublishedBytes,
   };
 }
 
@@ -236,8 +262,13 @@ async function openReplicated(options: CheckedOptions, request: ReplicationOpenR
     // The replica keeps a copy of its own for every reopen; the one open() resolved goes now.
     replica = new Replica(options, session, request);
     wipeCredential(credential);
-    const engine = options.role === 'leader' ? await replica.openLeader() : await replica.openFollower();
-    if (options.role === 'auto') await replica.watchLease();
+    const engine =
+      options.role === 'leader'
+        ? await replica.openLeader()
+        : options.role === 'auto'
+          ? await replica.openAuto()
+          : await replica.openFollower();
+    if (options.role === 'auto' && replica.status().role === 'follower') await replica.watchLease();
     return { engine, controller: replica as ReplicationController };
   } catch (error) {
     wipeCredential(credential);
@@ -376,11 +407,19 @@ class Replica implements ReplicationController {
   // leader
   #pending: FileOperation[] = [];
   #pendingSinceMs: number | undefined;
+  /** Bytes of {@link #pending} (operationBytes), for the bound `maxUnpublishedBytes`. */
+  #pendingBytes = 0;
+  /** New records are refused: the backlog reached `maxUnpublishedBytes` (#checkBacklog). */
+  #backlogHeld = false;
+  /** Bytes of the parts of the batch in flight that the stream has not acknowledged yet. */
+  #inFlightBytes = 0;
   #batch = 0;
   #publishedSequence = 0;
   #publishing: Promise<void> | undefined;
   #publishScheduled = false;
   #renewTimer: NodeJS.Timeout | undefined;
+  /** A leader's watch of its own lease key: another node's entry fences it at once (#watchOwnLease). */
+  #ownLeaseWatch: { stop(): void } | undefined;
   /** The batch being published, its parts encoded once so that a retry sends the very same bytes. */
   #inFlight: { readonly sinceMs: number; next: number; readonly parts: readonly PublishedPart[]; readonly landed?: Landed } | undefined;
   /** Object-store snapshots and the manifest history (src/replication/bootstrap.ts, history.ts). */
@@ -482,6 +521,8 @@ class Replica implements ReplicationController {
       lease.catch(() => undefined);
       await engine.sync();
       await lease;
+      // At the backlog's bound, sync() waits for the stream as with ack 'replicated' (backpressure).
+      if (this.#backlogHeld) await this.#flush();
       return;
     }
     await engine.sync();
@@ -531,6 +572,7 @@ class Replica implements ReplicationController {
     }
     const previous = this.#slot!.swap(engine);
     this.#role = 'leader';
+    await this.#watchOwnLease();
     await previous.close();
   }
 
@@ -546,6 +588,7 @@ class Replica implements ReplicationController {
     this.#macKey?.fill(0);
     this.#macKey = undefined;
     this.#pending = [];
+    this.#pendingBytes = 0;
     if (engine !== undefined) {
       if (this.#writable === engine) this.#writable = undefined;
       await engine.close().catch(() => undefined);
@@ -559,6 +602,7 @@ class Replica implements ReplicationController {
     this.#closed = true;
     clearInterval(this.#renewTimer);
     this.#stopLeaseWatch();
+    this.#stopOwnLeaseWatch();
     const engine = this.#slot?.current;
     try {
       await this.#stopConsumer();
@@ -583,6 +627,7 @@ class Replica implements ReplicationController {
   abandon(): void {
     clearInterval(this.#renewTimer);
     this.#stopLeaseWatch();
+    this.#stopOwnLeaseWatch();
     this.#macKey?.fill(0);
     wipeCredential(this.#credential);
   }
@@ -602,7 +647,7 @@ class Replica implements ReplicationController {
   async #takeLease(mode: LeaseTake): Promise<void> {
     const kv = this.#session.kv;
     const value = this.#leaseValue();
-    const current = await kv.get(LEASE_KEY);
+    const current = await this.#readLease();
     let revision: number;
     try {
       if (current === null || current.operation !== 'PUT') {
@@ -627,6 +672,20 @@ class Replica implements ReplicationController {
     clearInterval(this.#renewTimer);
     this.#renewTimer = setInterval(() => void this.#renewLease(), Math.floor(this.#options.leaseTtlMs / 3));
     this.#renewTimer.unref();
+  }
+
+  /**
+   * The lease entry now. A read that timed out is tried again, twice: a bucket just created (several
+   * nodes opening a new store together) or electing its leader can miss the 5 s of one request.
+   */
+  async #readLease(): Promise<Awaited<ReturnType<KV['get']>>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#session.kv.get(LEASE_KEY);
+      } catch (error) {
+        if (attempt >= 3 || !(error instanceof Error) || error.name !== 'TimeoutError') throw error;
+      }
+    }
   }
 
   /**
@@ -763,19 +822,112 @@ class Replica implements ReplicationController {
     if (this.#role === 'fenced') return;
     this.#role = 'fenced';
     clearInterval(this.#renewTimer);
+    this.#stopOwnLeaseWatch();
     this.#error ??= armdbError('ARMDB_FENCED', 'another node took the lease: this leader never appends again', cause);
     this.#slot?.current.refuseWrites('ARMDB_FENCED', 'another node took the lease: this leader never appends again');
+    this.#writable?.refuseWrites('ARMDB_FENCED', 'another node took the lease: this leader never appends again');
+  }
+
+  /**
+   * A leader watches its own lease key, so that it is fenced as soon as another node takes the lease
+   * (an entry without this controller's token) or deletes it, rather than at its next batch or sync:
+   * an idle old leader's next write throws ARMDB_FENCED. The watch only adds an earlier fence: a
+   * renewal of our own it reports moves the revision on (as #checkLease does), and the check before
+   * every batch and sync stays, for a watch that missed an update (it starts after the take; its
+   * consumer can stall when its NATS node dies).
+   */
+  async #watchOwnLease(): Promise<void> {
+    this.#stopOwnLeaseWatch();
+    let watcher: Awaited<ReturnType<KV['watch']>>;
+    try {
+      watcher = await this.#session.kv.watch({ key: LEASE_KEY, include: KvWatchInclude.UpdatesOnly });
+    } catch {
+      return; // The per-batch and per-sync checks remain.
+    }
+    if (this.#role !== 'leader' || this.#closed) {
+      watcher.stop();
+      return;
+    }
+    this.#ownLeaseWatch = watcher;
+    void (async () => {
+      for await (const entry of watcher) {
+        if (this.#role !== 'leader' || this.#closed || this.#ownLeaseWatch !== watcher) break;
+        if (this.#isOwnLease(entry)) {
+          if (entry.revision > this.#leaseRevision) this.#leaseRevision = entry.revision;
+          continue;
+        }
+        this.#fence(
+          armdbError(
+            'ARMDB_FENCED',
+            `the lease of "${this.#options.name}" was ${entry.operation === 'PUT' ? 'taken' : 'deleted'} by another node`,
+          ),
+        );
+        break;
+      }
+    })().catch(() => undefined);
+  }
+
+  #stopOwnLeaseWatch(): void {
+    this.#ownLeaseWatch?.stop();
+    this.#ownLeaseWatch = undefined;
   }
 
   // ---- the leader ------------------------------------------------------------------------------
+
+  /**
+   * Role 'auto': follows the store when a leader published it; on a store nobody published yet (an
+   * empty stream) it becomes the first leader if it creates the lease key, a compare-and-set of which
+   * one node wins. A node that loses follows the winner once its first snapshot is in the stream, or
+   * tries again if the lease goes (its holder died before publishing). Gives up with ARMDB_REPLICATION
+   * after three lease TTLs with a lease held and nothing published.
+   */
+  async openAuto(): Promise<Engine> {
+    const deadline = Date.now() + 3 * this.#options.leaseTtlMs;
+    for (let attempt = 0; ; attempt++) {
+      if ((await this.#session.lastSequence()) > 0) return this.openFollower();
+      try {
+        await this.#takeLease('create');
+      } catch (error) {
+        if (!(error instanceof ArmdbError) || error.code !== 'ARMDB_FENCED') throw error;
+        // Another node holds the lease and is about to publish its first snapshot: wait for it.
+        if (Date.now() > deadline) {
+          throw armdbError('ARMDB_REPLICATION', `the lease of "${this.#options.name}" is held but nothing was published`, error);
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 500)));
+        continue;
+      }
+      // Won. A leader that published and closed (handing the lease back) between the two reads
+      // above leaves a stream to follow: hand the lease back and follow it.
+      if ((await this.#session.lastSequence().catch(() => 1)) > 0) {
+        clearInterval(this.#renewTimer);
+        await this.#session.kv.delete(LEASE_KEY, { previousSeq: this.#leaseRevision }).catch(() => undefined);
+        this.#leaseRevision = 0;
+        this.#epoch = 0;
+        continue;
+      }
+      this.#role = 'leader';
+      try {
+        const engine = await this.#openWritable(0);
+        await this.#watchOwnLease();
+        return engine;
+      } catch (error) {
+        clearInterval(this.#renewTimer);
+        this.#stopOwnLeaseWatch();
+        await this.#session.kv.delete(LEASE_KEY, { previousSeq: this.#leaseRevision }).catch(() => undefined);
+        throw error;
+      }
+    }
+  }
 
   async openLeader(): Promise<Engine> {
     await this.#takeLease('create');
     try {
       const engine = await this.#openWritable(await this.#session.lastSequence());
+      await this.#watchOwnLease();
       return engine;
     } catch (error) {
       clearInterval(this.#renewTimer);
+      this.#stopOwnLeaseWatch();
       await this.#session.kv.delete(LEASE_KEY, { previousSeq: this.#leaseRevision }).catch(() => undefined);
       throw error;
     }
@@ -797,6 +949,7 @@ class Replica implements ReplicationController {
       lock.release();
     }
     this.#pending = snapshot;
+    this.#pendingBytes = snapshot.reduce((sum, operation) => sum + operationBytes(operation), 0);
     this.#pendingSinceMs = Date.now();
     this.#batch = 0;
     this.#publishedSequence = lastSequence;
@@ -805,6 +958,8 @@ class Replica implements ReplicationController {
         if (this.#role === 'fenced') return;
         this.#pendingSinceMs ??= Date.now();
         this.#pending.push(operation);
+        this.#pendingBytes += operationBytes(operation);
+        if (!this.#backlogHeld && this.#pendingBytes + this.#inFlightBytes >= this.#options.maxUnpublishedBytes) this.#checkBacklog();
       },
       onDurable: () => this.#schedulePublish(),
     });
@@ -831,7 +986,10 @@ class Replica implements ReplicationController {
     this.#publishScheduled = true;
     setImmediate(() => {
       this.#publishScheduled = false;
-      this.#flush().catch(() => undefined);
+      this.#flush().catch(() => {
+        // Writes held wait for this backlog: nothing else would publish it again.
+        if (this.#backlogHeld && !this.#closed && this.#role === 'leader') setTimeout(() => this.#schedulePublish(), HELD_RETRY_MS).unref();
+      });
     });
   }
 
@@ -850,6 +1008,7 @@ class Replica implements ReplicationController {
       if (this.#inFlight === undefined) {
         const operations = this.#pending;
         this.#pending = [];
+        this.#pendingBytes = 0;
         const sinceMs = this.#pendingSinceMs ?? Date.now();
         this.#pendingSinceMs = undefined;
         const batch = ++this.#batch;
@@ -870,6 +1029,7 @@ class Replica implements ReplicationController {
         };
       }
       const inFlight = this.#inFlight;
+      this.#inFlightBytes = inFlight.parts.slice(inFlight.next).reduce((sum, part) => sum + part.bytes.length, 0);
       for (let attempt = 1; ; attempt++) {
         try {
           await this.#publishInFlight(inFlight);
@@ -885,7 +1045,40 @@ class Replica implements ReplicationController {
         }
       }
       this.#inFlight = undefined;
+      this.#inFlightBytes = 0;
       if (inFlight.landed !== undefined) this.#afterBatch(inFlight.landed);
+      if (this.#backlogHeld) this.#checkBacklog();
+    }
+  }
+
+  /** Bytes recorded or encoded that the stream has not acknowledged yet. */
+  #backlogBytes(): number {
+    return this.#pendingBytes + this.#inFlightBytes;
+  }
+
+  /**
+   * Backpressure (`maxUnpublishedBytes`): at the bound, new records are refused with
+   * ARMDB_REPLICATION (the engine's write hold) and a durability point is made so that the backlog is
+   * published; once it is down to half the bound, writes are accepted again. A leader keeps what it
+   * made durable locally whatever the stream does: only new writes are refused.
+   */
+  #checkBacklog(): void {
+    const engine = this.#writable;
+    if (engine === undefined) return;
+    const backlogBytes = this.#backlogBytes();
+    if (!this.#backlogHeld && backlogBytes >= this.#options.maxUnpublishedBytes) {
+      this.#backlogHeld = true;
+      engine.holdWrites(
+        `${backlogBytes} bytes are not in the stream yet (maxUnpublishedBytes ${this.#options.maxUnpublishedBytes}): the NATS servers are unreachable or slower than the writes`,
+      );
+      // Published at the next durability point: make one now (a write that filled the backlog may not be followed by a sync).
+      // Not from inside the engine's file operation that reported the bytes: once it returned.
+      setImmediate(() => {
+        if (!this.#closed && this.#role === 'leader') engine.sync().catch(() => undefined);
+      });
+    } else if (this.#backlogHeld && backlogBytes <= this.#options.maxUnpublishedBytes / 2) {
+      this.#backlogHeld = false;
+      engine.holdWrites(undefined);
     }
   }
 
@@ -928,6 +1121,7 @@ class Replica implements ReplicationController {
           throw error;
         }
         this.#publishedSequence = acknowledgement.seq;
+        this.#inFlightBytes -= part.bytes.length;
         inFlight.next++;
       }
     } catch (error) {
@@ -968,6 +1162,7 @@ class Replica implements ReplicationController {
     }
     if (sequence !== last || next === inFlight.next) return false;
     this.#publishedSequence = sequence;
+    for (let part = inFlight.next; part < next; part++) this.#inFlightBytes -= inFlight.parts[part]!.bytes.length;
     inFlight.next = next;
     return true;
   }
