@@ -30,7 +30,7 @@ import { lockDirectory } from '../io/lock.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { overlayFileSystem } from '../io/overlay-file-system.js';
 import { type FileOperation, recordingFileSystem } from '../io/recording-file-system.js';
-import { applyOperations } from './apply.js';
+import { applyOperations, TouchedPaths } from './apply.js';
 import {
   REPLICATION_DRIVER,
   type ReplicationController,
@@ -54,6 +54,15 @@ import {
 } from './bootstrap.js';
 import { HistoryWriter } from './history.js';
 import { type DecodedPart, decodePart, encodePart, splitIntoParts, verifyPart } from './message.js';
+import {
+  decodeProgress,
+  type FollowerProgress,
+  PROGRESS_NAME,
+  readProgress,
+  recordProgress,
+  removeProgress,
+  verifyProgress,
+} from './progress.js';
 import { snapshotOperations } from './snapshot.js';
 
 /** Options of {@link natsReplication}. */
@@ -398,6 +407,16 @@ class Replica implements ReplicationController {
   #streamEpoch = 0;
   #expectedBatch = 0;
   #batchParts: DecodedPart[] = [];
+  /** The last complete batch applied to the directory: its number and the sequence of its last part. */
+  #appliedBatch = { batch: 0, sequence: 0 };
+  /** The sequence the progress file names (src/replication/progress.ts). */
+  #durableSequence = 0;
+  /** What was applied since the last durable point, to fsync at the next. */
+  readonly #touched = new TouchedPaths();
+  /** From a resume until the next durable point the directory may hold a prefix of what is applied again. */
+  #replayingPrefix = false;
+  /** Set by a message that found the stream trimmed past it: the consumer starts again after the new bootstrap. */
+  #restartConsumer = false;
   #manifestEpochFloor = 0;
   #messages: ConsumerMessages | undefined;
   #consumerDone: Promise<void> | undefined;
@@ -792,9 +811,12 @@ class Replica implements ReplicationController {
     let snapshot: FileOperation[];
     try {
       snapshot = snapshotOperations(fileSystem, this.#root);
+      // A follower's progress describes files a leader is about to move on from.
+      removeProgress(fileSystem, this.#root);
     } finally {
       lock.release();
     }
+    await fileSystem.syncDirectory(this.#root);
     this.#pending = snapshot;
     this.#pendingSinceMs = Date.now();
     this.#batch = 0;
@@ -986,7 +1008,8 @@ class Replica implements ReplicationController {
     }
     // An object-store snapshot at or after the stream's last snapshot: the stream is read only after it.
     const stored = await this.#objectSnapshot(start ?? 0);
-    if (start === undefined && stored === undefined) {
+    const hasProgress = fileSystem.exists(path.join(this.#root, PROGRESS_NAME));
+    if (start === undefined && stored === undefined && !hasProgress) {
       throw armdbError('ARMDB_REPLICATION', `no leader has published "${this.#options.name}" yet: open the leader first`, markerError);
     }
     fileSystem.makeDirectory(this.#root, { followLink: true });
@@ -996,12 +1019,19 @@ class Replica implements ReplicationController {
     const target = await this.#session.lastSequence();
     const ready = new Promise<void>((resolve, reject) => this.#waiters.push({ sequence: target, resolve, reject }));
     try {
-      if (stored !== undefined) {
+      // A follower that ran here before goes on from its durable progress, if the stream still holds what follows it.
+      const resumeAt = await this.#resume();
+      if (resumeAt !== undefined) {
+        start = resumeAt;
+        this.#wake();
+      } else if (stored !== undefined) {
         await this.#bootstrap(stored.store, stored.manifest);
         start = stored.manifest.sequence + 1;
         this.#wake();
+      } else if (start === undefined) {
+        throw armdbError('ARMDB_REPLICATION', `the stream of "${this.#options.name}" holds no snapshot to start from`, markerError);
       }
-      await this.#startConsumer(start!);
+      await this.#startConsumer(start);
       await ready;
     } catch (error) {
       await this.#stopConsumer();
@@ -1036,6 +1066,80 @@ class Replica implements ReplicationController {
   }
 
   /**
+   * Goes on from the progress file of a follower that ran here before (src/replication/progress.ts):
+   * the directory's files are opened, which authenticates them as recovery does, then the file's MAC
+   * is checked under that KEYRING's replication key. The stream sequence to consume from, or undefined
+   * (no progress file, one that does not check, or a stream trimmed past it): then the follower starts
+   * from a snapshot as a new one does, and the progress file goes.
+   */
+  async #resume(): Promise<number | undefined> {
+    let bytes: Uint8Array | undefined;
+    let progress: FollowerProgress;
+    try {
+      bytes = readProgress(this.fileSystem, this.#root);
+      if (bytes === undefined) return undefined;
+      progress = decodeProgress(bytes);
+      const first = await this.#firstSequence();
+      if (progress.sequence + 1 < first) throw integrityError('replication: the stream was trimmed past this follower');
+    } catch {
+      if (bytes !== undefined) removeProgress(this.fileSystem, this.#root);
+      return undefined;
+    }
+    this.#manifestEpochFloor = progress.manifestEpochFloor;
+    this.#appliedSequence = progress.sequence;
+    this.#appliedBatch = { batch: progress.batch, sequence: progress.sequence };
+    this.#durableSequence = progress.sequence;
+    this.#expectedBatch = progress.batch;
+    this.#batchParts = [];
+    try {
+      const verified = bytes;
+      await this.#serve((key) => verifyProgress(verified, key), progress.epoch, progress.databaseId);
+    } catch {
+      this.#manifestEpochFloor = 0;
+      this.#appliedSequence = 0;
+      this.#appliedBatch = { batch: 0, sequence: 0 };
+      this.#durableSequence = 0;
+      this.#expectedBatch = 0;
+      removeProgress(this.fileSystem, this.#root);
+      return undefined;
+    }
+    // The previous process may have applied (not fsynced) part of what comes next.
+    this.#replayingPrefix = true;
+    this.#touched.everything = true;
+    return progress.sequence + 1;
+  }
+
+  /** The stream's first sequence now: anything before it was trimmed away. */
+  async #firstSequence(): Promise<number> {
+    const info = await this.#session.jsm.streams.info(this.#session.names.stream);
+    return info.state.first_seq;
+  }
+
+  /**
+   * Makes what was applied durable and records it in the progress file, at each caught-up point (the
+   * reopen there is far dearer than these fsyncs) and at close.
+   */
+  async #recordProgress(): Promise<void> {
+    const { batch, sequence } = this.#appliedBatch;
+    if (this.#macKey === undefined || this.#databaseId === undefined || sequence === 0 || sequence === this.#durableSequence) return;
+    await recordProgress(
+      this.fileSystem,
+      this.#root,
+      this.#touched,
+      {
+        databaseId: this.#databaseId,
+        epoch: this.#streamEpoch,
+        batch,
+        sequence,
+        manifestEpochFloor: this.#manifestEpochFloor,
+      },
+      this.#macKey,
+    );
+    this.#durableSequence = sequence;
+    this.#replayingPrefix = false;
+  }
+
+  /**
    * Starts from an object-store snapshot: its files, each checked against its digest, then an open
    * that authenticates them as recovery does, then the manifest's MAC under the key of that KEYRING.
    * The stream goes on from the batch after it.
@@ -1043,9 +1147,13 @@ class Replica implements ReplicationController {
   async #bootstrap(store: NonNullable<Awaited<ReturnType<typeof openObjectStore>>>, manifest: DecodedSnapshotManifest): Promise<void> {
     await downloadSnapshot(store, manifest, this.fileSystem, this.#root);
     this.#appliedSequence = manifest.sequence;
+    this.#appliedBatch = { batch: manifest.batch, sequence: manifest.sequence };
     this.#expectedBatch = manifest.batch;
     this.#batchParts = [];
+    this.#replayingPrefix = false;
+    this.#touched.everything = true;
     await this.#serve((key) => verifySnapshotManifest(manifest, key), manifest.epoch, manifest.databaseId);
+    await this.#recordProgress();
   }
 
   /**
@@ -1094,6 +1202,11 @@ class Replica implements ReplicationController {
               break;
             } finally {
               this.#receiving = false;
+            }
+            if (this.#restartConsumer) {
+              // Bootstrapped again past a trimmed stretch: a new consumer from the sequence after the snapshot.
+              this.#restartConsumer = false;
+              break;
             }
           }
         } catch {
@@ -1158,6 +1271,8 @@ class Replica implements ReplicationController {
     this.#messages = undefined;
     if (messages !== undefined) await messages.close().catch(() => undefined);
     await this.#consumerDone?.catch(() => undefined);
+    // The last batch applied is made durable, under the lock, so that the next open goes on from there.
+    if (this.#releaseFollowerLock !== undefined && this.#error === undefined) await this.#recordProgress().catch(() => undefined);
     this.#releaseFollowerLock?.();
     this.#releaseFollowerLock = undefined;
   }
@@ -1172,6 +1287,7 @@ class Replica implements ReplicationController {
   async #receive(bytes: Uint8Array, sequence: number, pending: number): Promise<void> {
     if (sequence <= this.#appliedSequence)
       throw armdbError('ARMDB_ROLLBACK', `replication: stream sequence ${sequence} after ${this.#appliedSequence}`);
+    if (sequence > this.#appliedSequence + 1 && this.#appliedSequence > 0 && (await this.#bootstrapPastTrim(sequence))) return;
     const part = decodePart(bytes);
     if (this.#databaseId !== undefined && hex(part.databaseId) !== hex(this.#databaseId)) {
       throw integrityError('replication: a message of another store under this name');
@@ -1208,13 +1324,35 @@ class Replica implements ReplicationController {
         this.fileSystem,
         this.#root,
         parts.flatMap((each) => each.operations),
+        { replayingPrefix: this.#replayingPrefix, touched: this.#touched },
       );
+      this.#appliedBatch = { batch: part.batch, sequence };
       const due = pending === 0 || Date.now() - this.#lastServedAtMs >= MAX_UNSERVED_MS;
       // A snapshot: its key comes from the KEYRING it carries, so the engine opens first, then every part is checked.
       if (snapshotEpoch) await this.#serve(parts, part.epoch, part.databaseId);
       else if (due) await this.#serve(undefined, this.#streamEpoch, this.#databaseId!);
+      if (snapshotEpoch || due) await this.#recordProgress();
     }
     this.#wake();
+  }
+
+  /**
+   * A message past a stretch of the stream this follower never received: the stream was trimmed
+   * (purged up to its oldest snapshot kept) while the follower was away or behind. It bootstraps again
+   * from the newest object-store snapshot and asks for a new consumer after it; true if it did. A
+   * skipped stretch the stream still holds, or no snapshot to start from, is a gap (ARMDB_INTEGRITY).
+   */
+  async #bootstrapPastTrim(sequence: number): Promise<boolean> {
+    const first = await this.#firstSequence();
+    if (first <= this.#appliedSequence + 1) throw integrityError('replication: a gap in the stream');
+    const stored = await this.#objectSnapshot(0);
+    if (stored === undefined || stored.manifest.sequence + 1 < first) {
+      throw integrityError(`replication: the stream was trimmed past sequence ${this.#appliedSequence + 1} and no snapshot reaches it`);
+    }
+    await this.#bootstrap(stored.store, stored.manifest);
+    if (stored.manifest.sequence + 1 === sequence) return false;
+    this.#restartConsumer = true;
+    return true;
   }
 
   /** Reopens the engine on the applied files and serves reads from it; the old one is closed. */
