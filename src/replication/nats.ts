@@ -118,6 +118,12 @@ const LEASE_KEY = 'lease';
 const MAX_UNSERVED_MS = 1000;
 /** How often a follower checks that its consumer still delivers, and how many checks without progress replace it. */
 const CONSUMER_CHECK_MS = 1000;
+/**
+ * A follower makes what it applied durable at a caught-up point at most this often (and after every
+ * snapshot, bootstrap and at close): a follower of a leader that syncs often is caught up after nearly
+ * every batch, and need not fsync each (docs/replication.md §Measurements).
+ */
+const PROGRESS_EVERY_MS = 1000;
 const STALLED_CHECKS = 3;
 /** Tries of one batch before a sync fails with ARMDB_REPLICATION (about 10 s of backoff); the batch stays queued. */
 const MAX_PUBLISH_ATTEMPTS = 8;
@@ -411,6 +417,7 @@ class Replica implements ReplicationController {
   #appliedBatch = { batch: 0, sequence: 0 };
   /** The sequence the progress file names (src/replication/progress.ts). */
   #durableSequence = 0;
+  #progressAtMs = 0;
   /** What was applied since the last durable point, to fsync at the next. */
   readonly #touched = new TouchedPaths();
   /** From a resume until the next durable point the directory may hold a prefix of what is applied again. */
@@ -1079,10 +1086,13 @@ class Replica implements ReplicationController {
       bytes = readProgress(this.fileSystem, this.#root);
       if (bytes === undefined) return undefined;
       progress = decodeProgress(bytes);
-      const first = await this.#firstSequence();
-      if (progress.sequence + 1 < first) throw integrityError('replication: the stream was trimmed past this follower');
     } catch {
-      if (bytes !== undefined) removeProgress(this.fileSystem, this.#root);
+      removeProgress(this.fileSystem, this.#root);
+      return undefined;
+    }
+    // A stream that does not answer fails the open as it would without progress; a trimmed one is bootstrapped past.
+    if (progress.sequence + 1 < (await this.#firstSequence())) {
+      removeProgress(this.fileSystem, this.#root);
       return undefined;
     }
     this.#manifestEpochFloor = progress.manifestEpochFloor;
@@ -1136,6 +1146,7 @@ class Replica implements ReplicationController {
       this.#macKey,
     );
     this.#durableSequence = sequence;
+    this.#progressAtMs = Date.now();
     this.#replayingPrefix = false;
   }
 
@@ -1145,6 +1156,8 @@ class Replica implements ReplicationController {
    * The stream goes on from the batch after it.
    */
   async #bootstrap(store: NonNullable<Awaited<ReturnType<typeof openObjectStore>>>, manifest: DecodedSnapshotManifest): Promise<void> {
+    // Its files are about to be replaced: a progress file from before no longer describes them.
+    removeProgress(this.fileSystem, this.#root);
     await downloadSnapshot(store, manifest, this.fileSystem, this.#root);
     this.#appliedSequence = manifest.sequence;
     this.#appliedBatch = { batch: manifest.batch, sequence: manifest.sequence };
@@ -1331,7 +1344,11 @@ class Replica implements ReplicationController {
       // A snapshot: its key comes from the KEYRING it carries, so the engine opens first, then every part is checked.
       if (snapshotEpoch) await this.#serve(parts, part.epoch, part.databaseId);
       else if (due) await this.#serve(undefined, this.#streamEpoch, this.#databaseId!);
-      if (snapshotEpoch || due) await this.#recordProgress();
+      if (snapshotEpoch || (due && Date.now() - this.#progressAtMs >= PROGRESS_EVERY_MS)) {
+        // Reads already serve the new state: caughtUp() need not wait for the fsyncs.
+        this.#wake();
+        await this.#recordProgress();
+      }
     }
     this.#wake();
   }
