@@ -26,8 +26,11 @@
  * ```
  *
  * Only file bytes as stored (ciphertext) and this framing reach NATS; the lock is never captured.
+ * Files are uploaded and downloaded a chunk at a time, never whole in memory, and a reader holds a
+ * lease on the snapshot it reads (reader-lease.ts) so that the leader's trimming keeps it.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, type Hash, timingSafeEqual } from 'node:crypto';
+import * as path from 'node:path';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { ObjectStore } from '@nats-io/obj';
 import { Objm, StorageType } from '@nats-io/obj';
@@ -36,8 +39,9 @@ import { type ArmdbError, armdbError, integrityError } from '../errors.js';
 import type { FileSystem } from '../io/file-system.js';
 import type { FileOperation } from '../io/recording-file-system.js';
 import { applyOperations } from './apply.js';
+import { FilePin, type PinnedFile, pinningFileSystem } from './capture.js';
+import { leasedSequences, ReaderLease } from './reader-lease.js';
 import { checkPortablePath, DATABASE_ID_BYTES, decodePart, mac, openFrame } from './message.js';
-import { snapshotOperations } from './snapshot.js';
 
 const MAGIC = [0x41, 0x52, 0x4d, 0x53];
 const VERSION = 1;
@@ -319,11 +323,90 @@ export async function checkAgainstStream(jsm: JetStreamManager, stream: string, 
   }
 }
 
+/** The suffix of a file being downloaded: renamed to its name only once all of it arrived and checked. */
+export const DOWNLOAD_SUFFIX = '.download';
+
+/**
+ * Test hooks, not part of the API (the exports map does not reach this module): awaited before each
+ * object a download reads and before each file object a leader stores, so a test can act in between.
+ * @internal
+ */
+export const snapshotHooks: {
+  beforeDownload?: ((objectName: string) => Promise<void>) | undefined;
+  beforeUpload?: ((path: string) => Promise<void>) | undefined;
+} = {};
+
+/** A snapshot whose manifest was deleted from the object store while it was read: try the newest one. */
+export class SnapshotVanishedError extends Error {
+  constructor(readonly sequence: number) {
+    super(`snapshot: the snapshot of sequence ${sequence} was deleted while it was read`);
+  }
+}
+
+/**
+ * Streams the object `objectName` into the new file `absolute` a chunk at a time, checking as it
+ * goes that it holds no more than `size` bytes, and at the end that it holds `size` bytes with the
+ * SHA-256 `digest` (ARMDB_INTEGRITY otherwise). The file is fsynced; it is never read here.
+ */
+async function downloadObject(
+  store: ObjectStore,
+  objectName: string,
+  entry: { readonly path: string; readonly size: number; readonly digest: Uint8Array },
+  fileSystem: FileSystem,
+  absolute: string,
+): Promise<void> {
+  let result: Awaited<ReturnType<ObjectStore['get']>>;
+  try {
+    result = await store.get(objectName);
+  } catch (error) {
+    throw armdbError('ARMDB_REPLICATION', `could not read the object ${objectName}`, error);
+  }
+  if (result === null || result.info.deleted) throw integrityError(`snapshot: the object ${objectName} is missing`);
+  const reader = result.data.getReader();
+  if (result.info.size !== entry.size) {
+    await reader.cancel().catch(() => undefined);
+    throw integrityError(`snapshot: the object for ${entry.path} is not the file the snapshot names`);
+  }
+  const handle = fileSystem.open(absolute, 'create');
+  try {
+    const hash = createHash('sha256');
+    let position = 0;
+    for (;;) {
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        // The client checks the object store's own digest at the end: a corrupt chunk. Else the servers.
+        if (error instanceof Error && /digest/i.test(error.message))
+          throw integrityError(`snapshot: the object ${objectName} is corrupt`, error);
+        throw armdbError('ARMDB_REPLICATION', `could not read the object ${objectName}`, error);
+      }
+      if (chunk.done) break;
+      if (position + chunk.value.length > entry.size) {
+        await reader.cancel().catch(() => undefined);
+        throw integrityError(`snapshot: the object for ${entry.path} is not the file the snapshot names`);
+      }
+      handle.write(chunk.value, position);
+      hash.update(chunk.value);
+      position += chunk.value.length;
+    }
+    if (position !== entry.size || !timingSafeEqual(new Uint8Array(hash.digest()), entry.digest)) {
+      throw integrityError(`snapshot: the object for ${entry.path} is not the file the snapshot names`);
+    }
+    await handle.sync();
+  } finally {
+    handle.close();
+  }
+}
+
 /**
  * Writes the snapshot's files into `root` through `fileSystem` (every store file there goes first, the
- * lock stays), each object checked against the SHA-256 and size its manifest names (ARMDB_INTEGRITY).
- * The manifest's own MAC is checked by the caller once the engine opened on the result (its key comes
- * from the KEYRING the snapshot carries).
+ * lock stays). Each object is streamed a chunk at a time into `<name>.download`, checked against the
+ * SHA-256 and size its manifest names (ARMDB_INTEGRITY) and fsynced; only once every file arrived are
+ * they renamed to their names (the MANIFEST and KEYRING last) and the directories fsynced, so nothing
+ * partially downloaded is ever opened. The manifest's own MAC is checked by the caller once the
+ * engine opened on the result (its key comes from the KEYRING the snapshot carries). A snapshot
+ * whose manifest is deleted meanwhile is {@link SnapshotVanishedError}.
  */
 export async function downloadSnapshot(
   store: ObjectStore,
@@ -332,32 +415,144 @@ export async function downloadSnapshot(
   root: string,
 ): Promise<number> {
   applyOperations(fileSystem, root, [{ kind: 'reset' }]);
+  const directories = [root];
   for (const entry of manifest.entries) {
-    if (entry.kind === 'directory') applyOperations(fileSystem, root, [{ kind: 'makeDirectory', path: entry.path }]);
+    if (entry.kind !== 'directory') continue;
+    applyOperations(fileSystem, root, [{ kind: 'makeDirectory', path: entry.path }]);
+    directories.push(path.join(root, ...entry.path.split('/')));
   }
   const files = manifest.entries.filter((entry) => entry.kind === 'file');
+  const absoluteOf = (relative: string): string => path.join(root, ...relative.split('/'));
   let bytesWritten = 0;
   let next = 0;
+  const stillThere = async (): Promise<void> => {
+    const info = await store.info(snapshotObjectName(manifest.sequence)).catch(() => undefined);
+    if (info === null || info?.deleted === true) throw new SnapshotVanishedError(manifest.sequence);
+  };
   // A few objects in flight at once: each read is a round trip and a consumer of its own.
   const worker = async (): Promise<void> => {
     while (next < files.length) {
       const entry = files[next++]!;
       const objectName = fileObjectName(entry.digest);
-      const bytes = await readObject(store, objectName, entry.size);
-      if (bytes.length !== entry.size || !timingSafeEqual(sha256(bytes), entry.digest)) {
-        throw integrityError(`snapshot: the object for ${entry.path} is not the file the snapshot names`);
+      await snapshotHooks.beforeDownload?.(objectName);
+      try {
+        await downloadObject(store, objectName, entry, fileSystem, absoluteOf(entry.path) + DOWNLOAD_SUFFIX);
+      } catch (error) {
+        // An object gone with its manifest: the leader deleted the snapshot. Gone alone: refused.
+        if (error instanceof Error && 'code' in error && error.code === 'ARMDB_INTEGRITY') await stillThere();
+        throw error;
       }
-      const operations: FileOperation[] = [{ kind: 'create', path: entry.path }];
-      if (bytes.length > 0) operations.push({ kind: 'write', path: entry.path, position: 0, bytes });
-      applyOperations(fileSystem, root, operations);
-      bytesWritten += bytes.length;
+      bytesWritten += entry.size;
     }
   };
   const workers = Array.from({ length: Math.min(DOWNLOADS_IN_FLIGHT, files.length) }, worker);
   const results = await Promise.allSettled(workers);
   const failed = results.find((result) => result.status === 'rejected');
-  if (failed !== undefined) throw failed.reason;
+  if (failed !== undefined) {
+    for (const entry of files) {
+      const temporary = absoluteOf(entry.path) + DOWNLOAD_SUFFIX;
+      if (fileSystem.exists(temporary)) fileSystem.unlink(temporary);
+    }
+    throw failed.reason;
+  }
+  // Root files (the MANIFEST, the KEYRING) last: a directory they are in names every file they do.
+  const rootLast = [...files].sort((left, right) => Number(!left.path.includes('/')) - Number(!right.path.includes('/')));
+  for (const entry of rootLast) fileSystem.rename(absoluteOf(entry.path) + DOWNLOAD_SUFFIX, absoluteOf(entry.path));
+  for (const directory of directories.reverse()) await fileSystem.syncDirectory(directory);
   return bytesWritten;
+}
+
+/** Snapshots a reader tries before it gives up: the first, then the newest after each that vanished. */
+const SNAPSHOT_ATTEMPTS = 4;
+
+/** What a reader needs of the NATS session to lease a snapshot. */
+export interface ReaderSession {
+  readonly js: JetStreamClient;
+  /** The replicated store's name. */
+  readonly name: string;
+  /** Replicas of the lease bucket if it has to be created. */
+  readonly replicas: number;
+}
+
+/**
+ * Downloads a snapshot under a reader lease (reader-lease.ts), so that the leader's trimming keeps it,
+ * the objects it names and the stream after it. The lease is taken first, then the snapshot checked to
+ * be still there (a trim that listed the leases just before); a snapshot deleted anyway (its lease
+ * expired, or taken too late) is left for the newest one `newest` picks, up to {@link SNAPSHOT_ATTEMPTS}
+ * snapshots in all. Returns the manifest whose files `root` now holds, and its lease, still held: the
+ * caller releases it once it read the stream from the batch after it.
+ */
+export async function downloadLeased(
+  session: ReaderSession,
+  store: ObjectStore,
+  first: DecodedSnapshotManifest,
+  newest: () => Promise<DecodedSnapshotManifest | undefined>,
+  fileSystem: FileSystem,
+  root: string,
+): Promise<{ manifest: DecodedSnapshotManifest; lease: ReaderLease }> {
+  let manifest: DecodedSnapshotManifest | undefined = first;
+  for (let attempt = 1; ; attempt++) {
+    if (manifest === undefined) throw armdbError('ARMDB_REPLICATION', 'snapshot: no snapshot left in the object store to start from');
+    let lease: ReaderLease;
+    try {
+      lease = await ReaderLease.take(session.js, session.name, manifest.sequence, session.replicas);
+    } catch (error) {
+      throw armdbError('ARMDB_REPLICATION', 'could not take a reader lease on the snapshot', error);
+    }
+    try {
+      await throwIfVanished(store, manifest.sequence);
+      await downloadSnapshot(store, manifest, fileSystem, root);
+      await throwIfVanished(store, manifest.sequence);
+      return { manifest, lease };
+    } catch (error) {
+      await lease.release();
+      if (!(error instanceof SnapshotVanishedError)) throw error;
+      if (attempt >= SNAPSHOT_ATTEMPTS) throw armdbError('ARMDB_REPLICATION', error.message, error);
+    }
+    manifest = await newest();
+  }
+}
+
+async function throwIfVanished(store: ObjectStore, sequence: number): Promise<void> {
+  const info = await store.info(snapshotObjectName(sequence)).catch((error: unknown) => {
+    throw armdbError('ARMDB_REPLICATION', 'could not read the object store', error);
+  });
+  if (info === null || info.deleted) throw new SnapshotVanishedError(sequence);
+}
+
+/** SHA-256 of a pinned file's bytes, read `chunkBytes` at a time. */
+function digestOfPinned(pin: FilePin, file: PinnedFile, chunkBytes: number): Uint8Array {
+  const hash = createHash('sha256');
+  const chunk = new Uint8Array(Math.min(chunkBytes, Math.max(1, file.size)));
+  for (let position = 0; position < file.size; ) {
+    const read = pin.read(file, chunk, position);
+    if (read === 0) throw integrityError(`snapshot: ${file.path} ended before its pinned length`);
+    hash.update(chunk.subarray(0, read));
+    position += read;
+  }
+  return new Uint8Array(hash.digest());
+}
+
+/** A pinned file's bytes as a stream for the object store, a chunk per pull (fed to `hash` as well). */
+function pinnedStream(pin: FilePin, file: PinnedFile, chunkBytes: number, hash: Hash): ReadableStream<Uint8Array> {
+  let position = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (position >= file.size) {
+        controller.close();
+        return;
+      }
+      const chunk = new Uint8Array(Math.min(chunkBytes, file.size - position));
+      const read = pin.read(file, chunk, position);
+      if (read === 0) {
+        controller.error(integrityError(`snapshot: ${file.path} ended before its pinned length`));
+        return;
+      }
+      position += read;
+      hash.update(chunk.subarray(0, read));
+      controller.enqueue(chunk.subarray(0, read));
+    },
+  });
 }
 
 // ---- the leader: taking snapshots ----------------------------------------------------------------
@@ -374,10 +569,9 @@ export interface SnapshotPolicy {
   readonly trimStream: boolean;
 }
 
-/** The files of the store right after a batch was cut: read in the same synchronous step as the cut. */
+/** The files of the store right after a batch was cut: pinned in the same synchronous step as the cut, read later. */
 export interface Capture {
-  readonly directories: readonly string[];
-  readonly files: readonly { readonly path: string; readonly bytes: Uint8Array }[];
+  readonly pin: FilePin;
   readonly leaderTimeMs: number;
 }
 
@@ -406,12 +600,13 @@ export interface SnapshotSession {
 }
 
 /**
- * Takes object-store snapshots for a leader. {@link capture} runs at a batch cut and reads every file
- * of the store synchronously, so what it holds is exactly the state after that batch (the engine's file
- * operations are synchronous; nothing runs between the cut and the read). An fsync'd whole-file write
- * or an unlink off the event loop runs on the thread pool and is recorded only when it completes: while
- * one is in flight the disk may be ahead of the recorded operations, so no capture is taken then
- * ({@link track} counts them). One snapshot is stored at a time; a capture due meanwhile waits.
+ * Takes object-store snapshots for a leader. {@link capture} runs at a batch cut and pins the store's
+ * file set (names and lengths, capture.ts) in the same synchronous step, so what is uploaded later, a
+ * chunk at a time, is exactly the state after that batch: the FileSystem {@link track} returns tells
+ * the pin of every mutation before it lands. An fsync'd whole-file write or an unlink off the event
+ * loop runs on the thread pool and is recorded only when it completes: while one is in flight the disk
+ * may be ahead of the recorded operations, so no capture is taken then ({@link track} counts them). One
+ * snapshot is stored at a time; a capture due meanwhile waits.
  */
 export class SnapshotTaker {
   readonly #session: SnapshotSession;
@@ -423,6 +618,8 @@ export class SnapshotTaker {
   #bytesSinceCapture = 0;
   #lastCaptureMs = Date.now();
   #storing: Promise<void> | undefined;
+  /** The file set of the capture being stored (or of one whose batch is still being published). */
+  #pin: FilePin | undefined;
   #error: Error | undefined;
 
   constructor(session: SnapshotSession, fileSystem: FileSystem, root: string, policy: SnapshotPolicy) {
@@ -439,7 +636,8 @@ export class SnapshotTaker {
 
   /**
    * `inner` with its asynchronous mutations counted, to go under the recording FileSystem. The count
-   * drops a macrotask after the operation completed, once the recorder has recorded it.
+   * drops a macrotask after the operation completed, once the recorder has recorded it. Every mutation
+   * is told first to the pin of the capture being stored (capture.ts).
    */
   track(inner: FileSystem): FileSystem {
     const counted = async <T>(run: () => Promise<T>): Promise<T> => {
@@ -450,27 +648,16 @@ export class SnapshotTaker {
         setImmediate(() => this.#asyncMutations--);
       }
     };
-    // Every function delegated by name: `inner` may be a class instance, whose methods a spread drops.
+    // Below the counter, every mutation tells the pin of the capture being stored first (capture.ts).
+    const pinning = pinningFileSystem(inner, () => this.#pin);
     return {
-      open: (filePath, mode) => inner.open(filePath, mode),
-      readFile: (filePath, maxBytes) => inner.readFile(filePath, maxBytes),
-      writeFile: (filePath, bytes) => counted(() => inner.writeFile(filePath, bytes)),
-      rename: (from, to) => inner.rename(from, to),
-      unlink: (filePath) => inner.unlink(filePath),
-      removeFile: (filePath) => counted(() => inner.removeFile(filePath)),
-      list: (directory) => inner.list(directory),
-      makeDirectory: (directory, options) => inner.makeDirectory(directory, options),
-      exists: (filePath) => inner.exists(filePath),
-      modeOf: (filePath) => inner.modeOf(filePath),
-      syncDirectory: (directory) => inner.syncDirectory(directory),
-      realPath: (directory) => inner.realPath(directory),
-      createLockFile: (filePath, bytes) => inner.createLockFile(filePath, bytes),
-      readLockFile: (filePath, maxBytes) => inner.readLockFile(filePath, maxBytes),
-      removeLockFile: (filePath) => inner.removeLockFile(filePath),
+      ...pinning,
+      writeFile: (filePath, bytes) => counted(() => pinning.writeFile(filePath, bytes)),
+      removeFile: (filePath) => counted(() => pinning.removeFile(filePath)),
     };
   }
 
-  /** At a batch cut: the store's files if a snapshot is due and can be taken now, else undefined. */
+  /** At a batch cut: the store's file set pinned, if a snapshot is due and can be taken now, else undefined. */
   capture(operations: readonly FileOperation[]): Capture | undefined {
     for (const operation of operations) if (operation.kind === 'write') this.#bytesSinceCapture += operation.bytes.length;
     if (this.#storing !== undefined || this.#asyncMutations > 0 || this.#bytesSinceCapture === 0) return undefined;
@@ -480,18 +667,13 @@ export class SnapshotTaker {
       (everyBytes !== undefined && this.#bytesSinceCapture >= everyBytes) ||
       (everyMs !== undefined && now - this.#lastCaptureMs >= everyMs);
     if (!due) return undefined;
-    const directories: string[] = [];
-    const files: { path: string; bytes: Uint8Array }[] = [];
-    const pending = new Map<string, Uint8Array[]>();
-    for (const operation of snapshotOperations(this.#fileSystem, this.#root)) {
-      if (operation.kind === 'makeDirectory') directories.push(operation.path);
-      else if (operation.kind === 'create') pending.set(operation.path, []);
-      else if (operation.kind === 'write') pending.get(operation.path)!.push(operation.bytes);
-    }
-    for (const [relative, chunks] of pending) files.push({ path: relative, bytes: chunks[0] ?? new Uint8Array(0) });
+    // Lengths and names only: the bytes are read in chunks while the snapshot is stored.
+    this.#pin?.releaseAll();
+    const pin = FilePin.take(this.#fileSystem, this.#root);
+    this.#pin = pin;
     this.#bytesSinceCapture = 0;
     this.#lastCaptureMs = now;
-    return { directories, files, leaderTimeMs: now };
+    return { pin, leaderTimeMs: now };
   }
 
   /** After the capture's batch was stored at `landing.sequence`: stores the snapshot in the background. */
@@ -505,6 +687,8 @@ export class SnapshotTaker {
       })
       .finally(() => {
         landing.macKey.fill(0);
+        capture.pin.releaseAll();
+        if (this.#pin === capture.pin) this.#pin = undefined;
         if (this.#storing === run) this.#storing = undefined;
       });
     this.#storing = run;
@@ -512,6 +696,8 @@ export class SnapshotTaker {
 
   /** A capture whose batch never landed (the leader was fenced, the servers did not answer). */
   drop(): void {
+    this.#pin?.releaseAll();
+    this.#pin = undefined;
     this.#bytesSinceCapture = Math.max(this.#bytesSinceCapture, this.#policy.everyBytes ?? 0);
   }
 
@@ -531,16 +717,23 @@ export class SnapshotTaker {
   async #storeSnapshot(capture: Capture, landing: CaptureLanding): Promise<void> {
     const store = await this.#objectStore();
     const present = new Set((await store.list()).filter((info) => !info.deleted).map((info) => info.name));
-    const entries: SnapshotEntry[] = capture.directories.map((directory) => ({ kind: 'directory', path: directory }));
-    for (const file of capture.files) {
-      const digest = sha256(file.bytes);
+    const { pin } = capture;
+    const entries: SnapshotEntry[] = pin.directories.map((directory) => ({ kind: 'directory', path: directory }));
+    const chunkBytes = Math.max(64 * 1024, this.#session.maxPayloadBytes - CHUNK_HEADROOM_BYTES);
+    for (const file of pin.files) {
+      await snapshotHooks.beforeUpload?.(file.path);
+      // Two passes over the pinned bytes, a chunk at a time: the digest names the object (content
+      // addressed), then the upload, its digest checked again against the first.
+      const digest = digestOfPinned(pin, file, chunkBytes);
       const objectName = fileObjectName(digest);
       if (!present.has(objectName)) {
-        const chunkBytes = Math.max(64 * 1024, this.#session.maxPayloadBytes - CHUNK_HEADROOM_BYTES);
-        await store.putBlob({ name: objectName, options: { max_chunk_size: chunkBytes } }, file.bytes);
+        const hash = createHash('sha256');
+        await store.put({ name: objectName, options: { max_chunk_size: chunkBytes } }, pinnedStream(pin, file, chunkBytes, hash));
+        assert(timingSafeEqual(new Uint8Array(hash.digest()), digest), 'a pinned file reads the same bytes twice');
         present.add(objectName);
       }
-      entries.push({ kind: 'file', path: file.path, size: file.bytes.length, digest });
+      pin.release(file);
+      entries.push({ kind: 'file', path: file.path, size: file.size, digest });
     }
     const manifest: SnapshotManifest = {
       databaseId: landing.databaseId,
@@ -558,9 +751,13 @@ export class SnapshotTaker {
   /** Keeps the newest `retain` snapshots and the file objects they name; trims the stream to the oldest kept. */
   async #retain(store: ObjectStore): Promise<void> {
     const snapshots = await listSnapshots(store);
-    const kept = snapshots.slice(-this.#policy.retain);
-    for (const { manifest } of snapshots.slice(0, snapshots.length - kept.length)) {
-      await store.delete(snapshotObjectName(manifest.sequence));
+    // The newest `retain`, and every older one a reader holds a live lease on (reader-lease.ts): a
+    // follower or a restore downloading it, then reading the stream after it.
+    const leased = await leasedSequences(this.#session.js, this.#session.name);
+    const newest = snapshots.slice(-this.#policy.retain);
+    const kept = snapshots.filter((snapshot) => newest.includes(snapshot) || leased.has(snapshot.manifest.sequence));
+    for (const { manifest } of snapshots) {
+      if (!kept.some((snapshot) => snapshot.manifest === manifest)) await store.delete(snapshotObjectName(manifest.sequence));
     }
     const named = new Set<string>();
     for (const { manifest } of kept)

@@ -44,7 +44,7 @@ import {
   type Capture,
   checkAgainstStream,
   type DecodedSnapshotManifest,
-  downloadSnapshot,
+  downloadLeased,
   listSnapshots,
   newestSnapshot,
   openObjectStore,
@@ -63,6 +63,7 @@ import {
   removeProgress,
   verifyProgress,
 } from './progress.js';
+import type { ReaderLease } from './reader-lease.js';
 import { snapshotOperations } from './snapshot.js';
 
 /** Options of {@link natsReplication}. */
@@ -1025,6 +1026,8 @@ class Replica implements ReplicationController {
     this.#releaseFollowerLock = () => lock.release();
     const target = await this.#session.lastSequence();
     const ready = new Promise<void>((resolve, reject) => this.#waiters.push({ sequence: target, resolve, reject }));
+    // A reader lease on the object-store snapshot, held until the stream after it was read (bootstrap.ts).
+    let lease: ReaderLease | undefined;
     try {
       // A follower that ran here before goes on from its durable progress, if the stream still holds what follows it.
       const resumeAt = await this.#resume();
@@ -1032,15 +1035,18 @@ class Replica implements ReplicationController {
         start = resumeAt;
         this.#wake();
       } else if (stored !== undefined) {
-        await this.#bootstrap(stored.store, stored.manifest);
-        start = stored.manifest.sequence + 1;
+        const downloaded = await this.#bootstrap(stored.store, stored.manifest, start ?? 0);
+        lease = downloaded.lease;
+        start = downloaded.manifest.sequence + 1;
         this.#wake();
       } else if (start === undefined) {
         throw armdbError('ARMDB_REPLICATION', `the stream of "${this.#options.name}" holds no snapshot to start from`, markerError);
       }
       await this.#startConsumer(start);
       await ready;
+      await lease?.release();
     } catch (error) {
+      await lease?.release();
       await this.#stopConsumer();
       await this.#slot?.current.close().catch(() => undefined);
       lock.release();
@@ -1155,18 +1161,37 @@ class Replica implements ReplicationController {
    * that authenticates them as recovery does, then the manifest's MAC under the key of that KEYRING.
    * The stream goes on from the batch after it.
    */
-  async #bootstrap(store: NonNullable<Awaited<ReturnType<typeof openObjectStore>>>, manifest: DecodedSnapshotManifest): Promise<void> {
+  async #bootstrap(
+    store: NonNullable<Awaited<ReturnType<typeof openObjectStore>>>,
+    first: DecodedSnapshotManifest,
+    streamSnapshot: number,
+  ): Promise<{ manifest: DecodedSnapshotManifest; lease: ReaderLease }> {
+    const { js, replicas } = this.#session;
     // Its files are about to be replaced: a progress file from before no longer describes them.
     removeProgress(this.fileSystem, this.#root);
-    await downloadSnapshot(store, manifest, this.fileSystem, this.#root);
-    this.#appliedSequence = manifest.sequence;
-    this.#appliedBatch = { batch: manifest.batch, sequence: manifest.sequence };
-    this.#expectedBatch = manifest.batch;
-    this.#batchParts = [];
-    this.#replayingPrefix = false;
-    this.#touched.everything = true;
-    await this.#serve((key) => verifySnapshotManifest(manifest, key), manifest.epoch, manifest.databaseId);
-    await this.#recordProgress();
+    const newest = async () => (await this.#objectSnapshot(streamSnapshot))?.manifest;
+    const { manifest, lease } = await downloadLeased(
+      { js, name: this.#options.name, replicas },
+      store,
+      first,
+      newest,
+      this.fileSystem,
+      this.#root,
+    );
+    try {
+      this.#appliedSequence = manifest.sequence;
+      this.#appliedBatch = { batch: manifest.batch, sequence: manifest.sequence };
+      this.#expectedBatch = manifest.batch;
+      this.#batchParts = [];
+      this.#replayingPrefix = false;
+      this.#touched.everything = true;
+      await this.#serve((key) => verifySnapshotManifest(manifest, key), manifest.epoch, manifest.databaseId);
+      await this.#recordProgress();
+    } catch (error) {
+      await lease.release();
+      throw error;
+    }
+    return { manifest, lease };
   }
 
   /**
@@ -1366,8 +1391,10 @@ class Replica implements ReplicationController {
     if (stored === undefined || stored.manifest.sequence + 1 < first) {
       throw integrityError(`replication: the stream was trimmed past sequence ${this.#appliedSequence + 1} and no snapshot reaches it`);
     }
-    await this.#bootstrap(stored.store, stored.manifest);
-    if (stored.manifest.sequence + 1 === sequence) return false;
+    const { manifest, lease } = await this.#bootstrap(stored.store, stored.manifest, 0);
+    // The stream after it is read next; should it be trimmed past this snapshot meanwhile, this runs again.
+    await lease.release();
+    if (manifest.sequence + 1 === sequence) return false;
     this.#restartConsumer = true;
     return true;
   }

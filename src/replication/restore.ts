@@ -16,7 +16,7 @@ import { applyOperations } from './apply.js';
 import {
   checkAgainstStream,
   type DecodedSnapshotManifest,
-  downloadSnapshot,
+  downloadLeased,
   listSnapshots,
   newestSnapshot,
   openObjectStore,
@@ -24,6 +24,7 @@ import {
 } from './bootstrap.js';
 import { historyAt } from './history.js';
 import { type DecodedPart, decodePart } from './message.js';
+import type { ReaderLease } from './reader-lease.js';
 
 /** What {@link restoreFromStream} restores, from where, to where. */
 export interface RestoreOptions {
@@ -82,6 +83,7 @@ export async function restoreFromStream(options: RestoreOptions): Promise<Restor
   } catch (error) {
     throw armdbError('ARMDB_REPLICATION', 'could not connect to the NATS servers', error);
   }
+  let lease: ReaderLease | undefined;
   try {
     const stream = `ARMDB_${options.name}`;
     const jsm = await jetstreamManager(connection);
@@ -104,7 +106,8 @@ export async function restoreFromStream(options: RestoreOptions): Promise<Restor
     }
     // The newest object-store snapshot at or before the target, checked against the stream.
     const objects = await openObjectStore(js, options.name);
-    const snapshot = objects === undefined ? undefined : newestSnapshot(await listSnapshots(objects), target)?.manifest;
+    const newestAtTarget = async () => (objects === undefined ? undefined : newestSnapshot(await listSnapshots(objects), target)?.manifest);
+    let snapshot = await newestAtTarget();
     if (snapshot === undefined && target < info.state.first_seq) {
       throw armdbError(
         'ARMDB_REPLICATION',
@@ -119,7 +122,17 @@ export async function restoreFromStream(options: RestoreOptions): Promise<Restor
     let start = info.state.first_seq;
     if (snapshot !== undefined && objects !== undefined) {
       await checkAgainstStream(jsm, stream, snapshot);
-      await downloadSnapshot(objects, snapshot, fileSystem, root);
+      // Under a reader lease (held to the end: the stream after the snapshot must stay), retried with
+      // the newest snapshot at or before the target if the one chosen is deleted anyway.
+      const checked = async () => {
+        const newest = await newestAtTarget();
+        if (newest !== undefined) await checkAgainstStream(jsm, stream, newest);
+        return newest;
+      };
+      const session = { js, name: options.name, replicas: info.config.num_replicas };
+      const downloaded = await downloadLeased(session, objects, snapshot, checked, fileSystem, root);
+      lease = downloaded.lease;
+      snapshot = downloaded.manifest;
       epoch = snapshot.epoch;
       batch = snapshot.batch;
       applied = { sequence: snapshot.sequence, epoch, batch, snapshot };
@@ -164,6 +177,7 @@ export async function restoreFromStream(options: RestoreOptions): Promise<Restor
     if (applied === undefined) throw armdbError('ARMDB_REPLICATION', 'the stream holds no complete snapshot at or before that point');
     return applied;
   } finally {
+    await lease?.release();
     await connection.close().catch(() => undefined);
   }
 }
