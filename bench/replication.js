@@ -3,7 +3,7 @@
 // fast a follower applies the leader's sealed pages, and how fast a new follower of a large store
 // bootstraps from the object-store snapshot beside replaying the stream.
 //
-//   npm run build && node bench/replication.js [--part all|latency|bootstrap] [--nodes 1|3] [--syncs 200]
+//   npm run build && node bench/replication.js [--part all|latency|bootstrap|restart] [--nodes 1|3] [--syncs 200]
 //     [--batch 16] [--value-bytes 1024] [--reps 3] [--bootstrap-keys 100000] [--bootstrap-value-bytes 100]
 //
 // nats-server (NATS_SERVER, default /usr/sbin/nats-server) is started on loopback ports chosen at run
@@ -29,7 +29,7 @@ const options = parseOptions('npm run build && node bench/replication.js [option
   batch: { type: 'number', default: 16, min: 1, integer: true, help: 'puts before each sync' },
   'value-bytes': { type: 'number', default: 1024, min: 1, integer: true, help: 'bytes of each value' },
   reps: { type: 'number', default: 3, min: 1, integer: true, help: 'repetitions' },
-  part: { type: 'string', default: 'all', choices: ['all', 'latency', 'bootstrap'], help: 'what to measure' },
+  part: { type: 'string', default: 'all', choices: ['all', 'latency', 'bootstrap', 'restart'], help: 'what to measure' },
   'bootstrap-keys': { type: 'number', default: 100_000, min: 1000, integer: true, help: 'keys of the bootstrapped store' },
   'bootstrap-rounds': { type: 'number', default: 3, min: 1, integer: true, help: 'times every key is written (then one compaction)' },
   'bootstrap-value-bytes': { type: 'number', default: 100, min: 1, integer: true, help: 'bytes of each value of the bootstrapped store' },
@@ -122,6 +122,8 @@ const bootstrap = {
 };
 /** @type {number[]} */
 const streamingMegabytesPerSecond = [];
+/** @type {Record<'resume' | 'snapshot', { seconds: number[], cpuSeconds: number[] }>} */
+const restart = { resume: { seconds: [], cpuSeconds: [] }, snapshot: { seconds: [], cpuSeconds: [] } };
 /** @type {number[]} */
 const streamingFollowerCpuSeconds = [];
 /** A passphrase store at the default scrypt cost: every open of its KEYRING runs the KDF unless it is remembered. */
@@ -174,13 +176,70 @@ async function measureBootstrap(mode) {
   }
 }
 
+/**
+ * A follower that ran before, restarted after its leader wrote 10 more syncs: timed from its open to
+ * caught up. 'resume': it goes on from its progress file (REPLICA); 'snapshot': the same directory
+ * without it, so it starts again from the stream's snapshot and replays the epoch. Both start from one
+ * copy of the follower's directory; the modes alternate.
+ */
+async function measureRestart() {
+  const name = `restart${++run}`;
+  const leader = await VarMap.open(path.join(root, name), {
+    ...storeOptions,
+    replication: natsReplication({ servers: cluster.servers, name, role: 'leader', ack: 'replicated' }),
+  });
+  const restartValue = new Uint8Array(randomBytes(bootstrapValueBytes));
+  try {
+    for (let round = 0; round < bootstrapRounds; round++) {
+      for (let index = 0; index < bootstrapKeys; index++) {
+        leader.put(keys.fromString(`key-${index}`, 16), restartValue);
+        if (index % 1000 === 999) await leader.sync();
+      }
+    }
+    const original = path.join(root, `${name}-follower`);
+    const follower = await VarMap.open(original, {
+      ...storeOptions,
+      replication: natsReplication({ servers: cluster.servers, name, role: 'follower' }),
+    });
+    await follower.replication.caughtUp();
+    await follower.close();
+    for (let round = 0; round < 10; round++) {
+      for (let index = 0; index < batch; index++) leader.put(keys.fromString(`tail-${round}-${index}`, 16), value);
+      await leader.sync();
+    }
+    await leader.replication.caughtUp();
+    const modes = /** @type {const} */ (['resume', 'snapshot']);
+    for (const mode of run % 2 === 0 ? modes : [...modes].reverse()) {
+      const directory = path.join(root, `${name}-${mode}`);
+      fs.cpSync(original, directory, { recursive: true });
+      if (mode === 'snapshot') fs.rmSync(path.join(directory, 'REPLICA'), { force: true });
+      const cpuBefore = process.cpuUsage();
+      const started = performance.now();
+      const restarted = await VarMap.open(directory, {
+        ...storeOptions,
+        replication: natsReplication({ servers: cluster.servers, name, role: 'follower' }),
+      });
+      await restarted.replication.caughtUp();
+      const seconds = (performance.now() - started) / 1000;
+      const cpu = process.cpuUsage(cpuBefore);
+      if (restarted.size !== leader.size) throw new Error(`the follower holds ${restarted.size} keys, not ${leader.size}`);
+      await restarted.close();
+      restart[mode].seconds.push(seconds);
+      restart[mode].cpuSeconds.push((cpu.user + cpu.system) / 1e6);
+    }
+  } finally {
+    await leader.close();
+  }
+}
+
 try {
-  for (let rep = 0; rep < Number(options.reps) && part !== 'latency'; rep++) {
+  for (let rep = 0; rep < Number(options.reps) && part === 'restart'; rep++) await measureRestart();
+  for (let rep = 0; rep < Number(options.reps) && (part === 'all' || part === 'bootstrap'); rep++) {
     // Alternating, so that drift of a busy machine hits both alike.
     const modes = /** @type {const} */ (['stream', 'objects']);
     for (const mode of rep % 2 === 0 ? modes : [...modes].reverse()) await measureBootstrap(mode);
   }
-  for (let rep = 0; rep < Number(options.reps) && part !== 'bootstrap'; rep++) {
+  for (let rep = 0; rep < Number(options.reps) && (part === 'all' || part === 'latency'); rep++) {
     for (const mode of /** @type {const} */ (['none', 'local', 'replicated'])) {
       const name = `bench${++run}`;
       const replication =
@@ -247,7 +306,18 @@ try {
 }
 
 const middle = (samples) => median(samples) ?? Number.NaN;
-if (part !== 'bootstrap') {
+if (part === 'restart') {
+  printTable(
+    [`restarted follower of ${bootstrapKeys} keys × ${bootstrapRounds} writes`, 'seconds', 'CPU s (this process)', 'time / from snapshot'],
+    Object.entries(restart).map(([mode, { seconds, cpuSeconds }]) => [
+      mode === 'resume' ? 'resumes from REPLICA' : 'starts from the snapshot',
+      middle(seconds).toFixed(2),
+      middle(cpuSeconds).toFixed(2),
+      (middle(seconds) / middle(restart.snapshot.seconds)).toFixed(2),
+    ]),
+  );
+}
+if (part === 'all' || part === 'latency') {
   const base = middle(latency.none.p50);
   printTable(
     ['sync() of a leader', 'p50 ms', 'p99 ms', 'p50 / no replication'],
@@ -273,7 +343,7 @@ if (part !== 'bootstrap') {
     ],
   );
 }
-if (part !== 'latency') {
+if (part === 'all' || part === 'bootstrap') {
   const streamSeconds = middle(bootstrap.stream.seconds);
   printTable(
     [

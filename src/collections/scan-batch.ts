@@ -14,6 +14,7 @@
  * ranges of buffers allocated for their batch and never reused: callers may keep and mutate them.
  */
 import type { Engine } from '../engine/engine.js';
+import { armdbError } from '../errors.js';
 import type { Cursor, CursorBounds, OrderedIndex } from '../index/ordered-index.js';
 
 /** Which parts of each entry a scan reads. */
@@ -79,6 +80,13 @@ export class ScanBatch<V> {
    * end. Positions are valid until the next call.
    */
   advance(): number {
+    // A follower's collection reaches its engine through a slot that swaps in a newly opened engine
+    // (src/replication/engine-slot.ts): the cursor's handles are the old index's and mean other keys in
+    // the new one, so the scan ends here rather than read them there.
+    if (this.#engine.ordered !== this.#ordered && !this.#ended) {
+      this.close();
+      throw armdbError('ARMDB_CLOSED', 'the engine was replaced during iteration (a replica reopened): iterate again');
+    }
     if (this.#position === this.#count && this.#failure !== undefined) {
       // The value at this position failed to read (ARMDB_INTEGRITY, …): throw it here, where a
       // step-by-step scan would have, and go on after its key at the next call.

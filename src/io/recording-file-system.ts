@@ -24,10 +24,14 @@ export type FileOperation =
   | { readonly kind: 'rename'; readonly path: string; readonly to: string }
   | { readonly kind: 'remove'; readonly path: string };
 
-/** Names that hold plaintext and never leave the machine: the lock and its private temporaries (src/io/lock.ts). */
+/**
+ * Names that never leave the machine: the lock and its private temporaries, which hold plaintext
+ * (src/io/lock.ts), and a follower's progress file with its pending copy (src/replication/progress.ts),
+ * which is the replica's own and not one of the store's files.
+ */
 export function isPlaintextName(relativePath: string): boolean {
   const base = relativePath.slice(relativePath.lastIndexOf('/') + 1);
-  return base === 'LOCK' || base.startsWith('LOCK.');
+  return base === 'LOCK' || base.startsWith('LOCK.') || base === 'REPLICA' || base.startsWith('REPLICA.');
 }
 
 /** What a recorder tells its owner. */

@@ -2,8 +2,10 @@
  * The engine a follower's collection runs on, replaced as a whole each time the follower reopens its
  * directory at a caught-up point (docs/replication.md §The follower): the collection keeps one object
  * whose every property and method is the current engine's. A swap happens between two synchronous
- * calls, never inside one; an iterator over an ordered collection started before a swap goes on
- * over the engine it started on (its index), which is closed by then: ARMDB_CLOSED.
+ * calls, never inside one. An iterator over an ordered collection started before a swap holds the
+ * old engine's cursor, whose handles name other keys in the new engine, and the old engine is closed:
+ * its next step throws ARMDB_CLOSED (src/collections/scan-batch.ts compares the ordered index it
+ * started on with the current one).
  */
 import type { Engine } from '../engine/engine.js';
 

@@ -30,7 +30,7 @@ import { lockDirectory } from '../io/lock.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { overlayFileSystem } from '../io/overlay-file-system.js';
 import { type FileOperation, recordingFileSystem } from '../io/recording-file-system.js';
-import { applyOperations } from './apply.js';
+import { applyOperations, TouchedPaths } from './apply.js';
 import {
   REPLICATION_DRIVER,
   type ReplicationController,
@@ -54,6 +54,15 @@ import {
 } from './bootstrap.js';
 import { HistoryWriter } from './history.js';
 import { type DecodedPart, decodePart, encodePart, splitIntoParts, verifyPart } from './message.js';
+import {
+  decodeProgress,
+  type FollowerProgress,
+  PROGRESS_NAME,
+  readProgress,
+  recordProgress,
+  removeProgress,
+  verifyProgress,
+} from './progress.js';
 import type { ReaderLease } from './reader-lease.js';
 import { snapshotOperations } from './snapshot.js';
 
@@ -119,6 +128,12 @@ const LEASE_KEY = 'lease';
 const MAX_UNSERVED_MS = 1000;
 /** How often a follower checks that its consumer still delivers, and how many checks without progress replace it. */
 const CONSUMER_CHECK_MS = 1000;
+/**
+ * A follower makes what it applied durable at a caught-up point at most this often (and after every
+ * snapshot, bootstrap and at close): a follower of a leader that syncs often is caught up after nearly
+ * every batch, and need not fsync each (docs/replication.md §Measurements).
+ */
+const PROGRESS_EVERY_MS = 1000;
 const STALLED_CHECKS = 3;
 /** Tries of one batch before a sync fails with ARMDB_REPLICATION (about 10 s of backoff); the batch stays queued. */
 const MAX_PUBLISH_ATTEMPTS = 8;
@@ -438,6 +453,17 @@ class Replica implements ReplicationController {
   #streamEpoch = 0;
   #expectedBatch = 0;
   #batchParts: DecodedPart[] = [];
+  /** The last complete batch applied to the directory: its number and the sequence of its last part. */
+  #appliedBatch = { batch: 0, sequence: 0 };
+  /** The sequence the progress file names (src/replication/progress.ts). */
+  #durableSequence = 0;
+  #progressAtMs = 0;
+  /** What was applied since the last durable point, to fsync at the next. */
+  readonly #touched = new TouchedPaths();
+  /** From a resume until the next durable point the directory may hold a prefix of what is applied again. */
+  #replayingPrefix = false;
+  /** Set by a message that found the stream trimmed past it: the consumer starts again after the new bootstrap. */
+  #restartConsumer = false;
   #manifestEpochFloor = 0;
   #messages: ConsumerMessages | undefined;
   #consumerDone: Promise<void> | undefined;
@@ -945,9 +971,12 @@ class Replica implements ReplicationController {
     let snapshot: FileOperation[];
     try {
       snapshot = snapshotOperations(fileSystem, this.#root);
+      // A follower's progress describes files a leader is about to move on from.
+      removeProgress(fileSystem, this.#root);
     } finally {
       lock.release();
     }
+    await fileSystem.syncDirectory(this.#root);
     this.#pending = snapshot;
     this.#pendingBytes = snapshot.reduce((sum, operation) => sum + operationBytes(operation), 0);
     this.#pendingSinceMs = Date.now();
@@ -1182,7 +1211,8 @@ class Replica implements ReplicationController {
     }
     // An object-store snapshot at or after the stream's last snapshot: the stream is read only after it.
     const stored = await this.#objectSnapshot(start ?? 0);
-    if (start === undefined && stored === undefined) {
+    const hasProgress = fileSystem.exists(path.join(this.#root, PROGRESS_NAME));
+    if (start === undefined && stored === undefined && !hasProgress) {
       throw armdbError('ARMDB_REPLICATION', `no leader has published "${this.#options.name}" yet: open the leader first`, markerError);
     }
     fileSystem.makeDirectory(this.#root, { followLink: true });
@@ -1194,13 +1224,20 @@ class Replica implements ReplicationController {
     // A reader lease on the object-store snapshot, held until the stream after it was read (bootstrap.ts).
     let lease: ReaderLease | undefined;
     try {
-      if (stored !== undefined) {
+      // A follower that ran here before goes on from its durable progress, if the stream still holds what follows it.
+      const resumeAt = await this.#resume();
+      if (resumeAt !== undefined) {
+        start = resumeAt;
+        this.#wake();
+      } else if (stored !== undefined) {
         const downloaded = await this.#bootstrap(stored.store, stored.manifest, start ?? 0);
         lease = downloaded.lease;
         start = downloaded.manifest.sequence + 1;
         this.#wake();
+      } else if (start === undefined) {
+        throw armdbError('ARMDB_REPLICATION', `the stream of "${this.#options.name}" holds no snapshot to start from`, markerError);
       }
-      await this.#startConsumer(start!);
+      await this.#startConsumer(start);
       await ready;
       await lease?.release();
     } catch (error) {
@@ -1237,6 +1274,84 @@ class Replica implements ReplicationController {
   }
 
   /**
+   * Goes on from the progress file of a follower that ran here before (src/replication/progress.ts):
+   * the directory's files are opened, which authenticates them as recovery does, then the file's MAC
+   * is checked under that KEYRING's replication key. The stream sequence to consume from, or undefined
+   * (no progress file, one that does not check, or a stream trimmed past it): then the follower starts
+   * from a snapshot as a new one does, and the progress file goes.
+   */
+  async #resume(): Promise<number | undefined> {
+    let bytes: Uint8Array | undefined;
+    let progress: FollowerProgress;
+    try {
+      bytes = readProgress(this.fileSystem, this.#root);
+      if (bytes === undefined) return undefined;
+      progress = decodeProgress(bytes);
+    } catch {
+      removeProgress(this.fileSystem, this.#root);
+      return undefined;
+    }
+    // A stream that does not answer fails the open as it would without progress; a trimmed one is bootstrapped past.
+    if (progress.sequence + 1 < (await this.#firstSequence())) {
+      removeProgress(this.fileSystem, this.#root);
+      return undefined;
+    }
+    this.#manifestEpochFloor = progress.manifestEpochFloor;
+    this.#appliedSequence = progress.sequence;
+    this.#appliedBatch = { batch: progress.batch, sequence: progress.sequence };
+    this.#durableSequence = progress.sequence;
+    this.#expectedBatch = progress.batch;
+    this.#batchParts = [];
+    try {
+      const verified = bytes;
+      await this.#serve((key) => verifyProgress(verified, key), progress.epoch, progress.databaseId);
+    } catch {
+      this.#manifestEpochFloor = 0;
+      this.#appliedSequence = 0;
+      this.#appliedBatch = { batch: 0, sequence: 0 };
+      this.#durableSequence = 0;
+      this.#expectedBatch = 0;
+      removeProgress(this.fileSystem, this.#root);
+      return undefined;
+    }
+    // The previous process may have applied (not fsynced) part of what comes next.
+    this.#replayingPrefix = true;
+    this.#touched.everything = true;
+    return progress.sequence + 1;
+  }
+
+  /** The stream's first sequence now: anything before it was trimmed away. */
+  async #firstSequence(): Promise<number> {
+    const info = await this.#session.jsm.streams.info(this.#session.names.stream);
+    return info.state.first_seq;
+  }
+
+  /**
+   * Makes what was applied durable and records it in the progress file, at each caught-up point (the
+   * reopen there is far dearer than these fsyncs) and at close.
+   */
+  async #recordProgress(): Promise<void> {
+    const { batch, sequence } = this.#appliedBatch;
+    if (this.#macKey === undefined || this.#databaseId === undefined || sequence === 0 || sequence === this.#durableSequence) return;
+    await recordProgress(
+      this.fileSystem,
+      this.#root,
+      this.#touched,
+      {
+        databaseId: this.#databaseId,
+        epoch: this.#streamEpoch,
+        batch,
+        sequence,
+        manifestEpochFloor: this.#manifestEpochFloor,
+      },
+      this.#macKey,
+    );
+    this.#durableSequence = sequence;
+    this.#progressAtMs = Date.now();
+    this.#replayingPrefix = false;
+  }
+
+  /**
    * Starts from an object-store snapshot: its files, each checked against its digest, then an open
    * that authenticates them as recovery does, then the manifest's MAC under the key of that KEYRING.
    * The stream goes on from the batch after it.
@@ -1247,6 +1362,8 @@ class Replica implements ReplicationController {
     streamSnapshot: number,
   ): Promise<{ manifest: DecodedSnapshotManifest; lease: ReaderLease }> {
     const { js, replicas } = this.#session;
+    // Its files are about to be replaced: a progress file from before no longer describes them.
+    removeProgress(this.fileSystem, this.#root);
     const newest = async () => (await this.#objectSnapshot(streamSnapshot))?.manifest;
     const { manifest, lease } = await downloadLeased(
       { js, name: this.#options.name, replicas },
@@ -1258,9 +1375,13 @@ class Replica implements ReplicationController {
     );
     try {
       this.#appliedSequence = manifest.sequence;
+      this.#appliedBatch = { batch: manifest.batch, sequence: manifest.sequence };
       this.#expectedBatch = manifest.batch;
       this.#batchParts = [];
+      this.#replayingPrefix = false;
+      this.#touched.everything = true;
       await this.#serve((key) => verifySnapshotManifest(manifest, key), manifest.epoch, manifest.databaseId);
+      await this.#recordProgress();
     } catch (error) {
       await lease.release();
       throw error;
@@ -1314,6 +1435,11 @@ class Replica implements ReplicationController {
               break;
             } finally {
               this.#receiving = false;
+            }
+            if (this.#restartConsumer) {
+              // Bootstrapped again past a trimmed stretch: a new consumer from the sequence after the snapshot.
+              this.#restartConsumer = false;
+              break;
             }
           }
         } catch {
@@ -1378,6 +1504,8 @@ class Replica implements ReplicationController {
     this.#messages = undefined;
     if (messages !== undefined) await messages.close().catch(() => undefined);
     await this.#consumerDone?.catch(() => undefined);
+    // The last batch applied is made durable, under the lock, so that the next open goes on from there.
+    if (this.#releaseFollowerLock !== undefined && this.#error === undefined) await this.#recordProgress().catch(() => undefined);
     this.#releaseFollowerLock?.();
     this.#releaseFollowerLock = undefined;
   }
@@ -1392,6 +1520,7 @@ class Replica implements ReplicationController {
   async #receive(bytes: Uint8Array, sequence: number, pending: number): Promise<void> {
     if (sequence <= this.#appliedSequence)
       throw armdbError('ARMDB_ROLLBACK', `replication: stream sequence ${sequence} after ${this.#appliedSequence}`);
+    if (sequence > this.#appliedSequence + 1 && this.#appliedSequence > 0 && (await this.#bootstrapPastTrim(sequence))) return;
     const part = decodePart(bytes);
     if (this.#databaseId !== undefined && hex(part.databaseId) !== hex(this.#databaseId)) {
       throw integrityError('replication: a message of another store under this name');
@@ -1428,13 +1557,41 @@ class Replica implements ReplicationController {
         this.fileSystem,
         this.#root,
         parts.flatMap((each) => each.operations),
+        { replayingPrefix: this.#replayingPrefix, touched: this.#touched },
       );
+      this.#appliedBatch = { batch: part.batch, sequence };
       const due = pending === 0 || Date.now() - this.#lastServedAtMs >= MAX_UNSERVED_MS;
       // A snapshot: its key comes from the KEYRING it carries, so the engine opens first, then every part is checked.
       if (snapshotEpoch) await this.#serve(parts, part.epoch, part.databaseId);
       else if (due) await this.#serve(undefined, this.#streamEpoch, this.#databaseId!);
+      if (snapshotEpoch || (due && Date.now() - this.#progressAtMs >= PROGRESS_EVERY_MS)) {
+        // Reads already serve the new state: caughtUp() need not wait for the fsyncs.
+        this.#wake();
+        await this.#recordProgress();
+      }
     }
     this.#wake();
+  }
+
+  /**
+   * A message past a stretch of the stream this follower never received: the stream was trimmed
+   * (purged up to its oldest snapshot kept) while the follower was away or behind. It bootstraps again
+   * from the newest object-store snapshot and asks for a new consumer after it; true if it did. A
+   * skipped stretch the stream still holds, or no snapshot to start from, is a gap (ARMDB_INTEGRITY).
+   */
+  async #bootstrapPastTrim(sequence: number): Promise<boolean> {
+    const first = await this.#firstSequence();
+    if (first <= this.#appliedSequence + 1) throw integrityError('replication: a gap in the stream');
+    const stored = await this.#objectSnapshot(0);
+    if (stored === undefined || stored.manifest.sequence + 1 < first) {
+      throw integrityError(`replication: the stream was trimmed past sequence ${this.#appliedSequence + 1} and no snapshot reaches it`);
+    }
+    const { manifest, lease } = await this.#bootstrap(stored.store, stored.manifest, 0);
+    // The stream after it is read next; should it be trimmed past this snapshot meanwhile, this runs again.
+    await lease.release();
+    if (manifest.sequence + 1 === sequence) return false;
+    this.#restartConsumer = true;
+    return true;
   }
 
   /** Reopens the engine on the applied files and serves reads from it; the old one is closed. */

@@ -72,3 +72,46 @@ test('an engine on the overlay reads the directory and leaves it byte-identical,
   expectSameFiles(before, filesOf(directory));
   expect(fs.existsSync(path.join(directory, 'LOCK'))).toBe(false);
 });
+
+test('replaying operations over a directory that already holds a prefix of them gives the same files (a follower killed mid-apply)', async () => {
+  const source = path.join(workDirectory, 'a');
+  const operations: FileOperation[] = [];
+  const recording = recordingFileSystem(nodeFileSystem, path.resolve(source), {
+    onOperation: (operation) => operations.push(operation),
+    onDurable: () => undefined,
+  });
+  const options = { ...storeOptions, maxFileBytes: 16 * 4096, hints: true };
+  const db = await VarMap.open(source, withEngineHooks({ ...options }, { fileSystem: recording }));
+  for (let round = 0; round < 3; round++) {
+    for (let index = 0; index < 120; index++) db.put(keys.fromString(`k${index}`, 16), text(`r${round} ${index}`.repeat(9)));
+    await db.sync();
+    if (round === 1) await db.compact();
+  }
+  await db.close();
+  const expected = filesOf(source);
+  const count = operations.length;
+  // Durable points d and crash points k ≥ d: every kind of operation is cut through, renames and removes included.
+  const durablePoints = [0, Math.floor(count / 3), Math.floor((2 * count) / 3)];
+  const crashPoints = new Set<number>();
+  for (let step = 0; step <= 24; step++) crashPoints.add(Math.floor((count * step) / 24));
+  operations.forEach((operation, index) => {
+    if (operation.kind === 'rename' || operation.kind === 'remove' || operation.kind === 'create') {
+      crashPoints.add(index);
+      crashPoints.add(index + 1);
+    }
+  });
+  let cases = 0;
+  for (const durable of durablePoints) {
+    for (const crash of crashPoints) {
+      if (crash < durable || crash > count) continue;
+      const target = path.join(workDirectory, `replay-${durable}-${crash}`);
+      fs.mkdirSync(target);
+      applyOperations(nodeFileSystem, target, operations.slice(0, crash));
+      applyOperations(nodeFileSystem, target, operations.slice(durable), { replayingPrefix: true });
+      expectSameFiles(expected, filesOf(target));
+      fs.rmSync(target, { recursive: true, force: true });
+      cases++;
+    }
+  }
+  expect(cases).toBeGreaterThan(50);
+});

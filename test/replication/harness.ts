@@ -7,14 +7,15 @@ export const text = (value: string): Uint8Array => new TextEncoder().encode(valu
 export const encryption = { key: testKey(7) };
 export const storeOptions = { keySize: 16, encryption, shards: 2, syncIntervalMs: 0, autoCompact: false, writeBufferBytes: 8192 } as const;
 
-/** Every file under `root` but the lock, by relative path. */
+/** Every file under `root` but the lock and a follower's progress file (REPLICA), by relative path. */
 export function filesOf(root: string): Map<string, Buffer> {
   const files = new Map<string, Buffer>();
   const walk = (directory: string, prefix: string): void => {
     for (const entry of fs.readdirSync(directory, { withFileTypes: true })) {
       const relative = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
       if (entry.isDirectory()) walk(path.join(directory, entry.name), relative);
-      else if (entry.name !== 'LOCK') files.set(relative, fs.readFileSync(path.join(directory, entry.name)));
+      else if (entry.name !== 'LOCK' && !entry.name.startsWith('REPLICA'))
+        files.set(relative, fs.readFileSync(path.join(directory, entry.name)));
     }
   };
   walk(root, '');
