@@ -128,7 +128,7 @@ async function main() {
       });
       const [code] = await once(run, 'exit');
       if (code !== 0) throw new Error(`child exited with ${code}`);
-      rows.push(JSON.parse(output.trim().split('\n').at(-1)));
+      rows.push(JSON.parse(output.trim().split('\n').at(-1) ?? '{}'));
     }
   } finally {
     const exited = once(server, 'exit');
@@ -136,7 +136,7 @@ async function main() {
     await exited;
     fs.rmSync(root, { recursive: true, force: true });
   }
-  const column = (name) => median(rows.map((row) => row[name]));
+  const column = (name) => median(rows.map((row) => row[name])) ?? Number.NaN;
   printTable(
     ['store MiB', 'peak RSS before the snapshot MiB', 'peak RSS after MiB', 'snapshot cost MiB', 'CPU s of the last sync + snapshot'],
     [
