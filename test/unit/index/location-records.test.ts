@@ -118,7 +118,9 @@ describe('HashIndex location records (one record per handle) and slot hashes', (
           // Removals first, so that the bulk insert reuses released handles.
           for (const removedKey of removed) expect(index.remove(removedKey)).toBe(model.delete(hex(removedKey)));
           const bytes = new Uint8Array(bulkKeys.length * 3);
-          bulkKeys.forEach((bulkKey, position) => bytes.set(bulkKey, position * 3 + 1));
+          bulkKeys.forEach((bulkKey, position) => {
+            bytes.set(bulkKey, position * 3 + 1);
+          });
           const source: KeySource = { keyBytes: bytes, keyOffset: 1, keyStride: 3, count: bulkKeys.length };
           const { handles, added } = index.insertMany([source]);
           const firstHandle = new Map<string, number>();
