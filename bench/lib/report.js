@@ -6,6 +6,7 @@ import { markdownTable as table, median } from './harness.js';
 export const METRICS = [
   { key: 'load', label: 'load: N puts, 100 B values, then one durable sync', unit: 'ops/s', better: 'higher' },
   { key: 'hotGet', label: 'random get, data in cache', unit: 'ops/s', better: 'higher' },
+  { key: 'hotGetCpu', label: 'random get, data in cache, per second of process CPU time', unit: 'ops/s', better: 'higher' },
   { key: 'coldGet', label: 'random get, cold cache (cache ≈ 1/32 of data)', unit: 'ops/s', better: 'higher' },
   { key: 'mix', label: '90/10 get/put mix (random keys, overwrites)', unit: 'ops/s', better: 'higher' },
   { key: 'scan', label: 'ordered scan (range from a random key)', unit: 'keys/s', better: 'higher' },

@@ -27,6 +27,7 @@ import { PAGE_BYTES } from '../format/constants.js';
 import { peekKeyringDatabaseId } from '../format/keyring.js';
 import { CollectionKind, type CollectionKindId } from '../format/manifest.js';
 import { RECORD_HEADER_BYTES, RecordFlag, recordBytes } from '../format/record.js';
+import { FILE_ID_WORD, LOCATION_WORDS, POSITION_WORD, VALUE_LENGTH_WORD } from '../index/entry-store.js';
 import { HashIndex } from '../index/hash-index.js';
 import type { KeyIndex } from '../index/key-index.js';
 import { OrderedIndex } from '../index/ordered-index.js';
@@ -335,18 +336,16 @@ export class Engine {
     // their cache misses instead of waiting for each in turn.
     const scratch = readScratch(count);
     const { lengths, offsets, pages } = scratch;
-    const entries = index.entries;
-    const entryFileIds = entries.fileIds;
-    const entryPositions = entries.positions;
-    const entryLengths = entries.valueLengths;
+    // One location record per handle (src/index/entry-store.ts): file id, position, value length.
+    const locations = index.entries.locations;
     const valueOffset = RECORD_HEADER_BYTES + this.keySize;
     let slabBytes = 0;
     for (let position = 0; position < count; position++) {
-      const handle = handles[position]!;
-      const length = entryLengths[handle]!;
+      const record = handles[position]! * LOCATION_WORDS;
+      const length = locations[record + VALUE_LENGTH_WORD]!;
       lengths[position] = length;
-      offsets[position] = entryPositions[handle]! + valueOffset;
-      scratch.fileIds[position] = entryFileIds[handle]!;
+      offsets[position] = locations[record + POSITION_WORD]! + valueOffset;
+      scratch.fileIds[position] = locations[record + FILE_ID_WORD]!;
       if (length <= MAX_SLAB_VALUE_BYTES) slabBytes += (length + 7) & ~7;
     }
     let file: DataFile | undefined;

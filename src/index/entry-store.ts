@@ -3,11 +3,26 @@
  * live key, 20 bytes beside the key itself instead of ~200 for a JS Map keyed by strings.
  * Entry handles are small integers, reused after removal.
  *
+ * A location is one record of four 32-bit words, `locations[4 * handle ..]`: file id, position,
+ * value length, and the low 32 bits of the sequence (its high bits, at most 21 of them, in
+ * `sequenceHighs`). A get reads the first three words, which lie in one 16-byte record and so in one
+ * cache line, where three arrays of their own cost three dependent-looking memory misses (docs/benchmarks.md,
+ * issue 16, the index's share of a hot get).
+ *
  * Code outside src/index reaches entries through {@link KeyIndex} methods, never these arrays: a
  * grown store replaces them, and the layout stays the index's own business.
  */
 import { assert } from '../assert.js';
 import { copyOut } from '../format/bytes.js';
+
+/** Words of one location record: file id, position, value length, sequence's low 32 bits. */
+export const LOCATION_WORDS = 4;
+/** Word offsets inside a location record. */
+export const FILE_ID_WORD = 0;
+export const POSITION_WORD = 1;
+export const VALUE_LENGTH_WORD = 2;
+export const SEQUENCE_LOW_WORD = 3;
+const TWO_TO_32 = 2 ** 32;
 
 /** Marks a tombstone entry (used only while recovery replays the log). */
 export const TOMBSTONE_LENGTH = 0xffffffff;
@@ -28,10 +43,10 @@ export class EntryStore {
   readonly objects: unknown[] | undefined;
   capacity: number;
   keys: Uint8Array;
-  fileIds: Uint32Array;
-  positions: Uint32Array;
-  valueLengths: Uint32Array;
-  sequences: Float64Array;
+  /** {@link LOCATION_WORDS} words per handle: file id, position, value length, sequence's low bits. */
+  locations: Uint32Array;
+  /** The sequence's bits above the low 32, per handle (a sequence is below 2^53). */
+  sequenceHighs: Uint32Array;
   private freeHandles: Int32Array;
   private freeCount = 0;
   private highWater = 0;
@@ -43,10 +58,8 @@ export class EntryStore {
     this.objects = options.keepsObjects === true ? [] : undefined;
     this.capacity = initialCapacity;
     this.keys = new Uint8Array(initialCapacity * keySize);
-    this.fileIds = new Uint32Array(initialCapacity);
-    this.positions = new Uint32Array(initialCapacity);
-    this.valueLengths = new Uint32Array(initialCapacity);
-    this.sequences = new Float64Array(initialCapacity);
+    this.locations = new Uint32Array(initialCapacity * LOCATION_WORDS);
+    this.sequenceHighs = new Uint32Array(initialCapacity);
     this.freeHandles = new Int32Array(16);
   }
 
@@ -62,7 +75,13 @@ export class EntryStore {
 
   /** Bytes held by the typed arrays (for stats and the memory benchmark). */
   get memoryBytes(): number {
-    return this.keys.byteLength + this.values.byteLength + this.capacity * (4 + 4 + 4 + 8) + this.freeHandles.byteLength;
+    return (
+      this.keys.byteLength +
+      this.values.byteLength +
+      this.locations.byteLength +
+      this.sequenceHighs.byteLength +
+      this.freeHandles.byteLength
+    );
   }
 
   allocate(key: Uint8Array): number {
@@ -134,7 +153,7 @@ export class EntryStore {
       }
     }
     for (let key = 0; key < fresh; key++) handles[at + index + key] = first + key;
-    assert(this.sequences[first] === 0 && this.positions[first] === 0, 'a handle past the high water was never written');
+    assert(this.sequenceOf(first) === 0 && this.positionOf(first) === 0, 'a handle past the high water was never written');
     this.highWater += fresh;
   }
 
@@ -146,39 +165,66 @@ export class EntryStore {
       this.freeHandles = larger;
     }
     this.freeHandles[this.freeCount++] = handle;
-    this.positions[handle] = RELEASED_POSITION;
-    this.valueLengths[handle] = 0;
-    this.sequences[handle] = 0;
+    const record = handle * LOCATION_WORDS;
+    this.locations[record + POSITION_WORD] = RELEASED_POSITION;
+    this.locations[record + VALUE_LENGTH_WORD] = 0;
+    this.locations[record + SEQUENCE_LOW_WORD] = 0;
+    this.sequenceHighs[handle] = 0;
     if (this.objects !== undefined) this.objects[handle] = undefined;
   }
 
   setLocation(handle: number, fileId: number, position: number, valueLength: number, sequence: number): void {
     assert(position !== RELEASED_POSITION, 'a record position is 8-aligned');
-    this.fileIds[handle] = fileId;
-    this.positions[handle] = position;
-    this.valueLengths[handle] = valueLength;
-    this.sequences[handle] = sequence;
+    const locations = this.locations;
+    const record = handle * LOCATION_WORDS;
+    locations[record + FILE_ID_WORD] = fileId;
+    locations[record + POSITION_WORD] = position;
+    locations[record + VALUE_LENGTH_WORD] = valueLength;
+    // Sequences are integers below 2^53 (docs/format.md): the low word by truncation, the rest above.
+    locations[record + SEQUENCE_LOW_WORD] = sequence >>> 0;
+    this.sequenceHighs[handle] = Math.floor(sequence / TWO_TO_32);
+  }
+
+  /** Id of the data file that holds the record of `handle`. */
+  fileIdOf(handle: number): number {
+    return this.locations[handle * LOCATION_WORDS + FILE_ID_WORD]!;
+  }
+
+  /** Offset of the record of `handle` in its file's stream. */
+  positionOf(handle: number): number {
+    return this.locations[handle * LOCATION_WORDS + POSITION_WORD]!;
+  }
+
+  /** Bytes of the value of `handle`. */
+  valueLengthOf(handle: number): number {
+    return this.locations[handle * LOCATION_WORDS + VALUE_LENGTH_WORD]!;
+  }
+
+  /** Sequence number of the record of `handle`; 0 while its location is unset or once released. */
+  sequenceOf(handle: number): number {
+    return this.sequenceHighs[handle]! * TWO_TO_32 + this.locations[handle * LOCATION_WORDS + SEQUENCE_LOW_WORD]!;
   }
 
   /** Whether `handle` is handed out (below {@link handleLimit} and not released), its location set or not. */
   isAllocated(handle: number): boolean {
-    return this.positions[handle] !== RELEASED_POSITION;
+    return this.locations[handle * LOCATION_WORDS + POSITION_WORD] !== RELEASED_POSITION;
   }
 
   /** Whether `handle` holds a key whose location is set (sequence 0 is never written). */
   isLive(handle: number): boolean {
-    return this.sequences[handle] !== 0;
+    return this.locations[handle * LOCATION_WORDS + SEQUENCE_LOW_WORD] !== 0 || this.sequenceHighs[handle] !== 0;
   }
 
   /** Moves the record of `handle` to another place on disk; its length and sequence stay (compaction). */
   relocate(handle: number, fileId: number, position: number): void {
-    this.fileIds[handle] = fileId;
-    this.positions[handle] = position;
+    const record = handle * LOCATION_WORDS;
+    this.locations[record + FILE_ID_WORD] = fileId;
+    this.locations[record + POSITION_WORD] = position;
   }
 
   /** Orders two handles by where their records lie on disk: file id, then position. */
   compareLocations(left: number, right: number): number {
-    return this.fileIds[left]! - this.fileIds[right]! || this.positions[left]! - this.positions[right]!;
+    return this.fileIdOf(left) - this.fileIdOf(right) || this.positionOf(left) - this.positionOf(right);
   }
 
   /** The decoded value kept for `handle` (Typed collections), or undefined when not decoded yet. */
@@ -226,12 +272,8 @@ export class EntryStore {
       values.set(this.values);
       this.values = values;
     }
-    this.fileIds = growU32(this.fileIds, capacity);
-    this.positions = growU32(this.positions, capacity);
-    this.valueLengths = growU32(this.valueLengths, capacity);
-    const sequences = new Float64Array(capacity);
-    sequences.set(this.sequences);
-    this.sequences = sequences;
+    this.locations = growU32(this.locations, capacity * LOCATION_WORDS);
+    this.sequenceHighs = growU32(this.sequenceHighs, capacity);
     this.capacity = capacity;
   }
 }

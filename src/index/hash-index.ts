@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { assert } from '../assert.js';
-import { EntryStore } from './entry-store.js';
+import { EntryStore, LOCATION_WORDS } from './entry-store.js';
 import { KeyIndex, type KeySource } from './key-index.js';
 
 const SEED = randomBytes(4).readUInt32LE(0);
@@ -64,9 +64,20 @@ export class HashIndex extends KeyIndex {
   private slots: Int32Array;
   private mask: number;
   private used = 0;
+  /** Where {@link find} leaves the word it loads ahead, so that the load is not optimised away. */
+  protected touchedWord = 0;
+  /** Bits of the key hash kept (all 32 but in tests, which narrow it to force equal hashes). */
+  readonly #hashMask: number;
 
-  constructor(keySize: number, options: { valueSize?: number; keepsObjects?: boolean } = {}) {
+  /**
+   * `hashBits` is for tests only: keeping fewer bits of every key hash makes distinct keys share
+   * slot hashes, so the key comparison behind every hash match, and long probe runs, are exercised.
+   */
+  constructor(keySize: number, options: { valueSize?: number; keepsObjects?: boolean; hashBits?: number } = {}) {
     super(new EntryStore(keySize, options));
+    const hashBits = options.hashBits ?? 32;
+    assert(Number.isInteger(hashBits) && hashBits >= 1 && hashBits <= 32, 'hashBits is 1..32');
+    this.#hashMask = hashBits === 32 ? -1 : (1 << hashBits) - 1;
     this.slots = new Int32Array(2 * 2048);
     this.mask = 2048 - 1;
   }
@@ -80,18 +91,24 @@ export class HashIndex extends KeyIndex {
   }
 
   override find(key: Uint8Array): number {
-    const hash = hashKey(key) | 0;
+    const hash = hashKey(key) & this.#hashMask;
     const slots = this.slots;
     const mask = this.mask;
+    const entries = this.entries;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const stored = slots[2 * slot]!;
       if (stored === 0) return -1;
-      if (slots[2 * slot + 1] === hash && this.entries.keyEquals(stored - 1, key)) return stored - 1;
+      if (slots[2 * slot + 1] === hash) {
+        // Load the entry's location record before comparing its key: both addresses come from the
+        // handle alone, so the two misses overlap, and a get then finds the record in cache.
+        this.touchedWord = entries.locations[(stored - 1) * LOCATION_WORDS]!;
+        if (entries.keyEquals(stored - 1, key)) return stored - 1;
+      }
     }
   }
 
   override findOrInsert(key: Uint8Array): number {
-    const hash = hashKey(key) | 0;
+    const hash = hashKey(key) & this.#hashMask;
     const slots = this.slots;
     const mask = this.mask;
     let slot = hash & mask;
@@ -110,7 +127,7 @@ export class HashIndex extends KeyIndex {
 
   override findOrInsertAt(bytes: Uint8Array, offset: number): number {
     const entries = this.entries;
-    const hash = hashKeyAt(bytes, offset, entries.keySize) | 0;
+    const hash = hashKeyAt(bytes, offset, entries.keySize) & this.#hashMask;
     const slots = this.slots;
     const mask = this.mask;
     let slot = hash & mask;
@@ -159,7 +176,8 @@ export class HashIndex extends KeyIndex {
     }
     const keys = entries.keys;
     let hashes = new Int32Array(count);
-    for (let index = 0; index < count; index++) hashes[index] = hashKeyAt(keys, handles[index]! * keySize, keySize) | 0;
+    const hashMask = this.#hashMask;
+    for (let index = 0; index < count; index++) hashes[index] = hashKeyAt(keys, handles[index]! * keySize, keySize) & hashMask;
     const mask = this.mask;
     // order[k]: the k-th source key by home slot (hash & mask); LSD radix sort carrying the hashes.
     let order = new Int32Array(count);
@@ -250,7 +268,7 @@ export class HashIndex extends KeyIndex {
   }
 
   override remove(key: Uint8Array): boolean {
-    const hash = hashKey(key) | 0;
+    const hash = hashKey(key) & this.#hashMask;
     const slots = this.slots;
     const mask = this.mask;
     let slot = hash & mask;

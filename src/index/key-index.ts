@@ -126,22 +126,22 @@ export abstract class KeyIndex {
 
   /** Id of the data file that holds the record of `handle`. */
   fileIdOf(handle: number): number {
-    return this.entries.fileIds[handle]!;
+    return this.entries.fileIdOf(handle);
   }
 
   /** Offset of the record of `handle` in its file's stream. */
   positionOf(handle: number): number {
-    return this.entries.positions[handle]!;
+    return this.entries.positionOf(handle);
   }
 
   /** Bytes of the value of `handle` (`TOMBSTONE_LENGTH` for a tombstone while recovery runs). */
   valueLengthOf(handle: number): number {
-    return this.entries.valueLengths[handle]!;
+    return this.entries.valueLengthOf(handle);
   }
 
   /** Sequence number of the record of `handle`; 0 while its location is unset. */
   sequenceOf(handle: number): number {
-    return this.entries.sequences[handle]!;
+    return this.entries.sequenceOf(handle);
   }
 
   /** Orders two handles by where their records lie on disk: file id, then position. */

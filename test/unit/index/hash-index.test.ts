@@ -31,7 +31,7 @@ describe('HashIndex', () => {
         for (const [key, position] of model) {
           const handle = index.find(Buffer.from(key, 'hex'));
           expect(handle).toBeGreaterThanOrEqual(0);
-          expect(index.entries.positions[handle]).toBe(position);
+          expect(index.positionOf(handle)).toBe(position);
           expect(hex(index.entries.keyView(handle))).toBe(key);
         }
         const visited = new Set<string>();
