@@ -14,10 +14,18 @@
  *
  * A tombstone is kept while any other file of the shard holds a record older than it, so no deleted key
  * comes back.
+ *
+ * Key order (Tree collections, docs/durability.md §Compaction): step 1 first copies the inputs' live
+ * records in key order, walking the ordered index (so that a range reads consecutive records of few
+ * pages afterwards), then streams the inputs as before for what that walk did not copy (tombstones,
+ * and any live record the walk missed). Which records are copied, and the steps after 1, are the same
+ * either way: only the order of the copies in the outputs differs.
  */
-import { armdbError } from '../errors.js';
-import { RecordFlag, recordBytes } from '../format/record.js';
+import { armdbError, integrityError } from '../errors.js';
+import { decodeRecordHeader, RECORD_HEADER_BYTES, RecordFlag, recordBytes, verifyRecordChecksum } from '../format/record.js';
 import type { KeyIndex } from '../index/key-index.js';
+import { TOMBSTONE_LENGTH } from '../index/entry-store.js';
+import type { OrderedIndex } from '../index/ordered-index.js';
 import { DataFile } from '../storage/data-file.js';
 import { RecordStream, type StreamRecord } from '../storage/record-stream.js';
 
@@ -28,6 +36,10 @@ export interface CompactionHost {
   readonly keySize: number;
   readonly maxFileBytes: number;
   readonly index: KeyIndex;
+  /** The same index when it is ordered (Tree collections): outputs are then written in key order. */
+  readonly ordered: OrderedIndex | undefined;
+  /** `bytes` bytes at `position` of sealed `file` (through the block cache), a copy. */
+  readRecord(file: DataFile, position: number, bytes: number): Uint8Array;
   /** A new file of `shard` under a temporary name, under the active data key. */
   createOutput(shard: number): DataFile;
   /** fsync, rename to the final names, fsync the directory. */
@@ -129,9 +141,11 @@ async function writeOutputs(
     return output;
   };
   try {
+    const copied =
+      host.ordered === undefined ? undefined : await copyInKeyOrder(host, host.ordered, candidates, signal, target, moves, result);
     for (const file of candidates) {
       result.bytesIn += file.streamBytes;
-      const copy = recordCopier(host, file, oldestByInput.get(file.fileId)!, target, moves, result);
+      const copy = recordCopier(host, file, oldestByInput.get(file.fileId)!, target, moves, result, copied?.get(file.fileId));
       const stream = new RecordStream(file, file.pageCount, file.pageCount, host.keySize, copy);
       for (;;) {
         if (signal?.aborted) throw armdbError('ARMDB_ABORTED', 'compaction was aborted', signal.reason);
@@ -149,9 +163,82 @@ async function writeOutputs(
   return { outputs, moves };
 }
 
+/** Handles taken from the ordered index per slice of the key-order pass. */
+const KEY_ORDER_SLICE = 1024;
+
+/** Bit `position / 8` of a file's map: the record at `position` (records start 8-byte aligned) was copied. */
+function markCopied(map: Uint8Array, position: number): void {
+  const slot = position >>> 3;
+  map[slot >>> 3]! |= 1 << (slot & 7);
+}
+
+function wasCopied(map: Uint8Array | undefined, position: number): boolean {
+  if (map === undefined) return false;
+  const slot = position >>> 3;
+  return (map[slot >>> 3]! & (1 << (slot & 7))) !== 0;
+}
+
+/**
+ * The key-order part of step 1: the live records of `candidates`, in key order, a slice of the
+ * ordered index at a time (the cursor stays valid while the tree is written between slices). Each
+ * record is read back whole and checked (CRC, key) before it is copied. Returns, per input file id, a
+ * map of the record positions copied, so that the streaming pass after it copies each record once.
+ */
+async function copyInKeyOrder(
+  host: CompactionHost,
+  ordered: OrderedIndex,
+  candidates: readonly DataFile[],
+  signal: AbortSignal | undefined,
+  target: () => DataFile,
+  moves: number[],
+  result: ShardCompactionResult,
+): Promise<Map<number, Uint8Array>> {
+  const { index, keySize } = host;
+  const inputs = new Map(candidates.map((file) => [file.fileId, file]));
+  const copied = new Map(candidates.map((file) => [file.fileId, new Uint8Array((file.streamBytes >>> 6) + 1)]));
+  const handles = new Int32Array(KEY_ORDER_SLICE);
+  const keys = new Uint8Array(KEY_ORDER_SLICE * keySize);
+  const cursor = ordered.cursor({});
+  try {
+    for (;;) {
+      if (signal?.aborted) throw armdbError('ARMDB_ABORTED', 'compaction was aborted', signal.reason);
+      const count = ordered.nextHandles(cursor, handles, keys, KEY_ORDER_SLICE);
+      for (let slot = 0; slot < count; slot++) {
+        const handle = handles[slot]!;
+        const file = inputs.get(index.fileIdOf(handle));
+        if (file === undefined) continue;
+        const position = index.positionOf(handle);
+        const valueLength = index.valueLengthOf(handle);
+        // Tombstones (only while recovery runs) are the streaming pass's.
+        if (valueLength === TOMBSTONE_LENGTH) continue;
+        const bytes = host.readRecord(file, position, recordBytes(keySize, valueLength));
+        const header = decodeRecordHeader(bytes, 0, valueLength);
+        if (header === undefined || header.tombstone || header.valueLength !== valueLength)
+          throw integrityError(`record at ${position} of file ${file.fileId} is not the value the index points at`);
+        verifyRecordChecksum(bytes, 0, keySize, valueLength);
+        const key = bytes.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + keySize);
+        for (let at = 0; at < keySize; at++)
+          if (key[at] !== keys[slot * keySize + at]) throw integrityError(`record at ${position} of file ${file.fileId} holds another key`);
+        const value = bytes.subarray(RECORD_HEADER_BYTES + keySize, RECORD_HEADER_BYTES + keySize + valueLength);
+        const writer = target();
+        writer.reserve(DataFile.reserveBytes(keySize, valueLength));
+        const to = writer.append(header.sequence, 0, key, value);
+        moves.push(handle, file.fileId, position, writer.fileId, to, valueLength);
+        markCopied(copied.get(file.fileId)!, position);
+        result.recordsMoved++;
+      }
+      await host.yieldToEventLoop();
+      if (count < KEY_ORDER_SLICE) return copied;
+    }
+  } finally {
+    ordered.closeCursor(cursor);
+  }
+}
+
 /**
  * What happens to each record of input `file`: a live record (the index still points at it) is copied
- * and its move noted; a tombstone is kept while a file elsewhere may hold an older record of its key.
+ * and its move noted, unless the key-order pass copied it already (`copied`); a tombstone is kept
+ * while a file elsewhere may hold an older record of its key.
  */
 function recordCopier(
   host: CompactionHost,
@@ -160,6 +247,7 @@ function recordCopier(
   target: () => DataFile,
   moves: number[],
   result: ShardCompactionResult,
+  copied: Uint8Array | undefined,
 ): (record: StreamRecord) => void {
   const { index, keySize } = host;
   return (record) => {
@@ -176,6 +264,7 @@ function recordCopier(
     }
     const handle = index.find(record.key);
     if (handle < 0 || index.fileIdOf(handle) !== file.fileId || index.positionOf(handle) !== record.position) return;
+    if (wasCopied(copied, record.position)) return;
     const writer = target();
     writer.reserve(DataFile.reserveBytes(keySize, record.valueLength));
     const position = writer.append(record.sequence, 0, record.key, record.value);
