@@ -289,7 +289,7 @@ export class CompactionPolicy {
       // EIO while writing, syncing or renaming its outputs) is a write-path failure: the outputs are
       // discarded, the inputs stay listed, nothing acknowledged depends on them, and the store stays
       // writable. The barrier that makes the switch durable poisons on failure as every barrier does.
-      const result = await compactShard(this.#host, shard.shard, candidates, signal);
+      const result = await compactShard(this.#host, shard.shard, candidates, signal, forced);
       for (const name of Object.keys(totals) as (keyof ShardCompactionResult)[]) totals[name] += result[name];
     }
     this.#parts.counters.compactions++;

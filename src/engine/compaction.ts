@@ -15,7 +15,8 @@
  * A tombstone is kept while any other file of the shard holds a record older than it, so no deleted key
  * comes back.
  *
- * Key order (Tree collections, docs/durability.md §Compaction): step 1 first copies the inputs' live
+ * Key order (Tree collections, docs/durability.md §Compaction): when the inputs hold a good share of
+ * the shard's live data ({@link inKeyOrder}), step 1 first copies the inputs' live
  * records in key order, walking the ordered index (so that a range reads consecutive records of few
  * pages afterwards), then streams the inputs as before for what that walk did not copy (tombstones,
  * and any live record the walk missed). Which records are copied, and the steps after 1, are the same
@@ -83,9 +84,10 @@ export async function compactShard(
   shard: number,
   candidates: readonly DataFile[],
   signal: AbortSignal | undefined,
+  explicit = true,
 ): Promise<ShardCompactionResult> {
   const result = emptyCompactionResult(candidates.length);
-  const { outputs, moves } = await writeOutputs(host, shard, candidates, signal, result);
+  const { outputs, moves } = await writeOutputs(host, shard, candidates, signal, result, explicit);
   // From here on nothing awaits until the swap is done: reads and writes see either the old or the new state.
   repointIndex(host, candidates, outputs, moves);
   for (const file of outputs) result.bytesOut += file.streamBytes;
@@ -127,6 +129,7 @@ async function writeOutputs(
   candidates: readonly DataFile[],
   signal: AbortSignal | undefined,
   result: ShardCompactionResult,
+  explicit: boolean,
 ): Promise<{ outputs: DataFile[]; moves: number[] }> {
   const oldestByInput = oldestElsewhere(host, shard, candidates);
   const outputs: DataFile[] = [];
@@ -141,8 +144,9 @@ async function writeOutputs(
     return output;
   };
   try {
-    const copied =
-      host.ordered === undefined ? undefined : await copyInKeyOrder(host, host.ordered, candidates, signal, target, moves, result);
+    const copied = inKeyOrder(host, shard, candidates, explicit)
+      ? await copyInKeyOrder(host, host.ordered!, candidates, signal, target, moves, result)
+      : undefined;
     for (const file of candidates) {
       result.bytesIn += file.streamBytes;
       const copy = recordCopier(host, file, oldestByInput.get(file.fileId)!, target, moves, result, copied?.get(file.fileId));
@@ -162,6 +166,26 @@ async function writeOutputs(
   }
   return { outputs, moves };
 }
+
+/**
+ * Whether a run writes in key order: on a Tree, an explicit run always; a background run when its
+ * inputs hold at least {@link KEY_ORDER_MIN_SHARE} of the shard's live bytes. The key-order pass walks
+ * the whole ordered index (every shard's keys), which a background run over a small part of a large
+ * shard should not pay for; such a run copies in file order, and the next explicit compact() puts its
+ * output in key order.
+ */
+function inKeyOrder(host: CompactionHost, shard: number, candidates: readonly DataFile[], explicit: boolean): boolean {
+  if (host.ordered === undefined) return false;
+  if (explicit) return true;
+  let inputs = 0;
+  for (const file of candidates) inputs += file.liveBytes;
+  let all = 0;
+  for (const file of host.filesOf(shard)) all += file.liveBytes;
+  return inputs > 0 && inputs >= all * KEY_ORDER_MIN_SHARE;
+}
+
+/** Share of a shard's live bytes a run's inputs must hold to be written in key order. */
+const KEY_ORDER_MIN_SHARE = 0.25;
 
 /** Handles taken from the ordered index per slice of the key-order pass. */
 const KEY_ORDER_SLICE = 1024;

@@ -1,6 +1,7 @@
 /**
  * Key-order compaction of the Tree collections (docs/durability.md §Compaction): random writes and
- * deletes, compactions between them (explicit, and with writes made while one runs), then every range
+ * deletes, compactions between them (explicit, with writes made while one runs, and background runs
+ * after barriers when autoCompact is on), then every range
  * equals a plain sorted model's; after an explicit compact() every file's live records lie in key
  * order, so a second compact() with nothing written in between rewrites nothing.
  */
@@ -45,6 +46,7 @@ type Step =
   | { kind: 'delete'; key: number }
   | { kind: 'compact' }
   | { kind: 'compactWhileWriting'; keys: number[] }
+  | { kind: 'sync' }
   | { kind: 'reopen' };
 
 const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
@@ -62,6 +64,7 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({ kind: fc.constant('compactWhileWriting' as const), keys: fc.array(fc.nat(KEY_SPACE - 1), { maxLength: 30 }) }),
   },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('sync' as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('reopen' as const) }) },
 );
 
@@ -92,7 +95,8 @@ describe('key-order compaction (VarTree)', () => {
         fc.array(stepArbitrary, { minLength: 20, maxLength: 80 }),
         fc.array(fc.tuple(fc.nat(KEY_SPACE), fc.nat(KEY_SPACE)), { minLength: 3, maxLength: 6 }),
         fc.constantFrom(1, 3),
-        async (steps, bounds, shards) => {
+        fc.boolean(),
+        async (steps, bounds, shards, autoCompact) => {
           const directory = makeDirectory('key-order');
           const options = {
             keySize: KEY_SIZE,
@@ -100,7 +104,8 @@ describe('key-order compaction (VarTree)', () => {
             shards,
             syncIntervalMs: 0,
             maxFileBytes: 65536,
-            autoCompact: false,
+            autoCompact,
+            compactionThreshold: 0.2,
           };
           let tree = await VarTree.open(directory, options);
           const model = new Map<string, Uint8Array>();
@@ -129,6 +134,9 @@ describe('key-order compaction (VarTree)', () => {
                   await new Promise<void>((resolve) => setImmediate(resolve));
                 }
                 await running;
+              } else if (step.kind === 'sync') {
+                // With autoCompact, a barrier may start a background run (file order or key order).
+                await tree.sync();
               } else {
                 await tree.close();
                 tree = await VarTree.open(directory, options);
@@ -147,7 +155,7 @@ describe('key-order compaction (VarTree)', () => {
           }
         },
       ),
-      { numRuns: 12, seed: 1616 },
+      { numRuns: 30, seed: 1616 },
     );
   }, 600_000);
 
