@@ -212,6 +212,7 @@ async function openStorePhase(adapter, directory, profile, data, result, phase) 
       // The same scan again: compact() on a Tree writes the live records in key order
       // (docs/benchmarks.md, "scan after compact()"). Its own row; the scan row above is before it.
       if (store.scan !== undefined) {
+        phase('sync+compact');
         await warmCache(store);
         result.scanCompacted = (
           await scanWorkload(store, { keys: data.keys, starts: data.scanStarts, length: profile.scanLength })
