@@ -23,6 +23,7 @@
  * either way: only the order of the copies in the outputs differs.
  */
 import { armdbError, integrityError } from '../errors.js';
+import { PAGE_BYTES } from '../format/constants.js';
 import { decodeRecordHeader, RECORD_HEADER_BYTES, RecordFlag, recordBytes, verifyRecordChecksum } from '../format/record.js';
 import type { KeyIndex } from '../index/key-index.js';
 import { TOMBSTONE_LENGTH } from '../index/entry-store.js';
@@ -187,8 +188,12 @@ function inKeyOrder(host: CompactionHost, shard: number, candidates: readonly Da
 /** Share of a shard's live bytes a run's inputs must hold to be written in key order. */
 const KEY_ORDER_MIN_SHARE = 0.25;
 
-/** Handles taken from the ordered index per slice of the key-order pass. */
+/** Handles taken from the ordered index per slice of the key-order pass, at most. */
 const KEY_ORDER_SLICE = 1024;
+/** Handles of the first slice: doubled per slice while slices copy less than {@link KEY_ORDER_SLICE_BYTES}. */
+const KEY_ORDER_FIRST_SLICE = 64;
+/** Record bytes a slice of the key-order pass copies at most (about), as RecordStream reads 64 pages a step. */
+const KEY_ORDER_SLICE_BYTES = 64 * PAGE_BYTES;
 
 /** Bit `position / 8` of a file's map: the record at `position` (records start 8-byte aligned) was copied. */
 function markCopied(map: Uint8Array, position: number): void {
@@ -223,10 +228,14 @@ async function copyInKeyOrder(
   const handles = new Int32Array(KEY_ORDER_SLICE);
   const keys = new Uint8Array(KEY_ORDER_SLICE * keySize);
   const cursor = ordered.cursor({});
+  // Handles are only used within the synchronous turn that took them (a key removed while the event
+  // loop runs frees its handle for another key), so a slice is bounded by its number of keys.
+  let sliceKeys = KEY_ORDER_FIRST_SLICE;
   try {
     for (;;) {
       if (signal?.aborted) throw armdbError('ARMDB_ABORTED', 'compaction was aborted', signal.reason);
-      const count = ordered.nextHandles(cursor, handles, keys, KEY_ORDER_SLICE);
+      const count = ordered.nextHandles(cursor, handles, keys, sliceKeys);
+      let sliceBytes = 0;
       for (let slot = 0; slot < count; slot++) {
         const handle = handles[slot]!;
         const file = inputs.get(index.fileIdOf(handle));
@@ -236,6 +245,7 @@ async function copyInKeyOrder(
         // Tombstones (only while recovery runs) are the streaming pass's.
         if (valueLength === TOMBSTONE_LENGTH) continue;
         const bytes = host.readRecord(file, position, recordBytes(keySize, valueLength));
+        sliceBytes += bytes.length;
         const header = decodeRecordHeader(bytes, 0, valueLength);
         if (header === undefined || header.tombstone || header.valueLength !== valueLength)
           throw integrityError(`record at ${position} of file ${file.fileId} is not the value the index points at`);
@@ -252,7 +262,12 @@ async function copyInKeyOrder(
         result.recordsMoved++;
       }
       await host.yieldToEventLoop();
-      if (count < KEY_ORDER_SLICE) return copied;
+      if (count < sliceKeys) return copied;
+      // Large values: fewer keys per slice, so that a slice copies about KEY_ORDER_SLICE_BYTES.
+      sliceKeys =
+        sliceBytes > KEY_ORDER_SLICE_BYTES
+          ? Math.max(1, Math.floor((sliceKeys * KEY_ORDER_SLICE_BYTES) / sliceBytes))
+          : Math.min(KEY_ORDER_SLICE, sliceKeys * 2);
     }
   } finally {
     ordered.closeCursor(cursor);
