@@ -301,8 +301,11 @@ export abstract class Collection<V> {
    *
    * An explicit call first seals the active file of every shard that holds data (so everything
    * written so far can be compacted) and makes it durable, then compacts files with at least one
-   * page of dead bytes. Rejects with `ARMDB_ABORTED` when `options.signal` fires (files written so
-   * far are discarded), `ARMDB_POISONED` after a write-path I/O error.
+   * page of dead bytes. On a Tree it also rewrites every file whose live records are out of key
+   * order, and writes the records in key order, so that ranges read consecutive records afterwards
+   * (a store loaded in random order is rewritten once; docs/durability.md §Compaction, "Key order").
+   * Rejects with `ARMDB_ABORTED` when `options.signal` fires (files written so far are discarded),
+   * `ARMDB_POISONED` after a write-path I/O error.
    *
    * @example
    * ```ts

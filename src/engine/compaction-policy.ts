@@ -4,10 +4,11 @@
  * ({@link EngineCompactionHost}). How one shard is compacted is `compactShard` in compaction.ts.
  */
 import { channel } from 'node:diagnostics_channel';
-import { ArmdbError } from '../errors.js';
+import { ArmdbError, armdbError } from '../errors.js';
 import { PAGE_BYTES } from '../format/constants.js';
 import type { FileSystem } from '../io/file-system.js';
 import type { KeyIndex } from '../index/key-index.js';
+import type { OrderedIndex } from '../index/ordered-index.js';
 import type { BlockCache } from '../storage/block-cache.js';
 import type { DataFile } from '../storage/data-file.js';
 import { Backoff } from './backoff.js';
@@ -34,6 +35,8 @@ export interface CompactionParts {
   readonly autoCompact: boolean;
   readonly compactionThreshold: number;
   readonly index: KeyIndex;
+  /** The same index when it is ordered (Tree collections). */
+  readonly ordered: OrderedIndex | undefined;
   readonly cache: BlockCache | undefined;
   readonly guard: EngineGuard;
   readonly shards: Shards;
@@ -53,12 +56,21 @@ export class EngineCompactionHost implements CompactionHost {
   readonly keySize: number;
   readonly maxFileBytes: number;
   readonly index: KeyIndex;
+  readonly ordered: OrderedIndex | undefined;
 
   constructor(parts: CompactionParts) {
     this.#parts = parts;
     this.keySize = parts.keySize;
     this.maxFileBytes = parts.maxFileBytes;
     this.index = parts.index;
+    this.ordered = parts.ordered;
+  }
+
+  readRecord(file: DataFile, position: number, bytes: number): Uint8Array {
+    // A record over more than two pages is read past the cache: the cache keeps such a value whole
+    // under an id made from its first page, which the value (not its record) owns.
+    const pages = Math.floor((position + bytes - 1) / PAGE_BYTES) - Math.floor(position / PAGE_BYTES) + 1;
+    return file.read(position, bytes, pages > 2 ? undefined : this.#parts.cache);
   }
 
   createOutput(shard: number): DataFile {
@@ -130,6 +142,39 @@ export class EngineCompactionHost implements CompactionHost {
 
   yieldToEventLoop(): Promise<void> {
     return yieldToEventLoop();
+  }
+}
+
+/** Handles looked at per slice of {@link filesOutOfKeyOrder}. */
+const ORDER_CHECK_SLICE = 4096;
+
+/**
+ * Ids of the files whose live records do not lie in key order (a key's record before the record of a
+ * smaller key): one walk of the ordered index, a slice at a time, reading no file.
+ */
+async function filesOutOfKeyOrder(index: KeyIndex, ordered: OrderedIndex, signal: AbortSignal): Promise<Set<number>> {
+  const lastPosition = new Map<number, number>();
+  const unordered = new Set<number>();
+  const handles = new Int32Array(ORDER_CHECK_SLICE);
+  const keys = new Uint8Array(ORDER_CHECK_SLICE * index.keySize);
+  const cursor = ordered.cursor({});
+  try {
+    for (;;) {
+      if (signal.aborted) throw armdbError('ARMDB_ABORTED', 'compaction was aborted', signal.reason);
+      const count = ordered.nextHandles(cursor, handles, keys, ORDER_CHECK_SLICE);
+      for (let slot = 0; slot < count; slot++) {
+        const handle = handles[slot]!;
+        const fileId = index.fileIdOf(handle);
+        const position = index.positionOf(handle);
+        const last = lastPosition.get(fileId);
+        if (last !== undefined && position < last) unordered.add(fileId);
+        lastPosition.set(fileId, position);
+      }
+      if (count < ORDER_CHECK_SLICE) return unordered;
+      await yieldToEventLoop();
+    }
+  } finally {
+    ordered.closeCursor(cursor);
   }
 }
 
@@ -205,11 +250,12 @@ export class CompactionPolicy {
       });
   }
 
-  #candidates(shard: Shard, forced: boolean, reencrypt: boolean): DataFile[] {
+  #candidates(shard: Shard, forced: boolean, reencrypt: boolean, unordered?: ReadonlySet<number>): DataFile[] {
     const activeKeyId = this.#parts.keys.activeKeyId;
     return shard.files.filter((file) => {
       if (file === shard.active || !file.sealed || !file.durable.sealed) return false;
       if (reencrypt && file.keyId !== activeKeyId) return true;
+      if (unordered?.has(file.fileId) === true) return true;
       const deadBytes = file.streamBytes - file.liveBytes;
       if (file.liveBytes >= file.liveBytesWhenCompacted) return false;
       if (forced) return deadBytes >= PAGE_BYTES;
@@ -233,14 +279,17 @@ export class CompactionPolicy {
     const closeSignal = this.#parts.closeSignal;
     const signal = options.signal === undefined ? closeSignal : AbortSignal.any([options.signal, closeSignal]);
     const totals = emptyCompactionResult();
+    // An explicit run on a Tree also rewrites the files whose live records are out of key order.
+    const ordered = this.#parts.ordered;
+    const unordered = forced && ordered !== undefined ? await filesOutOfKeyOrder(this.#parts.index, ordered, signal) : undefined;
     for (const shard of shards.all) {
-      const candidates = this.#candidates(shard, forced, options.reencrypt === true);
+      const candidates = this.#candidates(shard, forced, options.reencrypt === true, unordered);
       if (candidates.length === 0) continue;
       // Neither a page that fails authentication nor an I/O error of compaction's own files (ENOSPC,
       // EIO while writing, syncing or renaming its outputs) is a write-path failure: the outputs are
       // discarded, the inputs stay listed, nothing acknowledged depends on them, and the store stays
       // writable. The barrier that makes the switch durable poisons on failure as every barrier does.
-      const result = await compactShard(this.#host, shard.shard, candidates, signal);
+      const result = await compactShard(this.#host, shard.shard, candidates, signal, forced);
       for (const name of Object.keys(totals) as (keyof ShardCompactionResult)[]) totals[name] += result[name];
     }
     this.#parts.counters.compactions++;

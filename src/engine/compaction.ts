@@ -14,10 +14,20 @@
  *
  * A tombstone is kept while any other file of the shard holds a record older than it, so no deleted key
  * comes back.
+ *
+ * Key order (Tree collections, docs/durability.md §Compaction): when the inputs hold a good share of
+ * the shard's live data ({@link inKeyOrder}), step 1 first copies the inputs' live
+ * records in key order, walking the ordered index (so that a range reads consecutive records of few
+ * pages afterwards), then streams the inputs as before for what that walk did not copy (tombstones,
+ * and any live record the walk missed). Which records are copied, and the steps after 1, are the same
+ * either way: only the order of the copies in the outputs differs.
  */
-import { armdbError } from '../errors.js';
-import { RecordFlag, recordBytes } from '../format/record.js';
+import { armdbError, integrityError } from '../errors.js';
+import { PAGE_BYTES } from '../format/constants.js';
+import { decodeRecordHeader, RECORD_HEADER_BYTES, RecordFlag, recordBytes, verifyRecordChecksum } from '../format/record.js';
 import type { KeyIndex } from '../index/key-index.js';
+import { TOMBSTONE_LENGTH } from '../index/entry-store.js';
+import type { OrderedIndex } from '../index/ordered-index.js';
 import { DataFile } from '../storage/data-file.js';
 import { RecordStream, type StreamRecord } from '../storage/record-stream.js';
 
@@ -28,6 +38,10 @@ export interface CompactionHost {
   readonly keySize: number;
   readonly maxFileBytes: number;
   readonly index: KeyIndex;
+  /** The same index when it is ordered (Tree collections): outputs are then written in key order. */
+  readonly ordered: OrderedIndex | undefined;
+  /** `bytes` bytes at `position` of sealed `file` (through the block cache), a copy. */
+  readRecord(file: DataFile, position: number, bytes: number): Uint8Array;
   /** A new file of `shard` under a temporary name, under the active data key. */
   createOutput(shard: number): DataFile;
   /** fsync, rename to the final names, fsync the directory. */
@@ -71,9 +85,10 @@ export async function compactShard(
   shard: number,
   candidates: readonly DataFile[],
   signal: AbortSignal | undefined,
+  explicit = true,
 ): Promise<ShardCompactionResult> {
   const result = emptyCompactionResult(candidates.length);
-  const { outputs, moves } = await writeOutputs(host, shard, candidates, signal, result);
+  const { outputs, moves } = await writeOutputs(host, shard, candidates, signal, result, explicit);
   // From here on nothing awaits until the swap is done: reads and writes see either the old or the new state.
   repointIndex(host, candidates, outputs, moves);
   for (const file of outputs) result.bytesOut += file.streamBytes;
@@ -115,6 +130,7 @@ async function writeOutputs(
   candidates: readonly DataFile[],
   signal: AbortSignal | undefined,
   result: ShardCompactionResult,
+  explicit: boolean,
 ): Promise<{ outputs: DataFile[]; moves: number[] }> {
   const oldestByInput = oldestElsewhere(host, shard, candidates);
   const outputs: DataFile[] = [];
@@ -129,9 +145,12 @@ async function writeOutputs(
     return output;
   };
   try {
+    const copied = inKeyOrder(host, shard, candidates, explicit)
+      ? await copyInKeyOrder(host, host.ordered!, candidates, signal, target, moves, result)
+      : undefined;
     for (const file of candidates) {
       result.bytesIn += file.streamBytes;
-      const copy = recordCopier(host, file, oldestByInput.get(file.fileId)!, target, moves, result);
+      const copy = recordCopier(host, file, oldestByInput.get(file.fileId)!, target, moves, result, copied?.get(file.fileId));
       const stream = new RecordStream(file, file.pageCount, file.pageCount, host.keySize, copy);
       for (;;) {
         if (signal?.aborted) throw armdbError('ARMDB_ABORTED', 'compaction was aborted', signal.reason);
@@ -150,8 +169,115 @@ async function writeOutputs(
 }
 
 /**
+ * Whether a run writes in key order: on a Tree, an explicit run always; a background run when its
+ * inputs hold at least {@link KEY_ORDER_MIN_SHARE} of the shard's live bytes. The key-order pass walks
+ * the whole ordered index (every shard's keys), which a background run over a small part of a large
+ * shard should not pay for; such a run copies in file order, and the next explicit compact() puts its
+ * output in key order.
+ */
+function inKeyOrder(host: CompactionHost, shard: number, candidates: readonly DataFile[], explicit: boolean): boolean {
+  if (host.ordered === undefined) return false;
+  if (explicit) return true;
+  let inputs = 0;
+  for (const file of candidates) inputs += file.liveBytes;
+  let all = 0;
+  for (const file of host.filesOf(shard)) all += file.liveBytes;
+  return inputs > 0 && inputs >= all * KEY_ORDER_MIN_SHARE;
+}
+
+/** Share of a shard's live bytes a run's inputs must hold to be written in key order. */
+const KEY_ORDER_MIN_SHARE = 0.25;
+
+/** Handles taken from the ordered index per slice of the key-order pass, at most. */
+const KEY_ORDER_SLICE = 1024;
+/** Handles of the first slice: doubled per slice while slices copy less than {@link KEY_ORDER_SLICE_BYTES}. */
+const KEY_ORDER_FIRST_SLICE = 64;
+/** Record bytes a slice of the key-order pass copies at most (about), as RecordStream reads 64 pages a step. */
+const KEY_ORDER_SLICE_BYTES = 64 * PAGE_BYTES;
+
+/** Bit `position / 8` of a file's map: the record at `position` (records start 8-byte aligned) was copied. */
+function markCopied(map: Uint8Array, position: number): void {
+  const slot = position >>> 3;
+  map[slot >>> 3]! |= 1 << (slot & 7);
+}
+
+function wasCopied(map: Uint8Array | undefined, position: number): boolean {
+  if (map === undefined) return false;
+  const slot = position >>> 3;
+  return (map[slot >>> 3]! & (1 << (slot & 7))) !== 0;
+}
+
+/**
+ * The key-order part of step 1: the live records of `candidates`, in key order, a slice of the
+ * ordered index at a time (the cursor stays valid while the tree is written between slices). Each
+ * record is read back whole and checked (CRC, key) before it is copied. Returns, per input file id, a
+ * map of the record positions copied, so that the streaming pass after it copies each record once.
+ */
+async function copyInKeyOrder(
+  host: CompactionHost,
+  ordered: OrderedIndex,
+  candidates: readonly DataFile[],
+  signal: AbortSignal | undefined,
+  target: () => DataFile,
+  moves: number[],
+  result: ShardCompactionResult,
+): Promise<Map<number, Uint8Array>> {
+  const { index, keySize } = host;
+  const inputs = new Map(candidates.map((file) => [file.fileId, file]));
+  const copied = new Map(candidates.map((file) => [file.fileId, new Uint8Array((file.streamBytes >>> 6) + 1)]));
+  const handles = new Int32Array(KEY_ORDER_SLICE);
+  const keys = new Uint8Array(KEY_ORDER_SLICE * keySize);
+  const cursor = ordered.cursor({});
+  // Handles are only used within the synchronous turn that took them (a key removed while the event
+  // loop runs frees its handle for another key), so a slice is bounded by its number of keys.
+  let sliceKeys = KEY_ORDER_FIRST_SLICE;
+  try {
+    for (;;) {
+      if (signal?.aborted) throw armdbError('ARMDB_ABORTED', 'compaction was aborted', signal.reason);
+      const count = ordered.nextHandles(cursor, handles, keys, sliceKeys);
+      let sliceBytes = 0;
+      for (let slot = 0; slot < count; slot++) {
+        const handle = handles[slot]!;
+        const file = inputs.get(index.fileIdOf(handle));
+        if (file === undefined) continue;
+        const position = index.positionOf(handle);
+        const valueLength = index.valueLengthOf(handle);
+        // Tombstones (only while recovery runs) are the streaming pass's.
+        if (valueLength === TOMBSTONE_LENGTH) continue;
+        const bytes = host.readRecord(file, position, recordBytes(keySize, valueLength));
+        sliceBytes += bytes.length;
+        const header = decodeRecordHeader(bytes, 0, valueLength);
+        if (header === undefined || header.tombstone || header.valueLength !== valueLength)
+          throw integrityError(`record at ${position} of file ${file.fileId} is not the value the index points at`);
+        verifyRecordChecksum(bytes, 0, keySize, valueLength);
+        const key = bytes.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + keySize);
+        for (let at = 0; at < keySize; at++)
+          if (key[at] !== keys[slot * keySize + at]) throw integrityError(`record at ${position} of file ${file.fileId} holds another key`);
+        const value = bytes.subarray(RECORD_HEADER_BYTES + keySize, RECORD_HEADER_BYTES + keySize + valueLength);
+        const writer = target();
+        writer.reserve(DataFile.reserveBytes(keySize, valueLength));
+        const to = writer.append(header.sequence, 0, key, value);
+        moves.push(handle, file.fileId, position, writer.fileId, to, valueLength);
+        markCopied(copied.get(file.fileId)!, position);
+        result.recordsMoved++;
+      }
+      await host.yieldToEventLoop();
+      if (count < sliceKeys) return copied;
+      // Large values: fewer keys per slice, so that a slice copies about KEY_ORDER_SLICE_BYTES.
+      sliceKeys =
+        sliceBytes > KEY_ORDER_SLICE_BYTES
+          ? Math.max(1, Math.floor((sliceKeys * KEY_ORDER_SLICE_BYTES) / sliceBytes))
+          : Math.min(KEY_ORDER_SLICE, sliceKeys * 2);
+    }
+  } finally {
+    ordered.closeCursor(cursor);
+  }
+}
+
+/**
  * What happens to each record of input `file`: a live record (the index still points at it) is copied
- * and its move noted; a tombstone is kept while a file elsewhere may hold an older record of its key.
+ * and its move noted, unless the key-order pass copied it already (`copied`); a tombstone is kept
+ * while a file elsewhere may hold an older record of its key.
  */
 function recordCopier(
   host: CompactionHost,
@@ -160,6 +286,7 @@ function recordCopier(
   target: () => DataFile,
   moves: number[],
   result: ShardCompactionResult,
+  copied: Uint8Array | undefined,
 ): (record: StreamRecord) => void {
   const { index, keySize } = host;
   return (record) => {
@@ -176,6 +303,7 @@ function recordCopier(
     }
     const handle = index.find(record.key);
     if (handle < 0 || index.fileIdOf(handle) !== file.fileId || index.positionOf(handle) !== record.position) return;
+    if (wasCopied(copied, record.position)) return;
     const writer = target();
     writer.reserve(DataFile.reserveBytes(keySize, record.valueLength));
     const position = writer.append(record.sequence, 0, record.key, record.value);

@@ -7,6 +7,7 @@ import type { ResolvedOptions } from '../config.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import type { CollectionKindId } from '../format/manifest.js';
 import type { KeyIndex } from '../index/key-index.js';
+import { OrderedIndex } from '../index/ordered-index.js';
 import type { FileSystem } from '../io/file-system.js';
 import type { BlockCache } from '../storage/block-cache.js';
 import type { DataFile } from '../storage/data-file.js';
@@ -149,6 +150,8 @@ function compactionOptions(init: PartsInit) {
     autoCompact: options.autoCompact,
     compactionThreshold: options.compactionThreshold,
     index,
+    // Tree collections: compaction writes live records in key order.
+    ordered: index instanceof OrderedIndex ? index : undefined,
     cache,
     guard,
     counters,

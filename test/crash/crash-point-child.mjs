@@ -11,14 +11,16 @@
  *
  * Environment: ARMDB_POINT_DIR, ARMDB_POINT (a crash point name), ARMDB_POINT_PASS (1-based),
  * ARMDB_POINT_AFTER_ACK ('1': count passes only once round 0 is acknowledged, so that something
- * acknowledged is at stake), ARMDB_POINT_KEYS (two raw 32-byte keys as hex, concatenated).
+ * acknowledged is at stake), ARMDB_POINT_KEYS (two raw 32-byte keys as hex, concatenated),
+ * ARMDB_POINT_COLLECTION ('VarTree' for a Tree, whose compactions write in key order; else VarMap).
+ * keyOf(k) does not sort by k, so the rounds write a Tree's keys out of key order.
  *
  * Round r writes every key k of 0..KEYS-1 as value(r, k); rounds 0..3 run before the key operations,
  * 4..5 after. Recovery must give every key the value of one round, at least the last acknowledged.
  */
 import { writeSync } from 'node:fs';
 import { setCrashPointHandler } from '../../dist/engine/crash-points.js';
-import { VarMap } from '../../dist/index.js';
+import { VarMap, VarTree } from '../../dist/index.js';
 import { encodeValue } from './kill-model.mjs';
 
 export const KEYS = 300;
@@ -65,7 +67,8 @@ async function main() {
       process.kill(process.pid, 'SIGKILL');
     }
   });
-  const db = await VarMap.open(directory, { ...OPTIONS, encryption: { key: first } });
+  const Collection = process.env.ARMDB_POINT_COLLECTION === 'VarTree' ? VarTree : VarMap;
+  const db = await Collection.open(directory, { ...OPTIONS, encryption: { key: first } });
   const round = async (r) => {
     for (let k = 0; k < KEYS; k++) db.put(keyOf(k), valueFor(r, k));
     await db.sync();
