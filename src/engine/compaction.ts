@@ -16,7 +16,7 @@
  * comes back.
  */
 import { armdbError } from '../errors.js';
-import { RecordFlag, recordBytes } from '../format/record.js';
+import { RecordFlag } from '../format/record.js';
 import type { KeyIndex } from '../index/key-index.js';
 import { DataFile } from '../storage/data-file.js';
 import { RecordStream, type StreamRecord } from '../storage/record-stream.js';
@@ -195,9 +195,11 @@ function repointIndex(host: CompactionHost, candidates: readonly DataFile[], out
     const fromPosition = moves[offset + 2]!;
     if (index.fileIdOf(handle) !== fromFileId || index.positionOf(handle) !== fromPosition) continue;
     const toFile = filesById.get(moves[offset + 3]!)!;
-    const bytes = recordBytes(host.keySize, moves[offset + 5]!);
+    const valueLength = moves[offset + 5]!;
     index.relocate(handle, toFile.fileId, moves[offset + 4]!);
-    candidateById.get(fromFileId)!.liveBytes -= bytes;
-    toFile.liveBytes += bytes;
+    // Each file counts the record at its own record version's size (docs/format.md §4.6).
+    const fromFile = candidateById.get(fromFileId)!;
+    fromFile.liveBytes -= fromFile.recordBytes(host.keySize, valueLength);
+    toFile.liveBytes += toFile.recordBytes(host.keySize, valueLength);
   }
 }

@@ -13,7 +13,7 @@ import { copyOut } from '../format/bytes.js';
 export const TOMBSTONE_LENGTH = 0xffffffff;
 
 /**
- * The position of a released handle: odd, so no record is there (records start 8-aligned, docs/format.md
+ * The position of a released handle: odd, so no record is there (records start 4- or 8-aligned, docs/format.md
  * §4.1). It tells a released handle from an allocated one whose location is not set yet.
  */
 const RELEASED_POSITION = 1;
@@ -153,7 +153,7 @@ export class EntryStore {
   }
 
   setLocation(handle: number, fileId: number, position: number, valueLength: number, sequence: number): void {
-    assert(position !== RELEASED_POSITION, 'a record position is 8-aligned');
+    assert(position !== RELEASED_POSITION, 'a record position is 4- or 8-aligned');
     this.fileIds[handle] = fileId;
     this.positions[handle] = position;
     this.valueLengths[handle] = valueLength;
