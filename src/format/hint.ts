@@ -6,7 +6,8 @@
  * ```
  * chunk:     u32 plaintext length | u32 flags (bit 0: last chunk) | ciphertext | 16-byte tag
  * version 2: u32 entry count | every entry's key | per entry: varint head [varint sequence] [varint position / 8] [varint value length]
- * version 3: version 2 for a data file of record version 2: positions / 4, records aligned to 4 (§6.5.3)
+ * version 3: version 2 for a data file of record version 2: positions / 4, records aligned to 4, and a
+ *            head bit for "same value length as the previous entry" (head = delta · 8 + flags, §6.5.3)
  * version 1: per entry: key (keySize) | u64 sequence word (as in the record header) | u32 position | u32 value length
  * ```
  *
@@ -199,18 +200,25 @@ const COMPACT_COUNT_BYTES = 4;
 const HEAD_TOMBSTONE = 1;
 /** Head bit 1: the position is written (it is not where the previous record ends). */
 const HEAD_POSITION = 2;
+/** Head bit 2, version 3 only: the value length is the previous entry's, and is not written. */
+const HEAD_SAME_LENGTH = 4;
 /** Sequence deltas 1..2^40 go in the head (head = delta · 4 + flags); any other sequence is written whole. */
 const MAX_SEQUENCE_DELTA = 2 ** 40;
 /** A varint holds at most 8 groups of 7 bits; every value written is below 2^53. */
 const MAX_VARINT_BYTES = 8;
 
 /**
- * The most bytes a version-2 or version-3 entry takes: its key, a head of at most 6 bytes (below
- * 2^42), a whole sequence (8), a position / 8 or / 4 (below 2^30: 5) and a value length (5). Writers
- * size chunks by it.
+ * The most bytes a version-2 or version-3 entry takes: its key, a head of at most 7 bytes (below
+ * 2^43 + 8 in version 3, 2^42 in version 2), a whole sequence (8), a position / 8 or / 4 (below
+ * 2^30: 5) and a value length (5). Writers size chunks by it.
  */
 export function compactHintEntryMaxBytes(keySize: number): number {
-  return keySize + 6 + 8 + 5 + 5;
+  return keySize + 7 + 8 + 5 + 5;
+}
+
+/** Whether a compact chunk of this alignment has the same-length head bit (version 3, §6.5.3). */
+function hasSameLengthBit(alignment: RecordAlignment): boolean {
+  return alignment === 4;
 }
 
 /** Bytes of `value` (a safe non-negative integer) as an unsigned LEB128 varint. */
@@ -240,15 +248,27 @@ interface CompactFields {
   valueLength: number | undefined;
 }
 
-function compactFields(entry: HintEntry, previousSequence: number, expectedPosition: number, alignment: RecordAlignment): CompactFields {
+function compactFields(
+  entry: HintEntry,
+  previousSequence: number,
+  expectedPosition: number,
+  previousValueLength: number,
+  alignment: RecordAlignment,
+): CompactFields {
   const delta = entry.sequence - previousSequence;
   const inHead = delta >= 1 && delta <= MAX_SEQUENCE_DELTA;
   const positionWritten = entry.position !== expectedPosition;
+  const withFlag = hasSameLengthBit(alignment);
+  const sameLength = withFlag && !entry.tombstone && entry.valueLength === previousValueLength;
   return {
-    head: (inHead ? delta * 4 : 0) + (positionWritten ? HEAD_POSITION : 0) + (entry.tombstone ? HEAD_TOMBSTONE : 0),
+    head:
+      (inHead ? delta * (withFlag ? 8 : 4) : 0) +
+      (sameLength ? HEAD_SAME_LENGTH : 0) +
+      (positionWritten ? HEAD_POSITION : 0) +
+      (entry.tombstone ? HEAD_TOMBSTONE : 0),
     sequence: inHead ? undefined : entry.sequence,
     positionUnits: positionWritten ? entry.position / alignment : undefined,
-    valueLength: entry.tombstone ? undefined : entry.valueLength,
+    valueLength: entry.tombstone || sameLength ? undefined : entry.valueLength,
   };
 }
 
@@ -261,9 +281,11 @@ export function encodeCompactHintChunk(entries: readonly HintEntry[], keySize: n
   let total = COMPACT_COUNT_BYTES + entries.length * keySize;
   let previousSequence = 0;
   let expectedPosition = 0;
+  let previousValueLength = 0;
   for (const entry of entries) {
     assert(entry.position % alignment === 0, 'a hint entry points at an aligned record');
-    const entryFields = compactFields(entry, previousSequence, expectedPosition, alignment);
+    const entryFields = compactFields(entry, previousSequence, expectedPosition, previousValueLength, alignment);
+    previousValueLength = entry.valueLength;
     total += varintBytes(entryFields.head);
     if (entryFields.sequence !== undefined) total += varintBytes(entryFields.sequence);
     if (entryFields.positionUnits !== undefined) total += varintBytes(entryFields.positionUnits);
@@ -331,10 +353,14 @@ function decodeCompactChunk(plaintext: Uint8Array, keySize: number, alignment: R
   const reader = new VarintReader(plaintext, COMPACT_COUNT_BYTES + count * keySize);
   let previousSequence = 0;
   let expectedPosition = 0;
+  let previousValueLength = 0;
+  const withFlag = hasSameLengthBit(alignment);
   for (let index = 0; index < count; index++) {
     const head = reader.read();
     const tombstone = (head & HEAD_TOMBSTONE) !== 0;
-    const delta = Math.floor(head / 4);
+    const sameLength = withFlag && (head & HEAD_SAME_LENGTH) !== 0;
+    if (sameLength && tombstone) throw integrityError('hint entry for a tombstone says it has the previous value length');
+    const delta = Math.floor(head / (withFlag ? 8 : 4));
     let sequence: number;
     if (delta !== 0) sequence = previousSequence + delta;
     else {
@@ -351,8 +377,14 @@ function decodeCompactChunk(plaintext: Uint8Array, keySize: number, alignment: R
       if (position === expectedPosition) throw integrityError('hint entry writes the position its head implies');
     }
     if (position >= TWO_POW_32) throw integrityError('hint entry position is beyond 2^32');
-    const valueLength = tombstone ? 0 : reader.read();
+    let valueLength = 0;
+    if (sameLength) valueLength = previousValueLength;
+    else if (!tombstone) {
+      valueLength = reader.read();
+      if (withFlag && valueLength === previousValueLength) throw integrityError('hint entry writes the value length its head could imply');
+    }
     if (valueLength > Limits.maxValueBytes) throw integrityError('hint entry value length is beyond the format limit');
+    previousValueLength = valueLength;
     sequences[index] = sequence;
     positions[index] = position;
     valueLengths[index] = valueLength;

@@ -167,9 +167,19 @@ describe('hint version 3 (§6.5.3)', () => {
     { key: ascii('wxyz'), sequence: 2 ** 40 + 7, tombstone: true, position: 4096, valueLength: 0 },
     { key: ascii('efgh'), sequence: 2 ** 40 + 8, tombstone: false, position: 4096 + 20, valueLength: 3 },
   ];
-  const expected = fromHex('03000000', '61626364', '7778797a', '65666768', '0464', '03', '878080808020', '8008', '0403');
+  const expected = fromHex(
+    '03000000', // entry count
+    '61626364', // keys
+    '7778797a',
+    '65666768',
+    '0864', // head 1·8 (delta 1, position implied 0, length written); value length 100
+    '03', // head 0·8 | position written | tombstone
+    '878080808020', // sequence 2^40 + 7, whole
+    '8008', // position 4096 / 4 = 1024
+    '0803', // head 1·8 (position implied 4096 + 20); value length 3 (not the previous entry's 0)
+  );
 
-  it('golden vector: positions in units of 4, implied positions at 4-byte alignment', () => {
+  it('golden vector: positions in units of 4, implied positions at 4-byte alignment, head = delta · 8 + flags', () => {
     expect(toHex(encodeCompactHintChunk(entries, 4, 4))).toBe(toHex(expected));
     const columns = decodeHintChunk(expected, 4, HintVersion.compactAligned4);
     const decoded = Array.from({ length: columns.count }, (_, index) => {
@@ -177,9 +187,34 @@ describe('hint version 3 (§6.5.3)', () => {
       return { ...entry, key: entry.key.slice() };
     });
     expect(decoded).toEqual(entries);
-    // The same bytes read as version 2 mean other positions: the version is not interchangeable.
+    // The same bytes read as version 2 mean other entries: the version is not interchangeable.
     const asVersion2 = decodeHintChunk(expected, 4, HintVersion.compact);
-    expect(Array.from(asVersion2.positions)).toEqual([0, 8192, 8192 + 24]);
+    expect(asVersion2.sequences[0]).toBe(2);
+  });
+
+  it('entries of equal value length in sequence take the key and a one-byte head (the same-length bit)', () => {
+    const run: HintEntry[] = Array.from({ length: 10 }, (_, index) => ({
+      key: filled(16, index),
+      sequence: 1 + index * 3,
+      tombstone: false,
+      position: index * recordBytes(16, 100, 4),
+      valueLength: 100,
+    }));
+    const bytes = encodeCompactHintChunk(run, 16, 4);
+    // The count, the keys, the first entry's head and length, then a head byte each (3 · 8 + 4 = 0x1c).
+    expect(bytes.length).toBe(4 + 10 * 16 + 2 + 9);
+    expect(toHex(bytes.subarray(4 + 160))).toBe(`0864${'1c'.repeat(9)}`);
+    // Version 2 writes every length: one byte more per entry.
+    const run8 = run.map((entry, index) => ({ ...entry, position: index * recordBytes(16, 100, 8) }));
+    expect(encodeCompactHintChunk(run8, 16, 8).length).toBe(4 + 10 * 16 + 2 * 10);
+  });
+
+  it.each([
+    ['a tombstone with the same-length bit', fromHex('01000000', '61626364', '0d')],
+    ['a value length written that the same-length bit could imply', fromHex('02000000', '61626364', '61626364', '0864', '0864')],
+    ['a value length 0 written for a first entry (the previous length is 0)', fromHex('01000000', '61626364', '0800')],
+  ])('version 3 entries: %s is ARMDB_INTEGRITY', (_name, bytes) => {
+    expectArmdbError(() => decodeHintChunk(bytes, 4, HintVersion.compactAligned4), 'ARMDB_INTEGRITY');
   });
 
   it('each record version has its own hint version', () => {
