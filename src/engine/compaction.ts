@@ -195,7 +195,10 @@ const KEY_ORDER_FIRST_SLICE = 64;
 /** Record bytes a slice of the key-order pass copies at most (about), as RecordStream reads 64 pages a step. */
 const KEY_ORDER_SLICE_BYTES = 64 * PAGE_BYTES;
 
-/** Bit `position / 8` of a file's map: the record at `position` (records start 8-byte aligned) was copied. */
+/**
+ * Bit `position / 8` of a file's map: the record at `position` was copied. Records start 4- or 8-byte
+ * aligned and are at least 20 bytes long (a 16-byte header and a key), so no two start in one 8-byte slot.
+ */
 function markCopied(map: Uint8Array, position: number): void {
   const slot = position >>> 3;
   map[slot >>> 3]! |= 1 << (slot & 7);
@@ -244,7 +247,7 @@ async function copyInKeyOrder(
         const valueLength = index.valueLengthOf(handle);
         // Tombstones (only while recovery runs) are the streaming pass's.
         if (valueLength === TOMBSTONE_LENGTH) continue;
-        const bytes = host.readRecord(file, position, recordBytes(keySize, valueLength));
+        const bytes = host.readRecord(file, position, recordBytes(keySize, valueLength, file.recordAlignment));
         sliceBytes += bytes.length;
         const header = decodeRecordHeader(bytes, 0, valueLength);
         if (header === undefined || header.tombstone || header.valueLength !== valueLength)
@@ -323,9 +326,11 @@ function repointIndex(host: CompactionHost, candidates: readonly DataFile[], out
     const fromPosition = moves[offset + 2]!;
     if (index.fileIdOf(handle) !== fromFileId || index.positionOf(handle) !== fromPosition) continue;
     const toFile = filesById.get(moves[offset + 3]!)!;
-    const bytes = recordBytes(host.keySize, moves[offset + 5]!);
+    const valueLength = moves[offset + 5]!;
     index.relocate(handle, toFile.fileId, moves[offset + 4]!);
-    candidateById.get(fromFileId)!.liveBytes -= bytes;
-    toFile.liveBytes += bytes;
+    // Each file counts the record at its own record version's size (docs/format.md §4.6).
+    const fromFile = candidateById.get(fromFileId)!;
+    fromFile.liveBytes -= fromFile.recordBytes(host.keySize, valueLength);
+    toFile.liveBytes += toFile.recordBytes(host.keySize, valueLength);
   }
 }

@@ -26,7 +26,7 @@ import { copyBytes } from '../format/bytes.js';
 import { PAGE_BYTES } from '../format/constants.js';
 import { peekKeyringDatabaseId } from '../format/keyring.js';
 import { CollectionKind, type CollectionKindId } from '../format/manifest.js';
-import { RECORD_HEADER_BYTES, RecordFlag, recordBytes } from '../format/record.js';
+import { RECORD_HEADER_BYTES, RecordFlag } from '../format/record.js';
 import { FILE_ID_WORD, LOCATION_WORDS, POSITION_WORD, VALUE_LENGTH_WORD } from '../index/entry-store.js';
 import { HashIndex } from '../index/hash-index.js';
 import type { KeyIndex } from '../index/key-index.js';
@@ -501,14 +501,14 @@ export class Engine {
     index.setLocation(handle, active.fileId, recordPosition, value.length, sequence);
     if (index.valueSize > 0) index.setInlineValue(handle, value);
     if (index.keepsObjects) index.setObject(handle, undefined);
-    active.liveBytes += recordBytes(this.keySize, value.length);
+    active.liveBytes += active.recordBytes(this.keySize, value.length);
     this.#counters.puts++;
   }
 
   #releaseLive(handle: number): void {
     const index = this.index;
     const file = this.#parts.shards.fileById(index.fileIdOf(handle));
-    if (file !== undefined) file.liveBytes -= recordBytes(this.keySize, index.valueLengthOf(handle));
+    if (file !== undefined) file.liveBytes -= file.recordBytes(this.keySize, index.valueLengthOf(handle));
   }
 
   /** Hands complete pages of every write buffer to the OS (no fsync). */

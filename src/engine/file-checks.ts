@@ -13,6 +13,7 @@ import {
   TAG_HEADER_BYTES,
   verifyTagFileHeader,
   type TagFileHeader,
+  type VersionedTagFileHeader,
 } from '../format/tag-file.js';
 import { FileCipher } from '../crypto/file-cipher.js';
 import { ArmdbError, integrityError } from '../errors.js';
@@ -42,8 +43,8 @@ export function authenticHeader(
   tagBytes: Uint8Array,
   shard: number,
   fileId: number,
-): { header: TagFileHeader; cipher: FileCipher } | undefined {
-  let header: TagFileHeader;
+): { header: VersionedTagFileHeader; cipher: FileCipher } | undefined {
+  let header: VersionedTagFileHeader;
   try {
     header = decodeTagFileHeader(tagBytes);
   } catch (error) {
@@ -74,7 +75,7 @@ export function authenticHeader(
  * A tag file is never read past a tag per such page, whatever length the file system reports.
  */
 export const MAX_DATA_FILE_PAGES =
-  Math.ceil((Limits.maxFileBytes + recordBytes(Limits.maxKeyBytes, Limits.maxValueBytes)) / PAGE_BYTES) + 1;
+  Math.ceil((Limits.maxFileBytes + recordBytes(Limits.maxKeyBytes, Limits.maxValueBytes, 8)) / PAGE_BYTES) + 1;
 
 export function readWhole(handle: FileHandle, bytes: number): Uint8Array {
   const buffer = new Uint8Array(bytes);

@@ -105,7 +105,7 @@ function replayLeftover(context: RecoveryContext, leftover: Leftover, newest: Ha
     const tagCount = footer.kind === 'valid' ? footer.pageCount : Math.floor((tagBytes.length - TAG_HEADER_BYTES) / TAG_BYTES);
     const pageCount = Math.max(0, Math.min(tagCount, Math.floor(dataHandle.size() / PAGE_BYTES)));
     const tags = tagBytes.slice(TAG_HEADER_BYTES, TAG_HEADER_BYTES + pageCount * TAG_BYTES);
-    file = DataFile.opened(cipher, header.mac, dataHandle, tagHandle, tags, pageCount);
+    file = DataFile.opened(cipher, header.mac, dataHandle, tagHandle, tags, pageCount, header.version);
     // No durable pages: a page that fails ends the stream instead of throwing.
     const stream = new RecordStream(file, pageCount, 0, context.keySize, (record) => applyRecoveredRecord(newest, fileId, record)).drain();
     return stream.validPages >= pageCount && footer.kind !== 'altered';

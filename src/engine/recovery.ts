@@ -391,7 +391,7 @@ class Recovery {
     const footerState = readFooter(tagBytes, cipher);
     const candidatePages = candidatePagesOf(opened, footerState, tagBytes);
     const tags = tagBytes.slice(TAG_HEADER_BYTES, TAG_HEADER_BYTES + candidatePages * TAG_BYTES);
-    const file = DataFile.opened(cipher, header.mac, opened.dataHandle, tagHandle, tags, candidatePages);
+    const file = DataFile.opened(cipher, header.mac, opened.dataHandle, tagHandle, tags, candidatePages, header.version);
     const { fileSystem } = this.#context;
     const journalPaths = opened.names.slice(3).filter((name) => fileSystem.exists(name));
     if (entry?.state === FileState.sealed) {

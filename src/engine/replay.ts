@@ -5,10 +5,9 @@
  */
 import { JournalCipher } from '../crypto/journal-cipher.js';
 import { PAGE_BYTES } from '../format/constants.js';
-import { decodeHintChunk, type HintColumns } from '../format/hint.js';
+import { decodeHintChunk, recordVersionOfHint, type HintColumns } from '../format/hint.js';
 import { decodeJournalFrames, decodeJournalHeader, JOURNAL_HEADER_BYTES, type JournalChunkPlace } from '../format/journal.js';
 import { RecordFlag } from '../format/record.js';
-import { recordBytes } from '../format/record.js';
 import { ArmdbError, integrityError } from '../errors.js';
 import { TOMBSTONE_LENGTH } from '../index/entry-store.js';
 import type { KeyIndex } from '../index/key-index.js';
@@ -134,11 +133,14 @@ function readCheckedHint(
   const chunks: HintColumns[] = [];
   try {
     const hint = readHint(bytes, { dataFile: file.cipher.identity, headerMac }, context.provider, dataKeyFor(context, file.keyId));
+    // A hint describes records of one record version: that of its data file (docs/format.md §6.6).
+    if (recordVersionOfHint(hint.version) !== file.recordVersion)
+      throw integrityError(`a version-${hint.version} hint does not describe records of version ${file.recordVersion}`);
     for (const plaintext of hint.chunks) {
       const columns = decodeHintChunk(plaintext, keySize, hint.version);
       const { count, positions, valueLengths } = columns;
       for (let entry = 0; entry < count; entry++) {
-        if (positions[entry]! + recordBytes(keySize, valueLengths[entry]!) > streamBytes)
+        if (positions[entry]! + file.recordBytes(keySize, valueLengths[entry]!) > streamBytes)
           throw integrityError('an entry points beyond the data file');
       }
       chunks.push(columns);
@@ -198,7 +200,7 @@ export function finishIndex(index: KeyIndex, fileById: (fileId: number) => DataF
       file = fileById(fileId);
     }
     if (file === undefined) throw integrityError('the index points into a file that does not exist');
-    file.liveBytes += recordBytes(keySize, valueLength);
+    file.liveBytes += file.recordBytes(keySize, valueLength);
   }
   for (const key of tombstoned) index.remove(key);
 }

@@ -1,10 +1,21 @@
 /** Format constants. docs/format.md §1 gives the version history. */
 
 /**
- * The format version of tag-file and hint-file headers and of the KEYRING. A file of another version
- * is refused.
+ * Format version 1: of the first tag files (whose data files hold records of version 1, 8-byte
+ * aligned) and of the identity block of the hint-file header. A file of a version its reader does not
+ * know is refused.
  */
 export const FORMAT_VERSION = 1;
+
+/**
+ * Tag-file versions (docs/format.md §5.2). The version of a tag file is also the record version of its
+ * data file (§4.6): 1 has records aligned to 8 bytes, 2 to 4 bytes. Both are read; new files are 2.
+ */
+export const TagFileVersion = { aligned8: 1, aligned4: 2 } as const;
+export type TagFileVersionId = (typeof TagFileVersion)[keyof typeof TagFileVersion];
+
+/** The tag-file version new data files are written with. */
+export const TAG_FILE_FORMAT_VERSION: TagFileVersionId = TagFileVersion.aligned4;
 
 /**
  * The MANIFEST versions this code reads (docs/format.md §7). A version-1 or version-2 store keeps its

@@ -6,6 +6,8 @@
  * ```
  * chunk:     u32 plaintext length | u32 flags (bit 0: last chunk) | ciphertext | 16-byte tag
  * version 2: u32 entry count | every entry's key | per entry: varint head [varint sequence] [varint position / 8] [varint value length]
+ * version 3: version 2 for a data file of record version 2: positions / 4, records aligned to 4, and a
+ *            head bit for "same value length as the previous entry" (head = delta · 8 + flags, §6.5.3)
  * version 1: per entry: key (keySize) | u64 sequence word (as in the record header) | u32 position | u32 value length
  * ```
  *
@@ -17,14 +19,29 @@
 import { integrityError } from '../errors.js';
 import { ByteReader, ByteWriter, equalBytes } from './bytes.js';
 import { FileKind, Limits, Magic, MAC_BYTES, TAG_BYTES } from './constants.js';
-import { RecordFlag, recordBytes } from './record.js';
+import { assert } from '../assert.js';
+import { RecordFlag, RecordVersion, recordBytes, type RecordAlignment, type RecordVersionId } from './record.js';
 import { decodeIdentity, encodeIdentity, type MacFunction, TAG_HEADER_BYTES, type FileIdentity, type TagFileHeader } from './tag-file.js';
 
 export const HINT_HEADER_BYTES = TAG_HEADER_BYTES;
-/** Hint format versions (§6.2): 1 has fixed-size entries, 2 compact ones. Writers write the latest. */
-export const HintVersion = { fixed: 1, compact: 2 } as const;
+/**
+ * Hint format versions (§6.2): 1 has fixed-size entries, 2 compact ones, both for data files of
+ * record version 1 (8-byte aligned); 3 is version 2 for data files of record version 2 (4-byte
+ * aligned, §6.5.3). Writers write the compact version of their data file's record version.
+ */
+export const HintVersion = { fixed: 1, compact: 2, compactAligned4: 3 } as const;
 export type HintVersionId = (typeof HintVersion)[keyof typeof HintVersion];
-const HINT_VERSIONS: readonly number[] = [HintVersion.fixed, HintVersion.compact];
+const HINT_VERSIONS: readonly number[] = [HintVersion.fixed, HintVersion.compact, HintVersion.compactAligned4];
+
+/** The hint version written for a data file of record version `recordVersion`. */
+export function hintVersionFor(recordVersion: RecordVersionId): HintVersionId {
+  return recordVersion === RecordVersion.aligned8 ? HintVersion.compact : HintVersion.compactAligned4;
+}
+
+/** The record version of the data files a hint of `version` describes (a hint of another is refused). */
+export function recordVersionOfHint(version: HintVersionId): RecordVersionId {
+  return version === HintVersion.compactAligned4 ? RecordVersion.aligned4 : RecordVersion.aligned8;
+}
 /** Byte offset of the u16 version in the header (§5.2). */
 const VERSION_OFFSET = 8;
 export const HINT_CHUNK_FRAME_BYTES = 8;
@@ -93,7 +110,8 @@ export interface HintColumns {
 
 /** Decodes one chunk's plaintext of a hint of `version`; throws ARMDB_INTEGRITY for anything a writer would not write. */
 export function decodeHintChunk(plaintext: Uint8Array, keySize: number, version: HintVersionId): HintColumns {
-  return version === HintVersion.compact ? decodeCompactChunk(plaintext, keySize) : decodeFixedChunk(plaintext, keySize);
+  if (version === HintVersion.fixed) return decodeFixedChunk(plaintext, keySize);
+  return decodeCompactChunk(plaintext, keySize, version === HintVersion.compactAligned4 ? 4 : 8);
 }
 
 /** One entry of `columns` as an object (tests, tools); open reads the columns. */
@@ -182,17 +200,25 @@ const COMPACT_COUNT_BYTES = 4;
 const HEAD_TOMBSTONE = 1;
 /** Head bit 1: the position is written (it is not where the previous record ends). */
 const HEAD_POSITION = 2;
+/** Head bit 2, version 3 only: the value length is the previous entry's, and is not written. */
+const HEAD_SAME_LENGTH = 4;
 /** Sequence deltas 1..2^40 go in the head (head = delta · 4 + flags); any other sequence is written whole. */
 const MAX_SEQUENCE_DELTA = 2 ** 40;
 /** A varint holds at most 8 groups of 7 bits; every value written is below 2^53. */
 const MAX_VARINT_BYTES = 8;
 
 /**
- * The most bytes a version-2 entry takes: its key, a head of at most 6 bytes (below 2^42), a whole
- * sequence (8), a position / 8 (below 2^29: 5) and a value length (5). Writers size chunks by it.
+ * The most bytes a version-2 or version-3 entry takes: its key, a head of at most 7 bytes (below
+ * 2^43 + 8 in version 3, 2^42 in version 2), a whole sequence (8), a position / 8 or / 4 (below
+ * 2^30: 5) and a value length (5). Writers size chunks by it.
  */
 export function compactHintEntryMaxBytes(keySize: number): number {
-  return keySize + 6 + 8 + 5 + 5;
+  return keySize + 7 + 8 + 5 + 5;
+}
+
+/** Whether a compact chunk of this alignment has the same-length head bit (version 3, §6.5.3). */
+function hasSameLengthBit(alignment: RecordAlignment): boolean {
+  return alignment === 4;
 }
 
 /** Bytes of `value` (a safe non-negative integer) as an unsigned LEB128 varint. */
@@ -222,33 +248,51 @@ interface CompactFields {
   valueLength: number | undefined;
 }
 
-function compactFields(entry: HintEntry, previousSequence: number, expectedPosition: number): CompactFields {
+function compactFields(
+  entry: HintEntry,
+  previousSequence: number,
+  expectedPosition: number,
+  previousValueLength: number,
+  alignment: RecordAlignment,
+): CompactFields {
   const delta = entry.sequence - previousSequence;
   const inHead = delta >= 1 && delta <= MAX_SEQUENCE_DELTA;
   const positionWritten = entry.position !== expectedPosition;
+  const withFlag = hasSameLengthBit(alignment);
+  const sameLength = withFlag && !entry.tombstone && entry.valueLength === previousValueLength;
   return {
-    head: (inHead ? delta * 4 : 0) + (positionWritten ? HEAD_POSITION : 0) + (entry.tombstone ? HEAD_TOMBSTONE : 0),
+    head:
+      (inHead ? delta * (withFlag ? 8 : 4) : 0) +
+      (sameLength ? HEAD_SAME_LENGTH : 0) +
+      (positionWritten ? HEAD_POSITION : 0) +
+      (entry.tombstone ? HEAD_TOMBSTONE : 0),
     sequence: inHead ? undefined : entry.sequence,
-    positionUnits: positionWritten ? entry.position / 8 : undefined,
-    valueLength: entry.tombstone ? undefined : entry.valueLength,
+    positionUnits: positionWritten ? entry.position / alignment : undefined,
+    valueLength: entry.tombstone || sameLength ? undefined : entry.valueLength,
   };
 }
 
-/** Packs entries into one chunk's plaintext, version 2; entries in record-stream order compress best. */
-export function encodeCompactHintChunk(entries: readonly HintEntry[], keySize: number): Uint8Array {
+/**
+ * Packs entries into one chunk's plaintext, version 2 (`alignment` 8) or version 3 (`alignment` 4,
+ * the data file's record alignment); entries in record-stream order compress best.
+ */
+export function encodeCompactHintChunk(entries: readonly HintEntry[], keySize: number, alignment: RecordAlignment = 8): Uint8Array {
   const fields: CompactFields[] = [];
   let total = COMPACT_COUNT_BYTES + entries.length * keySize;
   let previousSequence = 0;
   let expectedPosition = 0;
+  let previousValueLength = 0;
   for (const entry of entries) {
-    const entryFields = compactFields(entry, previousSequence, expectedPosition);
+    assert(entry.position % alignment === 0, 'a hint entry points at an aligned record');
+    const entryFields = compactFields(entry, previousSequence, expectedPosition, previousValueLength, alignment);
+    previousValueLength = entry.valueLength;
     total += varintBytes(entryFields.head);
     if (entryFields.sequence !== undefined) total += varintBytes(entryFields.sequence);
     if (entryFields.positionUnits !== undefined) total += varintBytes(entryFields.positionUnits);
     if (entryFields.valueLength !== undefined) total += varintBytes(entryFields.valueLength);
     fields.push(entryFields);
     previousSequence = entry.sequence;
-    expectedPosition = entry.position + recordBytes(keySize, entry.valueLength);
+    expectedPosition = entry.position + recordBytes(keySize, entry.valueLength, alignment);
   }
   const bytes = new Uint8Array(total);
   new DataView(bytes.buffer).setUint32(0, entries.length, true);
@@ -297,7 +341,8 @@ class VarintReader {
   }
 }
 
-function decodeCompactChunk(plaintext: Uint8Array, keySize: number): HintColumns {
+/** Decodes a version-2 (`alignment` 8) or version-3 (`alignment` 4) chunk; positions are in units of the alignment. */
+function decodeCompactChunk(plaintext: Uint8Array, keySize: number, alignment: RecordAlignment): HintColumns {
   if (plaintext.length < COMPACT_COUNT_BYTES) throw integrityError('hint chunk is too short for its entry count');
   const count = readU32(plaintext, 0);
   // Bound before allocating: every entry takes its key and at least a one-byte head.
@@ -308,10 +353,14 @@ function decodeCompactChunk(plaintext: Uint8Array, keySize: number): HintColumns
   const reader = new VarintReader(plaintext, COMPACT_COUNT_BYTES + count * keySize);
   let previousSequence = 0;
   let expectedPosition = 0;
+  let previousValueLength = 0;
+  const withFlag = hasSameLengthBit(alignment);
   for (let index = 0; index < count; index++) {
     const head = reader.read();
     const tombstone = (head & HEAD_TOMBSTONE) !== 0;
-    const delta = Math.floor(head / 4);
+    const sameLength = withFlag && (head & HEAD_SAME_LENGTH) !== 0;
+    if (sameLength && tombstone) throw integrityError('hint entry for a tombstone says it has the previous value length');
+    const delta = Math.floor(head / (withFlag ? 8 : 4));
     let sequence: number;
     if (delta !== 0) sequence = previousSequence + delta;
     else {
@@ -324,18 +373,24 @@ function decodeCompactChunk(plaintext: Uint8Array, keySize: number): HintColumns
     if (sequence > Number.MAX_SAFE_INTEGER) throw integrityError('hint entry has a sequence number above 2^53 - 1');
     let position = expectedPosition;
     if ((head & HEAD_POSITION) !== 0) {
-      position = reader.read() * 8;
+      position = reader.read() * alignment;
       if (position === expectedPosition) throw integrityError('hint entry writes the position its head implies');
     }
     if (position >= TWO_POW_32) throw integrityError('hint entry position is beyond 2^32');
-    const valueLength = tombstone ? 0 : reader.read();
+    let valueLength = 0;
+    if (sameLength) valueLength = previousValueLength;
+    else if (!tombstone) {
+      valueLength = reader.read();
+      if (withFlag && valueLength === previousValueLength) throw integrityError('hint entry writes the value length its head could imply');
+    }
     if (valueLength > Limits.maxValueBytes) throw integrityError('hint entry value length is beyond the format limit');
+    previousValueLength = valueLength;
     sequences[index] = sequence;
     positions[index] = position;
     valueLengths[index] = valueLength;
     tombstones[index] = tombstone ? 1 : 0;
     previousSequence = sequence;
-    expectedPosition = position + recordBytes(keySize, valueLength);
+    expectedPosition = position + recordBytes(keySize, valueLength, alignment);
   }
   if (reader.at !== plaintext.length) throw integrityError('hint chunk has bytes after its last entry');
   return columns;

@@ -1,17 +1,25 @@
 /**
  * Page geometry and the padding rule (docs/format.md §3.2).
  *
- * A data file is a stream of records cut into 4096-byte pages. Records are 8-byte aligned and may span
- * pages, but a record header never does: where the rest of a page is shorter than a header the writer
- * leaves it zero and starts the next record on the next page. Readers apply the same rule, and also
- * treat an all-zero header as padding to the end of its page (the zero-padded tail that a barrier
- * seals).
+ * A data file is a stream of records cut into 4096-byte pages. Records are aligned to their file's
+ * record alignment (8 bytes in record version 1, 4 in version 2) and may span pages, but a record
+ * header never does: where the rest of a page is shorter than a header the writer leaves it zero and
+ * starts the next record on the next page. Readers apply the same rule, and also treat an all-zero
+ * header as padding to the end of its page (the zero-padded tail that rotation or close seals).
  *
- * The shortest such gap is the last 8 bytes of a page: `nextRecordPosition(4088)` is 4096.
+ * The gaps are the last 4, 8 or 12 bytes of a page (only 8 in version 1): `nextRecordPosition(4084)`
+ * is 4096.
  */
 import { integrityError } from '../errors.js';
 import { PAGE_BYTES } from './constants.js';
-import { RECORD_HEADER_BYTES, decodeRecordHeader, recordBytes, verifyRecordChecksum, type RecordHeader } from './record.js';
+import {
+  RECORD_HEADER_BYTES,
+  decodeRecordHeader,
+  recordBytes,
+  verifyRecordChecksum,
+  type RecordAlignment,
+  type RecordHeader,
+} from './record.js';
 
 export function pageIndexOf(position: number): number {
   return Math.floor(position / PAGE_BYTES);
@@ -70,7 +78,8 @@ interface MutableScannedRecord {
  * Walks the records in `plaintext`, which holds the file's bytes from `bufferPosition` on, starting at
  * file position `fromPosition`. Stops at the end of the buffer or before a record the buffer holds only
  * part of, and returns the position to resume at once more bytes are available. Every record is
- * checked (reserved bits, length bound, CRC) before `visit` sees it.
+ * checked (alignment, reserved bits, length bound, CRC) before `visit` sees it. `alignment` is that
+ * of the file's record version (§4.6).
  */
 export function scanRecords(
   plaintext: Uint8Array,
@@ -78,6 +87,7 @@ export function scanRecords(
   fromPosition: number,
   keySize: number,
   maxValueBytes: number,
+  alignment: RecordAlignment,
   visit: (record: ScannedRecord) => void,
 ): number {
   const bufferEnd = bufferPosition + plaintext.length;
@@ -95,14 +105,14 @@ export function scanRecords(
   for (;;) {
     position = nextRecordPosition(position);
     if (position + RECORD_HEADER_BYTES > bufferEnd) return position;
-    if (position % 8 !== 0) throw integrityError(`record position ${position} is not 8-byte aligned`);
+    if (position % alignment !== 0) throw integrityError(`record position ${position} is not ${alignment}-byte aligned`);
     const local = position - bufferPosition;
     const header = decodeRecordHeader(plaintext, local, maxValueBytes);
     if (header === undefined) {
       position = alignUpToPage(position + 1);
       continue;
     }
-    const length = recordBytes(keySize, header.valueLength);
+    const length = recordBytes(keySize, header.valueLength, alignment);
     if (position + length > bufferEnd) return position;
     verifyRecordChecksum(plaintext, local, keySize, header.valueLength);
     const keyStart = local + RECORD_HEADER_BYTES;

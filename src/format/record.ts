@@ -1,11 +1,12 @@
 /**
- * The entry record (docs/format.md §4): a 16-byte header, the key, the value, zero padding to 8 bytes.
+ * The entry record (docs/format.md §4): a 16-byte header, the key, the value, zero padding to the
+ * record alignment of its data file: 8 bytes in record version 1, 4 bytes in record version 2 (§4.6).
  *
  * ```
  * 0   u64 LE  sequence number (bits 0..52) and flags (bit 63 tombstone, bit 62 batch continues)
  * 8   u32 LE  CRC-32 (IEEE) over bytes 0..8 ‖ bytes 12..16 ‖ key ‖ value
  * 12  u32 LE  value length
- * 16  key (keySize bytes), value, zero padding to a multiple of 8
+ * 16  key (keySize bytes), value, zero padding to a multiple of the alignment
  * ```
  * A sequence number of 0 is never written, so an all-zero header is padding.
  */
@@ -15,7 +16,29 @@ import { Limits } from './constants.js';
 import { crc32 } from './crc32.js';
 
 export const RECORD_HEADER_BYTES = 16;
-const RECORD_ALIGNMENT = 8;
+
+/**
+ * Record versions (docs/format.md §4.6). The version of a data file's records is the version of its
+ * tag file (§5.2): the header layout is the same in both, only the alignment differs.
+ */
+export const RecordVersion = {
+  /** Records start at multiples of 8 and are padded to 8 (tag files of version 1). */
+  aligned8: 1,
+  /** Records start at multiples of 4 and are padded to 4 (tag files of version 2). */
+  aligned4: 2,
+} as const;
+export type RecordVersionId = (typeof RecordVersion)[keyof typeof RecordVersion];
+
+/** The record version new data files are written in. */
+export const RECORD_VERSION: RecordVersionId = RecordVersion.aligned4;
+
+/** Alignment of record positions and sizes, in bytes: 8 or 4. */
+export type RecordAlignment = 8 | 4;
+
+/** The alignment records of `version` keep. */
+export function recordAlignment(version: RecordVersionId): RecordAlignment {
+  return version === RecordVersion.aligned8 ? 8 : 4;
+}
 
 /** Largest sequence number: the low 53 bits of the first header word. */
 export const MAX_SEQUENCE = 2 ** 53 - 1;
@@ -64,10 +87,13 @@ export interface RecordHeader {
   readonly valueLength: number;
 }
 
-/** Bytes a record with this key and value length occupies, padding included. */
-export function recordBytes(keySize: number, valueLength: number): number {
+/**
+ * Bytes a record with this key and value length occupies, padding included, at `alignment` (that of
+ * its file's record version; 8, the larger, is an upper bound for both).
+ */
+export function recordBytes(keySize: number, valueLength: number, alignment: RecordAlignment): number {
   const unpadded = RECORD_HEADER_BYTES + keySize + valueLength;
-  return Math.ceil(unpadded / RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
+  return Math.ceil(unpadded / alignment) * alignment;
 }
 
 /** CRC-32 over sequence word ‖ value length ‖ key ‖ value of the record laid out at `offset`. */
@@ -78,7 +104,8 @@ function crcAt(bytes: Uint8Array, offset: number, keySize: number, valueLength: 
 
 /**
  * Writes one record at `offset` of `target` and returns the number of bytes it occupies.
- * `target` must hold `recordBytes(key.length, value.length)` bytes from `offset`; padding bytes are zeroed.
+ * `target` must hold `recordBytes(key.length, value.length, alignment)` bytes from `offset`; padding
+ * bytes are zeroed. `alignment` is that of the file's record version (8 for version 1, the default).
  */
 export function encodeRecord(
   target: Uint8Array,
@@ -87,12 +114,13 @@ export function encodeRecord(
   flags: number,
   key: Uint8Array,
   value: Uint8Array,
+  alignment: RecordAlignment = 8,
 ): number {
   // Constant messages: this runs for every record written.
   assert(Number.isSafeInteger(sequence) && sequence >= 1 && sequence <= MAX_SEQUENCE, 'record sequence number is 1..MAX_SEQUENCE');
   assert((flags & ~FLAG_MASK_HIGH) === 0, 'record flags are known RecordFlag bits');
   assert((flags & RecordFlag.tombstone) === 0 || value.length === 0, 'a tombstone carries no value');
-  const total = recordBytes(key.length, value.length);
+  const total = recordBytes(key.length, value.length, alignment);
   assert(offset + total <= target.length, 'record fits its target');
   writeU32(target, offset, sequence % TWO_POW_32);
   writeU32(target, offset + 4, (Math.floor(sequence / TWO_POW_32) | flags) >>> 0);

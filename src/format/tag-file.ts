@@ -14,6 +14,9 @@ import {
   PAGE_BYTES,
   SALT_BYTES,
   TAG_BYTES,
+  TAG_FILE_FORMAT_VERSION,
+  TagFileVersion,
+  type TagFileVersionId,
   isAlgorithmId,
   type AlgorithmId,
   type FileKindId,
@@ -45,6 +48,16 @@ export interface TagFileHeader extends FileIdentity {
   /** MAC over the header's first 96 bytes; the manifest records it to pin this file instance. */
   readonly mac: Uint8Array;
 }
+
+/** A decoded tag-file header: its version is the record version of its data file (§4.6, §5.2). */
+export interface VersionedTagFileHeader extends TagFileHeader {
+  readonly version: TagFileVersionId;
+}
+
+/** The tag-file versions this code reads. */
+const TAG_FILE_VERSIONS: readonly number[] = [TagFileVersion.aligned8, TagFileVersion.aligned4];
+/** Byte offset of the u16 version in the header (§5.2). */
+const VERSION_OFFSET = 8;
 
 /** Byte position of the tag of `pageIndex` in a tag file. */
 export function tagOffset(pageIndex: number): number {
@@ -100,9 +113,14 @@ export function decodeIdentity(
   return { algorithm, kind, databaseId, shard, fileId, keyId, salt };
 }
 
-export function encodeTagFileHeader(identity: FileIdentity, mac: MacFunction): Uint8Array {
+/** A tag-file header of `version` (the record version of its data file; new files take the latest). */
+export function encodeTagFileHeader(
+  identity: FileIdentity,
+  mac: MacFunction,
+  version: TagFileVersionId = TAG_FILE_FORMAT_VERSION,
+): Uint8Array {
   const writer = new ByteWriter(TAG_HEADER_BYTES);
-  encodeIdentity(writer, Magic.tagHeader, identity);
+  encodeIdentity(writer, Magic.tagHeader, identity, version);
   const body = writer.bytes.subarray(0, HEADER_BODY_BYTES);
   writer.raw(mac(body), MAC_BYTES);
   return writer.finish();
@@ -112,11 +130,12 @@ export function encodeTagFileHeader(identity: FileIdentity, mac: MacFunction): U
  * Parses a tag-file header without checking its MAC: the MAC key is derived from fields inside it
  * (salt, ids), so the caller derives the key and then calls {@link verifyTagFileHeader}.
  */
-export function decodeTagFileHeader(bytes: Uint8Array): TagFileHeader {
+export function decodeTagFileHeader(bytes: Uint8Array): VersionedTagFileHeader {
   if (bytes.length < TAG_HEADER_BYTES) throw integrityError(`tag file header is truncated: ${bytes.length} of ${TAG_HEADER_BYTES} bytes`);
   const reader = new ByteReader(bytes.subarray(0, TAG_HEADER_BYTES), 'tag file header');
-  const identity = decodeIdentity(reader, Magic.tagHeader, 'tag file header', FileKind.data);
-  return { ...identity, mac: reader.copy(MAC_BYTES) };
+  const identity = decodeIdentity(reader, Magic.tagHeader, 'tag file header', FileKind.data, TAG_FILE_VERSIONS);
+  const version = (bytes[VERSION_OFFSET]! | (bytes[VERSION_OFFSET + 1]! << 8)) as TagFileVersionId;
+  return { ...identity, mac: reader.copy(MAC_BYTES), version };
 }
 
 export function verifyTagFileHeader(bytes: Uint8Array, header: TagFileHeader, mac: MacFunction): void {

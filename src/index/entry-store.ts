@@ -28,7 +28,7 @@ const TWO_TO_32 = 2 ** 32;
 export const TOMBSTONE_LENGTH = 0xffffffff;
 
 /**
- * The position of a released handle: odd, so no record is there (records start 8-aligned, docs/format.md
+ * The position of a released handle: odd, so no record is there (records start 4- or 8-aligned, docs/format.md
  * §4.1). It tells a released handle from an allocated one whose location is not set yet.
  */
 const RELEASED_POSITION = 1;
@@ -174,7 +174,7 @@ export class EntryStore {
   }
 
   setLocation(handle: number, fileId: number, position: number, valueLength: number, sequence: number): void {
-    assert(position !== RELEASED_POSITION, 'a record position is 8-aligned');
+    assert(position !== RELEASED_POSITION, 'a record position is 4- or 8-aligned');
     const locations = this.locations;
     const record = handle * LOCATION_WORDS;
     locations[record + FILE_ID_WORD] = fileId;

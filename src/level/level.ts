@@ -21,7 +21,7 @@ import { VarTree } from '../collections/var-tree.js';
 import { MANIFEST_NAME } from '../engine/paths.js';
 import { ArmdbError } from '../errors.js';
 import { Limits } from '../format/constants.js';
-import { recordBytes } from '../format/record.js';
+import { RECORD_HEADER_BYTES, recordBytes } from '../format/record.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { toLevelError, levelError } from './errors.js';
 import { decodeLevelKey, encodeBound, encodeLevelKey, levelKeyCapacity, type EncodedBound } from './key-codec.js';
@@ -292,8 +292,9 @@ export class ArmdbLevel<K = string, V = string> extends AbstractLevel<Bytes, K, 
     const range = this.#readerRange(options);
     if (range === undefined) return;
     const reader = new SnapshotReader(tree, range, false, snapshot?.journalFor(range));
-    // A tombstone takes its record and 8 bytes of alignment slack in the write buffer (DataFile.reserveBytes).
-    const keysPerGroup = Math.max(1, Math.floor(this.#clearGroupBytes() / (recordBytes(this.keySize, 0) + 8)));
+    // A tombstone takes its record (at most its 8-aligned size) and a header's worth of page-end slack
+    // in the write buffer (DataFile.reserveBytes).
+    const keysPerGroup = Math.max(1, Math.floor(this.#clearGroupBytes() / (recordBytes(this.keySize, 0, 8) + RECORD_HEADER_BYTES)));
     try {
       let remaining = options.limit < 0 ? Infinity : options.limit;
       let group: { key: Bytes; value: undefined }[] = [];

@@ -17,7 +17,15 @@ import { integrityError, type ArmdbErrorDetails } from '../errors.js';
 import { allocOut, copyOut } from '../format/bytes.js';
 import { MAC_BYTES, PAGE_BYTES, TAG_BYTES } from '../format/constants.js';
 import { alignUpToPage, nextRecordPosition, pageIndexOf } from '../format/page.js';
-import { RECORD_HEADER_BYTES, encodeRecord, recordBytes } from '../format/record.js';
+import {
+  RECORD_HEADER_BYTES,
+  RECORD_VERSION,
+  encodeRecord,
+  recordAlignment,
+  recordBytes,
+  type RecordAlignment,
+  type RecordVersionId,
+} from '../format/record.js';
 import { encodeJournalChunk, encodeJournalHeader } from '../format/journal.js';
 import { encodeTagFileFooter, encodeTagFileHeader, tagOffset } from '../format/tag-file.js';
 import type { JournalCipher } from '../crypto/journal-cipher.js';
@@ -67,6 +75,10 @@ export class DataFile {
   readonly headerMac: Uint8Array;
   readonly dataHandle: FileHandle;
   readonly tagHandle: FileHandle;
+  /** Version of the file's records: its tag file's version (docs/format.md §4.6, §5.2). */
+  readonly recordVersion: RecordVersionId;
+  /** Alignment of the file's record positions and sizes (8 or 4 bytes), from {@link recordVersion}. */
+  readonly recordAlignment: RecordAlignment;
   /** Pages sealed and written. */
   pageCount: number;
   sealed: boolean;
@@ -115,8 +127,11 @@ export class DataFile {
     pageCount: number,
     sealed: boolean,
     durable: DurableState,
+    recordVersion: RecordVersionId,
   ) {
     this.cipher = cipher;
+    this.recordVersion = recordVersion;
+    this.recordAlignment = recordAlignment(recordVersion);
     this.shard = cipher.identity.shard;
     this.fileId = cipher.identity.fileId;
     this.keyId = cipher.identity.keyId;
@@ -140,16 +155,21 @@ export class DataFile {
     counters: WriteCounters,
     journal?: JournalParts,
   ): DataFile {
-    const header = encodeTagFileHeader(cipher.identity, cipher.mac);
+    // New files take the latest record version; the tag-file version says which (§5.2).
+    const header = encodeTagFileHeader(cipher.identity, cipher.mac, RECORD_VERSION);
     tagHandle.write(header, 0);
     const headerMac = header.slice(header.length - MAC_BYTES);
-    const file = new DataFile(cipher, headerMac, dataHandle, tagHandle, new Uint8Array(64 * TAG_BYTES), 0, false, {
-      pageCount: 0,
-      tagDigest: EMPTY_DIGEST,
-      sealed: false,
-      journalChunks: 0,
-      journalPage: 0,
-    });
+    const file = new DataFile(
+      cipher,
+      headerMac,
+      dataHandle,
+      tagHandle,
+      new Uint8Array(64 * TAG_BYTES),
+      0,
+      false,
+      { pageCount: 0, tagDigest: EMPTY_DIGEST, sealed: false, journalChunks: 0, journalPage: 0 },
+      RECORD_VERSION,
+    );
     file.#writer = new WriteBuffer(writeBufferBytes);
     file.#counters = counters;
     file.#journal = journal;
@@ -159,7 +179,7 @@ export class DataFile {
     return file;
   }
 
-  /** A file recovered from disk, sealed, with its verified tags. */
+  /** A file recovered from disk, sealed, with its verified tags; `recordVersion` is its tag file's version. */
   static opened(
     cipher: FileCipher,
     headerMac: Uint8Array,
@@ -167,14 +187,19 @@ export class DataFile {
     tagHandle: FileHandle,
     tags: Uint8Array,
     pageCount: number,
+    recordVersion: RecordVersionId,
   ): DataFile {
-    const file = new DataFile(cipher, headerMac, dataHandle, tagHandle, tags, pageCount, true, {
+    const file = new DataFile(
+      cipher,
+      headerMac,
+      dataHandle,
+      tagHandle,
+      tags,
       pageCount,
-      tagDigest: new Uint8Array(0),
-      sealed: true,
-      journalChunks: 0,
-      journalPage: 0,
-    });
+      true,
+      { pageCount, tagDigest: new Uint8Array(0), sealed: true, journalChunks: 0, journalPage: 0 },
+      recordVersion,
+    );
     file.#durable = { pageCount, tagDigest: file.currentDigest(), sealed: true, journalChunks: 0, journalPage: 0 };
     file.#listed = true;
     return file;
@@ -308,9 +333,17 @@ export class DataFile {
     return this.#tags.subarray(pageIndex * TAG_BYTES, (pageIndex + 1) * TAG_BYTES);
   }
 
-  /** Bytes a record will need at most in the write buffer, including a page-end gap before it. */
+  /**
+   * Bytes a record will need at most in the write buffer, including a page-end gap before it: the
+   * record at the larger alignment (8), and a gap of at most 12 bytes (§3.2: shorter than a header).
+   */
   static reserveBytes(keySize: number, valueLength: number): number {
-    return recordBytes(keySize, valueLength) + 8;
+    return recordBytes(keySize, valueLength, 8) + RECORD_HEADER_BYTES;
+  }
+
+  /** Bytes a record of this file with this key size and value length occupies, padding included (§4.6). */
+  recordBytes(keySize: number, valueLength: number): number {
+    return recordBytes(keySize, valueLength, this.recordAlignment);
   }
 
   /**
@@ -329,7 +362,7 @@ export class DataFile {
     const writer = this.#requireWriter();
     if (sequence < this.lowestSequence) this.lowestSequence = sequence;
     const position = nextRecordPosition(writer.position);
-    const length = encodeRecord(writer.buffer, position - writer.bufferPosition, sequence, flags, key, value);
+    const length = encodeRecord(writer.buffer, position - writer.bufferPosition, sequence, flags, key, value, this.recordAlignment);
     writer.position = position + length;
     this.streamBytes = writer.position;
     if (this.keepsUnsyncedPages && value.length > PAGE_BYTES)

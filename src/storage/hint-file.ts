@@ -23,7 +23,7 @@ import {
   HINT_CHUNK_FRAME_BYTES,
   HINT_HEADER_BYTES,
   HintChunkFlag,
-  HintVersion,
+  hintVersionFor,
   verifyHintHeader,
   type HintEntry,
   type HintVersionId,
@@ -55,13 +55,14 @@ export async function buildHint(
   const identity: FileIdentity = { ...file.cipher.identity, kind: FileKind.hint, salt: new Uint8Array(randomBytes(SALT_BYTES)) };
   const cipher = new FileCipher(provider, identity, dataKey, 'write');
   try {
-    const header = encodeHintHeader(identity, cipher.mac, HintVersion.compact);
+    // The compact version of the file's record version: positions in units of its alignment (§6.5).
+    const header = encodeHintHeader(identity, cipher.mac, hintVersionFor(file.recordVersion));
     const parts: Uint8Array[] = [header];
     const perChunk = entriesPerChunk(keySize);
     let entries: HintEntry[] = [];
     let chunkIndex = 0;
     const sealChunk = (last: boolean): void => {
-      const plaintext = encodeCompactHintChunk(entries, keySize);
+      const plaintext = encodeCompactHintChunk(entries, keySize, file.recordAlignment);
       const sealed = cipher.seal(chunkIndex++, plaintext, last ? HintChunkFlag.last : 0);
       parts.push(encodeHintChunkFrame({ plaintextBytes: plaintext.length, last }), sealed.ciphertext, sealed.tag);
       entries = [];

@@ -110,6 +110,7 @@ export class RecordStream {
       this.#resumePosition,
       this.#keySize,
       Number.MAX_SAFE_INTEGER,
+      this.#file.recordAlignment,
       (record) => this.#onRecord(record),
     );
     this.#carry = plaintext.subarray(this.#resumePosition - this.#carryPosition);

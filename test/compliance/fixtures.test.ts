@@ -1,14 +1,15 @@
 /**
- * The committed stores of test/fixtures/stores (README.md there): each written by armdb 0.1.0 with
- * the format of docs/format.md (tag, hint and KEYRING files version 1, MANIFEST version 2), each
- * opened here and held to its documented outcome. A change to the on-disk format, or to what
+ * The committed stores of test/fixtures/stores (README.md there): most written by armdb 0.1.0 with
+ * the format of docs/format.md (tag, hint and KEYRING files version 1, MANIFEST version 2), two in
+ * record version 2 (tag files version 2, hints version 3, §4.6), each opened here and held to its
+ * documented outcome. A change to the on-disk format, or to what
  * recovery makes of a crashed or damaged store, fails this file.
  *
  * Every test opens a copy in a temporary directory, never the committed files (an open rewrites the
  * MANIFEST and hints). Git keeps no file modes, so the copy's KEYRING is set to 0600, as a store
  * expects of it (security-model.md: a group- or world-accessible KEYRING is refused).
  */
-import { chmodSync, cpSync, existsSync, readFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect } from 'vitest';
@@ -169,5 +170,89 @@ describe('committed fixture stores (format of armdb 0.1.0)', () => {
     expect(older.size).toBe(recorded.olderGeneration.keys);
     expectContents(db, older, 40);
     expect(db.stats().epoch).toBeLessThan(recorded.olderGeneration.anchoredEpoch);
+  });
+});
+
+/** The u16 format version at offset 8 of every tag (or hint) file of a store, by file name. */
+function headerVersions(dir: string, extension: 'tags' | 'hint'): Map<string, number> {
+  const versions = new Map<string, number>();
+  for (const shard of readdirSync(dir)
+    .filter((name) => name.startsWith('shard-'))
+    .sort())
+    for (const name of readdirSync(path.join(dir, shard))
+      .filter((file) => file.endsWith(`.${extension}`))
+      .sort())
+      versions.set(`${shard}/${name}`, readFileSync(path.join(dir, shard, name)).readUInt16LE(8));
+  return versions;
+}
+
+describe('committed fixture stores of record version 2 (4-byte-aligned records, docs/format.md §4.6)', () => {
+  it('aligned4: tag files version 2 and hints version 3; opens from its hints with exactly the seeded contents, and verifies', async ({
+    tempDir,
+  }) => {
+    const dir = copyOf('aligned4', tempDir);
+    expect([...headerVersions(dir, 'tags').values()]).toEqual([2, 2]);
+    expect([...headerVersions(dir, 'hint').values()]).toEqual([3, 3]);
+    const db = trackStore(dir, await VarMap.open(dir, keyed()));
+    expect(db.stats().filesFromHints).toBe(2);
+    expect(db.stats().damagedHints).toBe(0);
+    expectContents(db, modelOf([7, 0, 40]), 45);
+    const report = await db.verify();
+    expect(report.ok).toBe(true);
+  });
+
+  it('aligned4: scanned without hints it holds the same contents (the record scan reads 4-byte alignment)', async ({ tempDir }) => {
+    const dir = copyOf('aligned4', tempDir);
+    const db = trackStore(dir, await VarMap.open(dir, keyed({ hints: false })));
+    expect(db.stats().filesFromHints).toBe(0);
+    expectContents(db, modelOf([7, 0, 40]), 45);
+  });
+
+  it('aligned4-journal: copied after sync() while open, every synced write recovers from pages and journal', async ({ tempDir }) => {
+    const dir = copyOf('aligned4-journal', tempDir);
+    expect(readdirSync(path.join(dir, 'shard-000')).some((name) => name.endsWith('.journal'))).toBe(true);
+    const db = trackStore(dir, await VarMap.open(dir, keyed()));
+    expectContents(db, modelOf([8, 0, 40]), 45);
+    expect(db.stats().recoveredTornBytes).toBe(0);
+    await db.close();
+    const again = trackStore(dir, await VarMap.open(dir, keyed()));
+    expectContents(again, modelOf([8, 0, 40]), 45);
+    expect((await again.verify()).ok).toBe(true);
+  });
+
+  it('a mixed store (version-1 files of pristine, version-2 files written now) opens, reads, and compacts into version 2', async ({
+    tempDir,
+  }) => {
+    const dir = copyOf('pristine', tempDir);
+    const options = keyed({ writeBufferBytes: 4096, maxFileBytes: 65536, autoCompact: false });
+    let db = trackStore(dir, await VarMap.open(dir, options));
+    const model = modelOf([1, 0, 24]);
+    const later = fixtureWrites(9, 12, 30);
+    for (const [index, value] of later) {
+      if (value === undefined) db.delete(fixtureKey(index));
+      else db.put(fixtureKey(index), value);
+    }
+    applyWrites(model, later);
+    await db.close();
+    const mixed = headerVersions(dir, 'tags');
+    expect(new Set(mixed.values())).toEqual(new Set([1, 2]));
+    // Each file's hint belongs to its record version: the old files keep their version-1 hints, the new have version 3.
+    for (const [name, version] of headerVersions(dir, 'hint'))
+      expect(version, name).toBe(mixed.get(name.replace('.hint', '.tags')) === 1 ? 1 : 3);
+
+    db = trackStore(dir, await VarMap.open(dir, options));
+    expect(db.stats().damagedHints).toBe(0);
+    expectContents(db, model, 45);
+    expect((await db.verify()).ok).toBe(true);
+    await db.compact();
+    expectContents(db, model, 45);
+    await db.close();
+    expect(new Set(headerVersions(dir, 'tags').values())).toEqual(new Set([2]));
+
+    for (const hints of [true, false]) {
+      db = trackStore(dir, await VarMap.open(dir, keyed({ hints })));
+      expectContents(db, model, 45);
+      await db.close();
+    }
   });
 });

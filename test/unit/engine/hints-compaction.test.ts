@@ -91,7 +91,7 @@ describe('hint files', () => {
     await db.close();
   });
 
-  it('hints of files with thousands of records (the bulk path): version 2, and the same index as a scan', async () => {
+  it('hints of files with thousands of records (the bulk path): version 3 (the hint of record version 2), and the same index as a scan', async () => {
     const directory = temporaryDirectory();
     const options: OpenOptions = { ...base, shards: 1, maxFileBytes: 2 ** 20 };
     const count = 12_000;
@@ -112,7 +112,7 @@ describe('hint files', () => {
     const shard = path.join(directory, 'shard-000');
     const hints = fs.readdirSync(shard).filter((name) => name.endsWith('.hint'));
     expect(hints.length).toBeGreaterThanOrEqual(2);
-    for (const hint of hints) expect(fs.readFileSync(path.join(shard, hint)).readUInt16LE(8)).toBe(2);
+    for (const hint of hints) expect(fs.readFileSync(path.join(shard, hint)).readUInt16LE(8)).toBe(3);
 
     const withHints = countingFileSystem();
     db = await VarMap.open(directory, withEngineHooks({ ...options }, { fileSystem: withHints.fileSystem }));

@@ -13,7 +13,7 @@ import { Algorithm, DATABASE_ID_BYTES, Limits, MAC_BYTES, SALT_BYTES } from '../
 import type { FileKindId } from '../../../src/format/constants.js';
 import { nextRecordPosition } from '../../../src/format/page.js';
 import type { ScannedRecord } from '../../../src/format/page.js';
-import { MAX_SEQUENCE, RecordFlag, encodeRecord, recordBytes } from '../../../src/format/record.js';
+import { MAX_SEQUENCE, RecordFlag, encodeRecord, recordBytes, type RecordAlignment } from '../../../src/format/record.js';
 import type { FileIdentity, MacFunction, TagFileFooter } from '../../../src/format/tag-file.js';
 import type { HintChunkFrame, HintEntry } from '../../../src/format/hint.js';
 import { CollectionKind, FileState } from '../../../src/format/manifest.js';
@@ -304,17 +304,17 @@ export interface WrittenStream {
  * Lays records out the way the real writer does: before each record, position =
  * nextRecordPosition(position); then encodeRecord at position. Gaps stay zero.
  */
-export function writeRecordStream(records: readonly TestRecord[], startPosition = 0): WrittenStream {
+export function writeRecordStream(records: readonly TestRecord[], startPosition = 0, alignment: RecordAlignment = 8): WrittenStream {
   let position = startPosition;
   const positions: number[] = [];
   for (const record of records) {
     position = nextRecordPosition(position);
     positions.push(position);
-    position += recordBytes(record.key.length, record.value.length);
+    position += recordBytes(record.key.length, record.value.length, alignment);
   }
   const bytes = new Uint8Array(Math.max(1, Math.ceil(position / 4096)) * 4096);
   records.forEach((record, index) => {
-    encodeRecord(bytes, positions[index] ?? 0, record.sequence, record.flags, record.key, record.value);
+    encodeRecord(bytes, positions[index] ?? 0, record.sequence, record.flags, record.key, record.value, alignment);
   });
   return { bytes, positions, end: position };
 }

@@ -127,7 +127,7 @@ function checkManifestInvariants(manifest: Manifest): void {
 describe('fuzz: records (scanRecords, decodeRecordHeader, verifyRecordChecksum)', () => {
   const scan = (bytes: Uint8Array, bufferPosition: number, fromPosition: number, keySize: number, maxValueBytes: number): void => {
     let last = -1;
-    const resume = scanRecords(bytes, bufferPosition, fromPosition, keySize, maxValueBytes, (record) => {
+    const resume = scanRecords(bytes, bufferPosition, fromPosition, keySize, maxValueBytes, 8, (record) => {
       // Records come out in order, inside the buffer, and checked.
       expect(record.position).toBeGreaterThan(last);
       expect(record.position - bufferPosition + record.recordBytes).toBeLessThanOrEqual(bytes.length);
@@ -206,7 +206,7 @@ describe('fuzz: records (scanRecords, decodeRecordHeader, verifyRecordChecksum)'
         bytes[target] = (bytes[target] ?? 0) ^ (1 << bit);
         const seen: number[] = [];
         try {
-          scanRecords(bytes, 0, 0, 8, Limits.maxValueBytes, (record) => seen.push(record.sequence));
+          scanRecords(bytes, 0, 0, 8, Limits.maxValueBytes, 8, (record) => seen.push(record.sequence));
         } catch (error) {
           expect(error).toBeInstanceOf(ArmdbError);
           expect((error as ArmdbError).code).toBe('ARMDB_INTEGRITY');

@@ -9,7 +9,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { FORMAT_VERSION, MANIFEST_FORMAT_VERSION, PAGE_BYTES } from '../../../src/format/constants.js';
+import { FORMAT_VERSION, MANIFEST_FORMAT_VERSION, PAGE_BYTES, TagFileVersion } from '../../../src/format/constants.js';
 import { RecordFlag, decodeRecordHeader, encodeRecord, recordBytes, verifyRecordChecksum } from '../../../src/format/record.js';
 import {
   TAG_FOOTER_BYTES,
@@ -50,7 +50,7 @@ import type { KeyringV1 as Keyring } from '../../../src/format/keyring.js';
 import { ascii, counting, fakeMac, filled, fromHex, le16, le32, toHex } from './_support.js';
 
 function record(sequence: number, flags: number, key: Uint8Array, value: Uint8Array): Uint8Array {
-  const target = new Uint8Array(recordBytes(key.length, value.length));
+  const target = new Uint8Array(recordBytes(key.length, value.length, 8));
   expect(encodeRecord(target, 0, sequence, flags, key, value)).toBe(target.length);
   return target;
 }
@@ -129,10 +129,21 @@ describe('tag-file golden vectors', () => {
     '8abac7fb2ba2fdef5bb291ba1ae31dde',
   );
 
-  it('header bytes', () => {
-    const bytes = encodeTagFileHeader(identity, fakeMac);
+  it('header bytes (version 1: records 8-byte aligned)', () => {
+    const bytes = encodeTagFileHeader(identity, fakeMac, TagFileVersion.aligned8);
     expect(bytes.length).toBe(TAG_HEADER_BYTES);
     expect(toHex(bytes)).toBe(toHex(expectedHeader));
+  });
+
+  it('version 2 header (records 4-byte aligned, §4.6): the same bytes but the version, which the MAC covers; new files are version 2', () => {
+    const bytes = encodeTagFileHeader(identity, fakeMac);
+    expect(le16(bytes, 8)).toBe(2);
+    expect(toHex(bytes.subarray(10, 96))).toBe(toHex(expectedHeader.subarray(10, 96)));
+    expect(toHex(bytes.subarray(96))).toBe(toHex(fakeMac(bytes.subarray(0, 96))));
+    expect(decodeTagFileHeader(bytes)).toEqual({ ...identity, mac: bytes.slice(96), version: TagFileVersion.aligned4 });
+    const version3 = bytes.slice();
+    version3[8] = 3;
+    expect(() => decodeTagFileHeader(version3)).toThrow(/format version 3, expected 1 or 2/);
   });
 
   it('header fields sit at their documented offsets', () => {
@@ -155,7 +166,7 @@ describe('tag-file golden vectors', () => {
 
   it('header decodes back and verifies', () => {
     const header = decodeTagFileHeader(expectedHeader);
-    expect(header).toEqual({ ...identity, mac: expectedHeader.slice(96) });
+    expect(header).toEqual({ ...identity, mac: expectedHeader.slice(96), version: TagFileVersion.aligned8 });
     verifyTagFileHeader(expectedHeader, header, fakeMac);
   });
 
@@ -216,9 +227,9 @@ describe('hint golden vectors', () => {
     expect(toHex(bytes.subarray(10, 96))).toBe(toHex(expectedHeader.subarray(10, 96)));
     expect(toHex(bytes.subarray(96))).toBe(toHex(fakeMac(bytes.subarray(0, 96))));
     expect(decodeHintHeader(bytes).version).toBe(HintVersion.compact);
-    const version3 = bytes.slice();
-    version3[8] = 3;
-    expect(() => decodeHintHeader(version3)).toThrow(/format version 3, expected 1 or 2/);
+    const version4 = bytes.slice();
+    version4[8] = 4;
+    expect(() => decodeHintHeader(version4)).toThrow(/format version 4, expected 1 or 2 or 3/);
   });
 
   const entries: HintEntry[] = [
@@ -617,7 +628,7 @@ describe('docs/format.md Appendix A vectors', () => {
   });
 
   it('A.5 tag-file header and footer', () => {
-    expect(toHex(encodeTagFileHeader(identity, hmac))).toBe(
+    expect(toHex(encodeTagFileHeader(identity, hmac, TagFileVersion.aligned8))).toBe(
       toHex(
         fromHex(
           '41524d44425441470100010100100000',

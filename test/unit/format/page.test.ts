@@ -14,13 +14,13 @@ const key = (index: number): Uint8Array => filled(KEY_SIZE, 0x30 + (index % 64))
 /** A record whose total size (header + key + value, padded) is exactly `size` bytes. */
 function recordOfSize(sequence: number, size: number): TestRecord {
   const valueLength = size - RECORD_HEADER_BYTES - KEY_SIZE;
-  if (valueLength < 0 || recordBytes(KEY_SIZE, valueLength) !== size) throw new Error(`no record of ${size} bytes`);
+  if (valueLength < 0 || recordBytes(KEY_SIZE, valueLength, 8) !== size) throw new Error(`no record of ${size} bytes`);
   return { sequence, flags: 0, key: key(sequence), value: filled(valueLength, sequence & 0xff) };
 }
 
 function scanAll(bytes: Uint8Array, bufferPosition = 0, fromPosition = bufferPosition): { records: ScannedRecord[]; resume: number } {
   const records: ScannedRecord[] = [];
-  const resume = scanRecords(bytes, bufferPosition, fromPosition, KEY_SIZE, Limits.maxValueBytes, (record) =>
+  const resume = scanRecords(bytes, bufferPosition, fromPosition, KEY_SIZE, Limits.maxValueBytes, 8, (record) =>
     records.push(snapshotRecord(record)),
   );
   return { records, resume };
@@ -171,7 +171,7 @@ describe('scanRecords', () => {
             // Re-read from the page that holds the resume point, as a reader of sealed pages would.
             const bufferPosition = Math.min(pageStart(pageIndexOf(resume)), cut);
             const buffer = stream.bytes.subarray(bufferPosition, Math.max(cut, bufferPosition));
-            resume = scanRecords(buffer, bufferPosition, resume, KEY_SIZE, Limits.maxValueBytes, (record) => {
+            resume = scanRecords(buffer, bufferPosition, resume, KEY_SIZE, Limits.maxValueBytes, 8, (record) => {
               seen.push(record.position);
               expect(record.sequence).toBe(seen.length);
             });
@@ -198,13 +198,13 @@ describe('scanRecords', () => {
     expectArmdbError(() => scanAll(keyByte), 'ARMDB_INTEGRITY');
     // The records before the damage were visited before the error.
     const visited: number[] = [];
-    expect(() => scanRecords(valueByte, 0, 0, KEY_SIZE, Limits.maxValueBytes, (record) => visited.push(record.sequence))).toThrow();
+    expect(() => scanRecords(valueByte, 0, 0, KEY_SIZE, Limits.maxValueBytes, 8, (record) => visited.push(record.sequence))).toThrow();
     expect(visited).toEqual([1]);
   });
 
   it('rejects a value length above maxValueBytes, reserved bits and sequence 0 as ARMDB_INTEGRITY', () => {
     const stream = writeRecordStream([recordOfSize(1, 64)]);
-    expectArmdbError(() => scanRecords(stream.bytes, 0, 0, KEY_SIZE, 10, () => undefined), 'ARMDB_INTEGRITY');
+    expectArmdbError(() => scanRecords(stream.bytes, 0, 0, KEY_SIZE, 10, 8, () => undefined), 'ARMDB_INTEGRITY');
     const reserved = stream.bytes.slice();
     reserved[6] = 0x20; // bit 53
     expectArmdbError(() => scanAll(reserved), 'ARMDB_INTEGRITY');

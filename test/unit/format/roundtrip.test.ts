@@ -1,7 +1,7 @@
 /** decode ∘ encode is the identity for every codec, over random valid field values. */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { FileKind, Limits } from '../../../src/format/constants.js';
+import { FileKind, Limits, TagFileVersion } from '../../../src/format/constants.js';
 import { RecordFlag, decodeRecordHeader, encodeRecord, recordBytes, verifyRecordChecksum } from '../../../src/format/record.js';
 import {
   TAG_HEADER_BYTES,
@@ -62,7 +62,7 @@ describe('round-trips', () => {
         (sequence, flags, key, rawValue, offset) => {
           const tombstone = (flags & RecordFlag.tombstone) !== 0;
           const value = tombstone ? new Uint8Array(0) : rawValue;
-          const size = recordBytes(key.length, value.length);
+          const size = recordBytes(key.length, value.length, 8);
           const target = new Uint8Array(offset + size).fill(0xee);
           expect(encodeRecord(target, offset, sequence, flags, key, value)).toBe(size);
           expect(size % 8).toBe(0);
@@ -89,7 +89,7 @@ describe('round-trips', () => {
         ([keySize, records]) => {
           const stream = writeRecordStream(records);
           const seen: ScannedRecord[] = [];
-          const resume = scanRecords(stream.bytes, 0, 0, keySize, Limits.maxValueBytes, (record) => seen.push(snapshotRecord(record)));
+          const resume = scanRecords(stream.bytes, 0, 0, keySize, Limits.maxValueBytes, 8, (record) => seen.push(snapshotRecord(record)));
           expect(resume).toBe(stream.bytes.length);
           expect(seen.map((record) => record.position)).toEqual(stream.positions);
           seen.forEach((record, index) => {
@@ -100,7 +100,7 @@ describe('round-trips', () => {
             expect(record.batchContinues).toBe((written.flags & RecordFlag.batchContinues) !== 0);
             expect(record.key).toEqual(written.key);
             expect(record.value).toEqual(written.value);
-            expect(record.recordBytes).toBe(recordBytes(keySize, written.value.length));
+            expect(record.recordBytes).toBe(recordBytes(keySize, written.value.length, 8));
           });
         },
       ),
@@ -118,7 +118,7 @@ describe('round-trips', () => {
         file.set(bytes);
         file.set(trailing, bytes.length);
         const header = decodeTagFileHeader(file);
-        expect(header).toEqual({ ...identity, mac: fakeMac(bytes.subarray(0, 96)) });
+        expect(header).toEqual({ ...identity, mac: fakeMac(bytes.subarray(0, 96)), version: TagFileVersion.aligned4 });
         verifyTagFileHeader(file, header, fakeMac);
       }),
       options,
@@ -173,7 +173,7 @@ describe('round-trips', () => {
         let position = 0;
         const entries = valueLengths.map((valueLength, index) => {
           const entry = { key: new Uint8Array(16).fill(index), sequence: 1000 + index, tombstone: false, position, valueLength };
-          position += recordBytes(16, valueLength);
+          position += recordBytes(16, valueLength, 8);
           return entry;
         });
         const bytes = encodeCompactHintChunk(entries, 16);
