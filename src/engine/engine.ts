@@ -517,6 +517,7 @@ export class Engine {
     this.#guard.assertWritable();
     try {
       for (const shard of this.#parts.shards.all) shard.active.writeCompletePages();
+      this.#parts.shards.drainSealRing();
     } catch (error) {
       throw this.#guard.poison(error);
     }
