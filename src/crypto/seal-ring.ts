@@ -61,6 +61,12 @@ interface InFlight {
 
 let injectFailureForTest = false;
 let minimumPagesForTest: number | undefined;
+let pagesSubmitted = 0;
+
+/** @internal Test hook: pages handed to any sealing worker of this process so far. */
+export function sealRingPagesSubmittedForTest(): number {
+  return pagesSubmitted;
+}
 
 /** @internal Test hook: rings made from now on hand runs of this many pages and more to the worker (undefined: the default). */
 export function setSealRingMinimumPagesForTest(pages: number | undefined): void {
@@ -122,6 +128,7 @@ export class SealRing {
     const pageCount = plaintext.length / PAGE_BYTES;
     assert(Number.isInteger(pageCount) && pageCount >= 1, 'SealRing: whole pages are sealed');
     this.#start();
+    pagesSubmitted += pageCount;
     const keyId = this.#register(file);
     this.harvest();
     for (let page = 0; page < pageCount; page += this.slotPages) {
