@@ -13,7 +13,7 @@
  * order. Without encryption the same layout is kept, the data key is 32 zero bytes and a unit's tag is
  * CRC-32 over AAD ‖ plaintext followed by 12 zero bytes: integrity against accidents, not attackers.
  */
-import { createSecretKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import { assert } from '../assert.js';
 import { integrityError, type ArmdbErrorDetails } from '../errors.js';
@@ -21,6 +21,7 @@ import { ByteWriter, isAllZero, setU64 } from '../format/bytes.js';
 import { Algorithm, FileKind, KEY_BYTES, TAG_BYTES, type AlgorithmId } from '../format/constants.js';
 import { crc32 } from '../format/crc32.js';
 import type { FileIdentity } from '../format/tag-file.js';
+import { aeadKeyObject } from './node-provider.js';
 import type { Aead, CryptoProvider } from './provider.js';
 
 const FILE_INFO_LABEL = new TextEncoder().encode('armdb/v1 file');
@@ -115,7 +116,7 @@ export class FileCipher {
   readonly #nonceView = new DataView(this.#nonce.buffer);
   readonly #aad: Uint8Array;
   readonly #aadView: DataView;
-  /** The encryption key again, for the sealing worker (src/crypto/seal-ring.ts): write-mode AES-GCM files of the `node` provider. */
+  /** The AEAD's own KeyObject, for the sealing worker (src/crypto/seal-ring.ts): write-mode AES-GCM files of the `node` provider. */
   readonly #ringKey: KeyObject | undefined;
 
   /**
@@ -138,8 +139,7 @@ export class FileCipher {
     const encKey = keys.subarray(0, KEY_BYTES);
     this.#aead = identity.algorithm === Algorithm.aes256gcm ? provider.aead(encKey) : undefined;
     this.#macKey = keys.slice(KEY_BYTES);
-    this.#ringKey =
-      mode === 'write' && provider.name === 'node' && identity.algorithm === Algorithm.aes256gcm ? createSecretKey(encKey) : undefined;
+    this.#ringKey = mode === 'write' && this.#aead !== undefined ? aeadKeyObject(this.#aead) : undefined;
     this.#fingerprint = Buffer.from(provider.hmac(keys.subarray(0, KEY_BYTES), FILE_INFO_LABEL).subarray(0, 8)).toString('hex');
     keys.fill(0);
     this.#aad = unitAad(identity, 0, 0);
