@@ -351,7 +351,7 @@ async function main() {
   const loaded = await loadAdapters();
   const adapters =
     only === undefined
-      ? loaded.adapters.filter((adapter) => adapter.id !== 'armdb-map' || profile.varMapReference)
+      ? loaded.adapters.filter((adapter) => (adapter.id !== 'armdb-map' || profile.varMapReference) && adapter.id !== 'armdb-seal')
       : loaded.adapters.filter((adapter) => only.includes(adapter.id));
   for (const entry of loaded.skipped) console.error(`skipping ${entry.label}: ${entry.reason}`);
   const log = (message) => console.error(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}`);

@@ -117,6 +117,12 @@ export interface OpenOptions<V = Uint8Array> {
   readonly hints?: boolean;
   /** Background durability barrier; 0 = only explicit `sync()`/`close()`. Default 1000. */
   readonly syncIntervalMs?: number;
+  /**
+   * Threads that seal pages off the calling thread: 0 seals every page on it (as before), 1 hands long
+   * runs of complete pages (bulk loads, large values) to one worker thread of this process
+   * (docs/durability.md §Sealing worker). Used with encryption and the `node` cipher only. Default 0.
+   */
+  readonly sealThreads?: number;
   /** Write hook (SPEC §6). */
   readonly hook?: WriteHook<V>;
   /** Refuse to open a store whose epoch is lower (rollback anchor, SPEC §5.5). */
@@ -151,6 +157,7 @@ export const DEFAULTS = Object.freeze({
   autoCompact: true,
   hints: true,
   syncIntervalMs: 1000,
+  sealThreads: 0,
 });
 
 /** Smallest `maxFileBytes`, in pages. */
@@ -174,6 +181,7 @@ export interface ResolvedOptions {
   readonly autoCompact: boolean;
   readonly hints: boolean;
   readonly syncIntervalMs: number;
+  readonly sealThreads: number;
   readonly expectedMinEpoch: number | undefined;
   /** `encryption.slot`: the one slot to try. */
   readonly slotLabel: string | undefined;
@@ -364,6 +372,7 @@ export function resolveOptions(options: unknown, valueSize: number): ResolvedOpt
     autoCompact: checkBoolean('autoCompact', pick('autoCompact')),
     hints: checkBoolean('hints', pick('hints')),
     syncIntervalMs: checkInteger('syncIntervalMs', pick('syncIntervalMs'), 0, 2 ** 31 - 1),
+    sealThreads: checkInteger('sealThreads', pick('sealThreads'), 0, 1),
     expectedMinEpoch,
     slotLabel: resolveSlotLabel(record['encryption']),
     providerTimeoutMs:

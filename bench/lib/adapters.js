@@ -36,7 +36,11 @@ const MARKER_VALUE = Buffer.from([1]);
 
 // ---------------------------------------------------------------- armdb
 
-function armdbAdapter(armdb, { id, label, encryption, cipher, collection = 'VarTree' }) {
+/**
+ * @param {any} armdb
+ * @param {{ id: string, label: string, encryption: any, cipher: string, collection?: string, sealThreads?: number }} options
+ */
+function armdbAdapter(armdb, { id, label, encryption, cipher, collection = 'VarTree', sealThreads }) {
   const encrypted = encryption !== 'none';
   const ordered = collection === 'VarTree';
   return {
@@ -46,9 +50,20 @@ function armdbAdapter(armdb, { id, label, encryption, cipher, collection = 'VarT
     encrypted,
     config:
       `${collection}, keySize 16, shards 4 (default), ${encrypted ? `AES-256-GCM pages, cipher '${cipher}'` : "encryption 'none' (CRC pages)"}, ` +
-      'syncIntervalMs 0 (durable only at sync()/close()), cacheBytes per workload, other options default',
+      'syncIntervalMs 0 (durable only at sync()/close()), cacheBytes per workload, ' +
+      `${sealThreads === undefined ? '' : `sealThreads ${sealThreads}, `}other options default`,
     async open(directory, { cacheBytes, hints = true }) {
-      const db = await armdb[collection].open(directory, { keySize: KEY_SIZE, encryption, cipher, cacheBytes, hints, syncIntervalMs: 0 });
+      // sealThreads only when asked for: a build from before the option refuses it.
+      const threads = sealThreads === undefined ? {} : { sealThreads };
+      const db = await armdb[collection].open(directory, {
+        keySize: KEY_SIZE,
+        encryption,
+        cipher,
+        cacheBytes,
+        hints,
+        syncIntervalMs: 0,
+        ...threads,
+      });
       const scan = (start, limit) => {
         let visited = 0;
         for (const [, value] of db.range({ gte: start, limit })) visited += value === undefined ? 0 : 1;
@@ -302,6 +317,16 @@ export async function loadAdapters({ armdbOnly = false } = {}) {
       encryption: { key },
       cipher: 'node',
       collection: 'VarMap',
+    }),
+  );
+  // The sealing worker (docs/durability.md §Sealing worker): run only when named (`--only armdb,armdb-seal,…`).
+  adapters.push(
+    armdbAdapter(armdb, {
+      id: 'armdb-seal',
+      label: 'armdb (AES-GCM, node, sealThreads 1)',
+      encryption: { key },
+      cipher: 'node',
+      sealThreads: 1,
     }),
   );
   const armdbFeatures = { compaction: typeof armdb.VarTree.prototype.compact === 'function' };

@@ -13,6 +13,7 @@
  * order. Without encryption the same layout is kept, the data key is 32 zero bytes and a unit's tag is
  * CRC-32 over AAD ‖ plaintext followed by 12 zero bytes: integrity against accidents, not attackers.
  */
+import type { KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import { assert } from '../assert.js';
 import { integrityError, type ArmdbErrorDetails } from '../errors.js';
@@ -20,6 +21,7 @@ import { ByteWriter, isAllZero, setU64 } from '../format/bytes.js';
 import { Algorithm, FileKind, KEY_BYTES, TAG_BYTES, type AlgorithmId } from '../format/constants.js';
 import { crc32 } from '../format/crc32.js';
 import type { FileIdentity } from '../format/tag-file.js';
+import { aeadKeyObject } from './node-provider.js';
 import type { Aead, CryptoProvider } from './provider.js';
 
 const FILE_INFO_LABEL = new TextEncoder().encode('armdb/v1 file');
@@ -114,6 +116,8 @@ export class FileCipher {
   readonly #nonceView = new DataView(this.#nonce.buffer);
   readonly #aad: Uint8Array;
   readonly #aadView: DataView;
+  /** The AEAD's own KeyObject, for the sealing worker (src/crypto/seal-ring.ts): write-mode AES-GCM files of the `node` provider. */
+  readonly #ringKey: KeyObject | undefined;
 
   /**
    * @param dataKey The data key named by `identity.keyId` (ignored without encryption).
@@ -135,6 +139,7 @@ export class FileCipher {
     const encKey = keys.subarray(0, KEY_BYTES);
     this.#aead = identity.algorithm === Algorithm.aes256gcm ? provider.aead(encKey) : undefined;
     this.#macKey = keys.slice(KEY_BYTES);
+    this.#ringKey = mode === 'write' && this.#aead !== undefined ? aeadKeyObject(this.#aead) : undefined;
     this.#fingerprint = Buffer.from(provider.hmac(keys.subarray(0, KEY_BYTES), FILE_INFO_LABEL).subarray(0, 8)).toString('hex');
     keys.fill(0);
     this.#aad = unitAad(identity, 0, 0);
@@ -176,6 +181,34 @@ export class FileCipher {
     const tag = new Uint8Array(TAG_BYTES);
     new DataView(tag.buffer).setUint32(0, unitCrc(aad, plaintext), true);
     return { ciphertext: plaintext.slice(), tag };
+  }
+
+  /**
+   * Reserves units `firstUnitIndex` … `firstUnitIndex + count - 1` for the sealing worker, with the
+   * order check and the observer of {@link seal}: the indexes (so the nonces) are still decided here, on
+   * the thread that owns the file, and each is handed out once. The worker seals them with
+   * {@link ringSealing}'s key and AAD exactly as {@link seal} would (unit flags 0).
+   */
+  reserveUnits(firstUnitIndex: number, count: number): void {
+    assert(this.mode === 'write', 'FileCipher: a file opened for reading is never sealed');
+    if (firstUnitIndex !== this.#nextSealIndex)
+      assert(false, `FileCipher: unit ${firstUnitIndex} sealed in order (next is ${this.#nextSealIndex}); a nonce must never repeat`);
+    this.#nextSealIndex += count;
+    if (sealObserver !== undefined)
+      for (let unit = firstUnitIndex; unit < firstUnitIndex + count; unit++)
+        sealObserver({ fileKeyFingerprint: this.#fingerprint, nonceHex: Buffer.from(unitNonce(unit, this.identity.kind)).toString('hex') });
+  }
+
+  /**
+   * What the sealing worker needs to seal this file's units: the encryption key as a KeyObject (it is
+   * cloned into the worker by postMessage, never as bytes in a string), the 40-byte AAD with the
+   * identity part filled in, and the unit kind of the nonce. Undefined where the worker is not used:
+   * files opened for reading, files without encryption, and the `noble` provider (which is chosen to
+   * keep OpenSSL out).
+   */
+  get ringSealing(): { readonly key: KeyObject; readonly aad: Uint8Array; readonly kind: number } | undefined {
+    if (this.#ringKey === undefined) return undefined;
+    return { key: this.#ringKey, aad: unitAad(this.identity, 0, 0), kind: this.identity.kind };
   }
 
   /**

@@ -31,6 +31,11 @@ class NodeAead implements Aead {
     return { ciphertext: asPlainBytes(ciphertext), tag: asPlainBytes(cipher.getAuthTag()) };
   }
 
+  /** The key, for {@link aeadKeyObject}. */
+  static keyOf(aead: NodeAead): KeyObject {
+    return aead.#key;
+  }
+
   open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array): Uint8Array {
     checkAeadArguments(KEY_LENGTH_ONLY, nonce, tag);
     const decipher = createDecipheriv('aes-256-gcm', this.#key, nonce, { authTagLength: GCM_TAG_BYTES });
@@ -45,6 +50,15 @@ class NodeAead implements Aead {
       throw integrityError('AES-GCM authentication failed', cause);
     }
   }
+}
+
+/**
+ * The KeyObject behind an AEAD of this provider (undefined for any other), for the sealing worker
+ * (src/crypto/seal-ring.ts), which receives it cloned through a MessagePort: the same key object, no
+ * second copy of the key.
+ */
+export function aeadKeyObject(aead: Aead): KeyObject | undefined {
+  return aead instanceof NodeAead ? NodeAead.keyOf(aead) : undefined;
 }
 
 export const nodeProvider: CryptoProvider = {

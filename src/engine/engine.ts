@@ -117,6 +117,12 @@ function readScratch(count: number): ReadScratch {
   return scratchColumns;
 }
 
+/** Scratch of {@link Engine.shardOf}: the 64-bit routing hash and its 32-bit halves (little-endian). */
+const routingHash = new BigUint64Array(1);
+const routingHalves = new Uint32Array(routingHash.buffer);
+/** Index of the low half in {@link routingHalves}: typed arrays use the platform's byte order. */
+const LOW_HALF = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1 ? 0 : 1;
+
 export class Engine {
   readonly directory: string;
   readonly options: ResolvedOptions;
@@ -132,7 +138,8 @@ export class Engine {
   readonly #fileSystem: FileSystem;
   readonly #lock: DirectoryLock;
   readonly #hasher: Hasher;
-  readonly #shardCount: bigint;
+  /** 2^32 mod shards, for {@link shardOf}. */
+  readonly #twoPow32ModShards: number;
   readonly #guard = new EngineGuard();
   readonly #counters = newCounters();
   /** The parts that own the engine's state (parts.ts). */
@@ -155,7 +162,7 @@ export class Engine {
     this.#fileSystem = fileSystem;
     this.#lock = init.lock;
     this.#hasher = init.hasher;
-    this.#shardCount = BigInt(options.shards);
+    this.#twoPow32ModShards = 2 ** 32 % options.shards;
     this.#auditSource = { directory: init.directory, databaseId: init.rootFiles.manifest.databaseId, now: init.now };
     this.ordered = Engine.#isTree(init.collectionKind) ? new OrderedIndex(this.keySize, Engine.#indexOptions(init)) : undefined;
     this.index = this.ordered ?? new HashIndex(this.keySize, Engine.#indexOptions(init));
@@ -262,7 +269,10 @@ export class Engine {
       const spare = bytes * 8 - bits;
       if (spare > 0) routed[bytes - 1]! &= (0xff << spare) & 0xff;
     }
-    return Number(this.#hasher.h64Raw(routed, 0n) % this.#shardCount);
+    // xxh64 mod shards without a second BigInt: the hash's two 32-bit halves through a typed array,
+    // (high · 2^32 + low) mod n = ((high mod n) · (2^32 mod n) + low mod n) mod n, exact for n ≤ 256.
+    routingHash[0] = this.#hasher.h64Raw(routed, 0n);
+    return ((routingHalves[1 - LOW_HALF]! % shards) * this.#twoPow32ModShards + (routingHalves[LOW_HALF]! % shards)) % shards;
   }
 
   /** Grows with every put and delete: a reader that read values ahead knows they may be stale once it moved. */
@@ -516,6 +526,7 @@ export class Engine {
     this.#guard.assertWritable();
     try {
       for (const shard of this.#parts.shards.all) shard.active.writeCompletePages();
+      this.#parts.shards.drainSealRing();
     } catch (error) {
       throw this.#guard.poison(error);
     }

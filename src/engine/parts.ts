@@ -3,6 +3,7 @@
  * two links that point back (a rotation queues a hint; a barrier starts background compaction and hint
  * retries) are closed here.
  */
+import { SealRing } from '../crypto/seal-ring.js';
 import type { ResolvedOptions } from '../config.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import type { CollectionKindId } from '../format/manifest.js';
@@ -62,7 +63,12 @@ export function makeParts(init: PartsInit): EngineParts {
   let hints: HintWriter | undefined;
   let compaction: CompactionPolicy | undefined;
   const onSealed = (file: DataFile): void => hints!.schedule(file);
-  const shards = new Shards({ ...shared, factory, counters, keepsUnsyncedPages: cache !== undefined, onSealed });
+  // The worker seals AES-GCM pages with node:crypto: a store without encryption, or on `noble`, has no use for it.
+  const sealRing =
+    options.sealThreads > 0 && options.cipher === 'node' && options.credential !== undefined
+      ? new SealRing({ onFailure: (error) => guard.poison(error) })
+      : undefined;
+  const shards = new Shards({ ...shared, factory, counters, keepsUnsyncedPages: cache !== undefined, onSealed, sealRing });
   const signer = new ManifestSigner(provider, keys, rootFiles.manifestMacKey);
   let keyLifecycle: KeyLifecycle | undefined;
   const afterBarrier = (): void => {

@@ -7,6 +7,7 @@
  * adoption of outputs and hint writing all change it through here.
  */
 import { channel } from 'node:diagnostics_channel';
+import type { SealRing } from '../crypto/seal-ring.js';
 import { FileState, type ManifestFile } from '../format/manifest.js';
 import type { FileSystem } from '../io/file-system.js';
 import type { BlockCache } from '../storage/block-cache.js';
@@ -54,6 +55,8 @@ export interface ShardsParts {
   readonly counters: Counters;
   /** Active files keep their unsynced pages in plaintext (there is a cache to promote them into). */
   readonly keepsUnsyncedPages: boolean;
+  /** The sealing worker of active files (`sealThreads: 1`), started on first use. */
+  readonly sealRing?: SealRing | undefined;
   /** A file rotation sealed: its hint can be written. */
   readonly onSealed: (file: DataFile) => void;
 }
@@ -149,6 +152,7 @@ export class Shards {
   #createActiveFile(shard: number): DataFile {
     const file = this.#parts.factory.create(shard, false);
     file.keepsUnsyncedPages = this.#parts.keepsUnsyncedPages;
+    file.sealRing = this.#parts.sealRing;
     this.#filesById.set(file.fileId, file);
     return file;
   }
@@ -157,6 +161,11 @@ export class Shards {
   hasUnsyncedWrites(): boolean {
     for (const file of this.#filesById.values()) if (file.dirty || file.writePosition > file.journaledTo) return true;
     return false;
+  }
+
+  /** Writes every page the sealing worker holds (no fsync). */
+  drainSealRing(): void {
+    this.#parts.sealRing?.drain();
   }
 
   /** Sealed files that have no hint yet. */
@@ -173,6 +182,8 @@ export class Shards {
    */
   takeDurableSnapshot(): DurableSnapshot {
     for (const state of this.#shards) if (state.active.journalPartialPage()) state.directoryDirty = true;
+    // Every page the sealing worker holds is written before the snapshot: the fsyncs must cover it.
+    this.drainSealRing();
     const written: { file: DataFile; state: DurableState }[] = [];
     const listedFiles: ManifestFile[] = [];
     for (const file of this.#filesById.values()) {
@@ -283,5 +294,6 @@ export class Shards {
       file.close();
     }
     this.#filesById.clear();
+    this.#parts.sealRing?.close();
   }
 }

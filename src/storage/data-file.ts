@@ -29,6 +29,7 @@ import {
 import { encodeJournalChunk, encodeJournalHeader } from '../format/journal.js';
 import { encodeTagFileFooter, encodeTagFileHeader, tagOffset } from '../format/tag-file.js';
 import type { JournalCipher } from '../crypto/journal-cipher.js';
+import type { SealRing, SealRingFile } from '../crypto/seal-ring.js';
 import type { FileHandle } from '../io/file-system.js';
 import { largeValueCacheId, pageCacheId, type BlockCache } from './block-cache.js';
 import { type DurableState, EMPTY_DIGEST } from './durable-state.js';
@@ -67,7 +68,7 @@ export interface WriteCounters {
   bytesWritten: number;
 }
 
-export class DataFile {
+export class DataFile implements SealRingFile {
   readonly shard: number;
   readonly fileId: number;
   readonly keyId: number;
@@ -79,8 +80,13 @@ export class DataFile {
   readonly recordVersion: RecordVersionId;
   /** Alignment of the file's record positions and sizes (8 or 4 bytes), from {@link recordVersion}. */
   readonly recordAlignment: RecordAlignment;
-  /** Pages sealed and written. */
+  /**
+   * Pages sealed and written, or handed to the sealing worker (their unit indexes reserved) and not
+   * written yet: {@link pagesInFlight} of them, the last ones.
+   */
   pageCount: number;
+  /** The last pages of {@link pageCount} that the sealing worker holds: not on disk, their tags not known yet. */
+  #pagesInFlight = 0;
   sealed: boolean;
   /** Bytes of records (and padding) in the stream: the file's logical length. */
   streamBytes: number;
@@ -325,11 +331,13 @@ export class DataFile {
 
   /** SHA-256 over the tags of all sealed pages. */
   currentDigest(): Uint8Array {
+    this.#drainRing();
     return this.#tagHash.copy().digest();
   }
 
   /** The tag of a sealed page. */
   tagOf(pageIndex: number): Uint8Array {
+    if (pageIndex >= this.pageCount - this.#pagesInFlight) this.#drainRing();
     return this.#tags.subarray(pageIndex * TAG_BYTES, (pageIndex + 1) * TAG_BYTES);
   }
 
@@ -464,6 +472,8 @@ export class DataFile {
   /** Rotation and close: seal the partial page, then write the footer. The file is then read-only. */
   seal(): void {
     this.sealPartialPage();
+    this.#drainRing();
+    this.sealRing?.forget(this);
     const footer = encodeTagFileFooter({ pageCount: this.pageCount, tagDigest: this.currentDigest() }, this.cipher.mac);
     this.tagHandle.write(footer, tagOffset(this.pageCount));
     if (this.#counters !== undefined) this.#counters.bytesWritten += footer.length;
@@ -487,13 +497,27 @@ export class DataFile {
     const firstPageIndex = writer.bufferPosition / PAGE_BYTES;
     assert(firstPageIndex === this.pageCount, 'the write buffer starts at the first page not sealed yet');
     if (this.keepsUnsyncedPages) this.#rememberUnsyncedPages(firstPageIndex, completePages, writer.buffer);
+    const ring = this.sealRing;
+    // A run long enough goes to the sealing worker; once some of the file's pages are there, every run
+    // does, so that pages are written (and their tags hashed) in order.
+    if (ring !== undefined && (completePages >= ring.minimumPages || this.#pagesInFlight > 0) && this.cipher.ringSealing !== undefined) {
+      this.cipher.reserveUnits(firstPageIndex, completePages);
+      this.#dirty = true;
+      this.#pagesWritten = true;
+      this.pageCount += completePages;
+      this.#pagesInFlight += completePages;
+      if (this.#counters !== undefined) this.#counters.pagesSealed += completePages;
+      ring.submit(this, firstPageIndex, writer.buffer.subarray(0, completePages * PAGE_BYTES));
+      writer.consume(completePages * PAGE_BYTES);
+      return;
+    }
     // Scratch shared by every cipher: written (and the tags copied) below, before anything seals again.
     const { ciphertext, tags } = this.cipher.sealUnits(firstPageIndex, writer.buffer.subarray(0, completePages * PAGE_BYTES), PAGE_BYTES);
     this.#dirty = true;
     this.#pagesWritten = true;
     this.dataHandle.write(ciphertext, firstPageIndex * PAGE_BYTES);
     this.tagHandle.write(tags, tagOffset(firstPageIndex));
-    this.#appendTags(tags);
+    this.#appendTags(tags, firstPageIndex);
     this.pageCount += completePages;
     if (this.#counters !== undefined) {
       this.#counters.pagesSealed += completePages;
@@ -504,6 +528,38 @@ export class DataFile {
 
   /** Set by the engine when a cache exists. */
   keepsUnsyncedPages = false;
+
+  /** The engine's sealing worker (active files of a store opened with `sealThreads: 1`). */
+  sealRing: SealRing | undefined = undefined;
+
+  /** Pages handed to the sealing worker and not written yet. */
+  get pagesInFlight(): number {
+    return this.#pagesInFlight;
+  }
+
+  /** {@link SealRingFile}: the key and AAD template the worker seals this file's pages with. */
+  get sealing(): { readonly key: import('node:crypto').KeyObject; readonly aad: Uint8Array; readonly kind: number } {
+    const sealing = this.cipher.ringSealing;
+    assert(sealing !== undefined, 'only files with a ring key are sealed by the worker');
+    return sealing;
+  }
+
+  /** {@link SealRingFile}: the sealing worker finished pages `firstPageIndex`, …; written in order here. */
+  writeSealed(firstPageIndex: number, ciphertext: Uint8Array, tags: Uint8Array): void {
+    const pages = tags.length / TAG_BYTES;
+    assert(firstPageIndex === this.pageCount - this.#pagesInFlight && pages <= this.#pagesInFlight, 'sealed pages are written in order');
+    this.dataHandle.write(ciphertext, firstPageIndex * PAGE_BYTES);
+    this.tagHandle.write(tags, tagOffset(firstPageIndex));
+    this.#appendTags(tags, firstPageIndex);
+    this.#pagesInFlight -= pages;
+    if (this.#counters !== undefined) this.#counters.bytesWritten += ciphertext.length + tags.length;
+  }
+
+  /** Waits until the sealing worker has written every page of this file (their tags are then known). */
+  #drainRing(): void {
+    if (this.#pagesInFlight > 0) this.sealRing!.drain();
+    assert(this.#pagesInFlight === 0, 'the ring wrote every page of the file');
+  }
 
   /**
    * Pages that hold nothing but the inside of one value spanning more than two pages, not yet sealed:
@@ -566,14 +622,14 @@ export class DataFile {
     }
   }
 
-  #appendTags(tags: Uint8Array): void {
-    const needed = this.pageCount * TAG_BYTES + tags.length;
+  #appendTags(tags: Uint8Array, firstPageIndex: number): void {
+    const needed = firstPageIndex * TAG_BYTES + tags.length;
     if (needed > this.#tags.length) {
       const larger = new Uint8Array(Math.max(needed, this.#tags.length * 2));
-      larger.set(this.#tags.subarray(0, this.pageCount * TAG_BYTES));
+      larger.set(this.#tags.subarray(0, firstPageIndex * TAG_BYTES));
       this.#tags = larger;
     }
-    this.#tags.set(tags, this.pageCount * TAG_BYTES);
+    this.#tags.set(tags, firstPageIndex * TAG_BYTES);
     this.#tagHash.update(tags);
   }
 
@@ -705,6 +761,8 @@ export class DataFile {
 
   /** Reads and authenticates `count` pages from disk (no cache). Throws ARMDB_INTEGRITY on the first bad page. */
   readVerifiedPages(firstPageIndex: number, count: number): Uint8Array[] {
+    // Pages the worker still holds are read once written (those kept in plaintext never come here).
+    if (firstPageIndex + count > this.pageCount - this.#pagesInFlight) this.#drainRing();
     const ciphertext = ciphertextScratch(count * PAGE_BYTES);
     const read = this.dataHandle.read(ciphertext, firstPageIndex * PAGE_BYTES);
     if (read !== ciphertext.length) {
@@ -729,6 +787,8 @@ export class DataFile {
   }
 
   close(): void {
+    // Pages still in flight are not written (close after a failure); the worker forgets the key.
+    this.sealRing?.forget(this);
     this.#unsyncedPages.clear();
     for (const [index, slot] of this.#journalSlots.entries()) {
       slot?.handle.close();

@@ -24,6 +24,7 @@ import { withEngineHooks } from '../../src/internal/engine-hooks.js';
 import { FileCipher, setSealObserver } from '../../src/crypto/file-cipher.js';
 import { setJournalSealObserver } from '../../src/crypto/journal-cipher.js';
 import { nodeProvider } from '../../src/crypto/node-provider.js';
+import { sealRingPagesSubmittedForTest, setSealRingMinimumPagesForTest } from '../../src/crypto/seal-ring.js';
 import { Algorithm, FileKind, PAGE_BYTES } from '../../src/format/constants.js';
 import { VarMap, keys, type CipherName, type OpenOptions } from '../../src/index.js';
 import { FaultFileSystem } from '../crash/fault-fs.js';
@@ -70,6 +71,7 @@ class SealLog {
 }
 
 afterEach(() => {
+  setSealRingMinimumPagesForTest(undefined);
   setSealObserver(undefined);
   setJournalSealObserver(undefined);
 });
@@ -269,15 +271,19 @@ const PATH = process.env['ARMDB_FC_PATH'];
 describe('no (file key, nonce) pair is ever sealed twice', () => {
   it('model-based: put/delete/flush/sync/rotation/reopen/compact/rotateDataKey on 2 shards', async ({ tempDir }) => {
     const log = new SealLog().install();
+    setSealRingMinimumPagesForTest(1);
+    const submittedBefore = sealRingPagesSubmittedForTest();
     let runs = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom<CipherName>('node', 'noble'),
+        // 1: data pages are sealed by the sealing worker (every run of pages, by the hook below).
+        fc.constantFrom(0, 1),
         fc.commands(commandArbs, { maxCommands: 30, size: 'max' }),
-        async (cipher, commands) => {
+        async (cipher, sealThreads, commands) => {
           runs++;
           const dir = path.join(tempDir(), 'store');
-          const options = storeOptions(cipher);
+          const options = storeOptions(cipher, { sealThreads });
           const real: Real = { dir, options, db: await VarMap.open(dir, options), log };
           const model: Model = new Map();
           try {
@@ -300,6 +306,7 @@ describe('no (file key, nonce) pair is ever sealed twice', () => {
     // The observer saw the work: many seals, under many file keys (data files, hints, compaction output).
     expect(log.seals).toBeGreaterThan(RUNS * 10);
     expect(log.pairs).toBe(log.seals);
+    expect(sealRingPagesSubmittedForTest() - submittedBefore, 'the sealing worker sealed pages too').toBeGreaterThan(RUNS);
     expect(log.fingerprints.size).toBeGreaterThan(RUNS * 2);
     expect(log.kinds.get('01000000')).toBeGreaterThan(RUNS * 10);
     expect(log.kinds.get('02000000'), 'hint chunks were sealed too').toBeGreaterThan(RUNS);
