@@ -10,6 +10,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 
 const NATS_SERVER = process.env['NATS_SERVER'] ?? '/usr/sbin/nats-server';
 
@@ -84,6 +86,30 @@ function printed(node: NatsNode, pattern: RegExp): Promise<void> {
   });
 }
 
+/**
+ * Resolves once every node answers a JetStream request (account info, which in a cluster needs the
+ * metadata leader). A node's log does not say so reliably: a node that learns of the leader while it
+ * joins may never print a "metadata leader" line, which once left a healthy cluster "not ready".
+ */
+async function jetStreamAnswers(servers: readonly string[]): Promise<void> {
+  for (const server of servers) {
+    for (;;) {
+      const connection = await connect({ servers: server, timeout: 2000 }).catch(() => undefined);
+      try {
+        if (connection !== undefined) {
+          await (await jetstreamManager(connection)).getAccountInfo();
+          break;
+        }
+      } catch {
+        // Not ready yet (no metadata leader, or JetStream still starting): ask again.
+      } finally {
+        await connection?.close().catch(() => undefined);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 /** Starts `size` nodes (1, or 3 for a cluster with JetStream replicas), ready for JetStream. */
 export async function startNatsCluster(size: 1 | 3 = 3): Promise<NatsCluster> {
   const storageRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'armdb-nats-'));
@@ -109,8 +135,7 @@ export async function startNatsCluster(size: 1 | 3 = 3): Promise<NatsCluster> {
     child.stderr!.on('data', (chunk: string) => {
       node.log += chunk;
     });
-    // A cluster is ready for streams once every node knows the JetStream metadata leader.
-    ready.push(printed(node, clustered ? /metadata leader/ : /Server is ready/));
+    ready.push(printed(node, /Server is ready/));
   }
   // A test run that ends without its afterAll (a worker torn down) must not leave servers behind.
   const killOnExit = (): void => {
@@ -152,7 +177,7 @@ export async function startNatsCluster(size: 1 | 3 = 3): Promise<NatsCluster> {
     );
   });
   try {
-    await Promise.race([Promise.all(ready), stalled]);
+    await Promise.race([Promise.all(ready).then(() => jetStreamAnswers(cluster.servers)), stalled]);
     clearTimeout(timer);
   } catch (error) {
     clearTimeout(timer);
