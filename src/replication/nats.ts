@@ -629,9 +629,10 @@ class Replica implements ReplicationController {
     clearInterval(this.#renewTimer);
     this.#stopLeaseWatch();
     this.#stopOwnLeaseWatch();
-    const engine = this.#slot?.current;
     try {
       await this.#stopConsumer();
+      // Read after the consumer stopped: a batch being applied may have swapped in a newer engine.
+      const engine = this.#slot?.current;
       if (engine !== undefined) await engine.close();
       if (this.#role === 'leader') {
         await this.#flush().catch(() => undefined);
@@ -828,7 +829,9 @@ class Replica implements ReplicationController {
   /** Rejects with ARMDB_FENCED (and fences this leader) once another node holds the lease. */
   async #checkLease(): Promise<void> {
     if (this.#role === 'fenced') throw this.#fencedError();
-    const entry = await this.#session.kv.get(LEASE_KEY);
+    const entry = await this.#session.kv.get(LEASE_KEY).catch((error: unknown) => {
+      throw armdbError('ARMDB_REPLICATION', 'replication: the lease could not be read (what sync() wrote is durable locally)', error);
+    });
     if (entry !== null && entry.revision !== this.#leaseRevision && this.#isOwnLease(entry)) {
       // Our own renewal, applied but unanswered (see #renewLease).
       this.#leaseRevision = entry.revision;
@@ -1292,7 +1295,9 @@ class Replica implements ReplicationController {
       return undefined;
     }
     // A stream that does not answer fails the open as it would without progress; a trimmed one is bootstrapped past.
-    if (progress.sequence + 1 < (await this.#firstSequence())) {
+    // A stream behind the progress (deleted and created again under the same name, or rolled back) is
+    // not the one the progress was recorded on: starting from its snapshot replaces the files.
+    if (progress.sequence + 1 < (await this.#firstSequence()) || (await this.#session.lastSequence()) < progress.sequence) {
       removeProgress(this.fileSystem, this.#root);
       return undefined;
     }
@@ -1630,7 +1635,11 @@ class Replica implements ReplicationController {
     // Never again an older MANIFEST than this one (the open may have written one to the overlay: hence - 1).
     this.#manifestEpochFloor = Math.max(this.#manifestEpochFloor, engine.stats().epoch - 1);
     if (this.#slot === undefined) this.#slot = new EngineSlot(engine);
-    else await this.#slot.swap(engine).close();
+    else if (this.#closed) {
+      // close() ran while this engine opened: it is not served, and nothing else would close it.
+      await engine.close();
+      throw armdbError('ARMDB_CLOSED', 'the collection is closed');
+    } else await this.#slot.swap(engine).close();
     this.#servedSequence = this.#appliedSequence;
     this.#lastServedAtMs = Date.now();
     this.#oldestUnservedMs = undefined;

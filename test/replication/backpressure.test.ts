@@ -88,3 +88,29 @@ test("with ack 'local', writes stop at maxUnpublishedBytes while the server is s
     await leader.close();
   }
 }, 180_000);
+
+test("with ack 'local', a sync() whose lease check gets no answer fails with ARMDB_REPLICATION, and what it wrote is kept", async () => {
+  const leader = await VarMap.open(path.join(workDirectory, 'unanswered'), {
+    ...storeOptions,
+    replication: natsReplication({ servers: cluster.servers, name: 'unanswered', role: 'leader', leaseTtlMs: 600_000 }),
+  });
+  const pid = cluster.nodes[0]!.process!.pid!;
+  try {
+    leader.put(keys.u64(0), valueNumbered(0));
+    await leader.sync();
+    process.kill(pid, 'SIGSTOP');
+    leader.put(keys.u64(1), valueNumbered(1));
+    // Before, the NATS client's own timeout error came out of sync(), untyped.
+    const code = await leader.sync().then(
+      () => 'no error',
+      (error: unknown) => (error as { code?: string }).code ?? `untyped: ${String(error)}`,
+    );
+    expect(code).toBe('ARMDB_REPLICATION');
+    process.kill(pid, 'SIGCONT');
+    await leader.sync();
+    expect(leader.get(keys.u64(1))).toEqual(valueNumbered(1));
+  } finally {
+    process.kill(pid, 'SIGCONT');
+    await leader.close();
+  }
+}, 180_000);
