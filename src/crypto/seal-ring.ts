@@ -163,7 +163,7 @@ export class SealRing {
     while (this.#inFlight.length > 0) this.#complete(true);
   }
 
-  /** The file is sealed or closed: the worker drops its key. */
+  /** The file is sealed or closed: the worker drops its key when it next reads its port (its next slot, or close). */
   forget(file: SealRingFile): void {
     const id = this.#keyIds.get(file);
     if (id === undefined) return;
