@@ -57,6 +57,14 @@ async function round(leader: VarMap, model: Model, number: number): Promise<void
   await leader.sync();
 }
 
+/** Rounds `from` to `to` (exclusive), each synced and caught up by the stream before the next. */
+async function rounds(leader: VarMap, model: Model, from: number, to: number): Promise<void> {
+  for (let number = from; number < to; number++) {
+    await round(leader, model, number);
+    await leader.replication.caughtUp();
+  }
+}
+
 async function expectContents(db: VarMap, model: Model): Promise<void> {
   expect(db.size).toBe(model.size);
   for (let index = 0; index < KEY_COUNT; index++) {
@@ -171,10 +179,7 @@ test("a trim while a follower downloads keeps the follower's snapshot and the st
   const model: Model = new Map();
   let follower: VarMap | undefined;
   try {
-    for (let number = 0; number < 3; number++) {
-      await round(leader, model, number);
-      await leader.replication.caughtUp();
-    }
+    await rounds(leader, model, 0, 3);
     const [downloaded] = await snapshotNames(name);
     expect(downloaded).toBeDefined();
     const download = gate();
@@ -182,10 +187,7 @@ test("a trim while a follower downloads keeps the follower's snapshot and the st
     const opening = VarMap.open(path.join(workDirectory, `${name}-b`), followerOptions(name));
     await download.reached;
     // Newer snapshots stored meanwhile, each followed by a trim that keeps one.
-    for (let number = 3; number < 6; number++) {
-      await round(leader, model, number);
-      await leader.replication.caughtUp();
-    }
+    await rounds(leader, model, 3, 6);
     const during = await snapshotNames(name);
     expect(during).toContain(downloaded);
     expect(during.length).toBe(2);
@@ -213,10 +215,7 @@ test('a follower whose snapshot is deleted anyway (its lease lost) starts again 
   const model: Model = new Map();
   let follower: VarMap | undefined;
   try {
-    for (let number = 0; number < 3; number++) {
-      await round(leader, model, number);
-      await leader.replication.caughtUp();
-    }
+    await rounds(leader, model, 0, 3);
     const [first] = await snapshotNames(name);
     const download = gate();
     snapshotHooks.beforeDownload = download.hook;
@@ -228,10 +227,7 @@ test('a follower whose snapshot is deleted anyway (its lease lost) starts again 
     for await (const key of await leases.keys()) held.push(key);
     expect(held).toHaveLength(1);
     await leases.purge(held[0]!);
-    for (let number = 3; number < 6; number++) {
-      await round(leader, model, number);
-      await leader.replication.caughtUp();
-    }
+    await rounds(leader, model, 3, 6);
     expect(await snapshotNames(name)).not.toContain(first);
     download.release();
     follower = await opening;
@@ -249,10 +245,7 @@ test('a download that fails a check leaves no file of the snapshot under its nam
   const leader = await VarMap.open(path.join(workDirectory, `${name}-a`), leaderOptions(name));
   const model: Model = new Map();
   try {
-    for (let number = 0; number < 3; number++) {
-      await round(leader, model, number);
-      await leader.replication.caughtUp();
-    }
+    await rounds(leader, model, 0, 3);
   } finally {
     await leader.close();
   }
@@ -280,10 +273,7 @@ test('a restore holds a lease on its snapshot: a trim meanwhile keeps it, and th
   const leader = await VarMap.open(path.join(workDirectory, `${name}-a`), leaderOptions(name));
   const model: Model = new Map();
   try {
-    for (let number = 0; number < 3; number++) {
-      await round(leader, model, number);
-      await leader.replication.caughtUp();
-    }
+    await rounds(leader, model, 0, 3);
     const atPoint = new Map(model);
     const point = leader.replication.status().appliedSequence;
     const [downloaded] = await snapshotNames(name);
@@ -292,10 +282,7 @@ test('a restore holds a lease on its snapshot: a trim meanwhile keeps it, and th
     const restoreDirectory = path.join(workDirectory, `${name}-r`);
     const restoring = restoreFromStream({ servers: cluster.servers, name, to: restoreDirectory, at: point });
     await download.reached;
-    for (let number = 3; number < 6; number++) {
-      await round(leader, model, number);
-      await leader.replication.caughtUp();
-    }
+    await rounds(leader, model, 3, 6);
     expect(await snapshotNames(name)).toContain(downloaded);
     download.release();
     const report = await restoring;
