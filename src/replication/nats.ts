@@ -1297,7 +1297,8 @@ class Replica implements ReplicationController {
     // A stream that does not answer fails the open as it would without progress; a trimmed one is bootstrapped past.
     // A stream behind the progress (deleted and created again under the same name, or rolled back) is
     // not the one the progress was recorded on: starting from its snapshot replaces the files.
-    if (progress.sequence + 1 < (await this.#firstSequence()) || (await this.#session.lastSequence()) < progress.sequence) {
+    const { first_seq: first, last_seq: last } = (await this.#session.jsm.streams.info(this.#session.names.stream)).state;
+    if (progress.sequence + 1 < first || last < progress.sequence) {
       removeProgress(this.fileSystem, this.#root);
       return undefined;
     }
